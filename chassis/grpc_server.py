@@ -1,0 +1,165 @@
+"""gRPC server bootstrap shared by every service (DESIGN.md "Cross-cutting").
+
+Health and reflection services, the error-mapping and access-log interceptors, a cap on
+concurrent RPCs, and graceful shutdown on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+
+from chassis.errors import DomainError, Unavailable
+from chassis.settings import ServiceSettings
+
+log = logging.getLogger("colony.rpc")
+
+Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+def error_status(error: DomainError, domain: str) -> grpc.Status:
+    """The gRPC status for a domain error: code, message and google.rpc.ErrorInfo."""
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=domain, metadata=error.metadata)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, error.code.name), message=error.message, details=[detail]
+    )
+    return rpc_status.to_status(status)
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns DomainError (and a lost database) into a status with ErrorInfo; logs each call."""
+
+    def __init__(self, domain: str) -> None:
+        self._domain = domain
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method = handler_call_details.method
+        inner: Handler = handler.unary_unary
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            started = time.perf_counter()
+            outcome = "OK"
+            try:
+                return await inner(request, context)
+            except DomainError as error:
+                outcome = error.reason
+                await self._abort(context, error)
+            except (ServerSelectionTimeoutError, ConnectionFailure) as error:
+                outcome = "UNAVAILABLE"
+                log.warning("database unavailable in %s: %s", method, error)
+                await self._abort(context, Unavailable("the database is unavailable; retry"))
+            finally:
+                log.info(
+                    "rpc",
+                    extra={
+                        "method": method,
+                        "outcome": outcome,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    async def _abort(self, context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> None:
+        status = error_status(error, self._domain)
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+@dataclass
+class GrpcService:
+    """A built (not yet started) gRPC server for one business line."""
+
+    settings: ServiceSettings
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    service_names: tuple[str, ...]
+    port: int = 0
+    _on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def start(self) -> int:
+        """Bind and start; returns the bound port (useful with port 0 in tests)."""
+        self.port = self.server.add_insecure_port(
+            f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        )
+        if self.port == 0:
+            raise RuntimeError(f"could not bind {self.settings.listen_address}")
+        await self.server.start()
+        for name in ("", *self.service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", extra={"address": f"{self.settings.grpc_host}:{self.port}"})
+        return self.port
+
+    def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Register a coroutine to run after the server has drained (close clients, stop jobs)."""
+        self._on_stop.append(callback)
+
+    async def stop(self) -> None:
+        """Report NOT_SERVING, let in-flight RPCs finish within the grace period, then close."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.shutdown_grace_seconds)
+        for callback in reversed(self._on_stop):
+            await callback()
+
+    async def serve_until_signalled(self) -> None:
+        """Start, then run until SIGTERM or SIGINT, then stop gracefully."""
+        await self.start()
+        stop_requested = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop_requested.set)
+        await stop_requested.wait()
+        log.info("shutting down")
+        await self.stop()
+
+
+def build_grpc_service(
+    settings: ServiceSettings,
+    register: Iterable[Callable[[grpc.aio.Server], None]],
+    service_names: Iterable[str],
+) -> GrpcService:
+    """Build a server with the chassis interceptors, health and reflection, and the given servicers.
+
+    ``register`` holds callables like ``lambda s: add_PaymentServiceServicer_to_server(x, s)``;
+    ``service_names`` are the full names of those services (for health and reflection).
+    """
+    server = grpc.aio.server(
+        interceptors=[ErrorMappingInterceptor(domain=f"colony.{settings.service_name}")],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        options=[("grpc.so_reuseport", 0)],
+    )
+    for add_to_server in register:
+        add_to_server(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = tuple(service_names)
+    reflection.enable_server_reflection(
+        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    return GrpcService(settings=settings, server=server, health=health_servicer, service_names=names)

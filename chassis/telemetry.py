@@ -1,0 +1,85 @@
+"""Telemetry set up once per process: JSON logs carrying trace ids, OpenTelemetry traces.
+
+Handlers never open spans by hand: gRPC server/client and PyMongo instrumentation
+(and aiohttp in the gateway) produce them, and trace context travels in gRPC metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from chassis.settings import TelemetrySettings
+
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, trace ids, extra fields."""
+
+    def __init__(self, service_name: str) -> None:
+        super().__init__()
+        self._service_name = service_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": self._service_name,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            payload["trace_id"] = f"{span_context.trace_id:032x}"
+            payload["span_id"] = f"{span_context.span_id:016x}"
+        payload.update(
+            {key: value for key, value in record.__dict__.items() if key not in _RESERVED}
+        )
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def configure_logging(settings: TelemetrySettings) -> None:
+    """Send every log record to stdout as JSON at the configured level."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(settings.service_name))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    logging.getLogger("pymongo").setLevel(logging.WARNING)
+
+
+def configure_tracing(settings: TelemetrySettings, *, instrument_grpc_server: bool) -> None:
+    """Install a tracer provider; export over OTLP when an endpoint is configured.
+
+    Instruments gRPC clients always (so context propagates) and the gRPC server when this
+    process serves gRPC; PyMongo commands become child spans.
+    """
+    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+    if settings.otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True)
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+    from opentelemetry.instrumentation.grpc import (
+        GrpcAioInstrumentorClient,
+        GrpcAioInstrumentorServer,
+    )
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+    GrpcAioInstrumentorClient().instrument()
+    if instrument_grpc_server:
+        GrpcAioInstrumentorServer().instrument()
+    PymongoInstrumentor().instrument()

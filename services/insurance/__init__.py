@@ -1,0 +1,1 @@
+"""Insurance (DOMAIN.md §5): partner insurers' products, policies and claims."""
