@@ -13,8 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from chassis.clock import SystemClock
+from chassis.grpc_server import GrpcService
 from chassis.mongo import MongoClient, create_client
+from chassis.settings import ServiceSettings, TelemetrySettings
 from infra.embedded_mongo import EmbeddedMongo, free_port
+from services.payment.server import build_payment_service
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +49,37 @@ def database_name(request: pytest.FixtureRequest) -> str:
     """A fresh database name for this test module (MongoDB caps names at 63 bytes)."""
     module = re.sub(r"[^a-z0-9]", "_", request.module.__name__.rsplit(".", 1)[-1].lower())
     return f"t_{module[:40]}_{uuid.uuid4().hex[:8]}"
+
+
+def service_settings(service_name: str, mongo_url: str, database_name: str) -> ServiceSettings:
+    """Settings for an in-process service on a free loopback port and its own test database."""
+    return ServiceSettings(
+        service_name=service_name,
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        mongo_url=mongo_url,
+        database_name=database_name,
+        max_concurrent_rpcs=256,
+        shutdown_grace_seconds=1,
+        telemetry=TelemetrySettings.from_env(service_name, {}),
+    )
+
+
+@pytest.fixture(scope="module")
+async def payment_service(
+    mongo_url: str, mongo_client: MongoClient, database_name: str
+) -> AsyncIterator[GrpcService]:
+    """A real payment service over gRPC on loopback, backed by this module's database."""
+    settings = service_settings("payment", mongo_url, f"{database_name}_payment")
+    service = await build_payment_service(settings, mongo_client, SystemClock())
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+@pytest.fixture(scope="module")
+def payment_address(payment_service: GrpcService) -> str:
+    """host:port of the module's payment service."""
+    return f"127.0.0.1:{payment_service.port}"

@@ -20,9 +20,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
-from chassis.errors import DomainError, Unavailable
+from chassis.errors import Aborted, DomainError, Unavailable
 from chassis.settings import ServiceSettings
 
 log = logging.getLogger("colony.rpc")
@@ -49,14 +49,17 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
         method = handler_call_details.method
-        inner: Handler = handler.unary_unary
+        # grpc.aio hands coroutine functions here; the stubs type them as the sync signature.
+        inner: Handler = handler.unary_unary  # type: ignore[assignment]
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
@@ -70,6 +73,15 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
                 outcome = "UNAVAILABLE"
                 log.warning("database unavailable in %s: %s", method, error)
                 await self._abort(context, Unavailable("the database is unavailable; retry"))
+            except PyMongoError as error:
+                if not error.has_error_label("TransientTransactionError"):
+                    raise
+                # Write conflicts outlasted the bounded retries: nothing was written.
+                outcome = "CONCURRENT_UPDATE"
+                await self._abort(
+                    context,
+                    Aborted("too many concurrent updates; retry", reason="CONCURRENT_UPDATE"),
+                )
             finally:
                 log.info(
                     "rpc",
@@ -159,7 +171,13 @@ def build_grpc_service(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = tuple(service_names)
     reflection.enable_server_reflection(
-        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (
+            *names,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
-    return GrpcService(settings=settings, server=server, health=health_servicer, service_names=names)
+    return GrpcService(
+        settings=settings, server=server, health=health_servicer, service_names=names
+    )

@@ -7,6 +7,7 @@ The same key with a different request is refused (DESIGN.md "Contracts").
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -39,7 +40,7 @@ def fingerprint_request(request: Message) -> str:
     clone = type(request)()
     clone.CopyFrom(request)
     if "idempotency_key" in clone.DESCRIPTOR.fields_by_name:
-        clone.ClearField("idempotency_key")  # type: ignore[arg-type]
+        clone.ClearField("idempotency_key")
     return hashlib.sha256(clone.SerializeToString(deterministic=True)).hexdigest()
 
 
@@ -132,10 +133,9 @@ class IdempotencyStore:
                 "metadata": refusal.metadata,
             }
         }
-        try:
+        # A concurrent call may have recorded its outcome first; that one stands.
+        with contextlib.suppress(DuplicateKeyError):
             await self._record(None, record_id, fingerprint, outcome)
-        except DuplicateKeyError:
-            pass  # a concurrent call recorded its outcome first; that one stands
 
 
 def _replay(record: dict[str, Any], response_type: type[ResponseT]) -> ResponseT:

@@ -62,7 +62,7 @@ def parse_yuan(text: str) -> int:
     """
     if not isinstance(text, str) or not _YUAN_PATTERN.match(text):
         raise InvalidArgument(
-            f"amount {text!r} is not a yuan amount like \"12.34\" (at most two decimals)",
+            f'amount {text!r} is not a yuan amount like "12.34" (at most two decimals)',
             reason="INVALID_AMOUNT",
         )
     whole, _, decimals = text.partition(".")

@@ -19,16 +19,16 @@ Document = dict[str, Any]
 MongoClient = AsyncMongoClient[Document]
 Session = AsyncClientSession
 
-TRANSACTION_RETRIES_MAX = 8
+TRANSACTION_RETRIES_MAX = 12
 COMMIT_RETRIES_MAX = 5
 RETRY_BACKOFF_SECONDS_BASE = 0.002
-RETRY_BACKOFF_SECONDS_MAX = 0.1
+RETRY_BACKOFF_SECONDS_MAX = 0.2
 
 log = logging.getLogger(__name__)
 
 
 def create_client(url: str, app_name: str) -> MongoClient:
-    """A client whose writes wait for a majority and whose reads see only majority-committed data."""
+    """A client that writes to a majority and reads only majority-committed data."""
     return AsyncMongoClient(
         url,
         appname=app_name,
@@ -51,7 +51,7 @@ async def ping(client: MongoClient) -> bool:
 
 async def _backoff(attempt: int) -> None:
     ceiling = min(RETRY_BACKOFF_SECONDS_MAX, RETRY_BACKOFF_SECONDS_BASE * 2**attempt)
-    await asyncio.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not security
+    await asyncio.sleep(random.uniform(0, ceiling))
 
 
 async def run_in_transaction(

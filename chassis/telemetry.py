@@ -79,7 +79,7 @@ def configure_tracing(settings: TelemetrySettings, *, instrument_grpc_server: bo
     )
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
 
-    GrpcAioInstrumentorClient().instrument()
+    GrpcAioInstrumentorClient().instrument()  # type: ignore[no-untyped-call]
     if instrument_grpc_server:
-        GrpcAioInstrumentorServer().instrument()
+        GrpcAioInstrumentorServer().instrument()  # type: ignore[no-untyped-call]
     PymongoInstrumentor().instrument()

@@ -121,20 +121,29 @@ class EmbeddedMongo:
             )
         command = [
             str(binary),
-            "--replSet", REPLICA_SET,
-            "--bind_ip", "127.0.0.1",
-            "--port", str(self.port),
-            "--dbpath", str(self.data_dir),
-            "--logpath", str(self.log_file),
+            "--replSet",
+            REPLICA_SET,
+            "--bind_ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dbpath",
+            str(self.data_dir),
+            "--logpath",
+            str(self.log_file),
             "--logappend",
-            "--pidfilepath", str(self.pid_file),
-            "--wiredTigerCacheSizeGB", str(self.cache_size_gb),
-            "--oplogSize", "256",
-            "--setParameter", "transactionLifetimeLimitSeconds=30",
+            "--pidfilepath",
+            str(self.pid_file),
+            "--wiredTigerCacheSizeGB",
+            str(self.cache_size_gb),
+            "--oplogSize",
+            "256",
+            "--setParameter",
+            "transactionLifetimeLimitSeconds=30",
         ]
         # Its own session: Ctrl-C in the terminal reaches our supervisor, which then stops
         # mongod deliberately (and last), instead of mongod dying before the services.
-        self.process = subprocess.Popen(  # noqa: S603
+        self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         self._wait_until_primary()
@@ -173,7 +182,10 @@ class EmbeddedMongo:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
-        return any(b"mongod" in part for part in cmdline[:1]) and str(self.data_dir).encode() in cmdline
+        return (
+            any(b"mongod" in part for part in cmdline[:1])
+            and str(self.data_dir).encode() in cmdline
+        )
 
     def _wait_until_primary(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -201,7 +213,8 @@ class EmbeddedMongo:
             client.close()
         self.stop()
         raise EmbeddedMongoError(
-            f"mongod did not become primary within {START_TIMEOUT_SECONDS:.0f}s; see {self.log_file}"
+            f"mongod did not become primary within {START_TIMEOUT_SECONDS:.0f}s; "
+            f"see {self.log_file}"
         )
 
     def _ensure_replica_set(self, client: MongoClient[dict[str, object]]) -> bool:

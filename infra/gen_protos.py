@@ -17,7 +17,7 @@ import grpc_tools
 from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).resolve().parent.parent / "protos"
-GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 
 
 def generate(out_root: Path) -> None:
@@ -31,6 +31,7 @@ def generate(out_root: Path) -> None:
         f"--python_out={out_root}",
         f"--grpc_python_out={out_root}",
         f"--mypy_out={out_root}",
+        f"--mypy_grpc_out={out_root}",
         *[str(p) for p in protos],
     ]
     # protoc finds the mypy-protobuf plugin (protoc-gen-mypy) on PATH, beside this interpreter.

@@ -63,6 +63,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """Too many requests from this caller."""
     ERROR_REASON_INVALID_PAGE_TOKEN: _ErrorReason.ValueType  # 20
     """A page token could not be decoded."""
+    ERROR_REASON_CONCURRENT_UPDATE: _ErrorReason.ValueType  # 21
+    """Too many concurrent updates to the same records; retry with the same idempotency key."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -112,4 +114,6 @@ ERROR_REASON_RATE_LIMITED: ErrorReason.ValueType  # 19
 """Too many requests from this caller."""
 ERROR_REASON_INVALID_PAGE_TOKEN: ErrorReason.ValueType  # 20
 """A page token could not be decoded."""
+ERROR_REASON_CONCURRENT_UPDATE: ErrorReason.ValueType  # 21
+"""Too many concurrent updates to the same records; retry with the same idempotency key."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

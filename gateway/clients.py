@@ -1,0 +1,185 @@
+"""Clients of the business-line services: one channel each, a deadline on every call.
+
+A failed call's gRPC status (with its google.rpc.ErrorInfo) becomes a chassis DomainError
+here, in translate_rpc_error, and nowhere else; gateway.problems renders it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
+
+import grpc
+from colony.payment.v1 import payment_pb2 as pb
+from colony.payment.v1 import payment_pb2_grpc
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+from chassis.errors import DomainError, Unavailable
+from chassis.settings import SERVICE_NAMES
+
+log = logging.getLogger("colony.gateway.clients")
+
+ResponseT = TypeVar("ResponseT", bound=Message)
+
+# Worth retrying with the same idempotency key: the service may never have seen the call.
+_TRANSIENT_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,  # the server's concurrent-RPC cap
+    }
+)
+# Refusals a service makes on purpose, always with an ErrorInfo reason; passed on as they are.
+_REFUSAL_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+
+
+class ServiceFault(Exception):
+    """A service answered in a way no client can act on (a bug): logged, answered with 500."""
+
+
+def _error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
+    status = rpc_status.from_call(error)
+    if status is None:
+        return None
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    return None
+
+
+def translate_rpc_error(error: grpc.aio.AioRpcError, service_name: str) -> Exception:
+    """The DomainError (or ServiceFault) that stands for a failed call to service_name."""
+    code = error.code()
+    info = _error_info(error)
+    if code in _TRANSIENT_CODES:
+        # The transport's own message names hosts and ports: keep it out of the answer.
+        log.warning("%s unavailable: %s %s", service_name, code.name, error.details())
+        return Unavailable(
+            f"the {service_name} service is unavailable; retry with the same request",
+            reason=info.reason if info is not None else "UNAVAILABLE",
+        )
+    if code in _REFUSAL_CODES and info is not None:
+        return DomainError(
+            error.details() or info.reason,
+            reason=info.reason,
+            metadata=dict(info.metadata),
+            code=code,
+        )
+    return ServiceFault(f"{service_name} answered {code.name}: {error.details()}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChannels:
+    """One gRPC channel per business line; the gateway shares them across all requests."""
+
+    by_service: Mapping[str, grpc.aio.Channel]
+
+    @classmethod
+    def open(cls, addresses: Mapping[str, str]) -> ServiceChannels:
+        """Channels to every business line in SERVICE_NAMES (created lazily connecting)."""
+        missing = set(SERVICE_NAMES) - set(addresses)
+        if missing:
+            raise ValueError(f"no address for services {sorted(missing)}")
+        return cls({name: grpc.aio.insecure_channel(addresses[name]) for name in SERVICE_NAMES})
+
+    @property
+    def payment(self) -> grpc.aio.Channel:
+        return self.by_service["payment"]
+
+    async def close(self) -> None:
+        await asyncio.gather(*(channel.close() for channel in self.by_service.values()))
+
+    async def check_health(self, deadline_seconds: float) -> dict[str, str]:
+        """Each service's grpc.health.v1 status name, asked concurrently, or UNREACHABLE."""
+        names = list(self.by_service)
+        statuses = await asyncio.gather(
+            *(_health_of(self.by_service[name], deadline_seconds) for name in names)
+        )
+        return dict(zip(names, statuses, strict=True))
+
+
+async def _health_of(channel: grpc.aio.Channel, deadline_seconds: float) -> str:
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=deadline_seconds)
+    except grpc.aio.AioRpcError as error:
+        log.info("health check failed: %s", error.code().name)
+        return "UNREACHABLE"
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+
+class ServiceClient:
+    """What every business-line client shares: the deadline and the one error translation."""
+
+    service_name: ClassVar[str]
+
+    def __init__(self, deadline_seconds: float) -> None:
+        self._deadline_seconds = deadline_seconds
+
+    async def _call(self, rpc: Callable[..., Awaitable[ResponseT]], request: Message) -> ResponseT:
+        try:
+            return await rpc(request, timeout=self._deadline_seconds)
+        except grpc.aio.AioRpcError as error:
+            raise translate_rpc_error(error, self.service_name) from error
+
+
+class PaymentClient(ServiceClient):
+    """The payment ledger (DOMAIN.md §1), one method per RPC the gateway uses."""
+
+    service_name = "payment"
+
+    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+        super().__init__(deadline_seconds)
+        self._stub = payment_pb2_grpc.PaymentServiceStub(channel)
+
+    async def open_personal_account(
+        self, request: pb.OpenPersonalAccountRequest
+    ) -> pb.OpenPersonalAccountResponse:
+        return await self._call(self._stub.OpenPersonalAccount, request)
+
+    async def open_merchant_account(
+        self, request: pb.OpenMerchantAccountRequest
+    ) -> pb.OpenMerchantAccountResponse:
+        return await self._call(self._stub.OpenMerchantAccount, request)
+
+    async def get_account(self, account_id: str) -> pb.Account:
+        request = pb.GetAccountRequest(account_id=account_id)
+        response: pb.GetAccountResponse = await self._call(self._stub.GetAccount, request)
+        return response.account
+
+    async def find_account_by_phone(self, phone: str) -> pb.Account:
+        request = pb.FindAccountByPhoneRequest(phone=phone)
+        response: pb.FindAccountByPhoneResponse = await self._call(
+            self._stub.FindAccountByPhone, request
+        )
+        return response.account
+
+    async def top_up(self, request: pb.TopUpRequest) -> pb.TopUpResponse:
+        return await self._call(self._stub.TopUp, request)
+
+    async def withdraw(self, request: pb.WithdrawRequest) -> pb.WithdrawResponse:
+        return await self._call(self._stub.Withdraw, request)
+
+    async def transfer(self, request: pb.TransferRequest) -> pb.TransferResponse:
+        return await self._call(self._stub.Transfer, request)
+
+    async def list_statement(self, request: pb.ListStatementRequest) -> pb.ListStatementResponse:
+        return await self._call(self._stub.ListStatement, request)

@@ -1,0 +1,139 @@
+"""Every error answer is RFC 9457 problem+json, made here and nowhere else.
+
+Handlers and the service clients raise chassis DomainErrors (a service's gRPC status is
+turned into one in gateway.clients); the one middleware below renders them, aiohttp's own
+404/405/413, and anything unexpected, which is logged and answered without internals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import grpc
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pymongo.errors import ConnectionFailure
+
+from chassis.errors import DomainError
+
+log = logging.getLogger("colony.gateway")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:colony:problem:"
+
+# The one translation of status codes to HTTP (DESIGN.md "Contracts"). A business refusal
+# (insufficient funds, an illegal transition) is 422: the request was understood and refused.
+HTTP_STATUS_BY_GRPC_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: HTTPStatus.BAD_REQUEST,
+    grpc.StatusCode.OUT_OF_RANGE: HTTPStatus.BAD_REQUEST,
+    grpc.StatusCode.UNAUTHENTICATED: HTTPStatus.UNAUTHORIZED,
+    grpc.StatusCode.PERMISSION_DENIED: HTTPStatus.FORBIDDEN,
+    grpc.StatusCode.NOT_FOUND: HTTPStatus.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS: HTTPStatus.CONFLICT,
+    grpc.StatusCode.ABORTED: HTTPStatus.CONFLICT,
+    grpc.StatusCode.FAILED_PRECONDITION: HTTPStatus.UNPROCESSABLE_ENTITY,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: HTTPStatus.TOO_MANY_REQUESTS,
+    grpc.StatusCode.UNAVAILABLE: HTTPStatus.SERVICE_UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
+# Reasons only the HTTP edge produces; the rest come from colony.common.v1.ErrorReason.
+REASON_BY_HTTP_STATUS = {
+    HTTPStatus.BAD_REQUEST: "INVALID_ARGUMENT",
+    HTTPStatus.NOT_FOUND: "NOT_FOUND",
+    HTTPStatus.METHOD_NOT_ALLOWED: "METHOD_NOT_ALLOWED",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+}
+REASON_INTERNAL = "INTERNAL"
+GATEWAY_ONLY_REASONS = ("METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE", REASON_INTERNAL)
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials: a missing, malformed or expired token, or a failed login."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_reason = "UNAUTHENTICATED"
+
+
+def http_status_of(error: DomainError) -> int:
+    """The HTTP status that answers a domain error; an unmapped code is a server fault."""
+    return HTTP_STATUS_BY_GRPC_CODE.get(error.code, HTTPStatus.INTERNAL_SERVER_ERROR)
+
+
+def problem_response(
+    request: web.Request,
+    status: int,
+    reason: str,
+    detail: str,
+    metadata: dict[str, str] | None = None,
+) -> web.Response:
+    """A problem+json answer. Deterministic: the same inputs give the same bytes."""
+    problem: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + reason.lower().replace("_", "-"),
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "reason": reason,
+        "instance": request.path,
+    }
+    if metadata:
+        problem["metadata"] = dict(sorted(metadata.items()))
+    headers = {}
+    if status == HTTPStatus.UNAUTHORIZED:
+        headers["WWW-Authenticate"] = 'Bearer realm="colony"'
+    return web.Response(
+        status=status,
+        body=json.dumps(problem, ensure_ascii=False, separators=(",", ":")).encode(),
+        content_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render whatever went wrong below as problem+json (the outermost middleware)."""
+    try:
+        return await handler(request)
+    except DomainError as error:
+        status = http_status_of(error)
+        if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+            log.error("unmapped domain error %s: %s", error.code, error.reason)
+            return problem_response(request, status, REASON_INTERNAL, "internal error")
+        return problem_response(request, status, error.reason, error.message, error.metadata)
+    except web.HTTPException as error:
+        if error.status < HTTPStatus.BAD_REQUEST:
+            raise  # a redirect or a success raised as an exception is not a problem
+        response = problem_response(
+            request,
+            error.status,
+            REASON_BY_HTTP_STATUS.get(HTTPStatus(error.status), f"HTTP_{error.status}"),
+            _routing_detail(request, error),
+        )
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
+    except ConnectionFailure as error:
+        log.warning("gateway database unavailable: %s", error)
+        return problem_response(
+            request,
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the gateway database is unavailable; retry",
+        )
+    except Exception:
+        # The last line of defence: the traceback goes to the log, never to the client.
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return problem_response(
+            request, HTTPStatus.INTERNAL_SERVER_ERROR, REASON_INTERNAL, "internal error"
+        )
+
+
+def _routing_detail(request: web.Request, error: web.HTTPException) -> str:
+    if error.status == HTTPStatus.NOT_FOUND:
+        return f"there is no resource at {request.path}"
+    if error.status == HTTPStatus.METHOD_NOT_ALLOWED:
+        return f"{request.method} is not allowed on {request.path}"
+    return error.text or error.reason

@@ -1,0 +1,390 @@
+"""`make run`: the whole platform on this machine, supervised by one process.
+
+Starts the embedded mongod (unless MONGO_URL points at a cluster), the five business-line
+services and the gateway as child processes, prints their output interleaved with a
+``[name]`` prefix, waits until the gateway's /readyz answers 200, loads the demo data and
+prints where to go. One Ctrl-C (or SIGTERM) stops everything: the gateway first, then the
+services, then mongod. If a child dies on its own, everything stops and we exit non-zero.
+Data stays under var/, so the next `make run` starts where this one stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import aiohttp
+
+from chassis.settings import SERVICE_NAMES, ServiceSettings
+from infra.demo_data import DemoDataError, format_logins, load_demo_data
+from infra.embedded_mongo import EmbeddedMongo, EmbeddedMongoError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GATEWAY = "gateway"
+SUPERVISOR = "run"
+
+MONGO_PORT_DEFAULT = 27027
+GATEWAY_HOST_DEFAULT = "127.0.0.1"
+GATEWAY_PORT_DEFAULT = 8080
+# Warm start takes a few seconds; a cold one also compiles every module's bytecode.
+READY_TIMEOUT_SECONDS_DEFAULT = 120.0
+READY_POLL_INTERVAL_SECONDS = 0.25
+READY_REQUEST_TIMEOUT_SECONDS = 2.0
+# A service drains in-flight RPCs for COLONY_SHUTDOWN_GRACE_SECONDS (10 s by default).
+STOP_GRACE_SECONDS = 15.0
+KILL_WAIT_SECONDS = 5.0
+OUTPUT_LINE_BYTES_MAX = 1 << 20
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class GatewayNotReady(RuntimeError):
+    """/readyz did not answer 200 before the deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """What the supervisor reads from the environment, once, at start-up."""
+
+    mongo_url: str | None  # an external cluster; None starts the embedded mongod
+    mongo_port: int
+    mongo_dir: Path
+    gateway_host: str
+    gateway_port: int
+    ready_timeout_seconds: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], var_dir: Path) -> RunSettings:
+        return cls(
+            mongo_url=environ.get("MONGO_URL") or None,
+            mongo_port=_port(environ, "COLONY_MONGO_PORT", MONGO_PORT_DEFAULT),
+            mongo_dir=var_dir / "mongo",
+            gateway_host=environ.get("COLONY_GATEWAY_HOST") or GATEWAY_HOST_DEFAULT,
+            gateway_port=_port(environ, "COLONY_GATEWAY_PORT", GATEWAY_PORT_DEFAULT),
+            ready_timeout_seconds=float(
+                environ.get("COLONY_RUN_READY_TIMEOUT_SECONDS") or READY_TIMEOUT_SECONDS_DEFAULT
+            ),
+        )
+
+    @property
+    def gateway_url(self) -> str:
+        """Where a client on this machine reaches the gateway (a wildcard bind is loopback)."""
+        host = "127.0.0.1" if self.gateway_host in ("0.0.0.0", "::") else self.gateway_host
+        return f"http://{host}:{self.gateway_port}"
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name) or str(default)
+    if not raw.isdigit():
+        raise SystemExit(f"setting {name}={raw!r} is not a port number")
+    return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """One child process: its name in the log prefix, its command line and environment."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    port: int
+
+
+def process_specs(
+    environ: Mapping[str, str], mongo_url: str, settings: RunSettings, python: str
+) -> tuple[ProcessSpec, ...]:
+    """The five services, then the gateway, all pointed at one MongoDB and at each other."""
+    env = dict(environ)
+    env["MONGO_URL"] = mongo_url
+    # The gateway's built-in development secrets are fine on a developer's machine only.
+    env.setdefault("COLONY_ENV", "dev")
+    # Children write to a pipe; unbuffered, their lines reach the terminal as they happen.
+    env["PYTHONUNBUFFERED"] = "1"
+    ports = {name: ServiceSettings.from_env(name, environ).grpc_port for name in SERVICE_NAMES}
+    for name, port in ports.items():
+        # A port moved with COLONY_<NAME>_GRPC_PORT moves the address the others dial too.
+        env.setdefault(f"COLONY_{name.upper()}_ADDRESS", f"127.0.0.1:{port}")
+    env["COLONY_GATEWAY_HOST"] = settings.gateway_host
+    env["COLONY_GATEWAY_PORT"] = str(settings.gateway_port)
+    services = tuple(
+        ProcessSpec(name, (python, "-m", f"services.{name}"), env, ports[name])
+        for name in SERVICE_NAMES
+    )
+    gateway = ProcessSpec(GATEWAY, (python, "-m", "gateway"), env, settings.gateway_port)
+    return (*services, gateway)
+
+
+def output_prefix(name: str, width: int) -> str:
+    """``[name]`` padded so that every process's lines start in the same column."""
+    return f"[{name}]".ljust(width + 2) + " "
+
+
+def ports_in_use(specs: Sequence[ProcessSpec]) -> list[str]:
+    """The children whose loopback port is already taken (a run left behind, say)."""
+    busy = []
+    for spec in specs:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", spec.port)) == 0:
+                busy.append(f"{spec.name} (port {spec.port})")
+    return busy
+
+
+def _stop_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGTERM the child when the supervisor dies.
+
+    Children run in their own session (so one Ctrl-C reaches only the supervisor, which
+    stops them in order); this keeps them from outliving a supervisor that was SIGKILLed.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def set_parent_death_signal() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return set_parent_death_signal
+
+
+@dataclass
+class Child:
+    spec: ProcessSpec
+    process: asyncio.subprocess.Process
+    pump: asyncio.Task[None]
+    watch: asyncio.Task[None]
+
+
+class Supervisor:
+    """Children started together, watched together, and stopped together in order."""
+
+    def __init__(self, out: TextIO, label_width: int, stop_grace_seconds: float) -> None:
+        self.out = out
+        self.label_width = label_width
+        self.stop_grace_seconds = stop_grace_seconds
+        self.stop_requested = asyncio.Event()
+        self.failure: str | None = None
+        self.children: list[Child] = []
+        self._stopping = False
+        self._pre_exec = _stop_with_parent()
+
+    def say(self, text: str, name: str = SUPERVISOR) -> None:
+        """Write text, line by line, under the given process name."""
+        prefix = output_prefix(name, self.label_width)
+        self.out.write("".join(f"{prefix}{line}\n" for line in text.splitlines() or [""]))
+        self.out.flush()
+
+    def fail(self, reason: str) -> None:
+        """Record the first reason to give up, and stop everything."""
+        if self.failure is None:
+            self.failure = reason
+        self.stop_requested.set()
+
+    def request_stop(self, signal_name: str) -> None:
+        if self.stop_requested.is_set():
+            self.say(f"{signal_name}: already stopping")
+            return
+        self.say(f"{signal_name}: stopping")
+        self.stop_requested.set()
+
+    async def start(self, spec: ProcessSpec) -> None:
+        """Start one child with its output piped through the prefixer."""
+        process = await asyncio.create_subprocess_exec(
+            *spec.argv,
+            env=dict(spec.env),
+            cwd=REPO_ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=self._pre_exec,
+            limit=OUTPUT_LINE_BYTES_MAX,
+        )
+        assert process.stdout is not None
+        pump = asyncio.create_task(self._pump(spec.name, process.stdout))
+        watch = asyncio.create_task(self._watch(spec.name, process))
+        self.children.append(Child(spec, process, pump, watch))
+
+    async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
+        # Ends at EOF, which comes when the child exits (or closes its output).
+        while not stream.at_eof():
+            try:
+                line = await stream.readuntil(b"\n")
+            except asyncio.IncompleteReadError as eof:
+                line = eof.partial
+            except asyncio.LimitOverrunError as overrun:
+                # A line longer than the buffer: show it in pieces rather than lose it.
+                line = await stream.readexactly(overrun.consumed)
+            if line:
+                self.say(line.decode("utf-8", errors="replace").rstrip("\r\n"), name)
+
+    async def _watch(self, name: str, process: asyncio.subprocess.Process) -> None:
+        code = await process.wait()
+        if not self._stopping:
+            self.fail(f"{name} exited unexpectedly with code {code}")
+
+    async def stop_all(self) -> None:
+        """SIGTERM the gateway, then the services; SIGKILL whatever outlives the grace."""
+        self._stopping = True
+        # Gateway first, so no request reaches a service that is already gone.
+        gateway = [child for child in self.children if child.spec.name == GATEWAY]
+        services = [child for child in self.children if child.spec.name != GATEWAY]
+        for group in (gateway, services):
+            await self._terminate(group)
+        tasks = [task for child in self.children for task in (child.pump, child.watch)]
+        if tasks:
+            await asyncio.wait(tasks, timeout=KILL_WAIT_SECONDS)
+
+    async def _terminate(self, children: Sequence[Child]) -> None:
+        running = [child for child in children if child.process.returncode is None]
+        for child in running:
+            _signal_group(child.process, signal.SIGTERM)
+        if not running:
+            return
+        waits = [asyncio.ensure_future(child.process.wait()) for child in running]
+        await asyncio.wait(waits, timeout=self.stop_grace_seconds)
+        stragglers = [child for child in running if child.process.returncode is None]
+        for child in stragglers:
+            self.say(
+                f"{child.spec.name} still running after {self.stop_grace_seconds:.0f}s: killed"
+            )
+            _signal_group(child.process, signal.SIGKILL)
+        await asyncio.wait(waits, timeout=KILL_WAIT_SECONDS)
+
+
+def _signal_group(process: asyncio.subprocess.Process, signum: signal.Signals) -> None:
+    # Each child leads its own process group; signal the group so its helpers go too.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+async def wait_until_ready(gateway_url: str, timeout_seconds: float) -> None:
+    """Poll GET /readyz until it answers 200, or raise GatewayNotReady at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds
+    last_answer = "no answer"
+    timeout = aiohttp.ClientTimeout(total=READY_REQUEST_TIMEOUT_SECONDS)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while loop.time() < deadline:
+            try:
+                async with session.get(f"{gateway_url}/readyz") as response:
+                    if response.status == 200:
+                        return
+                    last_answer = f"HTTP {response.status} {(await response.text())[:300]}"
+            except (aiohttp.ClientError, TimeoutError) as error:
+                last_answer = f"{type(error).__name__}: {error}"
+            await asyncio.sleep(READY_POLL_INTERVAL_SECONDS)
+    raise GatewayNotReady(
+        f"{gateway_url}/readyz did not answer 200 within {timeout_seconds:.0f}s "
+        f"(last: {last_answer})"
+    )
+
+
+async def start_mongo(settings: RunSettings, supervisor: Supervisor) -> EmbeddedMongo:
+    """Start the embedded mongod on settings.mongo_port with its data in settings.mongo_dir."""
+    mongo = EmbeddedMongo(settings.mongo_dir, settings.mongo_port)
+    supervisor.say(
+        f"starting mongod on 127.0.0.1:{settings.mongo_port} "
+        f"(data and log in {_shown(settings.mongo_dir)})"
+    )
+    # Blocking (it polls until the node is primary, with its own deadline): off the loop, so
+    # a Ctrl-C meanwhile is still noticed.
+    await asyncio.to_thread(mongo.start)
+    return mongo
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+async def bring_up(
+    supervisor: Supervisor, settings: RunSettings, load_demo: bool, started_at: float
+) -> None:
+    """Wait for the gateway to be ready, load the demo data, say where to go."""
+    try:
+        await wait_until_ready(settings.gateway_url, settings.ready_timeout_seconds)
+        ready_seconds = time.monotonic() - started_at
+        logins = await load_demo_data(settings.gateway_url) if load_demo else []
+    except GatewayNotReady as error:
+        supervisor.fail(str(error))
+        return
+    except DemoDataError as error:
+        supervisor.fail(f"{error} (`make run ARGS=--no-demo` starts without demo data)")
+        return
+    lines = [
+        f"Colony is ready ({ready_seconds:.1f}s to /readyz).",
+        f"  gateway   {settings.gateway_url}",
+        f"  API docs  {settings.gateway_url}/docs",
+    ]
+    if logins:
+        lines.append(format_logins(logins))
+    lines.append("Press Ctrl-C to stop everything.")
+    supervisor.say("\n".join(lines))
+
+
+async def run_platform(
+    settings: RunSettings, environ: Mapping[str, str], load_demo: bool, out: TextIO
+) -> int:
+    """Run everything until a signal or a failure; return the process exit code."""
+    started_at = time.monotonic()
+    names = (*SERVICE_NAMES, GATEWAY, SUPERVISOR)
+    supervisor = Supervisor(out, max(map(len, names)), STOP_GRACE_SECONDS)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, supervisor.request_stop, signum.name)
+    mongo: EmbeddedMongo | None = None
+    startup: asyncio.Task[None] | None = None
+    try:
+        mongo_url = settings.mongo_url
+        if mongo_url is None:
+            mongo = await start_mongo(settings, supervisor)
+            mongo_url = mongo.url
+        else:
+            supervisor.say("MONGO_URL is set: using that cluster, starting no mongod")
+        specs = process_specs(environ, mongo_url, settings, sys.executable)
+        busy = ports_in_use(specs)
+        if busy:
+            supervisor.fail(f"ports already in use, is another `make run` going? {busy}")
+        elif not supervisor.stop_requested.is_set():
+            for spec in specs:
+                await supervisor.start(spec)
+            startup = asyncio.create_task(bring_up(supervisor, settings, load_demo, started_at))
+        await supervisor.stop_requested.wait()
+    except EmbeddedMongoError as error:
+        supervisor.fail(str(error))
+    finally:
+        if startup is not None:
+            startup.cancel()
+            await asyncio.wait([startup])
+        await supervisor.stop_all()
+        if mongo is not None:
+            supervisor.say("stopping mongod")
+            await asyncio.to_thread(mongo.stop)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    if supervisor.failure is not None:
+        supervisor.say(f"stopped: {supervisor.failure}")
+        return 1
+    supervisor.say("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--no-demo", action="store_true", help="do not load the demo data")
+    options = parser.parse_args(argv)
+    settings = RunSettings.from_env(os.environ, REPO_ROOT / "var")
+    return asyncio.run(run_platform(settings, os.environ, not options.no_demo, sys.stdout))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

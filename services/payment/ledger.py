@@ -1,0 +1,171 @@
+"""The double-entry ledger's rules (DESIGN.md "Money movement and consistency").
+
+A posting is a set of entries that sum to zero, applied in one transaction together
+with the balances it changes. Personal, merchant and platform accounts never go below
+zero; only an external party's clearing account (the bank's) may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from chassis.errors import FailedPrecondition, InsufficientFunds, InvalidArgument
+from chassis.money import require_positive_amount
+
+MEMO_LENGTH_MAX = 64
+
+
+class AccountKind(StrEnum):
+    PERSONAL = "personal"
+    MERCHANT = "merchant"
+    PLATFORM = "platform"
+    EXTERNAL = "external"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+
+
+class PostingKind(StrEnum):
+    TOP_UP = "top_up"
+    WITHDRAWAL = "withdrawal"
+    TRANSFER = "transfer"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account and its balances as of one read."""
+
+    account_id: str
+    kind: AccountKind
+    status: AccountStatus
+    display_name: str
+    owner_ref: str = ""
+    phone: str = ""
+    resident_id_masked: str = ""
+    balance_fen: int = 0
+    held_fen: int = 0
+    opened_at: datetime | None = None
+
+    @property
+    def available_fen(self) -> int:
+        """Posted balance less open holds."""
+        return self.balance_fen - self.held_fen
+
+    @property
+    def may_go_negative(self) -> bool:
+        """Only an external party's clearing account is allowed below zero."""
+        return self.kind is AccountKind.EXTERNAL
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One side of a posting: negative debits, positive credits."""
+
+    account_id: str
+    amount_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """A balanced movement of money; the constructor refuses an unbalanced one."""
+
+    posting_id: str
+    kind: PostingKind
+    entries: tuple[Entry, ...]
+    posted_at: datetime
+    memo: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The ledger's first invariant, asserted where postings are made, not only in tests.
+        if len(self.entries) < 2:
+            raise AssertionError(f"posting {self.posting_id} has fewer than two entries")
+        if any(entry.amount_fen == 0 for entry in self.entries):
+            raise AssertionError(f"posting {self.posting_id} has a zero entry")
+        if sum(entry.amount_fen for entry in self.entries) != 0:
+            raise AssertionError(f"posting {self.posting_id} entries do not sum to zero")
+
+    def counterpart_of(self, account_id: str) -> str:
+        """The other account of a two-entry posting; empty for a multi-leg posting."""
+        others = {entry.account_id for entry in self.entries if entry.account_id != account_id}
+        return others.pop() if len(others) == 1 else ""
+
+
+def validate_memo(memo: str) -> str:
+    """Return the trimmed memo if it fits a statement line."""
+    trimmed = memo.strip()
+    if len(trimmed) > MEMO_LENGTH_MAX:
+        raise InvalidArgument(f"memo is longer than {MEMO_LENGTH_MAX} characters")
+    return trimmed
+
+
+def plan_movement(
+    *,
+    posting_id: str,
+    kind: PostingKind,
+    from_account_id: str,
+    to_account_id: str,
+    amount_fen: int,
+    posted_at: datetime,
+    memo: str = "",
+) -> Posting:
+    """A two-entry posting that moves amount_fen from one account to another."""
+    require_positive_amount(amount_fen)
+    if from_account_id == to_account_id:
+        raise InvalidArgument("cannot move money from an account to itself", reason="SAME_ACCOUNT")
+    return Posting(
+        posting_id=posting_id,
+        kind=kind,
+        entries=(Entry(from_account_id, -amount_fen), Entry(to_account_id, amount_fen)),
+        posted_at=posted_at,
+        memo=validate_memo(memo),
+    )
+
+
+def require_active(account: Account) -> None:
+    """Refuse any movement on a frozen or closed account."""
+    if account.status is not AccountStatus.ACTIVE:
+        raise FailedPrecondition(
+            f"account {account.account_id} is {account.status.value}",
+            reason="ACCOUNT_NOT_ACTIVE",
+            metadata={"account_id": account.account_id, "status": account.status.value},
+        )
+
+
+def require_can_debit(account: Account, amount_fen: int) -> None:
+    """Refuse a debit that would take a non-negative account below zero available."""
+    require_active(account)
+    if not account.may_go_negative and account.available_fen < amount_fen:
+        raise InsufficientFunds(account.account_id, amount_fen, account.available_fen)
+
+
+def require_kind(account: Account, allowed: Iterable[AccountKind], operation: str) -> None:
+    """Refuse an operation the account's kind does not take part in."""
+    allowed_kinds = frozenset(allowed)
+    if account.kind not in allowed_kinds:
+        raise FailedPrecondition(
+            f"{account.kind.value} accounts cannot {operation}",
+            reason="ACCOUNT_KIND_NOT_ALLOWED",
+        )
+
+
+def ledger_breaches(
+    balances_fen: Mapping[str, int], entry_sums_fen: Mapping[str, int]
+) -> list[str]:
+    """Every way the ledger breaks its invariants: balance != sum of entries, total != 0."""
+    breaches = [
+        f"account {account_id}: balance {balances_fen.get(account_id, 0)} fen, "
+        f"entries sum to {entry_sums_fen.get(account_id, 0)} fen"
+        for account_id in sorted(set(balances_fen) | set(entry_sums_fen))
+        if balances_fen.get(account_id, 0) != entry_sums_fen.get(account_id, 0)
+    ]
+    total_fen = sum(balances_fen.values())
+    if total_fen != 0:
+        breaches.append(f"all balances sum to {total_fen} fen, not zero")
+    return breaches
