@@ -13,10 +13,15 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real wall clock."""
+    """The real wall clock, at MongoDB's precision (milliseconds).
+
+    Truncating here means a value returned to a caller equals the value stored and read
+    back, so an idempotent replay is byte-for-byte the first answer.
+    """
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        moment = datetime.now(UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class ManualClock:

@@ -113,6 +113,33 @@ class GrpcService:
     service_names: tuple[str, ...]
     port: int = 0
     _on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _background: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    _periodic: dict[str, Callable[[], Awaitable[int]]] = field(default_factory=dict)
+
+    def add_background(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run job() for the server's lifetime (a sequencer, a follower); cancelled at stop."""
+        self._background[name] = job
+
+    def add_periodic(
+        self, name: str, interval_seconds: float, job: Callable[[], Awaitable[int]]
+    ) -> None:
+        """Run job() every interval_seconds (a sweeper); it returns how much work it did."""
+        self._periodic[name] = job
+
+        async def every_interval() -> None:
+            while True:  # a lifetime job: cancelled at stop, each round bounded by the job
+                await asyncio.sleep(interval_seconds)
+                done = await job()
+                if done:
+                    log.info("periodic job", extra={"job": name, "items": done})
+
+        self._background[name] = every_interval
+
+    async def run_job_now(self, name: str) -> int:
+        """Run one round of a periodic job immediately (operators, tests with a manual clock)."""
+        return await self._periodic[name]()
 
     async def start(self) -> int:
         """Bind and start; returns the bound port (useful with port 0 in tests)."""
@@ -122,6 +149,10 @@ class GrpcService:
         if self.port == 0:
             raise RuntimeError(f"could not bind {self.settings.listen_address}")
         await self.server.start()
+        self._tasks = [
+            asyncio.create_task(_logged(name, job), name=name)
+            for name, job in self._background.items()
+        ]
         for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"address": f"{self.settings.grpc_host}:{self.port}"})
@@ -135,6 +166,9 @@ class GrpcService:
         """Report NOT_SERVING, let in-flight RPCs finish within the grace period, then close."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.shutdown_grace_seconds)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for callback in reversed(self._on_stop):
             await callback()
 
@@ -148,6 +182,17 @@ class GrpcService:
         await stop_requested.wait()
         log.info("shutting down")
         await self.stop()
+
+
+async def _logged(name: str, job: Callable[[], Awaitable[None]]) -> None:
+    """Run a background job; a crash is logged loudly rather than lost in a dropped task."""
+    try:
+        await job()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background job %s crashed", name)
+        raise
 
 
 def build_grpc_service(

@@ -1,22 +1,51 @@
-"""The transactional outbox: domain events written in the same transaction as the change.
+"""The transactional outbox and the ordered event feed built on it (DESIGN.md "Events").
 
 A service appends an event with ``append_event(session, ...)`` inside the transaction
-that makes the change, so an event exists exactly when its change committed (DESIGN.md
-"Events"). Serving the outbox as an ordered, resumable feed builds on this collection.
+that makes the change, so an event exists exactly when its change committed.
+
+Consumers need the events in commit order and must resume from a saved position with
+nothing lost or repeated. Commit order is what a change stream over the outbox reports,
+but a change stream's resume tokens only live as long as the oplog. So a sequencer
+follows the change stream and stamps each event with a durable integer ``position``,
+saving its resume token in the same transaction; positions are dense (1, 2, 3, ...)
+and outlive the oplog, and a restarted sequencer carries on from the saved token.
+Readers serve events by position.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from google.protobuf import any_pb2
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure, PyMongoError
 
-from chassis.mongo import Session
+from chassis.errors import InvalidArgument
+from chassis.mongo import Document, MongoClient, Session, run_in_transaction
+from colony.common.v1 import events_pb2
+
+log = logging.getLogger(__name__)
 
 OUTBOX_COLLECTION = "outbox"
+FEED_STATE_COLLECTION = "outbox_feed"
+SEQUENCER_STATE_ID = "sequencer"
+SEQUENCER_BATCH_MAX = 500
+SEQUENCER_AWAIT_MS = 200
+SEQUENCER_RESTART_DELAY_SECONDS = 1.0
+FEED_BATCH_DEFAULT = 100
+FEED_BATCH_MAX = 500
+FEED_POLL_SECONDS = 0.05
+CHANGE_STREAM_HISTORY_LOST = 286
 
 
 async def append_event(
@@ -42,3 +71,155 @@ async def append_event(
         session=session,
     )
     return event_id
+
+
+def parse_position(position: str) -> int:
+    """A feed position from its wire form ("" is the start, 0)."""
+    if position == "":
+        return 0
+    if not position.isdigit():
+        raise InvalidArgument(f"position {position!r} is not valid", reason="INVALID_POSITION")
+    return int(position)
+
+
+def event_to_proto(document: Document) -> events_pb2.Event:
+    """The wire envelope of a stored, positioned event."""
+    payload = any_pb2.Any(
+        type_url=f"type.googleapis.com/{document['payload_type']}", value=document["payload"]
+    )
+    occurred_at = Timestamp()
+    occurred_at.FromDatetime(document["occurred_at"])
+    return events_pb2.Event(
+        event_id=document["_id"],
+        position=str(document["position"]),
+        type=document["type"],
+        aggregate_id=document["aggregate_id"],
+        occurred_at=occurred_at,
+        payload=payload,
+    )
+
+
+@dataclass
+class OutboxFeed:
+    """The sequencer and the reader of one service's outbox."""
+
+    client: MongoClient
+    database: AsyncDatabase[Document]
+
+    @property
+    def outbox(self) -> AsyncCollection[Document]:
+        return self.database[OUTBOX_COLLECTION]
+
+    @property
+    def state(self) -> AsyncCollection[Document]:
+        return self.database[FEED_STATE_COLLECTION]
+
+    async def ensure_indexes(self) -> None:
+        await self.outbox.create_indexes(
+            [
+                IndexModel([("position", ASCENDING)], unique=True, sparse=True),
+                IndexModel([("occurred_at", ASCENDING)]),
+            ]
+        )
+
+    async def read(self, after_position: int, limit: int) -> list[Document]:
+        """Up to limit events with position > after_position, in position order."""
+        cursor = (
+            self.outbox.find({"position": {"$gt": after_position}})
+            .sort("position", ASCENDING)
+            .limit(limit)
+        )
+        return [document async for document in cursor]
+
+    async def follow(
+        self, after_position: int, batch_size: int, *, follow: bool
+    ) -> AsyncIterator[list[events_pb2.Event]]:
+        """Batches of events after a position; with follow, wait for more as they commit.
+
+        A follower is a subscription: it ends when the consumer cancels the call or the
+        server shuts down. Each wait is a short poll of the position index.
+        """
+        position = after_position
+        while True:
+            documents = await self.read(position, batch_size)
+            if documents:
+                position = documents[-1]["position"]
+                yield [event_to_proto(document) for document in documents]
+                continue
+            if not follow:
+                return
+            await asyncio.sleep(FEED_POLL_SECONDS)
+
+    async def run_sequencer(self) -> None:
+        """Stamp positions on new events in commit order until cancelled; restarts on errors."""
+        while True:
+            try:
+                await self._sequence()
+            except asyncio.CancelledError:
+                raise
+            except PyMongoError as error:
+                log.warning("outbox sequencer restarting after: %s", error)
+                await asyncio.sleep(SEQUENCER_RESTART_DELAY_SECONDS)
+
+    async def _sequence(self) -> None:
+        state = await self.state.find_one({"_id": SEQUENCER_STATE_ID}) or {}
+        resume_token = state.get("resume_token")
+        pipeline = [{"$match": {"operationType": "insert"}}]
+        try:
+            stream = await self.outbox.watch(
+                pipeline, resume_after=resume_token, max_await_time_ms=SEQUENCER_AWAIT_MS
+            )
+        except OperationFailure as failure:
+            if failure.code != CHANGE_STREAM_HISTORY_LOST:
+                raise
+            log.error("outbox resume token fell off the oplog; backfilling by occurred_at")
+            resume_token = None
+            stream = await self.outbox.watch(pipeline, max_await_time_ms=SEQUENCER_AWAIT_MS)
+        async with stream:
+            if resume_token is None:
+                # Opened the stream first, then backfill: nothing committed in between is missed.
+                await self._backfill(stream.resume_token)
+            while stream.alive:
+                event_ids: list[str] = []
+                change = await stream.try_next()
+                while change is not None and len(event_ids) < SEQUENCER_BATCH_MAX:
+                    event_ids.append(change["documentKey"]["_id"])
+                    if len(event_ids) < SEQUENCER_BATCH_MAX:
+                        change = await stream.try_next()
+                if event_ids:
+                    await self._assign(event_ids, stream.resume_token)
+
+    async def _backfill(self, resume_token: Any) -> None:
+        """Position events that were appended while no sequencer ran (first start)."""
+        while True:
+            cursor = (
+                self.outbox.find({"position": {"$exists": False}}, {"_id": 1})
+                .sort([("occurred_at", ASCENDING), ("_id", ASCENDING)])
+                .limit(SEQUENCER_BATCH_MAX)
+            )
+            event_ids = [document["_id"] async for document in cursor]
+            if not event_ids:
+                return
+            await self._assign(event_ids, resume_token)
+
+    async def _assign(self, event_ids: list[str], resume_token: Any) -> None:
+        """Give each not-yet-positioned event the next position, and save the resume token."""
+
+        async def assign(session: Session) -> None:
+            state = await self.state.find_one({"_id": SEQUENCER_STATE_ID}, session=session)
+            next_position = (state or {}).get("next_position", 1)
+            for event_id in event_ids:
+                result = await self.outbox.update_one(
+                    {"_id": event_id, "position": {"$exists": False}},
+                    {"$set": {"position": next_position}},
+                    session=session,
+                )
+                next_position += result.modified_count
+            await self.state.update_one(
+                {"_id": SEQUENCER_STATE_ID},
+                {"$set": {"next_position": next_position, "resume_token": resume_token}},
+                upsert=True,
+                session=session,
+            )
+
+        await run_in_transaction(self.client, assign)

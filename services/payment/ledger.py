@@ -35,6 +35,7 @@ class PostingKind(StrEnum):
     TOP_UP = "top_up"
     WITHDRAWAL = "withdrawal"
     TRANSFER = "transfer"
+    HOLD_CAPTURE = "hold_capture"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +52,17 @@ class Account:
     balance_fen: int = 0
     held_fen: int = 0
     opened_at: datetime | None = None
+    hot_shards: int = 0
 
     @property
     def available_fen(self) -> int:
         """Posted balance less open holds."""
         return self.balance_fen - self.held_fen
+
+    @property
+    def is_hot(self) -> bool:
+        """Credits spread over sub-accounts (DESIGN.md "Hot accounts")."""
+        return self.hot_shards > 0
 
     @property
     def may_go_negative(self) -> bool:

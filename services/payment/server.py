@@ -7,27 +7,46 @@ append its event. Rules live in ledger.py and identity.py; documents in store.py
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import grpc
-from colony.common.v1 import money_pb2, paging_pb2
-from colony.payment.v1 import payment_pb2 as pb
-from colony.payment.v1 import payment_pb2_grpc
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from chassis.clock import Clock
-from chassis.errors import InvalidArgument
+from chassis.errors import InvalidArgument, NotFound
 from chassis.grpc_server import GrpcService, build_grpc_service
 from chassis.idempotency import IdempotencyStore, require_idempotency_key
 from chassis.keyed_lock import KeyedLock
 from chassis.money import CURRENCY_CNY, Money, require_positive_amount
-from chassis.mongo import MongoClient, Session
-from chassis.outbox import append_event
+from chassis.mongo import MongoClient, Session, run_in_transaction
+from chassis.outbox import (
+    FEED_BATCH_DEFAULT,
+    FEED_BATCH_MAX,
+    OutboxFeed,
+    append_event,
+    parse_position,
+)
 from chassis.settings import ServiceSettings
+from colony.common.v1 import money_pb2, paging_pb2
+from colony.payment.v1 import payment_pb2 as pb
+from colony.payment.v1 import payment_pb2_grpc
 from services.payment.bank_channel import BankChannel, FakeBankChannel
+from services.payment.holds import (
+    Hold,
+    HoldState,
+    check_repeated_create,
+    plan_capture,
+    plan_hold,
+    plan_void,
+    require_hold_id,
+    void_before_create,
+)
 from services.payment.identity import (
     mask_resident_id,
     validate_name,
@@ -42,6 +61,7 @@ from services.payment.ledger import (
     PostingKind,
     plan_movement,
     require_kind,
+    validate_memo,
 )
 from services.payment.store import (
     STATEMENT_PAGE_SIZE_DEFAULT,
@@ -51,6 +71,8 @@ from services.payment.store import (
     decode_page_token,
     encode_page_token,
 )
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
 PERSONAL_ACCOUNT_ID_PREFIX = "2088"  # Alipay's user ids start with 2088
@@ -99,6 +121,7 @@ def account_to_proto(account: Account) -> pb.Account:
         balance=_money(account.balance_fen),
         available=_money(account.available_fen),
         opened_at=_timestamp(account.opened_at),
+        hot_shards=account.hot_shards,
     )
 
 
@@ -116,16 +139,44 @@ def posting_to_proto(posting: Posting) -> pb.Posting:
 
 
 def statement_entry_to_proto(entry: StatementEntry) -> pb.StatementEntry:
-    return pb.StatementEntry(
+    line = pb.StatementEntry(
         entry_id=entry.entry_id,
         posting_id=entry.posting_id,
         kind=entry.kind.value,
         amount=_money(entry.amount_fen),
-        balance_after=_money(entry.balance_after_fen),
         counterpart_account_id=entry.counterpart_account_id,
         counterpart_name=entry.counterpart_name,
         memo=entry.memo,
         posted_at=_timestamp(entry.posted_at),
+        has_balance_after=entry.balance_after_fen is not None,
+        reference=entry.reference,
+    )
+    if entry.balance_after_fen is not None:
+        line.balance_after.CopyFrom(_money(entry.balance_after_fen))
+    return line
+
+
+_HOLD_STATE_TO_PROTO = {
+    HoldState.HELD: pb.HOLD_STATE_HELD,
+    HoldState.CAPTURED: pb.HOLD_STATE_CAPTURED,
+    HoldState.VOIDED: pb.HOLD_STATE_VOIDED,
+    HoldState.EXPIRED: pb.HOLD_STATE_EXPIRED,
+}
+
+
+def hold_to_proto(hold: Hold) -> pb.Hold:
+    return pb.Hold(
+        hold_id=hold.hold_id,
+        account_id=hold.account_id,
+        amount=_money(hold.amount_fen),
+        state=_HOLD_STATE_TO_PROTO[hold.state],
+        created_at=_timestamp(hold.created_at),
+        expires_at=_timestamp(hold.expires_at),
+        captured_amount=_money(hold.captured_fen),
+        credit_account_id=hold.credit_account_id,
+        posting_id=hold.posting_id,
+        memo=hold.memo,
+        voided_before_created=hold.voided_before_created,
     )
 
 
@@ -142,13 +193,22 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
     """The PaymentService RPCs over one PaymentStore."""
 
     def __init__(
-        self, client: MongoClient, store: PaymentStore, bank: BankChannel, clock: Clock
+        self,
+        client: MongoClient,
+        store: PaymentStore,
+        bank: BankChannel,
+        clock: Clock,
+        feed: OutboxFeed,
     ) -> None:
         self._client = client
         self._store = store
+        self._feed = feed
         self._bank = bank
         self._clock = clock
         self._idempotency = IdempotencyStore(store.idempotency, clock)
+        # Only the account a movement draws from is locked: that is where a burst of
+        # guarded debits would otherwise conflict; credits (above all to hot accounts)
+        # must not queue behind each other.
         self._account_locks = KeyedLock()
 
     async def OpenPersonalAccount(
@@ -249,7 +309,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
                 posting=posting_to_proto(posting), account=account_to_proto(after[account_id])
             )
 
-        async with self._account_locks.hold((account_id, self._bank.clearing_account_id)):
+        async with self._account_locks.hold((account_id,)):
             return await self._idempotency.run(
                 self._client,
                 scope="top-up",
@@ -283,7 +343,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
                 posting=posting_to_proto(posting), account=account_to_proto(after[account_id])
             )
 
-        async with self._account_locks.hold((account_id, self._bank.clearing_account_id)):
+        async with self._account_locks.hold((account_id,)):
             return await self._idempotency.run(
                 self._client,
                 scope="withdraw",
@@ -318,7 +378,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
                 account=account_to_proto(after[from_account_id]),
             )
 
-        async with self._account_locks.hold((from_account_id, to_account_id)):
+        async with self._account_locks.hold((from_account_id,)):
             return await self._idempotency.run(
                 self._client,
                 scope="transfer",
@@ -345,9 +405,175 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             page=paging_pb2.PageInfo(next_page_token=next_token),
         )
 
-    async def _post(self, session: Session, posting: Posting) -> dict[str, Account]:
+    async def EnsurePlatformAccount(
+        self, request: pb.EnsurePlatformAccountRequest, context: Context
+    ) -> pb.EnsurePlatformAccountResponse:
+        account_id = _require_account_id(request.account_id)
+        if not account_id.startswith(PLATFORM_ACCOUNT_ID_PREFIX):
+            raise InvalidArgument(f"platform account ids start with {PLATFORM_ACCOUNT_ID_PREFIX!r}")
+        account = await self._store.ensure_system_account(
+            account_id,
+            AccountKind.PLATFORM,
+            validate_name(request.display_name, "display_name"),
+            self._clock.now(),
+            hot_shards=_require_shard_count(request.hot_shards),
+        )
+        return pb.EnsurePlatformAccountResponse(account=account_to_proto(account))
+
+    async def SetAccountHot(
+        self, request: pb.SetAccountHotRequest, context: Context
+    ) -> pb.SetAccountHotResponse:
+        account = await self._store.set_hot_shards(
+            _require_account_id(request.account_id), _require_shard_count(request.hot_shards)
+        )
+        return pb.SetAccountHotResponse(account=account_to_proto(account))
+
+    async def CreateHold(
+        self, request: pb.CreateHoldRequest, context: Context
+    ) -> pb.CreateHoldResponse:
+        requested = plan_hold(
+            hold_id=request.hold_id,
+            account_id=_require_account_id(request.account_id),
+            amount_fen=amount_from_proto(request.amount),
+            ttl_seconds=request.ttl_seconds,
+            memo=validate_memo(request.memo),
+            now=self._clock.now(),
+        )
+
+        async def create(session: Session) -> pb.CreateHoldResponse:
+            existing = await self._store.get_hold(requested.hold_id, session)
+            if existing is not None:
+                hold = check_repeated_create(existing, requested)
+                account = await self._store.get_account(hold.account_id, session)
+            else:
+                hold = requested
+                account = await self._store.insert_hold(session, hold)
+                await self._append(
+                    session, "payment.hold.created", hold.hold_id, hold_to_proto(hold)
+                )
+            return pb.CreateHoldResponse(
+                hold=hold_to_proto(hold), account=account_to_proto(account)
+            )
+
+        async with self._account_locks.hold((requested.account_id,)):
+            return await run_in_transaction(self._client, create)
+
+    async def CaptureHold(
+        self, request: pb.CaptureHoldRequest, context: Context
+    ) -> pb.CaptureHoldResponse:
+        hold_id = require_hold_id(request.hold_id)
+        amount_fen = request.amount.amount_fen and amount_from_proto(request.amount)
+        credit_account_id = _require_account_id(request.credit_account_id, "credit_account_id")
+
+        async def capture(session: Session) -> pb.CaptureHoldResponse:
+            hold = await self._require_hold(hold_id, session)
+            captured = plan_capture(
+                hold,
+                amount_fen=amount_fen,
+                credit_account_id=credit_account_id,
+                posting_id=uuid.uuid4().hex,
+                now=self._clock.now(),
+            )
+            if captured is hold:  # a repeated confirm: return the original posting
+                posting = await self._store.get_posting(hold.posting_id, session)
+                return pb.CaptureHoldResponse(
+                    hold=hold_to_proto(hold), posting=posting_to_proto(posting)
+                )
+            await self._store.close_hold(session, hold, captured)
+            posting = plan_movement(
+                posting_id=captured.posting_id,
+                kind=PostingKind.HOLD_CAPTURE,
+                from_account_id=hold.account_id,
+                to_account_id=credit_account_id,
+                amount_fen=captured.captured_fen,
+                posted_at=self._clock.now(),
+                memo=request.memo or hold.memo,
+            )
+            await self._post(session, posting, reference=hold_id)
+            await self._append(session, "payment.hold.captured", hold_id, hold_to_proto(captured))
+            return pb.CaptureHoldResponse(
+                hold=hold_to_proto(captured), posting=posting_to_proto(posting)
+            )
+
+        hold = await self._require_hold(hold_id)
+        async with self._account_locks.hold((hold.account_id,)):
+            return await run_in_transaction(self._client, capture)
+
+    async def VoidHold(self, request: pb.VoidHoldRequest, context: Context) -> pb.VoidHoldResponse:
+        hold_id = require_hold_id(request.hold_id)
+        hold = await self.void_hold(hold_id, expired=False)
+        return pb.VoidHoldResponse(hold=hold_to_proto(hold))
+
+    async def void_hold(self, hold_id: str, *, expired: bool) -> Hold:
+        """Release a hold (or burn its id if it does not exist yet); idempotent."""
+
+        async def void(session: Session) -> Hold:
+            now = self._clock.now()
+            hold = await self._store.get_hold(hold_id, session)
+            if hold is None:
+                tombstone = void_before_create(hold_id, now)
+                await self._store.insert_hold(session, tombstone)
+                return tombstone
+            voided = plan_void(hold, now, expired=expired)
+            if voided is not hold:
+                await self._store.close_hold(session, hold, voided)
+                event_type = "payment.hold.expired" if expired else "payment.hold.voided"
+                await self._append(session, event_type, hold_id, hold_to_proto(voided))
+            return voided
+
+        existing = await self._store.get_hold(hold_id)
+        async with self._account_locks.hold((existing.account_id,) if existing else ()):
+            return await run_in_transaction(self._client, void)
+
+    async def expire_due_holds(self) -> int:
+        """Release every open hold past its TTL (the sweeper's work); returns how many."""
+        expired = 0
+        for _ in range(HOLD_SWEEP_BATCHES_MAX):
+            due = await self._store.holds_due_to_expire(self._clock.now(), HOLD_SWEEP_BATCH)
+            for hold in due:
+                await self.void_hold(hold.hold_id, expired=True)
+            expired += len(due)
+            if len(due) < HOLD_SWEEP_BATCH:
+                break
+        return expired
+
+    async def GetHold(self, request: pb.GetHoldRequest, context: Context) -> pb.GetHoldResponse:
+        hold = await self._require_hold(require_hold_id(request.hold_id))
+        return pb.GetHoldResponse(hold=hold_to_proto(hold))
+
+    async def _require_hold(self, hold_id: str, session: Session | None = None) -> Hold:
+        hold = await self._store.get_hold(hold_id, session)
+        if hold is None:
+            raise NotFound(f"hold {hold_id} does not exist", metadata={"hold_id": hold_id})
+        return hold
+
+    async def StreamEvents(
+        self, request: pb.StreamEventsRequest, context: Context
+    ) -> AsyncIterator[pb.StreamEventsResponse]:
+        after_position = parse_position(request.after_position)
+        batch_size = request.batch_size or FEED_BATCH_DEFAULT
+        if not 1 <= batch_size <= FEED_BATCH_MAX:
+            raise InvalidArgument(f"batch_size must be between 1 and {FEED_BATCH_MAX}")
+        async for events in self._feed.follow(after_position, batch_size, follow=request.follow):
+            yield pb.StreamEventsResponse(events=events)
+
+    async def _append(
+        self, session: Session, event_type: str, aggregate_id: str, payload: Message
+    ) -> None:
+        await append_event(
+            self._store.outbox,
+            session,
+            event_type=event_type,
+            aggregate_id=aggregate_id,
+            payload=payload,
+            occurred_at=self._clock.now(),
+        )
+
+    async def _post(
+        self, session: Session, posting: Posting, reference: str = ""
+    ) -> dict[str, Account]:
         """Apply a posting and append its event, in the caller's transaction."""
-        after = await self._store.apply_posting(session, posting)
+        after = await self._store.apply_posting(session, posting, reference)
         await append_event(
             self._store.outbox,
             session,
@@ -365,13 +591,26 @@ def _require_account_id(account_id: str, field: str = "account_id") -> str:
     return account_id
 
 
+def _require_shard_count(hot_shards: int) -> int:
+    if not 0 <= hot_shards <= HOT_SHARDS_MAX:
+        raise InvalidArgument(f"hot_shards must be between 0 and {HOT_SHARDS_MAX}")
+    return hot_shards
+
+
 def _require_owner_ref(owner_ref: str) -> str:
     if not owner_ref:
         raise InvalidArgument("owner_ref is required")
     return owner_ref
 
 
+PLATFORM_ACCOUNT_ID_PREFIX = "platform:"
 PLATFORM_FEE_INCOME_ACCOUNT_ID = "platform:fee_income"
+HOT_SHARDS_MAX = 64
+# The bank clearing account takes every top-up and withdrawal: the hottest account there is.
+BANK_CLEARING_HOT_SHARDS = 16
+HOLD_SWEEP_INTERVAL_SECONDS = 5.0
+HOLD_SWEEP_BATCH = 100
+HOLD_SWEEP_BATCHES_MAX = 50
 
 
 async def build_payment_service(
@@ -383,21 +622,27 @@ async def build_payment_service(
     """Prepare the payment database (indexes, system accounts) and build its gRPC server."""
     store = PaymentStore(client[settings.database_name])
     await store.ensure_indexes()
+    feed = OutboxFeed(client, store.database)
+    await feed.ensure_indexes()
     bank_channel = bank or FakeBankChannel()
     await store.ensure_system_account(
         bank_channel.clearing_account_id,
         AccountKind.EXTERNAL,
         "Bank clearing (fake bank)",
         clock.now(),
+        hot_shards=BANK_CLEARING_HOT_SHARDS,
     )
     await store.ensure_system_account(
         PLATFORM_FEE_INCOME_ACCOUNT_ID, AccountKind.PLATFORM, "Colony fee income", clock.now()
     )
-    servicer = PaymentServicer(client, store, bank_channel, clock)
-    return build_grpc_service(
+    servicer = PaymentServicer(client, store, bank_channel, clock, feed)
+    service = build_grpc_service(
         settings,
         register=[
             lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server)
         ],
         service_names=[SERVICE_NAME],
     )
+    service.add_background("outbox-sequencer", feed.run_sequencer)
+    service.add_periodic("hold-sweeper", HOLD_SWEEP_INTERVAL_SECONDS, servicer.expire_due_holds)
+    return service

@@ -1,10 +1,14 @@
 """The payment service's collections: the only module that knows documents and queries.
 
 Collections in the service's own database:
-  accounts     one document per account: posted balance, held funds, entry sequence
+  accounts     one document per account: posted balance, held funds, entry sequence; a hot
+               account also has sub-account documents "<id>~<n>" (shard_of: <id>)
   identities   the unmasked resident id of each real-name account (never leaves this store)
   postings     one document per posting with its entries
-  entries      one document per (posting, account): the statement, with running balances
+  entries      one document per (posting, account): the statement, with running balances;
+               account_id is the account the statement belongs to, ledger_account_id the
+               document whose balance moved (the account itself, or one of its sub-accounts)
+  holds        TCC reservations (holds.py)
   idempotency  idempotency records (chassis.idempotency)
   outbox       domain events (chassis.outbox)
 """
@@ -13,8 +17,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,13 +27,15 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from chassis.errors import AlreadyExists, InvalidArgument, NotFound
+from chassis.errors import AlreadyExists, InsufficientFunds, InvalidArgument, NotFound
 from chassis.mongo import Document, Session
+from services.payment.holds import Hold, HoldState
 from services.payment.identity import mask_name
 from services.payment.ledger import (
     Account,
     AccountKind,
     AccountStatus,
+    Entry,
     Posting,
     PostingKind,
     ledger_breaches,
@@ -48,12 +55,13 @@ class StatementEntry:
     posting_id: str
     kind: PostingKind
     amount_fen: int
-    balance_after_fen: int
+    balance_after_fen: int | None
     counterpart_account_id: str
     counterpart_name: str
     memo: str
     posted_at: datetime
     sequence: int
+    reference: str = ""
 
 
 def _account_from_document(document: Document) -> Account:
@@ -68,6 +76,7 @@ def _account_from_document(document: Document) -> Account:
         balance_fen=document["balance_fen"],
         held_fen=document.get("held_fen", 0),
         opened_at=document.get("opened_at"),
+        hot_shards=document.get("hot_shards", 0),
     )
 
 
@@ -77,12 +86,13 @@ def _statement_entry_from_document(document: Document) -> StatementEntry:
         posting_id=document["posting_id"],
         kind=PostingKind(document["kind"]),
         amount_fen=document["amount_fen"],
-        balance_after_fen=document["balance_after_fen"],
+        balance_after_fen=document.get("balance_after_fen"),
         counterpart_account_id=document.get("counterpart_account_id", ""),
         counterpart_name=document.get("counterpart_name", ""),
         memo=document.get("memo", ""),
         posted_at=document["posted_at"],
-        sequence=document["sequence"],
+        sequence=document["statement_key"],
+        reference=document.get("reference", ""),
     )
 
 
@@ -93,21 +103,69 @@ def _public_name(account: Account) -> str:
     return account.display_name
 
 
-def encode_page_token(sequence: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{sequence}".encode()).decode()
+def encode_page_token(statement_key: int) -> str:
+    return base64.urlsafe_b64encode(f"key:{statement_key}".encode()).decode()
 
 
 def decode_page_token(token: str) -> int | None:
-    """The sequence to continue below, or None for the first page; refuses a forged token."""
+    """The statement key to continue below, or None for the first page; refuses a forged one."""
     if not token:
         return None
     try:
         prefix, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if prefix != "seq":
+        if prefix != "key":
             raise ValueError(token)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidArgument("page_token is not valid", reason="INVALID_PAGE_TOKEN") from None
+
+
+def _hold_from_document(document: Document) -> Hold:
+    return Hold(
+        hold_id=document["_id"],
+        account_id=document["account_id"],
+        amount_fen=document["amount_fen"],
+        state=HoldState(document["state"]),
+        created_at=document["created_at"],
+        expires_at=document["expires_at"],
+        memo=document.get("memo", ""),
+        captured_fen=document.get("captured_fen", 0),
+        credit_account_id=document.get("credit_account_id", ""),
+        posting_id=document.get("posting_id", ""),
+        voided_before_created=document.get("voided_before_created", False),
+        closed_at=document.get("closed_at"),
+    )
+
+
+def _hold_to_document(hold: Hold) -> Document:
+    return {
+        "_id": hold.hold_id,
+        "account_id": hold.account_id,
+        "amount_fen": hold.amount_fen,
+        "state": hold.state.value,
+        "created_at": hold.created_at,
+        "expires_at": hold.expires_at,
+        "memo": hold.memo,
+        "captured_fen": hold.captured_fen,
+        "credit_account_id": hold.credit_account_id,
+        "posting_id": hold.posting_id,
+        "voided_before_created": hold.voided_before_created,
+        "closed_at": hold.closed_at,
+    }
+
+
+def shard_id(account_id: str, shard: int) -> str:
+    """The document id of a hot account's sub-account."""
+    return f"{account_id}~{shard}"
+
+
+# A statement key orders an account's lines newest first. For an ordinary account it is
+# the account's entry sequence (exact commit order). A hot account's sub-accounts are
+# credited concurrently, so once an account has been hot its lines are ordered by posting
+# time (microseconds, with the moving document's sequence as a tie-breaker); such keys are
+# far above any sequence, so older sequence-keyed lines still sort below them.
+def _time_statement_key(moment: datetime, sequence: int) -> int:
+    return int(moment.timestamp() * 1_000_000) * 1_000 + sequence % 1_000
 
 
 class PaymentStore:
@@ -119,6 +177,7 @@ class PaymentStore:
         self.identities = database["identities"]
         self.postings = database["postings"]
         self.entries = database["entries"]
+        self.holds = database["holds"]
         self.idempotency = database["idempotency"]
         self.outbox = database["outbox"]
 
@@ -130,17 +189,29 @@ class PaymentStore:
                 IndexModel([("owner_key", ASCENDING)], unique=True, sparse=True),
                 IndexModel([("phone_key", ASCENDING)], unique=True, sparse=True),
                 IndexModel([("phone", ASCENDING)]),
+                IndexModel([("shard_of", ASCENDING)], sparse=True),
             ]
         )
         await self.identities.create_index("resident_id", unique=True)
-        await self.entries.create_index(
-            [("account_id", ASCENDING), ("sequence", DESCENDING)], unique=True
+        await self.entries.create_indexes(
+            [
+                IndexModel([("account_id", ASCENDING), ("statement_key", DESCENDING)]),
+                IndexModel(
+                    [("ledger_account_id", ASCENDING), ("sequence", ASCENDING)], unique=True
+                ),
+            ]
         )
+        await self.holds.create_index([("state", ASCENDING), ("expires_at", ASCENDING)])
 
     async def ensure_system_account(
-        self, account_id: str, kind: AccountKind, display_name: str, opened_at: datetime
-    ) -> None:
-        """Create a platform or external account if it does not exist yet."""
+        self,
+        account_id: str,
+        kind: AccountKind,
+        display_name: str,
+        opened_at: datetime,
+        hot_shards: int = 0,
+    ) -> Account:
+        """Create a platform or external account if it does not exist yet; return it."""
         await self.accounts.update_one(
             {"_id": account_id},
             {
@@ -151,11 +222,24 @@ class PaymentStore:
                     "balance_fen": 0,
                     "held_fen": 0,
                     "sequence": 0,
+                    "hot_shards": hot_shards,
                     "opened_at": opened_at,
                 }
             },
             upsert=True,
         )
+        return await self.get_account(account_id)
+
+    async def set_hot_shards(self, account_id: str, hot_shards: int) -> Account:
+        """Turn hot mode on (N sub-accounts for credits) or off for future credits."""
+        account = await self.get_account(account_id)
+        if hot_shards and account.held_fen:
+            raise InvalidArgument("an account with open holds cannot be made hot")
+        update: Document = {"hot_shards": hot_shards}
+        if hot_shards:
+            update["statement_by_time"] = True
+        await self.accounts.update_one({"_id": account_id}, {"$set": update})
+        return await self.get_account(account_id)
 
     async def insert_account(
         self, session: Session, account: Account, resident_id: str | None
@@ -174,6 +258,7 @@ class PaymentStore:
             "balance_fen": 0,
             "held_fen": 0,
             "sequence": 0,
+            "hot_shards": 0,
             "opened_at": account.opened_at,
         }
         try:
@@ -191,55 +276,69 @@ class PaymentStore:
             ) from None
 
     async def get_account(self, account_id: str, session: Session | None = None) -> Account:
-        """The account, or NOT_FOUND."""
+        """The account and its balance (a hot one's includes its sub-accounts), or NOT_FOUND."""
         document = await self.accounts.find_one({"_id": account_id}, session=session)
-        if document is None:
+        if document is None or "shard_of" in document:
             raise NotFound(
                 f"account {account_id} does not exist", metadata={"account_id": account_id}
             )
-        return _account_from_document(document)
+        account = _account_from_document(document)
+        shards_fen = await self._shard_balances_fen(account_id, session)
+        if shards_fen:
+            account = replace(account, balance_fen=account.balance_fen + sum(shards_fen.values()))
+        return account
+
+    async def _shard_balances_fen(self, account_id: str, session: Session | None) -> dict[str, int]:
+        cursor = self.accounts.find({"shard_of": account_id}, {"balance_fen": 1}, session=session)
+        return {document["_id"]: document["balance_fen"] async for document in cursor}
 
     async def find_account_by_phone(self, phone: str) -> Account:
         """The personal account on this phone, else its merchant account, else NOT_FOUND."""
         for kind in (AccountKind.PERSONAL, AccountKind.MERCHANT):
             document = await self.accounts.find_one({"phone_key": f"{kind.value}:{phone}"})
             if document is not None:
-                return _account_from_document(document)
+                return await self.get_account(document["_id"])
         raise NotFound("no account is registered to this phone")
 
-    async def apply_posting(self, session: Session, posting: Posting) -> dict[str, Account]:
+    async def apply_posting(
+        self, session: Session, posting: Posting, reference: str = ""
+    ) -> dict[str, Account]:
         """Apply every entry's balance change and write the posting and its statement lines.
 
         Debits are guarded in the update itself (available >= amount), so two concurrent
         postings can never both spend the same money; the loser conflicts and retries, or
-        is refused with INSUFFICIENT_FUNDS. Returns each account as it is after the posting.
+        is refused with INSUFFICIENT_FUNDS. Returns each account as it is after the posting
+        (for a hot account, the sub-account that moved).
         """
-        after: dict[str, Account] = {}
-        sequences: dict[str, int] = {}
+        moved: dict[str, list[_Movement]] = {}
         for entry in posting.entries:
-            after[entry.account_id], sequences[entry.account_id] = await self._apply_entry(
-                session, entry.account_id, entry.amount_fen
+            moved[entry.account_id] = await self._apply_entry(
+                session, entry.account_id, entry.amount_fen, posting.posted_at
             )
+        after = {account_id: movements[-1].account for account_id, movements in moved.items()}
         for entry in posting.entries:
-            account = after[entry.account_id]
             counterpart_id = posting.counterpart_of(entry.account_id)
             counterpart = after.get(counterpart_id)
-            await self.entries.insert_one(
-                {
-                    "_id": f"{posting.posting_id}:{entry.account_id}",
-                    "posting_id": posting.posting_id,
-                    "account_id": entry.account_id,
-                    "kind": posting.kind.value,
-                    "amount_fen": entry.amount_fen,
-                    "balance_after_fen": account.balance_fen,
-                    "sequence": sequences[entry.account_id],
-                    "counterpart_account_id": counterpart_id,
-                    "counterpart_name": _public_name(counterpart) if counterpart else "",
-                    "memo": posting.memo,
-                    "posted_at": posting.posted_at,
-                },
-                session=session,
-            )
+            for movement in moved[entry.account_id]:
+                await self.entries.insert_one(
+                    {
+                        "_id": f"{posting.posting_id}:{movement.ledger_account_id}",
+                        "posting_id": posting.posting_id,
+                        "account_id": entry.account_id,
+                        "ledger_account_id": movement.ledger_account_id,
+                        "kind": posting.kind.value,
+                        "amount_fen": movement.amount_fen,
+                        "balance_after_fen": movement.balance_after_fen,
+                        "sequence": movement.sequence,
+                        "statement_key": movement.statement_key,
+                        "counterpart_account_id": counterpart_id,
+                        "counterpart_name": _public_name(counterpart) if counterpart else "",
+                        "memo": posting.memo,
+                        "reference": reference,
+                        "posted_at": posting.posted_at,
+                    },
+                    session=session,
+                )
         await self.postings.insert_one(
             {
                 "_id": posting.posting_id,
@@ -249,6 +348,7 @@ class PaymentStore:
                     for e in posting.entries
                 ],
                 "memo": posting.memo,
+                "reference": reference,
                 "metadata": dict(posting.metadata),
                 "posted_at": posting.posted_at,
             },
@@ -257,10 +357,14 @@ class PaymentStore:
         return after
 
     async def _apply_entry(
-        self, session: Session, account_id: str, amount_fen: int
-    ) -> tuple[Account, int]:
-        """Change one balance under its guard; returns the account after and its entry sequence."""
-        guard: Document = {"_id": account_id, "status": AccountStatus.ACTIVE.value}
+        self, session: Session, account_id: str, amount_fen: int, posted_at: datetime
+    ) -> list[_Movement]:
+        """Change one account's balance under its guard; returns the documents that moved."""
+        guard: Document = {
+            "_id": account_id,
+            "status": AccountStatus.ACTIVE.value,
+            "hot_shards": {"$in": [0, None]},
+        }
         if amount_fen < 0:
             guard["$or"] = [
                 {"kind": AccountKind.EXTERNAL.value},
@@ -272,27 +376,146 @@ class PaymentStore:
             return_document=ReturnDocument.AFTER,
             session=session,
         )
-        if document is None:
-            # The guard refused: say why, from the account as this transaction sees it.
-            current = await self.get_account(account_id, session)
-            if amount_fen < 0:
-                require_can_debit(current, -amount_fen)
-            require_active(current)
-            raise AssertionError(f"guarded update of {account_id} refused without a reason")
-        account = _account_from_document(document)
-        if account.balance_fen < 0 and not account.may_go_negative:
-            raise AssertionError(f"account {account_id} would go negative")
-        return account, int(document["sequence"])
+        if document is not None:
+            return [_movement(_account_from_document(document), document, amount_fen, posted_at)]
+        # The guard refused: say why, from the account as this transaction sees it.
+        current = await self.get_account(account_id, session)
+        require_active(current)
+        if current.is_hot:
+            return await self._apply_hot_entry(session, current, amount_fen, posted_at)
+        require_can_debit(current, -amount_fen)
+        raise AssertionError(f"guarded update of {account_id} refused without a reason")
+
+    async def _apply_hot_entry(
+        self, session: Session, account: Account, amount_fen: int, posted_at: datetime
+    ) -> list[_Movement]:
+        """Credit one random sub-account; debit from sub-accounts that can cover the amount.
+
+        Spreading credits over sub-accounts is what keeps a flood of payments into one
+        merchant or omnibus account from conflicting on a single document.
+        """
+        if amount_fen > 0 or account.may_go_negative:
+            shard = shard_id(account.account_id, secrets.randbelow(account.hot_shards))
+            document = await self.accounts.find_one_and_update(
+                {"_id": shard},
+                {
+                    "$inc": {"balance_fen": amount_fen, "sequence": 1},
+                    "$setOnInsert": {"shard_of": account.account_id, "held_fen": 0},
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            assert document is not None
+            return [_movement(account, document, amount_fen, posted_at)]
+        return await self._draw_from_shards(session, account, -amount_fen, posted_at)
+
+    async def _draw_from_shards(
+        self, session: Session, account: Account, needed_fen: int, posted_at: datetime
+    ) -> list[_Movement]:
+        """Debit needed_fen from a hot account, largest sub-accounts first (bounded by N + 1)."""
+        balances_fen = await self._shard_balances_fen(account.account_id, session)
+        main = await self.accounts.find_one({"_id": account.account_id}, session=session)
+        assert main is not None
+        balances_fen[account.account_id] = main["balance_fen"] - main.get("held_fen", 0)
+        if sum(balances_fen.values()) < needed_fen:
+            raise InsufficientFunds(account.account_id, needed_fen, sum(balances_fen.values()))
+        movements: list[_Movement] = []
+        remaining_fen = needed_fen
+        for ledger_id, balance_fen in sorted(balances_fen.items(), key=lambda kv: -kv[1]):
+            if remaining_fen == 0:
+                break
+            take_fen = min(balance_fen, remaining_fen)
+            if take_fen <= 0:
+                continue
+            document = await self.accounts.find_one_and_update(
+                {"_id": ledger_id, "balance_fen": {"$gte": take_fen}},
+                {"$inc": {"balance_fen": -take_fen, "sequence": 1}},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            assert document is not None, "snapshot read and guarded update disagree"
+            movements.append(_movement(account, document, -take_fen, posted_at))
+            remaining_fen -= take_fen
+        assert remaining_fen == 0
+        return movements
 
     async def list_statement(
-        self, account_id: str, page_size: int, before_sequence: int | None
+        self, account_id: str, page_size: int, before_key: int | None
     ) -> list[StatementEntry]:
-        """Up to page_size entries of the account, newest first, below before_sequence."""
+        """Up to page_size lines of the account, newest first, below before_key."""
         query: Document = {"account_id": account_id}
-        if before_sequence is not None:
-            query["sequence"] = {"$lt": before_sequence}
-        cursor = self.entries.find(query).sort("sequence", DESCENDING).limit(page_size)
+        if before_key is not None:
+            query["statement_key"] = {"$lt": before_key}
+        cursor = self.entries.find(query).sort("statement_key", DESCENDING).limit(page_size)
         return [_statement_entry_from_document(document) async for document in cursor]
+
+    async def get_posting(self, posting_id: str, session: Session | None = None) -> Posting:
+        """A stored posting, or NOT_FOUND."""
+        document = await self.postings.find_one({"_id": posting_id}, session=session)
+        if document is None:
+            raise NotFound(f"posting {posting_id} does not exist")
+        return Posting(
+            posting_id=document["_id"],
+            kind=PostingKind(document["kind"]),
+            entries=tuple(Entry(e["account_id"], e["amount_fen"]) for e in document["entries"]),
+            posted_at=document["posted_at"],
+            memo=document.get("memo", ""),
+            metadata=document.get("metadata", {}),
+        )
+
+    async def get_hold(self, hold_id: str, session: Session | None = None) -> Hold | None:
+        document = await self.holds.find_one({"_id": hold_id}, session=session)
+        return _hold_from_document(document) if document else None
+
+    async def insert_hold(self, session: Session, hold: Hold) -> Account:
+        """Record a hold and reserve its amount (guarded: available >= amount)."""
+        if hold.is_open:
+            document = await self.accounts.find_one_and_update(
+                {
+                    "_id": hold.account_id,
+                    "status": AccountStatus.ACTIVE.value,
+                    "hot_shards": {"$in": [0, None]},
+                    "$expr": {
+                        "$gte": [{"$subtract": ["$balance_fen", "$held_fen"]}, hold.amount_fen]
+                    },
+                },
+                {"$inc": {"held_fen": hold.amount_fen}},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if document is None:
+                current = await self.get_account(hold.account_id, session)
+                if current.is_hot:
+                    raise InvalidArgument("holds cannot be placed on a hot account")
+                require_can_debit(current, hold.amount_fen)
+                raise AssertionError(f"hold on {hold.account_id} refused without a reason")
+        await self.holds.insert_one(_hold_to_document(hold), session=session)
+        return await self.get_account(hold.account_id, session) if hold.account_id else _NO_ACCOUNT
+
+    async def close_hold(self, session: Session, before: Hold, after: Hold) -> None:
+        """Store a hold's new state; release its reservation if it was open and is no longer."""
+        if before.is_open and not after.is_open:
+            await self.accounts.update_one(
+                {"_id": before.account_id},
+                {"$inc": {"held_fen": -before.amount_fen}},
+                session=session,
+            )
+        result = await self.holds.replace_one(
+            {"_id": before.hold_id, "state": before.state.value},
+            _hold_to_document(after),
+            session=session,
+        )
+        assert result.matched_count == 1, f"hold {before.hold_id} changed under this transaction"
+
+    async def holds_due_to_expire(self, now: datetime, limit: int) -> list[Hold]:
+        """Open holds whose TTL has passed, oldest first, at most limit."""
+        cursor = (
+            self.holds.find({"state": HoldState.HELD.value, "expires_at": {"$lte": now}})
+            .sort("expires_at", ASCENDING)
+            .limit(limit)
+        )
+        return [_hold_from_document(document) async for document in cursor]
 
     async def audit_ledger(self) -> list[str]:
         """Check the ledger invariants over the whole database; returns every breach found."""
@@ -301,10 +524,62 @@ class PaymentStore:
             async for document in self.accounts.find({}, {"balance_fen": 1})
         }
         entry_sums_fen: dict[str, int] = {}
-        pipeline = [{"$group": {"_id": "$account_id", "sum_fen": {"$sum": "$amount_fen"}}}]
+        pipeline: list[Document] = [
+            {"$group": {"_id": "$ledger_account_id", "sum_fen": {"$sum": "$amount_fen"}}}
+        ]
         async for row in await self.entries.aggregate(pipeline):
             entry_sums_fen[row["_id"]] = row["sum_fen"]
-        return ledger_breaches(balances_fen, entry_sums_fen)
+        breaches = ledger_breaches(balances_fen, entry_sums_fen)
+        held_pipeline: list[Document] = [
+            {"$match": {"state": HoldState.HELD.value}},
+            {"$group": {"_id": "$account_id", "held_fen": {"$sum": "$amount_fen"}}},
+        ]
+        open_holds_fen = {
+            row["_id"]: row["held_fen"] async for row in await self.holds.aggregate(held_pipeline)
+        }
+        async for document in self.accounts.find({}, {"held_fen": 1}):
+            held_fen = document.get("held_fen", 0)
+            if held_fen != open_holds_fen.get(document["_id"], 0):
+                breaches.append(
+                    f"account {document['_id']}: held {held_fen} fen, open holds sum to "
+                    f"{open_holds_fen.get(document['_id'], 0)} fen"
+                )
+        return breaches
+
+
+@dataclass(frozen=True, slots=True)
+class _Movement:
+    """One ledger document's balance change within a posting.
+
+    ``account`` is the account as the caller should see it afterwards; for a hot account
+    it is the account as read before the movement (its total moves concurrently).
+    """
+
+    account: Account
+    ledger_account_id: str
+    amount_fen: int
+    balance_after_fen: int | None
+    sequence: int
+    statement_key: int
+
+
+def _movement(
+    account: Account, document: Document, amount_fen: int, posted_at: datetime
+) -> _Movement:
+    """Describe the change of one document (the account's own, or a sub-account's)."""
+    sequence = int(document["sequence"])
+    by_time = "shard_of" in document or document.get("statement_by_time", False)
+    return _Movement(
+        account=account,
+        ledger_account_id=document["_id"],
+        amount_fen=amount_fen,
+        balance_after_fen=None if by_time else document["balance_fen"],
+        sequence=sequence,
+        statement_key=_time_statement_key(posted_at, sequence) if by_time else sequence,
+    )
+
+
+_NO_ACCOUNT = Account("", AccountKind.PLATFORM, AccountStatus.CLOSED, "")
 
 
 def _taken_key(duplicate: DuplicateKeyError) -> str:

@@ -4,87 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+
 from colony.common.v1 import money_pb2, paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
-from colony.payment.v1 import payment_pb2_grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
-
-from chassis.mongo import MongoClient
 from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID
-from services.payment.identity import resident_id_check_char
-from services.payment.store import PaymentStore
-
-CARD = "6222020200112233446"  # passes Luhn
-_serial = iter(range(10**6))
-
-
-def cny(fen: int) -> money_pb2.Money:
-    return money_pb2.Money(amount_fen=fen, currency="CNY")
-
-
-def new_key() -> str:
-    return uuid.uuid4().hex
-
-
-def new_resident_id() -> str:
-    first_17 = f"110101199001{next(_serial) % 28 + 1:02d}{uuid.uuid4().int % 1000:03d}"[:17]
-    first_17 = first_17.ljust(17, "0")
-    return first_17 + resident_id_check_char(first_17)
-
-
-def new_phone() -> str:
-    return f"139{uuid.uuid4().int % 10**8:08d}"
-
-
-def error_reason(error: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(error)
-    assert status is not None, "every refusal carries google.rpc.Status details"
-    info = error_details_pb2.ErrorInfo()
-    assert status.details[0].Unpack(info)
-    return info.reason
-
-
-@pytest.fixture(scope="module")
-async def stub(payment_address: str) -> AsyncIterator[payment_pb2_grpc.PaymentServiceStub]:
-    async with grpc.aio.insecure_channel(payment_address) as channel:
-        yield payment_pb2_grpc.PaymentServiceStub(channel)
-
-
-@pytest.fixture(scope="module")
-def store(mongo_client: MongoClient, database_name: str) -> PaymentStore:
-    return PaymentStore(mongo_client[f"{database_name}_payment"])
-
-
-async def open_person(stub: payment_pb2_grpc.PaymentServiceStub, name: str = "张三") -> pb.Account:
-    response = await stub.OpenPersonalAccount(
-        pb.OpenPersonalAccountRequest(
-            idempotency_key=new_key(),
-            owner_ref=uuid.uuid4().hex,
-            real_name=name,
-            resident_id=new_resident_id(),
-            phone=new_phone(),
-        )
-    )
-    return response.account
-
-
-async def top_up(
-    stub: payment_pb2_grpc.PaymentServiceStub, account_id: str, fen: int
-) -> pb.TopUpResponse:
-    return await stub.TopUp(
-        pb.TopUpRequest(
-            idempotency_key=new_key(), account_id=account_id, amount=cny(fen), bank_card_number=CARD
-        )
-    )
-
-
-async def assert_ledger_consistent(store: PaymentStore) -> None:
-    assert await store.audit_ledger() == []
+from services.payment.tests.support import (
+    CARD,
+    assert_ledger_consistent,
+    cny,
+    error_reason,
+    new_key,
+    new_phone,
+    new_resident_id,
+    open_person,
+    top_up,
+)
 
 
 async def test_open_personal_account_masks_the_resident_id(stub, store) -> None:

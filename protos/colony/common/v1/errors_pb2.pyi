@@ -65,6 +65,16 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A page token could not be decoded."""
     ERROR_REASON_CONCURRENT_UPDATE: _ErrorReason.ValueType  # 21
     """Too many concurrent updates to the same records; retry with the same idempotency key."""
+    ERROR_REASON_HOLD_VOIDED: _ErrorReason.ValueType  # 22
+    """The hold was voided (or voided before it was created); it cannot be created or captured."""
+    ERROR_REASON_HOLD_ALREADY_CAPTURED: _ErrorReason.ValueType  # 23
+    """The hold was already captured (with different terms)."""
+    ERROR_REASON_HOLD_EXPIRED: _ErrorReason.ValueType  # 24
+    """The hold passed its TTL before capture."""
+    ERROR_REASON_HOLD_MISMATCH: _ErrorReason.ValueType  # 25
+    """The hold id exists with different terms (account or amount)."""
+    ERROR_REASON_INVALID_POSITION: _ErrorReason.ValueType  # 26
+    """An event-feed position could not be decoded."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -116,4 +126,14 @@ ERROR_REASON_INVALID_PAGE_TOKEN: ErrorReason.ValueType  # 20
 """A page token could not be decoded."""
 ERROR_REASON_CONCURRENT_UPDATE: ErrorReason.ValueType  # 21
 """Too many concurrent updates to the same records; retry with the same idempotency key."""
+ERROR_REASON_HOLD_VOIDED: ErrorReason.ValueType  # 22
+"""The hold was voided (or voided before it was created); it cannot be created or captured."""
+ERROR_REASON_HOLD_ALREADY_CAPTURED: ErrorReason.ValueType  # 23
+"""The hold was already captured (with different terms)."""
+ERROR_REASON_HOLD_EXPIRED: ErrorReason.ValueType  # 24
+"""The hold passed its TTL before capture."""
+ERROR_REASON_HOLD_MISMATCH: ErrorReason.ValueType  # 25
+"""The hold id exists with different terms (account or amount)."""
+ERROR_REASON_INVALID_POSITION: ErrorReason.ValueType  # 26
+"""An event-feed position could not be decoded."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

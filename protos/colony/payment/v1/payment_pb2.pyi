@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from colony.common.v1 import events_pb2 as _events_pb2
 from colony.common.v1 import money_pb2 as _money_pb2
 from colony.common.v1 import paging_pb2 as _paging_pb2
 from google.protobuf import descriptor as _descriptor
@@ -66,6 +67,35 @@ ACCOUNT_STATUS_FROZEN: AccountStatus.ValueType  # 2
 ACCOUNT_STATUS_CLOSED: AccountStatus.ValueType  # 3
 Global___AccountStatus: _TypeAlias = AccountStatus  # noqa: Y015
 
+class _HoldState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _HoldStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_HoldState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    HOLD_STATE_UNSPECIFIED: _HoldState.ValueType  # 0
+    HOLD_STATE_HELD: _HoldState.ValueType  # 1
+    """Funds reserved; available balance reduced."""
+    HOLD_STATE_CAPTURED: _HoldState.ValueType  # 2
+    """Confirmed: posted to the credit account (captured_amount), remainder released."""
+    HOLD_STATE_VOIDED: _HoldState.ValueType  # 3
+    """Cancelled by the caller (or before it was created)."""
+    HOLD_STATE_EXPIRED: _HoldState.ValueType  # 4
+    """Released by the sweeper after its TTL."""
+
+class HoldState(_HoldState, metaclass=_HoldStateEnumTypeWrapper): ...
+
+HOLD_STATE_UNSPECIFIED: HoldState.ValueType  # 0
+HOLD_STATE_HELD: HoldState.ValueType  # 1
+"""Funds reserved; available balance reduced."""
+HOLD_STATE_CAPTURED: HoldState.ValueType  # 2
+"""Confirmed: posted to the credit account (captured_amount), remainder released."""
+HOLD_STATE_VOIDED: HoldState.ValueType  # 3
+"""Cancelled by the caller (or before it was created)."""
+HOLD_STATE_EXPIRED: HoldState.ValueType  # 4
+"""Released by the sweeper after its TTL."""
+Global___HoldState: _TypeAlias = HoldState  # noqa: Y015
+
 @_typing.final
 class Account(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -80,6 +110,7 @@ class Account(_message.Message):
     BALANCE_FIELD_NUMBER: _builtins.int
     AVAILABLE_FIELD_NUMBER: _builtins.int
     OPENED_AT_FIELD_NUMBER: _builtins.int
+    HOT_SHARDS_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     kind: Global___AccountKind.ValueType
     status: Global___AccountStatus.ValueType
@@ -91,6 +122,8 @@ class Account(_message.Message):
     """Resident id with all but the first 6 and last 4 characters masked."""
     owner_ref: _builtins.str
     """The caller's reference for the owner (the gateway's user id)."""
+    hot_shards: _builtins.int
+    """Credits to a hot account spread over this many sub-accounts (0: not hot)."""
     @_builtins.property
     def balance(self) -> _money_pb2.Money:
         """Posted balance: the sum of the account's ledger entries."""
@@ -114,10 +147,11 @@ class Account(_message.Message):
         balance: _money_pb2.Money | None = ...,
         available: _money_pb2.Money | None = ...,
         opened_at: _timestamp_pb2.Timestamp | None = ...,
+        hot_shards: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "balance", b"balance", "opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available", b"available", "balance", b"balance", "display_name", b"display_name", "kind", b"kind", "opened_at", b"opened_at", "owner_ref", b"owner_ref", "phone", b"phone", "resident_id_masked", b"resident_id_masked", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available", b"available", "balance", b"balance", "display_name", b"display_name", "hot_shards", b"hot_shards", "kind", b"kind", "opened_at", b"opened_at", "owner_ref", b"owner_ref", "phone", b"phone", "resident_id_masked", b"resident_id_masked", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -197,12 +231,20 @@ class StatementEntry(_message.Message):
     COUNTERPART_NAME_FIELD_NUMBER: _builtins.int
     MEMO_FIELD_NUMBER: _builtins.int
     POSTED_AT_FIELD_NUMBER: _builtins.int
+    HAS_BALANCE_AFTER_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
     entry_id: _builtins.str
     posting_id: _builtins.str
     kind: _builtins.str
     counterpart_account_id: _builtins.str
     counterpart_name: _builtins.str
     memo: _builtins.str
+    has_balance_after: _builtins.bool
+    """False on a hot account's statement: its sub-accounts are credited concurrently, so
+    a running balance per line is not defined; balance_after is then left unset.
+    """
+    reference: _builtins.str
+    """The escrow trade, hold or other business object the entry belongs to, if any."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money:
         """Signed: negative money out, positive money in."""
@@ -225,10 +267,12 @@ class StatementEntry(_message.Message):
         counterpart_name: _builtins.str = ...,
         memo: _builtins.str = ...,
         posted_at: _timestamp_pb2.Timestamp | None = ...,
+        has_balance_after: _builtins.bool = ...,
+        reference: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "balance_after", b"balance_after", "posted_at", b"posted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "balance_after", b"balance_after", "counterpart_account_id", b"counterpart_account_id", "counterpart_name", b"counterpart_name", "entry_id", b"entry_id", "kind", b"kind", "memo", b"memo", "posted_at", b"posted_at", "posting_id", b"posting_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "balance_after", b"balance_after", "counterpart_account_id", b"counterpart_account_id", "counterpart_name", b"counterpart_name", "entry_id", b"entry_id", "has_balance_after", b"has_balance_after", "kind", b"kind", "memo", b"memo", "posted_at", b"posted_at", "posting_id", b"posting_id", "reference", b"reference"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -629,3 +673,389 @@ class ListStatementResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListStatementResponse: _TypeAlias = ListStatementResponse  # noqa: Y015
+
+@_typing.final
+class EnsurePlatformAccountRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    HOT_SHARDS_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """A stable, readable id such as "platform:wealth:yuebao_omnibus"."""
+    display_name: _builtins.str
+    hot_shards: _builtins.int
+    """Sub-accounts for credits; an omnibus account credited by every purchase wants several."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        hot_shards: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "display_name", b"display_name", "hot_shards", b"hot_shards"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnsurePlatformAccountRequest: _TypeAlias = EnsurePlatformAccountRequest  # noqa: Y015
+
+@_typing.final
+class EnsurePlatformAccountResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> Global___Account: ...
+    def __init__(
+        self,
+        *,
+        account: Global___Account | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnsurePlatformAccountResponse: _TypeAlias = EnsurePlatformAccountResponse  # noqa: Y015
+
+@_typing.final
+class SetAccountHotRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    HOT_SHARDS_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    hot_shards: _builtins.int
+    """0 turns hot mode off for future credits (existing sub-account balances remain counted)."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        hot_shards: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "hot_shards", b"hot_shards"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAccountHotRequest: _TypeAlias = SetAccountHotRequest  # noqa: Y015
+
+@_typing.final
+class SetAccountHotResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> Global___Account: ...
+    def __init__(
+        self,
+        *,
+        account: Global___Account | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAccountHotResponse: _TypeAlias = SetAccountHotResponse  # noqa: Y015
+
+@_typing.final
+class Hold(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    CAPTURED_AMOUNT_FIELD_NUMBER: _builtins.int
+    CREDIT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    POSTING_ID_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    VOIDED_BEFORE_CREATED_FIELD_NUMBER: _builtins.int
+    hold_id: _builtins.str
+    account_id: _builtins.str
+    state: Global___HoldState.ValueType
+    credit_account_id: _builtins.str
+    posting_id: _builtins.str
+    memo: _builtins.str
+    voided_before_created: _builtins.bool
+    """True when VoidHold arrived before CreateHold: the id is burnt."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def captured_amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        hold_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        state: Global___HoldState.ValueType = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        captured_amount: _money_pb2.Money | None = ...,
+        credit_account_id: _builtins.str = ...,
+        posting_id: _builtins.str = ...,
+        memo: _builtins.str = ...,
+        voided_before_created: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "captured_amount", b"captured_amount", "created_at", b"created_at", "expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "captured_amount", b"captured_amount", "created_at", b"created_at", "credit_account_id", b"credit_account_id", "expires_at", b"expires_at", "hold_id", b"hold_id", "memo", b"memo", "posting_id", b"posting_id", "state", b"state", "voided_before_created", b"voided_before_created"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Hold: _TypeAlias = Hold  # noqa: Y015
+
+@_typing.final
+class CreateHoldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    TTL_SECONDS_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    hold_id: _builtins.str
+    """Chosen by the caller (a saga derives it from its id and step); also the idempotency key."""
+    account_id: _builtins.str
+    ttl_seconds: _builtins.int
+    """Seconds until the sweeper releases an uncaptured hold; 0 means the default (15 min)."""
+    memo: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        hold_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        ttl_seconds: _builtins.int = ...,
+        memo: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "hold_id", b"hold_id", "memo", b"memo", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateHoldRequest: _TypeAlias = CreateHoldRequest  # noqa: Y015
+
+@_typing.final
+class CreateHoldResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def hold(self) -> Global___Hold: ...
+    @_builtins.property
+    def account(self) -> Global___Account: ...
+    def __init__(
+        self,
+        *,
+        hold: Global___Hold | None = ...,
+        account: Global___Account | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "hold", b"hold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "hold", b"hold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateHoldResponse: _TypeAlias = CreateHoldResponse  # noqa: Y015
+
+@_typing.final
+class CaptureHoldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    CREDIT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    hold_id: _builtins.str
+    credit_account_id: _builtins.str
+    memo: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """At most the held amount; 0 means the whole held amount."""
+
+    def __init__(
+        self,
+        *,
+        hold_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        credit_account_id: _builtins.str = ...,
+        memo: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "credit_account_id", b"credit_account_id", "hold_id", b"hold_id", "memo", b"memo"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaptureHoldRequest: _TypeAlias = CaptureHoldRequest  # noqa: Y015
+
+@_typing.final
+class CaptureHoldResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_FIELD_NUMBER: _builtins.int
+    POSTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def hold(self) -> Global___Hold: ...
+    @_builtins.property
+    def posting(self) -> Global___Posting: ...
+    def __init__(
+        self,
+        *,
+        hold: Global___Hold | None = ...,
+        posting: Global___Posting | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold", "posting", b"posting"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold", "posting", b"posting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaptureHoldResponse: _TypeAlias = CaptureHoldResponse  # noqa: Y015
+
+@_typing.final
+class VoidHoldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    hold_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        hold_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold_id", b"hold_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VoidHoldRequest: _TypeAlias = VoidHoldRequest  # noqa: Y015
+
+@_typing.final
+class VoidHoldResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def hold(self) -> Global___Hold: ...
+    def __init__(
+        self,
+        *,
+        hold: Global___Hold | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VoidHoldResponse: _TypeAlias = VoidHoldResponse  # noqa: Y015
+
+@_typing.final
+class GetHoldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_ID_FIELD_NUMBER: _builtins.int
+    hold_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        hold_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold_id", b"hold_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHoldRequest: _TypeAlias = GetHoldRequest  # noqa: Y015
+
+@_typing.final
+class GetHoldResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def hold(self) -> Global___Hold: ...
+    def __init__(
+        self,
+        *,
+        hold: Global___Hold | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hold", b"hold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetHoldResponse: _TypeAlias = GetHoldResponse  # noqa: Y015
+
+@_typing.final
+class StreamEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_POSITION_FIELD_NUMBER: _builtins.int
+    FOLLOW_FIELD_NUMBER: _builtins.int
+    BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    after_position: _builtins.str
+    """The last position the consumer processed; empty to start from the beginning."""
+    follow: _builtins.bool
+    """Keep the stream open and deliver new events as they commit."""
+    batch_size: _builtins.int
+    """Events per message, 1..500; 0 means 100."""
+    def __init__(
+        self,
+        *,
+        after_position: _builtins.str = ...,
+        follow: _builtins.bool = ...,
+        batch_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_position", b"after_position", "batch_size", b"batch_size", "follow", b"follow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamEventsRequest: _TypeAlias = StreamEventsRequest  # noqa: Y015
+
+@_typing.final
+class StreamEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.Event]: ...
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[_events_pb2.Event] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamEventsResponse: _TypeAlias = StreamEventsResponse  # noqa: Y015

@@ -78,6 +78,41 @@ class PaymentServiceStub:
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementRequest.SerializeToString,
                 response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementResponse.FromString,
                 _registered_method=True)
+        self.EnsurePlatformAccount = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/EnsurePlatformAccount',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.EnsurePlatformAccountRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.EnsurePlatformAccountResponse.FromString,
+                _registered_method=True)
+        self.SetAccountHot = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/SetAccountHot',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotResponse.FromString,
+                _registered_method=True)
+        self.CreateHold = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/CreateHold',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CreateHoldRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CreateHoldResponse.FromString,
+                _registered_method=True)
+        self.CaptureHold = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/CaptureHold',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CaptureHoldRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CaptureHoldResponse.FromString,
+                _registered_method=True)
+        self.VoidHold = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/VoidHold',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.VoidHoldRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.VoidHoldResponse.FromString,
+                _registered_method=True)
+        self.GetHold = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/GetHold',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldResponse.FromString,
+                _registered_method=True)
+        self.StreamEvents = channel.unary_stream(
+                '/colony.payment.v1.PaymentService/StreamEvents',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.StreamEventsRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.StreamEventsResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -143,6 +178,58 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnsurePlatformAccount(self, request, context):
+        """Opens (or returns) a platform account, such as a business line's omnibus account.
+        Idempotent by account_id: the same id with the same settings returns the account.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAccountHot(self, request, context):
+        """Flags an account hot (or not): credits then spread over sub-accounts (operator only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateHold(self, request, context):
+        """TCC try: reserves funds on an account; available balance drops by the amount.
+        Idempotent by hold_id. Refused with HOLD_VOIDED if the hold was voided first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaptureHold(self, request, context):
+        """TCC confirm: posts up to the held amount to credit_account_id, releases the rest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VoidHold(self, request, context):
+        """TCC cancel: releases the reservation. Voiding an unknown hold records the void so
+        that a late CreateHold with that id is refused (no suspended reservations).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHold(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamEvents(self, request, context):
+        """Serves the service's domain events in commit order, starting after a position.
+        With follow set, the stream stays open and delivers new events as they commit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PaymentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +272,41 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.ListStatement,
                     request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementRequest.FromString,
                     response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementResponse.SerializeToString,
+            ),
+            'EnsurePlatformAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnsurePlatformAccount,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.EnsurePlatformAccountRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.EnsurePlatformAccountResponse.SerializeToString,
+            ),
+            'SetAccountHot': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAccountHot,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotResponse.SerializeToString,
+            ),
+            'CreateHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateHold,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CreateHoldRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CreateHoldResponse.SerializeToString,
+            ),
+            'CaptureHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaptureHold,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CaptureHoldRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CaptureHoldResponse.SerializeToString,
+            ),
+            'VoidHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.VoidHold,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.VoidHoldRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.VoidHoldResponse.SerializeToString,
+            ),
+            'GetHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHold,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldResponse.SerializeToString,
+            ),
+            'StreamEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamEvents,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.StreamEventsRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.StreamEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -407,6 +529,195 @@ class PaymentService:
             '/colony.payment.v1.PaymentService/ListStatement',
             colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementRequest.SerializeToString,
             colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnsurePlatformAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/EnsurePlatformAccount',
+            colony_dot_payment_dot_v1_dot_payment__pb2.EnsurePlatformAccountRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.EnsurePlatformAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAccountHot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/SetAccountHot',
+            colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/CreateHold',
+            colony_dot_payment_dot_v1_dot_payment__pb2.CreateHoldRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.CreateHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaptureHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/CaptureHold',
+            colony_dot_payment_dot_v1_dot_payment__pb2.CaptureHoldRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.CaptureHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VoidHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/VoidHold',
+            colony_dot_payment_dot_v1_dot_payment__pb2.VoidHoldRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.VoidHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/GetHold',
+            colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/StreamEvents',
+            colony_dot_payment_dot_v1_dot_payment__pb2.StreamEventsRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.StreamEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

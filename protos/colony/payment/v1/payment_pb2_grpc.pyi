@@ -53,6 +53,27 @@ class PaymentServiceStub:
     """Moves money between two accounts (转账)."""
     ListStatement: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ListStatementRequest, _payment_pb2.ListStatementResponse]
     """Lists an account's ledger entries, newest first, with running balances."""
+    EnsurePlatformAccount: _grpc.UnaryUnaryMultiCallable[_payment_pb2.EnsurePlatformAccountRequest, _payment_pb2.EnsurePlatformAccountResponse]
+    """Opens (or returns) a platform account, such as a business line's omnibus account.
+    Idempotent by account_id: the same id with the same settings returns the account.
+    """
+    SetAccountHot: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetAccountHotRequest, _payment_pb2.SetAccountHotResponse]
+    """Flags an account hot (or not): credits then spread over sub-accounts (operator only)."""
+    CreateHold: _grpc.UnaryUnaryMultiCallable[_payment_pb2.CreateHoldRequest, _payment_pb2.CreateHoldResponse]
+    """TCC try: reserves funds on an account; available balance drops by the amount.
+    Idempotent by hold_id. Refused with HOLD_VOIDED if the hold was voided first.
+    """
+    CaptureHold: _grpc.UnaryUnaryMultiCallable[_payment_pb2.CaptureHoldRequest, _payment_pb2.CaptureHoldResponse]
+    """TCC confirm: posts up to the held amount to credit_account_id, releases the rest."""
+    VoidHold: _grpc.UnaryUnaryMultiCallable[_payment_pb2.VoidHoldRequest, _payment_pb2.VoidHoldResponse]
+    """TCC cancel: releases the reservation. Voiding an unknown hold records the void so
+    that a late CreateHold with that id is refused (no suspended reservations).
+    """
+    GetHold: _grpc.UnaryUnaryMultiCallable[_payment_pb2.GetHoldRequest, _payment_pb2.GetHoldResponse]
+    StreamEvents: _grpc.UnaryStreamMultiCallable[_payment_pb2.StreamEventsRequest, _payment_pb2.StreamEventsResponse]
+    """Serves the service's domain events in commit order, starting after a position.
+    With follow set, the stream stays open and delivers new events as they commit.
+    """
 
 @_typing.type_check_only
 class PaymentServiceAsyncStub(PaymentServiceStub):
@@ -79,6 +100,27 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     """Moves money between two accounts (转账)."""
     ListStatement: _aio.UnaryUnaryMultiCallable[_payment_pb2.ListStatementRequest, _payment_pb2.ListStatementResponse]  # type: ignore[assignment]
     """Lists an account's ledger entries, newest first, with running balances."""
+    EnsurePlatformAccount: _aio.UnaryUnaryMultiCallable[_payment_pb2.EnsurePlatformAccountRequest, _payment_pb2.EnsurePlatformAccountResponse]  # type: ignore[assignment]
+    """Opens (or returns) a platform account, such as a business line's omnibus account.
+    Idempotent by account_id: the same id with the same settings returns the account.
+    """
+    SetAccountHot: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetAccountHotRequest, _payment_pb2.SetAccountHotResponse]  # type: ignore[assignment]
+    """Flags an account hot (or not): credits then spread over sub-accounts (operator only)."""
+    CreateHold: _aio.UnaryUnaryMultiCallable[_payment_pb2.CreateHoldRequest, _payment_pb2.CreateHoldResponse]  # type: ignore[assignment]
+    """TCC try: reserves funds on an account; available balance drops by the amount.
+    Idempotent by hold_id. Refused with HOLD_VOIDED if the hold was voided first.
+    """
+    CaptureHold: _aio.UnaryUnaryMultiCallable[_payment_pb2.CaptureHoldRequest, _payment_pb2.CaptureHoldResponse]  # type: ignore[assignment]
+    """TCC confirm: posts up to the held amount to credit_account_id, releases the rest."""
+    VoidHold: _aio.UnaryUnaryMultiCallable[_payment_pb2.VoidHoldRequest, _payment_pb2.VoidHoldResponse]  # type: ignore[assignment]
+    """TCC cancel: releases the reservation. Voiding an unknown hold records the void so
+    that a late CreateHold with that id is refused (no suspended reservations).
+    """
+    GetHold: _aio.UnaryUnaryMultiCallable[_payment_pb2.GetHoldRequest, _payment_pb2.GetHoldResponse]  # type: ignore[assignment]
+    StreamEvents: _aio.UnaryStreamMultiCallable[_payment_pb2.StreamEventsRequest, _payment_pb2.StreamEventsResponse]  # type: ignore[assignment]
+    """Serves the service's domain events in commit order, starting after a position.
+    With follow set, the stream stays open and delivers new events as they commit.
+    """
 
 class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     """The payment ledger (Alipay, DOMAIN.md §1): the system of record for money.
@@ -150,5 +192,68 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.ListStatementResponse, _abc.Awaitable[_payment_pb2.ListStatementResponse]]:
         """Lists an account's ledger entries, newest first, with running balances."""
+
+    @_abc_1.abstractmethod
+    def EnsurePlatformAccount(
+        self,
+        request: _payment_pb2.EnsurePlatformAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.EnsurePlatformAccountResponse, _abc.Awaitable[_payment_pb2.EnsurePlatformAccountResponse]]:
+        """Opens (or returns) a platform account, such as a business line's omnibus account.
+        Idempotent by account_id: the same id with the same settings returns the account.
+        """
+
+    @_abc_1.abstractmethod
+    def SetAccountHot(
+        self,
+        request: _payment_pb2.SetAccountHotRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.SetAccountHotResponse, _abc.Awaitable[_payment_pb2.SetAccountHotResponse]]:
+        """Flags an account hot (or not): credits then spread over sub-accounts (operator only)."""
+
+    @_abc_1.abstractmethod
+    def CreateHold(
+        self,
+        request: _payment_pb2.CreateHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.CreateHoldResponse, _abc.Awaitable[_payment_pb2.CreateHoldResponse]]:
+        """TCC try: reserves funds on an account; available balance drops by the amount.
+        Idempotent by hold_id. Refused with HOLD_VOIDED if the hold was voided first.
+        """
+
+    @_abc_1.abstractmethod
+    def CaptureHold(
+        self,
+        request: _payment_pb2.CaptureHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.CaptureHoldResponse, _abc.Awaitable[_payment_pb2.CaptureHoldResponse]]:
+        """TCC confirm: posts up to the held amount to credit_account_id, releases the rest."""
+
+    @_abc_1.abstractmethod
+    def VoidHold(
+        self,
+        request: _payment_pb2.VoidHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.VoidHoldResponse, _abc.Awaitable[_payment_pb2.VoidHoldResponse]]:
+        """TCC cancel: releases the reservation. Voiding an unknown hold records the void so
+        that a late CreateHold with that id is refused (no suspended reservations).
+        """
+
+    @_abc_1.abstractmethod
+    def GetHold(
+        self,
+        request: _payment_pb2.GetHoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.GetHoldResponse, _abc.Awaitable[_payment_pb2.GetHoldResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def StreamEvents(
+        self,
+        request: _payment_pb2.StreamEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_payment_pb2.StreamEventsResponse], _abc.AsyncIterator[_payment_pb2.StreamEventsResponse]]:
+        """Serves the service's domain events in commit order, starting after a position.
+        With follow set, the stream stays open and delivers new events as they commit.
+        """
 
 def add_PaymentServiceServicer_to_server(servicer: PaymentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
