@@ -7,10 +7,11 @@ concurrent RPCs, and graceful shutdown on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,9 @@ from chassis.settings import ServiceSettings
 
 log = logging.getLogger("colony.rpc")
 
-Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, Context], Awaitable[Any]]
+StreamHandler = Callable[[Any, Context], AsyncIterator[Any]]
 
 
 def error_status(error: DomainError, domain: str) -> grpc.Status:
@@ -55,50 +58,71 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
             return handler
         method = handler_call_details.method
-        # grpc.aio hands coroutine functions here; the stubs type them as the sync signature.
-        inner: Handler = handler.unary_unary  # type: ignore[assignment]
+        # grpc.aio hands coroutine (and async generator) functions here; the stubs type them
+        # with the synchronous signatures.
+        if handler.unary_unary is not None:
+            unary: Handler = handler.unary_unary  # type: ignore[assignment]
 
-        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            started = time.perf_counter()
-            outcome = "OK"
-            try:
-                return await inner(request, context)
-            except DomainError as error:
-                outcome = error.reason
-                await self._abort(context, error)
-            except (ServerSelectionTimeoutError, ConnectionFailure) as error:
-                outcome = "UNAVAILABLE"
-                log.warning("database unavailable in %s: %s", method, error)
-                await self._abort(context, Unavailable("the database is unavailable; retry"))
-            except PyMongoError as error:
-                if not error.has_error_label("TransientTransactionError"):
-                    raise
-                # Write conflicts outlasted the bounded retries: nothing was written.
-                outcome = "CONCURRENT_UPDATE"
-                await self._abort(
-                    context,
-                    Aborted("too many concurrent updates; retry", reason="CONCURRENT_UPDATE"),
-                )
-            finally:
-                log.info(
-                    "rpc",
-                    extra={
-                        "method": method,
-                        "outcome": outcome,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
+            async def guarded_unary(request: Any, context: Context) -> Any:
+                async with self._mapped_errors(method, context):
+                    return await unary(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            return grpc.unary_unary_rpc_method_handler(
+                guarded_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            streaming: StreamHandler = handler.unary_stream  # type: ignore[assignment]
 
-    async def _abort(self, context: grpc.aio.ServicerContext[Any, Any], error: DomainError) -> None:
+            async def guarded_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+                async with self._mapped_errors(method, context):
+                    async for response in streaming(request, context):
+                        yield response
+
+            return grpc.unary_stream_rpc_method_handler(
+                guarded_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    @contextlib.asynccontextmanager
+    async def _mapped_errors(self, method: str, context: Context) -> AsyncIterator[None]:
+        """Log the call and turn refusals into a status with ErrorInfo (the one place)."""
+        started = time.perf_counter()
+        outcome = "OK"
+        try:
+            yield
+        except DomainError as error:
+            outcome = error.reason
+            await self._abort(context, error)
+        except (ServerSelectionTimeoutError, ConnectionFailure) as error:
+            outcome = "UNAVAILABLE"
+            log.warning("database unavailable in %s: %s", method, error)
+            await self._abort(context, Unavailable("the database is unavailable; retry"))
+        except PyMongoError as error:
+            if not error.has_error_label("TransientTransactionError"):
+                raise
+            # Write conflicts outlasted the bounded retries: nothing was written.
+            outcome = "CONCURRENT_UPDATE"
+            await self._abort(
+                context, Aborted("too many concurrent updates; retry", reason="CONCURRENT_UPDATE")
+            )
+        finally:
+            log.info(
+                "rpc",
+                extra={
+                    "method": method,
+                    "outcome": outcome,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    async def _abort(self, context: Context, error: DomainError) -> None:
         status = error_status(error, self._domain)
         await context.abort(status.code, status.details, status.trailing_metadata)
 
