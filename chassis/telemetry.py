@@ -60,17 +60,19 @@ def configure_logging(settings: TelemetrySettings) -> None:
 
 
 def configure_tracing(settings: TelemetrySettings, *, instrument_grpc_server: bool) -> None:
-    """Install a tracer provider; export over OTLP when an endpoint is configured.
+    """Install a tracer provider exporting over OTLP, when an endpoint is configured.
 
-    Instruments gRPC clients always (so context propagates) and the gRPC server when this
-    process serves gRPC; PyMongo commands become child spans.
+    Instruments gRPC clients (so context propagates in metadata), the gRPC server when this
+    process serves gRPC, and PyMongo (commands become child spans). With no endpoint
+    nothing is instrumented: spans nobody collects would only cost time on every call.
     """
-    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
-    if settings.otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    if not settings.otlp_endpoint:
+        return
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True)
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+    exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
 
     from opentelemetry.instrumentation.grpc import (

@@ -7,6 +7,7 @@ append its event. Rules live in ledger.py and identity.py; documents in store.py
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import uuid
@@ -309,7 +310,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
                 posting=posting_to_proto(posting), account=account_to_proto(after[account_id])
             )
 
-        async with self._account_locks.hold((account_id,)):
+        async with self._movement_scope(account_id):
             return await self._idempotency.run(
                 self._client,
                 scope="top-up",
@@ -343,7 +344,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
                 posting=posting_to_proto(posting), account=account_to_proto(after[account_id])
             )
 
-        async with self._account_locks.hold((account_id,)):
+        async with self._movement_scope(account_id):
             return await self._idempotency.run(
                 self._client,
                 scope="withdraw",
@@ -359,7 +360,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         to_account_id = _require_account_id(request.to_account_id, "to_account_id")
 
         async def transfer(session: Session) -> pb.TransferResponse:
-            payee = await self._store.get_account(to_account_id, session)
+            payee = await self._store.get_account(to_account_id, session, with_balance=False)
             require_kind(payee, (AccountKind.PERSONAL, AccountKind.MERCHANT), "receive transfers")
             posting = plan_movement(
                 posting_id=uuid.uuid4().hex,
@@ -372,13 +373,13 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             )
             payer = await self._store.get_account(from_account_id, session)
             require_kind(payer, (AccountKind.PERSONAL, AccountKind.MERCHANT), "send transfers")
-            after = await self._post(session, posting)
+            after = await self._post(session, posting, known=(payer, payee))
             return pb.TransferResponse(
                 posting=posting_to_proto(posting),
                 account=account_to_proto(after[from_account_id]),
             )
 
-        async with self._account_locks.hold((from_account_id,)):
+        async with self._movement_scope(from_account_id):
             return await self._idempotency.run(
                 self._client,
                 scope="transfer",
@@ -455,7 +456,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
                 hold=hold_to_proto(hold), account=account_to_proto(account)
             )
 
-        async with self._account_locks.hold((requested.account_id,)):
+        async with self._movement_scope(requested.account_id):
             return await run_in_transaction(self._client, create)
 
     async def CaptureHold(
@@ -496,7 +497,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             )
 
         hold = await self._require_hold(hold_id)
-        async with self._account_locks.hold((hold.account_id,)):
+        async with self._movement_scope(hold.account_id):
             return await run_in_transaction(self._client, capture)
 
     async def VoidHold(self, request: pb.VoidHoldRequest, context: Context) -> pb.VoidHoldResponse:
@@ -522,7 +523,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             return voided
 
         existing = await self._store.get_hold(hold_id)
-        async with self._account_locks.hold((existing.account_id,) if existing else ()):
+        async with self._movement_scope(*([existing.account_id] if existing else [])):
             return await run_in_transaction(self._client, void)
 
     async def expire_due_holds(self) -> int:
@@ -557,6 +558,13 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         async for events in self._feed.follow(after_position, batch_size, follow=request.follow):
             yield pb.StreamEventsResponse(events=events)
 
+    @contextlib.asynccontextmanager
+    async def _movement_scope(self, *debit_account_ids: str) -> AsyncIterator[None]:
+        """Around one money movement's transaction: lock the debited account, lease shards."""
+        with self._store.shard_leases():
+            async with self._account_locks.hold(debit_account_ids):
+                yield
+
     async def _append(
         self, session: Session, event_type: str, aggregate_id: str, payload: Message
     ) -> None:
@@ -570,10 +578,16 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         )
 
     async def _post(
-        self, session: Session, posting: Posting, reference: str = ""
+        self,
+        session: Session,
+        posting: Posting,
+        reference: str = "",
+        known: tuple[Account, ...] = (),
     ) -> dict[str, Account]:
         """Apply a posting and append its event, in the caller's transaction."""
-        after = await self._store.apply_posting(session, posting, reference)
+        after = await self._store.apply_posting(
+            session, posting, reference, known={a.account_id: a for a in known}
+        )
         await append_event(
             self._store.outbox,
             session,

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import secrets
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -42,6 +45,9 @@ from services.payment.ledger import (
     require_active,
     require_can_debit,
 )
+
+# The sub-accounts the current request has leased, by account (see PaymentStore._pick_shard).
+_SHARD_LEASES: ContextVar[dict[str, int]] = ContextVar("shard_leases")
 
 STATEMENT_PAGE_SIZE_DEFAULT = 20
 STATEMENT_PAGE_SIZE_MAX = 100
@@ -180,6 +186,8 @@ class PaymentStore:
         self.holds = database["holds"]
         self.idempotency = database["idempotency"]
         self.outbox = database["outbox"]
+        # Per hot account: how many in-flight requests of this process lease each sub-account.
+        self._shards_in_use: dict[str, Counter[int]] = {}
 
     async def ensure_indexes(self) -> None:
         """Create the unique keys the ledger relies on (idempotent)."""
@@ -275,14 +283,24 @@ class PaymentStore:
                 metadata={"field": taken},
             ) from None
 
-    async def get_account(self, account_id: str, session: Session | None = None) -> Account:
-        """The account and its balance (a hot one's includes its sub-accounts), or NOT_FOUND."""
+    async def get_account(
+        self, account_id: str, session: Session | None = None, *, with_balance: bool = True
+    ) -> Account:
+        """The account and its balance (a hot one's includes its sub-accounts), or NOT_FOUND.
+
+        with_balance=False skips summing a hot account's sub-accounts, for callers that
+        only check its kind and status; its balance_fen is then the main document's alone.
+        """
         document = await self.accounts.find_one({"_id": account_id}, session=session)
         if document is None or "shard_of" in document:
             raise NotFound(
                 f"account {account_id} does not exist", metadata={"account_id": account_id}
             )
         account = _account_from_document(document)
+        if not with_balance or not (
+            document.get("hot_shards") or document.get("statement_by_time")
+        ):
+            return account
         shards_fen = await self._shard_balances_fen(account_id, session)
         if shards_fen:
             account = replace(account, balance_fen=account.balance_fen + sum(shards_fen.values()))
@@ -300,18 +318,68 @@ class PaymentStore:
                 return await self.get_account(document["_id"])
         raise NotFound("no account is registered to this phone")
 
+    @contextlib.contextmanager
+    def shard_leases(self) -> Iterator[None]:
+        """Scope (one request, around its transaction) for the sub-accounts it credits."""
+        leases: dict[str, int] = {}
+        token = _SHARD_LEASES.set(leases)
+        try:
+            yield
+        finally:
+            _SHARD_LEASES.reset(token)
+            for account_id, shard in leases.items():
+                in_use = self._shards_in_use[account_id]
+                in_use[shard] -= 1
+                if in_use[shard] == 0:
+                    del in_use[shard]
+                if not in_use:
+                    del self._shards_in_use[account_id]
+
+    def _pick_shard(self, account: Account) -> int:
+        """A sub-account of a hot account that no other request of this process is using.
+
+        Two transactions crediting the same sub-account conflict and one retries; handing
+        each in-flight request its own sub-account avoids that within a process (across
+        processes, random choice keeps collisions rare). The lease lasts until the
+        request's scope ends, after its commit, and is reused if the transaction retries.
+        """
+        leases = _SHARD_LEASES.get(None)
+        if leases is not None and account.account_id in leases:
+            return leases[account.account_id]
+        in_use = self._shards_in_use.setdefault(account.account_id, Counter())
+        free = [s for s in range(account.hot_shards) if s not in in_use]
+        shard = secrets.choice(free) if free else secrets.randbelow(account.hot_shards)
+        if leases is not None:
+            leases[account.account_id] = shard
+            in_use[shard] += 1
+        elif not in_use:
+            del self._shards_in_use[account.account_id]
+        return shard
+
     async def apply_posting(
-        self, session: Session, posting: Posting, reference: str = ""
+        self,
+        session: Session,
+        posting: Posting,
+        reference: str = "",
+        known: Mapping[str, Account] | None = None,
     ) -> dict[str, Account]:
         """Apply every entry's balance change and write the posting and its statement lines.
 
         Debits are guarded in the update itself (available >= amount), so two concurrent
         postings can never both spend the same money; the loser conflicts and retries, or
-        is refused with INSUFFICIENT_FUNDS. Returns each account as it is after the posting
-        (for a hot account, the sub-account that moved).
+        is refused with INSUFFICIENT_FUNDS. ``known`` holds accounts the caller has read in
+        this transaction, so a hot one goes straight to its sub-accounts. Returns each
+        account as it is after the posting (for a hot account, as read before it).
         """
         moved: dict[str, list[_Movement]] = {}
         for entry in posting.entries:
+            account = (known or {}).get(entry.account_id)
+            if account is not None and account.is_hot:
+                require_active(account)
+                moved[entry.account_id] = await self._apply_hot_entry(
+                    session, account, entry.amount_fen, posting.posted_at
+                )
+                continue
             moved[entry.account_id] = await self._apply_entry(
                 session, entry.account_id, entry.amount_fen, posting.posted_at
             )
@@ -395,7 +463,7 @@ class PaymentStore:
         merchant or omnibus account from conflicting on a single document.
         """
         if amount_fen > 0 or account.may_go_negative:
-            shard = shard_id(account.account_id, secrets.randbelow(account.hot_shards))
+            shard = shard_id(account.account_id, self._pick_shard(account))
             document = await self.accounts.find_one_and_update(
                 {"_id": shard},
                 {

@@ -1,0 +1,341 @@
+"""Ledger benchmarks (`make bench`): figures and ratios measured in one run on this machine.
+
+Scenarios, each for a fixed time with a fixed number of payments in flight:
+  raw-transaction  the transfer-shaped MongoDB transaction alone (guarded debit, credit,
+                   one entry), straight from PyMongo: the ceiling the ledger works under
+  spread-merchants payments (Transfer RPCs) from many buyers to 200 merchants
+  hot-merchant     the same payments all to one merchant flagged hot (16 sub-accounts)
+  hot-unsharded    the same payments all to one ordinary merchant (the known bottleneck)
+  risk-evaluation  the risk rule engine alone (pure), per-call latency
+
+The machine is shared and noisy, so the report leads with ratios measured in the same run
+(hot ÷ spread, service ÷ raw) rather than absolute figures. Nothing here asserts a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from chassis.mongo import create_client, run_in_transaction
+from colony.common.v1 import money_pb2
+from colony.payment.v1 import payment_pb2 as pb
+from colony.payment.v1 import payment_pb2_grpc
+from infra.embedded_mongo import EmbeddedMongo, free_port
+from services.payment.identity import resident_id_check_char
+from services.payment.risk import (
+    DEFAULT_RULES,
+    KycLevel,
+    PaymentContext,
+    PaymentKind,
+    evaluate_risk,
+)
+
+CARD = "6222020200112233446"
+SPREAD_MERCHANTS = 200
+# At least the payments in flight, so that each in-flight payment has its own sub-account.
+HOT_SHARDS = 32
+BUYERS_PER_WORKER = 4
+SERVICE_START_SECONDS_MAX = 60.0
+RISK_EVALUATIONS = 100_000
+
+
+@dataclass
+class Figures:
+    scenario: str
+    operations: int
+    failures: int
+    seconds: float
+    per_second: float
+    latency_ms_p50: float
+    latency_ms_p99: float
+
+
+def summarise(scenario: str, latencies_s: list[float], failures: int, seconds: float) -> Figures:
+    ordered = sorted(latencies_s) or [0.0]
+    return Figures(
+        scenario=scenario,
+        operations=len(latencies_s),
+        failures=failures,
+        seconds=round(seconds, 2),
+        per_second=round(len(latencies_s) / seconds, 1),
+        latency_ms_p50=round(ordered[len(ordered) // 2] * 1000, 2),
+        latency_ms_p99=round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 2),
+    )
+
+
+async def run_for(seconds: float, workers: int, one_operation) -> tuple[list[float], int]:
+    """Run one_operation(worker) in `workers` loops until `seconds` pass; collect latencies."""
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+    failures = 0
+
+    async def loop(worker: int) -> None:
+        nonlocal failures
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                await one_operation(worker)
+            except grpc.aio.AioRpcError:
+                failures += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(loop(w) for w in range(workers)))
+    return latencies, failures
+
+
+async def raw_transaction_rate(mongo_url: str, seconds: float, workers: int) -> Figures:
+    """The transfer-shaped transaction straight from PyMongo (DESIGN.md's measurement)."""
+    client = create_client(mongo_url, "colony-bench")
+    accounts = client["bench_raw"]["accounts"]
+    entries = client["bench_raw"]["entries"]
+    await accounts.drop()
+    await entries.drop()
+    account_count = 10_000
+    await accounts.insert_many(
+        [{"_id": i, "balance_fen": 10**12} for i in range(account_count)], ordered=False
+    )
+
+    async def transfer(_: int) -> None:
+        payer, payee = random.sample(range(account_count), 2)
+
+        async def body(session) -> None:
+            moved = await accounts.update_one(
+                {"_id": payer, "balance_fen": {"$gte": 1}},
+                {"$inc": {"balance_fen": -1}},
+                session=session,
+            )
+            assert moved.modified_count == 1
+            await accounts.update_one({"_id": payee}, {"$inc": {"balance_fen": 1}}, session=session)
+            await entries.insert_one({"payer": payer, "payee": payee, "fen": 1}, session=session)
+
+        await run_in_transaction(client, body)
+
+    latencies, failures = await run_for(seconds, workers, transfer)
+    await client.close()
+    return summarise("raw-transaction", latencies, failures, seconds)
+
+
+def new_resident_id() -> str:
+    first_17 = f"110101{random.randint(1960, 2000)}0101{random.randint(0, 999):03d}"
+    return first_17 + resident_id_check_char(first_17)
+
+
+class PaymentProcess:
+    """The payment service as its own process, as in production."""
+
+    def __init__(self, mongo_url: str, database: str) -> None:
+        self.port = free_port()
+        environment = {
+            **os.environ,
+            "MONGO_URL": mongo_url,
+            "COLONY_PAYMENT_DB": database,
+            "COLONY_PAYMENT_GRPC_PORT": str(self.port),
+            "COLONY_LOG_LEVEL": "WARNING",
+        }
+        self.process = subprocess.Popen([sys.executable, "-m", "services.payment"], env=environment)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def wait_until_serving(self) -> None:
+        deadline = time.monotonic() + SERVICE_START_SECONDS_MAX
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                try:
+                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.2)
+        raise SystemExit("the payment service did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+async def open_account(stub, merchant: bool) -> str:
+    phone = f"13{random.randint(0, 10**9 - 1):09d}"
+    if merchant:
+        response = await stub.OpenMerchantAccount(
+            pb.OpenMerchantAccountRequest(
+                idempotency_key=uuid.uuid4().hex,
+                owner_ref=uuid.uuid4().hex,
+                merchant_name="Bench Merchant",
+                phone=phone,
+                business_licence="BENCH",
+            )
+        )
+    else:
+        response = await stub.OpenPersonalAccount(
+            pb.OpenPersonalAccountRequest(
+                idempotency_key=uuid.uuid4().hex,
+                owner_ref=uuid.uuid4().hex,
+                real_name="Bench Buyer",
+                resident_id=new_resident_id(),
+                phone=phone,
+            )
+        )
+    return response.account.account_id
+
+
+async def payment_scenarios(mongo_url: str, seconds: float, workers: int) -> list[Figures]:
+    service = PaymentProcess(mongo_url, f"bench_{uuid.uuid4().hex[:8]}")
+    try:
+        await service.wait_until_serving()
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            stub = payment_pb2_grpc.PaymentServiceStub(channel)
+            buyers = await asyncio.gather(
+                *(open_account(stub, merchant=False) for _ in range(workers * BUYERS_PER_WORKER))
+            )
+            for buyer in buyers:
+                await stub.TopUp(
+                    pb.TopUpRequest(
+                        idempotency_key=uuid.uuid4().hex,
+                        account_id=buyer,
+                        amount=money_pb2.Money(amount_fen=10**9, currency="CNY"),
+                        bank_card_number=CARD,
+                    )
+                )
+            merchants = await asyncio.gather(
+                *(open_account(stub, merchant=True) for _ in range(SPREAD_MERCHANTS))
+            )
+            hot_merchant = await open_account(stub, merchant=True)
+            await stub.SetAccountHot(
+                pb.SetAccountHotRequest(account_id=hot_merchant, hot_shards=HOT_SHARDS)
+            )
+            unsharded_merchant = await open_account(stub, merchant=True)
+
+            def paying(choose_merchant):
+                async def pay(worker: int) -> None:
+                    # Each worker pays from its own buyers, as independent shoppers do.
+                    buyer = buyers[worker * BUYERS_PER_WORKER + random.randrange(BUYERS_PER_WORKER)]
+                    await stub.Transfer(
+                        pb.TransferRequest(
+                            idempotency_key=uuid.uuid4().hex,
+                            from_account_id=buyer,
+                            to_account_id=choose_merchant(),
+                            amount=money_pb2.Money(
+                                amount_fen=random.randint(1, 10_000), currency="CNY"
+                            ),
+                        ),
+                        timeout=30,
+                    )
+
+                return pay
+
+            results = []
+            for name, choose in (
+                ("spread-merchants", lambda: random.choice(merchants)),
+                ("hot-merchant", lambda: hot_merchant),
+                ("hot-unsharded", lambda: unsharded_merchant),
+            ):
+                started = time.perf_counter()
+                latencies, failures = await run_for(seconds, workers, paying(choose))
+                results.append(summarise(name, latencies, failures, time.perf_counter() - started))
+            return results
+    finally:
+        service.stop()
+
+
+def risk_evaluation() -> Figures:
+    context = PaymentContext(
+        payer_account_id="2088000000000001",
+        payer_kyc_level=KycLevel.REAL_NAME,
+        payee_account_id="2188000000000001",
+        payment_kind=PaymentKind.PAYMENT,
+        amount_fen=12_345,
+        device_id="device-1",
+        device_known=True,
+        payee_known=False,
+        last_minute_count=2,
+        last_minute_amount_fen=5_000,
+        today_amount_fen=80_000,
+        payer_blacklisted=False,
+        payee_blacklisted=False,
+    )
+    latencies = []
+    for _ in range(RISK_EVALUATIONS):
+        started = time.perf_counter()
+        evaluate_risk(DEFAULT_RULES, context)
+        latencies.append(time.perf_counter() - started)
+    return summarise("risk-evaluation", latencies, 0, sum(latencies))
+
+
+async def main_async(options: argparse.Namespace) -> dict[str, object]:
+    mongo_url = os.environ.get("MONGO_URL")
+    server: EmbeddedMongo | None = None
+    if not mongo_url:
+        server = EmbeddedMongo(
+            Path(tempfile.mkdtemp(prefix="colony-bench-")), free_port(), cache_size_gb=1.0
+        )
+        server.start()
+        mongo_url = server.url
+    try:
+        figures = [await raw_transaction_rate(mongo_url, options.seconds, options.workers)]
+        figures += await payment_scenarios(mongo_url, options.seconds, options.workers)
+        figures.append(risk_evaluation())
+    finally:
+        if server is not None:
+            server.stop()
+    by_name = {f.scenario: f for f in figures}
+    ratios = {
+        "hot_merchant_over_spread": round(
+            by_name["hot-merchant"].per_second / by_name["spread-merchants"].per_second, 3
+        ),
+        "hot_unsharded_over_spread": round(
+            by_name["hot-unsharded"].per_second / by_name["spread-merchants"].per_second, 3
+        ),
+        "service_spread_over_raw_transaction": round(
+            by_name["spread-merchants"].per_second / by_name["raw-transaction"].per_second, 3
+        ),
+    }
+    return {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "settings": {"seconds": options.seconds, "workers": options.workers},
+        "figures": [asdict(f) for f in figures],
+        "ratios": ratios,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each scenario")
+    parser.add_argument("--workers", type=int, default=20, help="payments in flight")
+    parser.add_argument("--out", type=Path, default=Path("var/bench/ledger.json"))
+    options = parser.parse_args()
+    report = asyncio.run(main_async(options))
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(report, indent=2))
+    print(f"{'scenario':<20} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failures':>8}")
+    for row in report["figures"]:
+        print(
+            f"{row['scenario']:<20} {row['per_second']:>9} {row['latency_ms_p50']:>8} "
+            f"{row['latency_ms_p99']:>8} {row['failures']:>8}"
+        )
+    for name, value in report["ratios"].items():
+        print(f"{name}: {value}")
+    print(f"(written to {options.out})")
+
+
+if __name__ == "__main__":
+    main()

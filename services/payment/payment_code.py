@@ -1,0 +1,115 @@
+"""Face-to-face payment codes (付款码): the payer shows a code, the merchant scans and charges it.
+
+DOMAIN.md §1. Like Alipay's, a code is 18 digits starting with "28", random, valid for a
+minute and good for one charge. Whoever holds the digits can spend from the payer's
+account until the code is used or expires, so the plaintext goes only to the payer's
+screen: the stored PaymentCode carries its SHA-256 digest, and a scanned code is looked up
+by `code_digest(scanned)`. A plain hash is enough here (no salt or slow hash): the 16
+random digits give 10^16 possibilities, far beyond a search in the code's 60-second life.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from chassis.errors import FailedPrecondition, InvalidArgument
+
+PAYMENT_CODE_PREFIX = "28"
+PAYMENT_CODE_LENGTH = 18
+_RANDOM_DIGITS = PAYMENT_CODE_LENGTH - len(PAYMENT_CODE_PREFIX)
+# A code refreshes every minute on the payer's screen, as Alipay's does (market).
+PAYMENT_CODE_TTL = timedelta(seconds=60)
+PAYMENT_CODE_TTL_MIN = timedelta(seconds=10)
+PAYMENT_CODE_TTL_MAX = timedelta(minutes=5)
+_PAYMENT_CODE_PATTERN = re.compile(r"28[0-9]{16}")
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentCode:
+    """A payment code as stored: its digest, its owner and its short life (never the digits)."""
+
+    code_digest: str
+    account_id: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+    @property
+    def used(self) -> bool:
+        """True once a merchant has charged the code."""
+        return self.used_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedPaymentCode:
+    """A freshly issued code: the digits for the payer's screen and the record to store."""
+
+    code: str
+    payment_code: PaymentCode
+
+
+def generate_payment_code() -> str:
+    """18 digits: "28" and 16 digits from the operating system's CSPRNG."""
+    return PAYMENT_CODE_PREFIX + f"{secrets.randbelow(10**_RANDOM_DIGITS):0{_RANDOM_DIGITS}d}"
+
+
+def code_digest(code: str) -> str:
+    """The SHA-256 hex digest a code is stored and looked up by."""
+    return hashlib.sha256(code.encode("ascii")).hexdigest()
+
+
+def issue_payment_code(
+    account_id: str, now: datetime, ttl: timedelta = PAYMENT_CODE_TTL
+) -> IssuedPaymentCode:
+    """A new one-time code for account_id, valid from now for ttl."""
+    if not PAYMENT_CODE_TTL_MIN <= ttl <= PAYMENT_CODE_TTL_MAX:
+        raise InvalidArgument(
+            f"a payment code lives between {PAYMENT_CODE_TTL_MIN} and {PAYMENT_CODE_TTL_MAX}",
+            metadata={"field": "ttl"},
+        )
+    code = generate_payment_code()
+    return IssuedPaymentCode(
+        code=code,
+        payment_code=PaymentCode(
+            code_digest=code_digest(code),
+            account_id=account_id,
+            issued_at=now,
+            expires_at=now + ttl,
+        ),
+    )
+
+
+def validate_payment_code(scanned: str) -> str:
+    """Return the scanned text if it looks like a payment code, else INVALID_PAYMENT_CODE."""
+    if not isinstance(scanned, str) or not _PAYMENT_CODE_PATTERN.fullmatch(scanned):
+        raise InvalidArgument(
+            'a payment code is 18 digits starting with "28"', reason="INVALID_PAYMENT_CODE"
+        )
+    return scanned
+
+
+def require_usable(payment_code: PaymentCode, now: datetime) -> None:
+    """Refuse a code already charged (PAYMENT_CODE_USED) or past its life (PAYMENT_CODE_EXPIRED)."""
+    # Used is checked first: a replayed code is the more telling refusal for the audit.
+    if payment_code.used_at is not None:
+        raise FailedPrecondition(
+            "this payment code has already been used; ask the payer to refresh it",
+            reason="PAYMENT_CODE_USED",
+            metadata={"used_at": payment_code.used_at.isoformat()},
+        )
+    if now >= payment_code.expires_at:
+        raise FailedPrecondition(
+            "this payment code has expired; ask the payer to refresh it",
+            reason="PAYMENT_CODE_EXPIRED",
+            metadata={"expires_at": payment_code.expires_at.isoformat()},
+        )
+
+
+def mark_used(payment_code: PaymentCode, now: datetime) -> PaymentCode:
+    """The code after a successful charge at now (refused if it was not usable)."""
+    require_usable(payment_code, now)
+    return replace(payment_code, used_at=now)
