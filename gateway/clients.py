@@ -10,11 +10,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import grpc
-from colony.payment.v1 import payment_pb2 as pb
-from colony.payment.v1 import payment_pb2_grpc
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,6 +20,8 @@ from grpc_status import rpc_status
 
 from chassis.errors import DomainError, Unavailable
 from chassis.settings import SERVICE_NAMES
+from colony.payment.v1 import payment_pb2 as pb
+from colony.payment.v1 import payment_pb2_grpc
 
 log = logging.getLogger("colony.gateway.clients")
 
@@ -54,7 +54,8 @@ class ServiceFault(Exception):
 
 
 def _error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
-    status = rpc_status.from_call(error)
+    # from_call reads only code(), details() and trailing_metadata(), which AioRpcError has.
+    status = rpc_status.from_call(cast(grpc.Call, error))
     if status is None:
         return None
     for detail in status.details:
@@ -117,7 +118,7 @@ class ServiceChannels:
 
 
 async def _health_of(channel: grpc.aio.Channel, deadline_seconds: float) -> str:
-    stub = health_pb2_grpc.HealthStub(channel)
+    stub: Any = health_pb2_grpc.HealthStub(channel)  # its type stubs omit the RPC methods
     try:
         response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=deadline_seconds)
     except grpc.aio.AioRpcError as error:

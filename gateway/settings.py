@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SystemExit(f"setting {name}={raw!r} is not a number") from None
-    if not value > 0:
-        raise SystemExit(f"setting {name}={raw!r} must be positive")
+    if not (math.isfinite(value) and value > 0):
+        raise SystemExit(f"setting {name}={raw!r} must be a positive number")
     return value
 
 

@@ -1,0 +1,61 @@
+"""Run the gateway: `python -m gateway`. Settings once, telemetry, database, serve."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from chassis.clock import SystemClock
+from chassis.mongo import create_client
+from chassis.runtime import DATABASE_WAIT_SECONDS_MAX, wait_for_database
+from chassis.telemetry import configure_logging, configure_tracing
+from gateway.app import create_app
+from gateway.clients import ServiceChannels
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger("colony.gateway")
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+async def build_app(settings: GatewaySettings) -> web.Application:
+    """The app over a fresh database client and service channels, closed at shutdown."""
+    client = create_client(settings.mongo_url, app_name="colony-gateway")
+    await wait_for_database(client, DATABASE_WAIT_SECONDS_MAX)
+    channels = ServiceChannels.open(settings.service_addresses)
+    app = create_app(settings, client, SystemClock(), channels)
+
+    async def close(app: web.Application) -> None:
+        await channels.close()
+        await client.close()
+
+    app.on_cleanup.append(close)
+    return app
+
+
+def main() -> None:
+    settings = GatewaySettings.from_env()
+    configure_logging(settings.telemetry)
+    if settings.jwt_secret_is_dev_default:
+        log.warning("COLONY_ENV=dev: signing tokens with the built-in dev secret")
+    configure_tracing(settings.telemetry, instrument_grpc_server=False)
+    if settings.telemetry.otlp_endpoint:
+        # Like the chassis, trace only when spans are collected. This patches
+        # web.Application, so it must run before the app is created.
+        from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
+
+        AioHttpServerInstrumentor().instrument()
+    # run_app stops on SIGTERM/SIGINT: it stops accepting, lets requests in flight finish
+    # within the grace period, then runs on_cleanup.
+    web.run_app(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+        print=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

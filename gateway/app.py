@@ -1,0 +1,103 @@
+"""The gateway's composition root: create_app wires stores, clients and routes into aiohttp.
+
+The caller owns the MongoDB client and the service channels (they outlive one app in
+tests, and __main__ closes them on shutdown); create_app builds everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from chassis.clock import Clock
+from chassis.mongo import MongoClient
+from gateway.authentication import Authenticator, authentication_middleware
+from gateway.clients import PaymentClient, ServiceChannels
+from gateway.idempotency import IdempotentRequests
+from gateway.identities import IdentityStore
+from gateway.openapi import build_openapi_document
+from gateway.passwords import PasswordHasher
+from gateway.problems import problem_middleware
+from gateway.registration import Registration
+from gateway.routes import accounts, documentation, money_movement, system, wallet
+from gateway.routing import Route, register_routes
+from gateway.settings import GatewaySettings
+from gateway.tokens import AccessTokens
+
+# Bodies are small JSON objects; anything larger is refused (413) before it is read.
+REQUEST_BODY_BYTES_MAX = 64 * 1024
+
+USERS_COLLECTION = "users"
+HTTP_IDEMPOTENCY_COLLECTION = "http_idempotency"
+
+
+def _merge_schemas(*groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The route groups' schemas in one namespace; a name declared twice is a bug."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        overlap = set(schemas) & set(group)
+        assert not overlap, f"schemas declared twice: {sorted(overlap)}"
+        schemas.update(group)
+    return schemas
+
+
+def create_app(
+    settings: GatewaySettings,
+    mongo_client: MongoClient,
+    clock: Clock,
+    channels: ServiceChannels,
+) -> web.Application:
+    """The gateway application over the given database client, clock and service channels."""
+    database = mongo_client[settings.database_name]
+    identities = IdentityStore(database[USERS_COLLECTION], clock)
+    idempotency = IdempotentRequests(
+        database[HTTP_IDEMPOTENCY_COLLECTION],
+        clock,
+        lease_seconds=settings.idempotency_lease_seconds,
+        wait_seconds=settings.idempotency_wait_seconds,
+    )
+    payment = PaymentClient(channels.payment, settings.rpc_deadline_seconds)
+    passwords = PasswordHasher()
+    tokens = AccessTokens(settings.jwt_secret, settings.jwt_ttl_seconds, clock)
+    authenticator = Authenticator(identities, passwords, tokens)
+    registration = Registration(identities, payment, passwords, clock)
+
+    documentation_routes = documentation.DocumentationRoutes()
+    routes: list[Route] = [
+        *accounts.AccountRoutes(registration, authenticator).routes(),
+        *wallet.WalletRoutes(payment).routes(),
+        *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
+        *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
+        *documentation_routes.routes(),
+    ]
+    documentation_routes.publish(
+        build_openapi_document(
+            routes,
+            _merge_schemas(
+                accounts.SCHEMAS,
+                wallet.SCHEMAS,
+                money_movement.SCHEMAS,
+                system.SCHEMAS,
+                documentation.SCHEMAS,
+            ),
+        )
+    )
+
+    app = web.Application(
+        middlewares=[
+            problem_middleware,
+            # Per-IP rate limiting (a later issue) goes here, before any work is done;
+            # per-user limits go right after authentication, where the caller is known.
+            authentication_middleware(authenticator),
+        ],
+        client_max_size=REQUEST_BODY_BYTES_MAX,
+    )
+    register_routes(app, routes)
+
+    async def ensure_indexes(app: web.Application) -> None:
+        await identities.ensure_indexes()
+        await idempotency.ensure_indexes()
+
+    app.on_startup.append(ensure_indexes)
+    return app

@@ -1,0 +1,86 @@
+"""Reading request bodies strictly: a JSON object, known fields, exact types.
+
+Every check here refuses with a 400 problem before anything is written or called, so bad
+input changes nothing. Business validation (a resident id's checksum, a card's Luhn digit)
+stays with the service that owns the rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from chassis.errors import InvalidArgument
+from chassis.money import CURRENCY_CNY, Money, require_positive_amount
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def read_json_object(request: web.Request, allowed_fields: Iterable[str]) -> dict[str, Any]:
+    """The body as a JSON object with no fields beyond allowed_fields."""
+    raw = await request.read()
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidArgument("the request body must be valid UTF-8 JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("the request body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed_fields))
+    if unknown:
+        raise InvalidArgument(
+            f"unknown fields: {', '.join(unknown)}", metadata={"field": unknown[0]}
+        )
+    return body
+
+
+def _missing(field: str) -> InvalidArgument:
+    return InvalidArgument(f"{field} is required", metadata={"field": field})
+
+
+def require_text(body: dict[str, Any], field: str, length_max: int) -> str:
+    """A non-empty string field of at most length_max characters."""
+    value = body.get(field)
+    if value is None:
+        raise _missing(field)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument(f"{field} must be a non-empty string", metadata={"field": field})
+    if len(value) > length_max:
+        raise InvalidArgument(
+            f"{field} must be at most {length_max} characters", metadata={"field": field}
+        )
+    return value
+
+
+def optional_text(body: dict[str, Any], field: str, length_max: int) -> str | None:
+    """A string field that may be absent (or null); if present, as require_text."""
+    if body.get(field) is None:
+        return None
+    return require_text(body, field, length_max)
+
+
+def require_amount(body: dict[str, Any]) -> Money:
+    """``amount_fen`` (a JSON integer, positive, within the platform's maximum) and currency.
+
+    A float such as 12.5 or 12.0, a string, or a boolean is refused, never rounded:
+    money arrives as integer fen precisely so that nothing is rounded on the way in.
+    """
+    amount_fen = body.get("amount_fen")
+    if type(amount_fen) is not int:
+        detail = "amount_fen is required" if amount_fen is None else "amount_fen must be an integer"
+        raise InvalidArgument(
+            f"{detail}: a whole number of fen, e.g. 1234 for 12.34 yuan",
+            reason="INVALID_AMOUNT",
+            metadata={"field": "amount_fen"},
+        )
+    require_positive_amount(amount_fen, "amount_fen")
+    currency = body.get("currency", CURRENCY_CNY)
+    if not isinstance(currency, str):
+        raise InvalidArgument(
+            'currency must be a string such as "CNY"', metadata={"field": "currency"}
+        )
+    return Money(amount_fen, currency)

@@ -1,0 +1,76 @@
+"""The route table: each route's handler and its documentation, declared together.
+
+Route groups (gateway.routes.*) return Route values; register_routes adds them to aiohttp
+and gateway.openapi describes the same values, so a route cannot exist undocumented.
+Middlewares read a request's Route (route_of) to know how it is authenticated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+
+class AuthScheme(StrEnum):
+    """How a caller proves who they are. Merchant API keys join here (issue 3)."""
+
+    BEARER = "bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParameter:
+    name: str
+    schema: Mapping[str, Any]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One operation: method and path, its handler, and what OpenAPI says about it."""
+
+    method: str
+    path: str
+    handler: Handler
+    operation_id: str
+    summary: str
+    tag: str
+    # Any one of these schemes admits the caller; empty means the route is public.
+    auth: tuple[AuthScheme, ...] = ()
+    # Money-moving routes take an Idempotency-Key header (gateway.idempotency).
+    idempotency_key_required: bool = False
+    # Names of schemas in the OpenAPI components.
+    request_schema: str | None = None
+    response_schema: str | None = None
+    response_status: int = 200
+    response_media_type: str = "application/json"
+    response_description: str = "OK"
+    query_parameters: tuple[QueryParameter, ...] = ()
+    # Error statuses this route answers on purpose, each with the reasons it may carry.
+    problems: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def path_parameters(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"{(\w+)}", self.path))
+
+
+_ROUTES = web.AppKey("colony_routes", dict[web.AbstractRoute, Route])
+
+
+def register_routes(app: web.Application, routes: Iterable[Route]) -> None:
+    """Add every route to the app's router and remember its Route for the middlewares."""
+    by_aiohttp_route: dict[web.AbstractRoute, Route] = {}
+    for route in routes:
+        added = app.router.add_route(route.method, route.path, route.handler)
+        by_aiohttp_route[added] = route
+    app[_ROUTES] = by_aiohttp_route
+
+
+def route_of(request: web.Request) -> Route | None:
+    """The Route a request matched; None for aiohttp's own answers (404, 405)."""
+    return request.app[_ROUTES].get(request.match_info.route)

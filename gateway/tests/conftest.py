@@ -1,0 +1,238 @@
+"""Fixtures for the gateway tests: the real app over real mongod and a real payment service.
+
+Each test module gets its own gateway database (beside the payment database of the root
+conftest's ``payment_address``), a ManualClock the tests move, and helpers that register
+users through the REST API itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from chassis.clock import ManualClock
+from chassis.mongo import MongoClient
+from chassis.settings import SERVICE_NAMES
+from gateway.app import create_app
+from gateway.clients import ServiceChannels
+from gateway.settings import GatewaySettings
+from services.payment.bank_channel import luhn_valid
+from services.payment.identity import resident_id_check_char
+
+TEST_JWT_SECRET = "gateway-tests-secret-of-at-least-32-bytes"
+CLOCK_START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery"
+DECLINED_CARD = "4000000000000002"  # the fake bank's documented declined test card
+
+
+def _valid_card() -> str:
+    """A 16-digit card number that passes the Luhn check."""
+    stem = "622202123456789"
+    return next(stem + digit for digit in "0123456789" if luhn_valid(stem + digit))
+
+
+CARD = _valid_card()
+_numbers = itertools.count(1)
+
+
+def next_phone() -> str:
+    """A fresh mainland mobile number (unique within the session)."""
+    return f"139{next(_numbers):08d}"
+
+
+def next_resident_id() -> str:
+    """A fresh 18-character resident id with a valid GB 11643 check character."""
+    first_17 = f"11010119900101{next(_numbers) % 1000:03d}"
+    return first_17 + resident_id_check_char(first_17)
+
+
+@pytest.fixture(scope="session")
+def unreachable_address() -> Iterator[str]:
+    """A loopback port that refuses connections: bound but never listening.
+
+    Holding the socket for the session keeps any service started later off the port, so
+    "unreachable" stays true (a merely free port could be handed to the next server).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{reserved.getsockname()[1]}"
+
+
+def gateway_settings(
+    database_name: str, addresses: dict[str, str], **environ_overrides: str
+) -> GatewaySettings:
+    environ = {
+        "COLONY_JWT_SECRET": TEST_JWT_SECRET,
+        "COLONY_GATEWAY_DB": f"{database_name}_gateway",
+        "COLONY_RPC_DEADLINE_SECONDS": "5",
+        **{f"COLONY_{name.upper()}_ADDRESS": address for name, address in addresses.items()},
+        **environ_overrides,
+    }
+    return GatewaySettings.from_env(environ)
+
+
+@dataclass
+class User:
+    """A registered, logged-in user as the tests drive them."""
+
+    phone: str
+    password: str
+    user_id: str
+    account_id: str
+    access_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+    def keyed(self, idempotency_key: str) -> dict[str, str]:
+        return {**self.headers, "Idempotency-Key": idempotency_key}
+
+
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return ManualClock(CLOCK_START)
+
+
+@pytest.fixture(scope="module")
+def service_addresses(payment_address: str, unreachable_address: str) -> dict[str, str]:
+    """The real payment service; the other business lines are not running."""
+    addresses = {name: unreachable_address for name in SERVICE_NAMES}
+    addresses["payment"] = payment_address
+    return addresses
+
+
+@pytest.fixture(scope="module")
+async def channels(service_addresses: dict[str, str]) -> AsyncIterator[ServiceChannels]:
+    opened = ServiceChannels.open(service_addresses)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture(scope="module")
+def settings(database_name: str, service_addresses: dict[str, str]) -> GatewaySettings:
+    return gateway_settings(database_name, service_addresses)
+
+
+GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture(scope="module")
+async def start_gateway(
+    mongo_client: MongoClient, clock: ManualClock
+) -> AsyncIterator[GatewayFactory]:
+    """Start a gateway app on a loopback port: start_gateway(settings, channels)."""
+    started: list[TestClient[Any, Any]] = []
+
+    async def start(settings: GatewaySettings, channels: ServiceChannels) -> TestClient[Any, Any]:
+        client = TestClient(TestServer(create_app(settings, mongo_client, clock, channels)))
+        await client.start_server()
+        started.append(client)
+        return client
+
+    try:
+        yield start
+    finally:
+        for client in started:
+            await client.close()
+
+
+@pytest.fixture(scope="module")
+async def gateway(
+    start_gateway: GatewayFactory, settings: GatewaySettings, channels: ServiceChannels
+) -> TestClient[Any, Any]:
+    """The module's gateway, talking to the real payment service."""
+    return await start_gateway(settings, channels)
+
+
+@pytest.fixture(scope="module")
+async def cut_off_gateway(
+    start_gateway: GatewayFactory,
+    settings: GatewaySettings,
+    service_addresses: dict[str, str],
+    unreachable_address: str,
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """A second gateway on the module's database whose payment service cannot be reached."""
+    cut_off = ServiceChannels.open({**service_addresses, "payment": unreachable_address})
+    try:
+        yield await start_gateway(settings, cut_off)
+    finally:
+        await cut_off.close()
+
+
+def personal_registration(phone: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "phone": phone or next_phone(),
+        "password": PASSWORD,
+        "real_name": "张三",
+        "resident_id": next_resident_id(),
+        **fields,
+    }
+
+
+async def log_in(gateway: TestClient[Any, Any], phone: str, password: str = PASSWORD) -> str:
+    response = await gateway.post("/v1/auth/login", json={"phone": phone, "password": password})
+    assert response.status == 200, await response.text()
+    return str((await response.json())["access_token"])
+
+
+@pytest.fixture(scope="module")
+def new_user(gateway: TestClient[Any, Any]) -> Callable[..., Awaitable[User]]:
+    """Register a fresh personal user through the API and log them in."""
+
+    async def register(**fields: Any) -> User:
+        body = personal_registration(**fields)
+        response = await gateway.post("/v1/auth/register", json=body)
+        assert response.status == 201, await response.text()
+        registered = await response.json()
+        return User(
+            phone=body["phone"],
+            password=body["password"],
+            user_id=registered["user_id"],
+            account_id=registered["account_id"],
+            access_token=await log_in(gateway, body["phone"], body["password"]),
+        )
+
+    return register
+
+
+async def top_up(gateway: TestClient[Any, Any], user: User, amount_fen: int, key: str) -> None:
+    response = await gateway.post(
+        "/v1/topups",
+        json={"amount_fen": amount_fen, "bank_card_number": CARD},
+        headers=user.keyed(key),
+    )
+    assert response.status == 201, await response.text()
+
+
+async def balance_fen(gateway: TestClient[Any, Any], user: User) -> int:
+    response = await gateway.get("/v1/wallet", headers=user.headers)
+    assert response.status == 200, await response.text()
+    return int((await response.json())["balance"]["amount_fen"])
+
+
+async def statement(gateway: TestClient[Any, Any], user: User) -> list[dict[str, Any]]:
+    response = await gateway.get("/v1/statement", params={"page_size": "100"}, headers=user.headers)
+    assert response.status == 200, await response.text()
+    return list((await response.json())["entries"])
+
+
+async def problem_of(response: Any, status: int, reason: str) -> dict[str, Any]:
+    """The problem+json body of response, after checking its status and reason."""
+    body_text = await response.text()
+    assert response.status == status, body_text
+    assert response.content_type == "application/problem+json"
+    problem = await response.json(content_type="application/problem+json")
+    assert problem["reason"] == reason, problem
+    assert problem["status"] == status
+    assert set(problem) >= {"type", "title", "status", "detail", "reason", "instance"}
+    return dict(problem)
