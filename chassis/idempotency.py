@@ -3,16 +3,20 @@
 The record of a key is written in the same transaction as the change it guards, so a
 crash can never leave a change without its record or a record without its change.
 The same key with a different request is refused (DESIGN.md "Contracts").
+
+Only outcomes that changed something are recorded. A refused request changed nothing,
+so its key stays free: retrying it runs the rules again (and still fails, unless the
+refusal was one the client can answer, such as a risk challenge met with the password).
+Fields named in VOLATILE_FIELDS (the idempotency key itself, risk signals such as the
+payment password) are not part of what makes two requests "the same".
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import grpc
 from google.protobuf.message import Message
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
@@ -20,7 +24,6 @@ from pymongo.errors import DuplicateKeyError
 from chassis.clock import Clock
 from chassis.errors import (
     Aborted,
-    DomainError,
     IdempotencyKeyReused,
     InvalidArgument,
     Unavailable,
@@ -35,12 +38,16 @@ IDEMPOTENCY_KEY_LENGTH_MAX = 200
 _TRANSIENT_ERRORS = (Unavailable, Aborted)
 
 
+VOLATILE_FIELDS = ("idempotency_key", "risk")
+
+
 def fingerprint_request(request: Message) -> str:
-    """A stable hash of the request with its idempotency_key cleared."""
+    """A stable hash of the request without its volatile fields."""
     clone = type(request)()
     clone.CopyFrom(request)
-    if "idempotency_key" in clone.DESCRIPTOR.fields_by_name:
-        clone.ClearField("idempotency_key")
+    for name in VOLATILE_FIELDS:
+        if name in clone.DESCRIPTOR.fields_by_name:
+            clone.ClearField(name)
     return hashlib.sha256(clone.SerializeToString(deterministic=True)).hexdigest()
 
 
@@ -58,7 +65,7 @@ def require_idempotency_key(key: str) -> str:
 
 
 class IdempotencyStore:
-    """Key records in one collection: ``{_id: "<scope>:<key>", fingerprint, response | error}``."""
+    """Key records in one collection: ``{_id: "<scope>:<key>", fingerprint, response}``."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]], clock: Clock) -> None:
         self._collection = collection
@@ -113,38 +120,8 @@ class IdempotencyStore:
             except DuplicateKeyError:
                 # A concurrent call with the same key committed first: replay its outcome.
                 continue
-            except _TRANSIENT_ERRORS:
-                raise
-            except DomainError as refusal:
-                await self._remember_refusal(record_id, fingerprint, refusal)
-                raise
         raise Aborted(f"idempotency key {key!r} is being processed concurrently; retry")
-
-    async def _remember_refusal(
-        self, record_id: str, fingerprint: str, refusal: DomainError
-    ) -> None:
-        if isinstance(refusal, IdempotencyKeyReused):
-            return
-        outcome = {
-            "error": {
-                "code": refusal.code.name,
-                "reason": refusal.reason,
-                "message": refusal.message,
-                "metadata": refusal.metadata,
-            }
-        }
-        # A concurrent call may have recorded its outcome first; that one stands.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._record(None, record_id, fingerprint, outcome)
 
 
 def _replay(record: dict[str, Any], response_type: type[ResponseT]) -> ResponseT:
-    if "error" in record:
-        error = record["error"]
-        raise DomainError(
-            error["message"],
-            reason=error["reason"],
-            metadata=error.get("metadata"),
-            code=grpc.StatusCode[error["code"]],
-        )
     return response_type.FromString(record["response"])

@@ -3,9 +3,10 @@
 Starts the embedded mongod (unless MONGO_URL points at a cluster), the five business-line
 services and the gateway as child processes, prints their output interleaved with a
 ``[name]`` prefix, waits until the gateway's /readyz answers 200, loads the demo data and
-prints where to go. One Ctrl-C (or SIGTERM) stops everything: the gateway first, then the
-services, then mongod. If a child dies on its own, everything stops and we exit non-zero.
-Data stays under var/, so the next `make run` starts where this one stopped.
+prints where to go. One Ctrl-C (or SIGTERM, or closing the terminal) stops everything:
+the gateway first, then the services, then mongod. If a child dies on its own, everything
+stops and we exit non-zero. Data stays under var/, so the next `make run` starts where
+this one stopped.
 """
 
 from __future__ import annotations
@@ -46,10 +47,16 @@ STOP_GRACE_SECONDS = 15.0
 KILL_WAIT_SECONDS = 5.0
 OUTPUT_LINE_BYTES_MAX = 1 << 20
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Ctrl-C, a polite kill, and the terminal closing: each stops everything in order.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class GatewayNotReady(RuntimeError):
     """/readyz did not answer 200 before the deadline."""
+
+
+class PortsInUse(RuntimeError):
+    """A port a child would listen on is already taken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,8 @@ class RunSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], var_dir: Path) -> RunSettings:
+        """Settings from the environment; local data goes under COLONY_VAR_DIR or var_dir."""
+        var_dir = Path(environ.get("COLONY_VAR_DIR") or var_dir)
         return cls(
             mongo_url=environ.get("MONGO_URL") or None,
             mongo_port=_port(environ, "COLONY_MONGO_PORT", MONGO_PORT_DEFAULT),
@@ -97,30 +106,34 @@ class ProcessSpec:
     name: str
     argv: tuple[str, ...]
     env: Mapping[str, str]
-    port: int
+
+
+def child_ports(environ: Mapping[str, str], settings: RunSettings) -> dict[str, int]:
+    """The port each child listens on: the services' gRPC ports, then the gateway's."""
+    ports = {name: ServiceSettings.from_env(name, environ).grpc_port for name in SERVICE_NAMES}
+    return {**ports, GATEWAY: settings.gateway_port}
 
 
 def process_specs(
     environ: Mapping[str, str], mongo_url: str, settings: RunSettings, python: str
 ) -> tuple[ProcessSpec, ...]:
     """The five services, then the gateway, all pointed at one MongoDB and at each other."""
+    ports = child_ports(environ, settings)
     env = dict(environ)
     env["MONGO_URL"] = mongo_url
     # The gateway's built-in development secrets are fine on a developer's machine only.
     env.setdefault("COLONY_ENV", "dev")
     # Children write to a pipe; unbuffered, their lines reach the terminal as they happen.
     env["PYTHONUNBUFFERED"] = "1"
-    ports = {name: ServiceSettings.from_env(name, environ).grpc_port for name in SERVICE_NAMES}
-    for name, port in ports.items():
+    for name in SERVICE_NAMES:
         # A port moved with COLONY_<NAME>_GRPC_PORT moves the address the others dial too.
-        env.setdefault(f"COLONY_{name.upper()}_ADDRESS", f"127.0.0.1:{port}")
+        env.setdefault(f"COLONY_{name.upper()}_ADDRESS", f"127.0.0.1:{ports[name]}")
     env["COLONY_GATEWAY_HOST"] = settings.gateway_host
     env["COLONY_GATEWAY_PORT"] = str(settings.gateway_port)
     services = tuple(
-        ProcessSpec(name, (python, "-m", f"services.{name}"), env, ports[name])
-        for name in SERVICE_NAMES
+        ProcessSpec(name, (python, "-m", f"services.{name}"), env) for name in SERVICE_NAMES
     )
-    gateway = ProcessSpec(GATEWAY, (python, "-m", "gateway"), env, settings.gateway_port)
+    gateway = ProcessSpec(GATEWAY, (python, "-m", "gateway"), env)
     return (*services, gateway)
 
 
@@ -129,14 +142,14 @@ def output_prefix(name: str, width: int) -> str:
     return f"[{name}]".ljust(width + 2) + " "
 
 
-def ports_in_use(specs: Sequence[ProcessSpec]) -> list[str]:
-    """The children whose loopback port is already taken (a run left behind, say)."""
+def ports_in_use(ports: Mapping[str, int]) -> list[str]:
+    """The children whose loopback port is already taken (another run, say)."""
     busy = []
-    for spec in specs:
+    for name, port in ports.items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", spec.port)) == 0:
-                busy.append(f"{spec.name} (port {spec.port})")
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                busy.append(f"{name} (port {port})")
     return busy
 
 
@@ -175,13 +188,21 @@ class Supervisor:
         self.failure: str | None = None
         self.children: list[Child] = []
         self._stopping = False
+        self._output_lost = False
         self._pre_exec = _stop_with_parent()
 
     def say(self, text: str, name: str = SUPERVISOR) -> None:
         """Write text, line by line, under the given process name."""
+        if self._output_lost:
+            return
         prefix = output_prefix(name, self.label_width)
-        self.out.write("".join(f"{prefix}{line}\n" for line in text.splitlines() or [""]))
-        self.out.flush()
+        try:
+            self.out.write("".join(f"{prefix}{line}\n" for line in text.splitlines() or [""]))
+            self.out.flush()
+        except OSError:
+            # Our reader is gone (Ctrl-C also ended the `| tee` we wrote to, or the terminal
+            # closed): stopping everything cleanly matters more than being heard.
+            self._output_lost = True
 
     def fail(self, reason: str) -> None:
         """Record the first reason to give up, and stop everything."""
@@ -189,12 +210,17 @@ class Supervisor:
             self.failure = reason
         self.stop_requested.set()
 
+    def fail_if_crashed(self, task: asyncio.Task[None]) -> None:
+        """Done-callback: a task that died of an unforeseen error stops everything, loudly."""
+        if not task.cancelled() and task.exception() is not None:
+            self.fail(f"{task.get_name()} crashed: {task.exception()!r}")
+
     def request_stop(self, signal_name: str) -> None:
         if self.stop_requested.is_set():
             self.say(f"{signal_name}: already stopping")
             return
-        self.say(f"{signal_name}: stopping")
         self.stop_requested.set()
+        self.say(f"{signal_name}: stopping")
 
     async def start(self, spec: ProcessSpec) -> None:
         """Start one child with its output piped through the prefixer."""
@@ -210,8 +236,10 @@ class Supervisor:
             limit=OUTPUT_LINE_BYTES_MAX,
         )
         assert process.stdout is not None
-        pump = asyncio.create_task(self._pump(spec.name, process.stdout))
-        watch = asyncio.create_task(self._watch(spec.name, process))
+        pump = asyncio.create_task(self._pump(spec.name, process.stdout), name=f"{spec.name} log")
+        watch = asyncio.create_task(self._watch(spec.name, process), name=f"{spec.name} watch")
+        for task in (pump, watch):
+            task.add_done_callback(self.fail_if_crashed)
         self.children.append(Child(spec, process, pump, watch))
 
     async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
@@ -339,27 +367,30 @@ async def run_platform(
     names = (*SERVICE_NAMES, GATEWAY, SUPERVISOR)
     supervisor = Supervisor(out, max(map(len, names)), STOP_GRACE_SECONDS)
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, supervisor.request_stop, signum.name)
     mongo: EmbeddedMongo | None = None
     startup: asyncio.Task[None] | None = None
     try:
+        # Checked before mongod starts: a second `make run` must not touch the first one's.
+        busy = ports_in_use(child_ports(environ, settings))
+        if busy:
+            raise PortsInUse(f"ports in use, is another `make run` going? {', '.join(busy)}")
         mongo_url = settings.mongo_url
         if mongo_url is None:
             mongo = await start_mongo(settings, supervisor)
             mongo_url = mongo.url
         else:
             supervisor.say("MONGO_URL is set: using that cluster, starting no mongod")
-        specs = process_specs(environ, mongo_url, settings, sys.executable)
-        busy = ports_in_use(specs)
-        if busy:
-            supervisor.fail(f"ports already in use, is another `make run` going? {busy}")
-        elif not supervisor.stop_requested.is_set():
-            for spec in specs:
+        if not supervisor.stop_requested.is_set():
+            for spec in process_specs(environ, mongo_url, settings, sys.executable):
                 await supervisor.start(spec)
-            startup = asyncio.create_task(bring_up(supervisor, settings, load_demo, started_at))
+            startup = asyncio.create_task(
+                bring_up(supervisor, settings, load_demo, started_at), name="start-up"
+            )
+            startup.add_done_callback(supervisor.fail_if_crashed)
         await supervisor.stop_requested.wait()
-    except EmbeddedMongoError as error:
+    except (EmbeddedMongoError, PortsInUse) as error:
         supervisor.fail(str(error))
     finally:
         if startup is not None:
@@ -369,7 +400,7 @@ async def run_platform(
         if mongo is not None:
             supervisor.say("stopping mongod")
             await asyncio.to_thread(mongo.stop)
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
     if supervisor.failure is not None:
         supervisor.say(f"stopped: {supervisor.failure}")

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from chassis.errors import FailedPrecondition, InsufficientFunds, InvalidArgument
 from chassis.money import require_positive_amount
+from services.payment.activity import Activity
 
 MEMO_LENGTH_MAX = 64
 
@@ -36,6 +37,11 @@ class PostingKind(StrEnum):
     WITHDRAWAL = "withdrawal"
     TRANSFER = "transfer"
     HOLD_CAPTURE = "hold_capture"
+    TRADE_PAYMENT = "trade_payment"
+    TRADE_SETTLEMENT = "trade_settlement"
+    TRADE_REFUND = "trade_refund"
+    CODE_PAYMENT = "code_payment"
+    BILL_PAYMENT = "bill_payment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,9 @@ class Account:
     held_fen: int = 0
     opened_at: datetime | None = None
     hot_shards: int = 0
+    kyc_level: int = 1
+    payment_password_set: bool = False
+    activity: Activity = field(default_factory=Activity)
 
     @property
     def available_fen(self) -> int:

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -32,6 +32,8 @@ from pymongo.errors import DuplicateKeyError
 
 from chassis.errors import AlreadyExists, InsufficientFunds, InvalidArgument, NotFound
 from chassis.mongo import Document, Session
+from services.payment.activity import Activity
+from services.payment.escrow import RefundDecider, SettledBy, Trade, TradeState
 from services.payment.holds import Hold, HoldState
 from services.payment.identity import mask_name
 from services.payment.ledger import (
@@ -45,6 +47,8 @@ from services.payment.ledger import (
     require_active,
     require_can_debit,
 )
+from services.payment.payment_code import PaymentCode
+from services.payment.payment_password import PasswordState
 
 # The sub-accounts the current request has leased, by account (see PaymentStore._pick_shard).
 _SHARD_LEASES: ContextVar[dict[str, int]] = ContextVar("shard_leases")
@@ -83,7 +87,97 @@ def _account_from_document(document: Document) -> Account:
         held_fen=document.get("held_fen", 0),
         opened_at=document.get("opened_at"),
         hot_shards=document.get("hot_shards", 0),
+        kyc_level=document.get("kyc_level", 1),
+        payment_password_set=document.get("payment_password_set", False),
+        activity=_activity_from_document(document.get("activity")),
     )
+
+
+def _activity_from_document(document: Document | None) -> Activity:
+    if not document:
+        return Activity()
+    day = document.get("business_date")
+    return Activity(
+        window_started_at=document.get("window_started_at"),
+        window_count=document.get("window_count", 0),
+        window_amount_fen=document.get("window_amount_fen", 0),
+        business_date=date.fromisoformat(day) if day else None,
+        day_amount_fen=document.get("day_amount_fen", 0),
+        payees=tuple(document.get("payees", ())),
+        devices=tuple(document.get("devices", ())),
+    )
+
+
+def _activity_to_document(activity: Activity) -> Document:
+    return {
+        "window_started_at": activity.window_started_at,
+        "window_count": activity.window_count,
+        "window_amount_fen": activity.window_amount_fen,
+        "business_date": activity.business_date.isoformat() if activity.business_date else None,
+        "day_amount_fen": activity.day_amount_fen,
+        "payees": list(activity.payees),
+        "devices": list(activity.devices),
+    }
+
+
+def _trade_from_document(document: Document) -> Trade:
+    return Trade(
+        trade_id=document["_id"],
+        merchant_account_id=document["merchant_account_id"],
+        buyer_account_id=document["buyer_account_id"],
+        amount_fen=document["amount_fen"],
+        description=document["description"],
+        state=TradeState(document["state"]),
+        created_at=document["created_at"],
+        updated_at=document["updated_at"],
+        pay_by=document["pay_by"],
+        paid_at=document.get("paid_at"),
+        shipped_at=document.get("shipped_at"),
+        auto_confirm_at=document.get("auto_confirm_at"),
+        refund_fen=document.get("refund_fen", 0),
+        refund_requests_count=document.get("refund_requests_count", 0),
+        refund_requested_fen=document.get("refund_requested_fen", 0),
+        refund_reason=document.get("refund_reason", ""),
+        refund_requested_at=document.get("refund_requested_at"),
+        state_before_refund=_optional(TradeState, document.get("state_before_refund")),
+        refund_decided_by=_optional(RefundDecider, document.get("refund_decided_by")),
+        settled_by=_optional(SettledBy, document.get("settled_by")),
+        finished_at=document.get("finished_at"),
+    )
+
+
+def _optional(enum: Any, value: str | None) -> Any:
+    return enum(value) if value else None
+
+
+def _trade_to_document(trade: Trade) -> Document:
+    return {
+        "_id": trade.trade_id,
+        "merchant_account_id": trade.merchant_account_id,
+        "buyer_account_id": trade.buyer_account_id,
+        "amount_fen": trade.amount_fen,
+        "description": trade.description,
+        "state": trade.state.value,
+        "created_at": trade.created_at,
+        "updated_at": trade.updated_at,
+        "pay_by": trade.pay_by,
+        "paid_at": trade.paid_at,
+        "shipped_at": trade.shipped_at,
+        "auto_confirm_at": trade.auto_confirm_at,
+        "refund_fen": trade.refund_fen,
+        "refund_requests_count": trade.refund_requests_count,
+        "refund_requested_fen": trade.refund_requested_fen,
+        "refund_reason": trade.refund_reason,
+        "refund_requested_at": trade.refund_requested_at,
+        "state_before_refund": trade.state_before_refund.value
+        if trade.state_before_refund
+        else None,
+        "refund_decided_by": trade.refund_decided_by.value if trade.refund_decided_by else None,
+        "settled_by": trade.settled_by.value if trade.settled_by else None,
+        "finished_at": trade.finished_at,
+        # What the trade holds in escrow now: the reconciliation figure of `make audit`.
+        "escrow_held_fen": trade.escrow_held_fen,
+    }
 
 
 def _statement_entry_from_document(document: Document) -> StatementEntry:
@@ -184,6 +278,13 @@ class PaymentStore:
         self.postings = database["postings"]
         self.entries = database["entries"]
         self.holds = database["holds"]
+        self.trades = database["trades"]
+        self.payment_passwords = database["payment_passwords"]
+        self.payment_codes = database["payment_codes"]
+        self.blacklist = database["blacklist"]
+        self.risk_rules = database["risk_rules"]
+        self.risk_decisions = database["risk_decisions"]
+        self.job_runs = database["job_runs"]
         self.idempotency = database["idempotency"]
         self.outbox = database["outbox"]
         # Per hot account: how many in-flight requests of this process lease each sub-account.
@@ -210,6 +311,17 @@ class PaymentStore:
             ]
         )
         await self.holds.create_index([("state", ASCENDING), ("expires_at", ASCENDING)])
+        await self.trades.create_indexes(
+            [
+                IndexModel([("buyer_account_id", ASCENDING), ("created_at", DESCENDING)]),
+                IndexModel([("merchant_account_id", ASCENDING), ("created_at", DESCENDING)]),
+                IndexModel([("state", ASCENDING), ("auto_confirm_at", ASCENDING)]),
+                IndexModel([("state", ASCENDING), ("pay_by", ASCENDING)]),
+            ]
+        )
+        await self.risk_decisions.create_index(
+            [("payer_account_id", ASCENDING), ("decided_at", DESCENDING)]
+        )
 
     async def ensure_system_account(
         self,
@@ -267,6 +379,7 @@ class PaymentStore:
             "held_fen": 0,
             "sequence": 0,
             "hot_shards": 0,
+            "kyc_level": account.kyc_level,
             "opened_at": account.opened_at,
         }
         try:
@@ -584,6 +697,242 @@ class PaymentStore:
             .limit(limit)
         )
         return [_hold_from_document(document) async for document in cursor]
+
+    async def record_outgoing_activity(
+        self, session: Session, account_id: str, activity: Activity
+    ) -> None:
+        """Save the payer's activity after a payment (in the payment's transaction)."""
+        await self.accounts.update_one(
+            {"_id": account_id},
+            {"$set": {"activity": _activity_to_document(activity)}},
+            session=session,
+        )
+
+    async def raise_kyc_level(self, session: Session, account_id: str, kyc_level: int) -> None:
+        """Record a better-identified payer (a bank card proven by a top-up)."""
+        await self.accounts.update_one(
+            {"_id": account_id, "kyc_level": {"$lt": kyc_level}},
+            {"$set": {"kyc_level": kyc_level}},
+            session=session,
+        )
+
+    async def blacklisted_among(self, account_ids: list[str], session: Session | None) -> set[str]:
+        """Which of these accounts are on the blacklist."""
+        cursor = self.blacklist.find({"_id": {"$in": account_ids}}, {"_id": 1}, session=session)
+        return {document["_id"] async for document in cursor}
+
+    async def set_blacklisted(
+        self, account_id: str, blacklisted: bool, reason: str, now: datetime
+    ) -> None:
+        if blacklisted:
+            await self.blacklist.update_one(
+                {"_id": account_id},
+                {"$set": {"reason": reason, "listed_at": now}},
+                upsert=True,
+            )
+        else:
+            await self.blacklist.delete_one({"_id": account_id})
+
+    async def load_risk_rules(self) -> list[dict[str, Any]] | None:
+        """The configured rule data, or None when the defaults apply."""
+        document = await self.risk_rules.find_one({"_id": "current"})
+        return None if document is None else list(document["rules"])
+
+    async def save_risk_rules(self, rules: list[dict[str, Any]], now: datetime) -> None:
+        await self.risk_rules.update_one(
+            {"_id": "current"}, {"$set": {"rules": rules, "updated_at": now}}, upsert=True
+        )
+
+    async def insert_risk_decision(self, session: Session | None, decision: Document) -> None:
+        await self.risk_decisions.insert_one(decision, session=session)
+
+    async def list_risk_decisions(
+        self, payer_account_id: str, page_size: int, before: datetime | None
+    ) -> list[Document]:
+        query: Document = {"payer_account_id": payer_account_id} if payer_account_id else {}
+        if before is not None:
+            query["decided_at"] = {"$lt": before}
+        cursor = self.risk_decisions.find(query).sort("decided_at", DESCENDING).limit(page_size)
+        return [document async for document in cursor]
+
+    async def get_password_record(
+        self, account_id: str, session: Session | None = None
+    ) -> Document | None:
+        return await self.payment_passwords.find_one({"_id": account_id}, session=session)
+
+    async def save_password_record(
+        self, session: Session, account_id: str, password_hash: str, state: PasswordState
+    ) -> None:
+        await self.payment_passwords.update_one(
+            {"_id": account_id},
+            {
+                "$set": {
+                    "password_hash": password_hash,
+                    "failed_attempts": state.failed_attempts,
+                    "locked_until": state.locked_until,
+                }
+            },
+            upsert=True,
+            session=session,
+        )
+        await self.accounts.update_one(
+            {"_id": account_id}, {"$set": {"payment_password_set": True}}, session=session
+        )
+
+    async def password_state_in(
+        self, session: Session, account_id: str, state: PasswordState
+    ) -> None:
+        """Save the lockout state in the caller's transaction."""
+        await self.payment_passwords.update_one(
+            {"_id": account_id},
+            {
+                "$set": {
+                    "failed_attempts": state.failed_attempts,
+                    "locked_until": state.locked_until,
+                }
+            },
+            session=session,
+        )
+
+    async def save_password_state(self, account_id: str, state: PasswordState) -> None:
+        await self.payment_passwords.update_one(
+            {"_id": account_id},
+            {
+                "$set": {
+                    "failed_attempts": state.failed_attempts,
+                    "locked_until": state.locked_until,
+                }
+            },
+        )
+
+    async def insert_payment_code(self, code: PaymentCode) -> None:
+        await self.payment_codes.insert_one(
+            {
+                "_id": code.code_digest,
+                "account_id": code.account_id,
+                "issued_at": code.issued_at,
+                "expires_at": code.expires_at,
+                "used_at": None,
+            }
+        )
+
+    async def get_payment_code(self, session: Session, digest: str) -> PaymentCode | None:
+        document = await self.payment_codes.find_one({"_id": digest}, session=session)
+        if document is None:
+            return None
+        return PaymentCode(
+            code_digest=document["_id"],
+            account_id=document["account_id"],
+            issued_at=document["issued_at"],
+            expires_at=document["expires_at"],
+            used_at=document.get("used_at"),
+        )
+
+    async def mark_payment_code_used(self, session: Session, code: PaymentCode) -> None:
+        result = await self.payment_codes.update_one(
+            {"_id": code.code_digest, "used_at": None},
+            {"$set": {"used_at": code.used_at}},
+            session=session,
+        )
+        assert result.modified_count == 1, "a payment code is used once"
+
+    async def get_trade(self, trade_id: str, session: Session | None = None) -> Trade:
+        document = await self.trades.find_one({"_id": trade_id}, session=session)
+        if document is None:
+            raise NotFound(f"trade {trade_id} does not exist", metadata={"trade_id": trade_id})
+        return _trade_from_document(document)
+
+    async def insert_trade(self, session: Session, trade: Trade) -> None:
+        await self.trades.insert_one(_trade_to_document(trade), session=session)
+
+    async def save_trade(self, session: Session, before: Trade, after: Trade) -> None:
+        """Store a trade's new state, if nobody changed it since `before` was read."""
+        result = await self.trades.replace_one(
+            {"_id": before.trade_id, "updated_at": before.updated_at, "state": before.state.value},
+            _trade_to_document(after),
+            session=session,
+        )
+        assert result.matched_count == 1, f"trade {before.trade_id} changed under this transaction"
+
+    async def list_trades(
+        self,
+        account_id: str,
+        state: TradeState | None,
+        page_size: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[Trade]:
+        """Trades where the account is merchant or buyer, newest first."""
+        query: Document = {
+            "$or": [{"merchant_account_id": account_id}, {"buyer_account_id": account_id}]
+        }
+        if state is not None:
+            query["state"] = state.value
+        if before is not None:
+            created_at, trade_id = before
+            query = {
+                "$and": [
+                    query,
+                    {
+                        "$or": [
+                            {"created_at": {"$lt": created_at}},
+                            {"created_at": created_at, "_id": {"$lt": trade_id}},
+                        ]
+                    },
+                ]
+            }
+        cursor = (
+            self.trades.find(query)
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(page_size)
+        )
+        return [_trade_from_document(document) async for document in cursor]
+
+    async def trades_due(
+        self, field: str, state: TradeState, now: datetime, limit: int
+    ) -> list[Trade]:
+        """Trades in a state whose deadline field has passed (for the daily job)."""
+        cursor = (
+            self.trades.find({"state": state.value, field: {"$lte": now}})
+            .sort(field, ASCENDING)
+            .limit(limit)
+        )
+        return [_trade_from_document(document) async for document in cursor]
+
+    async def in_escrow_fen(self, buyer_account_id: str) -> int:
+        """What this buyer has paid into trades still held in escrow."""
+        pipeline: list[Document] = [
+            {"$match": {"buyer_account_id": buyer_account_id, "escrow_held_fen": {"$gt": 0}}},
+            {"$group": {"_id": None, "fen": {"$sum": "$escrow_held_fen"}}},
+        ]
+        rows = [row async for row in await self.trades.aggregate(pipeline)]
+        return int(rows[0]["fen"]) if rows else 0
+
+    async def claim_job_run(self, job: str, business_date: date, now: datetime) -> bool:
+        """Record that a job ran for a business date; False if it already had."""
+        try:
+            await self.job_runs.insert_one(
+                {"_id": f"{job}:{business_date.isoformat()}", "started_at": now}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def finish_job_run(self, job: str, business_date: date, outcome: Document) -> None:
+        await self.job_runs.update_one(
+            {"_id": f"{job}:{business_date.isoformat()}"}, {"$set": {"outcome": outcome}}
+        )
+
+    async def audit_escrow(self, escrow_account_id: str) -> list[str]:
+        """Escrow balance = what the trades in escrow hold."""
+        account = await self.get_account(escrow_account_id)
+        pipeline: list[Document] = [{"$group": {"_id": None, "fen": {"$sum": "$escrow_held_fen"}}}]
+        rows = [row async for row in await self.trades.aggregate(pipeline)]
+        held_fen = int(rows[0]["fen"]) if rows else 0
+        if account.balance_fen != held_fen:
+            return [
+                f"escrow balance {account.balance_fen} fen, trades in escrow hold {held_fen} fen"
+            ]
+        return []
 
     async def audit_ledger(self) -> list[str]:
         """Check the ledger invariants over the whole database; returns every breach found."""

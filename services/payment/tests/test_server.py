@@ -387,7 +387,8 @@ async def test_fifty_concurrent_transfers_from_an_account_that_affords_ten(stub,
                 )
             )
         except grpc.aio.AioRpcError as refusal:
-            assert error_reason(refusal) == "INSUFFICIENT_FUNDS"
+            # Past ten payments a minute, risk control's velocity rule may speak first.
+            assert error_reason(refusal) in {"INSUFFICIENT_FUNDS", "RISK_CHALLENGE_REQUIRED"}
             return False
         return True
 

@@ -75,6 +75,36 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The hold id exists with different terms (account or amount)."""
     ERROR_REASON_INVALID_POSITION: _ErrorReason.ValueType  # 26
     """An event-feed position could not be decoded."""
+    ERROR_REASON_ILLEGAL_TRANSITION: _ErrorReason.ValueType  # 27
+    """The action is not allowed in the object's current state (named in the message)."""
+    ERROR_REASON_TRADE_EXPIRED: _ErrorReason.ValueType  # 28
+    """The trade's payment window has passed."""
+    ERROR_REASON_TRADE_NOT_DUE: _ErrorReason.ValueType  # 29
+    """A deadline-driven action was asked for before its deadline."""
+    ERROR_REASON_REFUND_NOT_ALLOWED: _ErrorReason.ValueType  # 30
+    """No more refund requests may be made on this trade."""
+    ERROR_REASON_INVALID_RISK_RULE: _ErrorReason.ValueType  # 31
+    """Risk rule data is malformed."""
+    ERROR_REASON_RISK_DENIED: _ErrorReason.ValueType  # 32
+    """Risk control refused the payment (rule ids in the metadata)."""
+    ERROR_REASON_RISK_CHALLENGE_REQUIRED: _ErrorReason.ValueType  # 33
+    """Risk control asks for the payment password; retry with it."""
+    ERROR_REASON_INVALID_PAYMENT_PASSWORD: _ErrorReason.ValueType  # 34
+    """A payment password must be exactly 6 digits."""
+    ERROR_REASON_WEAK_PAYMENT_PASSWORD: _ErrorReason.ValueType  # 35
+    """The payment password is too easy to guess."""
+    ERROR_REASON_PAYMENT_PASSWORD_LOCKED: _ErrorReason.ValueType  # 36
+    """Too many wrong payment passwords: locked for a while (locked_until in metadata)."""
+    ERROR_REASON_PAYMENT_PASSWORD_WRONG: _ErrorReason.ValueType  # 37
+    """The payment password is wrong (attempts_remaining in metadata)."""
+    ERROR_REASON_PAYMENT_PASSWORD_NOT_SET: _ErrorReason.ValueType  # 38
+    """No payment password has been set for the account."""
+    ERROR_REASON_PAYMENT_CODE_EXPIRED: _ErrorReason.ValueType  # 39
+    ERROR_REASON_PAYMENT_CODE_USED: _ErrorReason.ValueType  # 40
+    ERROR_REASON_INVALID_PAYMENT_CODE: _ErrorReason.ValueType  # 41
+    ERROR_REASON_INVALID_BILL_REFERENCE: _ErrorReason.ValueType  # 42
+    ERROR_REASON_INVALID_BUSINESS_DATE: _ErrorReason.ValueType  # 43
+    """A business date is not a YYYY-MM-DD date."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -136,4 +166,34 @@ ERROR_REASON_HOLD_MISMATCH: ErrorReason.ValueType  # 25
 """The hold id exists with different terms (account or amount)."""
 ERROR_REASON_INVALID_POSITION: ErrorReason.ValueType  # 26
 """An event-feed position could not be decoded."""
+ERROR_REASON_ILLEGAL_TRANSITION: ErrorReason.ValueType  # 27
+"""The action is not allowed in the object's current state (named in the message)."""
+ERROR_REASON_TRADE_EXPIRED: ErrorReason.ValueType  # 28
+"""The trade's payment window has passed."""
+ERROR_REASON_TRADE_NOT_DUE: ErrorReason.ValueType  # 29
+"""A deadline-driven action was asked for before its deadline."""
+ERROR_REASON_REFUND_NOT_ALLOWED: ErrorReason.ValueType  # 30
+"""No more refund requests may be made on this trade."""
+ERROR_REASON_INVALID_RISK_RULE: ErrorReason.ValueType  # 31
+"""Risk rule data is malformed."""
+ERROR_REASON_RISK_DENIED: ErrorReason.ValueType  # 32
+"""Risk control refused the payment (rule ids in the metadata)."""
+ERROR_REASON_RISK_CHALLENGE_REQUIRED: ErrorReason.ValueType  # 33
+"""Risk control asks for the payment password; retry with it."""
+ERROR_REASON_INVALID_PAYMENT_PASSWORD: ErrorReason.ValueType  # 34
+"""A payment password must be exactly 6 digits."""
+ERROR_REASON_WEAK_PAYMENT_PASSWORD: ErrorReason.ValueType  # 35
+"""The payment password is too easy to guess."""
+ERROR_REASON_PAYMENT_PASSWORD_LOCKED: ErrorReason.ValueType  # 36
+"""Too many wrong payment passwords: locked for a while (locked_until in metadata)."""
+ERROR_REASON_PAYMENT_PASSWORD_WRONG: ErrorReason.ValueType  # 37
+"""The payment password is wrong (attempts_remaining in metadata)."""
+ERROR_REASON_PAYMENT_PASSWORD_NOT_SET: ErrorReason.ValueType  # 38
+"""No payment password has been set for the account."""
+ERROR_REASON_PAYMENT_CODE_EXPIRED: ErrorReason.ValueType  # 39
+ERROR_REASON_PAYMENT_CODE_USED: ErrorReason.ValueType  # 40
+ERROR_REASON_INVALID_PAYMENT_CODE: ErrorReason.ValueType  # 41
+ERROR_REASON_INVALID_BILL_REFERENCE: ErrorReason.ValueType  # 42
+ERROR_REASON_INVALID_BUSINESS_DATE: ErrorReason.ValueType  # 43
+"""A business date is not a YYYY-MM-DD date."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

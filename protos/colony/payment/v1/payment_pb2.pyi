@@ -96,6 +96,47 @@ HOLD_STATE_EXPIRED: HoldState.ValueType  # 4
 """Released by the sweeper after its TTL."""
 Global___HoldState: _TypeAlias = HoldState  # noqa: Y015
 
+class _TradeState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TradeStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TradeState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRADE_STATE_UNSPECIFIED: _TradeState.ValueType  # 0
+    TRADE_STATE_CREATED: _TradeState.ValueType  # 1
+    """Created by the merchant, waiting for the buyer to pay."""
+    TRADE_STATE_CLOSED: _TradeState.ValueType  # 2
+    """Unpaid and cancelled or expired."""
+    TRADE_STATE_PAID: _TradeState.ValueType  # 3
+    """Paid: the money is in escrow."""
+    TRADE_STATE_SHIPPED: _TradeState.ValueType  # 4
+    """Marked shipped by the merchant; auto-confirms 10 days later."""
+    TRADE_STATE_REFUND_REQUESTED: _TradeState.ValueType  # 5
+    """The buyer asked for a refund; the merchant or the platform decides."""
+    TRADE_STATE_SETTLED: _TradeState.ValueType  # 6
+    """Settled to the merchant (less the acquiring fee and any refund)."""
+    TRADE_STATE_REFUNDED: _TradeState.ValueType  # 7
+    """Fully refunded to the buyer."""
+
+class TradeState(_TradeState, metaclass=_TradeStateEnumTypeWrapper): ...
+
+TRADE_STATE_UNSPECIFIED: TradeState.ValueType  # 0
+TRADE_STATE_CREATED: TradeState.ValueType  # 1
+"""Created by the merchant, waiting for the buyer to pay."""
+TRADE_STATE_CLOSED: TradeState.ValueType  # 2
+"""Unpaid and cancelled or expired."""
+TRADE_STATE_PAID: TradeState.ValueType  # 3
+"""Paid: the money is in escrow."""
+TRADE_STATE_SHIPPED: TradeState.ValueType  # 4
+"""Marked shipped by the merchant; auto-confirms 10 days later."""
+TRADE_STATE_REFUND_REQUESTED: TradeState.ValueType  # 5
+"""The buyer asked for a refund; the merchant or the platform decides."""
+TRADE_STATE_SETTLED: TradeState.ValueType  # 6
+"""Settled to the merchant (less the acquiring fee and any refund)."""
+TRADE_STATE_REFUNDED: TradeState.ValueType  # 7
+"""Fully refunded to the buyer."""
+Global___TradeState: _TypeAlias = TradeState  # noqa: Y015
+
 @_typing.final
 class Account(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -111,6 +152,9 @@ class Account(_message.Message):
     AVAILABLE_FIELD_NUMBER: _builtins.int
     OPENED_AT_FIELD_NUMBER: _builtins.int
     HOT_SHARDS_FIELD_NUMBER: _builtins.int
+    IN_ESCROW_FIELD_NUMBER: _builtins.int
+    KYC_LEVEL_FIELD_NUMBER: _builtins.int
+    PAYMENT_PASSWORD_SET_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     kind: Global___AccountKind.ValueType
     status: Global___AccountStatus.ValueType
@@ -124,6 +168,10 @@ class Account(_message.Message):
     """The caller's reference for the owner (the gateway's user id)."""
     hot_shards: _builtins.int
     """Credits to a hot account spread over this many sub-accounts (0: not hot)."""
+    kyc_level: _builtins.int
+    """1 phone verified, 2 real-name, 3 bank card verified (after a first top-up)."""
+    payment_password_set: _builtins.bool
+    """Whether a 6-digit payment password has been set."""
     @_builtins.property
     def balance(self) -> _money_pb2.Money:
         """Posted balance: the sum of the account's ledger entries."""
@@ -134,6 +182,12 @@ class Account(_message.Message):
 
     @_builtins.property
     def opened_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def in_escrow(self) -> _money_pb2.Money:
+        """What this account has paid into escrow trades not yet settled or refunded
+        (filled by GetAccount; not part of the balance, which it already left).
+        """
+
     def __init__(
         self,
         *,
@@ -148,10 +202,13 @@ class Account(_message.Message):
         available: _money_pb2.Money | None = ...,
         opened_at: _timestamp_pb2.Timestamp | None = ...,
         hot_shards: _builtins.int = ...,
+        in_escrow: _money_pb2.Money | None = ...,
+        kyc_level: _builtins.int = ...,
+        payment_password_set: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "balance", b"balance", "opened_at", b"opened_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "balance", b"balance", "in_escrow", b"in_escrow", "opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available", b"available", "balance", b"balance", "display_name", b"display_name", "hot_shards", b"hot_shards", "kind", b"kind", "opened_at", b"opened_at", "owner_ref", b"owner_ref", "phone", b"phone", "resident_id_masked", b"resident_id_masked", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available", b"available", "balance", b"balance", "display_name", b"display_name", "hot_shards", b"hot_shards", "in_escrow", b"in_escrow", "kind", b"kind", "kyc_level", b"kyc_level", "opened_at", b"opened_at", "owner_ref", b"owner_ref", "payment_password_set", b"payment_password_set", "phone", b"phone", "resident_id_masked", b"resident_id_masked", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -523,12 +580,15 @@ class WithdrawRequest(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     BANK_CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     account_id: _builtins.str
     bank_card_number: _builtins.str
     """The card the bank channel pays out to."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def risk(self) -> Global___RiskSignals: ...
     def __init__(
         self,
         *,
@@ -536,10 +596,11 @@ class WithdrawRequest(_message.Message):
         account_id: _builtins.str = ...,
         amount: _money_pb2.Money | None = ...,
         bank_card_number: _builtins.str = ...,
+        risk: Global___RiskSignals | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "risk", b"risk"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "bank_card_number", b"bank_card_number", "idempotency_key", b"idempotency_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "bank_card_number", b"bank_card_number", "idempotency_key", b"idempotency_key", "risk", b"risk"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -578,12 +639,15 @@ class TransferRequest(_message.Message):
     TO_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     MEMO_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     from_account_id: _builtins.str
     to_account_id: _builtins.str
     memo: _builtins.str
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def risk(self) -> Global___RiskSignals: ...
     def __init__(
         self,
         *,
@@ -592,10 +656,11 @@ class TransferRequest(_message.Message):
         to_account_id: _builtins.str = ...,
         amount: _money_pb2.Money | None = ...,
         memo: _builtins.str = ...,
+        risk: Global___RiskSignals | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "risk", b"risk"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "from_account_id", b"from_account_id", "idempotency_key", b"idempotency_key", "memo", b"memo", "to_account_id", b"to_account_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "from_account_id", b"from_account_id", "idempotency_key", b"idempotency_key", "memo", b"memo", "risk", b"risk", "to_account_id", b"to_account_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1059,3 +1124,1086 @@ class StreamEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamEventsResponse: _TypeAlias = StreamEventsResponse  # noqa: Y015
+
+@_typing.final
+class RiskSignals(_message.Message):
+    """What the client knows about the payer's situation, for real-time risk control."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEVICE_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    device_id: _builtins.str
+    """The payer's device (app installation) id; a device never seen before is challenged."""
+    payment_password: _builtins.str
+    """The payer's 6-digit payment password, when answering a CHALLENGE (or up front)."""
+    def __init__(
+        self,
+        *,
+        device_id: _builtins.str = ...,
+        payment_password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "payment_password", b"payment_password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskSignals: _TypeAlias = RiskSignals  # noqa: Y015
+
+@_typing.final
+class Trade(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    PAY_BY_FIELD_NUMBER: _builtins.int
+    PAID_AT_FIELD_NUMBER: _builtins.int
+    SHIPPED_AT_FIELD_NUMBER: _builtins.int
+    AUTO_CONFIRM_AT_FIELD_NUMBER: _builtins.int
+    REFUNDED_FIELD_NUMBER: _builtins.int
+    REFUND_REQUESTED_FIELD_NUMBER: _builtins.int
+    REFUND_REASON_FIELD_NUMBER: _builtins.int
+    IN_ESCROW_FIELD_NUMBER: _builtins.int
+    MERCHANT_SETTLED_FIELD_NUMBER: _builtins.int
+    ACQUIRING_FEE_FIELD_NUMBER: _builtins.int
+    SETTLED_BY_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    merchant_account_id: _builtins.str
+    buyer_account_id: _builtins.str
+    description: _builtins.str
+    state: Global___TradeState.ValueType
+    refund_reason: _builtins.str
+    settled_by: _builtins.str
+    """"buyer" or "auto_confirm" once settled."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def pay_by(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def paid_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def shipped_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def auto_confirm_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def refunded(self) -> _money_pb2.Money:
+        """Refunded so far (approved refunds)."""
+
+    @_builtins.property
+    def refund_requested(self) -> _money_pb2.Money:
+        """The amount of the open refund request, if any."""
+
+    @_builtins.property
+    def in_escrow(self) -> _money_pb2.Money:
+        """Still held in escrow for this trade."""
+
+    @_builtins.property
+    def merchant_settled(self) -> _money_pb2.Money:
+        """Set once settled: what the merchant received and the acquiring fee."""
+
+    @_builtins.property
+    def acquiring_fee(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        merchant_account_id: _builtins.str = ...,
+        buyer_account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        description: _builtins.str = ...,
+        state: Global___TradeState.ValueType = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        pay_by: _timestamp_pb2.Timestamp | None = ...,
+        paid_at: _timestamp_pb2.Timestamp | None = ...,
+        shipped_at: _timestamp_pb2.Timestamp | None = ...,
+        auto_confirm_at: _timestamp_pb2.Timestamp | None = ...,
+        refunded: _money_pb2.Money | None = ...,
+        refund_requested: _money_pb2.Money | None = ...,
+        refund_reason: _builtins.str = ...,
+        in_escrow: _money_pb2.Money | None = ...,
+        merchant_settled: _money_pb2.Money | None = ...,
+        acquiring_fee: _money_pb2.Money | None = ...,
+        settled_by: _builtins.str = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acquiring_fee", b"acquiring_fee", "amount", b"amount", "auto_confirm_at", b"auto_confirm_at", "created_at", b"created_at", "finished_at", b"finished_at", "in_escrow", b"in_escrow", "merchant_settled", b"merchant_settled", "paid_at", b"paid_at", "pay_by", b"pay_by", "refund_requested", b"refund_requested", "refunded", b"refunded", "shipped_at", b"shipped_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acquiring_fee", b"acquiring_fee", "amount", b"amount", "auto_confirm_at", b"auto_confirm_at", "buyer_account_id", b"buyer_account_id", "created_at", b"created_at", "description", b"description", "finished_at", b"finished_at", "in_escrow", b"in_escrow", "merchant_account_id", b"merchant_account_id", "merchant_settled", b"merchant_settled", "paid_at", b"paid_at", "pay_by", b"pay_by", "refund_reason", b"refund_reason", "refund_requested", b"refund_requested", "refunded", b"refunded", "settled_by", b"settled_by", "shipped_at", b"shipped_at", "state", b"state", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Trade: _TypeAlias = Trade  # noqa: Y015
+
+@_typing.final
+class CreateTradeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    MERCHANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PAYMENT_WINDOW_SECONDS_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    merchant_account_id: _builtins.str
+    buyer_account_id: _builtins.str
+    description: _builtins.str
+    payment_window_seconds: _builtins.int
+    """How long the buyer has to pay; 0 means one day."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        merchant_account_id: _builtins.str = ...,
+        buyer_account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        description: _builtins.str = ...,
+        payment_window_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "buyer_account_id", b"buyer_account_id", "description", b"description", "idempotency_key", b"idempotency_key", "merchant_account_id", b"merchant_account_id", "payment_window_seconds", b"payment_window_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTradeRequest: _TypeAlias = CreateTradeRequest  # noqa: Y015
+
+@_typing.final
+class CreateTradeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    def __init__(
+        self,
+        *,
+        trade: Global___Trade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateTradeResponse: _TypeAlias = CreateTradeResponse  # noqa: Y015
+
+@_typing.final
+class PayTradeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    trade_id: _builtins.str
+    buyer_account_id: _builtins.str
+    """Must be the trade's buyer."""
+    @_builtins.property
+    def risk(self) -> Global___RiskSignals: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        trade_id: _builtins.str = ...,
+        buyer_account_id: _builtins.str = ...,
+        risk: Global___RiskSignals | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["risk", b"risk"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_account_id", b"buyer_account_id", "idempotency_key", b"idempotency_key", "risk", b"risk", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayTradeRequest: _TypeAlias = PayTradeRequest  # noqa: Y015
+
+@_typing.final
+class PayTradeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_FIELD_NUMBER: _builtins.int
+    POSTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    @_builtins.property
+    def posting(self) -> Global___Posting: ...
+    def __init__(
+        self,
+        *,
+        trade: Global___Trade | None = ...,
+        posting: Global___Posting | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["posting", b"posting", "trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["posting", b"posting", "trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayTradeResponse: _TypeAlias = PayTradeResponse  # noqa: Y015
+
+@_typing.final
+class MarkTradeShippedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    merchant_account_id: _builtins.str
+    """Must be the trade's merchant."""
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        merchant_account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merchant_account_id", b"merchant_account_id", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkTradeShippedRequest: _TypeAlias = MarkTradeShippedRequest  # noqa: Y015
+
+@_typing.final
+class MarkTradeShippedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    def __init__(
+        self,
+        *,
+        trade: Global___Trade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MarkTradeShippedResponse: _TypeAlias = MarkTradeShippedResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmTradeReceiptRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    buyer_account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        buyer_account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_account_id", b"buyer_account_id", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmTradeReceiptRequest: _TypeAlias = ConfirmTradeReceiptRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmTradeReceiptResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_FIELD_NUMBER: _builtins.int
+    POSTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    @_builtins.property
+    def posting(self) -> Global___Posting: ...
+    def __init__(
+        self,
+        *,
+        trade: Global___Trade | None = ...,
+        posting: Global___Posting | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["posting", b"posting", "trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["posting", b"posting", "trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmTradeReceiptResponse: _TypeAlias = ConfirmTradeReceiptResponse  # noqa: Y015
+
+@_typing.final
+class RequestTradeRefundRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    buyer_account_id: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """At most what is still in escrow; 0 means all of it."""
+
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        buyer_account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "buyer_account_id", b"buyer_account_id", "reason", b"reason", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestTradeRefundRequest: _TypeAlias = RequestTradeRefundRequest  # noqa: Y015
+
+@_typing.final
+class RequestTradeRefundResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    def __init__(
+        self,
+        *,
+        trade: Global___Trade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestTradeRefundResponse: _TypeAlias = RequestTradeRefundResponse  # noqa: Y015
+
+@_typing.final
+class DecideTradeRefundRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    APPROVE_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    merchant_account_id: _builtins.str
+    """The trade's merchant; empty when the platform (an operator) decides."""
+    approve: _builtins.bool
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        merchant_account_id: _builtins.str = ...,
+        approve: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approve", b"approve", "merchant_account_id", b"merchant_account_id", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideTradeRefundRequest: _TypeAlias = DecideTradeRefundRequest  # noqa: Y015
+
+@_typing.final
+class DecideTradeRefundResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_FIELD_NUMBER: _builtins.int
+    POSTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    @_builtins.property
+    def posting(self) -> Global___Posting:
+        """The refund posting, when approved."""
+
+    def __init__(
+        self,
+        *,
+        trade: Global___Trade | None = ...,
+        posting: Global___Posting | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["posting", b"posting", "trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["posting", b"posting", "trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideTradeRefundResponse: _TypeAlias = DecideTradeRefundResponse  # noqa: Y015
+
+@_typing.final
+class CancelTradeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    account_id: _builtins.str
+    """The trade's merchant or buyer."""
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelTradeRequest: _TypeAlias = CancelTradeRequest  # noqa: Y015
+
+@_typing.final
+class CancelTradeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    def __init__(
+        self,
+        *,
+        trade: Global___Trade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelTradeResponse: _TypeAlias = CancelTradeResponse  # noqa: Y015
+
+@_typing.final
+class GetTradeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTradeRequest: _TypeAlias = GetTradeRequest  # noqa: Y015
+
+@_typing.final
+class GetTradeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    def __init__(
+        self,
+        *,
+        trade: Global___Trade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTradeResponse: _TypeAlias = GetTradeResponse  # noqa: Y015
+
+@_typing.final
+class ListTradesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """Trades where this account is the merchant or the buyer."""
+    state: Global___TradeState.ValueType
+    """Only trades in this state (unspecified: all)."""
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        page: _paging_pb2.PageRequest | None = ...,
+        state: Global___TradeState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "page", b"page", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTradesRequest: _TypeAlias = ListTradesRequest  # noqa: Y015
+
+@_typing.final
+class ListTradesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADES_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trades(self) -> _containers.RepeatedCompositeFieldContainer[Global___Trade]: ...
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageInfo: ...
+    def __init__(
+        self,
+        *,
+        trades: _abc.Iterable[Global___Trade] | None = ...,
+        page: _paging_pb2.PageInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "trades", b"trades"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTradesResponse: _TypeAlias = ListTradesResponse  # noqa: Y015
+
+@_typing.final
+class RunTradeJobsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DATE_FIELD_NUMBER: _builtins.int
+    business_date: _builtins.str
+    """The business date (YYYY-MM-DD, China Standard Time) the job runs for."""
+    def __init__(
+        self,
+        *,
+        business_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_date", b"business_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunTradeJobsRequest: _TypeAlias = RunTradeJobsRequest  # noqa: Y015
+
+@_typing.final
+class RunTradeJobsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUTO_CONFIRMED_FIELD_NUMBER: _builtins.int
+    EXPIRED_FIELD_NUMBER: _builtins.int
+    ALREADY_RUN_FIELD_NUMBER: _builtins.int
+    auto_confirmed: _builtins.int
+    expired: _builtins.int
+    already_run: _builtins.bool
+    """True when this business date had already been run: nothing was done again."""
+    def __init__(
+        self,
+        *,
+        auto_confirmed: _builtins.int = ...,
+        expired: _builtins.int = ...,
+        already_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["already_run", b"already_run", "auto_confirmed", b"auto_confirmed", "expired", b"expired"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunTradeJobsResponse: _TypeAlias = RunTradeJobsResponse  # noqa: Y015
+
+@_typing.final
+class IssuePaymentCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssuePaymentCodeRequest: _TypeAlias = IssuePaymentCodeRequest  # noqa: Y015
+
+@_typing.final
+class IssuePaymentCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """18 digits starting with "28"; shown once, stored only as a digest."""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "expires_at", b"expires_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssuePaymentCodeResponse: _TypeAlias = IssuePaymentCodeResponse  # noqa: Y015
+
+@_typing.final
+class ChargePaymentCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    MERCHANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    merchant_account_id: _builtins.str
+    code: _builtins.str
+    memo: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        merchant_account_id: _builtins.str = ...,
+        code: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        memo: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "code", b"code", "idempotency_key", b"idempotency_key", "memo", b"memo", "merchant_account_id", b"merchant_account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChargePaymentCodeRequest: _TypeAlias = ChargePaymentCodeRequest  # noqa: Y015
+
+@_typing.final
+class ChargePaymentCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSTING_FIELD_NUMBER: _builtins.int
+    PAYER_NAME_FIELD_NUMBER: _builtins.int
+    payer_name: _builtins.str
+    """The payer (masked name only)."""
+    @_builtins.property
+    def posting(self) -> Global___Posting: ...
+    def __init__(
+        self,
+        *,
+        posting: Global___Posting | None = ...,
+        payer_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["posting", b"posting"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payer_name", b"payer_name", "posting", b"posting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChargePaymentCodeResponse: _TypeAlias = ChargePaymentCodeResponse  # noqa: Y015
+
+@_typing.final
+class Biller(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BILLER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    REFERENCE_HINT_FIELD_NUMBER: _builtins.int
+    MERCHANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    biller_id: _builtins.str
+    name: _builtins.str
+    category: _builtins.str
+    """water, electricity, gas, telecom"""
+    reference_hint: _builtins.str
+    """What the reference (customer number) looks like, for the client's form."""
+    merchant_account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        biller_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        category: _builtins.str = ...,
+        reference_hint: _builtins.str = ...,
+        merchant_account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["biller_id", b"biller_id", "category", b"category", "merchant_account_id", b"merchant_account_id", "name", b"name", "reference_hint", b"reference_hint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Biller: _TypeAlias = Biller  # noqa: Y015
+
+@_typing.final
+class ListBillersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBillersRequest: _TypeAlias = ListBillersRequest  # noqa: Y015
+
+@_typing.final
+class ListBillersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BILLERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def billers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Biller]: ...
+    def __init__(
+        self,
+        *,
+        billers: _abc.Iterable[Global___Biller] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billers", b"billers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBillersResponse: _TypeAlias = ListBillersResponse  # noqa: Y015
+
+@_typing.final
+class PayBillRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BILLER_ID_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    account_id: _builtins.str
+    biller_id: _builtins.str
+    reference: _builtins.str
+    """The customer number on the bill (validated against the biller's format)."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def risk(self) -> Global___RiskSignals: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        biller_id: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        risk: Global___RiskSignals | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "risk", b"risk"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "biller_id", b"biller_id", "idempotency_key", b"idempotency_key", "reference", b"reference", "risk", b"risk"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayBillRequest: _TypeAlias = PayBillRequest  # noqa: Y015
+
+@_typing.final
+class PayBillResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSTING_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def posting(self) -> Global___Posting: ...
+    @_builtins.property
+    def account(self) -> Global___Account: ...
+    def __init__(
+        self,
+        *,
+        posting: Global___Posting | None = ...,
+        account: Global___Account | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "posting", b"posting"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "posting", b"posting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PayBillResponse: _TypeAlias = PayBillResponse  # noqa: Y015
+
+@_typing.final
+class SetPaymentPasswordRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    NEW_PASSWORD_FIELD_NUMBER: _builtins.int
+    CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    new_password: _builtins.str
+    current_password: _builtins.str
+    """Required when a password is already set."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        new_password: _builtins.str = ...,
+        current_password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "current_password", b"current_password", "new_password", b"new_password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPaymentPasswordRequest: _TypeAlias = SetPaymentPasswordRequest  # noqa: Y015
+
+@_typing.final
+class SetPaymentPasswordResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetPaymentPasswordResponse: _TypeAlias = SetPaymentPasswordResponse  # noqa: Y015
+
+@_typing.final
+class GetRiskRulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRiskRulesRequest: _TypeAlias = GetRiskRulesRequest  # noqa: Y015
+
+@_typing.final
+class GetRiskRulesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_JSON_FIELD_NUMBER: _builtins.int
+    rules_json: _builtins.str
+    """The rules as JSON (a list of rule objects; see services/payment/risk.py)."""
+    def __init__(
+        self,
+        *,
+        rules_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rules_json", b"rules_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRiskRulesResponse: _TypeAlias = GetRiskRulesResponse  # noqa: Y015
+
+@_typing.final
+class SetRiskRulesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULES_JSON_FIELD_NUMBER: _builtins.int
+    rules_json: _builtins.str
+    def __init__(
+        self,
+        *,
+        rules_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rules_json", b"rules_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRiskRulesRequest: _TypeAlias = SetRiskRulesRequest  # noqa: Y015
+
+@_typing.final
+class SetRiskRulesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_COUNT_FIELD_NUMBER: _builtins.int
+    rule_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        rule_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule_count", b"rule_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetRiskRulesResponse: _TypeAlias = SetRiskRulesResponse  # noqa: Y015
+
+@_typing.final
+class SetBlacklistedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BLACKLISTED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    blacklisted: _builtins.bool
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        blacklisted: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "blacklisted", b"blacklisted", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetBlacklistedRequest: _TypeAlias = SetBlacklistedRequest  # noqa: Y015
+
+@_typing.final
+class SetBlacklistedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetBlacklistedResponse: _TypeAlias = SetBlacklistedResponse  # noqa: Y015
+
+@_typing.final
+class RiskDecisionRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    PAYER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAYEE_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    RULE_IDS_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    PROCEEDED_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    PAYMENT_KIND_FIELD_NUMBER: _builtins.int
+    decision_id: _builtins.str
+    payer_account_id: _builtins.str
+    payee_account_id: _builtins.str
+    action: _builtins.str
+    """ALLOW, CHALLENGE or DENY"""
+    proceeded: _builtins.bool
+    """Whether the payment went ahead (a challenge answered with the right password)."""
+    payment_kind: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def rule_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        decision_id: _builtins.str = ...,
+        payer_account_id: _builtins.str = ...,
+        payee_account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        action: _builtins.str = ...,
+        rule_ids: _abc.Iterable[_builtins.str] | None = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+        proceeded: _builtins.bool = ...,
+        decided_at: _timestamp_pb2.Timestamp | None = ...,
+        payment_kind: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "decided_at", b"decided_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "amount", b"amount", "decided_at", b"decided_at", "decision_id", b"decision_id", "payee_account_id", b"payee_account_id", "payer_account_id", b"payer_account_id", "payment_kind", b"payment_kind", "proceeded", b"proceeded", "reasons", b"reasons", "rule_ids", b"rule_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RiskDecisionRecord: _TypeAlias = RiskDecisionRecord  # noqa: Y015
+
+@_typing.final
+class ListRiskDecisionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAYER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    payer_account_id: _builtins.str
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        payer_account_id: _builtins.str = ...,
+        page: _paging_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "payer_account_id", b"payer_account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRiskDecisionsRequest: _TypeAlias = ListRiskDecisionsRequest  # noqa: Y015
+
+@_typing.final
+class ListRiskDecisionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RiskDecisionRecord]: ...
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageInfo: ...
+    def __init__(
+        self,
+        *,
+        decisions: _abc.Iterable[Global___RiskDecisionRecord] | None = ...,
+        page: _paging_pb2.PageInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRiskDecisionsResponse: _TypeAlias = ListRiskDecisionsResponse  # noqa: Y015

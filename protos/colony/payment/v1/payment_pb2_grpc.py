@@ -108,6 +108,101 @@ class PaymentServiceStub:
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldRequest.SerializeToString,
                 response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldResponse.FromString,
                 _registered_method=True)
+        self.CreateTrade = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/CreateTrade',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CreateTradeRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CreateTradeResponse.FromString,
+                _registered_method=True)
+        self.PayTrade = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/PayTrade',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeResponse.FromString,
+                _registered_method=True)
+        self.MarkTradeShipped = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/MarkTradeShipped',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.MarkTradeShippedRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.MarkTradeShippedResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTradeReceipt = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/ConfirmTradeReceipt',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ConfirmTradeReceiptRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ConfirmTradeReceiptResponse.FromString,
+                _registered_method=True)
+        self.RequestTradeRefund = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/RequestTradeRefund',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.RequestTradeRefundRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.RequestTradeRefundResponse.FromString,
+                _registered_method=True)
+        self.DecideTradeRefund = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/DecideTradeRefund',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.DecideTradeRefundRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.DecideTradeRefundResponse.FromString,
+                _registered_method=True)
+        self.CancelTrade = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/CancelTrade',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CancelTradeRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CancelTradeResponse.FromString,
+                _registered_method=True)
+        self.GetTrade = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/GetTrade',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetTradeRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetTradeResponse.FromString,
+                _registered_method=True)
+        self.ListTrades = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/ListTrades',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListTradesRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListTradesResponse.FromString,
+                _registered_method=True)
+        self.RunTradeJobs = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/RunTradeJobs',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.RunTradeJobsRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.RunTradeJobsResponse.FromString,
+                _registered_method=True)
+        self.IssuePaymentCode = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/IssuePaymentCode',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.IssuePaymentCodeRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.IssuePaymentCodeResponse.FromString,
+                _registered_method=True)
+        self.ChargePaymentCode = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/ChargePaymentCode',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ChargePaymentCodeRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ChargePaymentCodeResponse.FromString,
+                _registered_method=True)
+        self.ListBillers = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/ListBillers',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListBillersRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListBillersResponse.FromString,
+                _registered_method=True)
+        self.PayBill = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/PayBill',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayBillRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayBillResponse.FromString,
+                _registered_method=True)
+        self.SetPaymentPassword = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/SetPaymentPassword',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordResponse.FromString,
+                _registered_method=True)
+        self.GetRiskRules = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/GetRiskRules',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetRiskRulesRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetRiskRulesResponse.FromString,
+                _registered_method=True)
+        self.SetRiskRules = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/SetRiskRules',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetRiskRulesRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetRiskRulesResponse.FromString,
+                _registered_method=True)
+        self.SetBlacklisted = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/SetBlacklisted',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetBlacklistedRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetBlacklistedResponse.FromString,
+                _registered_method=True)
+        self.ListRiskDecisions = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/ListRiskDecisions',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsResponse.FromString,
+                _registered_method=True)
         self.StreamEvents = channel.unary_stream(
                 '/colony.payment.v1.PaymentService/StreamEvents',
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.StreamEventsRequest.SerializeToString,
@@ -222,6 +317,130 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateTrade(self, request, context):
+        """Escrow trades (担保交易): the buyer's money is held by the platform until receipt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PayTrade(self, request, context):
+        """The buyer pays: money moves from the buyer into escrow (risk-checked).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkTradeShipped(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTradeReceipt(self, request, context):
+        """The buyer confirms receipt: escrow settles to the merchant less the acquiring fee.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestTradeRefund(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideTradeRefund(self, request, context):
+        """The merchant (or the platform) approves or rejects an open refund request.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelTrade(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrade(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTrades(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunTradeJobs(self, request, context):
+        """The daily job: auto-confirm trades shipped 10 days ago, close unpaid expired ones.
+        Keyed by business date: running a date twice does nothing the second time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssuePaymentCode(self, request, context):
+        """Face-to-face payment (付款码): the payer shows a one-time code, the merchant charges it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChargePaymentCode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBillers(self, request, context):
+        """Utility bills (水电煤缴费).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PayBill(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPaymentPassword(self, request, context):
+        """The 6-digit payment password, the second factor of a risk challenge.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRiskRules(self, request, context):
+        """Risk control administration: the rules (as data) and the blacklist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRiskRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBlacklisted(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRiskDecisions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StreamEvents(self, request, context):
         """Serves the service's domain events in commit order, starting after a position.
         With follow set, the stream stays open and delivers new events as they commit.
@@ -302,6 +521,101 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.GetHold,
                     request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldRequest.FromString,
                     response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldResponse.SerializeToString,
+            ),
+            'CreateTrade': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTrade,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CreateTradeRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CreateTradeResponse.SerializeToString,
+            ),
+            'PayTrade': grpc.unary_unary_rpc_method_handler(
+                    servicer.PayTrade,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeResponse.SerializeToString,
+            ),
+            'MarkTradeShipped': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkTradeShipped,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.MarkTradeShippedRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.MarkTradeShippedResponse.SerializeToString,
+            ),
+            'ConfirmTradeReceipt': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTradeReceipt,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ConfirmTradeReceiptRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ConfirmTradeReceiptResponse.SerializeToString,
+            ),
+            'RequestTradeRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestTradeRefund,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.RequestTradeRefundRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.RequestTradeRefundResponse.SerializeToString,
+            ),
+            'DecideTradeRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideTradeRefund,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.DecideTradeRefundRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.DecideTradeRefundResponse.SerializeToString,
+            ),
+            'CancelTrade': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTrade,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CancelTradeRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CancelTradeResponse.SerializeToString,
+            ),
+            'GetTrade': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrade,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetTradeRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetTradeResponse.SerializeToString,
+            ),
+            'ListTrades': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTrades,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListTradesRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListTradesResponse.SerializeToString,
+            ),
+            'RunTradeJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunTradeJobs,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.RunTradeJobsRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.RunTradeJobsResponse.SerializeToString,
+            ),
+            'IssuePaymentCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssuePaymentCode,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.IssuePaymentCodeRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.IssuePaymentCodeResponse.SerializeToString,
+            ),
+            'ChargePaymentCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChargePaymentCode,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ChargePaymentCodeRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ChargePaymentCodeResponse.SerializeToString,
+            ),
+            'ListBillers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBillers,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListBillersRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListBillersResponse.SerializeToString,
+            ),
+            'PayBill': grpc.unary_unary_rpc_method_handler(
+                    servicer.PayBill,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayBillRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayBillResponse.SerializeToString,
+            ),
+            'SetPaymentPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPaymentPassword,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordResponse.SerializeToString,
+            ),
+            'GetRiskRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRiskRules,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetRiskRulesRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetRiskRulesResponse.SerializeToString,
+            ),
+            'SetRiskRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRiskRules,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetRiskRulesRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetRiskRulesResponse.SerializeToString,
+            ),
+            'SetBlacklisted': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBlacklisted,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetBlacklistedRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetBlacklistedResponse.SerializeToString,
+            ),
+            'ListRiskDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRiskDecisions,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsResponse.SerializeToString,
             ),
             'StreamEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamEvents,
@@ -691,6 +1005,519 @@ class PaymentService:
             '/colony.payment.v1.PaymentService/GetHold',
             colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldRequest.SerializeToString,
             colony_dot_payment_dot_v1_dot_payment__pb2.GetHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTrade(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/CreateTrade',
+            colony_dot_payment_dot_v1_dot_payment__pb2.CreateTradeRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.CreateTradeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PayTrade(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/PayTrade',
+            colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkTradeShipped(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/MarkTradeShipped',
+            colony_dot_payment_dot_v1_dot_payment__pb2.MarkTradeShippedRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.MarkTradeShippedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTradeReceipt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/ConfirmTradeReceipt',
+            colony_dot_payment_dot_v1_dot_payment__pb2.ConfirmTradeReceiptRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.ConfirmTradeReceiptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestTradeRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/RequestTradeRefund',
+            colony_dot_payment_dot_v1_dot_payment__pb2.RequestTradeRefundRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.RequestTradeRefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideTradeRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/DecideTradeRefund',
+            colony_dot_payment_dot_v1_dot_payment__pb2.DecideTradeRefundRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.DecideTradeRefundResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelTrade(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/CancelTrade',
+            colony_dot_payment_dot_v1_dot_payment__pb2.CancelTradeRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.CancelTradeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrade(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/GetTrade',
+            colony_dot_payment_dot_v1_dot_payment__pb2.GetTradeRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.GetTradeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTrades(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/ListTrades',
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListTradesRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListTradesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunTradeJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/RunTradeJobs',
+            colony_dot_payment_dot_v1_dot_payment__pb2.RunTradeJobsRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.RunTradeJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssuePaymentCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/IssuePaymentCode',
+            colony_dot_payment_dot_v1_dot_payment__pb2.IssuePaymentCodeRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.IssuePaymentCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChargePaymentCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/ChargePaymentCode',
+            colony_dot_payment_dot_v1_dot_payment__pb2.ChargePaymentCodeRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.ChargePaymentCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBillers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/ListBillers',
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListBillersRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListBillersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PayBill(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/PayBill',
+            colony_dot_payment_dot_v1_dot_payment__pb2.PayBillRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.PayBillResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPaymentPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/SetPaymentPassword',
+            colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRiskRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/GetRiskRules',
+            colony_dot_payment_dot_v1_dot_payment__pb2.GetRiskRulesRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.GetRiskRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRiskRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/SetRiskRules',
+            colony_dot_payment_dot_v1_dot_payment__pb2.SetRiskRulesRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.SetRiskRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBlacklisted(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/SetBlacklisted',
+            colony_dot_payment_dot_v1_dot_payment__pb2.SetBlacklistedRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.SetBlacklistedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRiskDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/ListRiskDecisions',
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

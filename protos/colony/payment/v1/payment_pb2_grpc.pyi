@@ -70,6 +70,36 @@ class PaymentServiceStub:
     that a late CreateHold with that id is refused (no suspended reservations).
     """
     GetHold: _grpc.UnaryUnaryMultiCallable[_payment_pb2.GetHoldRequest, _payment_pb2.GetHoldResponse]
+    CreateTrade: _grpc.UnaryUnaryMultiCallable[_payment_pb2.CreateTradeRequest, _payment_pb2.CreateTradeResponse]
+    """Escrow trades (担保交易): the buyer's money is held by the platform until receipt."""
+    PayTrade: _grpc.UnaryUnaryMultiCallable[_payment_pb2.PayTradeRequest, _payment_pb2.PayTradeResponse]
+    """The buyer pays: money moves from the buyer into escrow (risk-checked)."""
+    MarkTradeShipped: _grpc.UnaryUnaryMultiCallable[_payment_pb2.MarkTradeShippedRequest, _payment_pb2.MarkTradeShippedResponse]
+    ConfirmTradeReceipt: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ConfirmTradeReceiptRequest, _payment_pb2.ConfirmTradeReceiptResponse]
+    """The buyer confirms receipt: escrow settles to the merchant less the acquiring fee."""
+    RequestTradeRefund: _grpc.UnaryUnaryMultiCallable[_payment_pb2.RequestTradeRefundRequest, _payment_pb2.RequestTradeRefundResponse]
+    DecideTradeRefund: _grpc.UnaryUnaryMultiCallable[_payment_pb2.DecideTradeRefundRequest, _payment_pb2.DecideTradeRefundResponse]
+    """The merchant (or the platform) approves or rejects an open refund request."""
+    CancelTrade: _grpc.UnaryUnaryMultiCallable[_payment_pb2.CancelTradeRequest, _payment_pb2.CancelTradeResponse]
+    GetTrade: _grpc.UnaryUnaryMultiCallable[_payment_pb2.GetTradeRequest, _payment_pb2.GetTradeResponse]
+    ListTrades: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ListTradesRequest, _payment_pb2.ListTradesResponse]
+    RunTradeJobs: _grpc.UnaryUnaryMultiCallable[_payment_pb2.RunTradeJobsRequest, _payment_pb2.RunTradeJobsResponse]
+    """The daily job: auto-confirm trades shipped 10 days ago, close unpaid expired ones.
+    Keyed by business date: running a date twice does nothing the second time.
+    """
+    IssuePaymentCode: _grpc.UnaryUnaryMultiCallable[_payment_pb2.IssuePaymentCodeRequest, _payment_pb2.IssuePaymentCodeResponse]
+    """Face-to-face payment (付款码): the payer shows a one-time code, the merchant charges it."""
+    ChargePaymentCode: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ChargePaymentCodeRequest, _payment_pb2.ChargePaymentCodeResponse]
+    ListBillers: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ListBillersRequest, _payment_pb2.ListBillersResponse]
+    """Utility bills (水电煤缴费)."""
+    PayBill: _grpc.UnaryUnaryMultiCallable[_payment_pb2.PayBillRequest, _payment_pb2.PayBillResponse]
+    SetPaymentPassword: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetPaymentPasswordRequest, _payment_pb2.SetPaymentPasswordResponse]
+    """The 6-digit payment password, the second factor of a risk challenge."""
+    GetRiskRules: _grpc.UnaryUnaryMultiCallable[_payment_pb2.GetRiskRulesRequest, _payment_pb2.GetRiskRulesResponse]
+    """Risk control administration: the rules (as data) and the blacklist."""
+    SetRiskRules: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetRiskRulesRequest, _payment_pb2.SetRiskRulesResponse]
+    SetBlacklisted: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetBlacklistedRequest, _payment_pb2.SetBlacklistedResponse]
+    ListRiskDecisions: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ListRiskDecisionsRequest, _payment_pb2.ListRiskDecisionsResponse]
     StreamEvents: _grpc.UnaryStreamMultiCallable[_payment_pb2.StreamEventsRequest, _payment_pb2.StreamEventsResponse]
     """Serves the service's domain events in commit order, starting after a position.
     With follow set, the stream stays open and delivers new events as they commit.
@@ -117,6 +147,36 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     that a late CreateHold with that id is refused (no suspended reservations).
     """
     GetHold: _aio.UnaryUnaryMultiCallable[_payment_pb2.GetHoldRequest, _payment_pb2.GetHoldResponse]  # type: ignore[assignment]
+    CreateTrade: _aio.UnaryUnaryMultiCallable[_payment_pb2.CreateTradeRequest, _payment_pb2.CreateTradeResponse]  # type: ignore[assignment]
+    """Escrow trades (担保交易): the buyer's money is held by the platform until receipt."""
+    PayTrade: _aio.UnaryUnaryMultiCallable[_payment_pb2.PayTradeRequest, _payment_pb2.PayTradeResponse]  # type: ignore[assignment]
+    """The buyer pays: money moves from the buyer into escrow (risk-checked)."""
+    MarkTradeShipped: _aio.UnaryUnaryMultiCallable[_payment_pb2.MarkTradeShippedRequest, _payment_pb2.MarkTradeShippedResponse]  # type: ignore[assignment]
+    ConfirmTradeReceipt: _aio.UnaryUnaryMultiCallable[_payment_pb2.ConfirmTradeReceiptRequest, _payment_pb2.ConfirmTradeReceiptResponse]  # type: ignore[assignment]
+    """The buyer confirms receipt: escrow settles to the merchant less the acquiring fee."""
+    RequestTradeRefund: _aio.UnaryUnaryMultiCallable[_payment_pb2.RequestTradeRefundRequest, _payment_pb2.RequestTradeRefundResponse]  # type: ignore[assignment]
+    DecideTradeRefund: _aio.UnaryUnaryMultiCallable[_payment_pb2.DecideTradeRefundRequest, _payment_pb2.DecideTradeRefundResponse]  # type: ignore[assignment]
+    """The merchant (or the platform) approves or rejects an open refund request."""
+    CancelTrade: _aio.UnaryUnaryMultiCallable[_payment_pb2.CancelTradeRequest, _payment_pb2.CancelTradeResponse]  # type: ignore[assignment]
+    GetTrade: _aio.UnaryUnaryMultiCallable[_payment_pb2.GetTradeRequest, _payment_pb2.GetTradeResponse]  # type: ignore[assignment]
+    ListTrades: _aio.UnaryUnaryMultiCallable[_payment_pb2.ListTradesRequest, _payment_pb2.ListTradesResponse]  # type: ignore[assignment]
+    RunTradeJobs: _aio.UnaryUnaryMultiCallable[_payment_pb2.RunTradeJobsRequest, _payment_pb2.RunTradeJobsResponse]  # type: ignore[assignment]
+    """The daily job: auto-confirm trades shipped 10 days ago, close unpaid expired ones.
+    Keyed by business date: running a date twice does nothing the second time.
+    """
+    IssuePaymentCode: _aio.UnaryUnaryMultiCallable[_payment_pb2.IssuePaymentCodeRequest, _payment_pb2.IssuePaymentCodeResponse]  # type: ignore[assignment]
+    """Face-to-face payment (付款码): the payer shows a one-time code, the merchant charges it."""
+    ChargePaymentCode: _aio.UnaryUnaryMultiCallable[_payment_pb2.ChargePaymentCodeRequest, _payment_pb2.ChargePaymentCodeResponse]  # type: ignore[assignment]
+    ListBillers: _aio.UnaryUnaryMultiCallable[_payment_pb2.ListBillersRequest, _payment_pb2.ListBillersResponse]  # type: ignore[assignment]
+    """Utility bills (水电煤缴费)."""
+    PayBill: _aio.UnaryUnaryMultiCallable[_payment_pb2.PayBillRequest, _payment_pb2.PayBillResponse]  # type: ignore[assignment]
+    SetPaymentPassword: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetPaymentPasswordRequest, _payment_pb2.SetPaymentPasswordResponse]  # type: ignore[assignment]
+    """The 6-digit payment password, the second factor of a risk challenge."""
+    GetRiskRules: _aio.UnaryUnaryMultiCallable[_payment_pb2.GetRiskRulesRequest, _payment_pb2.GetRiskRulesResponse]  # type: ignore[assignment]
+    """Risk control administration: the rules (as data) and the blacklist."""
+    SetRiskRules: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetRiskRulesRequest, _payment_pb2.SetRiskRulesResponse]  # type: ignore[assignment]
+    SetBlacklisted: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetBlacklistedRequest, _payment_pb2.SetBlacklistedResponse]  # type: ignore[assignment]
+    ListRiskDecisions: _aio.UnaryUnaryMultiCallable[_payment_pb2.ListRiskDecisionsRequest, _payment_pb2.ListRiskDecisionsResponse]  # type: ignore[assignment]
     StreamEvents: _aio.UnaryStreamMultiCallable[_payment_pb2.StreamEventsRequest, _payment_pb2.StreamEventsResponse]  # type: ignore[assignment]
     """Serves the service's domain events in commit order, starting after a position.
     With follow set, the stream stays open and delivers new events as they commit.
@@ -245,6 +305,150 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payment_pb2.GetHoldRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.GetHoldResponse, _abc.Awaitable[_payment_pb2.GetHoldResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateTrade(
+        self,
+        request: _payment_pb2.CreateTradeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.CreateTradeResponse, _abc.Awaitable[_payment_pb2.CreateTradeResponse]]:
+        """Escrow trades (担保交易): the buyer's money is held by the platform until receipt."""
+
+    @_abc_1.abstractmethod
+    def PayTrade(
+        self,
+        request: _payment_pb2.PayTradeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.PayTradeResponse, _abc.Awaitable[_payment_pb2.PayTradeResponse]]:
+        """The buyer pays: money moves from the buyer into escrow (risk-checked)."""
+
+    @_abc_1.abstractmethod
+    def MarkTradeShipped(
+        self,
+        request: _payment_pb2.MarkTradeShippedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.MarkTradeShippedResponse, _abc.Awaitable[_payment_pb2.MarkTradeShippedResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ConfirmTradeReceipt(
+        self,
+        request: _payment_pb2.ConfirmTradeReceiptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.ConfirmTradeReceiptResponse, _abc.Awaitable[_payment_pb2.ConfirmTradeReceiptResponse]]:
+        """The buyer confirms receipt: escrow settles to the merchant less the acquiring fee."""
+
+    @_abc_1.abstractmethod
+    def RequestTradeRefund(
+        self,
+        request: _payment_pb2.RequestTradeRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.RequestTradeRefundResponse, _abc.Awaitable[_payment_pb2.RequestTradeRefundResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DecideTradeRefund(
+        self,
+        request: _payment_pb2.DecideTradeRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.DecideTradeRefundResponse, _abc.Awaitable[_payment_pb2.DecideTradeRefundResponse]]:
+        """The merchant (or the platform) approves or rejects an open refund request."""
+
+    @_abc_1.abstractmethod
+    def CancelTrade(
+        self,
+        request: _payment_pb2.CancelTradeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.CancelTradeResponse, _abc.Awaitable[_payment_pb2.CancelTradeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetTrade(
+        self,
+        request: _payment_pb2.GetTradeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.GetTradeResponse, _abc.Awaitable[_payment_pb2.GetTradeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListTrades(
+        self,
+        request: _payment_pb2.ListTradesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.ListTradesResponse, _abc.Awaitable[_payment_pb2.ListTradesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RunTradeJobs(
+        self,
+        request: _payment_pb2.RunTradeJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.RunTradeJobsResponse, _abc.Awaitable[_payment_pb2.RunTradeJobsResponse]]:
+        """The daily job: auto-confirm trades shipped 10 days ago, close unpaid expired ones.
+        Keyed by business date: running a date twice does nothing the second time.
+        """
+
+    @_abc_1.abstractmethod
+    def IssuePaymentCode(
+        self,
+        request: _payment_pb2.IssuePaymentCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.IssuePaymentCodeResponse, _abc.Awaitable[_payment_pb2.IssuePaymentCodeResponse]]:
+        """Face-to-face payment (付款码): the payer shows a one-time code, the merchant charges it."""
+
+    @_abc_1.abstractmethod
+    def ChargePaymentCode(
+        self,
+        request: _payment_pb2.ChargePaymentCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.ChargePaymentCodeResponse, _abc.Awaitable[_payment_pb2.ChargePaymentCodeResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListBillers(
+        self,
+        request: _payment_pb2.ListBillersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.ListBillersResponse, _abc.Awaitable[_payment_pb2.ListBillersResponse]]:
+        """Utility bills (水电煤缴费)."""
+
+    @_abc_1.abstractmethod
+    def PayBill(
+        self,
+        request: _payment_pb2.PayBillRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.PayBillResponse, _abc.Awaitable[_payment_pb2.PayBillResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetPaymentPassword(
+        self,
+        request: _payment_pb2.SetPaymentPasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.SetPaymentPasswordResponse, _abc.Awaitable[_payment_pb2.SetPaymentPasswordResponse]]:
+        """The 6-digit payment password, the second factor of a risk challenge."""
+
+    @_abc_1.abstractmethod
+    def GetRiskRules(
+        self,
+        request: _payment_pb2.GetRiskRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.GetRiskRulesResponse, _abc.Awaitable[_payment_pb2.GetRiskRulesResponse]]:
+        """Risk control administration: the rules (as data) and the blacklist."""
+
+    @_abc_1.abstractmethod
+    def SetRiskRules(
+        self,
+        request: _payment_pb2.SetRiskRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.SetRiskRulesResponse, _abc.Awaitable[_payment_pb2.SetRiskRulesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetBlacklisted(
+        self,
+        request: _payment_pb2.SetBlacklistedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.SetBlacklistedResponse, _abc.Awaitable[_payment_pb2.SetBlacklistedResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRiskDecisions(
+        self,
+        request: _payment_pb2.ListRiskDecisionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.ListRiskDecisionsResponse, _abc.Awaitable[_payment_pb2.ListRiskDecisionsResponse]]: ...
 
     @_abc_1.abstractmethod
     def StreamEvents(
