@@ -21,7 +21,7 @@ PYTHON ?= $(shell for candidate in python3 python3.13 python3.12 python3.11; do 
 # Extra arguments: `make test ARGS="-k transfer -x"`, `make run ARGS=--no-demo`.
 ARGS ?=
 
-.PHONY: help venv install node run test protos lint clean distclean
+.PHONY: help venv install node run test protos lint audit bench clean distclean
 
 help:
 	@echo "Colony — make targets:"
@@ -30,6 +30,8 @@ help:
 	@echo "  test       the whole pytest suite against an embedded mongod (ARGS=... for pytest)"
 	@echo "  lint       lock check, ruff, ruff format --check, mypy, buf lint, bindings drift check"
 	@echo "  protos     regenerate the Python bindings from protos/"
+	@echo "  audit      check the payment ledger's invariants and escrow (MONGO_URL or make run's)"
+	@echo "  bench      ledger benchmarks: raw transaction, spread vs hot merchant, risk rules"
 	@echo "  venv       create .venv and install the pinned dependencies (also: install)"
 	@echo "  clean      remove var/ (local data) and caches; distclean also .venv, node_modules"
 
@@ -61,6 +63,12 @@ test: $(VENV_STAMP)
 	@$(VENV_PYTHON) -m pytest $(ARGS) || { status=$$?; \
 		if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 		exit $$status; }
+
+audit: $(VENV_STAMP)
+	$(VENV_PYTHON) -m infra.cli audit
+
+bench: $(VENV_STAMP)
+	$(VENV_PYTHON) -m loadtests.bench_ledger $(ARGS)
 
 protos: $(VENV_STAMP)
 	$(VENV_PYTHON) -m infra.gen_protos
