@@ -182,7 +182,7 @@ class PaymentProcess:
 async def open_account(stub: payment_pb2_grpc.PaymentServiceAsyncStub, merchant: bool) -> str:
     phone = f"13{random.randint(0, 10**9 - 1):09d}"
     if merchant:
-        response = await stub.OpenMerchantAccount(
+        merchant_response = await stub.OpenMerchantAccount(
             pb.OpenMerchantAccountRequest(
                 idempotency_key=uuid.uuid4().hex,
                 owner_ref=uuid.uuid4().hex,
@@ -191,6 +191,7 @@ async def open_account(stub: payment_pb2_grpc.PaymentServiceAsyncStub, merchant:
                 business_licence="BENCH",
             )
         )
+        return merchant_response.account.account_id
     else:
         response = await stub.OpenPersonalAccount(
             pb.OpenPersonalAccountRequest(
@@ -201,7 +202,7 @@ async def open_account(stub: payment_pb2_grpc.PaymentServiceAsyncStub, merchant:
                 phone=phone,
             )
         )
-    return str(response.account.account_id)
+    return response.account.account_id
 
 
 async def payment_scenarios(mongo_url: str, seconds: float, workers: int) -> list[Figures]:
