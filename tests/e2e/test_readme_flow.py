@@ -1,0 +1,65 @@
+"""The README's curl flow, run word for word against a freshly started platform.
+
+If the README and the API drift apart, this fails: a newcomer's first commands must work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.platform import RunningPlatform, platform_environment
+
+pytestmark = pytest.mark.slow
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+FLOW_HEADING = "## Try it with curl"
+
+
+def readme_curl_flow() -> str:
+    """The first ```sh block after the "Try it with curl" heading."""
+    text = README.read_text()
+    section = text[text.index(FLOW_HEADING) :]
+    match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert match, "the README's curl section has a ```sh block"
+    return match.group(1)
+
+
+def json_documents(output: str) -> list[dict]:
+    """Each JSON object the flow printed, in order (curl -s prints one per call)."""
+    decoder = json.JSONDecoder()
+    documents, position = [], 0
+    while (start := output.find("{", position)) != -1:
+        document, position = decoder.raw_decode(output, start)
+        documents.append(document)
+    return documents
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the README flow uses curl")
+async def test_the_readme_curl_flow_works_as_written(tmp_path: Path) -> None:
+    script = readme_curl_flow()
+    async with RunningPlatform(platform_environment(tmp_path / "var")) as platform:
+        script = script.replace("GW=http://127.0.0.1:8080", f"GW={platform.gateway_url}")
+        process = await asyncio.create_subprocess_exec(
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            script,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, stderr.decode()
+    registered, topped_up, transferred, wallet, statement, refused = json_documents(stdout.decode())
+    assert registered["account_type"] == "personal"
+    assert topped_up["balance"]["amount_fen"] == 50_000
+    assert transferred["balance"]["amount_fen"] == 50_000 - 1_234
+    assert wallet["balance"]["yuan"] == "487.66"
+    assert [e["amount"]["amount_fen"] for e in statement["entries"]] == [-1_234, 50_000]
+    assert (refused["status"], refused["reason"]) == (422, "INSUFFICIENT_FUNDS")
