@@ -12,6 +12,7 @@ from aiohttp import web
 
 from chassis.clock import Clock
 from chassis.mongo import MongoClient
+from gateway.api_keys import ApiKeyStore
 from gateway.authentication import Authenticator, authentication_middleware
 from gateway.clients import PaymentClient, ServiceChannels
 from gateway.idempotency import IdempotentRequests
@@ -20,7 +21,17 @@ from gateway.openapi import build_openapi_document
 from gateway.passwords import PasswordHasher
 from gateway.problems import problem_middleware
 from gateway.registration import Registration
-from gateway.routes import accounts, documentation, money_movement, system, wallet
+from gateway.routes import (
+    accounts,
+    admin,
+    documentation,
+    merchant,
+    money_movement,
+    payments,
+    system,
+    trades,
+    wallet,
+)
 from gateway.routing import Route, register_routes
 from gateway.settings import GatewaySettings
 from gateway.tokens import AccessTokens
@@ -30,6 +41,7 @@ REQUEST_BODY_BYTES_MAX = 64 * 1024
 
 USERS_COLLECTION = "users"
 HTTP_IDEMPOTENCY_COLLECTION = "http_idempotency"
+MERCHANT_API_KEYS_COLLECTION = "merchant_api_keys"
 
 
 def _merge_schemas(*groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -60,7 +72,10 @@ def create_app(
     payment = PaymentClient(channels.payment, settings.rpc_deadline_seconds)
     passwords = PasswordHasher()
     tokens = AccessTokens(settings.jwt_secret, settings.jwt_ttl_seconds, clock)
-    authenticator = Authenticator(identities, passwords, tokens)
+    api_keys = ApiKeyStore(database[MERCHANT_API_KEYS_COLLECTION], clock)
+    authenticator = Authenticator(
+        identities, passwords, tokens, api_keys, operator_phones=settings.operator_phones
+    )
     registration = Registration(identities, payment, passwords, clock)
 
     documentation_routes = documentation.DocumentationRoutes()
@@ -68,6 +83,10 @@ def create_app(
         *accounts.AccountRoutes(registration, authenticator).routes(),
         *wallet.WalletRoutes(payment).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
+        *trades.TradeRoutes(payment, idempotency).routes(),
+        *payments.PaymentRoutes(payment, idempotency).routes(),
+        *merchant.MerchantRoutes(payment, idempotency, api_keys).routes(),
+        *admin.AdminRoutes(payment).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
         *documentation_routes.routes(),
     ]
@@ -78,6 +97,10 @@ def create_app(
                 accounts.SCHEMAS,
                 wallet.SCHEMAS,
                 money_movement.SCHEMAS,
+                trades.SCHEMAS,
+                payments.SCHEMAS,
+                merchant.SCHEMAS,
+                admin.SCHEMAS,
                 system.SCHEMAS,
                 documentation.SCHEMAS,
             ),
@@ -98,6 +121,7 @@ def create_app(
     async def ensure_indexes(app: web.Application) -> None:
         await identities.ensure_indexes()
         await idempotency.ensure_indexes()
+        await api_keys.ensure_indexes()
 
     app.on_startup.append(ensure_indexes)
     return app

@@ -184,3 +184,103 @@ class PaymentClient(ServiceClient):
 
     async def list_statement(self, request: pb.ListStatementRequest) -> pb.ListStatementResponse:
         return await self._call(self._stub.ListStatement, request)
+
+    # Escrow trades (担保交易).
+
+    async def create_trade(self, request: pb.CreateTradeRequest) -> pb.Trade:
+        response: pb.CreateTradeResponse = await self._call(self._stub.CreateTrade, request)
+        return response.trade
+
+    async def pay_trade(self, request: pb.PayTradeRequest) -> pb.PayTradeResponse:
+        return await self._call(self._stub.PayTrade, request)
+
+    async def mark_trade_shipped(self, trade_id: str, merchant_account_id: str) -> pb.Trade:
+        request = pb.MarkTradeShippedRequest(
+            trade_id=trade_id, merchant_account_id=merchant_account_id
+        )
+        response: pb.MarkTradeShippedResponse = await self._call(
+            self._stub.MarkTradeShipped, request
+        )
+        return response.trade
+
+    async def confirm_trade_receipt(self, trade_id: str, buyer_account_id: str) -> pb.Trade:
+        request = pb.ConfirmTradeReceiptRequest(
+            trade_id=trade_id, buyer_account_id=buyer_account_id
+        )
+        response: pb.ConfirmTradeReceiptResponse = await self._call(
+            self._stub.ConfirmTradeReceipt, request
+        )
+        return response.trade
+
+    async def request_trade_refund(self, request: pb.RequestTradeRefundRequest) -> pb.Trade:
+        response: pb.RequestTradeRefundResponse = await self._call(
+            self._stub.RequestTradeRefund, request
+        )
+        return response.trade
+
+    async def decide_trade_refund(self, request: pb.DecideTradeRefundRequest) -> pb.Trade:
+        response: pb.DecideTradeRefundResponse = await self._call(
+            self._stub.DecideTradeRefund, request
+        )
+        return response.trade
+
+    async def cancel_trade(self, trade_id: str, account_id: str) -> pb.Trade:
+        request = pb.CancelTradeRequest(trade_id=trade_id, account_id=account_id)
+        response: pb.CancelTradeResponse = await self._call(self._stub.CancelTrade, request)
+        return response.trade
+
+    async def get_trade(self, trade_id: str) -> pb.Trade:
+        request = pb.GetTradeRequest(trade_id=trade_id)
+        response: pb.GetTradeResponse = await self._call(self._stub.GetTrade, request)
+        return response.trade
+
+    async def list_trades(self, request: pb.ListTradesRequest) -> pb.ListTradesResponse:
+        return await self._call(self._stub.ListTrades, request)
+
+    async def run_trade_jobs(self, business_date: str) -> pb.RunTradeJobsResponse:
+        request = pb.RunTradeJobsRequest(business_date=business_date)
+        return await self._call(self._stub.RunTradeJobs, request)
+
+    # Payment codes (付款码) and bills (水电煤缴费).
+
+    async def issue_payment_code(self, account_id: str) -> pb.IssuePaymentCodeResponse:
+        request = pb.IssuePaymentCodeRequest(account_id=account_id)
+        return await self._call(self._stub.IssuePaymentCode, request)
+
+    async def charge_payment_code(
+        self, request: pb.ChargePaymentCodeRequest
+    ) -> pb.ChargePaymentCodeResponse:
+        return await self._call(self._stub.ChargePaymentCode, request)
+
+    async def list_billers(self) -> list[pb.Biller]:
+        response: pb.ListBillersResponse = await self._call(
+            self._stub.ListBillers, pb.ListBillersRequest()
+        )
+        return list(response.billers)
+
+    async def pay_bill(self, request: pb.PayBillRequest) -> pb.PayBillResponse:
+        return await self._call(self._stub.PayBill, request)
+
+    async def set_payment_password(self, request: pb.SetPaymentPasswordRequest) -> None:
+        await self._call(self._stub.SetPaymentPassword, request)
+
+    # Risk control administration (operators).
+
+    async def get_risk_rules(self) -> str:
+        response: pb.GetRiskRulesResponse = await self._call(
+            self._stub.GetRiskRules, pb.GetRiskRulesRequest()
+        )
+        return response.rules_json
+
+    async def set_risk_rules(self, rules_json: str) -> int:
+        request = pb.SetRiskRulesRequest(rules_json=rules_json)
+        response: pb.SetRiskRulesResponse = await self._call(self._stub.SetRiskRules, request)
+        return response.rule_count
+
+    async def set_blacklisted(self, request: pb.SetBlacklistedRequest) -> None:
+        await self._call(self._stub.SetBlacklisted, request)
+
+    async def list_risk_decisions(
+        self, request: pb.ListRiskDecisionsRequest
+    ) -> pb.ListRiskDecisionsResponse:
+        return await self._call(self._stub.ListRiskDecisions, request)

@@ -1,7 +1,8 @@
 """HTTP idempotency: the same Idempotency-Key and body get the same answer, once.
 
 Collection ``http_idempotency`` of the gateway database, one record per (user, key):
-``{_id: "<user_id>:<key>", fingerprint, state, lease_owner, lease_expires_at, outcome}``.
+``{_id: "<user_id>:<key>", fingerprint, state, lease_owner, lease_expires_at, outcome,
+service_attempt}``.
 1. The first request claims the key by inserting an "in_progress" record with a lease.
 2. It calls the service with a gRPC idempotency key derived from (user, key), so the
    service itself never applies the operation twice, even across gateway crashes.
@@ -11,6 +12,15 @@ for (bounded); an in-progress one whose lease expired (its gateway died) is take
 re-driven with the same derived key, so the service replays its stored result.
 Transient failures (a service unavailable) are not stored: the lease is released at once
 and the next request with the key tries again.
+
+Risk challenges (issue 3): a payment challenged by risk control is refused with
+RISK_CHALLENGE_REQUIRED, and the client answers by sending the *same* request with the
+same key plus its payment password. So the password is no part of the fingerprint (and is
+never stored), and the refusals that ask for a password, or say it was wrong, are not final:
+the key is released for the retry. Such a refusal is the service's definite word that
+nothing moved, so the retry is sent under a new service key (``service_attempt`` + 1 in
+the record): the service may have remembered the refusal, or the request without the
+password, under the old one. A DENY (RISK_DENIED) is final and stored like any refusal.
 """
 
 from __future__ import annotations
@@ -44,6 +54,21 @@ RECORD_RETENTION_SECONDS = 7 * 24 * 3600
 POLL_INTERVAL_SECONDS_FIRST = 0.005
 POLL_INTERVAL_SECONDS_MAX = 0.1
 POLLS_MAX = 1_000
+
+# Body fields that are secrets: left out of the fingerprint (so a challenge can be answered
+# by adding one) and so never stored, not even hashed.
+SECRET_BODY_FIELDS = frozenset({"payment_password", "current_password", "new_password"})
+# Refusals that ask the client to retry the same request with a (right) payment password:
+# not final, and certain that nothing moved (gateway.risk_signals sends the password).
+PAYMENT_PASSWORD_RETRY_REASONS = frozenset(
+    {
+        "RISK_CHALLENGE_REQUIRED",
+        "PAYMENT_PASSWORD_WRONG",
+        "PAYMENT_PASSWORD_LOCKED",
+        "PAYMENT_PASSWORD_NOT_SET",
+        "INVALID_PAYMENT_PASSWORD",
+    }
+)
 
 # Refusals that follow from the request itself: stored and replayed like a success.
 # Anything else (unavailable, in progress, a fault) leaves the key free for a retry.
@@ -96,17 +121,28 @@ def require_idempotency_key(request: web.Request) -> str:
 
 
 def fingerprint_request(operation_id: str, body: object) -> str:
-    """A hash of what the request asks for: the operation and its body, key order ignored."""
+    """A hash of what the request asks for: the operation and its body, key order ignored.
+
+    Secret fields (SECRET_BODY_FIELDS) of an object body are left out: they say how the
+    request is confirmed, not what it asks for.
+    """
+    if isinstance(body, dict):
+        body = {name: value for name, value in body.items() if name not in SECRET_BODY_FIELDS}
     canonical = json.dumps(
         [operation_id, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def derive_grpc_idempotency_key(user_id: str, idempotency_key: str) -> str:
-    """The service-side key for a user's Idempotency-Key: the same on every retry."""
+def derive_grpc_idempotency_key(user_id: str, idempotency_key: str, attempt: int = 0) -> str:
+    """The service-side key for a user's Idempotency-Key: the same on every retry.
+
+    attempt counts the password-retry refusals already answered for the key (see the
+    module docstring); the first attempt's key carries no suffix.
+    """
+    assert attempt >= 0
     digest = hashlib.sha256(f"{user_id}\n{idempotency_key}".encode()).hexdigest()
-    return f"http:{digest}"
+    return f"http:{digest}" if attempt == 0 else f"http:{digest}:{attempt}"
 
 
 def _error_outcome(error: DomainError) -> dict[str, Any]:
@@ -163,10 +199,13 @@ class IdempotentRequests:
         claim = await self._claim_or_replay(record_id, key, fingerprint)
         if isinstance(claim, StoredResponse):
             return claim
-        lease_owner = claim
+        lease_owner, attempt = claim
         try:
-            response = await operation(derive_grpc_idempotency_key(user_id, key))
+            response = await operation(derive_grpc_idempotency_key(user_id, key, attempt))
         except DomainError as error:
+            if error.reason in PAYMENT_PASSWORD_RETRY_REASONS:
+                await self._release_for_next_attempt(record_id, lease_owner)
+                raise
             if error.code not in _FINAL_REFUSAL_CODES:
                 await self._release(record_id, lease_owner)
                 raise
@@ -183,17 +222,35 @@ class IdempotentRequests:
         await self._complete(record_id, lease_owner, outcome)
         return response
 
+    async def respond(
+        self,
+        *,
+        user_id: str,
+        key: str,
+        operation_id: str,
+        body: dict[str, Any],
+        operation: Operation,
+    ) -> web.Response:
+        """run() for a request asking operation_id with body; the answer as an HTTP response."""
+        stored = await self.run(
+            user_id=user_id,
+            key=key,
+            fingerprint=fingerprint_request(operation_id, body),
+            operation=operation,
+        )
+        return stored.to_response()
+
     async def _claim_or_replay(
         self, record_id: str, key: str, fingerprint: str
-    ) -> str | StoredResponse:
-        """A lease owner token once this request holds the key, or the stored answer."""
+    ) -> tuple[str, int] | StoredResponse:
+        """(lease owner token, service attempt) once this request holds the key, or the answer."""
         loop = asyncio.get_running_loop()
         wait_deadline = loop.time() + self._wait_seconds
         poll_interval_seconds = POLL_INTERVAL_SECONDS_FIRST
         for _ in range(POLLS_MAX):
             lease_owner = uuid.uuid4().hex
             if await self._insert_claim(record_id, fingerprint, lease_owner):
-                return lease_owner
+                return lease_owner, 0
             record = await self._collection.find_one({"_id": record_id})
             if record is None:
                 continue  # expired by retention between the insert and the read
@@ -207,8 +264,9 @@ class IdempotentRequests:
                 return _replay(record["outcome"])
             if record["lease_expires_at"] <= self._clock.now():
                 if await self._take_over(record, lease_owner):
-                    log.warning("took over an abandoned idempotency key", extra={"key": key})
-                    return lease_owner
+                    if record["lease_owner"] is not None:  # None: released, not abandoned
+                        log.warning("took over an abandoned idempotency key", extra={"key": key})
+                    return lease_owner, int(record.get("service_attempt", 0))
                 continue
             if loop.time() >= wait_deadline:
                 break
@@ -258,7 +316,17 @@ class IdempotentRequests:
         """End this request's lease now, so the next request with the key tries again."""
         await self._collection.update_one(
             {"_id": record_id, "lease_owner": lease_owner, "state": RecordState.IN_PROGRESS.value},
-            {"$set": {"lease_expires_at": self._clock.now()}},
+            {"$set": {"lease_expires_at": self._clock.now(), "lease_owner": None}},
+        )
+
+    async def _release_for_next_attempt(self, record_id: str, lease_owner: str) -> None:
+        """Release the key after a password-retry refusal; the retry uses a new service key."""
+        await self._collection.update_one(
+            {"_id": record_id, "lease_owner": lease_owner, "state": RecordState.IN_PROGRESS.value},
+            {
+                "$set": {"lease_expires_at": self._clock.now(), "lease_owner": None},
+                "$inc": {"service_attempt": 1},
+            },
         )
 
     async def _complete(self, record_id: str, lease_owner: str, outcome: dict[str, Any]) -> None:

@@ -30,9 +30,19 @@ class AccountType(StrEnum):
     MERCHANT = "merchant"
 
 
+class Role(StrEnum):
+    """What a caller may do beyond their own account."""
+
+    CUSTOMER = "customer"
+    MERCHANT = "merchant"
+    # Platform staff: risk rules, blacklist, platform refund decisions, jobs. Never stored:
+    # granted at log-in to the phones in COLONY_OPERATOR_PHONES (gateway.authentication).
+    OPERATOR = "operator"
+
+
 ROLES_BY_ACCOUNT_TYPE = {
-    AccountType.PERSONAL: ("customer",),
-    AccountType.MERCHANT: ("merchant",),
+    AccountType.PERSONAL: (Role.CUSTOMER.value,),
+    AccountType.MERCHANT: (Role.MERCHANT.value,),
 }
 
 

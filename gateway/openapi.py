@@ -14,6 +14,7 @@ from typing import Any
 from colony.common.v1 import errors_pb2
 from gateway.idempotency import IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_LENGTH_MAX
 from gateway.problems import GATEWAY_ONLY_REASONS, PROBLEM_MEDIA_TYPE
+from gateway.risk_signals import DEVICE_ID_HEADER, DEVICE_ID_LENGTH_MAX, RISK_REFUSAL_REASONS
 from gateway.routing import AuthScheme, Route
 
 OPENAPI_VERSION = "3.1.0"
@@ -104,6 +105,11 @@ def _documented_problems(route: Route) -> dict[int, tuple[str, ...]]:
         add(HTTPStatus.UNPROCESSABLE_ENTITY, ["IDEMPOTENCY_KEY_REUSED"])
     if route.auth:
         add(HTTPStatus.UNAUTHORIZED, ["UNAUTHENTICATED"])
+    if route.required_role is not None:
+        add(HTTPStatus.FORBIDDEN, ["PERMISSION_DENIED"])
+    if route.risk_checked:
+        add(HTTPStatus.BAD_REQUEST, ["INVALID_PAYMENT_PASSWORD"])
+        add(HTTPStatus.UNPROCESSABLE_ENTITY, RISK_REFUSAL_REASONS)
     for status, reasons in route.problems.items():
         add(status, reasons)
     return {status: tuple(reasons) for status, reasons in sorted(problems.items())}
@@ -126,13 +132,15 @@ def _operation(route: Route) -> Schema:
     ]
     if route.idempotency_key_required:
         parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
+    if route.risk_checked:
+        parameters.append({"$ref": "#/components/parameters/DeviceId"})
 
     success: Schema = {"description": route.response_description}
     if route.response_schema is not None:
         success["content"] = {
             route.response_media_type: {"schema": schema_ref(route.response_schema)}
         }
-    else:
+    elif route.response_status != HTTPStatus.NO_CONTENT:
         success["content"] = {route.response_media_type: {"schema": {"type": "string"}}}
     responses: Schema = {str(route.response_status): success}
     for status, reasons in _documented_problems(route).items():
@@ -158,14 +166,23 @@ def _operation(route: Route) -> Schema:
     return operation
 
 
-_SECURITY_SCHEME_NAMES = {AuthScheme.BEARER: "bearerAuth"}
+_SECURITY_SCHEME_NAMES = {AuthScheme.BEARER: "bearerAuth", AuthScheme.API_KEY: "apiKeyAuth"}
 _SECURITY_SCHEMES = {
     "bearerAuth": {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
         "description": "An access token from POST /v1/auth/login.",
-    }
+    },
+    "apiKeyAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": (
+            "A merchant API key from POST /v1/merchant/api-keys, sent as "
+            "`Authorization: ApiKey ck_live_...` (merchant endpoints only)."
+        ),
+    },
 }
 
 
@@ -210,7 +227,18 @@ def build_openapi_document(routes: Iterable[Route], schemas: Mapping[str, Schema
                         "minLength": 1,
                         "maxLength": IDEMPOTENCY_KEY_LENGTH_MAX,
                     },
-                }
+                },
+                "DeviceId": {
+                    "name": DEVICE_ID_HEADER,
+                    "in": "header",
+                    "required": False,
+                    "description": (
+                        "The payer's device (app installation) id, for real-time risk "
+                        "control: a device never seen before may be challenged for the "
+                        "payment password."
+                    ),
+                    "schema": {"type": "string", "maxLength": DEVICE_ID_LENGTH_MAX},
+                },
             },
             "responses": {"Problem": _problem_response("An error, as problem+json.")},
         },

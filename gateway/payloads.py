@@ -21,13 +21,27 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
-async def read_json_object(request: web.Request, allowed_fields: Iterable[str]) -> dict[str, Any]:
-    """The body as a JSON object with no fields beyond allowed_fields."""
+async def read_json(request: web.Request) -> object:
+    """The body as JSON of any shape (NaN and Infinity refused)."""
     raw = await request.read()
     try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError):
         raise InvalidArgument("the request body must be valid UTF-8 JSON") from None
+
+
+async def read_optional_json_object(
+    request: web.Request, allowed_fields: Iterable[str]
+) -> dict[str, Any]:
+    """As read_json_object, but an empty body is an empty object (an action with no options)."""
+    if not (await request.read()).strip():
+        return {}
+    return await read_json_object(request, allowed_fields)
+
+
+async def read_json_object(request: web.Request, allowed_fields: Iterable[str]) -> dict[str, Any]:
+    """The body as a JSON object with no fields beyond allowed_fields."""
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise InvalidArgument("the request body must be a JSON object")
     unknown = sorted(set(body) - set(allowed_fields))
@@ -63,6 +77,28 @@ def optional_text(body: dict[str, Any], field: str, length_max: int) -> str | No
     return require_text(body, field, length_max)
 
 
+def require_bool(body: dict[str, Any], field: str) -> bool:
+    """A JSON true or false (not 0, 1 or "true")."""
+    value = body.get(field)
+    if value is None:
+        raise _missing(field)
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{field} must be true or false", metadata={"field": field})
+    return value
+
+
+def optional_whole_number(body: dict[str, Any], field: str, maximum: int) -> int | None:
+    """A JSON integer from 1 to maximum, or None when absent (or null)."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if type(value) is not int or not 1 <= value <= maximum:
+        raise InvalidArgument(
+            f"{field} must be a whole number from 1 to {maximum}", metadata={"field": field}
+        )
+    return value
+
+
 def require_amount(body: dict[str, Any]) -> Money:
     """``amount_fen`` (a JSON integer, positive, within the platform's maximum) and currency.
 
@@ -78,9 +114,14 @@ def require_amount(body: dict[str, Any]) -> Money:
             metadata={"field": "amount_fen"},
         )
     require_positive_amount(amount_fen, "amount_fen")
+    return Money(amount_fen, require_currency(body))
+
+
+def require_currency(body: dict[str, Any]) -> str:
+    """``currency`` (default CNY): a supported currency code."""
     currency = body.get("currency", CURRENCY_CNY)
     if not isinstance(currency, str):
         raise InvalidArgument(
             'currency must be a string such as "CNY"', metadata={"field": "currency"}
         )
-    return Money(amount_fen, currency)
+    return Money(0, currency).currency

@@ -16,11 +16,16 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.identities import Role
+
 
 class AuthScheme(StrEnum):
-    """How a caller proves who they are. Merchant API keys join here (issue 3)."""
+    """How a caller proves who they are, by the Authorization header's scheme word."""
 
+    # "Authorization: Bearer <access token>" from POST /v1/auth/login.
     BEARER = "bearer"
+    # "Authorization: ApiKey <key>": a merchant's server-to-server key (gateway.api_keys).
+    API_KEY = "apikey"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +47,13 @@ class Route:
     tag: str
     # Any one of these schemes admits the caller; empty means the route is public.
     auth: tuple[AuthScheme, ...] = ()
+    # The caller must hold this role (else 403 PERMISSION_DENIED); None admits any caller.
+    required_role: Role | None = None
     # Money-moving routes take an Idempotency-Key header (gateway.idempotency).
     idempotency_key_required: bool = False
+    # Outgoing payments pass real-time risk control: they read the X-Device-Id header and
+    # may be challenged for the payment password (gateway.risk_signals).
+    risk_checked: bool = False
     # Names of schemas in the OpenAPI components.
     request_schema: str | None = None
     response_schema: str | None = None

@@ -41,6 +41,11 @@ def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def _phones(environ: Mapping[str, str], name: str) -> frozenset[str]:
+    """A comma-separated list of phone numbers; blanks around and between are ignored."""
+    return frozenset(phone.strip() for phone in environ.get(name, "").split(",") if phone.strip())
+
+
 def _jwt_secret(environ: Mapping[str, str], environment: str) -> tuple[str, bool]:
     """The signing secret and whether it is the dev default."""
     secret = environ.get("COLONY_JWT_SECRET", "")
@@ -61,7 +66,8 @@ class GatewaySettings:
     MONGO_URL), COLONY_GATEWAY_DB, COLONY_ENV, COLONY_JWT_SECRET, COLONY_JWT_TTL_SECONDS,
     COLONY_<SERVICE>_ADDRESS for each business line, COLONY_RPC_DEADLINE_SECONDS,
     COLONY_READINESS_DEADLINE_SECONDS, COLONY_IDEMPOTENCY_LEASE_SECONDS,
-    COLONY_IDEMPOTENCY_WAIT_SECONDS.
+    COLONY_IDEMPOTENCY_WAIT_SECONDS, COLONY_OPERATOR_PHONES (comma-separated phones whose
+    users get the "operator" role at log-in).
     """
 
     host: str
@@ -81,6 +87,8 @@ class GatewaySettings:
     # How long a duplicate request waits for the first one with its key to finish.
     idempotency_wait_seconds: float
     telemetry: TelemetrySettings
+    # Users registered with these phones are platform operators (the admin endpoints).
+    operator_phones: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -108,4 +116,5 @@ class GatewaySettings:
             idempotency_lease_seconds=_number(env, "COLONY_IDEMPOTENCY_LEASE_SECONDS", 30.0),
             idempotency_wait_seconds=_number(env, "COLONY_IDEMPOTENCY_WAIT_SECONDS", 10.0),
             telemetry=TelemetrySettings.from_env("gateway", env),
+            operator_phones=_phones(env, "COLONY_OPERATOR_PHONES"),
         )

@@ -16,6 +16,14 @@ TOKEN_ALGORITHM = "HS256"
 
 
 @dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    """What a valid token says: whose it is and the roles it was issued with."""
+
+    user_id: str
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
     access_token: str
     expires_in_seconds: int
@@ -41,8 +49,8 @@ class AccessTokens:
         token = jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
         return IssuedToken(access_token=token, expires_in_seconds=self._ttl_seconds)
 
-    def verify(self, token: str) -> str:
-        """The user id a valid, unexpired token was issued to; Unauthenticated otherwise."""
+    def verify(self, token: str) -> VerifiedToken:
+        """The user and roles of a valid, unexpired token; Unauthenticated otherwise."""
         try:
             claims = jwt.decode(
                 token,
@@ -61,8 +69,14 @@ class AccessTokens:
         except jwt.InvalidTokenError:
             raise Unauthenticated("the access token is not valid") from None
         expires_at = claims["exp"]
-        if type(expires_at) is not int or not claims["sub"]:
+        roles = claims.get("roles", [])
+        if (
+            type(expires_at) is not int
+            or not claims["sub"]
+            or not isinstance(roles, list)
+            or not all(isinstance(role, str) for role in roles)
+        ):
             raise Unauthenticated("the access token is not valid")
         if expires_at <= self._clock.now().timestamp():
             raise Unauthenticated("the access token has expired; log in again")
-        return str(claims["sub"])
+        return VerifiedToken(user_id=str(claims["sub"]), roles=frozenset(roles))

@@ -1,8 +1,10 @@
 """Money movement: top-up from a bank card, withdrawal to one, transfer to another user.
 
 Every movement starts from the caller's own account, taken from their identity; the body
-names only the other side. Each runs once per Idempotency-Key (gateway.idempotency), and
-the service receives a key derived from it, so no retry can move money twice.
+names only the other side. Outgoing movements pass real-time risk control with the
+request's signals (gateway.risk_signals) and may be challenged for the payment password.
+Each runs once per Idempotency-Key (gateway.idempotency), and the service receives a key
+derived from it, so no retry can move money twice.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gateway.idempotency import (
 from gateway.openapi import schema_ref
 from gateway.payloads import optional_text, read_json_object, require_amount, require_text
 from gateway.representations import encode_json, money_to_proto, movement_json
+from gateway.risk_signals import PAYMENT_PASSWORD_FIELD, PAYMENT_PASSWORD_PROPERTY, risk_signals
 from gateway.routing import AuthScheme, Route
 
 BANK_CARD_NUMBER_LENGTH_MAX = 32
@@ -35,14 +38,22 @@ PHONE_LENGTH_MAX = 32
 ACCOUNT_ID_LENGTH_MAX = 64
 MEMO_LENGTH_MAX = 64
 
-BANK_MOVEMENT_FIELDS = ("amount_fen", "currency", "bank_card_number")
-TRANSFER_FIELDS = ("amount_fen", "currency", "to_phone", "to_account_id", "memo")
+TOP_UP_FIELDS = ("amount_fen", "currency", "bank_card_number")
+WITHDRAWAL_FIELDS = (*TOP_UP_FIELDS, PAYMENT_PASSWORD_FIELD)
+TRANSFER_FIELDS = (
+    "amount_fen",
+    "currency",
+    "to_phone",
+    "to_account_id",
+    "memo",
+    PAYMENT_PASSWORD_FIELD,
+)
 
 OPERATION_TOP_UP = "createTopUp"
 OPERATION_WITHDRAWAL = "createWithdrawal"
 OPERATION_TRANSFER = "createTransfer"
 
-_AMOUNT_PROPERTIES: dict[str, Any] = {
+AMOUNT_PROPERTIES: dict[str, Any] = {
     "amount_fen": {
         "type": "integer",
         "format": "int64",
@@ -53,18 +64,27 @@ _AMOUNT_PROPERTIES: dict[str, Any] = {
     "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
 }
 
+_BANK_CARD_NUMBER_PROPERTY: dict[str, Any] = {
+    "type": "string",
+    "maxLength": BANK_CARD_NUMBER_LENGTH_MAX,
+    "description": "12 to 19 digits passing the Luhn check.",
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "BankMovementRequest": {
+    "TopUpRequest": {
+        "type": "object",
+        "required": ["amount_fen", "bank_card_number"],
+        "additionalProperties": False,
+        "properties": {**AMOUNT_PROPERTIES, "bank_card_number": _BANK_CARD_NUMBER_PROPERTY},
+    },
+    "WithdrawalRequest": {
         "type": "object",
         "required": ["amount_fen", "bank_card_number"],
         "additionalProperties": False,
         "properties": {
-            **_AMOUNT_PROPERTIES,
-            "bank_card_number": {
-                "type": "string",
-                "maxLength": BANK_CARD_NUMBER_LENGTH_MAX,
-                "description": "12 to 19 digits passing the Luhn check.",
-            },
+            **AMOUNT_PROPERTIES,
+            "bank_card_number": _BANK_CARD_NUMBER_PROPERTY,
+            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
         },
     },
     "TransferRequest": {
@@ -73,10 +93,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["amount_fen"],
         "additionalProperties": False,
         "properties": {
-            **_AMOUNT_PROPERTIES,
+            **AMOUNT_PROPERTIES,
             "to_phone": {"type": "string", "description": "The payee's registered phone."},
             "to_account_id": {"type": "string", "maxLength": ACCOUNT_ID_LENGTH_MAX},
             "memo": {"type": "string", "maxLength": MEMO_LENGTH_MAX},
+            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
         },
     },
     "Movement": {
@@ -94,7 +115,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ],
         "properties": {
             "posting_id": {"type": "string"},
-            "kind": {"type": "string", "enum": ["top_up", "withdrawal", "transfer"]},
+            "kind": {
+                "type": "string",
+                "example": "transfer",
+                "description": "top_up, withdrawal, transfer, bill_payment, ...",
+            },
             "amount": {**schema_ref("Money"), "description": "The amount moved (positive)."},
             "counterpart_account_id": {
                 "type": "string",
@@ -139,6 +164,7 @@ def _movement_route(
     summary: str,
     request_schema: str,
     problems: dict[int, tuple[str, ...]],
+    risk_checked: bool = True,
 ) -> Route:
     return Route(
         "POST",
@@ -149,6 +175,7 @@ def _movement_route(
         tag="money movement",
         auth=(AuthScheme.BEARER,),
         idempotency_key_required=True,
+        risk_checked=risk_checked,
         request_schema=request_schema,
         response_schema="Movement",
         response_status=HTTPStatus.CREATED,
@@ -174,7 +201,8 @@ class MoneyMovementRoutes:
                 handler=self.top_up,
                 operation_id=OPERATION_TOP_UP,
                 summary="Top up the caller's balance from a bank card (快捷支付)",
-                request_schema="BankMovementRequest",
+                request_schema="TopUpRequest",
+                risk_checked=False,  # money coming in: nothing to challenge
                 problems={HTTPStatus.UNPROCESSABLE_ENTITY: ("BANK_DECLINED", "ACCOUNT_NOT_ACTIVE")},
             ),
             _movement_route(
@@ -182,7 +210,7 @@ class MoneyMovementRoutes:
                 handler=self.withdraw,
                 operation_id=OPERATION_WITHDRAWAL,
                 summary="Withdraw from the caller's balance to a bank card",
-                request_schema="BankMovementRequest",
+                request_schema="WithdrawalRequest",
                 problems={
                     HTTPStatus.UNPROCESSABLE_ENTITY: (
                         "INSUFFICIENT_FUNDS",
@@ -211,7 +239,7 @@ class MoneyMovementRoutes:
 
     async def top_up(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, BANK_MOVEMENT_FIELDS)
+        body = await read_json_object(request, TOP_UP_FIELDS)
         amount = require_amount(body)
         card_number = require_text(body, "bank_card_number", BANK_CARD_NUMBER_LENGTH_MAX)
         account_id = request[CALLER].account_id
@@ -231,9 +259,10 @@ class MoneyMovementRoutes:
 
     async def withdraw(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, BANK_MOVEMENT_FIELDS)
+        body = await read_json_object(request, WITHDRAWAL_FIELDS)
         amount = require_amount(body)
         card_number = require_text(body, "bank_card_number", BANK_CARD_NUMBER_LENGTH_MAX)
+        risk = risk_signals(request, body)
         account_id = request[CALLER].account_id
 
         async def withdraw(grpc_key: str) -> StoredResponse:
@@ -243,6 +272,7 @@ class MoneyMovementRoutes:
                     account_id=account_id,
                     amount=money_to_proto(amount),
                     bank_card_number=card_number,
+                    risk=risk,
                 )
             )
             return _created(movement_json(response.posting, amount, response.account))
@@ -258,6 +288,7 @@ class MoneyMovementRoutes:
         if (to_phone is None) == (to_account_id is None):
             raise InvalidArgument("give exactly one of to_phone and to_account_id")
         memo = parse_memo(body)
+        risk = risk_signals(request, body)
         payer_account_id = request[CALLER].account_id
 
         async def transfer(grpc_key: str) -> StoredResponse:
@@ -271,6 +302,7 @@ class MoneyMovementRoutes:
                     to_account_id=payee_account_id,
                     amount=money_to_proto(amount),
                     memo=memo,
+                    risk=risk,
                 )
             )
             return _created(movement_json(response.posting, amount, response.account))

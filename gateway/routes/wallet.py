@@ -10,27 +10,44 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import InvalidArgument
-from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.authentication import CALLER
 from gateway.clients import PaymentClient
 from gateway.openapi import schema_ref
+from gateway.paging import PAGING_QUERY_PARAMETERS, page_request
 from gateway.representations import json_response, statement_entry_json, wallet_json
-from gateway.routing import AuthScheme, QueryParameter, Route
-
-STATEMENT_PAGE_SIZE_DEFAULT = 20
-STATEMENT_PAGE_SIZE_MAX = 100
-PAGE_TOKEN_LENGTH_MAX = 512
+from gateway.routing import AuthScheme, Route
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Wallet": {
         "type": "object",
-        "required": ["account_id", "balance", "available"],
+        "required": [
+            "account_id",
+            "balance",
+            "available",
+            "in_escrow",
+            "kyc_level",
+            "payment_password_set",
+        ],
         "properties": {
             "account_id": {"type": "string"},
             "balance": {**schema_ref("Money"), "description": "Posted balance."},
             "available": {**schema_ref("Money"), "description": "Balance less open holds."},
+            "in_escrow": {
+                **schema_ref("Money"),
+                "description": "Paid into escrow trades not yet settled or refunded; not "
+                "part of the balance, which it already left.",
+            },
+            "kyc_level": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 3,
+                "description": "1 phone verified, 2 real-name, 3 bank card verified.",
+            },
+            "payment_password_set": {
+                "type": "boolean",
+                "description": "Whether a 6-digit payment password has been set.",
+            },
         },
     },
     "StatementEntry": {
@@ -84,26 +101,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_page_size(text: str | None) -> int:
-    """page_size from the query: a whole number from 1 to 100, 20 when absent."""
-    if text is None:
-        return STATEMENT_PAGE_SIZE_DEFAULT
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= STATEMENT_PAGE_SIZE_MAX:
-        raise InvalidArgument(
-            f"page_size must be a whole number from 1 to {STATEMENT_PAGE_SIZE_MAX}",
-            metadata={"field": "page_size"},
-        )
-    return int(text)
-
-
-def parse_page_token(text: str | None) -> str:
-    if text is not None and len(text) > PAGE_TOKEN_LENGTH_MAX:
-        raise InvalidArgument(
-            "page_token is not a token this API issued", reason="INVALID_PAGE_TOKEN"
-        )
-    return text or ""
-
-
 class WalletRoutes:
     """GET /v1/wallet, GET /v1/statement."""
 
@@ -117,7 +114,7 @@ class WalletRoutes:
                 "/v1/wallet",
                 self.wallet,
                 operation_id="getWallet",
-                summary="The caller's balance and available balance",
+                summary="The caller's balance, available balance and money in escrow",
                 tag="wallet",
                 auth=(AuthScheme.BEARER,),
                 response_schema="Wallet",
@@ -131,23 +128,7 @@ class WalletRoutes:
                 tag="wallet",
                 auth=(AuthScheme.BEARER,),
                 response_schema="Statement",
-                query_parameters=(
-                    QueryParameter(
-                        "page_size",
-                        {
-                            "type": "integer",
-                            "minimum": 1,
-                            "maximum": STATEMENT_PAGE_SIZE_MAX,
-                            "default": STATEMENT_PAGE_SIZE_DEFAULT,
-                        },
-                        "Entries per page.",
-                    ),
-                    QueryParameter(
-                        "page_token",
-                        {"type": "string", "maxLength": PAGE_TOKEN_LENGTH_MAX},
-                        "next_page_token of the previous page.",
-                    ),
-                ),
+                query_parameters=PAGING_QUERY_PARAMETERS,
                 problems={400: ("INVALID_PAGE_TOKEN",)},
             ),
         ]
@@ -157,12 +138,10 @@ class WalletRoutes:
         return json_response(wallet_json(account))
 
     async def statement(self, request: web.Request) -> web.Response:
-        page = paging_pb2.PageRequest(
-            page_size=parse_page_size(request.query.get("page_size")),
-            page_token=parse_page_token(request.query.get("page_token")),
-        )
         response = await self._payment.list_statement(
-            pb.ListStatementRequest(account_id=request[CALLER].account_id, page=page)
+            pb.ListStatementRequest(
+                account_id=request[CALLER].account_id, page=page_request(request)
+            )
         )
         return json_response(
             {

@@ -96,6 +96,14 @@ class User:
         return {**self.headers, "Idempotency-Key": idempotency_key}
 
 
+def api_key_headers(api_key: str, idempotency_key: str | None = None) -> dict[str, str]:
+    """Headers of a merchant request made with an API key."""
+    headers = {"Authorization": f"ApiKey {api_key}"}
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    return headers
+
+
 @pytest.fixture(scope="module")
 def clock() -> ManualClock:
     return ManualClock(CLOCK_START)
@@ -119,8 +127,16 @@ async def channels(service_addresses: dict[str, str]) -> AsyncIterator[ServiceCh
 
 
 @pytest.fixture(scope="module")
-def settings(database_name: str, service_addresses: dict[str, str]) -> GatewaySettings:
-    return gateway_settings(database_name, service_addresses)
+def operator_phone() -> str:
+    """The phone this module's gateway treats as a platform operator's."""
+    return next_phone()
+
+
+@pytest.fixture(scope="module")
+def settings(
+    database_name: str, service_addresses: dict[str, str], operator_phone: str
+) -> GatewaySettings:
+    return gateway_settings(database_name, service_addresses, COLONY_OPERATOR_PHONES=operator_phone)
 
 
 GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -203,6 +219,52 @@ def new_user(gateway: TestClient[Any, Any]) -> Callable[..., Awaitable[User]]:
         )
 
     return register
+
+
+def merchant_registration(phone: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "phone": phone or next_phone(),
+        "password": PASSWORD,
+        "account_type": "merchant",
+        "merchant_name": "好邻居便利店",
+        "business_licence": f"91110000{next(_numbers):010d}",
+        **fields,
+    }
+
+
+async def _register_and_log_in(gateway: TestClient[Any, Any], body: dict[str, Any]) -> User:
+    response = await gateway.post("/v1/auth/register", json=body)
+    assert response.status == 201, await response.text()
+    registered = await response.json()
+    return User(
+        phone=body["phone"],
+        password=body["password"],
+        user_id=registered["user_id"],
+        account_id=registered["account_id"],
+        access_token=await log_in(gateway, body["phone"], body["password"]),
+    )
+
+
+@pytest.fixture(scope="module")
+def new_merchant(gateway: TestClient[Any, Any]) -> Callable[..., Awaitable[User]]:
+    """Register a fresh merchant user through the API and log them in."""
+
+    async def register(**fields: Any) -> User:
+        return await _register_and_log_in(gateway, merchant_registration(**fields))
+
+    return register
+
+
+@pytest.fixture(scope="module")
+async def operator(gateway: TestClient[Any, Any], operator_phone: str) -> User:
+    """The module's platform operator: a personal user whose phone is in the setting."""
+    return await _register_and_log_in(gateway, personal_registration(phone=operator_phone))
+
+
+async def create_api_key(gateway: TestClient[Any, Any], merchant: User) -> str:
+    response = await gateway.post("/v1/merchant/api-keys", headers=merchant.headers)
+    assert response.status == 201, await response.text()
+    return str((await response.json())["api_key"])
 
 
 async def top_up(gateway: TestClient[Any, Any], user: User, amount_fen: int, key: str) -> None:

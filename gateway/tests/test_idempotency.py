@@ -43,9 +43,10 @@ def new_key() -> str:
 
 
 async def test_every_money_moving_route_requires_an_idempotency_key(
-    gateway: Client, new_user: Any
+    gateway: Client, new_user: Any, new_merchant: Any
 ) -> None:
     user = await new_user()
+    merchant = await new_merchant()
     document = await (await gateway.get("/openapi.json")).json()
     keyed_operations = [
         (method, path)
@@ -57,13 +58,18 @@ async def test_every_money_moving_route_requires_an_idempotency_key(
         "/v1/topups",
         "/v1/withdrawals",
         "/v1/transfers",
+        "/v1/trades/{trade_id}/pay",
+        "/v1/bill-payments",
+        "/v1/merchant/trades",
+        "/v1/merchant/payment-code-charges",
     }
     for method, path in keyed_operations:
+        caller = merchant if path.startswith("/v1/merchant/") else user
         response = await gateway.request(
             method,
-            path,
+            path.replace("{trade_id}", "any-trade"),
             json={"amount_fen": 100, "bank_card_number": CARD},
-            headers=user.headers,
+            headers=caller.headers,
         )
         await problem_of(response, 400, "IDEMPOTENCY_KEY_MISSING")
     for unusable in ("k" * 129, "naïve-key"):
@@ -237,3 +243,20 @@ async def test_a_key_left_in_progress_by_a_crashed_gateway_is_taken_over_after_i
     assert await balance_fen(impatient_gateway, user) == 4_200
     record = await records.find_one({"_id": f"{user.user_id}:{key}"})
     assert record is not None and record["state"] == "completed"
+
+
+def test_secrets_are_no_part_of_the_fingerprint() -> None:
+    body = {"amount_fen": 100, "to_account_id": "A1"}
+    assert fingerprint_request("createTransfer", body) == fingerprint_request(
+        "createTransfer", {**body, "payment_password": "385912"}
+    )
+    assert fingerprint_request("createTransfer", body) != fingerprint_request(
+        "createTransfer", {**body, "amount_fen": 101}
+    )
+
+
+def test_a_password_retry_goes_to_the_service_under_a_fresh_key() -> None:
+    first = derive_grpc_idempotency_key("u1", "k1")
+    assert derive_grpc_idempotency_key("u1", "k1", 0) == first
+    retries = {derive_grpc_idempotency_key("u1", "k1", attempt) for attempt in (1, 2)}
+    assert first not in retries and len(retries) == 2

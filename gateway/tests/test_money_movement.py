@@ -93,6 +93,9 @@ async def test_top_up_then_transfer_by_phone_and_by_account_shows_in_both_statem
         "account_id": bob.account_id,
         "balance": money(2_000),
         "available": money(2_000),
+        "in_escrow": money(0),
+        "kyc_level": 2,  # real-name; no bank card bound yet (bob never topped up)
+        "payment_password_set": False,
     }
 
 

@@ -96,3 +96,30 @@ async def test_files_outside_the_docs_assets_are_not_served(gateway: Client) -> 
     for asset in ("index.html", "..%2F__init__.py", "swagger-ui.js.map"):
         response = await gateway.get(f"/docs/assets/{asset}")
         await problem_of(response, 404, "NOT_FOUND")
+
+
+async def test_merchant_risk_and_operator_routes_document_their_schemes_and_refusals(
+    gateway: Client,
+) -> None:
+    document = await _document(gateway)
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["apiKeyAuth"] == {**schemes["apiKeyAuth"], "type": "apiKey", "in": "header"}
+    assert document["components"]["parameters"]["DeviceId"]["name"] == "X-Device-Id"
+    paths = document["paths"]
+
+    create_trade = paths["/v1/merchant/trades"]["post"]
+    assert create_trade["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
+    assert {"201", "400", "401", "403", "409", "422"} <= set(create_trade["responses"])
+    assert paths["/v1/merchant/api-keys"]["post"]["security"] == [{"bearerAuth": []}]
+
+    for path in ("/v1/transfers", "/v1/withdrawals", "/v1/trades/{trade_id}/pay"):
+        operation = paths[path]["post"]
+        assert {"$ref": "#/components/parameters/DeviceId"} in operation["parameters"], path
+        assert "RISK_CHALLENGE_REQUIRED" in operation["responses"]["422"]["description"], path
+    assert {"$ref": "#/components/parameters/DeviceId"} not in paths["/v1/topups"]["post"][
+        "parameters"
+    ]
+
+    assert "403" in paths["/v1/admin/risk-rules"]["put"]["responses"]
+    revoke = paths["/v1/merchant/api-keys/{key_id}"]["delete"]["responses"]["204"]
+    assert "content" not in revoke

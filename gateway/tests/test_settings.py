@@ -75,3 +75,11 @@ def test_the_dev_secret_is_used_only_in_dev() -> None:
 def test_bad_numbers_stop_the_process_with_the_setting_named(name: str, value: str) -> None:
     with pytest.raises(SystemExit, match=name):
         GatewaySettings.from_env({"COLONY_JWT_SECRET": SECRET, name: value})
+
+
+def test_operator_phones_are_a_comma_separated_list() -> None:
+    assert GatewaySettings.from_env({"COLONY_JWT_SECRET": SECRET}).operator_phones == frozenset()
+    settings = GatewaySettings.from_env(
+        {"COLONY_JWT_SECRET": SECRET, "COLONY_OPERATOR_PHONES": " 13800000001, ,13800000002,"}
+    )
+    assert settings.operator_phones == {"13800000001", "13800000002"}
