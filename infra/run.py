@@ -28,7 +28,7 @@ from typing import TextIO
 import aiohttp
 
 from chassis.settings import SERVICE_NAMES, ServiceSettings
-from infra.demo_data import DemoDataError, format_logins, load_demo_data
+from infra.demo_data import DEMO_OPERATOR_PHONE, DemoDataError, format_logins, load_demo_data
 from infra.embedded_mongo import EmbeddedMongo, EmbeddedMongoError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +123,8 @@ def process_specs(
     env["MONGO_URL"] = mongo_url
     # The gateway's built-in development secrets are fine on a developer's machine only.
     env.setdefault("COLONY_ENV", "dev")
+    # The demo operator may use the admin endpoints (risk rules, blacklist, trade jobs).
+    env.setdefault("COLONY_OPERATOR_PHONES", DEMO_OPERATOR_PHONE)
     # Children write to a pipe; unbuffered, their lines reach the terminal as they happen.
     env["PYTHONUNBUFFERED"] = "1"
     for name in SERVICE_NAMES:

@@ -253,10 +253,12 @@ class TradesRpc(PaymentRpcBase):
         decider = RefundDecider.MERCHANT if request.merchant_account_id else RefundDecider.PLATFORM
 
         async def decide(session: Session) -> pb.DecideTradeRefundResponse:
-            trade = await self._store.get_trade(trade_id, session)
             if decider is RefundDecider.MERCHANT:
-                require_role(trade, action, party_role(trade, request.merchant_account_id))
+                trade = await self._trade_for(
+                    session, trade_id, request.merchant_account_id, action
+                )
             else:
+                trade = await self._store.get_trade(trade_id, session)
                 require_role(trade, action, TradeRole.PLATFORM)
             now = self._clock.now()
             decided = decide_refund(trade, approve=request.approve, decided_by=decider, now=now)
