@@ -169,9 +169,10 @@ class AccountsRpc(PaymentRpcBase):
                 posted_at=self._clock.now(),
                 memo=f"top-up from card ending {receipt.card_last4}",
             )
-            after = await self._post(session, posting, known=(account,))
-            # A card that the bank charged proves the holder: the highest KYC level.
+            # A card that the bank charged proves the holder: the highest KYC level (raised
+            # before the posting, so the account the posting returns already shows it).
             await self._store.raise_kyc_level(session, account_id, KycLevel.BANK_CARD_VERIFIED)
+            after = await self._post(session, posting, known=(account,))
             return pb.TopUpResponse(
                 posting=posting_to_proto(posting), account=account_to_proto(after[account_id])
             )

@@ -115,7 +115,7 @@ class RiskRpc(PaymentRpcBase):
         documents = await self._store.list_risk_decisions(
             request.payer_account_id, page_size, before
         )
-        token = documents[-1]["decided_at"].isoformat() if len(documents) == page_size else ""
+        token = _time_token(documents[-1]) if len(documents) == page_size else ""
         return pb.ListRiskDecisionsResponse(
             decisions=[
                 pb.RiskDecisionRecord(
@@ -136,10 +136,20 @@ class RiskRpc(PaymentRpcBase):
         )
 
 
-def _parse_time_token(token: str) -> datetime | None:
+def _time_token(decision: dict[str, object]) -> str:
+    decided_at = decision["decided_at"]
+    assert isinstance(decided_at, datetime)
+    return f"{decided_at.isoformat()}|{decision['_id']}"
+
+
+def _parse_time_token(token: str) -> tuple[datetime, str] | None:
+    """(decided_at, decision id) of the last decision of the previous page."""
     if not token:
         return None
+    decided_at, separator, decision_id = token.partition("|")
     try:
-        return datetime.fromisoformat(token)
+        if not separator or not decision_id:
+            raise ValueError(token)
+        return datetime.fromisoformat(decided_at), decision_id
     except ValueError:
         raise InvalidArgument("page_token is not valid", reason="INVALID_PAGE_TOKEN") from None

@@ -747,12 +747,21 @@ class PaymentStore:
         await self.risk_decisions.insert_one(decision, session=session)
 
     async def list_risk_decisions(
-        self, payer_account_id: str, page_size: int, before: datetime | None
+        self, payer_account_id: str, page_size: int, before: tuple[datetime, str] | None
     ) -> list[Document]:
+        """Decisions newest first; ``before`` is the (decided_at, id) of the last one seen."""
         query: Document = {"payer_account_id": payer_account_id} if payer_account_id else {}
         if before is not None:
-            query["decided_at"] = {"$lt": before}
-        cursor = self.risk_decisions.find(query).sort("decided_at", DESCENDING).limit(page_size)
+            decided_at, decision_id = before
+            query["$or"] = [
+                {"decided_at": {"$lt": decided_at}},
+                {"decided_at": decided_at, "_id": {"$lt": decision_id}},
+            ]
+        cursor = (
+            self.risk_decisions.find(query)
+            .sort([("decided_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(page_size)
+        )
         return [document async for document in cursor]
 
     async def get_password_record(
