@@ -48,7 +48,11 @@ from gateway.routes.money_movement import (
     PHONE_LENGTH_MAX,
     parse_memo,
 )
-from gateway.routes.trades import TRADE_PROBLEMS, TRADE_STATE_QUERY, parse_trade_state
+from gateway.routes.trades import (
+    TRADE_PROBLEMS,
+    TRADE_STATE_QUERY,
+    list_trades_as,
+)
 from gateway.routing import AuthScheme, Route
 from gateway.trade_access import TradeParty, is_party, require_own_trade, trade_id_of
 
@@ -455,21 +459,7 @@ class MerchantRoutes:
         )
 
     async def list_trades(self, request: web.Request) -> web.Response:
-        state = parse_trade_state(request.query.get("state"))
-        account_id = request[CALLER].account_id
-        response = await self._payment.list_trades(
-            pb.ListTradesRequest(account_id=account_id, state=state, page=page_request(request))
-        )
-        return json_response(
-            {
-                "trades": [
-                    trade_json(trade, merchant_view=True)
-                    for trade in response.trades
-                    if is_party(trade, account_id, TradeParty.MERCHANT)
-                ],
-                "next_page_token": response.page.next_page_token,
-            }
-        )
+        return await list_trades_as(self._payment, request, TradeParty.MERCHANT)
 
     async def _own_trade(self, request: web.Request) -> pb.Trade:
         return await require_own_trade(

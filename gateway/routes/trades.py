@@ -174,6 +174,27 @@ def parse_trade_state(text: str | None) -> pb.TradeState.ValueType:
     return trade_state_value(text)
 
 
+async def list_trades_as(
+    payment: PaymentClient, request: web.Request, party: TradeParty
+) -> web.Response:
+    """A page of the caller's trades in which it is `party` (buyer or merchant)."""
+    state = parse_trade_state(request.query.get("state"))
+    account_id = request[CALLER].account_id
+    response = await payment.list_trades(
+        pb.ListTradesRequest(account_id=account_id, state=state, page=page_request(request))
+    )
+    return json_response(
+        {
+            "trades": [
+                trade_json(trade, merchant_view=party is TradeParty.MERCHANT)
+                for trade in response.trades
+                if is_party(trade, account_id, party)
+            ],
+            "next_page_token": response.page.next_page_token,
+        }
+    )
+
+
 def refund_amount(body: dict[str, Any]) -> Money:
     """amount_fen of a refund request: 0 or absent asks for everything still in escrow."""
     amount_fen = body.get("amount_fen")
@@ -276,21 +297,7 @@ class TradeRoutes:
         ]
 
     async def list_trades(self, request: web.Request) -> web.Response:
-        state = parse_trade_state(request.query.get("state"))
-        account_id = request[CALLER].account_id
-        response = await self._payment.list_trades(
-            pb.ListTradesRequest(account_id=account_id, state=state, page=page_request(request))
-        )
-        return json_response(
-            {
-                "trades": [
-                    trade_json(trade, merchant_view=False)
-                    for trade in response.trades
-                    if is_party(trade, account_id, TradeParty.BUYER)
-                ],
-                "next_page_token": response.page.next_page_token,
-            }
-        )
+        return await list_trades_as(self._payment, request, TradeParty.BUYER)
 
     async def get_trade(self, request: web.Request) -> web.Response:
         account_id = request[CALLER].account_id
