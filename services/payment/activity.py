@@ -68,8 +68,12 @@ def payee_known(activity: Activity, payee_account_id: str) -> bool:
 
 
 def device_known(activity: Activity, device_id: str) -> bool:
-    """True for a device seen before; the device of an account's first payment is trusted."""
-    return not activity.devices or device_id in activity.devices
+    """True for a device seen before; the device of an account's first payment is trusted.
+
+    A request without a device id is known only while the account has never paid from a
+    device: a client that sends device ids cannot dodge the rule by omitting one.
+    """
+    return not activity.devices or (bool(device_id) and device_id in activity.devices)
 
 
 def record_outgoing(
@@ -86,7 +90,11 @@ def record_outgoing(
         business_date=business_date_of(now),
         day_amount_fen=figures.today_amount_fen + amount_fen,
         payees=_remember(activity.payees, payee_account_id, KNOWN_PAYEES_MAX),
-        devices=_remember(activity.devices, device_id, KNOWN_DEVICES_MAX),
+        devices=(
+            _remember(activity.devices, device_id, KNOWN_DEVICES_MAX)
+            if device_id
+            else activity.devices
+        ),
     )
 
 

@@ -164,17 +164,26 @@ class PaymentRpcBase:
     async def _second_factor(self, account_id: str, payment_password: str) -> bool:
         """Verify the payment password if the client sent one (False if it sent none).
 
-        A wrong password counts towards the lockout in its own transaction (concurrent
-        wrong tries serialise on the record, so none goes uncounted) and is refused.
+        Each try is counted as a failure *before* the (slow) verification, in a transaction
+        that first checks the lock: concurrent guesses serialise on the record, so no more
+        than the allowed number can ever be verified. A right password then clears the count.
         """
         if not payment_password:
             return False
-        record = await self._store.get_password_record(account_id)
-        if record is None:
-            raise FailedPrecondition(
-                "no payment password has been set", reason="PAYMENT_PASSWORD_NOT_SET"
-            )
-        require_not_locked(_password_state(record), self._clock.now())
+
+        async def reserve_attempt(session: Session) -> dict[str, Any]:
+            current = await self._store.get_password_record(account_id, session)
+            if current is None:
+                raise FailedPrecondition(
+                    "no payment password has been set", reason="PAYMENT_PASSWORD_NOT_SET"
+                )
+            state = _password_state(current)
+            require_not_locked(state, self._clock.now())
+            counted = register_failure(state, self._clock.now())
+            await self._store.password_state_in(session, account_id, counted)
+            return {**current, "counted": counted}
+
+        record = await run_in_transaction(self._client, reserve_attempt)
         matches = await asyncio.get_running_loop().run_in_executor(
             None,
             functools.partial(
@@ -185,19 +194,9 @@ class PaymentRpcBase:
             ),
         )
         if matches:
-            if record.get("failed_attempts"):
-                await self._store.save_password_state(account_id, PasswordState())
+            await self._store.save_password_state(account_id, PasswordState())
             return True
-
-        async def count_failure(session: Session) -> PasswordState:
-            current = await self._store.get_password_record(account_id, session)
-            assert current is not None
-            state = register_failure(_password_state(current), self._clock.now())
-            await self._store.password_state_in(session, account_id, state)
-            return state
-
-        state = await run_in_transaction(self._client, count_failure)
-        raise wrong_password_error(state, self._clock.now())
+        raise wrong_password_error(record["counted"], self._clock.now())
 
     async def _screen(
         self,

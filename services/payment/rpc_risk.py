@@ -40,8 +40,10 @@ class RiskRpc(PaymentRpcBase):
             require_account_id(request.account_id), with_balance=False
         )
         require_kind(account, (AccountKind.PERSONAL, AccountKind.MERCHANT), "set a password")
+        resident_id = await self._store.get_resident_id(account.account_id)
         new_password = validate_payment_password(
-            request.new_password, personal_numbers=(account.phone,)
+            request.new_password,
+            personal_numbers=(account.phone, *([resident_id] if resident_id else [])),
         )
         if account.payment_password_set:
             if not request.current_password:

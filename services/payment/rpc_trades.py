@@ -12,10 +12,10 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from chassis.errors import InvalidArgument, NotFound, PermissionDenied
+from chassis.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session, run_in_transaction
@@ -30,13 +30,11 @@ from services.payment.escrow import (
     TradeRole,
     TradeState,
     auto_confirm,
-    auto_confirm_due,
     cancel,
     confirm_receipt,
     create_trade,
     decide_refund,
     expire,
-    expiry_due,
     mark_shipped,
     party_role,
     pay,
@@ -66,6 +64,7 @@ log = logging.getLogger(__name__)
 
 Transition = Callable[[Trade, datetime], Trade]
 
+TRADE_JOBS = "trade-jobs"
 TRADE_JOB_BATCH = 200
 TRADE_JOB_BATCHES_MAX = 100
 _STATE_FROM_PROTO = {
@@ -326,42 +325,62 @@ class TradesRpc(PaymentRpcBase):
             raise InvalidArgument(
                 "cannot run a business date that has not begun", reason="INVALID_BUSINESS_DATE"
             )
-        if not await self._store.claim_job_run("trade-jobs", business_date, now):
+        if await self._store.job_has_run(TRADE_JOBS, business_date):
             return pb.RunTradeJobsResponse(already_run=True)
-        confirmed, expired = await self.run_trade_jobs()
-        await self._store.finish_job_run(
-            "trade-jobs", business_date, {"auto_confirmed": confirmed, "expired": expired}
+        outcome = await self.run_trade_jobs()
+        # Recorded only once the run got through every due trade: a run that crashed part
+        # way is simply run again (each trade's transition is idempotent by its state).
+        await self._store.record_job_run(TRADE_JOBS, business_date, outcome, self._clock.now())
+        return pb.RunTradeJobsResponse(
+            auto_confirmed=outcome["auto_confirmed"], expired=outcome["expired"]
         )
-        return pb.RunTradeJobsResponse(auto_confirmed=confirmed, expired=expired)
 
-    async def run_trade_jobs(self) -> tuple[int, int]:
-        """Auto-confirm due shipped trades and close expired unpaid ones (each idempotent)."""
-        confirmed = expired = 0
+    async def run_trade_jobs(self) -> dict[str, int]:
+        """Auto-confirm due shipped trades and close expired unpaid ones (each idempotent).
+
+        A trade that cannot be moved (say its merchant account is frozen) is logged and
+        skipped, so it never holds up the others; it is retried by the next run.
+        """
+        outcome = {"auto_confirmed": 0, "expired": 0, "skipped": 0}
+        skipped: set[str] = set()
         for _ in range(TRADE_JOB_BATCHES_MAX):
             now = self._clock.now()
             due = await self._store.trades_due(
-                "auto_confirm_at", TradeState.SHIPPED, now, TRADE_JOB_BATCH
+                "auto_confirm_at", TradeState.SHIPPED, now, TRADE_JOB_BATCH, skipped
             )
             for trade in due:
-                if auto_confirm_due(trade, now):
-                    await self._auto_confirm(trade.trade_id)
-                    confirmed += 1
+                if await self._job_step(trade, skipped, self._auto_confirm(trade.trade_id)):
+                    outcome["auto_confirmed"] += 1
             if len(due) < TRADE_JOB_BATCH:
                 break
         for _ in range(TRADE_JOB_BATCHES_MAX):
             now = self._clock.now()
             unpaid = await self._store.trades_due(
-                "pay_by", TradeState.CREATED, now, TRADE_JOB_BATCH
+                "pay_by", TradeState.CREATED, now, TRADE_JOB_BATCH, skipped
             )
             for trade in unpaid:
-                if expiry_due(trade, now):
-                    await self._transition(
-                        trade.trade_id, "", TradeAction.EXPIRE, expire, "payment.trade.closed"
-                    )
-                    expired += 1
+                closing = self._transition(
+                    trade.trade_id, "", TradeAction.EXPIRE, expire, "payment.trade.closed"
+                )
+                if await self._job_step(trade, skipped, closing):
+                    outcome["expired"] += 1
             if len(unpaid) < TRADE_JOB_BATCH:
                 break
-        return confirmed, expired
+        outcome["skipped"] = len(skipped)
+        return outcome
+
+    async def _job_step(self, trade: Trade, skipped: set[str], step: Awaitable[object]) -> bool:
+        """Run one trade's job step; a refusal skips that trade (logged) instead of the job."""
+        try:
+            await step
+        except DomainError as refusal:
+            log.warning(
+                "trade job skipped a trade",
+                extra={"trade_id": trade.trade_id, "reason": refusal.reason},
+            )
+            skipped.add(trade.trade_id)
+            return False
+        return True
 
     async def _auto_confirm(self, trade_id: str) -> None:
         async def settle(session: Session) -> None:

@@ -764,6 +764,11 @@ class PaymentStore:
         )
         return [document async for document in cursor]
 
+    async def get_resident_id(self, account_id: str) -> str | None:
+        """The unmasked resident id of a real-name account (for weak-password checks only)."""
+        identity = await self.identities.find_one({"_id": account_id})
+        return None if identity is None else str(identity["resident_id"])
+
     async def get_password_record(
         self, account_id: str, session: Session | None = None
     ) -> Document | None:
@@ -897,14 +902,13 @@ class PaymentStore:
         return [_trade_from_document(document) async for document in cursor]
 
     async def trades_due(
-        self, field: str, state: TradeState, now: datetime, limit: int
+        self, field: str, state: TradeState, now: datetime, limit: int, skipping: set[str]
     ) -> list[Trade]:
         """Trades in a state whose deadline field has passed (for the daily job)."""
-        cursor = (
-            self.trades.find({"state": state.value, field: {"$lte": now}})
-            .sort(field, ASCENDING)
-            .limit(limit)
-        )
+        query: Document = {"state": state.value, field: {"$lte": now}}
+        if skipping:
+            query["_id"] = {"$nin": sorted(skipping)}
+        cursor = self.trades.find(query).sort(field, ASCENDING).limit(limit)
         return [_trade_from_document(document) async for document in cursor]
 
     async def in_escrow_fen(self, buyer_account_id: str) -> int:
@@ -916,20 +920,24 @@ class PaymentStore:
         rows = [row async for row in await self.trades.aggregate(pipeline)]
         return int(rows[0]["fen"]) if rows else 0
 
-    async def claim_job_run(self, job: str, business_date: date, now: datetime) -> bool:
-        """Record that a job ran for a business date; False if it already had."""
-        try:
-            await self.job_runs.insert_one(
-                {"_id": f"{job}:{business_date.isoformat()}", "started_at": now}
-            )
-        except DuplicateKeyError:
-            return False
-        return True
-
-    async def finish_job_run(self, job: str, business_date: date, outcome: Document) -> None:
-        await self.job_runs.update_one(
-            {"_id": f"{job}:{business_date.isoformat()}"}, {"$set": {"outcome": outcome}}
+    async def job_has_run(self, job: str, business_date: date) -> bool:
+        """Whether a daily job completed its run for this business date."""
+        return (
+            await self.job_runs.find_one({"_id": f"{job}:{business_date.isoformat()}"}) is not None
         )
+
+    async def record_job_run(
+        self, job: str, business_date: date, outcome: Document, now: datetime
+    ) -> None:
+        """Mark a business date's run complete (a concurrent run's record stands)."""
+        with contextlib.suppress(DuplicateKeyError):
+            await self.job_runs.insert_one(
+                {
+                    "_id": f"{job}:{business_date.isoformat()}",
+                    "finished_at": now,
+                    "outcome": outcome,
+                }
+            )
 
     async def audit_escrow(self, escrow_account_id: str) -> list[str]:
         """Escrow balance = what the trades in escrow hold."""

@@ -72,3 +72,11 @@ def test_device_history_is_bounded_and_keeps_the_most_recent() -> None:
     assert len(activity.devices) == KNOWN_DEVICES_MAX
     assert not device_known(activity, "d0")
     assert device_known(activity, f"d{KNOWN_DEVICES_MAX + 2}")
+
+
+def test_a_request_without_a_device_id_is_unknown_once_the_account_uses_devices() -> None:
+    assert device_known(Activity(), "")  # an API client that never sends device ids
+    activity = pay(Activity(), LATE_EVENING, 100, device="")
+    assert activity.devices == ()  # an absent device id is not remembered as a device
+    activity = pay(activity, LATE_EVENING, 100, device="phone-1")
+    assert not device_known(activity, "")

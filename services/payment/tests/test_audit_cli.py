@@ -1,0 +1,155 @@
+"""`colony audit`: the ledger invariants and escrow reconciliation, checked against the real
+database a real payment service wrote, before and after a deliberate corruption."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from pymongo.asynchronous.collection import AsyncCollection
+
+from chassis.mongo import Document
+from chassis.settings import ServiceSettings
+from colony.payment.v1 import payment_pb2 as pb
+from conftest import service_settings
+from infra.cli import audit, main
+from services.payment.store import PaymentStore
+from services.payment.tests.support import Stub, cny, open_person, top_up, transfer
+from services.payment.tests.trade_support import (
+    assert_books_balance,
+    create_trade,
+    pay_trade,
+    trade_parties,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BusyLedger:
+    """A ledger with top-ups, a transfer, a trade in escrow and holds open and captured."""
+
+    person: str
+    trade_id: str
+
+
+@pytest.fixture(scope="module")
+async def busy_ledger(stub: Stub, store: PaymentStore) -> BusyLedger:
+    person = (await open_person(stub)).account_id
+    await top_up(stub, person, 50_000)
+    parties = await trade_parties(stub, buyer_fen=20_000)
+    await transfer(stub, parties.buyer, person, 1_000)
+    trade = await create_trade(stub, parties, 10_750)
+    await pay_trade(stub, trade)
+    held, captured = f"audit-{uuid.uuid4().hex}", f"audit-{uuid.uuid4().hex}"
+    for hold_id in (held, captured):
+        await stub.CreateHold(
+            pb.CreateHoldRequest(hold_id=hold_id, account_id=person, amount=cny(3_000))
+        )
+    await stub.CaptureHold(
+        pb.CaptureHoldRequest(hold_id=captured, credit_account_id=parties.merchant)
+    )
+    await assert_books_balance(store)
+    return BusyLedger(person=person, trade_id=trade.trade_id)
+
+
+@pytest.fixture(scope="module")
+def settings(mongo_url: str, database_name: str) -> ServiceSettings:
+    """The settings of the module's payment service: the database `colony audit` checks."""
+    return service_settings("payment", mongo_url, f"{database_name}_payment")
+
+
+@pytest.fixture
+def audit_environment(monkeypatch: pytest.MonkeyPatch, settings: ServiceSettings) -> None:
+    """The environment `colony audit` reads, pointing at the module's payment database."""
+    monkeypatch.setenv("COLONY_PAYMENT_MONGO_URL", settings.mongo_url)
+    monkeypatch.setenv("COLONY_PAYMENT_DB", settings.database_name)
+
+
+async def run_colony_audit() -> int:
+    """`colony audit` as the shell runs it (its own event loop, so on its own thread)."""
+    return await asyncio.to_thread(main, ["audit"])
+
+
+class Corruptions:
+    """Documents changed behind the ledger's back (as a bad script or a hand edit would)."""
+
+    def __init__(self) -> None:
+        self._done: list[tuple[AsyncCollection[Document], Document, dict[str, int]]] = []
+
+    async def increment(
+        self, collection: AsyncCollection[Document], query: Document, increments: dict[str, int]
+    ) -> None:
+        await collection.update_one(query, {"$inc": increments})
+        self._done.append((collection, query, increments))
+
+    async def undo(self) -> None:
+        for collection, query, increments in reversed(self._done):
+            undo = {field: -fen for field, fen in increments.items()}
+            await collection.update_one(query, {"$inc": undo})
+
+
+@pytest.fixture
+async def corruptions(store: PaymentStore) -> AsyncIterator[Corruptions]:
+    """Corrupt freely: each change is undone after the test, and the books balance again."""
+    done = Corruptions()
+    yield done
+    await done.undo()
+    await assert_books_balance(store)
+
+
+@pytest.mark.usefixtures("audit_environment")
+async def test_a_consistent_ledger_passes_the_audit(
+    busy_ledger: BusyLedger,
+    settings: ServiceSettings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert await audit(settings) == []
+    assert await run_colony_audit() == 0
+    assert "every invariant holds" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("audit_environment")
+async def test_a_balance_changed_behind_the_ledgers_back_is_a_breach_and_exits_1(
+    busy_ledger: BusyLedger,
+    store: PaymentStore,
+    settings: ServiceSettings,
+    corruptions: Corruptions,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await corruptions.increment(store.accounts, {"_id": busy_ledger.person}, {"balance_fen": 1})
+    # 50,000 topped up + 1,000 received - 3,000 captured = 48,000 fen, plus the forged fen.
+    assert await audit(settings) == [
+        f"account {busy_ledger.person}: balance 48001 fen, entries sum to 48000 fen",
+        "all balances sum to 1 fen, not zero",
+    ]
+    assert await run_colony_audit() == 1
+    printed = capsys.readouterr().out
+    assert f"BREACH: account {busy_ledger.person}" in printed
+
+
+@pytest.mark.usefixtures("audit_environment")
+async def test_escrow_that_disagrees_with_its_trades_is_a_breach(
+    busy_ledger: BusyLedger,
+    store: PaymentStore,
+    settings: ServiceSettings,
+    corruptions: Corruptions,
+) -> None:
+    await corruptions.increment(store.trades, {"_id": busy_ledger.trade_id}, {"escrow_held_fen": 1})
+    assert await audit(settings) == ["escrow balance 10750 fen, trades in escrow hold 10751 fen"]
+    assert await run_colony_audit() == 1
+
+
+@pytest.mark.usefixtures("audit_environment")
+async def test_held_funds_that_disagree_with_the_open_holds_are_a_breach(
+    busy_ledger: BusyLedger,
+    store: PaymentStore,
+    settings: ServiceSettings,
+    corruptions: Corruptions,
+) -> None:
+    await corruptions.increment(store.accounts, {"_id": busy_ledger.person}, {"held_fen": 1})
+    assert await audit(settings) == [
+        f"account {busy_ledger.person}: held 3001 fen, open holds sum to 3000 fen"
+    ]
+    assert await run_colony_audit() == 1
