@@ -174,14 +174,17 @@ def movement_json(posting: pb.Posting, amount: Money, account: pb.Account) -> di
 
 
 def statement_entry_json(entry: pb.StatementEntry) -> dict[str, Any]:
-    return {
+    line = {
         "entry_id": entry.entry_id,
         "posting_id": entry.posting_id,
         "kind": entry.kind,
         "amount": money_proto_json(entry.amount),
-        "balance_after": money_proto_json(entry.balance_after),
         "counterpart_account_id": entry.counterpart_account_id,
         "counterpart_name": entry.counterpart_name,
         "memo": entry.memo,
+        "reference": entry.reference,
         "posted_at": timestamp_json(entry.posted_at),
     }
+    if entry.has_balance_after:
+        line["balance_after"] = money_proto_json(entry.balance_after)
+    return line

@@ -57,10 +57,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "posting_id",
             "kind",
             "amount",
-            "balance_after",
             "counterpart_account_id",
             "counterpart_name",
             "memo",
+            "reference",
             "posted_at",
         ],
         "properties": {
@@ -69,16 +69,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "kind": {
                 "type": "string",
                 "example": "transfer",
-                "description": "top_up, withdrawal or transfer.",
+                "description": "top_up, withdrawal, transfer, hold_capture, trade_payment, "
+                "trade_settlement, trade_refund, code_payment or bill_payment.",
             },
             "amount": {**schema_ref("Money"), "description": "Signed: negative is money out."},
             "balance_after": {
                 **schema_ref("Money"),
-                "description": "The running balance right after this entry.",
+                "description": "The running balance right after this entry. Absent on a hot "
+                "account's statement, whose sub-accounts move concurrently.",
             },
             "counterpart_account_id": {"type": "string"},
             "counterpart_name": {"type": "string"},
             "memo": {"type": "string"},
+            "reference": {
+                "type": "string",
+                "description": "The trade, hold or bill reference the entry belongs to, if any.",
+            },
             "posted_at": {"type": "string", "format": "date-time"},
         },
     },
