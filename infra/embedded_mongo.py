@@ -69,12 +69,17 @@ def _port_is_open(port: int) -> bool:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while the process runs; a zombie (exited, not yet reaped by its parent) is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):
+        # /proc/<pid>/stat: "pid (comm) state ..."; the comm may contain spaces.
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
     return True
 
 
