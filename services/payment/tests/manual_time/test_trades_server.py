@@ -7,7 +7,7 @@ holds exactly what the trades in escrow hold.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import grpc
@@ -20,7 +20,6 @@ from colony.payment.v1 import payment_pb2 as pb
 from services.payment.activity import business_date_of
 from services.payment.tests.support import Stub, new_key, open_merchant, open_person
 from services.payment.tests.trade_support import (
-    RunningPayment,
     assert_books_balance,
     balance_fen,
     cancel,
@@ -57,31 +56,6 @@ ALL_STATES = (CREATED, CLOSED, PAID, SHIPPED, REFUND_REQUESTED, SETTLED, REFUNDE
 # 10,750 fen * 0.6% = 64.5 fen, rounded half-even to 64: the merchant gets 10,686.
 TRADE_FEN = 10_750
 TRADE_FEE_FEN = 64
-
-
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return manual_clock()
-
-
-@pytest.fixture(scope="module")
-async def payment(
-    mongo_url: str, mongo_client: MongoClient, database_name: str, clock: ManualClock
-) -> AsyncIterator[RunningPayment]:
-    async with running_payment(
-        mongo_url, mongo_client, f"{database_name}_payment", clock
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def stub(payment: RunningPayment) -> Stub:
-    return payment.stub
-
-
-@pytest.fixture(scope="module")
-def store(payment: RunningPayment):
-    return payment.store
 
 
 def state_name(state: pb.TradeState.ValueType) -> str:

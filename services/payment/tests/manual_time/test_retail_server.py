@@ -5,55 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import grpc
-import pytest
 
 from chassis.clock import ManualClock
-from chassis.mongo import MongoClient
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.bank_channel import luhn_valid
 from services.payment.tests.support import Stub, cny, new_key, open_merchant, open_person, top_up
 from services.payment.tests.trade_support import (
-    RunningPayment,
     assert_books_balance,
     balance_fen,
     entries_of,
     error_info,
-    manual_clock,
     refusal_of,
-    running_payment,
 )
 
 WATER_BILLER = "westlake-water"
 WATER_MERCHANT = "2188000000000101"
-
-
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return manual_clock()
-
-
-@pytest.fixture(scope="module")
-async def payment(
-    mongo_url: str, mongo_client: MongoClient, database_name: str, clock: ManualClock
-) -> AsyncIterator[RunningPayment]:
-    async with running_payment(
-        mongo_url, mongo_client, f"{database_name}_payment", clock
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def stub(payment: RunningPayment) -> Stub:
-    return payment.stub
-
-
-@pytest.fixture(scope="module")
-def store(payment: RunningPayment):
-    return payment.store
 
 
 async def payer_and_shop(stub: Stub, payer_fen: int = 10_000) -> tuple[str, str]:

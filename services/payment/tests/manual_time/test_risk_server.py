@@ -15,7 +15,6 @@ import grpc
 import pytest
 
 from chassis.clock import ManualClock
-from chassis.mongo import MongoClient
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.activity import BUSINESS_TIMEZONE
@@ -35,47 +34,19 @@ from services.payment.tests.trade_support import (
     PAYMENT_PASSWORD,
     WRONG_PAYMENT_PASSWORD,
     Parties,
-    RunningPayment,
     assert_books_balance,
     balance_fen,
     create_trade,
     error_info,
     get_account,
     get_trade,
-    manual_clock,
     pay_trade,
     refused,
-    running_payment,
 )
 
 YUAN = 100
 PASSWORD = pb.RiskSignals(payment_password=PAYMENT_PASSWORD)
 WRONG_PASSWORD = pb.RiskSignals(payment_password=WRONG_PAYMENT_PASSWORD)
-
-
-@pytest.fixture(scope="module")
-def clock() -> ManualClock:
-    return manual_clock()
-
-
-@pytest.fixture(scope="module")
-async def payment(
-    mongo_url: str, mongo_client: MongoClient, database_name: str, clock: ManualClock
-) -> AsyncIterator[RunningPayment]:
-    async with running_payment(
-        mongo_url, mongo_client, f"{database_name}_payment", clock
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def stub(payment: RunningPayment) -> Stub:
-    return payment.stub
-
-
-@pytest.fixture(scope="module")
-def store(payment: RunningPayment):
-    return payment.store
 
 
 @pytest.fixture
