@@ -6,6 +6,9 @@ tests, and __main__ closes them on shutdown); create_app builds everything else.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -26,13 +29,20 @@ from gateway.routes import (
     admin,
     documentation,
     merchant,
+    merchant_payments,
     money_movement,
+    operations,
     payments,
     system,
     trades,
     wallet,
 )
 from gateway.routing import Route, register_routes
+from gateway.sagas.catalogue import define_sagas
+from gateway.sagas.engine import BACKOFF_SECONDS_MAX, RetryPolicy, SagaEngine
+from gateway.sagas.failpoints import Failpoints
+from gateway.sagas.log import SagaLog
+from gateway.sagas.recovery import RecoveryLoop
 from gateway.settings import GatewaySettings
 from gateway.tokens import AccessTokens
 
@@ -42,6 +52,12 @@ REQUEST_BODY_BYTES_MAX = 64 * 1024
 USERS_COLLECTION = "users"
 HTTP_IDEMPOTENCY_COLLECTION = "http_idempotency"
 MERCHANT_API_KEYS_COLLECTION = "merchant_api_keys"
+SAGAS_COLLECTION = "sagas"
+
+
+def instance_id() -> str:
+    """This gateway process among its replicas, as saga leases name their holder."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _merge_schemas(*groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -77,6 +93,23 @@ def create_app(
         identities, passwords, tokens, api_keys, operator_phones=settings.operator_phones
     )
     registration = Registration(identities, payment, passwords, clock)
+    saga_settings = settings.sagas
+    sagas = define_sagas(payment, hold_ttl_seconds=saga_settings.hold_ttl_seconds)
+    saga_log = SagaLog(database[SAGAS_COLLECTION])
+    saga_engine = SagaEngine(
+        saga_log,
+        sagas.all(),
+        clock,
+        instance_id=instance_id(),
+        lease_seconds=saga_settings.lease_seconds,
+        retry=RetryPolicy(
+            attempts_per_pass=saga_settings.attempts_per_pass,
+            attempts_max=saga_settings.attempts_max,
+            backoff_seconds_first=saga_settings.backoff_seconds,
+            backoff_seconds_max=max(saga_settings.backoff_seconds, BACKOFF_SECONDS_MAX),
+        ),
+        failpoints=Failpoints(saga_settings.failpoint),
+    )
 
     documentation_routes = documentation.DocumentationRoutes()
     routes: list[Route] = [
@@ -85,6 +118,10 @@ def create_app(
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
         *trades.TradeRoutes(payment, idempotency).routes(),
         *payments.PaymentRoutes(payment, idempotency).routes(),
+        *merchant_payments.MerchantPaymentRoutes(
+            payment, saga_engine, sagas, saga_settings.inline_wait_seconds
+        ).routes(),
+        *operations.OperationRoutes(saga_engine).routes(),
         *merchant.MerchantRoutes(payment, idempotency, api_keys).routes(),
         *admin.AdminRoutes(payment).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
@@ -99,6 +136,8 @@ def create_app(
                 money_movement.SCHEMAS,
                 trades.SCHEMAS,
                 payments.SCHEMAS,
+                merchant_payments.SCHEMAS,
+                operations.SCHEMAS,
                 merchant.SCHEMAS,
                 admin.SCHEMAS,
                 system.SCHEMAS,
@@ -122,6 +161,9 @@ def create_app(
         await identities.ensure_indexes()
         await idempotency.ensure_indexes()
         await api_keys.ensure_indexes()
+        await saga_log.ensure_indexes()
 
     app.on_startup.append(ensure_indexes)
+    # After the indexes: the loop's first round runs as soon as it starts.
+    RecoveryLoop(saga_engine, saga_settings.recovery_interval_seconds).install(app)
     return app

@@ -185,6 +185,23 @@ class PaymentClient(ServiceClient):
     async def list_statement(self, request: pb.ListStatementRequest) -> pb.ListStatementResponse:
         return await self._call(self._stub.ListStatement, request)
 
+    # Holds (TCC): the steps of the gateway's sagas (gateway.sagas).
+
+    async def create_hold(self, request: pb.CreateHoldRequest) -> pb.CreateHoldResponse:
+        return await self._call(self._stub.CreateHold, request)
+
+    async def capture_hold(self, request: pb.CaptureHoldRequest) -> pb.CaptureHoldResponse:
+        return await self._call(self._stub.CaptureHold, request)
+
+    async def void_hold(self, request: pb.VoidHoldRequest) -> pb.Hold:
+        response: pb.VoidHoldResponse = await self._call(self._stub.VoidHold, request)
+        return response.hold
+
+    async def get_hold(self, hold_id: str) -> pb.Hold:
+        request = pb.GetHoldRequest(hold_id=hold_id)
+        response: pb.GetHoldResponse = await self._call(self._stub.GetHold, request)
+        return response.hold
+
     # Escrow trades (担保交易).
 
     async def create_trade(self, request: pb.CreateTradeRequest) -> pb.Trade:

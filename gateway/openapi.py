@@ -143,6 +143,11 @@ def _operation(route: Route) -> Schema:
     elif route.response_status != HTTPStatus.NO_CONTENT:
         success["content"] = {route.response_media_type: {"schema": {"type": "string"}}}
     responses: Schema = {str(route.response_status): success}
+    for status, (schema_name, description) in sorted(route.other_responses.items()):
+        responses[str(status)] = {
+            "description": description,
+            "content": {route.response_media_type: {"schema": schema_ref(schema_name)}},
+        }
     for status, reasons in _documented_problems(route).items():
         responses[str(status)] = _problem_response(
             f"{HTTPStatus(status).phrase}; reason {' or '.join(reasons)}."

@@ -61,6 +61,9 @@ class Route:
     response_media_type: str = "application/json"
     response_description: str = "OK"
     query_parameters: tuple[QueryParameter, ...] = ()
+    # Other successful answers: status -> (schema name, description), such as a saga's
+    # 202 Accepted when it could not finish in time (gateway.routes.operations).
+    other_responses: Mapping[int, tuple[str, str]] = field(default_factory=dict)
     # Error statuses this route answers on purpose, each with the reasons it may carry.
     problems: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chassis.settings import (
     DEFAULT_GRPC_PORTS,
@@ -13,12 +13,15 @@ from chassis.settings import (
     SERVICE_NAMES,
     TelemetrySettings,
 )
+from gateway.sagas.failpoints import Failpoint
 
 ENVIRONMENT_DEV = "dev"
 # Only ever used when COLONY_ENV=dev, so a laptop can run the platform with no setup.
 DEV_JWT_SECRET = "colony-dev-only-jwt-secret-do-not-use-in-production"
 # HS256 keys shorter than the hash output weaken the signature (RFC 7518 §3.2).
 JWT_SECRET_LENGTH_MIN = 32
+# The payment service keeps a hold at most 7 days (services/payment/holds.py).
+SAGA_HOLD_TTL_SECONDS_MAX = 7 * 24 * 3600
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -59,6 +62,72 @@ def _jwt_secret(environ: Mapping[str, str], environment: str) -> tuple[str, bool
 
 
 @dataclass(frozen=True, slots=True)
+class SagaSettings:
+    """The saga engine's leases, retries and recovery loop (gateway.sagas).
+
+    Environment: COLONY_SAGA_LEASE_SECONDS, COLONY_SAGA_RECOVERY_INTERVAL_SECONDS,
+    COLONY_SAGA_INLINE_WAIT_SECONDS, COLONY_SAGA_ATTEMPTS_PER_PASS,
+    COLONY_SAGA_ATTEMPTS_MAX, COLONY_SAGA_BACKOFF_SECONDS, COLONY_SAGA_HOLD_TTL_SECONDS, and
+    the test-only COLONY_SAGA_FAILPOINT (gateway.sagas.failpoints; refused unless
+    COLONY_ENV=dev).
+    """
+
+    # How long a claim on a saga lasts without renewal before another replica may take it.
+    lease_seconds: float = 30.0
+    # How often each replica looks for sagas whose lease expired.
+    recovery_interval_seconds: float = 5.0
+    # How long a request drives its saga before answering 202 with the operation's URL.
+    inline_wait_seconds: float = 10.0
+    # Attempts of one step per pass (with backoff), and in all before it is given up.
+    attempts_per_pass: int = 3
+    attempts_max: int = 20
+    # The first wait between attempts; it doubles per attempt, up to RetryPolicy's cap.
+    backoff_seconds: float = 0.2
+    # How long a saga's hold reserves the money before the payment service's sweeper frees it.
+    hold_ttl_seconds: int = 15 * 60
+    failpoint: Failpoint | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], environment: str) -> SagaSettings:
+        attempts_per_pass = _whole_number(environ, "COLONY_SAGA_ATTEMPTS_PER_PASS", 3)
+        attempts_max = _whole_number(environ, "COLONY_SAGA_ATTEMPTS_MAX", 20)
+        if attempts_per_pass > attempts_max:
+            raise SystemExit(
+                "COLONY_SAGA_ATTEMPTS_PER_PASS must not exceed COLONY_SAGA_ATTEMPTS_MAX"
+            )
+        hold_ttl_seconds = _whole_number(environ, "COLONY_SAGA_HOLD_TTL_SECONDS", 15 * 60)
+        if hold_ttl_seconds > SAGA_HOLD_TTL_SECONDS_MAX:
+            raise SystemExit(
+                f"COLONY_SAGA_HOLD_TTL_SECONDS must be at most {SAGA_HOLD_TTL_SECONDS_MAX}"
+            )
+        return cls(
+            lease_seconds=_number(environ, "COLONY_SAGA_LEASE_SECONDS", 30.0),
+            recovery_interval_seconds=_number(
+                environ, "COLONY_SAGA_RECOVERY_INTERVAL_SECONDS", 5.0
+            ),
+            inline_wait_seconds=_number(environ, "COLONY_SAGA_INLINE_WAIT_SECONDS", 10.0),
+            attempts_per_pass=attempts_per_pass,
+            attempts_max=attempts_max,
+            backoff_seconds=_number(environ, "COLONY_SAGA_BACKOFF_SECONDS", 0.2),
+            hold_ttl_seconds=hold_ttl_seconds,
+            failpoint=_failpoint(environ, environment),
+        )
+
+
+def _failpoint(environ: Mapping[str, str], environment: str) -> Failpoint | None:
+    """The test-only crash point; only a dev environment may have one."""
+    text = environ.get("COLONY_SAGA_FAILPOINT", "")
+    if not text:
+        return None
+    if environment != ENVIRONMENT_DEV:
+        raise SystemExit("COLONY_SAGA_FAILPOINT kills the gateway: only with COLONY_ENV=dev")
+    try:
+        return Failpoint.parse(text)
+    except ValueError as error:
+        raise SystemExit(f"COLONY_SAGA_FAILPOINT: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """Where the gateway listens, its database, its token secret and where the services are.
 
@@ -67,7 +136,7 @@ class GatewaySettings:
     COLONY_<SERVICE>_ADDRESS for each business line, COLONY_RPC_DEADLINE_SECONDS,
     COLONY_READINESS_DEADLINE_SECONDS, COLONY_IDEMPOTENCY_LEASE_SECONDS,
     COLONY_IDEMPOTENCY_WAIT_SECONDS, COLONY_OPERATOR_PHONES (comma-separated phones whose
-    users get the "operator" role at log-in).
+    users get the "operator" role at log-in), and the saga settings (SagaSettings).
     """
 
     host: str
@@ -89,6 +158,7 @@ class GatewaySettings:
     telemetry: TelemetrySettings
     # Users registered with these phones are platform operators (the admin endpoints).
     operator_phones: frozenset[str] = frozenset()
+    sagas: SagaSettings = field(default_factory=SagaSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -117,4 +187,5 @@ class GatewaySettings:
             idempotency_wait_seconds=_number(env, "COLONY_IDEMPOTENCY_WAIT_SECONDS", 10.0),
             telemetry=TelemetrySettings.from_env("gateway", env),
             operator_phones=_phones(env, "COLONY_OPERATOR_PHONES"),
+            sagas=SagaSettings.from_env(env, environment),
         )

@@ -62,6 +62,7 @@ async def test_every_money_moving_route_requires_an_idempotency_key(
         "/v1/bill-payments",
         "/v1/merchant/trades",
         "/v1/merchant/payment-code-charges",
+        "/v1/merchant-payments",
     }
     for method, path in keyed_operations:
         caller = merchant if path.startswith("/v1/merchant/") else user

@@ -23,6 +23,7 @@ from services.payment.ledger import (
     plan_movement,
     validate_memo,
 )
+from services.payment.risk import PaymentKind
 from services.payment.rpc_base import (
     HOLD_SWEEP_BATCH,
     HOLD_SWEEP_BATCHES_MAX,
@@ -53,6 +54,10 @@ class HoldsRpc(PaymentRpcBase):
             memo=validate_memo(request.memo),
             now=self._clock.now(),
         )
+        payee_id = request.payee_account_id
+        verified = bool(payee_id) and await self._second_factor(
+            requested.account_id, request.risk.payment_password
+        )
 
         async def create(session: Session) -> pb.CreateHoldResponse:
             existing = await self._store.get_hold(requested.hold_id, session)
@@ -61,6 +66,18 @@ class HoldsRpc(PaymentRpcBase):
                 account = await self._store.get_account(hold.account_id, session)
             else:
                 hold = requested
+                if payee_id:
+                    # A hold that reserves a payment is screened as that payment.
+                    payer = await self._store.get_account(hold.account_id, session)
+                    await self._screen(
+                        session,
+                        payer=payer,
+                        payee_account_id=payee_id,
+                        payment_kind=PaymentKind.PAYMENT,
+                        amount_fen=hold.amount_fen,
+                        device_id=request.risk.device_id,
+                        second_factor_verified=verified,
+                    )
                 account = await self._store.insert_hold(session, hold)
                 await self._append(
                     session, "payment.hold.created", hold.hold_id, hold_to_proto(hold)
@@ -69,7 +86,7 @@ class HoldsRpc(PaymentRpcBase):
                 hold=hold_to_proto(hold), account=account_to_proto(account)
             )
 
-        async with self._movement_scope(requested.account_id):
+        async with self._risk_audit(), self._movement_scope(requested.account_id):
             return await run_in_transaction(self._client, create)
 
     async def CaptureHold(

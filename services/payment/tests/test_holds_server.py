@@ -168,3 +168,29 @@ async def test_unknown_hold_is_not_found(stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as refusal:
         await stub.GetHold(pb.GetHoldRequest(hold_id="no-such-hold"))
     assert refusal.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_hold_that_reserves_a_payment_is_screened_by_risk_control(stub, store) -> None:
+    buyer = await funded_buyer(stub, 10_000)
+    merchant = await open_merchant(stub)
+    await stub.SetBlacklisted(
+        pb.SetBlacklistedRequest(
+            account_id=merchant.account_id, blacklisted=True, reason="fraud ring"
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refusal:
+        await stub.CreateHold(
+            pb.CreateHoldRequest(
+                hold_id=hold_id(),
+                account_id=buyer.account_id,
+                amount=cny(1_000),
+                payee_account_id=merchant.account_id,
+            )
+        )
+    assert error_reason(refusal.value) == "RISK_DENIED"
+    assert (await store.get_account(buyer.account_id)).available_fen == 10_000
+    # A hold for the payer's own purposes (no payee) is not a payment to screen.
+    held = await stub.CreateHold(
+        pb.CreateHoldRequest(hold_id=hold_id(), account_id=buyer.account_id, amount=cny(1_000))
+    )
+    assert held.hold.state == pb.HOLD_STATE_HELD

@@ -892,14 +892,23 @@ class CreateHoldRequest(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     TTL_SECONDS_FIELD_NUMBER: _builtins.int
     MEMO_FIELD_NUMBER: _builtins.int
+    PAYEE_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    RISK_FIELD_NUMBER: _builtins.int
     hold_id: _builtins.str
     """Chosen by the caller (a saga derives it from its id and step); also the idempotency key."""
     account_id: _builtins.str
     ttl_seconds: _builtins.int
     """Seconds until the sweeper releases an uncaptured hold; 0 means the default (15 min)."""
     memo: _builtins.str
+    payee_account_id: _builtins.str
+    """When the hold reserves a payment to a known payee (a merchant payment), name it: the
+    hold then passes real-time risk control as that payment, with these signals. A hold
+    for the payer's own purposes (a fund subscription) names none.
+    """
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def risk(self) -> Global___RiskSignals: ...
     def __init__(
         self,
         *,
@@ -908,10 +917,12 @@ class CreateHoldRequest(_message.Message):
         amount: _money_pb2.Money | None = ...,
         ttl_seconds: _builtins.int = ...,
         memo: _builtins.str = ...,
+        payee_account_id: _builtins.str = ...,
+        risk: Global___RiskSignals | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "risk", b"risk"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "hold_id", b"hold_id", "memo", b"memo", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "hold_id", b"hold_id", "memo", b"memo", "payee_account_id", b"payee_account_id", "risk", b"risk", "ttl_seconds", b"ttl_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
