@@ -83,3 +83,25 @@ async def payment_service(
 def payment_address(payment_service: GrpcService) -> str:
     """host:port of the module's payment service."""
     return f"127.0.0.1:{payment_service.port}"
+
+
+@pytest.fixture(scope="module")
+async def wealth_service(
+    mongo_url: str, mongo_client: MongoClient, database_name: str
+) -> AsyncIterator[GrpcService]:
+    """A real wealth service over gRPC on loopback, backed by this module's database."""
+    from services.wealth.server import build_wealth_service
+
+    settings = service_settings("wealth", mongo_url, f"{database_name}_wealth")
+    service = await build_wealth_service(settings, mongo_client, SystemClock())
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+@pytest.fixture(scope="module")
+def wealth_address(wealth_service: GrpcService) -> str:
+    """host:port of the module's wealth service."""
+    return f"127.0.0.1:{wealth_service.port}"
