@@ -42,6 +42,7 @@ class PostingKind(StrEnum):
     TRADE_REFUND = "trade_refund"
     CODE_PAYMENT = "code_payment"
     BILL_PAYMENT = "bill_payment"
+    PLATFORM_TRANSFER = "platform_transfer"
 
 
 @dataclass(frozen=True, slots=True)

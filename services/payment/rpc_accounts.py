@@ -6,7 +6,7 @@ import logging
 import secrets
 import uuid
 
-from chassis.errors import InvalidArgument
+from chassis.errors import AlreadyExists, InvalidArgument
 from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session
@@ -299,14 +299,54 @@ class AccountsRpc(PaymentRpcBase):
         account_id = require_account_id(request.account_id)
         if not account_id.startswith(PLATFORM_ACCOUNT_ID_PREFIX):
             raise InvalidArgument(f"platform account ids start with {PLATFORM_ACCOUNT_ID_PREFIX!r}")
+        kind = AccountKind.EXTERNAL if request.external_party else AccountKind.PLATFORM
         account = await self._store.ensure_system_account(
             account_id,
-            AccountKind.PLATFORM,
+            kind,
             validate_name(request.display_name, "display_name"),
             self._clock.now(),
             hot_shards=require_shard_count(request.hot_shards),
         )
+        if account.kind is not kind:
+            raise AlreadyExists(
+                f"account {account_id} exists as a {account.kind.value} account",
+                reason="ALREADY_REGISTERED",
+            )
         return pb.EnsurePlatformAccountResponse(account=account_to_proto(account))
+
+    async def PlatformTransfer(
+        self, request: pb.PlatformTransferRequest, context: Context
+    ) -> pb.PlatformTransferResponse:
+        require_idempotency_key(request.idempotency_key)
+        amount_fen = amount_from_proto(request.amount)
+        from_account_id = require_account_id(request.from_account_id, "from_account_id")
+        to_account_id = require_account_id(request.to_account_id, "to_account_id")
+
+        async def pay_out(session: Session) -> pb.PlatformTransferResponse:
+            payer = await self._store.get_account(from_account_id, session, with_balance=False)
+            # Only the platform's own money moves this way; a person's needs their consent.
+            require_kind(payer, (AccountKind.PLATFORM, AccountKind.EXTERNAL), "pay out")
+            payee = await self._store.get_account(to_account_id, session, with_balance=False)
+            posting = plan_movement(
+                posting_id=uuid.uuid4().hex,
+                kind=PostingKind.PLATFORM_TRANSFER,
+                from_account_id=from_account_id,
+                to_account_id=to_account_id,
+                amount_fen=amount_fen,
+                posted_at=self._clock.now(),
+                memo=request.memo,
+            )
+            await self._post(session, posting, reference=request.reference, known=(payer, payee))
+            return pb.PlatformTransferResponse(posting=posting_to_proto(posting))
+
+        async with self._movement_scope():
+            return await self._idempotency.run(
+                self._client,
+                scope="platform-transfer",
+                request=request,
+                response_type=pb.PlatformTransferResponse,
+                operation=pay_out,
+            )
 
     async def SetAccountHot(
         self, request: pb.SetAccountHotRequest, context: Context

@@ -10,6 +10,7 @@ import pytest
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.tests.support import (
     assert_ledger_consistent,
+    cny,
     error_reason,
     open_merchant,
     open_person,
@@ -97,3 +98,87 @@ async def test_platform_account_ids_are_namespaced(stub) -> None:
             pb.EnsurePlatformAccountRequest(account_id="2088000000000001", display_name="impostor")
         )
     assert refusal.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_platform_account_pays_out_from_its_sub_accounts(stub, store) -> None:
+    omnibus = "platform:wealth:test_omnibus"
+    await stub.EnsurePlatformAccount(
+        pb.EnsurePlatformAccountRequest(
+            account_id=omnibus, display_name="Test omnibus", hot_shards=4
+        )
+    )
+    investor = await open_person(stub)
+    await top_up(stub, investor.account_id, 5_000)
+    hold = await stub.CreateHold(
+        pb.CreateHoldRequest(
+            hold_id=f"subscribe-{investor.account_id}",
+            account_id=investor.account_id,
+            amount=cny(5_000),
+        )
+    )
+    await stub.CaptureHold(
+        pb.CaptureHoldRequest(hold_id=hold.hold.hold_id, credit_account_id=omnibus)
+    )
+    request = pb.PlatformTransferRequest(
+        idempotency_key=f"payout-{investor.account_id}",
+        from_account_id=omnibus,
+        to_account_id=investor.account_id,
+        amount=cny(2_000),
+        reference="redemption-1",
+    )
+    first = await stub.PlatformTransfer(request)
+    again = await stub.PlatformTransfer(request)
+    assert again.posting.posting_id == first.posting.posting_id
+    assert (await store.get_account(omnibus)).balance_fen == 3_000
+    assert (await store.get_account(investor.account_id)).balance_fen == 2_000
+    with pytest.raises(grpc.aio.AioRpcError) as refusal:
+        await stub.PlatformTransfer(
+            pb.PlatformTransferRequest(
+                idempotency_key="too-much",
+                from_account_id=omnibus,
+                to_account_id=investor.account_id,
+                amount=cny(3_001),
+            )
+        )
+    assert error_reason(refusal.value) == "INSUFFICIENT_FUNDS"
+    await assert_ledger_consistent(store)
+
+
+async def test_a_person_cannot_be_paid_out_of_by_a_platform_transfer(stub) -> None:
+    person = await open_person(stub)
+    other = await open_person(stub)
+    await top_up(stub, person.account_id, 1_000)
+    with pytest.raises(grpc.aio.AioRpcError) as refusal:
+        await stub.PlatformTransfer(
+            pb.PlatformTransferRequest(
+                idempotency_key="steal",
+                from_account_id=person.account_id,
+                to_account_id=other.account_id,
+                amount=cny(1),
+            )
+        )
+    assert error_reason(refusal.value) == "ACCOUNT_KIND_NOT_ALLOWED"
+
+
+async def test_an_external_party_account_books_income_and_may_go_negative(stub, store) -> None:
+    income = "platform:wealth:test_income"
+    omnibus = "platform:wealth:test_omnibus_2"
+    await stub.EnsurePlatformAccount(
+        pb.EnsurePlatformAccountRequest(
+            account_id=income, display_name="Portfolio income", external_party=True
+        )
+    )
+    await stub.EnsurePlatformAccount(
+        pb.EnsurePlatformAccountRequest(account_id=omnibus, display_name="Omnibus")
+    )
+    await stub.PlatformTransfer(
+        pb.PlatformTransferRequest(
+            idempotency_key="income-2026-11-25",
+            from_account_id=income,
+            to_account_id=omnibus,
+            amount=cny(476),
+        )
+    )
+    assert (await store.get_account(income)).balance_fen == -476
+    assert (await store.get_account(omnibus)).balance_fen == 476
+    await assert_ledger_consistent(store)

@@ -105,6 +105,58 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_INVALID_BILL_REFERENCE: _ErrorReason.ValueType  # 42
     ERROR_REASON_INVALID_BUSINESS_DATE: _ErrorReason.ValueType  # 43
     """A business date is not a YYYY-MM-DD date."""
+    ERROR_REASON_FAST_REDEMPTION_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 44
+    """A fast redemption above what is left of today's 10,000-yuan allowance."""
+    ERROR_REASON_INVALID_PORTFOLIO: _ErrorReason.ValueType  # 45
+    """A fund portfolio is malformed or earns less than its fees."""
+    ERROR_REASON_PRODUCT_NOT_ON_SALE: _ErrorReason.ValueType  # 46
+    """The product is closed or outside its sale window (why in metadata)."""
+    ERROR_REASON_BELOW_MINIMUM: _ErrorReason.ValueType  # 47
+    """The amount is below the product's or fund's minimum."""
+    ERROR_REASON_QUOTA_EXCEEDED: _ErrorReason.ValueType  # 48
+    """The product's remaining quota is too small: it is never oversold."""
+    ERROR_REASON_HOLDING_NOT_MATURED: _ErrorReason.ValueType  # 49
+    """The holding's maturity date has not come."""
+    ERROR_REASON_HOLDING_NOT_TRANSFERABLE: _ErrorReason.ValueType  # 50
+    """The holding cannot be listed for transfer now."""
+    ERROR_REASON_RESERVATION_NOT_EXPIRED: _ErrorReason.ValueType  # 51
+    """The reservation's 30 days have not passed."""
+    ERROR_REASON_INSUFFICIENT_UNITS: _ErrorReason.ValueType  # 52
+    """Selling more fund units than are held."""
+    ERROR_REASON_RISK_PROFILE_REQUIRED: _ErrorReason.ValueType  # 53
+    """Answer the risk-profile questionnaire first."""
+    ERROR_REASON_RISK_PROFILE_EXPIRED: _ErrorReason.ValueType  # 54
+    """The risk profile is older than a year: answer the questionnaire again."""
+    ERROR_REASON_SUITABILITY: _ErrorReason.ValueType  # 55
+    """The product is above the investor's risk level and was not acknowledged."""
+    ERROR_REASON_PURCHASE_CANCELLED: _ErrorReason.ValueType  # 56
+    """The purchase was cancelled (or cancelled before its try)."""
+    ERROR_REASON_PURCHASE_ALREADY_CONFIRMED: _ErrorReason.ValueType  # 57
+    """The purchase is confirmed; it cannot be cancelled."""
+    ERROR_REASON_PURCHASE_MISMATCH: _ErrorReason.ValueType  # 58
+    """The purchase id exists with different terms."""
+    ERROR_REASON_REDEMPTION_CANCELLED: _ErrorReason.ValueType  # 59
+    """The redemption was cancelled (or cancelled before it arrived)."""
+    ERROR_REASON_REDEMPTION_ALREADY_PAID: _ErrorReason.ValueType  # 60
+    """A payout of the redemption is paid; it cannot be cancelled."""
+    ERROR_REASON_REDEMPTION_MISMATCH: _ErrorReason.ValueType  # 61
+    """The redemption id exists with different terms."""
+    ERROR_REASON_PAYOUT_ALREADY_PAID: _ErrorReason.ValueType  # 62
+    """The payout was already paid."""
+    ERROR_REASON_PAYOUT_CANCELLED: _ErrorReason.ValueType  # 63
+    """The payout was cancelled; reverse its posting."""
+    ERROR_REASON_INCOME_DATE_OUT_OF_ORDER: _ErrorReason.ValueType  # 64
+    """A later date's income has started; dates are distributed in order."""
+    ERROR_REASON_LISTING_RESERVED: _ErrorReason.ValueType  # 65
+    """Another buyer's purchase holds this listing."""
+    ERROR_REASON_LISTING_CHANGED: _ErrorReason.ValueType  # 66
+    """The listing's price is not the one the buyer agreed to."""
+    ERROR_REASON_NAV_ALREADY_PUBLISHED: _ErrorReason.ValueType  # 67
+    """A different NAV is already published for that fund and date."""
+    ERROR_REASON_FAILED_PRECONDITION: _ErrorReason.ValueType  # 68
+    """A business refusal with no more specific reason."""
+    ERROR_REASON_ALREADY_EXISTS: _ErrorReason.ValueType  # 69
+    """The object exists already (a product or fund id is taken)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -196,4 +248,56 @@ ERROR_REASON_INVALID_PAYMENT_CODE: ErrorReason.ValueType  # 41
 ERROR_REASON_INVALID_BILL_REFERENCE: ErrorReason.ValueType  # 42
 ERROR_REASON_INVALID_BUSINESS_DATE: ErrorReason.ValueType  # 43
 """A business date is not a YYYY-MM-DD date."""
+ERROR_REASON_FAST_REDEMPTION_LIMIT_EXCEEDED: ErrorReason.ValueType  # 44
+"""A fast redemption above what is left of today's 10,000-yuan allowance."""
+ERROR_REASON_INVALID_PORTFOLIO: ErrorReason.ValueType  # 45
+"""A fund portfolio is malformed or earns less than its fees."""
+ERROR_REASON_PRODUCT_NOT_ON_SALE: ErrorReason.ValueType  # 46
+"""The product is closed or outside its sale window (why in metadata)."""
+ERROR_REASON_BELOW_MINIMUM: ErrorReason.ValueType  # 47
+"""The amount is below the product's or fund's minimum."""
+ERROR_REASON_QUOTA_EXCEEDED: ErrorReason.ValueType  # 48
+"""The product's remaining quota is too small: it is never oversold."""
+ERROR_REASON_HOLDING_NOT_MATURED: ErrorReason.ValueType  # 49
+"""The holding's maturity date has not come."""
+ERROR_REASON_HOLDING_NOT_TRANSFERABLE: ErrorReason.ValueType  # 50
+"""The holding cannot be listed for transfer now."""
+ERROR_REASON_RESERVATION_NOT_EXPIRED: ErrorReason.ValueType  # 51
+"""The reservation's 30 days have not passed."""
+ERROR_REASON_INSUFFICIENT_UNITS: ErrorReason.ValueType  # 52
+"""Selling more fund units than are held."""
+ERROR_REASON_RISK_PROFILE_REQUIRED: ErrorReason.ValueType  # 53
+"""Answer the risk-profile questionnaire first."""
+ERROR_REASON_RISK_PROFILE_EXPIRED: ErrorReason.ValueType  # 54
+"""The risk profile is older than a year: answer the questionnaire again."""
+ERROR_REASON_SUITABILITY: ErrorReason.ValueType  # 55
+"""The product is above the investor's risk level and was not acknowledged."""
+ERROR_REASON_PURCHASE_CANCELLED: ErrorReason.ValueType  # 56
+"""The purchase was cancelled (or cancelled before its try)."""
+ERROR_REASON_PURCHASE_ALREADY_CONFIRMED: ErrorReason.ValueType  # 57
+"""The purchase is confirmed; it cannot be cancelled."""
+ERROR_REASON_PURCHASE_MISMATCH: ErrorReason.ValueType  # 58
+"""The purchase id exists with different terms."""
+ERROR_REASON_REDEMPTION_CANCELLED: ErrorReason.ValueType  # 59
+"""The redemption was cancelled (or cancelled before it arrived)."""
+ERROR_REASON_REDEMPTION_ALREADY_PAID: ErrorReason.ValueType  # 60
+"""A payout of the redemption is paid; it cannot be cancelled."""
+ERROR_REASON_REDEMPTION_MISMATCH: ErrorReason.ValueType  # 61
+"""The redemption id exists with different terms."""
+ERROR_REASON_PAYOUT_ALREADY_PAID: ErrorReason.ValueType  # 62
+"""The payout was already paid."""
+ERROR_REASON_PAYOUT_CANCELLED: ErrorReason.ValueType  # 63
+"""The payout was cancelled; reverse its posting."""
+ERROR_REASON_INCOME_DATE_OUT_OF_ORDER: ErrorReason.ValueType  # 64
+"""A later date's income has started; dates are distributed in order."""
+ERROR_REASON_LISTING_RESERVED: ErrorReason.ValueType  # 65
+"""Another buyer's purchase holds this listing."""
+ERROR_REASON_LISTING_CHANGED: ErrorReason.ValueType  # 66
+"""The listing's price is not the one the buyer agreed to."""
+ERROR_REASON_NAV_ALREADY_PUBLISHED: ErrorReason.ValueType  # 67
+"""A different NAV is already published for that fund and date."""
+ERROR_REASON_FAILED_PRECONDITION: ErrorReason.ValueType  # 68
+"""A business refusal with no more specific reason."""
+ERROR_REASON_ALREADY_EXISTS: ErrorReason.ValueType  # 69
+"""The object exists already (a product or fund id is taken)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

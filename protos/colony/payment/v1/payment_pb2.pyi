@@ -746,21 +746,27 @@ class EnsurePlatformAccountRequest(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     HOT_SHARDS_FIELD_NUMBER: _builtins.int
+    EXTERNAL_PARTY_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """A stable, readable id such as "platform:wealth:yuebao_omnibus"."""
     display_name: _builtins.str
     hot_shards: _builtins.int
     """Sub-accounts for credits; an omnibus account credited by every purchase wants several."""
+    external_party: _builtins.bool
+    """The account stands for money outside the platform (a fund portfolio's earnings): like
+    the bank's clearing account it may go negative.
+    """
     def __init__(
         self,
         *,
         account_id: _builtins.str = ...,
         display_name: _builtins.str = ...,
         hot_shards: _builtins.int = ...,
+        external_party: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "display_name", b"display_name", "hot_shards", b"hot_shards"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "display_name", b"display_name", "external_party", b"external_party", "hot_shards", b"hot_shards"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2218,3 +2224,60 @@ class ListRiskDecisionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRiskDecisionsResponse: _TypeAlias = ListRiskDecisionsResponse  # noqa: Y015
+
+@_typing.final
+class PlatformTransferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    FROM_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    TO_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    MEMO_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    from_account_id: _builtins.str
+    """A platform or external-party account (the payer)."""
+    to_account_id: _builtins.str
+    memo: _builtins.str
+    reference: _builtins.str
+    """The business object it settles (a payout id, a redemption id), shown on statements."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        from_account_id: _builtins.str = ...,
+        to_account_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        memo: _builtins.str = ...,
+        reference: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "from_account_id", b"from_account_id", "idempotency_key", b"idempotency_key", "memo", b"memo", "reference", b"reference", "to_account_id", b"to_account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlatformTransferRequest: _TypeAlias = PlatformTransferRequest  # noqa: Y015
+
+@_typing.final
+class PlatformTransferResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def posting(self) -> Global___Posting: ...
+    def __init__(
+        self,
+        *,
+        posting: Global___Posting | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["posting", b"posting"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["posting", b"posting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlatformTransferResponse: _TypeAlias = PlatformTransferResponse  # noqa: Y015

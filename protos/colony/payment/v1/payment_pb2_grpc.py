@@ -88,6 +88,11 @@ class PaymentServiceStub:
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotRequest.SerializeToString,
                 response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotResponse.FromString,
                 _registered_method=True)
+        self.PlatformTransfer = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/PlatformTransfer',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PlatformTransferRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PlatformTransferResponse.FromString,
+                _registered_method=True)
         self.CreateHold = channel.unary_unary(
                 '/colony.payment.v1.PaymentService/CreateHold',
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CreateHoldRequest.SerializeToString,
@@ -283,6 +288,15 @@ class PaymentServiceServicer:
 
     def SetAccountHot(self, request, context):
         """Flags an account hot (or not): credits then spread over sub-accounts (operator only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PlatformTransfer(self, request, context):
+        """Moves money out of a platform (or external-party) account: a business line paying out
+        of its omnibus account (a redemption, a maturity), or booking a fund's income. For
+        services and sagas, never exposed to users. Idempotent by idempotency_key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -501,6 +515,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.SetAccountHot,
                     request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotRequest.FromString,
                     response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotResponse.SerializeToString,
+            ),
+            'PlatformTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlatformTransfer,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PlatformTransferRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PlatformTransferResponse.SerializeToString,
             ),
             'CreateHold': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateHold,
@@ -897,6 +916,33 @@ class PaymentService:
             '/colony.payment.v1.PaymentService/SetAccountHot',
             colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotRequest.SerializeToString,
             colony_dot_payment_dot_v1_dot_payment__pb2.SetAccountHotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlatformTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/PlatformTransfer',
+            colony_dot_payment_dot_v1_dot_payment__pb2.PlatformTransferRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.PlatformTransferResponse.FromString,
             options,
             channel_credentials,
             insecure,

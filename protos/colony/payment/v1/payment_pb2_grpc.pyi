@@ -59,6 +59,11 @@ class PaymentServiceStub:
     """
     SetAccountHot: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetAccountHotRequest, _payment_pb2.SetAccountHotResponse]
     """Flags an account hot (or not): credits then spread over sub-accounts (operator only)."""
+    PlatformTransfer: _grpc.UnaryUnaryMultiCallable[_payment_pb2.PlatformTransferRequest, _payment_pb2.PlatformTransferResponse]
+    """Moves money out of a platform (or external-party) account: a business line paying out
+    of its omnibus account (a redemption, a maturity), or booking a fund's income. For
+    services and sagas, never exposed to users. Idempotent by idempotency_key.
+    """
     CreateHold: _grpc.UnaryUnaryMultiCallable[_payment_pb2.CreateHoldRequest, _payment_pb2.CreateHoldResponse]
     """TCC try: reserves funds on an account; available balance drops by the amount.
     Idempotent by hold_id. Refused with HOLD_VOIDED if the hold was voided first.
@@ -136,6 +141,11 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     """
     SetAccountHot: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetAccountHotRequest, _payment_pb2.SetAccountHotResponse]  # type: ignore[assignment]
     """Flags an account hot (or not): credits then spread over sub-accounts (operator only)."""
+    PlatformTransfer: _aio.UnaryUnaryMultiCallable[_payment_pb2.PlatformTransferRequest, _payment_pb2.PlatformTransferResponse]  # type: ignore[assignment]
+    """Moves money out of a platform (or external-party) account: a business line paying out
+    of its omnibus account (a redemption, a maturity), or booking a fund's income. For
+    services and sagas, never exposed to users. Idempotent by idempotency_key.
+    """
     CreateHold: _aio.UnaryUnaryMultiCallable[_payment_pb2.CreateHoldRequest, _payment_pb2.CreateHoldResponse]  # type: ignore[assignment]
     """TCC try: reserves funds on an account; available balance drops by the amount.
     Idempotent by hold_id. Refused with HOLD_VOIDED if the hold was voided first.
@@ -270,6 +280,17 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.SetAccountHotResponse, _abc.Awaitable[_payment_pb2.SetAccountHotResponse]]:
         """Flags an account hot (or not): credits then spread over sub-accounts (operator only)."""
+
+    @_abc_1.abstractmethod
+    def PlatformTransfer(
+        self,
+        request: _payment_pb2.PlatformTransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.PlatformTransferResponse, _abc.Awaitable[_payment_pb2.PlatformTransferResponse]]:
+        """Moves money out of a platform (or external-party) account: a business line paying out
+        of its omnibus account (a redemption, a maturity), or booking a fund's income. For
+        services and sagas, never exposed to users. Idempotent by idempotency_key.
+        """
 
     @_abc_1.abstractmethod
     def CreateHold(
