@@ -23,7 +23,7 @@ from services.wealth.rpc_base import (
     parse_business_date,
     require_id,
 )
-from services.wealth.store import decode_page_token, encode_page_token
+from services.wealth.store import WealthStore, decode_page_token, encode_page_token
 from services.wealth.wire import money_to_proto, payout_to_proto
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,54 @@ def omnibus_figures(
         expected_balance=money_to_proto(liabilities_fen + payouts_owed_fen - receivable_fen),
         pending_purchases=money_to_proto(pending_purchases_fen),
     )
+
+
+async def audit_wealth(store: WealthStore) -> pb.GetWealthAuditResponse:
+    """Each omnibus account's expected balance at rest, and every internal breach found."""
+    breaches: list[str] = []
+    # Yu'e Bao: the omnibus holds a fen for every share, plus the redemptions not yet
+    # paid out, less the income credited as shares whose cash is still to come in.
+    shares_fen = await store.shares_outstanding_fen()
+    issued_fen = await store.purchases_fen(
+        PurchaseKind.YUEBAO_SUBSCRIPTION, PurchaseState.CONFIRMED
+    )
+    income_fen = await store.income_credited_fen()
+    redeemed_fen = await store.redeemed_fen()
+    if shares_fen != issued_fen + income_fen - redeemed_fen:
+        breaches.append(
+            f"Yu'e Bao shares outstanding {shares_fen} fen != confirmed issues {issued_fen} "
+            f"+ income {income_fen} - redemptions {redeemed_fen}"
+        )
+    yuebao = omnibus_figures(
+        YUEBAO_OMNIBUS_ACCOUNT_ID,
+        liabilities_fen=shares_fen,
+        payouts_owed_fen=await store.payouts_due_fen(from_account_id=YUEBAO_OMNIBUS_ACCOUNT_ID),
+        receivable_fen=await store.payouts_due_fen(to_account_id=YUEBAO_OMNIBUS_ACCOUNT_ID)
+        + await store.running_income_credited_fen(),
+        pending_purchases_fen=await store.pending_purchases_fen([PurchaseKind.YUEBAO_SUBSCRIPTION]),
+    )
+    # Zhaocaibao: principal of every unmatured holding, plus payouts not yet paid.
+    fixed_term = omnibus_figures(
+        FIXED_TERM_OMNIBUS_ACCOUNT_ID,
+        liabilities_fen=await store.principal_outstanding_fen(),
+        payouts_owed_fen=await store.payouts_due_fen(from_account_id=FIXED_TERM_OMNIBUS_ACCOUNT_ID),
+        receivable_fen=0,
+        pending_purchases_fen=await store.pending_purchases_fen(
+            [PurchaseKind.PRODUCT_SUBSCRIPTION, PurchaseKind.TRANSFER]
+        ),
+    )
+    breaches.extend(await store.product_sales_breaches())
+    # Funds: the cash of confirmed buys, less the sale proceeds owed or paid.
+    sales_fen = await store.payouts_fen(PayoutKind.FUND_SALE, [PayoutState.DUE, PayoutState.PAID])
+    funds = omnibus_figures(
+        FUNDS_OMNIBUS_ACCOUNT_ID,
+        liabilities_fen=await store.purchases_fen(PurchaseKind.FUND_BUY, PurchaseState.CONFIRMED)
+        - sales_fen,
+        payouts_owed_fen=await store.payouts_due_fen(from_account_id=FUNDS_OMNIBUS_ACCOUNT_ID),
+        receivable_fen=0,
+        pending_purchases_fen=await store.pending_purchases_fen([PurchaseKind.FUND_BUY]),
+    )
+    return pb.GetWealthAuditResponse(omnibus=[yuebao, fixed_term, funds], breaches=breaches)
 
 
 class PayoutsRpc(WealthRpcBase):
@@ -94,56 +142,4 @@ class PayoutsRpc(WealthRpcBase):
     async def GetWealthAudit(
         self, request: pb.GetWealthAuditRequest, context: Context
     ) -> pb.GetWealthAuditResponse:
-        store = self._store
-        breaches: list[str] = []
-        # Yu'e Bao: the omnibus holds a fen for every share, plus the redemptions not yet
-        # paid out, less the income credited as shares whose cash is still to come in.
-        shares_fen = await store.shares_outstanding_fen()
-        issued_fen = await store.purchases_fen(
-            PurchaseKind.YUEBAO_SUBSCRIPTION, PurchaseState.CONFIRMED
-        )
-        income_fen = await store.income_credited_fen()
-        redeemed_fen = await store.redeemed_fen()
-        if shares_fen != issued_fen + income_fen - redeemed_fen:
-            breaches.append(
-                f"Yu'e Bao shares outstanding {shares_fen} fen != confirmed issues {issued_fen} "
-                f"+ income {income_fen} - redemptions {redeemed_fen}"
-            )
-        yuebao = omnibus_figures(
-            YUEBAO_OMNIBUS_ACCOUNT_ID,
-            liabilities_fen=shares_fen,
-            payouts_owed_fen=await store.payouts_due_fen(from_account_id=YUEBAO_OMNIBUS_ACCOUNT_ID),
-            receivable_fen=await store.payouts_due_fen(to_account_id=YUEBAO_OMNIBUS_ACCOUNT_ID)
-            + await store.running_income_credited_fen(),
-            pending_purchases_fen=await store.pending_purchases_fen(
-                [PurchaseKind.YUEBAO_SUBSCRIPTION]
-            ),
-        )
-        # Zhaocaibao: principal of every unmatured holding, plus payouts not yet paid.
-        fixed_term = omnibus_figures(
-            FIXED_TERM_OMNIBUS_ACCOUNT_ID,
-            liabilities_fen=await store.principal_outstanding_fen(),
-            payouts_owed_fen=await store.payouts_due_fen(
-                from_account_id=FIXED_TERM_OMNIBUS_ACCOUNT_ID
-            ),
-            receivable_fen=0,
-            pending_purchases_fen=await store.pending_purchases_fen(
-                [PurchaseKind.PRODUCT_SUBSCRIPTION, PurchaseKind.TRANSFER]
-            ),
-        )
-        breaches.extend(await store.product_sales_breaches())
-        # Funds: the cash of confirmed buys, less the sale proceeds owed or paid.
-        sales_fen = await store.payouts_fen(
-            PayoutKind.FUND_SALE, [PayoutState.DUE, PayoutState.PAID]
-        )
-        funds = omnibus_figures(
-            FUNDS_OMNIBUS_ACCOUNT_ID,
-            liabilities_fen=await store.purchases_fen(
-                PurchaseKind.FUND_BUY, PurchaseState.CONFIRMED
-            )
-            - sales_fen,
-            payouts_owed_fen=await store.payouts_due_fen(from_account_id=FUNDS_OMNIBUS_ACCOUNT_ID),
-            receivable_fen=0,
-            pending_purchases_fen=await store.pending_purchases_fen([PurchaseKind.FUND_BUY]),
-        )
-        return pb.GetWealthAuditResponse(omnibus=[yuebao, fixed_term, funds], breaches=breaches)
+        return await audit_wealth(self._store)

@@ -65,6 +65,9 @@ def audit_environment(monkeypatch: pytest.MonkeyPatch, settings: ServiceSettings
     """The environment `colony audit` reads, pointing at the module's payment database."""
     monkeypatch.setenv("COLONY_PAYMENT_MONGO_URL", settings.mongo_url)
     monkeypatch.setenv("COLONY_PAYMENT_DB", settings.database_name)
+    # No wealth activity in this module: an empty wealth database owes nothing.
+    monkeypatch.setenv("COLONY_WEALTH_MONGO_URL", settings.mongo_url)
+    monkeypatch.setenv("COLONY_WEALTH_DB", f"{settings.database_name}_wealth_none")
 
 
 async def run_colony_audit() -> int:
@@ -153,3 +156,32 @@ async def test_held_funds_that_disagree_with_the_open_holds_are_a_breach(
         f"account {busy_ledger.person}: held 3001 fen, open holds sum to 3000 fen"
     ]
     assert await run_colony_audit() == 1
+
+
+@pytest.mark.usefixtures("audit_environment")
+async def test_an_omnibus_balance_the_wealth_service_does_not_owe_is_a_breach(
+    stub: Stub, settings: ServiceSettings
+) -> None:
+    wealth = ServiceSettings.from_env("wealth")  # the empty wealth database of this module
+    assert await audit(settings, wealth) == []
+    income, omnibus = "platform:wealth:yuebao_income", "platform:wealth:yuebao_omnibus"
+    await stub.EnsurePlatformAccount(
+        pb.EnsurePlatformAccountRequest(
+            account_id=income, display_name="Yu'e Bao income", external_party=True
+        )
+    )
+    await stub.EnsurePlatformAccount(
+        pb.EnsurePlatformAccountRequest(account_id=omnibus, display_name="Yu'e Bao omnibus")
+    )
+    # Cash in the fund's omnibus account for which no share was ever issued.
+    await stub.PlatformTransfer(
+        pb.PlatformTransferRequest(
+            idempotency_key="stray-cash",
+            from_account_id=income,
+            to_account_id=omnibus,
+            amount=cny(100),
+        )
+    )
+    assert await audit(settings, wealth) == [
+        f"{omnibus}: ledger balance 100 fen, the wealth service owes 0 fen"
+    ]
