@@ -17,7 +17,7 @@ from chassis.clock import Clock
 from chassis.mongo import MongoClient
 from gateway.api_keys import ApiKeyStore
 from gateway.authentication import Authenticator, authentication_middleware
-from gateway.clients import PaymentClient, ServiceChannels
+from gateway.clients import PaymentClient, ServiceChannels, WealthClient
 from gateway.idempotency import IdempotentRequests
 from gateway.identities import IdentityStore
 from gateway.openapi import build_openapi_document
@@ -28,6 +28,8 @@ from gateway.routes import (
     accounts,
     admin,
     documentation,
+    fixed_term,
+    funds,
     merchant,
     merchant_payments,
     money_movement,
@@ -36,8 +38,12 @@ from gateway.routes import (
     system,
     trades,
     wallet,
+    wallet_pay,
+    wealth_admin,
+    yuebao,
 )
 from gateway.routing import Route, register_routes
+from gateway.saga_requests import Operations
 from gateway.sagas.catalogue import define_sagas
 from gateway.sagas.engine import BACKOFF_SECONDS_MAX, RetryPolicy, SagaEngine
 from gateway.sagas.failpoints import Failpoints
@@ -45,6 +51,9 @@ from gateway.sagas.log import SagaLog
 from gateway.sagas.recovery import RecoveryLoop
 from gateway.settings import GatewaySettings
 from gateway.tokens import AccessTokens
+from gateway.wealth_jobs import WealthJobs
+from gateway.wealth_ledger import WealthLedger
+from gateway.wealth_reservations import ReservationMatching
 
 # Bodies are small JSON objects; anything larger is refused (413) before it is read.
 REQUEST_BODY_BYTES_MAX = 64 * 1024
@@ -86,6 +95,8 @@ def create_app(
         wait_seconds=settings.idempotency_wait_seconds,
     )
     payment = PaymentClient(channels.payment, settings.rpc_deadline_seconds)
+    wealth = WealthClient(channels.wealth, settings.rpc_deadline_seconds)
+    wealth_ledger = WealthLedger(payment, settings.custodian)
     passwords = PasswordHasher()
     tokens = AccessTokens(settings.jwt_secret, settings.jwt_ttl_seconds, clock)
     api_keys = ApiKeyStore(database[MERCHANT_API_KEYS_COLLECTION], clock)
@@ -94,7 +105,9 @@ def create_app(
     )
     registration = Registration(identities, payment, passwords, clock)
     saga_settings = settings.sagas
-    sagas = define_sagas(payment, hold_ttl_seconds=saga_settings.hold_ttl_seconds)
+    sagas = define_sagas(
+        payment, wealth, wealth_ledger, hold_ttl_seconds=saga_settings.hold_ttl_seconds
+    )
     saga_log = SagaLog(database[SAGAS_COLLECTION])
     saga_engine = SagaEngine(
         saga_log,
@@ -111,10 +124,12 @@ def create_app(
         failpoints=Failpoints(saga_settings.failpoint),
     )
 
+    wallet_operations = Operations(saga_engine, sagas, saga_settings.inline_wait_seconds)
     documentation_routes = documentation.DocumentationRoutes()
     routes: list[Route] = [
         *accounts.AccountRoutes(registration, authenticator).routes(),
-        *wallet.WalletRoutes(payment).routes(),
+        *wallet.WalletRoutes(payment, wealth).routes(),
+        *wallet_pay.WalletPayRoutes(payment, wealth, wealth_ledger, wallet_operations).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
         *trades.TradeRoutes(payment, idempotency).routes(),
         *payments.PaymentRoutes(payment, idempotency).routes(),
@@ -122,6 +137,23 @@ def create_app(
             payment, saga_engine, sagas, saga_settings.inline_wait_seconds
         ).routes(),
         *operations.OperationRoutes(saga_engine).routes(),
+        *yuebao.YuebaoRoutes(wealth, wealth_ledger, wallet_operations).routes(),
+        *fixed_term.FixedTermRoutes(wealth, wealth_ledger, idempotency, wallet_operations).routes(),
+        *funds.FundRoutes(wealth, wealth_ledger, idempotency, wallet_operations).routes(),
+        *wealth_admin.WealthAdminRoutes(
+            payment,
+            wealth,
+            wealth_ledger,
+            WealthJobs(wealth, wealth_ledger),
+            ReservationMatching(
+                payment,
+                wealth,
+                wealth_ledger,
+                saga_engine,
+                sagas.reservation_purchase,
+                wait_seconds=saga_settings.inline_wait_seconds,
+            ),
+        ).routes(),
         *merchant.MerchantRoutes(payment, idempotency, api_keys).routes(),
         *admin.AdminRoutes(payment).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
@@ -133,6 +165,11 @@ def create_app(
             _merge_schemas(
                 accounts.SCHEMAS,
                 wallet.SCHEMAS,
+                wallet_pay.SCHEMAS,
+                yuebao.SCHEMAS,
+                fixed_term.SCHEMAS,
+                funds.SCHEMAS,
+                wealth_admin.SCHEMAS,
                 money_movement.SCHEMAS,
                 trades.SCHEMAS,
                 payments.SCHEMAS,

@@ -1,9 +1,13 @@
-"""Demo data for `make run`: three customers and a merchant with money in their wallets.
+"""Demo data for `make run`: three customers and a merchant with money in their wallets,
+and the wealth catalog (fixed-term products, funds with a year of NAV history).
 
 Loaded the way any client would, through the gateway's public REST API (register, log in,
-top up from a bank card), so it never writes to a database behind a service's back.
-Running it again changes nothing: a phone already registered logs in instead, and a
-wallet is topped up only while it is empty, under a fixed Idempotency-Key per user.
+top up from a bank card; the demo operator loads the wealth catalog with
+POST /v1/admin/wealth/demo-catalog), so it never writes to a database behind a service's
+back. Running it again changes nothing: a phone already registered logs in instead, a
+wallet is topped up only while it is empty, under a fixed Idempotency-Key per user, and
+the catalog is created by fixed ids. A gateway without the wealth line (the route answers
+404) is left without a catalog.
 
 ``python -m infra.demo_data [--url http://127.0.0.1:8080]`` loads it into a running gateway.
 """
@@ -25,6 +29,7 @@ DEMO_BANK_CARD_NUMBER = "6222020200112233446"
 # Registration hashes a password with argon2 on a busy 2-core machine: allow for it.
 REQUEST_TIMEOUT_SECONDS = 15.0
 GATEWAY_URL_DEFAULT = "http://127.0.0.1:8080"
+WEALTH_CATALOG_PATH = "/v1/admin/wealth/demo-catalog"
 
 
 class DemoDataError(RuntimeError):
@@ -94,7 +99,26 @@ async def load_demo_data(
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(gateway_url, timeout=timeout) as session:
         # One at a time: each registration is an argon2 hash, and there are two cores.
-        return [await _load_user(session, user) for user in users]
+        logins = [await _load_user(session, user) for user in users]
+        operators = [user for user in users if user.phone == DEMO_OPERATOR_PHONE]
+        if operators:
+            await _load_wealth_catalog(session, operators[0])
+        return logins
+
+
+async def _load_wealth_catalog(session: aiohttp.ClientSession, operator: DemoUser) -> None:
+    """Products, funds and NAV history, loaded by the demo operator (idempotent by their ids)."""
+    try:
+        token = await _log_in(session, operator)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with session.post(WEALTH_CATALOG_PATH, headers=headers) as response:
+            if response.status == 404:
+                return  # a gateway without the wealth line: nothing to load
+            if response.status != 200:
+                problem = await _problem(response)
+                raise DemoDataError(f"loading the wealth catalog: {_describe(response, problem)}")
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise DemoDataError(f"wealth catalog: {type(error).__name__}: {error}") from error
 
 
 async def _load_user(session: aiohttp.ClientSession, user: DemoUser) -> DemoLogin:

@@ -11,9 +11,14 @@ failed service left behind.
 Modules: ``definition`` (what a saga is; pure), ``log`` (the ``sagas`` collection),
 ``engine`` (driving, retries, leases), ``recovery`` (the periodic job), ``failpoints``
 (test-only crash injection), ``catalogue`` (the sagas this gateway runs) and one module
-per saga (``merchant_payment``).
+per saga: ``merchant_payment``; the wealth purchases on the PURCHASE template of
+``wealth_purchase`` (``yuebao_subscription``, ``product_subscription``,
+``transfer_purchase``, ``fund_purchase``, ``reservation_purchase``); ``yuebao_redemption``;
+and wallet pay's ``wallet_payment``. Their payment-side mechanics (the wealth accounts, how
+a payout is posted) are in gateway.wealth_ledger.
 
-How to add a saga — the Yu'e Bao subscription, for example:
+How to add a saga — the Yu'e Bao subscription, for example (the real one is written on the
+PURCHASE template, ``wealth_purchase.purchase_saga``):
 
 1. One module, ``gateway/sagas/yuebao_subscription.py``, declares it::
 

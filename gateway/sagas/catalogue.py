@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from gateway.clients import PaymentClient
+from gateway.clients import PaymentClient, WealthClient
 from gateway.sagas.definition import SagaDefinition
+from gateway.sagas.fund_purchase import fund_purchase_saga
 from gateway.sagas.merchant_payment import merchant_payment_saga
+from gateway.sagas.product_subscription import product_subscription_saga
+from gateway.sagas.reservation_purchase import reservation_purchase_saga
+from gateway.sagas.transfer_purchase import transfer_purchase_saga
+from gateway.sagas.wallet_payment import wallet_trade_payment_saga
+from gateway.sagas.yuebao_redemption import yuebao_redemption_saga
+from gateway.sagas.yuebao_subscription import yuebao_subscription_saga
+from gateway.wealth_ledger import WealthLedger
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,10 +22,28 @@ class Sagas:
     """The definitions, one field per saga: routes start them by field, the engine by name."""
 
     merchant_payment: SagaDefinition
+    yuebao_subscription: SagaDefinition
+    yuebao_redemption: SagaDefinition
+    wallet_trade_payment: SagaDefinition
+    product_subscription: SagaDefinition
+    transfer_purchase: SagaDefinition
+    fund_purchase: SagaDefinition
+    reservation_purchase: SagaDefinition
 
     def all(self) -> tuple[SagaDefinition, ...]:
         return tuple(getattr(self, field.name) for field in fields(self))
 
 
-def define_sagas(payment: PaymentClient, *, hold_ttl_seconds: int) -> Sagas:
-    return Sagas(merchant_payment=merchant_payment_saga(payment, hold_ttl_seconds))
+def define_sagas(
+    payment: PaymentClient, wealth: WealthClient, ledger: WealthLedger, *, hold_ttl_seconds: int
+) -> Sagas:
+    return Sagas(
+        merchant_payment=merchant_payment_saga(payment, hold_ttl_seconds),
+        yuebao_subscription=yuebao_subscription_saga(payment, wealth, hold_ttl_seconds),
+        yuebao_redemption=yuebao_redemption_saga(wealth, ledger),
+        wallet_trade_payment=wallet_trade_payment_saga(payment, wealth, ledger),
+        product_subscription=product_subscription_saga(payment, wealth, hold_ttl_seconds),
+        transfer_purchase=transfer_purchase_saga(payment, wealth, hold_ttl_seconds),
+        fund_purchase=fund_purchase_saga(payment, wealth, hold_ttl_seconds),
+        reservation_purchase=reservation_purchase_saga(payment, wealth, hold_ttl_seconds),
+    )

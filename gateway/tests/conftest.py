@@ -20,16 +20,20 @@ from aiohttp.test_utils import TestClient, TestServer
 from chassis.clock import ManualClock
 from chassis.mongo import MongoClient
 from chassis.settings import SERVICE_NAMES
+from conftest import service_settings
 from gateway.app import create_app
 from gateway.clients import ServiceChannels
 from gateway.settings import GatewaySettings
 from services.payment.bank_channel import luhn_valid
 from services.payment.identity import resident_id_check_char
+from services.wealth.server import build_wealth_service
 
 TEST_JWT_SECRET = "gateway-tests-secret-of-at-least-32-bytes"
 CLOCK_START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
 DECLINED_CARD = "4000000000000002"  # the fake bank's documented declined test card
+# Longer than any test module runs: the wealth service's own periodic jobs never fire.
+WEALTH_JOB_INTERVAL_SECONDS = 3600.0
 
 
 def _valid_card() -> str:
@@ -114,6 +118,38 @@ def service_addresses(payment_address: str, unreachable_address: str) -> dict[st
     """The real payment service; the other business lines are not running."""
     addresses = {name: unreachable_address for name in SERVICE_NAMES}
     addresses["payment"] = payment_address
+    return addresses
+
+
+@pytest.fixture(scope="module")
+async def manual_wealth_address(
+    mongo_url: str, mongo_client: MongoClient, database_name: str, clock: ManualClock
+) -> AsyncIterator[str]:
+    """A real wealth service on the module's ManualClock, for modules that override
+    service_addresses with it. Its periodic jobs never fire on their own: the tests run
+    the business-date job through the gateway (POST /v1/admin/jobs/wealth).
+    """
+    service = await build_wealth_service(
+        service_settings("wealth", mongo_url, f"{database_name}_wealth"),
+        mongo_client,
+        clock,
+        job_interval_seconds=WEALTH_JOB_INTERVAL_SECONDS,
+    )
+    await service.start()
+    try:
+        yield f"127.0.0.1:{service.port}"
+    finally:
+        await service.stop()
+
+
+@pytest.fixture(scope="module")
+def wealth_service_addresses(
+    payment_address: str, manual_wealth_address: str, unreachable_address: str
+) -> dict[str, str]:
+    """The real payment and wealth services; a wealth test module returns this as its
+    service_addresses."""
+    addresses = {name: unreachable_address for name in SERVICE_NAMES}
+    addresses |= {"payment": payment_address, "wealth": manual_wealth_address}
     return addresses
 
 

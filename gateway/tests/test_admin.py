@@ -31,13 +31,15 @@ async def test_operators_get_the_role_at_log_in_and_nobody_else_passes(
         if path.startswith("/v1/admin/")
         for method in item
     ]
-    assert len(admin_operations) == 8
+    assert len(admin_operations) == 16
     for outsider in (await new_user(), await new_merchant()):
         for method, path in admin_operations:
             concrete = (
                 path.replace("{trade_id}", "T0")
                 .replace("{account_id}", "A0")
                 .replace("{operation_id}", "O0")
+                .replace("{product_id}", "P0")
+                .replace("{fund_id}", "F0")
             )
             response = await gateway.request(method, concrete, json={}, headers=outsider.headers)
             await problem_of(response, 403, "PERMISSION_DENIED")

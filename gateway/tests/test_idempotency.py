@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -63,12 +64,24 @@ async def test_every_money_moving_route_requires_an_idempotency_key(
         "/v1/merchant/trades",
         "/v1/merchant/payment-code-charges",
         "/v1/merchant-payments",
+        "/v1/wallet/payments",
+        "/v1/wealth/yuebao/subscriptions",
+        "/v1/wealth/yuebao/redemptions",
+        "/v1/wealth/products/{product_id}/subscriptions",
+        "/v1/wealth/holdings/{holding_id}/listing",
+        "/v1/wealth/holdings/{holding_id}/listing/withdraw",
+        "/v1/wealth/listings/{holding_id}/purchases",
+        "/v1/wealth/reservations",
+        "/v1/wealth/reservations/{reservation_id}/cancel",
+        "/v1/wealth/risk-profile",
+        "/v1/wealth/funds/{fund_id}/purchases",
+        "/v1/wealth/funds/{fund_id}/sales",
     }
     for method, path in keyed_operations:
         caller = merchant if path.startswith("/v1/merchant/") else user
         response = await gateway.request(
             method,
-            path.replace("{trade_id}", "any-trade"),
+            re.sub(r"{\w+}", "any-id", path),
             json={"amount_fen": 100, "bank_card_number": CARD},
             headers=caller.headers,
         )

@@ -84,7 +84,12 @@ async def plant_saga(
     lease_seconds: float,
 ) -> SagaRecord:
     """A merchant payment saga as a replica left it right after creating it."""
-    definition = define_sagas(_unused_payment_client(), hold_ttl_seconds=900).merchant_payment
+    definition = define_sagas(
+        _unused_payment_client(),
+        _unused_payment_client(),
+        _unused_payment_client(),
+        hold_ttl_seconds=900,
+    ).merchant_payment
     record = await saga_log.create(
         definition,
         saga_id=derive_saga_id(payer.user_id, new_key()),
