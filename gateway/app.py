@@ -96,7 +96,7 @@ def create_app(
     )
     payment = PaymentClient(channels.payment, settings.rpc_deadline_seconds)
     wealth = WealthClient(channels.wealth, settings.rpc_deadline_seconds)
-    wealth_ledger = WealthLedger(payment, settings.custodian)
+    wealth_ledger = WealthLedger(payment)
     passwords = PasswordHasher()
     tokens = AccessTokens(settings.jwt_secret, settings.jwt_ttl_seconds, clock)
     api_keys = ApiKeyStore(database[MERCHANT_API_KEYS_COLLECTION], clock)

@@ -196,6 +196,11 @@ class PaymentClient(ServiceClient):
     ) -> pb.EnsurePlatformAccountResponse:
         return await self._call(self._stub.EnsurePlatformAccount, request)
 
+    async def platform_transfer(
+        self, request: pb.PlatformTransferRequest
+    ) -> pb.PlatformTransferResponse:
+        return await self._call(self._stub.PlatformTransfer, request)
+
     # Holds (TCC): the steps of the gateway's sagas (gateway.sagas).
 
     async def create_hold(self, request: pb.CreateHoldRequest) -> pb.CreateHoldResponse:

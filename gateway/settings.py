@@ -128,30 +128,6 @@ def _failpoint(environ: Mapping[str, str], environment: str) -> Failpoint | None
 
 
 @dataclass(frozen=True, slots=True)
-class CustodianSettings:
-    """The wealth custodian bank's merchant account, through which the funds' earnings
-    (Yu'e Bao income, fixed-term interest) enter the ledger (gateway.wealth_ledger).
-
-    Environment: COLONY_WEALTH_CUSTODIAN_PHONE (the account's registered phone: no user may
-    have it), COLONY_WEALTH_CUSTODIAN_CARD (the bank card the earnings are drawn from).
-    """
-
-    phone: str = "19000000000"
-    bank_card_number: str = "6222020200998877662"
-    name: str = "余额宝托管行 Wealth custodian bank"
-    business_licence: str = "91110000WEALTHCUSTODY"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> CustodianSettings:
-        defaults = cls()
-        return cls(
-            phone=environ.get("COLONY_WEALTH_CUSTODIAN_PHONE") or defaults.phone,
-            bank_card_number=environ.get("COLONY_WEALTH_CUSTODIAN_CARD")
-            or defaults.bank_card_number,
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """Where the gateway listens, its database, its token secret and where the services are.
 
@@ -160,8 +136,7 @@ class GatewaySettings:
     COLONY_<SERVICE>_ADDRESS for each business line, COLONY_RPC_DEADLINE_SECONDS,
     COLONY_READINESS_DEADLINE_SECONDS, COLONY_IDEMPOTENCY_LEASE_SECONDS,
     COLONY_IDEMPOTENCY_WAIT_SECONDS, COLONY_OPERATOR_PHONES (comma-separated phones whose
-    users get the "operator" role at log-in), the saga settings (SagaSettings) and the
-    wealth custodian's (CustodianSettings).
+    users get the "operator" role at log-in) and the saga settings (SagaSettings).
     """
 
     host: str
@@ -184,7 +159,6 @@ class GatewaySettings:
     # Users registered with these phones are platform operators (the admin endpoints).
     operator_phones: frozenset[str] = frozenset()
     sagas: SagaSettings = field(default_factory=SagaSettings)
-    custodian: CustodianSettings = field(default_factory=CustodianSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -214,5 +188,4 @@ class GatewaySettings:
             telemetry=TelemetrySettings.from_env("gateway", env),
             operator_phones=_phones(env, "COLONY_OPERATOR_PHONES"),
             sagas=SagaSettings.from_env(env, environment),
-            custodian=CustodianSettings.from_env(env),
         )
