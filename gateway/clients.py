@@ -133,6 +133,10 @@ async def _health_of(channel: grpc.aio.Channel, deadline_seconds: float) -> str:
     return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
 
+# The one long call: loading the demo catalog (an operator action, idempotent).
+SEED_DEADLINE_SECONDS = 120.0
+
+
 class ServiceClient:
     """What every business-line client shares: the deadline and the one error translation."""
 
@@ -141,9 +145,14 @@ class ServiceClient:
     def __init__(self, deadline_seconds: float) -> None:
         self._deadline_seconds = deadline_seconds
 
-    async def _call(self, rpc: Callable[..., Awaitable[ResponseT]], request: Message) -> ResponseT:
+    async def _call(
+        self,
+        rpc: Callable[..., Awaitable[ResponseT]],
+        request: Message,
+        deadline_seconds: float | None = None,
+    ) -> ResponseT:
         try:
-            return await rpc(request, timeout=self._deadline_seconds)
+            return await rpc(request, timeout=deadline_seconds or self._deadline_seconds)
         except grpc.aio.AioRpcError as error:
             raise translate_rpc_error(error, self.service_name) from error
 
@@ -524,4 +533,7 @@ class WealthClient(ServiceClient):
     async def seed_demo_catalog(
         self, request: wpb.SeedDemoCatalogRequest
     ) -> wpb.SeedDemoCatalogResponse:
-        return await self._call(self._stub.SeedDemoCatalog, request)
+        # Writes a year of NAV history for every demo fund: far more than one request's work.
+        return await self._call(
+            self._stub.SeedDemoCatalog, request, deadline_seconds=SEED_DEADLINE_SECONDS
+        )

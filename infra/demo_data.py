@@ -28,6 +28,8 @@ DEMO_PASSWORD = "colony-demo-1"
 DEMO_BANK_CARD_NUMBER = "6222020200112233446"
 # Registration hashes a password with argon2 on a busy 2-core machine: allow for it.
 REQUEST_TIMEOUT_SECONDS = 15.0
+# The catalog writes a year of NAV history for each demo fund: allow it longer.
+CATALOG_TIMEOUT_SECONDS = 120.0
 GATEWAY_URL_DEFAULT = "http://127.0.0.1:8080"
 WEALTH_CATALOG_PATH = "/v1/admin/wealth/demo-catalog"
 
@@ -111,7 +113,10 @@ async def _load_wealth_catalog(session: aiohttp.ClientSession, operator: DemoUse
     try:
         token = await _log_in(session, operator)
         headers = {"Authorization": f"Bearer {token}"}
-        async with session.post(WEALTH_CATALOG_PATH, headers=headers) as response:
+        catalog_timeout = aiohttp.ClientTimeout(total=CATALOG_TIMEOUT_SECONDS)
+        async with session.post(
+            WEALTH_CATALOG_PATH, headers=headers, timeout=catalog_timeout
+        ) as response:
             if response.status == 404:
                 return  # a gateway without the wealth line: nothing to load
             if response.status != 200:
