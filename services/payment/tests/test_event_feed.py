@@ -7,77 +7,23 @@ killed with SIGKILL in the middle of a stream, then started again on the same da
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
-from infra.embedded_mongo import free_port
 from services.payment.tests.support import open_person, top_up
+from tests.service_process import ServiceProcess
 
 pytestmark = pytest.mark.slow
-START_DEADLINE_SECONDS = 30.0
-
-
-class PaymentProcess:
-    """A payment service process on a fixed port and database, which can be killed and restarted."""
-
-    def __init__(self, mongo_url: str, database_name: str) -> None:
-        self.port = free_port()
-        self.environment = {
-            **os.environ,
-            "MONGO_URL": mongo_url,
-            "COLONY_PAYMENT_DB": database_name,
-            "COLONY_PAYMENT_GRPC_PORT": str(self.port),
-            "COLONY_LOG_LEVEL": "WARNING",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        # Popen only forks and returns; the waiting below is async.
-        self.process = subprocess.Popen(  # noqa: ASYNC220
-            [sys.executable, "-m", "services.payment"], env=self.environment
-        )
-        deadline = asyncio.get_running_loop().time() + START_DEADLINE_SECONDS
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while asyncio.get_running_loop().time() < deadline:
-                assert self.process.poll() is None, "the payment process exited during start"
-                try:
-                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError("the payment process did not become healthy in time")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
 
 
 @pytest.fixture
-def payment_process(mongo_url: str, database_name: str) -> Iterator[PaymentProcess]:
-    process = PaymentProcess(mongo_url, f"{database_name}_{uuid.uuid4().hex[:6]}")
+def payment_process(mongo_url: str, database_name: str) -> Iterator[ServiceProcess]:
+    process = ServiceProcess("payment", mongo_url, f"{database_name}_{uuid.uuid4().hex[:6]}")
     try:
         yield process
     finally:
@@ -86,7 +32,7 @@ def payment_process(mongo_url: str, database_name: str) -> Iterator[PaymentProce
 
 @pytest.fixture
 async def stub_of(
-    payment_process: PaymentProcess,
+    payment_process: ServiceProcess,
 ) -> AsyncIterator[payment_pb2_grpc.PaymentServiceStub]:
     async with grpc.aio.insecure_channel(payment_process.address) as channel:
         yield payment_pb2_grpc.PaymentServiceStub(channel)

@@ -8,10 +8,6 @@ re-run pays the rest, and every holder has been paid exactly once.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -20,75 +16,25 @@ from decimal import Decimal
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pymongo.read_concern import ReadConcern
 
 from colony.wealth.v1 import wealth_pb2 as pb
 from colony.wealth.v1 import wealth_pb2_grpc
-from infra.embedded_mongo import free_port
 from services.wealth.marketplace import business_date_of
 from services.wealth.store import WealthStore
 from services.wealth.tests.support import subscribe_yuebao
 from services.wealth.yuebao import distribute_daily_income
+from tests.service_process import ServiceProcess
 
 pytestmark = pytest.mark.slow
-START_DEADLINE_SECONDS = 30.0
 DEADLINE_SECONDS = 30.0
 HOLDERS = 120
 ORPHAN_TRANSACTION_DEADLINE_SECONDS = 90.0
 
 
-class WealthProcess:
-    """A wealth service process on a fixed port and database, which can be killed and restarted."""
-
-    def __init__(self, mongo_url: str, database_name: str) -> None:
-        self.port = free_port()
-        self.environment = {
-            **os.environ,
-            "MONGO_URL": mongo_url,
-            "COLONY_WEALTH_DB": database_name,
-            "COLONY_WEALTH_GRPC_PORT": str(self.port),
-            "COLONY_LOG_LEVEL": "WARNING",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        # Popen only forks and returns; the waiting below is async.
-        self.process = subprocess.Popen(  # noqa: ASYNC220
-            [sys.executable, "-m", "services.wealth"], env=self.environment
-        )
-        deadline = asyncio.get_running_loop().time() + START_DEADLINE_SECONDS
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while asyncio.get_running_loop().time() < deadline:
-                assert self.process.poll() is None, "the wealth process exited during start"
-                try:
-                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError("the wealth process did not become healthy in time")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-
-
 @pytest.fixture
-def wealth_process(mongo_url: str, database_name: str) -> Iterator[WealthProcess]:
-    process = WealthProcess(mongo_url, f"{database_name}_{uuid.uuid4().hex[:6]}")
+def wealth_process(mongo_url: str, database_name: str) -> Iterator[ServiceProcess]:
+    process = ServiceProcess("wealth", mongo_url, f"{database_name}_{uuid.uuid4().hex[:6]}")
     try:
         yield process
     finally:
@@ -97,7 +43,7 @@ def wealth_process(mongo_url: str, database_name: str) -> Iterator[WealthProcess
 
 @pytest.fixture
 async def process_stub(
-    wealth_process: WealthProcess,
+    wealth_process: ServiceProcess,
 ) -> AsyncIterator[wealth_pb2_grpc.WealthServiceStub]:
     async with grpc.aio.insecure_channel(wealth_process.address) as channel:
         yield wealth_pb2_grpc.WealthServiceStub(channel)
