@@ -46,14 +46,18 @@ FUNDS_OMNIBUS_ACCOUNT_ID = "platform:wealth:funds_omnibus"
 PLATFORM_ACCOUNTS = (
     (YUEBAO_OMNIBUS_ACCOUNT_ID, "余额宝 Yu'e Bao omnibus"),
     (FIXED_TERM_OMNIBUS_ACCOUNT_ID, "招财宝 Zhaocaibao omnibus"),
-    (FUNDS_OMNIBUS_ACCOUNT_ID, "蚂蚁聚宝 fund marketplace omnibus"),
 )
-# Where the portfolios' earnings enter the ledger: external-party accounts (may go negative).
-EARNINGS_ACCOUNTS = (
+# Accounts standing for money outside the platform: external-party accounts, which may go
+# negative. The portfolios' earnings enter the ledger through the first two. The fund
+# marketplace's account is the fund houses' clearing: buys flow out to the funds and sales
+# flow back at the day's NAV, so its balance is the net cash with the fund houses, and a
+# sale at a gain (more back than went in) takes it below zero, as it should.
+EXTERNAL_ACCOUNTS = (
     (YUEBAO_INCOME_ACCOUNT_ID, "余额宝 Yu'e Bao portfolio income"),
     (FIXED_TERM_INTEREST_ACCOUNT_ID, "招财宝 Zhaocaibao issuers' interest"),
+    (FUNDS_OMNIBUS_ACCOUNT_ID, "蚂蚁聚宝 fund houses' clearing"),
 )
-EARNINGS_ACCOUNT_IDS = frozenset(account_id for account_id, _ in EARNINGS_ACCOUNTS)
+EXTERNAL_ACCOUNT_IDS = frozenset(account_id for account_id, _ in EXTERNAL_ACCOUNTS)
 
 PAYOUT_KEY_PREFIX = "wealth-payout:"
 # The payment service keeps a hold at most 7 days: a payout hold must never lapse
@@ -86,7 +90,7 @@ class WealthLedger:
                             account_id=account_id, display_name=display_name, hot_shards=0
                         )
                     )
-                for account_id, display_name in EARNINGS_ACCOUNTS:
+                for account_id, display_name in EXTERNAL_ACCOUNTS:
                     await self._payment.ensure_platform_account(
                         pb.EnsurePlatformAccountRequest(
                             account_id=account_id, display_name=display_name, external_party=True
@@ -131,8 +135,8 @@ class WealthLedger:
         self, payout_id: str, from_account_id: str, to_account_id: str, amount: Money
     ) -> str:
         """Post a payout whole; the posting's id (the same on every retry)."""
-        if from_account_id in EARNINGS_ACCOUNT_IDS:
-            # Earnings arrive from outside the platform: one keyed movement, nothing to hold.
+        if from_account_id in EXTERNAL_ACCOUNT_IDS:
+            # Money from outside the platform: one keyed movement, nothing to hold.
             response = await self._payment.platform_transfer(
                 pb.PlatformTransferRequest(
                     idempotency_key=payout_key(payout_id),

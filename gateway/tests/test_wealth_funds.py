@@ -173,12 +173,6 @@ async def test_the_demo_catalog_has_funds_with_a_nav_history_and_recommendations
     assert all(distance >= 0 for distance in distances)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="wealth: a fund sale above its cost owes proceeds from platform:wealth:funds_omnibus "
-    "that only ever received the purchase amounts; the NAV gain has no source of cash "
-    "(services/wealth/rpc_funds.py pricing a sale, rpc_payouts.GetWealthAudit funds figures)",
-)
 async def test_a_fund_sold_at_a_gain_is_paid_and_the_books_balance(
     gateway: Client,
     new_user: NewUser,
