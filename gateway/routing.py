@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -70,6 +70,35 @@ class Route:
     @property
     def path_parameters(self) -> tuple[str, ...]:
         return tuple(re.findall(r"{(\w+)}", self.path))
+
+
+class RouteFactory(Protocol):
+    def __call__(
+        self, method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
+    ) -> Route: ...
+
+
+def route_factory(
+    tag: str, auth: tuple[AuthScheme, ...], required_role: Role | None = None
+) -> RouteFactory:
+    """A Route constructor for one group of routes sharing a tag, auth and role."""
+
+    def route(
+        method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
+    ) -> Route:
+        return Route(
+            method,
+            path,
+            handler,
+            operation_id=operation_id,
+            summary=summary,
+            tag=tag,
+            auth=auth,
+            required_role=required_role,
+            **options,
+        )
+
+    return route
 
 
 _ROUTES = web.AppKey("colony_routes", dict[web.AbstractRoute, Route])

@@ -37,7 +37,7 @@ from gateway.routes.wealth_requests import (
     path_id,
     require_amount_field,
 )
-from gateway.routing import AuthScheme, QueryParameter, Route
+from gateway.routing import AuthScheme, QueryParameter, Route, route_factory
 from gateway.saga_requests import Operations
 from gateway.sagas.product_subscription import product_subscription_input
 from gateway.sagas.transfer_purchase import transfer_purchase_input
@@ -302,19 +302,7 @@ class FixedTermRoutes:
         self._operations = operations
 
     def routes(self) -> list[Route]:
-        def route(
-            method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
-        ) -> Route:
-            return Route(
-                method,
-                path,
-                handler,
-                operation_id=operation_id,
-                summary=summary,
-                tag="fixed-term",
-                auth=(AuthScheme.BEARER,),
-                **options,
-            )
+        route = route_factory("fixed-term", (AuthScheme.BEARER,))
 
         saga_answers: dict[str, Any] = {
             "idempotency_key_required": True,

@@ -28,7 +28,7 @@ from gateway.payloads import read_json_object, require_amount, require_text
 from gateway.representations import encode_json, json_response, money_json
 from gateway.routes.money_movement import AMOUNT_PROPERTIES
 from gateway.routes.wealth_requests import OPERATION_RESPONSES, not_yours, path_id
-from gateway.routing import AuthScheme, QueryParameter, Route
+from gateway.routing import AuthScheme, QueryParameter, Route, route_factory
 from gateway.saga_requests import Operations
 from gateway.sagas.fund_purchase import fund_purchase_input
 from gateway.wealth_ledger import WealthLedger
@@ -334,19 +334,7 @@ class FundRoutes:
         self._operations = operations
 
     def routes(self) -> list[Route]:
-        def route(
-            method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
-        ) -> Route:
-            return Route(
-                method,
-                path,
-                handler,
-                operation_id=operation_id,
-                summary=summary,
-                tag="funds",
-                auth=(AuthScheme.BEARER,),
-                **options,
-            )
+        route = route_factory("funds", (AuthScheme.BEARER,))
 
         return [
             route(

@@ -30,7 +30,7 @@ from gateway.openapi import schema_ref
 from gateway.payloads import read_json_object, require_amount, require_text
 from gateway.representations import json_response, money_json, money_proto_json, money_to_proto
 from gateway.routes.wealth_requests import path_id
-from gateway.routing import AuthScheme, Route
+from gateway.routing import AuthScheme, Route, route_factory
 from gateway.wealth_jobs import WealthJobs
 from gateway.wealth_ledger import WealthLedger
 from gateway.wealth_representations import (
@@ -368,20 +368,7 @@ class WealthAdminRoutes:
         self._matching = matching
 
     def routes(self) -> list[Route]:
-        def route(
-            method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
-        ) -> Route:
-            return Route(
-                method,
-                path,
-                handler,
-                operation_id=operation_id,
-                summary=summary,
-                tag="admin",
-                auth=(AuthScheme.BEARER,),
-                required_role=Role.OPERATOR,
-                **options,
-            )
+        route = route_factory("admin", (AuthScheme.BEARER,), Role.OPERATOR)
 
         return [
             route(

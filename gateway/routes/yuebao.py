@@ -22,7 +22,7 @@ from gateway.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, pa
 from gateway.payloads import read_json_object, require_amount
 from gateway.representations import json_response
 from gateway.routes.money_movement import AMOUNT_PROPERTIES
-from gateway.routing import AuthScheme, Route
+from gateway.routing import AuthScheme, Route, route_factory
 from gateway.saga_requests import Operations
 from gateway.sagas.yuebao_redemption import yuebao_redemption_input
 from gateway.sagas.yuebao_subscription import yuebao_subscription_input
@@ -191,19 +191,7 @@ class YuebaoRoutes:
         self._operations = operations
 
     def routes(self) -> list[Route]:
-        def route(
-            method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
-        ) -> Route:
-            return Route(
-                method,
-                path,
-                handler,
-                operation_id=operation_id,
-                summary=summary,
-                tag="yuebao",
-                auth=(AuthScheme.BEARER,),
-                **options,
-            )
+        route = route_factory("yuebao", (AuthScheme.BEARER,))
 
         return [
             route(
