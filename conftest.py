@@ -6,6 +6,7 @@ starting the embedded mongod (DESIGN.md "Running": tests never need Docker or th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -16,9 +17,11 @@ import pytest
 from chassis.clock import SystemClock
 from chassis.grpc_server import GrpcService
 from chassis.mongo import MongoClient, create_client
+from chassis.runtime import BuildService
 from chassis.settings import ServiceSettings, TelemetrySettings
 from infra.embedded_mongo import EmbeddedMongo, free_port
 from services.payment.server import build_payment_service
+from services.wealth.server import build_wealth_service
 
 
 @pytest.fixture(scope="session")
@@ -65,18 +68,33 @@ def service_settings(service_name: str, mongo_url: str, database_name: str) -> S
     )
 
 
-@pytest.fixture(scope="module")
-async def payment_service(
-    mongo_url: str, mongo_client: MongoClient, database_name: str
+@contextlib.asynccontextmanager
+async def running_service(
+    service_name: str,
+    build: BuildService,
+    mongo_url: str,
+    mongo_client: MongoClient,
+    database_name: str,
 ) -> AsyncIterator[GrpcService]:
-    """A real payment service over gRPC on loopback, backed by this module's database."""
-    settings = service_settings("payment", mongo_url, f"{database_name}_payment")
-    service = await build_payment_service(settings, mongo_client, SystemClock())
+    """A real service over gRPC on loopback, on `<database_name>_<service_name>`."""
+    settings = service_settings(service_name, mongo_url, f"{database_name}_{service_name}")
+    service = await build(settings, mongo_client, SystemClock())
     await service.start()
     try:
         yield service
     finally:
         await service.stop()
+
+
+@pytest.fixture(scope="module")
+async def payment_service(
+    mongo_url: str, mongo_client: MongoClient, database_name: str
+) -> AsyncIterator[GrpcService]:
+    """A real payment service, backed by this module's database."""
+    async with running_service(
+        "payment", build_payment_service, mongo_url, mongo_client, database_name
+    ) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +107,11 @@ def payment_address(payment_service: GrpcService) -> str:
 async def wealth_service(
     mongo_url: str, mongo_client: MongoClient, database_name: str
 ) -> AsyncIterator[GrpcService]:
-    """A real wealth service over gRPC on loopback, backed by this module's database."""
-    from services.wealth.server import build_wealth_service
-
-    settings = service_settings("wealth", mongo_url, f"{database_name}_wealth")
-    service = await build_wealth_service(settings, mongo_client, SystemClock())
-    await service.start()
-    try:
+    """A real wealth service, backed by this module's database."""
+    async with running_service(
+        "wealth", build_wealth_service, mongo_url, mongo_client, database_name
+    ) as service:
         yield service
-    finally:
-        await service.stop()
 
 
 @pytest.fixture(scope="module")
