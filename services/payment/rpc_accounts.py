@@ -190,7 +190,7 @@ class AccountsRpc(PaymentRpcBase):
         key = require_idempotency_key(request.idempotency_key)
         amount_fen = amount_from_proto(request.amount)
         account_id = require_account_id(request.account_id)
-        verified = await self._second_factor(account_id, request.risk.payment_password)
+        verified = await self._second_factor(account_id, request.risk)
 
         async def withdraw(session: Session) -> pb.WithdrawResponse:
             account = await self._store.get_account(account_id, session)
@@ -202,7 +202,7 @@ class AccountsRpc(PaymentRpcBase):
                 payment_kind=PaymentKind.WITHDRAWAL,
                 amount_fen=amount_fen,
                 device_id=request.risk.device_id,
-                second_factor_verified=verified,
+                second_factor=verified,
             )
             posting = plan_movement(
                 posting_id=uuid.uuid4().hex,
@@ -235,7 +235,7 @@ class AccountsRpc(PaymentRpcBase):
         amount_fen = amount_from_proto(request.amount)
         from_account_id = require_account_id(request.from_account_id, "from_account_id")
         to_account_id = require_account_id(request.to_account_id, "to_account_id")
-        verified = await self._second_factor(from_account_id, request.risk.payment_password)
+        verified = await self._second_factor(from_account_id, request.risk)
 
         async def transfer(session: Session) -> pb.TransferResponse:
             payee = await self._store.get_account(to_account_id, session, with_balance=False)
@@ -258,7 +258,7 @@ class AccountsRpc(PaymentRpcBase):
                 payment_kind=PaymentKind.TRANSFER,
                 amount_fen=amount_fen,
                 device_id=request.risk.device_id,
-                second_factor_verified=verified,
+                second_factor=verified,
             )
             after = await self._post(session, posting, known=(payer, payee))
             return pb.TransferResponse(

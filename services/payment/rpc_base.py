@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,7 @@ from chassis.outbox import (
     OutboxFeed,
     append_event,
 )
+from colony.payment.v1 import payment_pb2 as pb
 from services.payment.activity import (
     device_known,
     payee_known,
@@ -68,6 +71,30 @@ class RiskRefused(FailedPrecondition):
     def __init__(self, refusal: FailedPrecondition, record: dict[str, Any]) -> None:
         super().__init__(refusal.message, reason=refusal.reason, metadata=refusal.metadata)
         self.record = record
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactor:
+    """What answers a risk challenge for one movement: a verified password or authorization."""
+
+    verified: bool = False
+    # Set when it is a payment authorization, which the movement's transaction spends.
+    authorization_digest: str = ""
+
+
+NO_SECOND_FACTOR = SecondFactor()
+
+
+def authorization_digest(authorization: str) -> str:
+    """How a payment authorization is stored: its sha256, never the bearer value itself."""
+    return hashlib.sha256(authorization.encode()).hexdigest()
+
+
+def invalid_authorization() -> FailedPrecondition:
+    return FailedPrecondition(
+        "the payment authorization is unknown, expired, already used, or not for this payment",
+        reason="PAYMENT_AUTHORIZATION_INVALID",
+    )
 
 
 def _password_state(record: dict[str, Any]) -> PasswordState:
@@ -161,15 +188,30 @@ class PaymentRpcBase:
             async with self._account_locks.hold(debit_account_ids):
                 yield
 
-    async def _second_factor(self, account_id: str, payment_password: str) -> bool:
-        """Verify the payment password if the client sent one (False if it sent none).
+    async def _second_factor(self, account_id: str, risk: pb.RiskSignals) -> SecondFactor:
+        """The second factor the client offered for a movement.
+
+        A payment password is verified now (a wrong one is refused). A payment authorization
+        is checked and spent by _screen inside the movement's transaction, and only there:
+        a replay of a movement that already spent it must still find its recorded answer.
+        Neither: NO_SECOND_FACTOR (a challenge will then be refused).
+        """
+        if risk.payment_authorization:
+            return SecondFactor(
+                verified=True, authorization_digest=authorization_digest(risk.payment_authorization)
+            )
+        if risk.payment_password:
+            await self._verify_payment_password(account_id, risk.payment_password)
+            return SecondFactor(verified=True)
+        return NO_SECOND_FACTOR
+
+    async def _verify_payment_password(self, account_id: str, payment_password: str) -> None:
+        """Verify the payment password, or refuse (wrong, locked, not set).
 
         Each try is counted as a failure *before* the (slow) verification, in a transaction
         that first checks the lock: concurrent guesses serialise on the record, so no more
         than the allowed number can ever be verified. A right password then clears the count.
         """
-        if not payment_password:
-            return False
 
         async def reserve_attempt(session: Session) -> dict[str, Any]:
             current = await self._store.get_password_record(account_id, session)
@@ -193,10 +235,9 @@ class PaymentRpcBase:
                 hasher=self._password_hasher,
             ),
         )
-        if matches:
-            await self._store.save_password_state(account_id, PasswordState())
-            return True
-        raise wrong_password_error(record["counted"], self._clock.now())
+        if not matches:
+            raise wrong_password_error(record["counted"], self._clock.now())
+        await self._store.save_password_state(account_id, PasswordState())
 
     async def _screen(
         self,
@@ -207,7 +248,7 @@ class PaymentRpcBase:
         payment_kind: PaymentKind,
         amount_fen: int,
         device_id: str,
-        second_factor_verified: bool,
+        second_factor: SecondFactor,
     ) -> None:
         """Real-time risk control of one outgoing movement, inside its transaction.
 
@@ -239,9 +280,13 @@ class PaymentRpcBase:
         decision = evaluate_risk(self._risk_rules, context)
         record = _decision_record(context, decision, now)
         try:
-            require_allowed(decision, second_factor_verified=second_factor_verified)
+            require_allowed(decision, second_factor_verified=second_factor.verified)
         except FailedPrecondition as refusal:
             raise RiskRefused(refusal, record) from None
+        if second_factor.authorization_digest and not await self._store.use_payment_authorization(
+            session, second_factor.authorization_digest, payer.account_id, amount_fen, now
+        ):
+            raise invalid_authorization()
         await self._store.insert_risk_decision(session, {**record, "proceeded": True})
         activity = record_outgoing(
             payer.activity,

@@ -27,6 +27,7 @@ from services.payment.risk import PaymentKind
 from services.payment.rpc_base import (
     HOLD_SWEEP_BATCH,
     HOLD_SWEEP_BATCHES_MAX,
+    NO_SECOND_FACTOR,
     PaymentRpcBase,
     require_account_id,
 )
@@ -55,8 +56,10 @@ class HoldsRpc(PaymentRpcBase):
             now=self._clock.now(),
         )
         payee_id = request.payee_account_id
-        verified = bool(payee_id) and await self._second_factor(
-            requested.account_id, request.risk.payment_password
+        verified = (
+            await self._second_factor(requested.account_id, request.risk)
+            if payee_id
+            else NO_SECOND_FACTOR
         )
 
         async def create(session: Session) -> pb.CreateHoldResponse:
@@ -76,7 +79,7 @@ class HoldsRpc(PaymentRpcBase):
                         payment_kind=PaymentKind.PAYMENT,
                         amount_fen=hold.amount_fen,
                         device_id=request.risk.device_id,
-                        second_factor_verified=verified,
+                        second_factor=verified,
                     )
                 account = await self._store.insert_hold(session, hold)
                 await self._append(

@@ -20,7 +20,7 @@ from services.payment.payment_code import (
     validate_payment_code,
 )
 from services.payment.risk import PaymentKind
-from services.payment.rpc_base import PaymentRpcBase, require_account_id
+from services.payment.rpc_base import NO_SECOND_FACTOR, PaymentRpcBase, require_account_id
 from services.payment.wire import (
     account_to_proto,
     amount_from_proto,
@@ -70,7 +70,7 @@ class RetailRpc(PaymentRpcBase):
                 payment_kind=PaymentKind.PAYMENT,
                 amount_fen=amount_fen,
                 device_id=payer.activity.devices[-1] if payer.activity.devices else "",
-                second_factor_verified=False,
+                second_factor=NO_SECOND_FACTOR,
             )
             posting = plan_movement(
                 posting_id=uuid.uuid4().hex,
@@ -118,7 +118,7 @@ class RetailRpc(PaymentRpcBase):
         biller = find_biller(self._billers, request.biller_id)
         reference = validate_bill_reference(biller, request.reference)
         amount_fen = amount_from_proto(request.amount)
-        verified = await self._second_factor(account_id, request.risk.payment_password)
+        verified = await self._second_factor(account_id, request.risk)
 
         async def pay_bill(session: Session) -> pb.PayBillResponse:
             payer = await self._store.get_account(account_id, session)
@@ -130,7 +130,7 @@ class RetailRpc(PaymentRpcBase):
                 payment_kind=PaymentKind.PAYMENT,
                 amount_fen=amount_fen,
                 device_id=request.risk.device_id,
-                second_factor_verified=verified,
+                second_factor=verified,
             )
             posting = plan_movement(
                 posting_id=uuid.uuid4().hex,

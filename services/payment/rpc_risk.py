@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.grpc_server import Context
@@ -23,11 +24,14 @@ from services.payment.payment_password import (
     validate_payment_password,
 )
 from services.payment.risk import parse_rules, rules_to_data
-from services.payment.rpc_base import PaymentRpcBase, require_account_id
+from services.payment.rpc_base import PaymentRpcBase, authorization_digest, require_account_id
 from services.payment.store import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
-from services.payment.wire import money_to_proto, timestamp_to_proto
+from services.payment.wire import amount_from_proto, money_to_proto, timestamp_to_proto
 
 RISK_RULES_JSON_LENGTH_MAX = 200_000
+# A payment authorization answers for one movement started within this long.
+AUTHORIZATION_TTL_SECONDS = 300
+AUTHORIZATION_BYTES = 24
 
 
 class RiskRpc(PaymentRpcBase):
@@ -51,7 +55,7 @@ class RiskRpc(PaymentRpcBase):
                     "the current payment password is required to change it",
                     reason="PAYMENT_PASSWORD_WRONG",
                 )
-            await self._second_factor(account.account_id, request.current_password)
+            await self._verify_payment_password(account.account_id, request.current_password)
         password_hash = await asyncio.get_running_loop().run_in_executor(
             None,
             functools.partial(hash_payment_password, new_password, hasher=self._password_hasher),
@@ -64,6 +68,31 @@ class RiskRpc(PaymentRpcBase):
 
         await run_in_transaction(self._client, save)
         return pb.SetPaymentPasswordResponse()
+
+    async def AuthorizePayment(
+        self, request: pb.AuthorizePaymentRequest, context: Context
+    ) -> pb.AuthorizePaymentResponse:
+        account = await self._store.get_account(
+            require_account_id(request.account_id), with_balance=False
+        )
+        require_kind(account, (AccountKind.PERSONAL, AccountKind.MERCHANT), "authorize a payment")
+        amount_fen = amount_from_proto(request.amount)
+        if not request.payment_password:
+            raise InvalidArgument("payment_password is required", reason="INVALID_PAYMENT_PASSWORD")
+        await self._verify_payment_password(account.account_id, request.payment_password)
+        authorization = secrets.token_urlsafe(AUTHORIZATION_BYTES)
+        issued_at = self._clock.now()
+        expires_at = issued_at + timedelta(seconds=AUTHORIZATION_TTL_SECONDS)
+        await self._store.insert_payment_authorization(
+            authorization_digest(authorization),
+            account.account_id,
+            amount_fen,
+            issued_at,
+            expires_at,
+        )
+        return pb.AuthorizePaymentResponse(
+            authorization=authorization, expires_at=timestamp_to_proto(expires_at)
+        )
 
     async def GetRiskRules(
         self, request: pb.GetRiskRulesRequest, context: Context

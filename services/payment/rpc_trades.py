@@ -161,7 +161,7 @@ class TradesRpc(PaymentRpcBase):
         require_idempotency_key(request.idempotency_key)
         trade_id = _require_trade_id(request.trade_id)
         buyer_id = require_account_id(request.buyer_account_id, "buyer_account_id")
-        verified = await self._second_factor(buyer_id, request.risk.payment_password)
+        verified = await self._second_factor(buyer_id, request.risk)
 
         async def pay_trade(session: Session) -> pb.PayTradeResponse:
             trade = await self._trade_for(session, trade_id, buyer_id, TradeAction.PAY)
@@ -175,7 +175,7 @@ class TradesRpc(PaymentRpcBase):
                 payment_kind=PaymentKind.PAYMENT,
                 amount_fen=trade.amount_fen,
                 device_id=request.risk.device_id,
-                second_factor_verified=verified,
+                second_factor=verified,
             )
             posting = plan_movement(
                 posting_id=uuid.uuid4().hex,

@@ -9,6 +9,7 @@ Collections in the service's own database:
                account_id is the account the statement belongs to, ledger_account_id the
                document whose balance moved (the account itself, or one of its sub-accounts)
   holds        TCC reservations (holds.py)
+  payment_authorizations  single-use stand-ins for the payment password (digests only)
   idempotency  idempotency records (chassis.idempotency)
   outbox       domain events (chassis.outbox)
 """
@@ -55,6 +56,7 @@ _SHARD_LEASES: ContextVar[dict[str, int]] = ContextVar("shard_leases")
 
 STATEMENT_PAGE_SIZE_DEFAULT = 20
 STATEMENT_PAGE_SIZE_MAX = 100
+AUTHORIZATION_RETENTION_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +283,7 @@ class PaymentStore:
         self.trades = database["trades"]
         self.payment_passwords = database["payment_passwords"]
         self.payment_codes = database["payment_codes"]
+        self.payment_authorizations = database["payment_authorizations"]
         self.blacklist = database["blacklist"]
         self.risk_rules = database["risk_rules"]
         self.risk_decisions = database["risk_decisions"]
@@ -321,6 +324,10 @@ class PaymentStore:
         )
         await self.risk_decisions.create_index(
             [("payer_account_id", ASCENDING), ("decided_at", DESCENDING)]
+        )
+        # Spent or lapsed authorizations are kept a day for the record, then dropped.
+        await self.payment_authorizations.create_index(
+            "expires_at", expireAfterSeconds=AUTHORIZATION_RETENTION_SECONDS
         )
 
     async def ensure_system_account(
@@ -819,6 +826,36 @@ class PaymentStore:
             },
         )
 
+    async def insert_payment_authorization(
+        self,
+        digest: str,
+        account_id: str,
+        amount_fen: int,
+        issued_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        await self.payment_authorizations.insert_one(
+            {
+                "_id": digest,
+                "account_id": account_id,
+                "amount_fen": amount_fen,
+                "issued_at": issued_at,
+                "expires_at": expires_at,
+                "used_at": None,
+            }
+        )
+
+    async def use_payment_authorization(
+        self, session: Session, digest: str, account_id: str, amount_fen: int, now: datetime
+    ) -> bool:
+        """Spend the authorization in the movement's transaction; False if it is not usable."""
+        result = await self.payment_authorizations.update_one(
+            _usable_authorization(digest, account_id, amount_fen, now),
+            {"$set": {"used_at": now}},
+            session=session,
+        )
+        return result.modified_count == 1
+
     async def insert_payment_code(self, code: PaymentCode) -> None:
         await self.payment_codes.insert_one(
             {
@@ -1026,3 +1063,13 @@ def _taken_key(duplicate: DuplicateKeyError) -> str:
     if "owner_key" in pattern:
         return "owner"
     return "identifier"
+
+
+def _usable_authorization(digest: str, account_id: str, amount_fen: int, now: datetime) -> Document:
+    return {
+        "_id": digest,
+        "account_id": account_id,
+        "amount_fen": {"$gte": amount_fen},
+        "expires_at": {"$gt": now},
+        "used_at": None,
+    }

@@ -157,6 +157,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A business refusal with no more specific reason."""
     ERROR_REASON_ALREADY_EXISTS: _ErrorReason.ValueType  # 69
     """The object exists already (a product or fund id is taken)."""
+    ERROR_REASON_PAYMENT_AUTHORIZATION_INVALID: _ErrorReason.ValueType  # 70
+    """A payment authorization that is unknown, expired, already used, another payer's, or
+    smaller than the movement it is offered for.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -300,4 +304,8 @@ ERROR_REASON_FAILED_PRECONDITION: ErrorReason.ValueType  # 68
 """A business refusal with no more specific reason."""
 ERROR_REASON_ALREADY_EXISTS: ErrorReason.ValueType  # 69
 """The object exists already (a product or fund id is taken)."""
+ERROR_REASON_PAYMENT_AUTHORIZATION_INVALID: ErrorReason.ValueType  # 70
+"""A payment authorization that is unknown, expired, already used, another payer's, or
+smaller than the movement it is offered for.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

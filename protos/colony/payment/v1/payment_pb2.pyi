@@ -1150,19 +1150,25 @@ class RiskSignals(_message.Message):
 
     DEVICE_ID_FIELD_NUMBER: _builtins.int
     PAYMENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    PAYMENT_AUTHORIZATION_FIELD_NUMBER: _builtins.int
     device_id: _builtins.str
     """The payer's device (app installation) id; a device never seen before is challenged."""
     payment_password: _builtins.str
     """The payer's 6-digit payment password, when answering a CHALLENGE (or up front)."""
+    payment_authorization: _builtins.str
+    """Instead of the password: an authorization from AuthorizePayment (used up by the
+    movement it answers for; refused if expired, used, another payer's or too small).
+    """
     def __init__(
         self,
         *,
         device_id: _builtins.str = ...,
         payment_password: _builtins.str = ...,
+        payment_authorization: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "payment_password", b"payment_password"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_id", b"device_id", "payment_authorization", b"payment_authorization", "payment_password", b"payment_password"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1971,6 +1977,58 @@ class PayBillResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PayBillResponse: _TypeAlias = PayBillResponse  # noqa: Y015
+
+@_typing.final
+class AuthorizePaymentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    payment_password: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """The most the authorization may answer for (one movement of at most this amount)."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        payment_password: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "payment_password", b"payment_password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizePaymentRequest: _TypeAlias = AuthorizePaymentRequest  # noqa: Y015
+
+@_typing.final
+class AuthorizePaymentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUTHORIZATION_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    authorization: _builtins.str
+    """A bearer secret until used or expired; the service keeps only its digest."""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        authorization: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorization", b"authorization", "expires_at", b"expires_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuthorizePaymentResponse: _TypeAlias = AuthorizePaymentResponse  # noqa: Y015
 
 @_typing.final
 class SetPaymentPasswordRequest(_message.Message):

@@ -188,6 +188,11 @@ class PaymentServiceStub:
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordRequest.SerializeToString,
                 response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordResponse.FromString,
                 _registered_method=True)
+        self.AuthorizePayment = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/AuthorizePayment',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.AuthorizePaymentRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.AuthorizePaymentResponse.FromString,
+                _registered_method=True)
         self.GetRiskRules = channel.unary_unary(
                 '/colony.payment.v1.PaymentService/GetRiskRules',
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.GetRiskRulesRequest.SerializeToString,
@@ -430,6 +435,15 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AuthorizePayment(self, request, context):
+        """Verifies the payment password up front and returns a payment authorization: a
+        single-use, short-lived stand-in for it, bound to the account and an amount ceiling,
+        that a multi-step operation (a gateway saga) can carry where a password must not go.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetRiskRules(self, request, context):
         """Risk control administration: the rules (as data) and the blacklist.
         """
@@ -615,6 +629,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.SetPaymentPassword,
                     request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordRequest.FromString,
                     response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordResponse.SerializeToString,
+            ),
+            'AuthorizePayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizePayment,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.AuthorizePaymentRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.AuthorizePaymentResponse.SerializeToString,
             ),
             'GetRiskRules': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRiskRules,
@@ -1456,6 +1475,33 @@ class PaymentService:
             '/colony.payment.v1.PaymentService/SetPaymentPassword',
             colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordRequest.SerializeToString,
             colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizePayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/AuthorizePayment',
+            colony_dot_payment_dot_v1_dot_payment__pb2.AuthorizePaymentRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.AuthorizePaymentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -100,6 +100,11 @@ class PaymentServiceStub:
     PayBill: _grpc.UnaryUnaryMultiCallable[_payment_pb2.PayBillRequest, _payment_pb2.PayBillResponse]
     SetPaymentPassword: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetPaymentPasswordRequest, _payment_pb2.SetPaymentPasswordResponse]
     """The 6-digit payment password, the second factor of a risk challenge."""
+    AuthorizePayment: _grpc.UnaryUnaryMultiCallable[_payment_pb2.AuthorizePaymentRequest, _payment_pb2.AuthorizePaymentResponse]
+    """Verifies the payment password up front and returns a payment authorization: a
+    single-use, short-lived stand-in for it, bound to the account and an amount ceiling,
+    that a multi-step operation (a gateway saga) can carry where a password must not go.
+    """
     GetRiskRules: _grpc.UnaryUnaryMultiCallable[_payment_pb2.GetRiskRulesRequest, _payment_pb2.GetRiskRulesResponse]
     """Risk control administration: the rules (as data) and the blacklist."""
     SetRiskRules: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetRiskRulesRequest, _payment_pb2.SetRiskRulesResponse]
@@ -182,6 +187,11 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     PayBill: _aio.UnaryUnaryMultiCallable[_payment_pb2.PayBillRequest, _payment_pb2.PayBillResponse]  # type: ignore[assignment]
     SetPaymentPassword: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetPaymentPasswordRequest, _payment_pb2.SetPaymentPasswordResponse]  # type: ignore[assignment]
     """The 6-digit payment password, the second factor of a risk challenge."""
+    AuthorizePayment: _aio.UnaryUnaryMultiCallable[_payment_pb2.AuthorizePaymentRequest, _payment_pb2.AuthorizePaymentResponse]  # type: ignore[assignment]
+    """Verifies the payment password up front and returns a payment authorization: a
+    single-use, short-lived stand-in for it, bound to the account and an amount ceiling,
+    that a multi-step operation (a gateway saga) can carry where a password must not go.
+    """
     GetRiskRules: _aio.UnaryUnaryMultiCallable[_payment_pb2.GetRiskRulesRequest, _payment_pb2.GetRiskRulesResponse]  # type: ignore[assignment]
     """Risk control administration: the rules (as data) and the blacklist."""
     SetRiskRules: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetRiskRulesRequest, _payment_pb2.SetRiskRulesResponse]  # type: ignore[assignment]
@@ -441,6 +451,17 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.SetPaymentPasswordResponse, _abc.Awaitable[_payment_pb2.SetPaymentPasswordResponse]]:
         """The 6-digit payment password, the second factor of a risk challenge."""
+
+    @_abc_1.abstractmethod
+    def AuthorizePayment(
+        self,
+        request: _payment_pb2.AuthorizePaymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.AuthorizePaymentResponse, _abc.Awaitable[_payment_pb2.AuthorizePaymentResponse]]:
+        """Verifies the payment password up front and returns a payment authorization: a
+        single-use, short-lived stand-in for it, bound to the account and an amount ceiling,
+        that a multi-step operation (a gateway saga) can carry where a password must not go.
+        """
 
     @_abc_1.abstractmethod
     def GetRiskRules(

@@ -589,3 +589,79 @@ async def test_paging_through_decisions_made_in_the_same_instant_loses_none(stub
         if not token:
             break
     assert len(seen) == len(set(seen)) == 3
+
+
+async def authorize(stub: Stub, account_id: str, fen: int, password: str = PAYMENT_PASSWORD) -> str:
+    response = await stub.AuthorizePayment(
+        pb.AuthorizePaymentRequest(
+            account_id=account_id, payment_password=password, amount=cny(fen)
+        )
+    )
+    return response.authorization
+
+
+def authorized(authorization: str) -> pb.RiskSignals:
+    return pb.RiskSignals(payment_authorization=authorization)
+
+
+async def test_a_payment_authorization_answers_one_challenge_once_and_replays_keep_their_answer(
+    stub, store
+) -> None:
+    payer = await verified_payer(stub, 900_000, password=True)
+    receiver = await payee(stub)
+    authorization = await authorize(stub, payer, 200_001)
+    assert len(authorization) >= 32
+    # Only its digest is stored.
+    assert await store.payment_authorizations.count_documents({"_id": authorization}) == 0
+
+    key = new_key()
+    sent = await send(stub, payer, receiver, 200_001, risk=authorized(authorization), key=key)
+    # The replay of the movement that spent it still finds its answer.
+    replayed = await send(stub, payer, receiver, 200_001, risk=authorized(authorization), key=key)
+    assert replayed.posting.posting_id == sent.posting.posting_id
+    # Spent: a second movement cannot use it.
+    error = await refused(send(stub, payer, receiver, 200_001, risk=authorized(authorization)))
+    assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
+    assert await balance_fen(stub, receiver) == 200_001
+    await assert_books_balance(store)
+
+
+async def test_a_payment_authorization_is_refused_when_too_small_expired_or_someone_elses(
+    stub, store, clock
+) -> None:
+    payer = await verified_payer(stub, 900_000, password=True)
+    other = await verified_payer(stub, 900_000, password=True)
+    receiver = await payee(stub)
+
+    too_small = await authorize(stub, payer, 200_000)
+    error = await refused(send(stub, payer, receiver, 200_001, risk=authorized(too_small)))
+    assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
+
+    someone_elses = await authorize(stub, other, 300_000)
+    error = await refused(send(stub, payer, receiver, 200_001, risk=authorized(someone_elses)))
+    assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
+
+    # The refused ones spent nothing: the too-small one still works for what it covers.
+    await send(stub, payer, receiver, 200_000, risk=authorized(too_small))
+    assert await balance_fen(stub, receiver) == 200_000
+
+    lapsing = await authorize(stub, payer, 300_000)
+    clock.advance(timedelta(seconds=301))
+    error = await refused(send(stub, payer, receiver, 200_001, risk=authorized(lapsing)))
+    assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
+
+    error = await refused(send(stub, payer, receiver, 200_001, risk=authorized("made-up")))
+    assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
+    await assert_books_balance(store)
+
+
+async def test_authorizing_a_payment_takes_the_right_password_and_counts_wrong_ones(stub) -> None:
+    payer = await verified_payer(stub, 10_000, password=True)
+    error = await refused(authorize(stub, payer, 100, password=WRONG_PAYMENT_PASSWORD))
+    info = error_info(error)
+    assert (info.reason, info.metadata["attempts_remaining"]) == ("PAYMENT_PASSWORD_WRONG", "4")
+    no_password = await refused(authorize(stub, await verified_payer(stub, 100), 100))
+    assert error_info(no_password).reason == "PAYMENT_PASSWORD_NOT_SET"
+    empty = await refused(authorize(stub, payer, 100, password=""))
+    assert empty.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(empty).reason == "INVALID_PAYMENT_PASSWORD"
