@@ -12,6 +12,19 @@ from typing import ClassVar
 
 import grpc
 
+# Refusals: the service understood the call and declined it, so it changed nothing (a
+# caller may treat the request as final; anything else may or may not have taken effect).
+REFUSAL_CODES = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
+    }
+)
+
 
 class DomainError(Exception):
     """A business or validation refusal with a gRPC code and a machine-readable reason."""

@@ -22,6 +22,7 @@ from gateway.idempotency import IdempotentRequests
 from gateway.identities import IdentityStore
 from gateway.openapi import build_openapi_document
 from gateway.passwords import PasswordHasher
+from gateway.payment_code_wallets import PaymentCodeWallets
 from gateway.problems import problem_middleware
 from gateway.registration import Registration
 from gateway.routes import (
@@ -51,9 +52,11 @@ from gateway.sagas.log import SagaLog
 from gateway.sagas.recovery import RecoveryLoop
 from gateway.settings import GatewaySettings
 from gateway.tokens import AccessTokens
+from gateway.wallet_funding import WalletFunding
 from gateway.wealth_jobs import WealthJobs
 from gateway.wealth_ledger import WealthLedger
 from gateway.wealth_reservations import ReservationMatching
+from gateway.wealth_schedule import WealthJobsSchedule
 
 # Bodies are small JSON objects; anything larger is refused (413) before it is read.
 REQUEST_BODY_BYTES_MAX = 64 * 1024
@@ -62,6 +65,8 @@ USERS_COLLECTION = "users"
 HTTP_IDEMPOTENCY_COLLECTION = "http_idempotency"
 MERCHANT_API_KEYS_COLLECTION = "merchant_api_keys"
 SAGAS_COLLECTION = "sagas"
+PAYMENT_CODE_WALLETS_COLLECTION = "payment_code_wallets"
+WEALTH_JOB_RUNS_COLLECTION = "wealth_job_runs"
 
 
 def instance_id() -> str:
@@ -109,6 +114,7 @@ def create_app(
         payment, wealth, wealth_ledger, hold_ttl_seconds=saga_settings.hold_ttl_seconds
     )
     saga_log = SagaLog(database[SAGAS_COLLECTION])
+    code_wallets = PaymentCodeWallets(database[PAYMENT_CODE_WALLETS_COLLECTION])
     saga_engine = SagaEngine(
         saga_log,
         sagas.all(),
@@ -124,18 +130,18 @@ def create_app(
         failpoints=Failpoints(saga_settings.failpoint),
     )
 
-    wallet_operations = Operations(saga_engine, sagas, saga_settings.inline_wait_seconds)
+    wallet_funding = WalletFunding(payment, wealth, wealth_ledger)
+    wealth_jobs = WealthJobs(wealth, wealth_ledger)
+    wallet_operations = Operations(saga_engine, sagas, saga_settings.inline_wait_seconds, payment)
     documentation_routes = documentation.DocumentationRoutes()
     routes: list[Route] = [
         *accounts.AccountRoutes(registration, authenticator).routes(),
         *wallet.WalletRoutes(payment, wealth).routes(),
-        *wallet_pay.WalletPayRoutes(payment, wealth, wealth_ledger, wallet_operations).routes(),
+        *wallet_pay.WalletPayRoutes(payment, wallet_funding, wallet_operations).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
         *trades.TradeRoutes(payment, idempotency).routes(),
-        *payments.PaymentRoutes(payment, idempotency).routes(),
-        *merchant_payments.MerchantPaymentRoutes(
-            payment, saga_engine, sagas, saga_settings.inline_wait_seconds
-        ).routes(),
+        *payments.PaymentRoutes(payment, idempotency, code_wallets).routes(),
+        *merchant_payments.MerchantPaymentRoutes(payment, wallet_operations).routes(),
         *operations.OperationRoutes(saga_engine).routes(),
         *yuebao.YuebaoRoutes(wealth, wealth_ledger, wallet_operations).routes(),
         *fixed_term.FixedTermRoutes(wealth, wealth_ledger, idempotency, wallet_operations).routes(),
@@ -144,7 +150,7 @@ def create_app(
             payment,
             wealth,
             wealth_ledger,
-            WealthJobs(wealth, wealth_ledger),
+            wealth_jobs,
             ReservationMatching(
                 payment,
                 wealth,
@@ -154,7 +160,14 @@ def create_app(
                 wait_seconds=saga_settings.inline_wait_seconds,
             ),
         ).routes(),
-        *merchant.MerchantRoutes(payment, idempotency, api_keys).routes(),
+        *merchant.MerchantRoutes(
+            payment,
+            idempotency,
+            api_keys,
+            code_wallets=code_wallets,
+            wallet_funding=wallet_funding,
+            operations=wallet_operations,
+        ).routes(),
         *admin.AdminRoutes(payment).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
         *documentation_routes.routes(),
@@ -199,8 +212,16 @@ def create_app(
         await idempotency.ensure_indexes()
         await api_keys.ensure_indexes()
         await saga_log.ensure_indexes()
+        await code_wallets.ensure_indexes()
 
     app.on_startup.append(ensure_indexes)
     # After the indexes: the loop's first round runs as soon as it starts.
     RecoveryLoop(saga_engine, saga_settings.recovery_interval_seconds).install(app)
+    WealthJobsSchedule(
+        wealth_jobs,
+        database[WEALTH_JOB_RUNS_COLLECTION],
+        clock,
+        instance_id=saga_engine.instance_id,
+        interval_seconds=settings.wealth_jobs_interval_seconds,
+    ).install(app)
     return app

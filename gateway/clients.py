@@ -205,6 +205,13 @@ class PaymentClient(ServiceClient):
     ) -> pb.EnsurePlatformAccountResponse:
         return await self._call(self._stub.EnsurePlatformAccount, request)
 
+    async def set_account_hot(self, account_id: str, hot_shards: int) -> pb.Account:
+        response: pb.SetAccountHotResponse = await self._call(
+            self._stub.SetAccountHot,
+            pb.SetAccountHotRequest(account_id=account_id, hot_shards=hot_shards),
+        )
+        return response.account
+
     async def platform_transfer(
         self, request: pb.PlatformTransferRequest
     ) -> pb.PlatformTransferResponse:
@@ -305,6 +312,11 @@ class PaymentClient(ServiceClient):
 
     async def set_payment_password(self, request: pb.SetPaymentPasswordRequest) -> None:
         await self._call(self._stub.SetPaymentPassword, request)
+
+    async def authorize_payment(
+        self, request: pb.AuthorizePaymentRequest
+    ) -> pb.AuthorizePaymentResponse:
+        return await self._call(self._stub.AuthorizePayment, request)
 
     # Risk control administration (operators).
 

@@ -42,7 +42,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from chassis.clock import Clock
-from chassis.errors import Aborted, DomainError, FailedPrecondition, InvalidArgument
+from chassis.errors import (
+    REFUSAL_CODES,
+    Aborted,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+)
 
 log = logging.getLogger("colony.gateway.idempotency")
 
@@ -67,19 +73,6 @@ PAYMENT_PASSWORD_RETRY_REASONS = frozenset(
         "PAYMENT_PASSWORD_LOCKED",
         "PAYMENT_PASSWORD_NOT_SET",
         "INVALID_PAYMENT_PASSWORD",
-    }
-)
-
-# Refusals that follow from the request itself: stored and replayed like a success.
-# Anything else (unavailable, in progress, a fault) leaves the key free for a retry.
-_FINAL_REFUSAL_CODES = frozenset(
-    {
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.OUT_OF_RANGE,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.ALREADY_EXISTS,
-        grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.PERMISSION_DENIED,
     }
 )
 
@@ -206,7 +199,9 @@ class IdempotentRequests:
             if error.reason in PAYMENT_PASSWORD_RETRY_REASONS:
                 await self._release_for_next_attempt(record_id, lease_owner)
                 raise
-            if error.code not in _FINAL_REFUSAL_CODES:
+            # A refusal follows from the request itself: stored and replayed like a success.
+            # Anything else (unavailable, in progress, a fault) leaves the key free.
+            if error.code not in REFUSAL_CODES:
                 await self._release(record_id, lease_owner)
                 raise
             await self._complete(record_id, lease_owner, _error_outcome(error))

@@ -165,7 +165,7 @@ def _operation(route: Route) -> Schema:
         operation["parameters"] = parameters
     if route.request_schema is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": route.request_body_required,
             "content": {"application/json": {"schema": schema_ref(route.request_schema)}},
         }
     return operation

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from chassis.errors import FailedPrecondition, InvalidArgument
 
@@ -116,3 +117,29 @@ def _cannot_pay(
             **{f"{method.value}_available_fen": str(available_fen[method]) for method in methods},
         },
     )
+
+
+def parse_split(body: dict[str, Any]) -> bool:
+    split = body.get("split", False)
+    if not isinstance(split, bool):
+        raise InvalidArgument("split must be true or false", metadata={"field": "split"})
+    return split
+
+
+# OpenAPI: the methods and split properties of a request that pays with the wallet.
+METHODS_PROPERTY: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "enum": [method.value for method in PaymentMethod]},
+    "minItems": 1,
+    "uniqueItems": True,
+    "default": [method.value for method in METHODS_DEFAULT],
+    "description": "The payer's payment methods in order of preference. Yu'e Bao pays up "
+    "to today's fast redemption allowance; huabei is not available yet (it joins with the "
+    "consumer-credit line).",
+}
+SPLIT_PROPERTY: dict[str, Any] = {
+    "type": "boolean",
+    "default": False,
+    "description": "false: the first method that covers the whole amount pays. true: the "
+    "methods are drawn in order until the amount is covered.",
+}

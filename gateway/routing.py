@@ -56,6 +56,8 @@ class Route:
     risk_checked: bool = False
     # Names of schemas in the OpenAPI components.
     request_schema: str | None = None
+    # False for a body of options only, which may be left out (an empty body: the defaults).
+    request_body_required: bool = True
     response_schema: str | None = None
     response_status: int = 200
     response_media_type: str = "application/json"

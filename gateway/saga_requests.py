@@ -5,6 +5,14 @@ the same operation whatever became of the first (finished, undone, or still goin
 is answered like it: 201 with the operation, the refusal that undid it, or 202 with its URL
 (gateway.routes.operations.operation_answer). The checks and reads that build the saga's
 input run before the first attempt only: a retry answers with what that attempt started.
+
+One exception, as for single calls (gateway.idempotency): an operation undone because risk
+control asked for the payment password (RISK_CHALLENGE_REQUIRED, or a wrong password) is
+answered by retrying the same request, same key, with ``payment_password``. That retry is a
+new attempt, its own saga (derive_saga_id's attempt number), built afresh. The password
+itself never enters a saga log: Operations.authorize exchanges it for a payment
+authorization (single use, five minutes, bound to the payer and the amount), which the
+saga's payment step carries instead.
 """
 
 from __future__ import annotations
@@ -15,12 +23,22 @@ from typing import Any
 
 from aiohttp import web
 
+from chassis.money import Money
+from colony.payment.v1 import payment_pb2 as pb
 from gateway.authentication import CALLER
-from gateway.idempotency import fingerprint_request, require_idempotency_key
+from gateway.clients import PaymentClient
+from gateway.idempotency import (
+    PAYMENT_PASSWORD_RETRY_REASONS,
+    fingerprint_request,
+    require_idempotency_key,
+)
+from gateway.representations import money_to_proto
+from gateway.risk_signals import optional_payment_password
 from gateway.routes.operations import operation_answer
 from gateway.sagas.catalogue import Sagas
-from gateway.sagas.definition import JsonObject, SagaDefinition, derive_saga_id
+from gateway.sagas.definition import JsonObject, SagaDefinition, SagaState, derive_saga_id
 from gateway.sagas.engine import SagaEngine
+from gateway.sagas.log import SagaRecord
 
 
 async def start_operation(
@@ -36,17 +54,39 @@ async def start_operation(
 ) -> web.Response:
     """Start (or find) the caller's saga for this request (key: its Idempotency-Key)."""
     caller = request[CALLER]
+    fingerprint = fingerprint_request(operation_id, body)
     saga_id = derive_saga_id(caller.user_id, key)
     existing = await engine.get(saga_id)
+    if optional_payment_password(body):
+        attempt = 0
+        # Only the same request answers a challenge: a different one under the key is
+        # refused by engine.start below, like any reuse of a key.
+        while (
+            existing is not None
+            and existing.fingerprint == fingerprint
+            and _asks_for_the_password(existing)
+        ):
+            attempt += 1
+            saga_id = derive_saga_id(caller.user_id, key, attempt)
+            existing = await engine.get(saga_id)
     record = await engine.start(
         definition,
         saga_id=saga_id,
         owner_user_id=caller.user_id,
         saga_input=existing.input if existing is not None else await saga_input(),
-        fingerprint=fingerprint_request(operation_id, body),
+        fingerprint=fingerprint,
         wait_seconds=wait_seconds,
     )
     return operation_answer(record)
+
+
+def _asks_for_the_password(record: SagaRecord) -> bool:
+    """True for an operation undone because it needed a (right) payment password."""
+    return (
+        record.state is SagaState.COMPENSATED
+        and record.error is not None
+        and record.error.reason in PAYMENT_PASSWORD_RETRY_REASONS
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +96,44 @@ class Operations:
     engine: SagaEngine
     sagas: Sagas
     wait_seconds: float
+    payment: PaymentClient
+
+    async def run(
+        self,
+        definition: SagaDefinition,
+        *,
+        saga_id: str,
+        owner_user_id: str,
+        fingerprint: str,
+        saga_input: Callable[[], Awaitable[JsonObject]],
+    ) -> SagaRecord:
+        """Start (or find) a saga for a route that answers in its own terms, not as an
+        operation (the merchant's payment-code charge); the record as it stands after the
+        inline wait."""
+        existing = await self.engine.get(saga_id)
+        return await self.engine.start(
+            definition,
+            saga_id=saga_id,
+            owner_user_id=owner_user_id,
+            saga_input=existing.input if existing is not None else await saga_input(),
+            fingerprint=fingerprint,
+            wait_seconds=self.wait_seconds,
+        )
+
+    async def authorize(self, body: dict[str, Any], account_id: str, amount: Money) -> str:
+        """A payment authorization for the body's payment_password, or "" if it has none.
+
+        A wrong or locked password is refused here, before any saga starts.
+        """
+        password = optional_payment_password(body)
+        if not password:
+            return ""
+        response = await self.payment.authorize_payment(
+            pb.AuthorizePaymentRequest(
+                account_id=account_id, payment_password=password, amount=money_to_proto(amount)
+            )
+        )
+        return response.authorization
 
     async def start(
         self,

@@ -24,7 +24,9 @@ JWT_SECRET_LENGTH_MIN = 32
 SAGA_HOLD_TTL_SECONDS_MAX = 7 * 24 * 3600
 
 
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+def _number(
+    environ: Mapping[str, str], name: str, default: float, *, zero_allowed: bool = False
+) -> float:
     raw = environ.get(name)
     if raw is None or raw == "":
         return default
@@ -32,6 +34,8 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SystemExit(f"setting {name}={raw!r} is not a number") from None
+    if zero_allowed and value == 0:
+        return value
     if not (math.isfinite(value) and value > 0):
         raise SystemExit(f"setting {name}={raw!r} must be a positive number")
     return value
@@ -136,7 +140,8 @@ class GatewaySettings:
     COLONY_<SERVICE>_ADDRESS for each business line, COLONY_RPC_DEADLINE_SECONDS,
     COLONY_READINESS_DEADLINE_SECONDS, COLONY_IDEMPOTENCY_LEASE_SECONDS,
     COLONY_IDEMPOTENCY_WAIT_SECONDS, COLONY_OPERATOR_PHONES (comma-separated phones whose
-    users get the "operator" role at log-in) and the saga settings (SagaSettings).
+    users get the "operator" role at log-in), COLONY_WEALTH_JOBS_INTERVAL_SECONDS and the
+    saga settings (SagaSettings).
     """
 
     host: str
@@ -159,6 +164,9 @@ class GatewaySettings:
     # Users registered with these phones are platform operators (the admin endpoints).
     operator_phones: frozenset[str] = frozenset()
     sagas: SagaSettings = field(default_factory=SagaSettings)
+    # How often each replica looks for a business date whose wealth job is due (0: never;
+    # the operator runs dates by hand). gateway.wealth_schedule.
+    wealth_jobs_interval_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -188,4 +196,7 @@ class GatewaySettings:
             telemetry=TelemetrySettings.from_env("gateway", env),
             operator_phones=_phones(env, "COLONY_OPERATOR_PHONES"),
             sagas=SagaSettings.from_env(env, environment),
+            wealth_jobs_interval_seconds=_number(
+                env, "COLONY_WEALTH_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True
+            ),
         )

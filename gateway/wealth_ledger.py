@@ -4,23 +4,22 @@ The wealth service keeps shares and holdings; the cash behind them sits in platf
 accounts of the payment ledger (colony.wealth.v1 names them), which the gateway opens with
 EnsurePlatformAccount before the first wealth operation, once per process.
 
-A payout (money a wealth account owes: a redemption, a maturity, the fund's daily income)
-is one movement of its amount from its from_account_id to its to_account_id, made with the
-payment RPCs that exist today: a hold on the paying account whose id is the payout's key
-("wealth-payout:<payout_id>"), captured into the receiving account. Both calls are
-idempotent by that id, so whoever retries (a saga after a crash, the daily job run twice)
-posts the payout at most once. Two consequences of the payment contract as it stands:
-
-- The omnibus accounts are opened *not hot*: the payment service refuses holds on a hot
-  account, and a hold is the only way to debit a platform account (Transfer takes personal
-  and merchant payers only). Every purchase's capture credits one omnibus document, so
-  purchases of one product line serialise on it; a payment RPC that debits a hot platform
-  account would let them spread over sub-accounts.
+- The omnibus accounts are *hot* (DESIGN.md "Hot accounts"): every purchase's capture
+  credits one, so their credits spread over sub-accounts instead of queueing on one
+  document; a payout debits them drawing from the sub-accounts.
+- A payout (money a wealth account owes: a redemption, a maturity, the fund's daily
+  income) is one PlatformTransfer of its amount from its from_account_id to its
+  to_account_id, keyed by the payout ("wealth-payout:<payout_id>"), so whoever retries (a
+  saga after a crash, the daily job run twice) posts it at most once.
+- Undoing a payout (a saga compensating after it was posted) first replays that keyed
+  transfer, which settles the race with a call still in flight: after the replay the
+  payout is posted exactly once, or certainly never. Then, if it was posted, the amount
+  goes back from the receiver (a hold captured into the paying account) -- refused, and
+  the saga parked for an operator, if the receiver has spent it meanwhile.
 - The fund's earnings (Yu'e Bao's daily income, the issuers' fixed-term interest) come
   into the ledger from outside it: their accounts (platform:wealth:yuebao_income,
   :fixed_term_interest) are *external-party* accounts which, like the bank's clearing
-  account, may go negative — their balance is what the portfolio has earned for investors.
-  A payout from one is a single PlatformTransfer keyed by the payout (nothing to reserve).
+  account, may go negative -- their balance is what the portfolio has earned for investors.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from chassis.errors import DomainError
+from chassis.errors import REFUSAL_CODES, DomainError
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
@@ -42,7 +41,8 @@ FIXED_TERM_OMNIBUS_ACCOUNT_ID = "platform:wealth:fixed_term_omnibus"
 FIXED_TERM_INTEREST_ACCOUNT_ID = "platform:wealth:fixed_term_interest"
 FUNDS_OMNIBUS_ACCOUNT_ID = "platform:wealth:funds_omnibus"
 
-# Opened with hot_shards 0: see the module docstring.
+# Credited by every purchase of their line: hot (see the module docstring).
+OMNIBUS_HOT_SHARDS = 16
 PLATFORM_ACCOUNTS = (
     (YUEBAO_OMNIBUS_ACCOUNT_ID, "余额宝 Yu'e Bao omnibus"),
     (FIXED_TERM_OMNIBUS_ACCOUNT_ID, "招财宝 Zhaocaibao omnibus"),
@@ -60,9 +60,9 @@ EXTERNAL_ACCOUNTS = (
 EXTERNAL_ACCOUNT_IDS = frozenset(account_id for account_id, _ in EXTERNAL_ACCOUNTS)
 
 PAYOUT_KEY_PREFIX = "wealth-payout:"
-# The payment service keeps a hold at most 7 days: a payout hold must never lapse
-# between its creation and its capture, or its key could not be paid again.
-PAYOUT_HOLD_TTL_SECONDS = 7 * 24 * 3600
+PAYOUT_MEMO = "wealth payout"
+EARNINGS_MEMO = "wealth earnings"
+PAYOUT_REVERSAL_MEMO = "wealth payout undone"
 
 
 def payout_key(payout_id: str) -> str:
@@ -85,11 +85,16 @@ class WealthLedger:
         async with self._lock:
             if not self._accounts_ready:
                 for account_id, display_name in PLATFORM_ACCOUNTS:
-                    await self._payment.ensure_platform_account(
+                    response = await self._payment.ensure_platform_account(
                         pb.EnsurePlatformAccountRequest(
-                            account_id=account_id, display_name=display_name, hot_shards=0
+                            account_id=account_id,
+                            display_name=display_name,
+                            hot_shards=OMNIBUS_HOT_SHARDS,
                         )
                     )
+                    if not response.account.hot_shards:
+                        # Opened by an earlier version, before the omnibus accounts were hot.
+                        await self._payment.set_account_hot(account_id, OMNIBUS_HOT_SHARDS)
                 for account_id, display_name in EXTERNAL_ACCOUNTS:
                     await self._payment.ensure_platform_account(
                         pb.EnsurePlatformAccountRequest(
@@ -98,55 +103,52 @@ class WealthLedger:
                     )
                 self._accounts_ready = True
 
-    async def reserve_payout(self, payout_id: str, from_account_id: str, amount: Money) -> None:
-        """Reserve the payout's amount on the paying account (the hold named by its key)."""
-        await self._payment.create_hold(
-            pb.CreateHoldRequest(
-                hold_id=payout_key(payout_id),
-                account_id=from_account_id,
-                amount=money_to_proto(amount),
-                ttl_seconds=PAYOUT_HOLD_TTL_SECONDS,
-                memo="wealth payout",
-            )
-        )
-
-    async def release_payout(self, payout_id: str) -> bool:
-        """Void the payout's hold (a tombstone if never made); False if it was already posted."""
-        try:
-            await self._payment.void_hold(
-                pb.VoidHoldRequest(hold_id=payout_key(payout_id), reason="wealth payout undone")
-            )
-        except DomainError as error:
-            if error.reason == "HOLD_ALREADY_CAPTURED":
-                return False
-            raise
-        return True
-
-    async def capture_payout(self, payout_id: str, to_account_id: str) -> str:
-        """Post the reserved payout into the receiving account; the posting's id."""
-        response = await self._payment.capture_hold(
-            pb.CaptureHoldRequest(
-                hold_id=payout_key(payout_id), credit_account_id=to_account_id, memo="wealth payout"
-            )
-        )
-        return response.posting.posting_id
-
     async def post_payout(
         self, payout_id: str, from_account_id: str, to_account_id: str, amount: Money
     ) -> str:
         """Post a payout whole; the posting's id (the same on every retry)."""
-        if from_account_id in EXTERNAL_ACCOUNT_IDS:
-            # Money from outside the platform: one keyed movement, nothing to hold.
-            response = await self._payment.platform_transfer(
-                pb.PlatformTransferRequest(
-                    idempotency_key=payout_key(payout_id),
-                    from_account_id=from_account_id,
-                    to_account_id=to_account_id,
-                    amount=money_to_proto(amount),
-                    memo="wealth earnings",
-                    reference=payout_id,
-                )
+        response = await self._payment.platform_transfer(
+            pb.PlatformTransferRequest(
+                idempotency_key=payout_key(payout_id),
+                from_account_id=from_account_id,
+                to_account_id=to_account_id,
+                amount=money_to_proto(amount),
+                memo=EARNINGS_MEMO if from_account_id in EXTERNAL_ACCOUNT_IDS else PAYOUT_MEMO,
+                reference=payout_id,
             )
-            return response.posting.posting_id
-        await self.reserve_payout(payout_id, from_account_id, amount)
-        return await self.capture_payout(payout_id, to_account_id)
+        )
+        return response.posting.posting_id
+
+    async def undo_payout(
+        self,
+        payout_id: str,
+        from_account_id: str,
+        to_account_id: str,
+        amount: Money,
+        reversal_key: str,
+    ) -> bool:
+        """Take back a payout a saga may have posted; True if there was one to take back.
+
+        reversal_key names the reversal (a hold on the receiver, captured into the paying
+        account), so a retried undo takes the money back once.
+        """
+        try:
+            await self.post_payout(payout_id, from_account_id, to_account_id, amount)
+        except DomainError as error:
+            if error.code in REFUSAL_CODES:
+                return False  # refused again: it never moved anything
+            raise
+        await self._payment.create_hold(
+            pb.CreateHoldRequest(
+                hold_id=reversal_key,
+                account_id=to_account_id,
+                amount=money_to_proto(amount),
+                memo=PAYOUT_REVERSAL_MEMO,
+            )
+        )
+        await self._payment.capture_hold(
+            pb.CaptureHoldRequest(
+                hold_id=reversal_key, credit_account_id=from_account_id, memo=PAYOUT_REVERSAL_MEMO
+            )
+        )
+        return True

@@ -14,12 +14,18 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import InvalidArgument, NotFound
+from chassis.errors import InvalidArgument, NotFound, Unavailable
+from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.api_keys import ApiKey, ApiKeyStore
 from gateway.authentication import CALLER
 from gateway.clients import PaymentClient
-from gateway.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
+from gateway.idempotency import (
+    IdempotentRequests,
+    StoredResponse,
+    fingerprint_request,
+    require_idempotency_key,
+)
 from gateway.identities import Role
 from gateway.openapi import schema_ref
 from gateway.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
@@ -32,10 +38,12 @@ from gateway.payloads import (
     require_bool,
     require_text,
 )
+from gateway.payment_code_wallets import CodeWallet, PaymentCodeWallets
+from gateway.payment_methods import PaymentMethod
 from gateway.representations import (
     encode_json,
     json_response,
-    money_proto_json,
+    money_json,
     money_to_proto,
     settlement_json,
     timestamp_json,
@@ -48,13 +56,18 @@ from gateway.routes.money_movement import (
     PHONE_LENGTH_MAX,
     parse_memo,
 )
+from gateway.routes.operations import refusal_of
 from gateway.routes.trades import (
     TRADE_PROBLEMS,
     TRADE_STATE_QUERY,
     list_trades_as,
 )
 from gateway.routing import AuthScheme, Route
+from gateway.saga_requests import Operations
+from gateway.sagas.definition import JsonObject, SagaState, derive_saga_id
+from gateway.sagas.wallet_payment import payment_code_target, wallet_payment_input
 from gateway.trade_access import TradeParty, is_party, require_own_trade, trade_id_of
+from gateway.wallet_funding import WalletFunding
 
 log = logging.getLogger("colony.gateway.merchant")
 
@@ -254,11 +267,21 @@ class MerchantRoutes:
     """Everything under /v1/merchant/."""
 
     def __init__(
-        self, payment: PaymentClient, idempotency: IdempotentRequests, api_keys: ApiKeyStore
+        self,
+        payment: PaymentClient,
+        idempotency: IdempotentRequests,
+        api_keys: ApiKeyStore,
+        *,
+        code_wallets: PaymentCodeWallets,
+        wallet_funding: WalletFunding,
+        operations: Operations,
     ) -> None:
         self._payment = payment
         self._idempotency = idempotency
         self._api_keys = api_keys
+        self._code_wallets = code_wallets
+        self._wallet_funding = wallet_funding
+        self._operations = operations
 
     def routes(self) -> list[Route]:
         trade_path = "/v1/merchant/trades/{trade_id}"
@@ -501,6 +524,7 @@ class MerchantRoutes:
         amount = require_amount(body)
         memo = parse_memo(body)
         caller = request[CALLER]
+        wallet = await self._code_wallets.find(code)
 
         async def charge(grpc_key: str) -> StoredResponse:
             response = await self._payment.charge_payment_code(
@@ -512,21 +536,63 @@ class MerchantRoutes:
                     memo=memo,
                 )
             )
-            payload = {
-                "posting_id": response.posting.posting_id,
-                "amount": money_proto_json(money_to_proto(amount)),
-                "payer_name": response.payer_name,
-                "memo": response.posting.memo,
-                "posted_at": timestamp_json(response.posting.posted_at),
-            }
-            return StoredResponse(status=HTTPStatus.CREATED, body=encode_json(payload))
+            return _charge_answer(
+                posting_id=response.posting.posting_id,
+                amount=amount,
+                payer_name=response.payer_name,
+                memo=response.posting.memo,
+                posted_at=timestamp_json(response.posting.posted_at),
+            )
+
+        async def charge_with_wallet(wallet: CodeWallet) -> StoredResponse:
+            # The payer's methods pay (a Yu'e Bao part is redeemed into the balance first):
+            # the wallet payment saga, named by the merchant's key, owned by the payer.
+            async def saga_input() -> JsonObject:
+                funding = await self._wallet_funding.plan(
+                    wallet.account_id, amount, wallet.methods, split=wallet.split
+                )
+                return wallet_payment_input(
+                    payer_account_id=wallet.account_id,
+                    target=payment_code_target(caller.account_id, code, memo),
+                    amount=amount,
+                    funding=funding,
+                )
+
+            record = await self._operations.run(
+                self._operations.sagas.wallet_payment,
+                saga_id=derive_saga_id(caller.user_id, key),
+                owner_user_id=wallet.user_id,
+                fingerprint=fingerprint_request(OPERATION_CHARGE_PAYMENT_CODE, body),
+                saga_input=saga_input,
+            )
+            if record.state is SagaState.COMPENSATED:
+                raise refusal_of(record)
+            if record.state is not SagaState.COMPLETED or record.result is None:
+                # Not an answer to keep: the key stays free and a retry follows the saga.
+                raise Unavailable(
+                    "the charge is still being processed; retry with the same Idempotency-Key",
+                    metadata={"operation_id": record.saga_id},
+                )
+            paid = record.result
+            return _charge_answer(
+                posting_id=paid["posting_id"],
+                amount=amount,
+                payer_name=paid["payer_name"],
+                memo=paid["memo"],
+                posted_at=paid["paid_at"],
+            )
+
+        async def operation(grpc_key: str) -> StoredResponse:
+            if wallet is None or wallet.methods == (PaymentMethod.BALANCE,):
+                return await charge(grpc_key)
+            return await charge_with_wallet(wallet)
 
         return await self._idempotency.respond(
             user_id=caller.user_id,
             key=key,
             operation_id=OPERATION_CHARGE_PAYMENT_CODE,
             body=body,
-            operation=charge,
+            operation=operation,
         )
 
     async def list_settlements(self, request: web.Request) -> web.Response:
@@ -546,3 +612,16 @@ class MerchantRoutes:
                 "next_page_token": response.page.next_page_token,
             }
         )
+
+
+def _charge_answer(
+    *, posting_id: str, amount: Money, payer_name: str, memo: str, posted_at: str
+) -> StoredResponse:
+    payload = {
+        "posting_id": posting_id,
+        "amount": money_json(amount),
+        "payer_name": payer_name,
+        "memo": memo,
+        "posted_at": posted_at,
+    }
+    return StoredResponse(status=HTTPStatus.CREATED, body=encode_json(payload))

@@ -6,8 +6,10 @@ request finds the same payment, whatever became of the first: finished, refused 
 undone, or still going on (a crash, the payment service away) — then 202 with the
 operation's URL, where it can be followed until the recovery loop finishes it.
 
-Not yet risk-checked: CreateHold carries no risk signals (unlike Transfer), so this route
-does not pass real-time risk control until the payment contract gives holds a risk check.
+The hold is screened by real-time risk control as a payment to the merchant. A challenge
+(RISK_CHALLENGE_REQUIRED) undoes the operation; the same request with the same key and
+``payment_password`` answers it (gateway.saga_requests: the password is exchanged for a
+single-use payment authorization, which is all the saga log keeps).
 """
 
 from __future__ import annotations
@@ -21,24 +23,28 @@ from chassis.errors import FailedPrecondition, InvalidArgument
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.authentication import CALLER
 from gateway.clients import PaymentClient
-from gateway.idempotency import fingerprint_request, require_idempotency_key
+from gateway.idempotency import require_idempotency_key
 from gateway.payloads import read_json_object, require_amount, require_text
-from gateway.risk_signals import device_id_of
+from gateway.risk_signals import PAYMENT_PASSWORD_FIELD, PAYMENT_PASSWORD_PROPERTY, device_id_of
 from gateway.routes.money_movement import (
     ACCOUNT_ID_LENGTH_MAX,
     AMOUNT_PROPERTIES,
     MEMO_LENGTH_MAX,
     parse_memo,
 )
-from gateway.routes.operations import operation_answer
 from gateway.routing import AuthScheme, Route
-from gateway.sagas.catalogue import Sagas
-from gateway.sagas.definition import derive_saga_id
-from gateway.sagas.engine import SagaEngine
+from gateway.saga_requests import Operations
+from gateway.sagas.definition import JsonObject
 from gateway.sagas.merchant_payment import merchant_payment_input
 
 OPERATION_PAY_MERCHANT = "createMerchantPayment"
-MERCHANT_PAYMENT_FIELDS = ("to_account_id", "amount_fen", "currency", "memo")
+MERCHANT_PAYMENT_FIELDS = (
+    "to_account_id",
+    "amount_fen",
+    "currency",
+    "memo",
+    PAYMENT_PASSWORD_FIELD,
+)
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "MerchantPaymentRequest": {
@@ -53,6 +59,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
             **AMOUNT_PROPERTIES,
             "memo": {"type": "string", "maxLength": MEMO_LENGTH_MAX},
+            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
         },
     },
 }
@@ -61,13 +68,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 class MerchantPaymentRoutes:
     """POST /v1/merchant-payments."""
 
-    def __init__(
-        self, payment: PaymentClient, engine: SagaEngine, sagas: Sagas, wait_seconds: float
-    ) -> None:
+    def __init__(self, payment: PaymentClient, operations: Operations) -> None:
         self._payment = payment
-        self._engine = engine
-        self._sagas = sagas
-        self._wait_seconds = wait_seconds
+        self._operations = operations
 
     def routes(self) -> list[Route]:
         return [
@@ -80,6 +83,7 @@ class MerchantPaymentRoutes:
                 tag="payments",
                 auth=(AuthScheme.BEARER,),
                 idempotency_key_required=True,
+                risk_checked=True,
                 request_schema="MerchantPaymentRequest",
                 response_schema="Operation",
                 response_status=HTTPStatus.CREATED,
@@ -106,31 +110,34 @@ class MerchantPaymentRoutes:
         ]
 
     async def pay_merchant(self, request: web.Request) -> web.Response:
-        key = require_idempotency_key(request)
+        require_idempotency_key(request)  # refused before the body is looked at
         body = await read_json_object(request, MERCHANT_PAYMENT_FIELDS)
         amount = require_amount(body)
         merchant_account_id = require_text(body, "to_account_id", ACCOUNT_ID_LENGTH_MAX)
         memo = parse_memo(body)
-        caller = request[CALLER]
-        saga_id = derive_saga_id(caller.user_id, key)
-        if await self._engine.get(saga_id) is None:
-            # Checked before the first attempt only: a retry answers with that attempt.
-            await self._require_payable_merchant(merchant_account_id, caller.account_id)
-        record = await self._engine.start(
-            self._sagas.merchant_payment,
-            saga_id=saga_id,
-            owner_user_id=caller.user_id,
-            saga_input=merchant_payment_input(
-                payer_account_id=caller.account_id,
+        device_id = device_id_of(request)
+        payer_account_id = request[CALLER].account_id
+
+        async def saga_input() -> JsonObject:
+            await self._require_payable_merchant(merchant_account_id, payer_account_id)
+            return merchant_payment_input(
+                payer_account_id=payer_account_id,
                 merchant_account_id=merchant_account_id,
                 amount=amount,
                 memo=memo,
-                device_id=device_id_of(request),
-            ),
-            fingerprint=fingerprint_request(OPERATION_PAY_MERCHANT, body),
-            wait_seconds=self._wait_seconds,
+                device_id=device_id,
+                payment_authorization=await self._operations.authorize(
+                    body, payer_account_id, amount
+                ),
+            )
+
+        return await self._operations.start(
+            request,
+            self._operations.sagas.merchant_payment,
+            operation_id=OPERATION_PAY_MERCHANT,
+            body=body,
+            saga_input=saga_input,
         )
-        return operation_answer(record)
 
     async def _require_payable_merchant(self, merchant_account_id: str, payer_id: str) -> None:
         if merchant_account_id == payer_id:

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from chassis.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
 from gateway.authentication import CALLER
 from gateway.identities import Role
 from gateway.openapi import schema_ref
@@ -227,15 +227,23 @@ def operation_location(saga_id: str) -> str:
     return OPERATION_PATH.replace("{operation_id}", saga_id)
 
 
+def refusal_of(record: SagaRecord) -> DomainError:
+    """The refusal that undid a compensated operation, as the client sees it.
+
+    Rendered by the problem middleware like the service's own refusal, with the
+    operation's id so the client can look at what was undone.
+    """
+    assert record.state is SagaState.COMPENSATED, record.state
+    assert record.error is not None, f"saga {record.saga_id} compensated without a cause"
+    refusal = public_error(record.error)
+    metadata = {**refusal.metadata, "operation_id": record.saga_id}
+    return StepError(refusal.code, refusal.reason, refusal.message, metadata).to_domain_error()
+
+
 def operation_answer(record: SagaRecord) -> web.Response:
     """201 with a completed operation, its refusal if it was undone, else 202 with its URL."""
     if record.state is SagaState.COMPENSATED:
-        assert record.error is not None, f"saga {record.saga_id} compensated without a cause"
-        # Rendered by the problem middleware like the service's own refusal, with the
-        # operation's id so the client can look at what was undone.
-        refusal = public_error(record.error)
-        metadata = {**refusal.metadata, "operation_id": record.saga_id}
-        raise StepError(refusal.code, refusal.reason, refusal.message, metadata).to_domain_error()
+        raise refusal_of(record)
     status = HTTPStatus.CREATED if record.state is SagaState.COMPLETED else HTTPStatus.ACCEPTED
     return web.Response(
         status=status,

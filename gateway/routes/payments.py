@@ -2,7 +2,8 @@
 
 - Payment code (付款码): the caller gets a one-time code to show a merchant, who charges
   it (POST /v1/merchant/payment-code-charges). The code is a bearer secret for its short
-  life, so its answer is never cached and never logged.
+  life, so its answer is never cached and never logged. The caller may say which payment
+  methods pay for it (default: balance, then Yu'e Bao; gateway.payment_code_wallets).
 - Bills (水电煤缴费): pay a utility biller; the service validates the reference on the bill.
 - Payment password (支付密码): the six digits that answer a risk challenge. The rules (six
   digits, not guessable, lockout) are the service's (services/payment/payment_password.py).
@@ -20,7 +21,15 @@ from gateway.authentication import CALLER
 from gateway.clients import PaymentClient
 from gateway.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.openapi import schema_ref
-from gateway.payloads import optional_text, read_json_object, require_amount, require_text
+from gateway.payloads import (
+    optional_text,
+    read_json_object,
+    read_optional_json_object,
+    require_amount,
+    require_text,
+)
+from gateway.payment_code_wallets import CodeWallet, PaymentCodeWallets
+from gateway.payment_methods import METHODS_PROPERTY, SPLIT_PROPERTY, parse_methods, parse_split
 from gateway.representations import (
     biller_json,
     encode_json,
@@ -45,6 +54,7 @@ BILL_REFERENCE_LENGTH_MAX = 64
 OPERATION_PAY_BILL = "createBillPayment"
 BILL_PAYMENT_FIELDS = ("biller_id", "reference", "amount_fen", "currency", PAYMENT_PASSWORD_FIELD)
 PAYMENT_PASSWORD_FIELDS = ("new_password", "current_password")
+PAYMENT_CODE_FIELDS = ("methods", "split")
 
 _PASSWORD_PROPERTY: dict[str, Any] = {
     "type": "string",
@@ -53,6 +63,12 @@ _PASSWORD_PROPERTY: dict[str, Any] = {
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {
+    "PaymentCodeRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Optional: how the charge of this code is paid.",
+        "properties": {"methods": METHODS_PROPERTY, "split": SPLIT_PROPERTY},
+    },
     "PaymentCode": {
         "type": "object",
         "required": ["code", "expires_at"],
@@ -120,9 +136,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 class PaymentRoutes:
     """POST /v1/payment-codes, GET /v1/billers, POST /v1/bill-payments, PUT /v1/payment-password."""
 
-    def __init__(self, payment: PaymentClient, idempotency: IdempotentRequests) -> None:
+    def __init__(
+        self,
+        payment: PaymentClient,
+        idempotency: IdempotentRequests,
+        code_wallets: PaymentCodeWallets,
+    ) -> None:
         self._payment = payment
         self._idempotency = idempotency
+        self._code_wallets = code_wallets
 
     def routes(self) -> list[Route]:
         return [
@@ -134,9 +156,14 @@ class PaymentRoutes:
                 summary="A one-time payment code (付款码) for a merchant to scan and charge",
                 tag="payments",
                 auth=(AuthScheme.BEARER,),
+                request_schema="PaymentCodeRequest",
+                request_body_required=False,
                 response_schema="PaymentCode",
                 response_status=HTTPStatus.CREATED,
-                problems={HTTPStatus.UNPROCESSABLE_ENTITY: ("ACCOUNT_NOT_ACTIVE",)},
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("ACCOUNT_NOT_ACTIVE",),
+                },
             ),
             Route(
                 "GET",
@@ -194,7 +221,16 @@ class PaymentRoutes:
         ]
 
     async def issue_payment_code(self, request: web.Request) -> web.Response:
-        issued = await self._payment.issue_payment_code(request[CALLER].account_id)
+        body = await read_optional_json_object(request, PAYMENT_CODE_FIELDS)
+        caller = request[CALLER]
+        wallet = CodeWallet(
+            account_id=caller.account_id,
+            user_id=caller.user_id,
+            methods=parse_methods(body.get("methods")),
+            split=parse_split(body),
+        )
+        issued = await self._payment.issue_payment_code(caller.account_id)
+        await self._code_wallets.remember(issued.code, wallet, issued.expires_at.ToDatetime())
         response = json_response(
             {"code": issued.code, "expires_at": timestamp_json(issued.expires_at)},
             status=HTTPStatus.CREATED,

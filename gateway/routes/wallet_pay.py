@@ -1,74 +1,86 @@
-"""Wallet pay (DOMAIN.md §6): pay an escrow trade with the caller's ordered payment methods.
+"""Wallet pay (DOMAIN.md §6): pay a trade or a bill with the caller's ordered payment methods.
 
-``POST /v1/wallet/payments`` takes the trade and, optionally, the methods in the caller's
-order (default: balance, then Yu'e Bao) and ``split``. What each method can give is read
-now (the available balance; Yu'e Bao shares up to today's fast redemption allowance) and
-gateway.payment_methods decides who pays what: the first method that covers the whole
-amount, or with ``split`` the methods in order until it is covered. The payment itself is
-the wallet_trade_payment saga (gateway.sagas.wallet_payment): a Yu'e Bao part is redeemed
-fast into the balance, then PayTrade pays from the balance through risk control; anything
-refused on the way is undone, shares included.
+``POST /v1/wallet/payments`` takes what to pay (an escrow trade by ``trade_id``, or a
+``bill``) and, optionally, the methods in the caller's order (default: balance, then Yu'e
+Bao) and ``split``. What each method can give is read now (the available balance; Yu'e Bao
+shares up to today's fast redemption allowance) and gateway.payment_methods decides who
+pays what: the first method that covers the whole amount, or with ``split`` the methods in
+order until it is covered. The payment itself is the wallet_payment saga
+(gateway.sagas.wallet_payment): a Yu'e Bao part is redeemed fast into the balance, then
+the trade or bill is paid from the balance through risk control; anything refused on the
+way is undone, shares included. A risk challenge is answered by the same request, same
+key, with ``payment_password`` (gateway.saga_requests).
+
+The third thing wallet pay covers, a payment code, is charged by the merchant: the payer
+chooses its methods when the code is issued (gateway.routes.payments), and the merchant's
+charge runs the same saga (gateway.routes.merchant).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
-from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.authentication import CALLER
-from gateway.clients import PaymentClient, WealthClient
+from gateway.clients import PaymentClient
 from gateway.idempotency import require_idempotency_key
-from gateway.payloads import read_json_object, require_text
-from gateway.payment_methods import (
-    METHODS_DEFAULT,
-    PaymentMethod,
-    parse_methods,
-    plan_funding,
+from gateway.payloads import read_json_object, require_amount, require_text
+from gateway.payment_methods import METHODS_PROPERTY, SPLIT_PROPERTY, parse_methods, parse_split
+from gateway.risk_signals import (
+    PAYMENT_PASSWORD_FIELD,
+    PAYMENT_PASSWORD_PROPERTY,
+    device_id_of,
+    optional_payment_password,
 )
-from gateway.risk_signals import device_id_of
+from gateway.routes.money_movement import AMOUNT_PROPERTIES
+from gateway.routes.payments import BILL_REFERENCE_LENGTH_MAX, BILLER_ID_LENGTH_MAX
 from gateway.routes.wealth_requests import OPERATION_RESPONSES
 from gateway.routing import AuthScheme, Route
 from gateway.saga_requests import Operations
-from gateway.sagas.wallet_payment import wallet_trade_payment_input
+from gateway.sagas.definition import JsonObject
+from gateway.sagas.wallet_payment import bill_target, trade_target, wallet_payment_input
 from gateway.trade_access import TRADE_ID_LENGTH_MAX, TradeParty, require_own_trade
-from gateway.wealth_ledger import WealthLedger
+from gateway.wallet_funding import WalletFunding
 
 OPERATION_WALLET_PAY = "createWalletPayment"
-WALLET_PAY_FIELDS = ("trade_id", "methods", "split")
+WALLET_PAY_FIELDS = ("trade_id", "bill", "methods", "split", PAYMENT_PASSWORD_FIELD)
+BILL_FIELDS = ("biller_id", "reference", "amount_fen", "currency")
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "WalletPaymentRequest": {
         "type": "object",
-        "required": ["trade_id"],
+        "description": "Exactly one of trade_id and bill.",
         "additionalProperties": False,
         "properties": {
             "trade_id": {
                 "type": "string",
                 "maxLength": TRADE_ID_LENGTH_MAX,
-                "description": "The escrow trade to pay (the caller is its buyer).",
+                "description": "An escrow trade to pay (the caller is its buyer).",
             },
-            "methods": {
-                "type": "array",
-                "items": {"type": "string", "enum": [method.value for method in PaymentMethod]},
-                "minItems": 1,
-                "uniqueItems": True,
-                "default": [method.value for method in METHODS_DEFAULT],
-                "description": "The caller's payment methods in order of preference. Yu'e "
-                "Bao pays up to today's fast redemption allowance; huabei is not available "
-                "yet (it joins with the consumer-credit line).",
+            "bill": {
+                "type": "object",
+                "description": "A utility bill to pay (GET /v1/billers).",
+                "required": ["biller_id", "reference", "amount_fen"],
+                "additionalProperties": False,
+                "properties": {
+                    "biller_id": {"type": "string", "maxLength": BILLER_ID_LENGTH_MAX},
+                    "reference": {
+                        "type": "string",
+                        "maxLength": BILL_REFERENCE_LENGTH_MAX,
+                        "description": "The customer number on the bill.",
+                    },
+                    **AMOUNT_PROPERTIES,
+                },
             },
-            "split": {
-                "type": "boolean",
-                "default": False,
-                "description": "false: the first method that covers the whole amount pays. "
-                "true: the methods are drawn in order until the amount is covered.",
-            },
+            "methods": METHODS_PROPERTY,
+            "split": SPLIT_PROPERTY,
+            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
         },
     },
 }
@@ -78,15 +90,10 @@ class WalletPayRoutes:
     """POST /v1/wallet/payments."""
 
     def __init__(
-        self,
-        payment: PaymentClient,
-        wealth: WealthClient,
-        ledger: WealthLedger,
-        operations: Operations,
+        self, payment: PaymentClient, funding: WalletFunding, operations: Operations
     ) -> None:
         self._payment = payment
-        self._wealth = wealth
-        self._ledger = ledger
+        self._funding = funding
         self._operations = operations
 
     def routes(self) -> list[Route]:
@@ -96,8 +103,8 @@ class WalletPayRoutes:
                 "/v1/wallet/payments",
                 self.pay,
                 operation_id=OPERATION_WALLET_PAY,
-                summary="Pay an escrow trade with the caller's payment methods in order "
-                "(balance, Yu'e Bao), or split across them (a saga)",
+                summary="Pay an escrow trade or a bill with the caller's payment methods in "
+                "order (balance, Yu'e Bao), or split across them (a saga)",
                 tag="wallet",
                 auth=(AuthScheme.BEARER,),
                 idempotency_key_required=True,
@@ -108,13 +115,18 @@ class WalletPayRoutes:
                 response_description="Paid: the operation, with what each method paid.",
                 other_responses=OPERATION_RESPONSES,
                 problems={
-                    HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT",),
+                    HTTPStatus.BAD_REQUEST: (
+                        "INVALID_ARGUMENT",
+                        "INVALID_AMOUNT",
+                        "INVALID_BILL_REFERENCE",
+                    ),
                     HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
                     HTTPStatus.UNPROCESSABLE_ENTITY: (
                         "INSUFFICIENT_FUNDS",
                         "ILLEGAL_TRANSITION",
                         "TRADE_EXPIRED",
                         "FAST_REDEMPTION_LIMIT_EXCEEDED",
+                        "PAYMENT_AUTHORIZATION_INVALID",
                         "FAILED_PRECONDITION",
                     ),
                     HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
@@ -125,64 +137,80 @@ class WalletPayRoutes:
     async def pay(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
         body = await read_json_object(request, WALLET_PAY_FIELDS)
-        trade_id = require_text(body, "trade_id", TRADE_ID_LENGTH_MAX)
+        if ("trade_id" in body) == ("bill" in body):
+            raise InvalidArgument("give exactly one of trade_id and bill")
+        trade_id = require_text(body, "trade_id", TRADE_ID_LENGTH_MAX) if "trade_id" in body else ""
+        bill = _bill_of(body) if "bill" in body else None
         methods = parse_methods(body.get("methods"))
-        split = body.get("split", False)
-        if not isinstance(split, bool):
-            raise InvalidArgument("split must be true or false", metadata={"field": "split"})
+        split = parse_split(body)
+        optional_payment_password(body)  # its shape, before anything is read
         device_id = device_id_of(request)
-        buyer_account_id = request[CALLER].account_id
+        payer_account_id = request[CALLER].account_id
 
-        async def saga_input() -> dict[str, Any]:
-            trade = await require_own_trade(
-                self._payment, trade_id, buyer_account_id, TradeParty.BUYER
-            )
-            if trade.state != pb.TRADE_STATE_CREATED:
-                # Refused before any money moves (PayTrade would, after a redemption).
-                raise FailedPrecondition(
-                    f"trade {trade_id} is not waiting to be paid",
-                    reason="ILLEGAL_TRANSITION",
-                    metadata={"trade_id": trade_id},
+        async def saga_input() -> JsonObject:
+            if bill is None:
+                target, amount = (
+                    trade_target(trade_id),
+                    await self._payable_trade(trade_id, payer_account_id),
                 )
-            amount = Money(trade.amount.amount_fen, trade.amount.currency or "CNY")
-            funding = plan_funding(
-                amount.fen,
-                methods,
-                await self._available_fen(buyer_account_id, methods),
-                split=split,
-            )
-            if funding.fen_of(PaymentMethod.YUEBAO):
-                await self._ledger.ensure_accounts()
-            return wallet_trade_payment_input(
-                buyer_account_id=buyer_account_id,
-                trade_id=trade_id,
+            else:
+                target, amount = bill_target(bill.biller_id, bill.reference), bill.amount
+                await self._require_biller(bill.biller_id)
+            return wallet_payment_input(
+                payer_account_id=payer_account_id,
+                target=target,
                 amount=amount,
-                funding=funding,
+                funding=await self._funding.plan(payer_account_id, amount, methods, split=split),
                 device_id=device_id,
+                payment_authorization=await self._operations.authorize(
+                    body, payer_account_id, amount
+                ),
             )
 
         return await self._operations.start(
             request,
-            self._operations.sagas.wallet_trade_payment,
+            self._operations.sagas.wallet_payment,
             operation_id=OPERATION_WALLET_PAY,
             body=body,
             saga_input=saga_input,
         )
 
-    async def _available_fen(
-        self, account_id: str, methods: tuple[PaymentMethod, ...]
-    ) -> dict[PaymentMethod, int]:
-        """What each asked-for method can pay now."""
-        available: dict[PaymentMethod, int] = {}
-        if PaymentMethod.BALANCE in methods:
-            account = await self._payment.get_account(account_id)
-            available[PaymentMethod.BALANCE] = account.available.amount_fen
-        if PaymentMethod.YUEBAO in methods:
-            response = await self._wealth.get_yuebao_account(
-                wpb.GetYuebaoAccountRequest(investor_id=account_id)
+    async def _payable_trade(self, trade_id: str, buyer_account_id: str) -> Money:
+        """The amount of the caller's trade, refused unless it is waiting to be paid."""
+        trade = await require_own_trade(self._payment, trade_id, buyer_account_id, TradeParty.BUYER)
+        if trade.state != pb.TRADE_STATE_CREATED:
+            # Refused before any money moves (PayTrade would, after a redemption).
+            raise FailedPrecondition(
+                f"trade {trade_id} is not waiting to be paid",
+                reason="ILLEGAL_TRANSITION",
+                metadata={"trade_id": trade_id},
             )
-            holding = response.account
-            available[PaymentMethod.YUEBAO] = min(
-                holding.shares.amount_fen, holding.fast_redemption_allowance.amount_fen
-            )
-        return available
+        return Money(trade.amount.amount_fen, trade.amount.currency or "CNY")
+
+    async def _require_biller(self, biller_id: str) -> None:
+        """Refuse an unknown biller before any money moves (PayBill checks the reference)."""
+        if biller_id not in {biller.biller_id for biller in await self._payment.list_billers()}:
+            raise NotFound(f"there is no biller {biller_id!r}", metadata={"biller_id": biller_id})
+
+
+@dataclass(frozen=True, slots=True)
+class _Bill:
+    biller_id: str
+    reference: str
+    amount: Money
+
+
+def _bill_of(body: dict[str, Any]) -> _Bill:
+    raw = body["bill"]
+    if not isinstance(raw, dict):
+        raise InvalidArgument("bill must be an object", metadata={"field": "bill"})
+    unknown = sorted(set(raw) - set(BILL_FIELDS))
+    if unknown:
+        raise InvalidArgument(
+            f"unknown fields in bill: {', '.join(unknown)}", metadata={"field": "bill"}
+        )
+    return _Bill(
+        biller_id=require_text(raw, "biller_id", BILLER_ID_LENGTH_MAX),
+        reference=require_text(raw, "reference", BILL_REFERENCE_LENGTH_MAX),
+        amount=require_amount(raw),
+    )

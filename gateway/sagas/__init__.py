@@ -14,8 +14,9 @@ Modules: ``definition`` (what a saga is; pure), ``log`` (the ``sagas`` collectio
 per saga: ``merchant_payment``; the wealth purchases on the PURCHASE template of
 ``wealth_purchase`` (``yuebao_subscription``, ``product_subscription``,
 ``transfer_purchase``, ``fund_purchase``, ``reservation_purchase``); ``yuebao_redemption``;
-and wallet pay's ``wallet_payment``. Their payment-side mechanics (the wealth accounts, how
-a payout is posted) are in gateway.wealth_ledger.
+and wallet pay's ``wallet_payment`` (a trade, a bill or a payment code). Their
+payment-side mechanics (the wealth accounts, how a payout is posted) are in
+gateway.wealth_ledger.
 
 How to add a saga — the Yu'e Bao subscription, for example (the real one is written on the
 PURCHASE template, ``wealth_purchase.purchase_saga``):

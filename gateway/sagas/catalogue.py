@@ -11,7 +11,7 @@ from gateway.sagas.merchant_payment import merchant_payment_saga
 from gateway.sagas.product_subscription import product_subscription_saga
 from gateway.sagas.reservation_purchase import reservation_purchase_saga
 from gateway.sagas.transfer_purchase import transfer_purchase_saga
-from gateway.sagas.wallet_payment import wallet_trade_payment_saga
+from gateway.sagas.wallet_payment import wallet_payment_saga
 from gateway.sagas.yuebao_redemption import yuebao_redemption_saga
 from gateway.sagas.yuebao_subscription import yuebao_subscription_saga
 from gateway.wealth_ledger import WealthLedger
@@ -24,7 +24,7 @@ class Sagas:
     merchant_payment: SagaDefinition
     yuebao_subscription: SagaDefinition
     yuebao_redemption: SagaDefinition
-    wallet_trade_payment: SagaDefinition
+    wallet_payment: SagaDefinition
     product_subscription: SagaDefinition
     transfer_purchase: SagaDefinition
     fund_purchase: SagaDefinition
@@ -41,7 +41,7 @@ def define_sagas(
         merchant_payment=merchant_payment_saga(payment, hold_ttl_seconds),
         yuebao_subscription=yuebao_subscription_saga(payment, wealth, hold_ttl_seconds),
         yuebao_redemption=yuebao_redemption_saga(wealth, ledger),
-        wallet_trade_payment=wallet_trade_payment_saga(payment, wealth, ledger),
+        wallet_payment=wallet_payment_saga(payment, wealth, ledger),
         product_subscription=product_subscription_saga(payment, wealth, hold_ttl_seconds),
         transfer_purchase=transfer_purchase_saga(payment, wealth, hold_ttl_seconds),
         fund_purchase=fund_purchase_saga(payment, wealth, hold_ttl_seconds),

@@ -34,7 +34,7 @@ import grpc
 from pymongo.errors import PyMongoError
 
 from chassis.clock import Clock
-from chassis.errors import DomainError, FailedPrecondition
+from chassis.errors import REFUSAL_CODES, DomainError, FailedPrecondition
 from gateway.clients import ServiceFault
 from gateway.sagas.definition import (
     RETRY_FORWARD,
@@ -51,17 +51,6 @@ from gateway.sagas.log import LeaseLost, SagaLog, SagaRecord, StepError
 
 log = logging.getLogger("colony.gateway.sagas")
 
-# Refusals: the service understood the call and declined it, so it changed nothing.
-REFUSAL_CODES = frozenset(
-    {
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.OUT_OF_RANGE,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.ALREADY_EXISTS,
-        grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.PERMISSION_DENIED,
-    }
-)
 # A saga claimed this many times without finishing needs an operator (a bug that fails
 # every pass before any attempt is counted, or a lease lost again and again).
 CLAIMS_MAX = 100

@@ -40,8 +40,10 @@ def merchant_payment_input(
     amount: Money,
     memo: str,
     device_id: str = "",
+    payment_authorization: str = "",
 ) -> JsonObject:
-    """The saga's input as the log stores it (JSON values; nothing secret)."""
+    """The saga's input as the log stores it (JSON values; no password: an authorization,
+    single use and short-lived, answers a risk challenge instead)."""
     return {
         "payer_account_id": payer_account_id,
         "merchant_account_id": merchant_account_id,
@@ -49,6 +51,7 @@ def merchant_payment_input(
         "currency": amount.currency,
         "memo": memo,
         "device_id": device_id,
+        "payment_authorization": payment_authorization,
     }
 
 
@@ -67,10 +70,13 @@ def merchant_payment_saga(payment: PaymentClient, hold_ttl_seconds: int) -> Saga
                 amount=money_to_proto(_amount(context.input)),
                 ttl_seconds=hold_ttl_seconds,
                 memo=context.input["memo"] or MEMO_DEFAULT,
-                # Screened by risk control as a payment to the merchant (no password can
-                # travel through the saga log: a challenged payment is refused here).
+                # Screened by risk control as a payment to the merchant; a challenge is
+                # met by the payment authorization, if the payer gave their password.
                 payee_account_id=context.input["merchant_account_id"],
-                risk=pb.RiskSignals(device_id=context.input.get("device_id", "")),
+                risk=pb.RiskSignals(
+                    device_id=context.input.get("device_id", ""),
+                    payment_authorization=context.input.get("payment_authorization", ""),
+                ),
             )
         )
         return {"held_fen": response.hold.amount.amount_fen}

@@ -1,30 +1,35 @@
-"""Wallet pay: pay an escrow trade from the balance, Yu'e Bao, or both (DOMAIN.md §6).
+"""Wallet pay: pay from the balance, Yu'e Bao, or both (DOMAIN.md §6).
 
-The route decides how much each method pays (gateway.payment_methods); this saga moves it.
-The Yu'e Bao part is first brought into the buyer's balance, then the whole trade is paid
-from the balance with PayTrade, which passes real-time risk control like any payment:
+What is paid (the *target*) is an escrow trade, a utility bill, or a payment code a
+merchant charges; the route decides how much each method pays (gateway.payment_methods);
+this saga moves it. The Yu'e Bao part is first brought into the payer's balance, then the
+whole amount is paid from the balance with the target's own payment RPC (PayTrade, PayBill,
+ChargePaymentCode), which passes real-time risk control like any payment:
 
 1. ``redeem_shares``: RedeemShares, mode FAST_ONLY (all of it now, or refused with
    FAST_REDEMPTION_LIMIT_EXCEEDED); undone by CancelRedemption.
-2. ``reserve_payout``: a hold on the Yu'e Bao omnibus for the payout; undone by voiding it.
-3. ``credit_balance``: the hold captured into the buyer's balance. Undone by voiding the
-   hold, or, if it was captured, by moving the amount back (a hold on the buyer captured
-   into the omnibus; refused, and the saga parked for an operator, if the buyer has spent
-   it meanwhile).
-4. ``pay_trade``: PayTrade from the balance, risk-checked. Past the point of no return. A
-   refusal (risk control denies or challenges it, the trade closed) moved nothing: the
-   steps above are undone and the shares come back.
-5. ``mark_payout_paid``: MarkPayoutPaid. Only now, after the trade is paid, because a paid
-   payout can no longer be cancelled.
+2. ``credit_balance``: the payout from the Yu'e Bao omnibus into the payer's balance, one
+   transfer keyed by the payout (gateway.wealth_ledger). Undone by taking it back
+   (WealthLedger.undo_payout: refused, and the saga parked for an operator, if the payer
+   has spent it meanwhile).
+3. ``pay``: the target's payment from the balance, risk-checked. Past the point of no
+   return. A refusal (risk control denies or challenges it, the trade closed, the code
+   used) moved nothing: the steps above are undone and the shares come back.
+4. ``mark_payout_paid``: MarkPayoutPaid. Only now, after the target is paid, because a
+   paid payout can no longer be cancelled.
 
-With no Yu'e Bao part, steps 1-3 and 5 do nothing and the saga is PayTrade alone. No
-payment password can travel through the saga log, so a payment risk control challenges is
-refused (RISK_CHALLENGE_REQUIRED): POST /v1/trades/{trade_id}/pay takes the password.
+With no Yu'e Bao part, steps 1-2 and 4 do nothing and the saga is the payment alone.
+
+A challenge (RISK_CHALLENGE_REQUIRED) is answered with the payment password, which never
+enters the saga log: the route exchanges it first for a payment authorization
+(AuthorizePayment: single use, five minutes, bound to the payer and the amount), and the
+log carries that. A payment code's charge carries none (the payer is not at the till).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 from chassis.money import Money
@@ -43,36 +48,75 @@ from gateway.sagas.definition import (
 from gateway.sagas.yuebao_redemption import cancel_redemption_step, fast_payout_of
 from gateway.wealth_ledger import YUEBAO_OMNIBUS_ACCOUNT_ID, WealthLedger
 
-WALLET_TRADE_PAYMENT = "wallet_trade_payment"
+WALLET_PAYMENT = "wallet_payment"
 REDEEM_SHARES = "redeem_shares"
-RESERVE_PAYOUT = "reserve_payout"
 CREDIT_BALANCE = "credit_balance"
-PAY_TRADE = "pay_trade"
+PAY = "pay"
 MARK_PAYOUT_PAID = "mark_payout_paid"
 SKIPPED: JsonObject = {"skipped": True}
-REVERSAL_MEMO = "Yu'e Bao payment undone"
 
 
-def wallet_trade_payment_input(
-    *, buyer_account_id: str, trade_id: str, amount: Money, funding: Funding, device_id: str
+class Target(StrEnum):
+    """What a wallet payment pays."""
+
+    TRADE = "trade"
+    BILL = "bill"
+    PAYMENT_CODE = "payment_code"
+
+
+def trade_target(trade_id: str) -> JsonObject:
+    return {"kind": Target.TRADE.value, "trade_id": trade_id}
+
+
+def bill_target(biller_id: str, reference: str) -> JsonObject:
+    return {"kind": Target.BILL.value, "biller_id": biller_id, "reference": reference}
+
+
+def payment_code_target(merchant_account_id: str, code: str, memo: str) -> JsonObject:
+    """A charge of a payment code. The code is single use and lives 60 s; the log keeps it
+    only to replay the charge under its key, and no API shows a saga's input."""
+    return {
+        "kind": Target.PAYMENT_CODE.value,
+        "merchant_account_id": merchant_account_id,
+        "code": code,
+        "memo": memo,
+    }
+
+
+def wallet_payment_input(
+    *,
+    payer_account_id: str,
+    target: JsonObject,
+    amount: Money,
+    funding: Funding,
+    device_id: str = "",
+    payment_authorization: str = "",
 ) -> JsonObject:
     assert funding.total_fen == amount.fen, (funding, amount)
     return {
-        "buyer_account_id": buyer_account_id,
-        "trade_id": trade_id,
+        "payer_account_id": payer_account_id,
+        "target": target,
         "amount_fen": amount.fen,
         "currency": amount.currency,
         "funding": [[method.value, fen] for method, fen in funding.parts],
         "yuebao_fen": funding.fen_of(PaymentMethod.YUEBAO),
         "device_id": device_id,
+        "payment_authorization": payment_authorization,
     }
 
 
-def wallet_trade_payment_saga(
+def _money(saga_input: Mapping[str, Any], fen_field: str) -> Money:
+    return Money(int(saga_input[fen_field]), str(saga_input["currency"]))
+
+
+def wallet_payment_saga(
     payment: PaymentClient, wealth: WealthClient, ledger: WealthLedger
 ) -> SagaDefinition:
     def yuebao_of(context: StepContext) -> Money:
-        return Money(int(context.input["yuebao_fen"]), str(context.input["currency"]))
+        return _money(context.input, "yuebao_fen")
+
+    def payout_id_of(context: StepContext) -> str:
+        return str(context.results[REDEEM_SHARES]["payout_id"])
 
     async def redeem_shares(context: StepContext) -> JsonObject:
         yuebao = yuebao_of(context)
@@ -82,7 +126,7 @@ def wallet_trade_payment_saga(
             wpb.RedeemSharesRequest(
                 idempotency_key=context.key,
                 redemption_id=context.key,
-                investor_id=context.input["buyer_account_id"],
+                investor_id=context.input["payer_account_id"],
                 amount=money_to_proto(yuebao),
                 mode=wpb.REDEMPTION_MODE_FAST_ONLY,
             )
@@ -98,28 +142,15 @@ def wallet_trade_payment_saga(
             return SKIPPED
         return await cancel_redemption(context)
 
-    def payout_id_of(context: StepContext) -> str:
-        return str(context.results[REDEEM_SHARES]["payout_id"])
-
-    async def reserve_payout(context: StepContext) -> JsonObject:
+    async def credit_balance(context: StepContext) -> JsonObject:
         yuebao = yuebao_of(context)
         if not yuebao.fen:
             return SKIPPED
-        await ledger.reserve_payout(payout_id_of(context), YUEBAO_OMNIBUS_ACCOUNT_ID, yuebao)
-        return {}
-
-    async def release_payout(context: StepContext) -> JsonObject:
-        if not yuebao_of(context).fen:
-            return SKIPPED
-        # False when it was captured: credit_balance's compensation moved it back already.
-        released = await ledger.release_payout(payout_id_of(context))
-        return {"released": released}
-
-    async def credit_balance(context: StepContext) -> JsonObject:
-        if not yuebao_of(context).fen:
-            return SKIPPED
-        posting_id = await ledger.capture_payout(
-            payout_id_of(context), context.input["buyer_account_id"]
+        posting_id = await ledger.post_payout(
+            payout_id_of(context),
+            YUEBAO_OMNIBUS_ACCOUNT_ID,
+            context.input["payer_account_id"],
+            yuebao,
         )
         return {"posting_id": posting_id}
 
@@ -127,39 +158,68 @@ def wallet_trade_payment_saga(
         yuebao = yuebao_of(context)
         if not yuebao.fen:
             return SKIPPED
-        # Voiding first settles the race with a capture still in flight: once voided the
-        # payout can never be captured; if it already was, the money goes back.
-        if await ledger.release_payout(payout_id_of(context)):
-            return {"reversed": False}
-        await payment.create_hold(
-            pb.CreateHoldRequest(
-                hold_id=context.compensation_key,
-                account_id=context.input["buyer_account_id"],
-                amount=money_to_proto(yuebao),
-                memo=REVERSAL_MEMO,
-            )
+        reversed_ = await ledger.undo_payout(
+            payout_id_of(context),
+            YUEBAO_OMNIBUS_ACCOUNT_ID,
+            context.input["payer_account_id"],
+            yuebao,
+            reversal_key=context.compensation_key,
         )
-        await payment.capture_hold(
-            pb.CaptureHoldRequest(
-                hold_id=context.compensation_key,
-                credit_account_id=YUEBAO_OMNIBUS_ACCOUNT_ID,
-                memo=REVERSAL_MEMO,
-            )
-        )
-        return {"reversed": True}
+        return {"reversed": reversed_}
 
-    async def pay_trade(context: StepContext) -> JsonObject:
-        response = await payment.pay_trade(
-            pb.PayTradeRequest(
+    def risk_of(context: StepContext) -> pb.RiskSignals:
+        return pb.RiskSignals(
+            device_id=context.input["device_id"],
+            payment_authorization=context.input.get("payment_authorization", ""),
+        )
+
+    async def pay(context: StepContext) -> JsonObject:
+        target = context.input["target"]
+        payer_account_id = context.input["payer_account_id"]
+        amount = money_to_proto(_money(context.input, "amount_fen"))
+        kind = Target(target["kind"])
+        if kind is Target.TRADE:
+            paid_trade = await payment.pay_trade(
+                pb.PayTradeRequest(
+                    idempotency_key=context.key,
+                    trade_id=target["trade_id"],
+                    buyer_account_id=payer_account_id,
+                    risk=risk_of(context),
+                )
+            )
+            return {
+                "posting_id": paid_trade.posting.posting_id,
+                "paid_at": timestamp_json(paid_trade.trade.paid_at),
+            }
+        if kind is Target.BILL:
+            paid_bill = await payment.pay_bill(
+                pb.PayBillRequest(
+                    idempotency_key=context.key,
+                    account_id=payer_account_id,
+                    biller_id=target["biller_id"],
+                    reference=target["reference"],
+                    amount=amount,
+                    risk=risk_of(context),
+                )
+            )
+            return {
+                "posting_id": paid_bill.posting.posting_id,
+                "paid_at": timestamp_json(paid_bill.posting.posted_at),
+            }
+        charged = await payment.charge_payment_code(
+            pb.ChargePaymentCodeRequest(
                 idempotency_key=context.key,
-                trade_id=context.input["trade_id"],
-                buyer_account_id=context.input["buyer_account_id"],
-                risk=pb.RiskSignals(device_id=context.input["device_id"]),
+                merchant_account_id=target["merchant_account_id"],
+                code=target["code"],
+                amount=amount,
+                memo=target["memo"],
             )
         )
         return {
-            "posting_id": response.posting.posting_id,
-            "paid_at": timestamp_json(response.trade.paid_at),
+            "posting_id": charged.posting.posting_id,
+            "paid_at": timestamp_json(charged.posting.posted_at),
+            "payer_name": charged.payer_name,
+            "memo": charged.posting.memo,
         }
 
     async def mark_payout_paid(context: StepContext) -> JsonObject:
@@ -176,25 +236,39 @@ def wallet_trade_payment_saga(
 
     def outcome(saga_input: Mapping[str, Any], results: Mapping[str, JsonObject]) -> JsonObject:
         currency = str(saga_input["currency"])
-        return {
-            "trade_id": saga_input["trade_id"],
-            "amount": money_json(Money(int(saga_input["amount_fen"]), currency)),
+        target = saga_input["target"]
+        paid = results[PAY]
+        answer: JsonObject = {
+            "target": target["kind"],
+            "amount": money_json(_money(saga_input, "amount_fen")),
             "funding": [
                 {"method": method, "amount": money_json(Money(int(fen), currency))}
                 for method, fen in saga_input["funding"]
             ],
-            "posting_id": results[PAY_TRADE]["posting_id"],
-            "paid_at": results[PAY_TRADE]["paid_at"],
+            "posting_id": paid["posting_id"],
+            "paid_at": paid["paid_at"],
         }
+        kind = Target(target["kind"])
+        if kind is Target.TRADE:
+            answer["trade_id"] = target["trade_id"]
+        elif kind is Target.BILL:
+            answer |= {"biller_id": target["biller_id"], "reference": target["reference"]}
+        else:
+            answer |= {
+                "merchant_account_id": target["merchant_account_id"],
+                "payer_name": paid["payer_name"],
+                "memo": paid["memo"],
+            }
+        return answer
 
     return SagaDefinition(
-        name=WALLET_TRADE_PAYMENT,
-        summary="Pay an escrow trade from the balance and/or Yu'e Bao (redeemed fast first)",
+        name=WALLET_PAYMENT,
+        summary="Pay a trade, a bill or a payment code from the balance and/or Yu'e Bao "
+        "(redeemed fast first)",
         steps=(
             Step(REDEEM_SHARES, redeem_shares, compensation=cancel_shares_redemption),
-            Step(RESERVE_PAYOUT, reserve_payout, compensation=release_payout),
             Step(CREDIT_BALANCE, credit_balance, compensation=debit_balance_back),
-            Step(PAY_TRADE, pay_trade, compensation=RETRY_FORWARD),
+            Step(PAY, pay, compensation=RETRY_FORWARD),
             Step(MARK_PAYOUT_PAID, mark_payout_paid, compensation=RETRY_FORWARD),
         ),
         outcome=outcome,

@@ -5,12 +5,12 @@
    business date, kept by the wealth service) is owed now as a SAGA payout, the rest as a
    SCHEDULED payout on the next business date, paid by the daily job (gateway.wealth_jobs).
    Undone by CancelRedemption (which burns the id if the redemption never arrived).
-2. ``reserve_fast_payout``: a hold on the omnibus account for the fast part, named by the
-   payout's key (gateway.wealth_ledger); undone by voiding it.
-3. ``pay_fast_payout``: the capture into the investor's balance. Past the point of no return.
-4. ``mark_fast_payout_paid``: MarkPayoutPaid with the posting. Retried until it succeeds.
+2. ``pay_fast_payout``: the fast part from the omnibus account to the investor's balance,
+   one transfer keyed by the payout (gateway.wealth_ledger). Past the point of no return;
+   a refusal (the omnibus frozen) moved nothing, and the redemption is cancelled.
+3. ``mark_fast_payout_paid``: MarkPayoutPaid with the posting. Retried until it succeeds.
 
-Steps 2-4 do nothing when nothing is redeemed fast (the allowance was used up today).
+Steps 2-3 do nothing when nothing is redeemed fast (the allowance was used up today).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from gateway.wealth_ledger import YUEBAO_OMNIBUS_ACCOUNT_ID, WealthLedger
 
 YUEBAO_REDEMPTION = "yuebao_redemption"
 REDEEM_SHARES = "redeem_shares"
-RESERVE_FAST_PAYOUT = "reserve_fast_payout"
 PAY_FAST_PAYOUT = "pay_fast_payout"
 MARK_FAST_PAYOUT_PAID = "mark_fast_payout_paid"
 CANCEL_REASON = "the redemption saga was undone"
@@ -105,30 +104,15 @@ def yuebao_redemption_saga(wealth: WealthClient, ledger: WealthLedger) -> SagaDe
     def redeemed(context: StepContext) -> JsonObject:
         return context.results[REDEEM_SHARES]
 
-    async def reserve_fast_payout(context: StepContext) -> JsonObject:
-        redemption = redeemed(context)
-        if not redemption["fast_fen"]:
-            return SKIPPED
-        await ledger.reserve_payout(
-            redemption["fast_payout_id"], YUEBAO_OMNIBUS_ACCOUNT_ID, Money(redemption["fast_fen"])
-        )
-        return {}
-
-    async def release_fast_payout(context: StepContext) -> JsonObject:
-        redemption = redeemed(context)
-        if not redemption["fast_fen"]:
-            return SKIPPED
-        released = await ledger.release_payout(redemption["fast_payout_id"])
-        # The capture after this step retries forward: undoing this step means it never ran.
-        assert released, f"the fast payout of saga {context.saga_id} was posted"
-        return {}
-
     async def pay_fast_payout(context: StepContext) -> JsonObject:
         redemption = redeemed(context)
         if not redemption["fast_fen"]:
             return SKIPPED
-        posting_id = await ledger.capture_payout(
-            redemption["fast_payout_id"], context.input["investor_account_id"]
+        posting_id = await ledger.post_payout(
+            redemption["fast_payout_id"],
+            YUEBAO_OMNIBUS_ACCOUNT_ID,
+            context.input["investor_account_id"],
+            Money(redemption["fast_fen"], str(context.input["currency"])),
         )
         return {"posting_id": posting_id}
 
@@ -161,7 +145,6 @@ def yuebao_redemption_saga(wealth: WealthClient, ledger: WealthLedger) -> SagaDe
         summary="Redeem Yu'e Bao to the balance: fast up to today's cap, the rest next day",
         steps=(
             Step(REDEEM_SHARES, redeem_shares, compensation=cancel_redemption_step(wealth)),
-            Step(RESERVE_FAST_PAYOUT, reserve_fast_payout, compensation=release_fast_payout),
             Step(PAY_FAST_PAYOUT, pay_fast_payout, compensation=RETRY_FORWARD),
             Step(MARK_FAST_PAYOUT_PAID, mark_fast_payout_paid, compensation=RETRY_FORWARD),
         ),

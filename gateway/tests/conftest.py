@@ -76,6 +76,8 @@ def gateway_settings(
         "COLONY_JWT_SECRET": TEST_JWT_SECRET,
         "COLONY_GATEWAY_DB": f"{database_name}_gateway",
         "COLONY_RPC_DEADLINE_SECONDS": "5",
+        # Business dates are run by the tests themselves (test_wealth_schedule runs its own).
+        "COLONY_WEALTH_JOBS_INTERVAL_SECONDS": "0",
         **{f"COLONY_{name.upper()}_ADDRESS": address for name, address in addresses.items()},
         **environ_overrides,
     }

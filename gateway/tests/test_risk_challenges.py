@@ -185,6 +185,50 @@ async def test_a_trade_payment_and_a_bill_payment_are_challenged_too(
     assert await balance_fen(gateway, buyer) == 899 * YUAN  # 2900 - 2001
 
 
+async def test_a_challenged_merchant_payment_saga_is_undone_then_answered_with_the_password(
+    gateway: Client, new_user: Any, new_merchant: Any
+) -> None:
+    payer, merchant = await new_user(), await new_merchant()
+    await top_up(gateway, payer, 3_000 * YUAN, new_key())
+    await set_payment_password(gateway, payer)
+    key = new_key()
+    body = {"to_account_id": merchant.account_id, "amount_fen": 2_500 * YUAN}
+    challenged = await gateway.post("/v1/merchant-payments", json=body, headers=payer.keyed(key))
+    problem = await problem_of(challenged, 422, "RISK_CHALLENGE_REQUIRED")
+    assert await balance_fen(gateway, payer) == 3_000 * YUAN
+    # Only the same request answers the challenge: another one under the key is refused.
+    changed = await gateway.post(
+        "/v1/merchant-payments",
+        json={**body, "amount_fen": 2_400 * YUAN, "payment_password": PAYMENT_PASSWORD},
+        headers=payer.keyed(key),
+    )
+    await problem_of(changed, 422, "IDEMPOTENCY_KEY_REUSED")
+    answered = await gateway.post(
+        "/v1/merchant-payments",
+        json={**body, "payment_password": PAYMENT_PASSWORD},
+        headers=payer.keyed(key),
+    )
+    assert answered.status == 201, await answered.text()
+    operation = await answered.json()
+    assert operation["state"] == "completed"
+    assert operation["operation_id"] != problem["metadata"]["operation_id"]
+    replay = await gateway.post(
+        "/v1/merchant-payments",
+        json={**body, "payment_password": PAYMENT_PASSWORD},
+        headers=payer.keyed(key),
+    )
+    assert (await replay.json())["result"] == operation["result"]
+    # A different request under the key is still refused, password or not.
+    other = await gateway.post(
+        "/v1/merchant-payments",
+        json={**body, "amount_fen": 2_400 * YUAN, "payment_password": PAYMENT_PASSWORD},
+        headers=payer.keyed(key),
+    )
+    assert other.status == 422, await other.text()
+    assert await balance_fen(gateway, payer) == 500 * YUAN
+    assert await balance_fen(gateway, merchant) == 2_500 * YUAN
+
+
 async def test_a_deny_is_final_for_its_key(gateway: Client, new_user: Any, operator: User) -> None:
     alice, mallory = await new_user(), await new_user()
     await top_up(gateway, alice, 1_000, new_key())

@@ -264,6 +264,8 @@ def _environment(
         "COLONY_SAGA_LEASE_SECONDS": "1",
         "COLONY_SAGA_RECOVERY_INTERVAL_SECONDS": "0.1",
         "COLONY_SAGA_BACKOFF_SECONDS": "0.01",
+        # No business-date job moving wealth money while a test counts it.
+        "COLONY_WEALTH_JOBS_INTERVAL_SECONDS": "0",
     }
 
 

@@ -1,9 +1,12 @@
-"""Wallet pay through the gateway: an escrow trade paid by the buyer's ordered payment methods.
+"""Wallet pay through the gateway: a trade, a bill or a payment code paid by the payer's
+ordered payment methods.
 
 Real payment and wealth services. The balance pays when it covers (the default order),
 Yu'e Bao when only it covers, the caller's own order is honoured, and a split draws the
 methods in order. A Yu'e Bao-funded payment that risk control challenges is undone: the
-shares come back and the books balance (the omnibus account still equals the shares).
+shares come back and the books balance (the omnibus account still equals the shares); the
+same request with the payment password then goes through, once. Bills are paid the same
+way; a payment code is charged by the merchant with the methods the payer chose for it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from gateway.tests.conftest import (
     problem_of,
 )
 from gateway.tests.saga_support import funded_payer, new_key
+from gateway.tests.test_retail_payments import WATER_BILLER, water_reference
+from gateway.tests.test_risk_challenges import PAYMENT_PASSWORD, set_payment_password
 from gateway.tests.wealth_support import (
     Books,
     completed,
@@ -35,6 +40,7 @@ from gateway.tests.wealth_support import (
 Client = TestClient[Any, Any]
 NewUser = Callable[..., Awaitable[User]]
 YUAN = 100
+WRONG_PAYMENT_PASSWORD = "917253"
 
 
 @pytest.fixture(scope="module")
@@ -164,18 +170,25 @@ async def test_when_no_method_covers_the_amount_nothing_moves(
     await books.check(settled=True)
 
 
-async def test_a_yuebao_payment_risk_control_challenges_is_undone_shares_and_all(
-    gateway: Client, new_user: NewUser, merchant_api_key: str, books: Books
+async def test_a_yuebao_payment_risk_control_challenges_is_undone_then_paid_with_the_password(
+    gateway: Client,
+    new_user: NewUser,
+    merchant_api_key: str,
+    books: Books,
+    *,
+    mongo_client: MongoClient,
+    database_name: str,
 ) -> None:
-    # 2,500 yuan is above the password-free limit: risk control challenges PayTrade, and no
-    # password can travel through the saga, so it is refused after the shares were redeemed.
+    # 2,500 yuan is above the password-free limit: risk control challenges PayTrade after
+    # the shares were redeemed into the balance, so all of that is undone.
     buyer = await buyer_with(gateway, new_user, balance_fen=0, yuebao_fen=3_000 * YUAN)
     trade_id = await trade_for(gateway, merchant_api_key, buyer, 2_500 * YUAN)
-    response = await wallet_pay(gateway, buyer, trade_id)
+    key = new_key()
+    body = {"trade_id": trade_id}
+    response = await gateway.post("/v1/wallet/payments", json=body, headers=buyer.keyed(key))
     problem = await problem_of(response, 422, "RISK_CHALLENGE_REQUIRED")
-    operation = await gateway.get(
-        f"/v1/operations/{problem['metadata']['operation_id']}", headers=buyer.headers
-    )
+    first_operation_id = problem["metadata"]["operation_id"]
+    operation = await gateway.get(f"/v1/operations/{first_operation_id}", headers=buyer.headers)
     steps = {step["name"]: step["status"] for step in (await operation.json())["steps"]}
     assert steps["credit_balance"] == "compensated"  # the money had reached the balance
     assert await balance_fen(gateway, buyer) == 0
@@ -184,6 +197,176 @@ async def test_a_yuebao_payment_risk_control_challenges_is_undone_shares_and_all
     assert fen(holding["fast_redemption_allowance"]) == 10_000 * YUAN
     assert await trade_state(gateway, buyer, trade_id) == "created"
     await books.check(settled=True)
+
+    # A wrong password is refused before anything moves, and starts nothing.
+    await set_payment_password(gateway, buyer)
+    wrong = await gateway.post(
+        "/v1/wallet/payments",
+        json={**body, "payment_password": WRONG_PAYMENT_PASSWORD},
+        headers=buyer.keyed(key),
+    )
+    await problem_of(wrong, 422, "PAYMENT_PASSWORD_WRONG")
+    # The same request with the password, under the same key, answers the challenge.
+    answered = await gateway.post(
+        "/v1/wallet/payments",
+        json={**body, "payment_password": PAYMENT_PASSWORD},
+        headers=buyer.keyed(key),
+    )
+    result = await completed(answered)
+    assert funding_of(result) == [("yuebao", 2_500 * YUAN)]
+    assert (await answered.json())["operation_id"] != first_operation_id
+    # Replays (with or without the password) are that payment, not another one.
+    for replay_body in (body, {**body, "payment_password": PAYMENT_PASSWORD}):
+        replay = await gateway.post(
+            "/v1/wallet/payments", json=replay_body, headers=buyer.keyed(key)
+        )
+        if replay_body is body:
+            # Without the password the key still answers with the first attempt's refusal.
+            await problem_of(replay, 422, "RISK_CHALLENGE_REQUIRED")
+        else:
+            assert (await completed(replay))["posting_id"] == result["posting_id"]
+    assert await trade_state(gateway, buyer, trade_id) == "paid"
+    assert await yuebao_shares(gateway, buyer) == 500 * YUAN
+    assert await balance_fen(gateway, buyer) == 0
+    await books.check(settled=True)
+    # The password is in no saga log (what stands for it there is an authorization).
+    sagas = [saga async for saga in mongo_client[f"{database_name}_gateway"]["sagas"].find()]
+    assert any(saga["input"].get("payment_authorization") for saga in sagas)
+    assert not any(PAYMENT_PASSWORD in str(saga) for saga in sagas)
+
+
+async def test_a_bill_is_paid_by_yuebao_when_the_balance_does_not_cover_it(
+    gateway: Client, new_user: NewUser, books: Books
+) -> None:
+    payer = await buyer_with(gateway, new_user, balance_fen=10 * YUAN, yuebao_fen=200 * YUAN)
+    bill = {"biller_id": WATER_BILLER, "reference": water_reference(), "amount_fen": 86 * YUAN}
+    response = await gateway.post(
+        "/v1/wallet/payments", json={"bill": bill}, headers=payer.keyed(new_key())
+    )
+    result = await completed(response)
+    assert result["target"] == "bill"
+    assert (result["biller_id"], result["reference"]) == (bill["biller_id"], bill["reference"])
+    assert funding_of(result) == [("yuebao", 86 * YUAN)]
+    assert await balance_fen(gateway, payer) == 10 * YUAN
+    assert await yuebao_shares(gateway, payer) == 114 * YUAN
+    await books.check(settled=True)
+
+
+async def test_a_split_bill_and_a_bill_with_a_bad_reference(
+    gateway: Client, new_user: NewUser, books: Books
+) -> None:
+    payer = await buyer_with(gateway, new_user, balance_fen=30 * YUAN, yuebao_fen=50 * YUAN)
+    bill = {"biller_id": WATER_BILLER, "reference": water_reference(), "amount_fen": 70 * YUAN}
+    split = await gateway.post(
+        "/v1/wallet/payments", json={"bill": bill, "split": True}, headers=payer.keyed(new_key())
+    )
+    result = await completed(split)
+    assert funding_of(result) == [("balance", 30 * YUAN), ("yuebao", 40 * YUAN)]
+    assert await balance_fen(gateway, payer) == 0
+    assert await yuebao_shares(gateway, payer) == 10 * YUAN
+
+    # A reference that fails the biller's check digit is refused by PayBill, after the
+    # Yu'e Bao part reached the balance: it all goes back.
+    typo = {
+        **bill,
+        "reference": bill["reference"][:-1] + str((int(bill["reference"][-1]) + 1) % 10),
+    }
+    refused = await gateway.post(
+        "/v1/wallet/payments",
+        json={"bill": {**typo, "amount_fen": 10 * YUAN}, "methods": ["yuebao"]},
+        headers=payer.keyed(new_key()),
+    )
+    await problem_of(refused, 400, "INVALID_BILL_REFERENCE")
+    assert await yuebao_shares(gateway, payer) == 10 * YUAN
+    assert await balance_fen(gateway, payer) == 0
+    await books.check(settled=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"trade_id": "t", "bill": {}},
+        {"bill": "water"},
+        {"bill": {"biller_id": WATER_BILLER, "reference": "1", "amount_fen": 1, "x": 1}},
+        {"bill": {"biller_id": WATER_BILLER, "reference": "1", "amount_fen": 1.5}},
+        {"bill": {"biller_id": "no-such-biller", "reference": "1", "amount_fen": 100}},
+    ],
+)
+async def test_a_malformed_wallet_payment_is_refused(
+    gateway: Client, new_user: NewUser, body: dict[str, Any]
+) -> None:
+    payer = await buyer_with(gateway, new_user, balance_fen=100 * YUAN, yuebao_fen=0)
+    response = await gateway.post("/v1/wallet/payments", json=body, headers=payer.keyed(new_key()))
+    assert response.status in (400, 404), await response.text()
+    assert await balance_fen(gateway, payer) == 100 * YUAN
+
+
+async def issue_code(gateway: Client, payer: User, **options: Any) -> str:
+    response = await gateway.post("/v1/payment-codes", json=options, headers=payer.headers)
+    assert response.status == 201, await response.text()
+    return str((await response.json())["code"])
+
+
+async def charge(gateway: Client, api_key: str, code: str, amount_fen: int, key: str) -> Any:
+    return await gateway.post(
+        "/v1/merchant/payment-code-charges",
+        json={"code": code, "amount_fen": amount_fen, "memo": "noodles"},
+        headers=api_key_headers(api_key, key),
+    )
+
+
+async def test_a_payment_code_is_paid_by_the_methods_its_payer_chose(
+    gateway: Client, new_user: NewUser, merchant_api_key: str, books: Books
+) -> None:
+    payer = await buyer_with(gateway, new_user, balance_fen=20 * YUAN, yuebao_fen=100 * YUAN)
+    # The default order: the balance does not cover 45 yuan, Yu'e Bao does.
+    code = await issue_code(gateway, payer)
+    key = new_key()
+    charged = await charge(gateway, merchant_api_key, code, 45 * YUAN, key)
+    assert charged.status == 201, await charged.text()
+    answer = await charged.json()
+    assert (fen(answer["amount"]), answer["memo"]) == (45 * YUAN, "noodles")
+    assert answer["payer_name"] and answer["posting_id"]
+    replay = await charge(gateway, merchant_api_key, code, 45 * YUAN, key)
+    assert await replay.read() == await charged.read()
+    assert await balance_fen(gateway, payer) == 20 * YUAN
+    assert await yuebao_shares(gateway, payer) == 55 * YUAN
+
+    # Balance only: a code whose charge the balance cannot cover is refused, nothing moves.
+    balance_only = await issue_code(gateway, payer, methods=["balance"])
+    refused = await charge(gateway, merchant_api_key, balance_only, 45 * YUAN, new_key())
+    await problem_of(refused, 422, "INSUFFICIENT_FUNDS")
+    # A split: the balance first, the rest from Yu'e Bao.
+    split = await issue_code(gateway, payer, split=True)
+    charged = await charge(gateway, merchant_api_key, split, 50 * YUAN, new_key())
+    assert charged.status == 201, await charged.text()
+    assert await balance_fen(gateway, payer) == 0
+    assert await yuebao_shares(gateway, payer) == 25 * YUAN
+    await books.check(settled=True)
+
+
+async def test_a_payment_code_charge_refused_after_the_redemption_gives_the_shares_back(
+    gateway: Client, new_user: NewUser, merchant_api_key: str, books: Books
+) -> None:
+    payer = await buyer_with(gateway, new_user, balance_fen=0, yuebao_fen=100 * YUAN)
+    code = await issue_code(gateway, payer, methods=["yuebao"])
+    first = await charge(gateway, merchant_api_key, code, 30 * YUAN, new_key())
+    assert first.status == 201, await first.text()
+    # The same code again (a new charge): Yu'e Bao is redeemed, then the code is refused as
+    # used, and the redemption is undone.
+    again = await charge(gateway, merchant_api_key, code, 30 * YUAN, new_key())
+    await problem_of(again, 422, "PAYMENT_CODE_USED")
+    assert await yuebao_shares(gateway, payer) == 70 * YUAN
+    assert await balance_fen(gateway, payer) == 0
+    await books.check(settled=True)
+
+
+async def test_bad_payment_code_options_are_refused(gateway: Client, new_user: NewUser) -> None:
+    payer = await new_user()
+    for options in ({"methods": ["cash"]}, {"methods": []}, {"split": "yes"}, {"x": 1}):
+        response = await gateway.post("/v1/payment-codes", json=options, headers=payer.headers)
+        assert response.status == 400, (options, await response.text())
 
 
 async def test_someone_elses_trade_cannot_be_paid(
