@@ -4,7 +4,9 @@ A payment code is issued and charged in the payment service; which of the payer'
 pay for it (balance, Yu'e Bao, in order, or split) is the wallet's business, so the gateway
 keeps it here, keyed like the service keys the code: by its sha256, never the code itself.
 The merchant's charge looks the code up to run the wallet payment saga with those methods.
-A record lives as long as its code (a TTL index drops it soon after).
+A record lives as long as its code (a TTL index drops it soon after). It may hold a payment
+authorization: a single-use stand-in for the payer's password, bound to them and an amount,
+that lapses five minutes after it was given -- never the password itself.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class CodeWallet:
     user_id: str
     methods: tuple[PaymentMethod, ...]
     split: bool
+    # A payment authorization the payer gave with the code (their password, exchanged by
+    # AuthorizePayment): it answers a risk challenge of the charge, up to its amount.
+    payment_authorization: str = ""
 
 
 class PaymentCodeWallets:
@@ -55,6 +60,7 @@ class PaymentCodeWallets:
                 "user_id": wallet.user_id,
                 "methods": [method.value for method in wallet.methods],
                 "split": wallet.split,
+                "payment_authorization": wallet.payment_authorization,
                 "expires_at": expires_at,
             }
         )
@@ -68,4 +74,5 @@ class PaymentCodeWallets:
             user_id=str(document["user_id"]),
             methods=tuple(PaymentMethod(method) for method in document["methods"]),
             split=bool(document["split"]),
+            payment_authorization=str(document.get("payment_authorization", "")),
         )

@@ -399,6 +399,7 @@ class MerchantRoutes:
                         "INSUFFICIENT_FUNDS",
                         "RISK_DENIED",
                         "RISK_CHALLENGE_REQUIRED",
+                        "PAYMENT_AUTHORIZATION_INVALID",
                     ),
                     HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
                 },
@@ -534,6 +535,7 @@ class MerchantRoutes:
                     code=code,
                     amount=money_to_proto(amount),
                     memo=memo,
+                    payment_authorization=wallet.payment_authorization if wallet else "",
                 )
             )
             return _charge_answer(
@@ -556,6 +558,7 @@ class MerchantRoutes:
                     target=payment_code_target(caller.account_id, code, memo),
                     amount=amount,
                     funding=funding,
+                    payment_authorization=wallet.payment_authorization,
                 )
 
             record = await self._operations.run(

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chassis.errors import InvalidArgument
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.authentication import CALLER
 from gateway.clients import PaymentClient
@@ -42,6 +43,7 @@ from gateway.risk_signals import (
     PAYMENT_PASSWORD_FIELD,
     PAYMENT_PASSWORD_LENGTH_MAX,
     PAYMENT_PASSWORD_PROPERTY,
+    optional_payment_password,
     risk_signals,
 )
 from gateway.routes.money_movement import AMOUNT_PROPERTIES
@@ -54,7 +56,7 @@ BILL_REFERENCE_LENGTH_MAX = 64
 OPERATION_PAY_BILL = "createBillPayment"
 BILL_PAYMENT_FIELDS = ("biller_id", "reference", "amount_fen", "currency", PAYMENT_PASSWORD_FIELD)
 PAYMENT_PASSWORD_FIELDS = ("new_password", "current_password")
-PAYMENT_CODE_FIELDS = ("methods", "split")
+PAYMENT_CODE_FIELDS = ("methods", "split", "amount_limit_fen", PAYMENT_PASSWORD_FIELD)
 
 _PASSWORD_PROPERTY: dict[str, Any] = {
     "type": "string",
@@ -67,7 +69,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "description": "Optional: how the charge of this code is paid.",
-        "properties": {"methods": METHODS_PROPERTY, "split": SPLIT_PROPERTY},
+        "properties": {
+            "methods": METHODS_PROPERTY,
+            "split": SPLIT_PROPERTY,
+            PAYMENT_PASSWORD_FIELD: {
+                **PAYMENT_PASSWORD_PROPERTY,
+                "description": "Confirm up front, for a charge that risk control would "
+                "challenge (a large amount): with amount_limit_fen, the most it may be.",
+            },
+            "amount_limit_fen": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "With payment_password: the most the password answers for.",
+            },
+        },
     },
     "PaymentCode": {
         "type": "object",
@@ -161,8 +176,17 @@ class PaymentRoutes:
                 response_schema="PaymentCode",
                 response_status=HTTPStatus.CREATED,
                 problems={
-                    HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT",),
-                    HTTPStatus.UNPROCESSABLE_ENTITY: ("ACCOUNT_NOT_ACTIVE",),
+                    HTTPStatus.BAD_REQUEST: (
+                        "INVALID_ARGUMENT",
+                        "INVALID_AMOUNT",
+                        "INVALID_PAYMENT_PASSWORD",
+                    ),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "ACCOUNT_NOT_ACTIVE",
+                        "PAYMENT_PASSWORD_WRONG",
+                        "PAYMENT_PASSWORD_LOCKED",
+                        "PAYMENT_PASSWORD_NOT_SET",
+                    ),
                 },
             ),
             Route(
@@ -223,13 +247,17 @@ class PaymentRoutes:
     async def issue_payment_code(self, request: web.Request) -> web.Response:
         body = await read_optional_json_object(request, PAYMENT_CODE_FIELDS)
         caller = request[CALLER]
+        methods, split = parse_methods(body.get("methods")), parse_split(body)
+        # A wrong password is refused before a code is issued.
+        authorization = await self._authorize_code(caller.account_id, body)
+        issued = await self._payment.issue_payment_code(caller.account_id)
         wallet = CodeWallet(
             account_id=caller.account_id,
             user_id=caller.user_id,
-            methods=parse_methods(body.get("methods")),
-            split=parse_split(body),
+            methods=methods,
+            split=split,
+            payment_authorization=authorization,
         )
-        issued = await self._payment.issue_payment_code(caller.account_id)
         await self._code_wallets.remember(issued.code, wallet, issued.expires_at.ToDatetime())
         response = json_response(
             {"code": issued.code, "expires_at": timestamp_json(issued.expires_at)},
@@ -237,6 +265,31 @@ class PaymentRoutes:
         )
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    async def _authorize_code(self, account_id: str, body: dict[str, Any]) -> str:
+        """The payment authorization for a code issued with the payment password, or ""."""
+        password = optional_payment_password(body)
+        limit = body.get("amount_limit_fen")
+        if not password:
+            if limit is not None:
+                raise InvalidArgument(
+                    "amount_limit_fen goes with payment_password",
+                    metadata={"field": "amount_limit_fen"},
+                )
+            return ""
+        if limit is None:
+            raise InvalidArgument(
+                "amount_limit_fen is required with payment_password",
+                metadata={"field": "amount_limit_fen"},
+            )
+        response = await self._payment.authorize_payment(
+            pb.AuthorizePaymentRequest(
+                account_id=account_id,
+                payment_password=password,
+                amount=money_to_proto(require_amount({"amount_fen": limit})),
+            )
+        )
+        return response.authorization
 
     async def list_billers(self, request: web.Request) -> web.Response:
         billers = await self._payment.list_billers()

@@ -23,7 +23,8 @@ With no Yu'e Bao part, steps 1-2 and 4 do nothing and the saga is the payment al
 A challenge (RISK_CHALLENGE_REQUIRED) is answered with the payment password, which never
 enters the saga log: the route exchanges it first for a payment authorization
 (AuthorizePayment: single use, five minutes, bound to the payer and the amount), and the
-log carries that. A payment code's charge carries none (the payer is not at the till).
+log carries that. A payment code's charge carries the authorization the payer gave when the
+code was issued, if any (the payer is not at the till to type a password).
 """
 
 from __future__ import annotations
@@ -213,6 +214,7 @@ def wallet_payment_saga(
                 code=target["code"],
                 amount=amount,
                 memo=target["memo"],
+                payment_authorization=context.input.get("payment_authorization", ""),
             )
         )
         return {

@@ -362,9 +362,43 @@ async def test_a_payment_code_charge_refused_after_the_redemption_gives_the_shar
     await books.check(settled=True)
 
 
+async def test_a_large_code_charge_is_challenged_unless_the_payer_confirmed_the_code(
+    gateway: Client, new_user: NewUser, merchant_api_key: str, books: Books
+) -> None:
+    payer = await buyer_with(gateway, new_user, balance_fen=1_000 * YUAN, yuebao_fen=3_000 * YUAN)
+    await set_payment_password(gateway, payer)
+    plain = await issue_code(gateway, payer)
+    challenged = await charge(gateway, merchant_api_key, plain, 2_500 * YUAN, new_key())
+    await problem_of(challenged, 422, "RISK_CHALLENGE_REQUIRED")
+    assert await yuebao_shares(gateway, payer) == 3_000 * YUAN  # the redemption was undone
+
+    wrong = await gateway.post(
+        "/v1/payment-codes",
+        json={"payment_password": WRONG_PAYMENT_PASSWORD, "amount_limit_fen": 2_500 * YUAN},
+        headers=payer.headers,
+    )
+    await problem_of(wrong, 422, "PAYMENT_PASSWORD_WRONG")
+    confirmed = await issue_code(
+        gateway, payer, payment_password=PAYMENT_PASSWORD, amount_limit_fen=2_500 * YUAN
+    )
+    charged = await charge(gateway, merchant_api_key, confirmed, 2_500 * YUAN, new_key())
+    assert charged.status == 201, await charged.text()
+    assert await yuebao_shares(gateway, payer) == 500 * YUAN
+    assert await balance_fen(gateway, payer) == 1_000 * YUAN
+    await books.check(settled=True)
+
+
 async def test_bad_payment_code_options_are_refused(gateway: Client, new_user: NewUser) -> None:
     payer = await new_user()
-    for options in ({"methods": ["cash"]}, {"methods": []}, {"split": "yes"}, {"x": 1}):
+    for options in (
+        {"methods": ["cash"]},
+        {"methods": []},
+        {"split": "yes"},
+        {"x": 1},
+        {"amount_limit_fen": 100},
+        {"payment_password": PAYMENT_PASSWORD},
+        {"payment_password": PAYMENT_PASSWORD, "amount_limit_fen": 1.5},
+    ):
         response = await gateway.post("/v1/payment-codes", json=options, headers=payer.headers)
         assert response.status == 400, (options, await response.text())
 

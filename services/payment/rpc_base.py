@@ -90,6 +90,14 @@ def authorization_digest(authorization: str) -> str:
     return hashlib.sha256(authorization.encode()).hexdigest()
 
 
+def authorization_factor(authorization: str) -> SecondFactor:
+    """A payment authorization offered as the second factor (or none, if empty); checked
+    and spent by _screen in the movement's transaction."""
+    if not authorization:
+        return NO_SECOND_FACTOR
+    return SecondFactor(verified=True, authorization_digest=authorization_digest(authorization))
+
+
 def invalid_authorization() -> FailedPrecondition:
     return FailedPrecondition(
         "the payment authorization is unknown, expired, already used, or not for this payment",
@@ -197,9 +205,7 @@ class PaymentRpcBase:
         Neither: NO_SECOND_FACTOR (a challenge will then be refused).
         """
         if risk.payment_authorization:
-            return SecondFactor(
-                verified=True, authorization_digest=authorization_digest(risk.payment_authorization)
-            )
+            return authorization_factor(risk.payment_authorization)
         if risk.payment_password:
             await self._verify_payment_password(account_id, risk.payment_password)
             return SecondFactor(verified=True)

@@ -20,7 +20,7 @@ from services.payment.payment_code import (
     validate_payment_code,
 )
 from services.payment.risk import PaymentKind
-from services.payment.rpc_base import NO_SECOND_FACTOR, PaymentRpcBase, require_account_id
+from services.payment.rpc_base import PaymentRpcBase, authorization_factor, require_account_id
 from services.payment.wire import (
     account_to_proto,
     amount_from_proto,
@@ -62,7 +62,8 @@ class RetailRpc(PaymentRpcBase):
             merchant = await self._store.get_account(merchant_id, session, with_balance=False)
             require_kind(merchant, (AccountKind.MERCHANT,), "charge payment codes")
             payer = await self._store.get_account(code.account_id, session)
-            # The code was made on the payer's own phone: that device is the payer's.
+            # The code was made on the payer's own phone: that device is the payer's. A
+            # challenge is met only by an authorization the payer's wallet gave with it.
             await self._screen(
                 session,
                 payer=payer,
@@ -70,7 +71,7 @@ class RetailRpc(PaymentRpcBase):
                 payment_kind=PaymentKind.PAYMENT,
                 amount_fen=amount_fen,
                 device_id=payer.activity.devices[-1] if payer.activity.devices else "",
-                second_factor=NO_SECOND_FACTOR,
+                second_factor=authorization_factor(request.payment_authorization),
             )
             posting = plan_movement(
                 posting_id=uuid.uuid4().hex,

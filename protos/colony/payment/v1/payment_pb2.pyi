@@ -1802,10 +1802,15 @@ class ChargePaymentCodeRequest(_message.Message):
     CODE_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     MEMO_FIELD_NUMBER: _builtins.int
+    PAYMENT_AUTHORIZATION_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     merchant_account_id: _builtins.str
     code: _builtins.str
     memo: _builtins.str
+    payment_authorization: _builtins.str
+    """The payer's payment authorization (AuthorizePayment), when their wallet gave one with
+    the code: it answers a risk challenge, and is spent by the charge.
+    """
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
     def __init__(
@@ -1816,10 +1821,11 @@ class ChargePaymentCodeRequest(_message.Message):
         code: _builtins.str = ...,
         amount: _money_pb2.Money | None = ...,
         memo: _builtins.str = ...,
+        payment_authorization: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "code", b"code", "idempotency_key", b"idempotency_key", "memo", b"memo", "merchant_account_id", b"merchant_account_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "code", b"code", "idempotency_key", b"idempotency_key", "memo", b"memo", "merchant_account_id", b"merchant_account_id", "payment_authorization", b"payment_authorization"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -14,6 +14,7 @@ from colony.payment.v1 import payment_pb2 as pb
 from services.payment.bank_channel import luhn_valid
 from services.payment.tests.support import Stub, cny, new_key, open_merchant, open_person, top_up
 from services.payment.tests.trade_support import (
+    PAYMENT_PASSWORD,
     assert_books_balance,
     balance_fen,
     entries_of,
@@ -38,7 +39,7 @@ async def issue_code(stub: Stub, account_id: str) -> pb.IssuePaymentCodeResponse
 
 
 def charge(
-    stub: Stub, shop: str, code: str, fen: int, key: str | None = None
+    stub: Stub, shop: str, code: str, fen: int, key: str | None = None, *, authorization: str = ""
 ):  # -> the call, to await or to hand to refusal_of
     return stub.ChargePaymentCode(
         pb.ChargePaymentCodeRequest(
@@ -47,6 +48,7 @@ def charge(
             code=code,
             amount=cny(fen),
             memo="two bowls of noodles",
+            payment_authorization=authorization,
         )
     )
 
@@ -174,6 +176,36 @@ async def test_a_charge_the_payer_cannot_cover_leaves_the_code_usable(stub, stor
     )
     await charge(stub, shop, issued.code, 1_000)
     assert await balance_fen(stub, payer) == 0
+    await assert_books_balance(store)
+
+
+async def test_a_challenged_charge_is_met_by_the_payers_authorization_only(stub, store) -> None:
+    payer, shop = await payer_and_shop(stub, payer_fen=500_000)
+    await stub.SetPaymentPassword(
+        pb.SetPaymentPasswordRequest(account_id=payer, new_password=PAYMENT_PASSWORD)
+    )
+    # 2,500 yuan is above the password-free limit: challenged, and the code stays usable.
+    issued = await issue_code(stub, payer)
+    assert await refusal_of(charge(stub, shop, issued.code, 250_000)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "RISK_CHALLENGE_REQUIRED",
+    )
+    authorized = await stub.AuthorizePayment(
+        pb.AuthorizePaymentRequest(
+            account_id=payer, payment_password=PAYMENT_PASSWORD, amount=cny(250_000)
+        )
+    )
+    # Above what the payer authorized: refused, nothing spent.
+    assert await refusal_of(
+        charge(stub, shop, issued.code, 250_001, authorization=authorized.authorization)
+    ) == (grpc.StatusCode.FAILED_PRECONDITION, "PAYMENT_AUTHORIZATION_INVALID")
+    await charge(stub, shop, issued.code, 250_000, authorization=authorized.authorization)
+    assert await balance_fen(stub, shop) == 250_000
+    # Spent: it cannot answer for another code.
+    second = await issue_code(stub, payer)
+    assert await refusal_of(
+        charge(stub, shop, second.code, 250_000, authorization=authorized.authorization)
+    ) == (grpc.StatusCode.FAILED_PRECONDITION, "PAYMENT_AUTHORIZATION_INVALID")
     await assert_books_balance(store)
 
 
