@@ -93,8 +93,7 @@ class WealthLedger:
                         )
                     )
                     if not response.account.hot_shards:
-                        # Opened by an earlier version, before the omnibus accounts were hot.
-                        await self._payment.set_account_hot(account_id, OMNIBUS_HOT_SHARDS)
+                        await self._make_hot(account_id)
                 for account_id, display_name in EXTERNAL_ACCOUNTS:
                     await self._payment.ensure_platform_account(
                         pb.EnsurePlatformAccountRequest(
@@ -102,6 +101,17 @@ class WealthLedger:
                         )
                     )
                 self._accounts_ready = True
+
+    async def _make_hot(self, account_id: str) -> None:
+        """Turn hot an omnibus account opened before they were (by an earlier version)."""
+        try:
+            await self._payment.set_account_hot(account_id, OMNIBUS_HOT_SHARDS)
+        except DomainError as error:
+            # Holds still open on it (an earlier version's payouts): it keeps working, not
+            # hot, and the next process start tries again.
+            log.warning(
+                "omnibus account left not hot: %s", error.message, extra={"account_id": account_id}
+            )
 
     async def post_payout(
         self, payout_id: str, from_account_id: str, to_account_id: str, amount: Money

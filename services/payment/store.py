@@ -677,6 +677,12 @@ class PaymentStore:
                 if current.is_hot:
                     raise InvalidArgument("holds cannot be placed on a hot account")
                 require_can_debit(current, hold.amount_fen)
+                if current.may_go_negative:
+                    # A hold reserves money the account has, even on one that may go
+                    # negative (an external party's): it pays beyond that by a movement.
+                    raise InsufficientFunds(
+                        current.account_id, hold.amount_fen, current.available_fen
+                    )
                 raise AssertionError(f"hold on {hold.account_id} refused without a reason")
         await self.holds.insert_one(_hold_to_document(hold), session=session)
         return await self.get_account(hold.account_id, session) if hold.account_id else _NO_ACCOUNT

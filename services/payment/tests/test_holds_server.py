@@ -55,6 +55,32 @@ async def test_a_hold_above_available_is_insufficient_funds(stub) -> None:
     assert error_reason(refusal.value) == "INSUFFICIENT_FUNDS"
 
 
+async def test_a_hold_reserves_only_what_an_account_that_may_go_negative_has(stub, store) -> None:
+    # An external party's account pays beyond its balance by movements, never by a hold.
+    external = f"platform:test:external-{uuid.uuid4().hex[:8]}"
+    await stub.EnsurePlatformAccount(
+        pb.EnsurePlatformAccountRequest(
+            account_id=external, display_name="a partner", external_party=True
+        )
+    )
+    person = await open_person(stub)
+    await stub.PlatformTransfer(
+        pb.PlatformTransferRequest(
+            idempotency_key=hold_id(),
+            from_account_id=external,
+            to_account_id=person.account_id,
+            amount=cny(1_000),
+        )
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refusal:
+        await stub.CreateHold(
+            pb.CreateHoldRequest(hold_id=hold_id(), account_id=external, amount=cny(1))
+        )
+    assert refusal.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(refusal.value) == "INSUFFICIENT_FUNDS"
+    await assert_ledger_consistent(store)
+
+
 async def test_capture_posts_the_captured_part_and_releases_the_rest(stub, store) -> None:
     buyer = await funded_buyer(stub, 10_000)
     merchant = await open_merchant(stub)
