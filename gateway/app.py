@@ -167,6 +167,7 @@ def create_app(
             code_wallets=code_wallets,
             wallet_funding=wallet_funding,
             operations=wallet_operations,
+            clock=clock,
         ).routes(),
         *admin.AdminRoutes(payment).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),

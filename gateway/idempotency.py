@@ -73,6 +73,8 @@ PAYMENT_PASSWORD_RETRY_REASONS = frozenset(
         "PAYMENT_PASSWORD_LOCKED",
         "PAYMENT_PASSWORD_NOT_SET",
         "INVALID_PAYMENT_PASSWORD",
+        # An authorization that lapsed before the payment it was given for.
+        "PAYMENT_AUTHORIZATION_INVALID",
     }
 )
 

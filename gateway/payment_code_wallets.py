@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+from chassis.errors import FailedPrecondition
 from gateway.payment_methods import PaymentMethod
 
 # Records outlive their code a little, for a charge that started just before it expired.
@@ -39,6 +40,9 @@ class CodeWallet:
     # A payment authorization the payer gave with the code (their password, exchanged by
     # AuthorizePayment): it answers a risk challenge of the charge, up to its amount.
     payment_authorization: str = ""
+    expires_at: datetime | None = None
+    # When a charge of the code went through (the gateway's record of it).
+    used_at: datetime | None = None
 
 
 class PaymentCodeWallets:
@@ -75,4 +79,30 @@ class PaymentCodeWallets:
             methods=tuple(PaymentMethod(method) for method in document["methods"]),
             split=bool(document["split"]),
             payment_authorization=str(document.get("payment_authorization", "")),
+            expires_at=_aware(document["expires_at"]),
+            used_at=_aware(document.get("used_at")),
         )
+
+    async def mark_used(self, code: str, now: datetime) -> None:
+        await self._collection.update_one(
+            {"_id": code_digest(code), "used_at": None}, {"$set": {"used_at": now}}
+        )
+
+
+def require_chargeable(wallet: CodeWallet, now: datetime) -> None:
+    """Refuse, before anything moves, a code already charged or past its life.
+
+    The payment service decides in the end (ChargePaymentCode); this spares the payer a
+    Yu'e Bao redemption, undone moments later, for a code that cannot be charged.
+    """
+    if wallet.used_at is not None:
+        raise FailedPrecondition("the payment code was used already", reason="PAYMENT_CODE_USED")
+    if wallet.expires_at is not None and wallet.expires_at <= now:
+        raise FailedPrecondition("the payment code has expired", reason="PAYMENT_CODE_EXPIRED")
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A datetime read back from MongoDB (naive UTC) as an aware one."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

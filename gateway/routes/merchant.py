@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import InvalidArgument, NotFound, Unavailable
+from chassis.clock import Clock
+from chassis.errors import DomainError, InvalidArgument, NotFound, Unavailable
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.api_keys import ApiKey, ApiKeyStore
@@ -38,7 +39,7 @@ from gateway.payloads import (
     require_bool,
     require_text,
 )
-from gateway.payment_code_wallets import CodeWallet, PaymentCodeWallets
+from gateway.payment_code_wallets import CodeWallet, PaymentCodeWallets, require_chargeable
 from gateway.payment_methods import PaymentMethod
 from gateway.representations import (
     encode_json,
@@ -275,6 +276,7 @@ class MerchantRoutes:
         code_wallets: PaymentCodeWallets,
         wallet_funding: WalletFunding,
         operations: Operations,
+        clock: Clock,
     ) -> None:
         self._payment = payment
         self._idempotency = idempotency
@@ -282,6 +284,7 @@ class MerchantRoutes:
         self._code_wallets = code_wallets
         self._wallet_funding = wallet_funding
         self._operations = operations
+        self._clock = clock
 
     def routes(self) -> list[Route]:
         trade_path = "/v1/merchant/trades/{trade_id}"
@@ -400,6 +403,7 @@ class MerchantRoutes:
                         "RISK_DENIED",
                         "RISK_CHALLENGE_REQUIRED",
                         "PAYMENT_AUTHORIZATION_INVALID",
+                        "FAST_REDEMPTION_LIMIT_EXCEEDED",
                     ),
                     HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
                 },
@@ -525,9 +529,11 @@ class MerchantRoutes:
         amount = require_amount(body)
         memo = parse_memo(body)
         caller = request[CALLER]
-        wallet = await self._code_wallets.find(code)
+        # The payer's wallet payment for this charge, if one was ever started: a retry
+        # follows it whatever became of the code since (never a second path).
+        saga_id = derive_saga_id(caller.user_id, key)
 
-        async def charge(grpc_key: str) -> StoredResponse:
+        async def charge(grpc_key: str, wallet: CodeWallet | None) -> StoredResponse:
             response = await self._payment.charge_payment_code(
                 pb.ChargePaymentCodeRequest(
                     idempotency_key=grpc_key,
@@ -538,6 +544,8 @@ class MerchantRoutes:
                     payment_authorization=wallet.payment_authorization if wallet else "",
                 )
             )
+            if wallet is not None:
+                await self._code_wallets.mark_used(code, self._clock.now())
             return _charge_answer(
                 posting_id=response.posting.posting_id,
                 amount=amount,
@@ -546,10 +554,13 @@ class MerchantRoutes:
                 posted_at=timestamp_json(response.posting.posted_at),
             )
 
-        async def charge_with_wallet(wallet: CodeWallet) -> StoredResponse:
+        async def charge_with_wallet(
+            owner_user_id: str, wallet: CodeWallet | None
+        ) -> StoredResponse:
             # The payer's methods pay (a Yu'e Bao part is redeemed into the balance first):
             # the wallet payment saga, named by the merchant's key, owned by the payer.
             async def saga_input() -> JsonObject:
+                assert wallet is not None  # a new saga: the route looked the wallet up
                 funding = await self._wallet_funding.plan(
                     wallet.account_id, amount, wallet.methods, split=wallet.split
                 )
@@ -563,8 +574,8 @@ class MerchantRoutes:
 
             record = await self._operations.run(
                 self._operations.sagas.wallet_payment,
-                saga_id=derive_saga_id(caller.user_id, key),
-                owner_user_id=wallet.user_id,
+                saga_id=saga_id,
+                owner_user_id=owner_user_id,
                 fingerprint=fingerprint_request(OPERATION_CHARGE_PAYMENT_CODE, body),
                 saga_input=saga_input,
             )
@@ -573,9 +584,9 @@ class MerchantRoutes:
             if record.state is not SagaState.COMPLETED or record.result is None:
                 # Not an answer to keep: the key stays free and a retry follows the saga.
                 raise Unavailable(
-                    "the charge is still being processed; retry with the same Idempotency-Key",
-                    metadata={"operation_id": record.saga_id},
+                    "the charge is still being processed; retry with the same Idempotency-Key"
                 )
+            await self._code_wallets.mark_used(code, self._clock.now())
             paid = record.result
             return _charge_answer(
                 posting_id=paid["posting_id"],
@@ -586,9 +597,18 @@ class MerchantRoutes:
             )
 
         async def operation(grpc_key: str) -> StoredResponse:
-            if wallet is None or wallet.methods == (PaymentMethod.BALANCE,):
-                return await charge(grpc_key)
-            return await charge_with_wallet(wallet)
+            try:
+                existing = await self._operations.engine.get(saga_id)
+                if existing is not None:
+                    return await charge_with_wallet(existing.owner_user_id, None)
+                wallet = await self._code_wallets.find(code)
+                if wallet is None or wallet.methods == (PaymentMethod.BALANCE,):
+                    return await charge(grpc_key, wallet)
+                # Refused before any Yu'e Bao is redeemed for a code that cannot be charged.
+                require_chargeable(wallet, self._clock.now())
+                return await charge_with_wallet(wallet.user_id, wallet)
+            except DomainError as error:
+                raise _as_merchant_sees_it(error) from None
 
         return await self._idempotency.respond(
             user_id=caller.user_id,
@@ -628,3 +648,11 @@ def _charge_answer(
         "posted_at": posted_at,
     }
     return StoredResponse(status=HTTPStatus.CREATED, body=encode_json(payload))
+
+
+def _as_merchant_sees_it(error: DomainError) -> DomainError:
+    """A refusal of a code charge as the merchant may see it: the reason, not the payer's
+    figures (how much they have, which risk rules fired) nor the payer's operation."""
+    if error.reason == "INSUFFICIENT_FUNDS":
+        return DomainError("the payer cannot pay this amount", reason=error.reason, code=error.code)
+    return DomainError(error.message, reason=error.reason, code=error.code)

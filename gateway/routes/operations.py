@@ -196,6 +196,24 @@ def _error_json(error: StepError | None) -> dict[str, Any] | None:
     }
 
 
+# Saga input fields that are bearer secrets while they live (a payment authorization, a
+# payment code): an operator sees that they are there, not what they are.
+SECRET_INPUT_FIELDS = frozenset({"payment_authorization", "code"})
+REDACTED = "[redacted]"
+
+
+def redacted(value: Any) -> Any:
+    """value (a saga's input) with every secret field's value replaced, at any depth."""
+    if isinstance(value, dict):
+        return {
+            name: (REDACTED if name in SECRET_INPUT_FIELDS and item else redacted(item))
+            for name, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    return value
+
+
 def operator_operation_json(record: SagaRecord) -> dict[str, Any]:
     """The operation with what an operator needs: owner, input, keys, errors, the lease."""
     payload = operation_json(record)
@@ -210,7 +228,7 @@ def operator_operation_json(record: SagaRecord) -> dict[str, Any]:
     payload.update(
         {
             "owner_user_id": record.owner_user_id,
-            "input": record.input,
+            "input": redacted(record.input),
             "parked_reason": record.parked_reason,
             "claims": record.claims,
         }

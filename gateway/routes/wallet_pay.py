@@ -126,7 +126,6 @@ class WalletPayRoutes:
                         "ILLEGAL_TRANSITION",
                         "TRADE_EXPIRED",
                         "FAST_REDEMPTION_LIMIT_EXCEEDED",
-                        "PAYMENT_AUTHORIZATION_INVALID",
                         "FAILED_PRECONDITION",
                     ),
                     HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),

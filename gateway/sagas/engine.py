@@ -394,6 +394,20 @@ class SagaEngine:
                 error=None,
                 now=self._clock.now(),
             )
+        logged_steps = tuple(step.name for step in record.steps)
+        if logged_steps != definition.step_names:
+            # Written by another version of this saga (its steps changed since): the steps
+            # are matched by position, so driving it could skip or repeat a call. An
+            # operator finishes it by hand.
+            return await self._log.park(
+                record.saga_id,
+                token,
+                parked_from=record.state,
+                reason=f"its log has the steps {', '.join(logged_steps)}; this version of "
+                f"{definition.name} has {', '.join(definition.step_names)}",
+                error=None,
+                now=self._clock.now(),
+            )
         if record.state is SagaState.RUNNING:
             record = await self._forward(definition, record, token)
         if record.state is SagaState.COMPENSATING:

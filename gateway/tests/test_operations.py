@@ -18,6 +18,7 @@ from chassis.money import Money
 from chassis.mongo import MongoClient
 from gateway.app import SAGAS_COLLECTION
 from gateway.clients import ServiceChannels
+from gateway.routes.operations import redacted
 from gateway.sagas.catalogue import define_sagas
 from gateway.sagas.definition import SagaState, derive_saga_id
 from gateway.sagas.log import SagaLog, SagaRecord
@@ -413,3 +414,21 @@ async def test_the_payment_route_documents_its_201_and_202(gateway: Client) -> N
     assert {"Operation", "OperatorOperation", "MerchantPaymentRequest"} <= set(
         document["components"]["schemas"]
     )
+
+
+def test_an_operators_view_of_a_saga_input_hides_live_secrets_at_any_depth() -> None:
+    saga_input = {
+        "payer_account_id": "2088000000000001",
+        "payment_authorization": "tok-abc",
+        "target": {"kind": "payment_code", "code": "281234567890123456", "memo": "tea"},
+        "funding": [["yuebao", 100]],
+    }
+    shown = redacted(saga_input)
+    assert shown == {
+        "payer_account_id": "2088000000000001",
+        "payment_authorization": "[redacted]",
+        "target": {"kind": "payment_code", "code": "[redacted]", "memo": "tea"},
+        "funding": [["yuebao", 100]],
+    }
+    # An absent secret stays visibly absent.
+    assert redacted({"payment_authorization": ""}) == {"payment_authorization": ""}

@@ -511,3 +511,44 @@ async def test_a_refusal_past_the_point_of_no_return_parks_without_undoing(
     again = await eventually(parked_again, 10.0, "the retried saga parks again")
     assert again.steps[2].attempts == 1
     assert (await funds_of(payment, merchant.account_id)).balance_fen == 600
+
+
+async def test_a_saga_logged_by_another_version_of_its_steps_is_parked_not_driven(
+    engine_for: EngineFactory,
+) -> None:
+    calls: list[str] = []
+
+    async def done(context: StepContext) -> JsonObject:
+        calls.append(context.step_name)
+        return {}
+
+    async def away(context: StepContext) -> JsonObject:
+        calls.append(context.step_name)
+        raise Unavailable("the service is away")
+
+    def version(*steps: Step) -> SagaDefinition:
+        return SagaDefinition(name="evolving", steps=steps, outcome=lambda i, r: {})
+
+    old = version(Step("reserve", done, compensation=done), Step("pay", away, compensation=done))
+    record = await engine_for(old, instance_id="old").start(
+        old,
+        saga_id=new_key().replace("-", ""),
+        owner_user_id="u",
+        saga_input={},
+        fingerprint="f",
+        wait_seconds=30.0,
+    )
+    assert record.state is SagaState.RUNNING  # "pay" out of attempts for this pass
+
+    # The new version dropped "reserve": by position its first step would look done.
+    new = version(
+        Step("pay", done, compensation=RETRY_FORWARD),
+        Step("mark", done, compensation=RETRY_FORWARD),
+    )
+    calls.clear()
+    engine = engine_for(new, instance_id="new")
+    await engine.recover_once()
+    parked = await engine.get(record.saga_id)
+    assert parked is not None and parked.state is SagaState.PARKED
+    assert parked.parked_reason is not None and "reserve, pay" in parked.parked_reason
+    assert calls == []

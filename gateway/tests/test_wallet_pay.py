@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from chassis.clock import ManualClock
 from chassis.mongo import MongoClient
 from gateway.clients import ServiceChannels
+from gateway.payment_code_wallets import code_digest
 from gateway.tests.conftest import (
     User,
     api_key_headers,
@@ -94,6 +96,12 @@ async def trade_state(gateway: Client, buyer: User, trade_id: str) -> str:
 
 def funding_of(result: dict[str, Any]) -> list[tuple[str, int]]:
     return [(part["method"], fen(part["amount"])) for part in result["funding"]]
+
+
+async def statement_lines(gateway: Client, user: User) -> int:
+    response = await gateway.get("/v1/statement?page_size=100", headers=user.headers)
+    assert response.status == 200, await response.text()
+    return len((await response.json())["entries"])
 
 
 async def yuebao_shares(gateway: Client, user: User) -> int:
@@ -336,7 +344,9 @@ async def test_a_payment_code_is_paid_by_the_methods_its_payer_chose(
     # Balance only: a code whose charge the balance cannot cover is refused, nothing moves.
     balance_only = await issue_code(gateway, payer, methods=["balance"])
     refused = await charge(gateway, merchant_api_key, balance_only, 45 * YUAN, new_key())
-    await problem_of(refused, 422, "INSUFFICIENT_FUNDS")
+    problem = await problem_of(refused, 422, "INSUFFICIENT_FUNDS")
+    # The merchant learns that the payer cannot pay, not what the payer has.
+    assert "metadata" not in problem and not any(c.isdigit() for c in problem["detail"])
     # A split: the balance first, the rest from Yu'e Bao.
     split = await issue_code(gateway, payer, split=True)
     charged = await charge(gateway, merchant_api_key, split, 50 * YUAN, new_key())
@@ -346,19 +356,35 @@ async def test_a_payment_code_is_paid_by_the_methods_its_payer_chose(
     await books.check(settled=True)
 
 
-async def test_a_payment_code_charge_refused_after_the_redemption_gives_the_shares_back(
-    gateway: Client, new_user: NewUser, merchant_api_key: str, books: Books
+async def test_a_used_or_expired_code_is_refused_before_any_yuebao_is_redeemed(
+    gateway: Client,
+    new_user: NewUser,
+    merchant_api_key: str,
+    books: Books,
+    *,
+    clock: ManualClock,
+    mongo_client: MongoClient,
+    database_name: str,
 ) -> None:
     payer = await buyer_with(gateway, new_user, balance_fen=0, yuebao_fen=100 * YUAN)
     code = await issue_code(gateway, payer, methods=["yuebao"])
     first = await charge(gateway, merchant_api_key, code, 30 * YUAN, new_key())
     assert first.status == 201, await first.text()
-    # The same code again (a new charge): Yu'e Bao is redeemed, then the code is refused as
-    # used, and the redemption is undone.
+    lines = await statement_lines(gateway, payer)
+
     again = await charge(gateway, merchant_api_key, code, 30 * YUAN, new_key())
     await problem_of(again, 422, "PAYMENT_CODE_USED")
+    expiring = await issue_code(gateway, payer, methods=["yuebao"])
+    # Its life ends (the payment service here runs on the real clock, the gateway on the
+    # module's: the gateway's record of the code is what lapses).
+    await mongo_client[f"{database_name}_gateway"]["payment_code_wallets"].update_one(
+        {"_id": code_digest(expiring)}, {"$set": {"expires_at": clock.now()}}
+    )
+    late = await charge(gateway, merchant_api_key, expiring, 30 * YUAN, new_key())
+    await problem_of(late, 422, "PAYMENT_CODE_EXPIRED")
+    # Nothing was redeemed and given back: the payer's statement did not move.
+    assert await statement_lines(gateway, payer) == lines
     assert await yuebao_shares(gateway, payer) == 70 * YUAN
-    assert await balance_fen(gateway, payer) == 0
     await books.check(settled=True)
 
 

@@ -95,6 +95,14 @@ async def test_undoing_a_payout_takes_it_back_once_and_a_refused_one_moves_nothi
 ) -> None:
     ledger = WealthLedger(payment)
     await ledger.ensure_accounts()
+    await payment.platform_transfer(
+        pb.PlatformTransferRequest(
+            idempotency_key=new_key(),
+            from_account_id=YUEBAO_INCOME_ACCOUNT_ID,
+            to_account_id=YUEBAO_OMNIBUS_ACCOUNT_ID,
+            amount=money_to_proto(Money(5_000)),
+        )
+    )
     opened = await payment.open_personal_account(
         pb.OpenPersonalAccountRequest(
             idempotency_key=new_key(),

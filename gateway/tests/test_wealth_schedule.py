@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
+import grpc
 import pytest
 from aiohttp.test_utils import TestClient
 
 from chassis.clock import ManualClock
+from chassis.errors import DomainError
 from chassis.mongo import MongoClient
-from gateway.clients import ServiceChannels
+from gateway.clients import ServiceChannels, WealthClient
 from gateway.tests.conftest import User
 from gateway.tests.saga_support import funded_payer
 from gateway.tests.wealth_support import (
@@ -126,4 +128,44 @@ async def test_the_schedule_runs_each_business_date_once_and_catches_up(
     runs = mongo_client[f"{database_name}_gateway"]["wealth_job_runs"]
     record = await runs.find_one({"_id": (today + timedelta(days=4)).isoformat()})
     assert record is not None and record["completed_at"] is not None
+    await books.check(settled=True)
+
+
+async def test_a_failed_run_lets_its_date_go_at_once_for_the_next_round(
+    clock: ManualClock,
+    books: Books,
+    unreachable_address: str,
+    *,
+    mongo_client: MongoClient,
+    database_name: str,
+) -> None:
+    runs = mongo_client[f"{database_name}_gateway"]["wealth_job_runs_failing"]
+    channel = grpc.aio.insecure_channel(unreachable_address)
+    try:
+        away = WealthClient(channel, 1.0)
+        failing = WealthJobsSchedule(
+            WealthJobs(away, WealthLedger(books.payment)),
+            runs,
+            clock,
+            instance_id="failing",
+            interval_seconds=60,
+        )
+        with pytest.raises(DomainError) as failure:
+            await failing.run_due()
+        assert failure.value.reason == "UNAVAILABLE"
+    finally:
+        await channel.close()
+    today = business_date_of(clock.now())
+    record = await runs.find_one({"_id": today.isoformat()})
+    assert record is not None and record["completed_at"] is None
+    assert record["lease_until"].replace(tzinfo=UTC) <= clock.now()  # let go, not held
+
+    healthy = WealthJobsSchedule(
+        WealthJobs(books.wealth, WealthLedger(books.payment)),
+        runs,
+        clock,
+        instance_id="healthy",
+        interval_seconds=60,
+    )
+    assert [report.business_date for report in await healthy.run_due()] == [today]
     await books.check(settled=True)

@@ -50,6 +50,7 @@ from services.payment.risk import (
     KycLevel,
     PaymentContext,
     PaymentKind,
+    RiskAction,
     RiskDecision,
     Rule,
     evaluate_risk,
@@ -200,8 +201,9 @@ class PaymentRpcBase:
         """The second factor the client offered for a movement.
 
         A payment password is verified now (a wrong one is refused). A payment authorization
-        is checked and spent by _screen inside the movement's transaction, and only there:
-        a replay of a movement that already spent it must still find its recorded answer.
+        is checked and spent by _screen inside the movement's transaction, only when risk
+        control challenges the movement, and only there: a replay of a movement that
+        already spent it must still find its recorded answer.
         Neither: NO_SECOND_FACTOR (a challenge will then be refused).
         """
         if risk.payment_authorization:
@@ -289,8 +291,14 @@ class PaymentRpcBase:
             require_allowed(decision, second_factor_verified=second_factor.verified)
         except FailedPrecondition as refusal:
             raise RiskRefused(refusal, record) from None
-        if second_factor.authorization_digest and not await self._store.use_payment_authorization(
-            session, second_factor.authorization_digest, payer.account_id, amount_fen, now
+        # An authorization is spent only on the challenge it answers: one offered up front
+        # to a payment that needs none stays unspent (and cannot fail it by lapsing).
+        if (
+            second_factor.authorization_digest
+            and decision.action is RiskAction.CHALLENGE
+            and not await self._store.use_payment_authorization(
+                session, second_factor.authorization_digest, payer.account_id, amount_fen, now
+            )
         ):
             raise invalid_authorization()
         await self._store.insert_risk_decision(session, {**record, "proceeded": True})

@@ -633,25 +633,39 @@ async def test_a_payment_authorization_is_refused_when_too_small_expired_or_some
     other = await verified_payer(stub, 900_000, password=True)
     receiver = await payee(stub)
 
-    too_small = await authorize(stub, payer, 200_000)
-    error = await refused(send(stub, payer, receiver, 200_001, risk=authorized(too_small)))
+    # Every movement here is above 2,000 yuan: challenged, so the authorization must answer.
+    authorization = await authorize(stub, payer, 250_000)
+    error = await refused(send(stub, payer, receiver, 250_001, risk=authorized(authorization)))
     assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
 
     someone_elses = await authorize(stub, other, 300_000)
-    error = await refused(send(stub, payer, receiver, 200_001, risk=authorized(someone_elses)))
+    error = await refused(send(stub, payer, receiver, 250_000, risk=authorized(someone_elses)))
     assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
 
-    # The refused ones spent nothing: the too-small one still works for what it covers.
-    await send(stub, payer, receiver, 200_000, risk=authorized(too_small))
-    assert await balance_fen(stub, receiver) == 200_000
+    error = await refused(send(stub, payer, receiver, 250_000, risk=authorized("made-up")))
+    assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
+    # The refusals spent nothing: the authorization still answers for what it covers.
+    await send(stub, payer, receiver, 250_000, risk=authorized(authorization))
+    assert await balance_fen(stub, receiver) == 250_000
 
     lapsing = await authorize(stub, payer, 300_000)
     clock.advance(timedelta(seconds=301))
-    error = await refused(send(stub, payer, receiver, 200_001, risk=authorized(lapsing)))
+    error = await refused(send(stub, payer, receiver, 250_000, risk=authorized(lapsing)))
     assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
+    await assert_books_balance(store)
 
-    error = await refused(send(stub, payer, receiver, 200_001, risk=authorized("made-up")))
+
+async def test_a_payment_that_needs_no_second_factor_leaves_an_authorization_unspent(
+    stub, store
+) -> None:
+    payer = await verified_payer(stub, 900_000, password=True)
+    receiver = await payee(stub)
+    authorization = await authorize(stub, payer, 250_000)
+    await send(stub, payer, receiver, 10_000, risk=authorized(authorization))  # allowed
+    await send(stub, payer, receiver, 250_000, risk=authorized(authorization))  # challenged
+    error = await refused(send(stub, payer, receiver, 250_000, risk=authorized(authorization)))
     assert error_info(error).reason == "PAYMENT_AUTHORIZATION_INVALID"
+    assert await balance_fen(stub, receiver) == 260_000
     await assert_books_balance(store)
 
 
