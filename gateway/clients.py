@@ -18,7 +18,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from chassis.errors import DomainError, Unavailable
+from chassis.errors import REFUSAL_CODES, DomainError, Unavailable
 from chassis.settings import SERVICE_NAMES
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
@@ -38,17 +38,7 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 # Refusals a service makes on purpose, always with an ErrorInfo reason; passed on as they are.
-_REFUSAL_CODES = frozenset(
-    {
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.OUT_OF_RANGE,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.ALREADY_EXISTS,
-        grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.PERMISSION_DENIED,
-        grpc.StatusCode.ABORTED,
-    }
-)
+_REFUSAL_CODES = REFUSAL_CODES | {grpc.StatusCode.ABORTED}
 
 
 class ServiceFault(Exception):

@@ -64,6 +64,17 @@ _PASSWORD_PROPERTY: dict[str, Any] = {
     "maxLength": PAYMENT_PASSWORD_LENGTH_MAX,
 }
 
+# OpenAPI: what says which bill is paid (here, and in wallet pay's bill).
+BILL_PROPERTIES: dict[str, Any] = {
+    "biller_id": {"type": "string", "maxLength": BILLER_ID_LENGTH_MAX},
+    "reference": {
+        "type": "string",
+        "maxLength": BILL_REFERENCE_LENGTH_MAX,
+        "description": "The customer number on the bill.",
+    },
+    **AMOUNT_PROPERTIES,
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "PaymentCodeRequest": {
         "type": "object",
@@ -120,13 +131,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["biller_id", "reference", "amount_fen"],
         "additionalProperties": False,
         "properties": {
-            "biller_id": {"type": "string", "maxLength": BILLER_ID_LENGTH_MAX},
-            "reference": {
-                "type": "string",
-                "maxLength": BILL_REFERENCE_LENGTH_MAX,
-                "description": "The customer number on the bill.",
-            },
-            **AMOUNT_PROPERTIES,
+            **BILL_PROPERTIES,
             PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
         },
     },

@@ -38,8 +38,11 @@ from gateway.risk_signals import (
     device_id_of,
     optional_payment_password,
 )
-from gateway.routes.money_movement import AMOUNT_PROPERTIES
-from gateway.routes.payments import BILL_REFERENCE_LENGTH_MAX, BILLER_ID_LENGTH_MAX
+from gateway.routes.payments import (
+    BILL_PROPERTIES,
+    BILL_REFERENCE_LENGTH_MAX,
+    BILLER_ID_LENGTH_MAX,
+)
 from gateway.routes.wealth_requests import OPERATION_RESPONSES
 from gateway.routing import AuthScheme, Route
 from gateway.saga_requests import Operations
@@ -68,15 +71,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "A utility bill to pay (GET /v1/billers).",
                 "required": ["biller_id", "reference", "amount_fen"],
                 "additionalProperties": False,
-                "properties": {
-                    "biller_id": {"type": "string", "maxLength": BILLER_ID_LENGTH_MAX},
-                    "reference": {
-                        "type": "string",
-                        "maxLength": BILL_REFERENCE_LENGTH_MAX,
-                        "description": "The customer number on the bill.",
-                    },
-                    **AMOUNT_PROPERTIES,
-                },
+                "properties": BILL_PROPERTIES,
             },
             "methods": METHODS_PROPERTY,
             "split": SPLIT_PROPERTY,
