@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -138,9 +139,17 @@ async def raw_transaction_rate(mongo_url: str, seconds: float, workers: int) -> 
     return summarise("raw-transaction", latencies, failures, seconds)
 
 
+_RESIDENT_IDS_ISSUED: set[str] = set()
+
+
 def new_resident_id() -> str:
-    first_17 = f"110101{random.randint(1960, 2000)}0101{random.randint(0, 999):03d}"
-    return first_17 + resident_id_check_char(first_17)
+    """A valid resident id not issued before in this run (each database is the run's own)."""
+    while True:
+        birth = date(1960, 1, 1) + timedelta(days=random.randrange(365 * 45))
+        first_17 = f"110101{birth:%Y%m%d}{random.randrange(1000):03d}"
+        if first_17 not in _RESIDENT_IDS_ISSUED:
+            _RESIDENT_IDS_ISSUED.add(first_17)
+            return first_17 + resident_id_check_char(first_17)
 
 
 class PaymentProcess:
