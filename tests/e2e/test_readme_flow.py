@@ -56,10 +56,17 @@ async def test_the_readme_curl_flow_works_as_written(tmp_path: Path) -> None:
         )
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, stderr.decode()
-    registered, topped_up, transferred, wallet, statement, refused = json_documents(stdout.decode())
+    documents = json_documents(stdout.decode())
+    registered, topped_up, transferred, subscribed, paid, wallet, statement, refused = documents
     assert registered["account_type"] == "personal"
     assert topped_up["balance"]["amount_fen"] == 50_000
     assert transferred["balance"]["amount_fen"] == 50_000 - 1_234
-    assert wallet["balance"]["yuan"] == "487.66"
-    assert [e["amount"]["amount_fen"] for e in statement["entries"]] == [-1_234, 50_000]
+    assert (subscribed["kind"], subscribed["state"]) == ("yuebao_subscription", "completed")
+    assert (paid["kind"], paid["state"]) == ("wallet_payment", "completed")
+    assert [part["method"] for part in paid["result"]["funding"]] == ["yuebao"]
+    assert wallet["balance"]["yuan"] == "287.66"
+    assert wallet["wealth"]["yuebao"]["shares"]["amount_fen"] == 20_000 - 8_600
+    amounts = [e["amount"]["amount_fen"] for e in statement["entries"]]
+    assert sorted(amounts) == sorted([-8_600, 8_600, -20_000, -1_234, 50_000])
+    assert sum(amounts) == 28_766
     assert (refused["status"], refused["reason"]) == (422, "INSUFFICIENT_FUNDS")
