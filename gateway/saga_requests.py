@@ -9,7 +9,8 @@ input run before the first attempt only: a retry answers with what that attempt 
 One exception, as for single calls (gateway.idempotency): an operation undone because risk
 control asked for the payment password (RISK_CHALLENGE_REQUIRED, or a wrong password) is
 answered by retrying the same request, same key, with ``payment_password``. That retry is a
-new attempt, its own saga (derive_saga_id's attempt number), built afresh. The password
+new attempt, its own saga (derive_saga_id's attempt number), built afresh. Any later retry
+of the request, with the password or without, is answered by the latest attempt. The password
 itself never enters a saga log: Operations.authorize exchanges it for a payment
 authorization (single use, five minutes, bound to the payer and the amount), which the
 saga's payment step carries instead.
@@ -57,18 +58,21 @@ async def start_operation(
     fingerprint = fingerprint_request(operation_id, body)
     saga_id = derive_saga_id(caller.user_id, key)
     existing = await engine.get(saga_id)
-    if optional_payment_password(body):
-        attempt = 0
-        # Only the same request answers a challenge: a different one under the key is
-        # refused by engine.start below, like any reuse of a key.
-        while (
-            existing is not None
-            and existing.fingerprint == fingerprint
-            and _asks_for_the_password(existing)
-        ):
-            attempt += 1
-            saga_id = derive_saga_id(caller.user_id, key, attempt)
-            existing = await engine.get(saga_id)
+    # The attempts a challenge started: follow them to the last; with the password, a last
+    # one undone for want of it (or of a right one) is answered by a new attempt.
+    answering = bool(optional_payment_password(body))
+    attempt = 0
+    while (
+        existing is not None
+        and existing.fingerprint == fingerprint
+        and _asks_for_the_password(existing)
+    ):
+        following = derive_saga_id(caller.user_id, key, attempt + 1)
+        following_record = await engine.get(following)
+        if following_record is None and not answering:
+            break  # no later attempt: the refusal stands until the password comes
+        attempt += 1
+        saga_id, existing = following, following_record
     record = await engine.start(
         definition,
         saga_id=saga_id,

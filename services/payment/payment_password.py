@@ -156,7 +156,7 @@ def wrong_password_error(state: PasswordState, now: datetime) -> FailedPrecondit
     """The refusal for a wrong try, from the state after register_failure (raise after saving)."""
     remaining = attempts_remaining(state, now)
     metadata = {"attempts_remaining": str(remaining)}
-    message = f"wrong payment password; {remaining} tries left"
+    message = f"wrong payment password; {remaining} {'try' if remaining == 1 else 'tries'} left"
     if state.locked_until is not None and remaining == 0:
         metadata["locked_until"] = state.locked_until.isoformat()
         message = f"wrong payment password; locked until {state.locked_until.isoformat()}"

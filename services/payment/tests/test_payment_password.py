@@ -156,6 +156,8 @@ def test_wrong_password_error_says_how_many_tries_are_left() -> None:
     error = wrong_password_error(state, NOW)
     assert error.reason == "PAYMENT_PASSWORD_WRONG"
     assert error.metadata == {"attempts_remaining": "2"}
+    assert error.message.endswith("2 tries left")
+    assert wrong_password_error(fail(PasswordState(), 4), NOW).message.endswith("1 try left")
 
 
 def test_wrong_password_error_on_the_locking_try_says_until_when() -> None:
