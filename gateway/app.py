@@ -159,6 +159,7 @@ def create_app(
                 sagas.reservation_purchase,
                 wait_seconds=saga_settings.inline_wait_seconds,
             ),
+            clock=clock,
         ).routes(),
         *merchant.MerchantRoutes(
             payment,

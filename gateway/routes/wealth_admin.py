@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from chassis.clock import Clock
 from chassis.errors import InvalidArgument
 from chassis.money import Money
 from colony.common.v1 import money_pb2
@@ -42,6 +43,7 @@ from gateway.wealth_representations import (
     product_json,
 )
 from gateway.wealth_reservations import AllocationOutcome, ReservationMatching
+from gateway.wealth_schedule import business_date_of
 
 log = logging.getLogger("colony.gateway.admin")
 
@@ -360,12 +362,15 @@ class WealthAdminRoutes:
         ledger: WealthLedger,
         jobs: WealthJobs,
         matching: ReservationMatching,
+        *,
+        clock: Clock,
     ) -> None:
         self._payment = payment
         self._wealth = wealth
         self._ledger = ledger
         self._jobs = jobs
         self._matching = matching
+        self._clock = clock
 
     def routes(self) -> list[Route]:
         route = route_factory("admin", (AuthScheme.BEARER,), Role.OPERATOR)
@@ -462,6 +467,12 @@ class WealthAdminRoutes:
     async def run_jobs(self, request: web.Request) -> web.Response:
         body = await read_json_object(request, JOBS_FIELDS)
         business_date = parse_business_date(require_text(body, "business_date", DECIMAL_LENGTH_MAX))
+        if business_date > business_date_of(self._clock.now()):
+            raise InvalidArgument(
+                f"business date {business_date} has not begun",
+                reason="INVALID_BUSINESS_DATE",
+                metadata={"business_date": business_date.isoformat()},
+            )
         report = await self._jobs.run(business_date)
         log.info(
             "wealth jobs run by an operator",

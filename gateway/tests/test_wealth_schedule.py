@@ -22,7 +22,7 @@ from chassis.clock import ManualClock
 from chassis.errors import DomainError
 from chassis.mongo import MongoClient
 from gateway.clients import ServiceChannels, WealthClient
-from gateway.tests.conftest import User
+from gateway.tests.conftest import User, problem_of
 from gateway.tests.saga_support import funded_payer
 from gateway.tests.wealth_support import (
     Books,
@@ -169,3 +169,17 @@ async def test_a_failed_run_lets_its_date_go_at_once_for_the_next_round(
     )
     assert [report.business_date for report in await healthy.run_due()] == [today]
     await books.check(settled=True)
+
+
+async def test_an_operator_cannot_run_a_business_date_that_has_not_begun(
+    gateway: Client, clock: ManualClock, operator: User
+) -> None:
+    await relog(gateway, operator)
+    tomorrow = business_date_of(clock.now()) + timedelta(days=1)
+    response = await gateway.post(
+        "/v1/admin/jobs/wealth",
+        json={"business_date": tomorrow.isoformat()},
+        headers=operator.headers,
+    )
+    problem = await problem_of(response, 400, "INVALID_BUSINESS_DATE")
+    assert problem["metadata"]["business_date"] == tomorrow.isoformat()
