@@ -297,6 +297,13 @@ class PaymentClient(ServiceClient):
         )
         return list(response.billers)
 
+    async def check_bill_reference(self, biller_id: str, reference: str) -> str:
+        response: pb.CheckBillReferenceResponse = await self._call(
+            self._stub.CheckBillReference,
+            pb.CheckBillReferenceRequest(biller_id=biller_id, reference=reference),
+        )
+        return response.reference
+
     async def pay_bill(self, request: pb.PayBillRequest) -> pb.PayBillResponse:
         return await self._call(self._stub.PayBill, request)
 

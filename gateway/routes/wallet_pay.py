@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.authentication import CALLER
@@ -149,7 +149,7 @@ class WalletPayRoutes:
                 )
             else:
                 target, amount = bill_target(bill.biller_id, bill.reference), bill.amount
-                await self._require_biller(bill.biller_id)
+                await self._require_payable_bill(bill)
             return wallet_payment_input(
                 payer_account_id=payer_account_id,
                 target=target,
@@ -181,10 +181,10 @@ class WalletPayRoutes:
             )
         return Money(trade.amount.amount_fen, trade.amount.currency or "CNY")
 
-    async def _require_biller(self, biller_id: str) -> None:
-        """Refuse an unknown biller before any money moves (PayBill checks the reference)."""
-        if biller_id not in {biller.biller_id for biller in await self._payment.list_billers()}:
-            raise NotFound(f"there is no biller {biller_id!r}", metadata={"biller_id": biller_id})
+    async def _require_payable_bill(self, bill: _Bill) -> None:
+        """Refuse an unknown biller or a bad reference before any money moves (PayBill would
+        refuse them too, but after the Yu'e Bao part was redeemed)."""
+        await self._payment.check_bill_reference(bill.biller_id, bill.reference)
 
 
 @dataclass(frozen=True, slots=True)

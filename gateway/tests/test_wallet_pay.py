@@ -269,8 +269,9 @@ async def test_a_split_bill_and_a_bill_with_a_bad_reference(
     assert await balance_fen(gateway, payer) == 0
     assert await yuebao_shares(gateway, payer) == 10 * YUAN
 
-    # A reference that fails the biller's check digit is refused by PayBill, after the
-    # Yu'e Bao part reached the balance: it all goes back.
+    # A reference that fails the biller's check digit is refused before anything moves
+    # (no redemption and reversal on the statement).
+    lines = await statement_lines(gateway, payer)
     typo = {
         **bill,
         "reference": bill["reference"][:-1] + str((int(bill["reference"][-1]) + 1) % 10),
@@ -283,6 +284,7 @@ async def test_a_split_bill_and_a_bill_with_a_bad_reference(
     await problem_of(refused, 400, "INVALID_BILL_REFERENCE")
     assert await yuebao_shares(gateway, payer) == 10 * YUAN
     assert await balance_fen(gateway, payer) == 0
+    assert await statement_lines(gateway, payer) == lines
     await books.check(settled=True)
 
 

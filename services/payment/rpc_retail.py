@@ -113,6 +113,14 @@ class RetailRpc(PaymentRpcBase):
             ]
         )
 
+    async def CheckBillReference(
+        self, request: pb.CheckBillReferenceRequest, context: Context
+    ) -> pb.CheckBillReferenceResponse:
+        biller = find_biller(self._billers, request.biller_id)
+        return pb.CheckBillReferenceResponse(
+            reference=validate_bill_reference(biller, request.reference)
+        )
+
     async def PayBill(self, request: pb.PayBillRequest, context: Context) -> pb.PayBillResponse:
         require_idempotency_key(request.idempotency_key)
         account_id = require_account_id(request.account_id)

@@ -1924,6 +1924,48 @@ class ListBillersResponse(_message.Message):
 Global___ListBillersResponse: _TypeAlias = ListBillersResponse  # noqa: Y015
 
 @_typing.final
+class CheckBillReferenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BILLER_ID_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    biller_id: _builtins.str
+    reference: _builtins.str
+    def __init__(
+        self,
+        *,
+        biller_id: _builtins.str = ...,
+        reference: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["biller_id", b"biller_id", "reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckBillReferenceRequest: _TypeAlias = CheckBillReferenceRequest  # noqa: Y015
+
+@_typing.final
+class CheckBillReferenceResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    reference: _builtins.str
+    """The reference as PayBill will record it (spaces taken out)."""
+    def __init__(
+        self,
+        *,
+        reference: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckBillReferenceResponse: _TypeAlias = CheckBillReferenceResponse  # noqa: Y015
+
+@_typing.final
 class PayBillRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

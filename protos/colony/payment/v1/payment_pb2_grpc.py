@@ -183,6 +183,11 @@ class PaymentServiceStub:
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayBillRequest.SerializeToString,
                 response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayBillResponse.FromString,
                 _registered_method=True)
+        self.CheckBillReference = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/CheckBillReference',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CheckBillReferenceRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CheckBillReferenceResponse.FromString,
+                _registered_method=True)
         self.SetPaymentPassword = channel.unary_unary(
                 '/colony.payment.v1.PaymentService/SetPaymentPassword',
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.SetPaymentPasswordRequest.SerializeToString,
@@ -428,6 +433,14 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckBillReference(self, request, context):
+        """Checks a bill's reference against its biller's format, moving nothing (NOT_FOUND for
+        an unknown biller, INVALID_BILL_REFERENCE for a reference PayBill would refuse).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SetPaymentPassword(self, request, context):
         """The 6-digit payment password, the second factor of a risk challenge.
         """
@@ -624,6 +637,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.PayBill,
                     request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayBillRequest.FromString,
                     response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayBillResponse.SerializeToString,
+            ),
+            'CheckBillReference': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckBillReference,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CheckBillReferenceRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CheckBillReferenceResponse.SerializeToString,
             ),
             'SetPaymentPassword': grpc.unary_unary_rpc_method_handler(
                     servicer.SetPaymentPassword,
@@ -1448,6 +1466,33 @@ class PaymentService:
             '/colony.payment.v1.PaymentService/PayBill',
             colony_dot_payment_dot_v1_dot_payment__pb2.PayBillRequest.SerializeToString,
             colony_dot_payment_dot_v1_dot_payment__pb2.PayBillResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckBillReference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/CheckBillReference',
+            colony_dot_payment_dot_v1_dot_payment__pb2.CheckBillReferenceRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.CheckBillReferenceResponse.FromString,
             options,
             channel_credentials,
             insecure,

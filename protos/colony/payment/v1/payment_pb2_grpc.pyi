@@ -98,6 +98,10 @@ class PaymentServiceStub:
     ListBillers: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ListBillersRequest, _payment_pb2.ListBillersResponse]
     """Utility bills (水电煤缴费)."""
     PayBill: _grpc.UnaryUnaryMultiCallable[_payment_pb2.PayBillRequest, _payment_pb2.PayBillResponse]
+    CheckBillReference: _grpc.UnaryUnaryMultiCallable[_payment_pb2.CheckBillReferenceRequest, _payment_pb2.CheckBillReferenceResponse]
+    """Checks a bill's reference against its biller's format, moving nothing (NOT_FOUND for
+    an unknown biller, INVALID_BILL_REFERENCE for a reference PayBill would refuse).
+    """
     SetPaymentPassword: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetPaymentPasswordRequest, _payment_pb2.SetPaymentPasswordResponse]
     """The 6-digit payment password, the second factor of a risk challenge."""
     AuthorizePayment: _grpc.UnaryUnaryMultiCallable[_payment_pb2.AuthorizePaymentRequest, _payment_pb2.AuthorizePaymentResponse]
@@ -185,6 +189,10 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     ListBillers: _aio.UnaryUnaryMultiCallable[_payment_pb2.ListBillersRequest, _payment_pb2.ListBillersResponse]  # type: ignore[assignment]
     """Utility bills (水电煤缴费)."""
     PayBill: _aio.UnaryUnaryMultiCallable[_payment_pb2.PayBillRequest, _payment_pb2.PayBillResponse]  # type: ignore[assignment]
+    CheckBillReference: _aio.UnaryUnaryMultiCallable[_payment_pb2.CheckBillReferenceRequest, _payment_pb2.CheckBillReferenceResponse]  # type: ignore[assignment]
+    """Checks a bill's reference against its biller's format, moving nothing (NOT_FOUND for
+    an unknown biller, INVALID_BILL_REFERENCE for a reference PayBill would refuse).
+    """
     SetPaymentPassword: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetPaymentPasswordRequest, _payment_pb2.SetPaymentPasswordResponse]  # type: ignore[assignment]
     """The 6-digit payment password, the second factor of a risk challenge."""
     AuthorizePayment: _aio.UnaryUnaryMultiCallable[_payment_pb2.AuthorizePaymentRequest, _payment_pb2.AuthorizePaymentResponse]  # type: ignore[assignment]
@@ -443,6 +451,16 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payment_pb2.PayBillRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.PayBillResponse, _abc.Awaitable[_payment_pb2.PayBillResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CheckBillReference(
+        self,
+        request: _payment_pb2.CheckBillReferenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.CheckBillReferenceResponse, _abc.Awaitable[_payment_pb2.CheckBillReferenceResponse]]:
+        """Checks a bill's reference against its biller's format, moving nothing (NOT_FOUND for
+        an unknown biller, INVALID_BILL_REFERENCE for a reference PayBill would refuse).
+        """
 
     @_abc_1.abstractmethod
     def SetPaymentPassword(

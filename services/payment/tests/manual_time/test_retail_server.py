@@ -278,9 +278,29 @@ async def test_a_bill_with_a_bad_reference_is_refused_and_nothing_moves(stub, st
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_BILL_REFERENCE",
         ), (biller_id, reference)
+        # The check-only RPC refuses exactly what PayBill refuses.
+        check = stub.CheckBillReference(
+            pb.CheckBillReferenceRequest(biller_id=biller_id, reference=reference)
+        )
+        assert await refusal_of(check) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_BILL_REFERENCE",
+        ), (biller_id, reference)
     assert await balance_fen(stub, payer) == 10_000
     assert await balance_fen(stub, WATER_MERCHANT) == water_before
     await assert_books_balance(store)
+
+
+async def test_checking_a_good_reference_gives_it_as_paying_would_record_it(stub) -> None:
+    valid = with_check_digit("123456789")
+    checked = await stub.CheckBillReference(
+        pb.CheckBillReferenceRequest(biller_id=WATER_BILLER, reference=f"{valid[:5]} {valid[5:]}")
+    )
+    assert checked.reference == valid
+    unknown = stub.CheckBillReference(
+        pb.CheckBillReferenceRequest(biller_id="atlantis-water", reference=valid)
+    )
+    assert await refusal_of(unknown) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
 
 
 async def test_a_bill_to_an_unknown_biller_is_not_found(stub) -> None:
