@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -79,8 +79,8 @@ class PaymentCodeWallets:
             methods=tuple(PaymentMethod(method) for method in document["methods"]),
             split=bool(document["split"]),
             payment_authorization=str(document.get("payment_authorization", "")),
-            expires_at=_aware(document["expires_at"]),
-            used_at=_aware(document.get("used_at")),
+            expires_at=document["expires_at"],
+            used_at=document.get("used_at"),
         )
 
     async def mark_used(self, code: str, now: datetime) -> None:
@@ -99,10 +99,3 @@ def require_chargeable(wallet: CodeWallet, now: datetime) -> None:
         raise FailedPrecondition("the payment code was used already", reason="PAYMENT_CODE_USED")
     if wallet.expires_at is not None and wallet.expires_at <= now:
         raise FailedPrecondition("the payment code has expired", reason="PAYMENT_CODE_EXPIRED")
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """A datetime read back from MongoDB (naive UTC) as an aware one."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)

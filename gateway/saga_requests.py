@@ -73,15 +73,39 @@ async def start_operation(
             break  # no later attempt: the refusal stands until the password comes
         attempt += 1
         saga_id, existing = following, following_record
-    record = await engine.start(
+    record = await _start_or_follow(
+        engine,
         definition,
+        existing,
         saga_id=saga_id,
         owner_user_id=caller.user_id,
+        fingerprint=fingerprint,
+        saga_input=saga_input,
+        wait_seconds=wait_seconds,
+    )
+    return operation_answer(record)
+
+
+async def _start_or_follow(
+    engine: SagaEngine,
+    definition: SagaDefinition,
+    existing: SagaRecord | None,
+    *,
+    saga_id: str,
+    owner_user_id: str,
+    fingerprint: str,
+    saga_input: Callable[[], Awaitable[JsonObject]],
+    wait_seconds: float,
+) -> SagaRecord:
+    """engine.start for the saga saga_id; its input is built only if it does not exist yet."""
+    return await engine.start(
+        definition,
+        saga_id=saga_id,
+        owner_user_id=owner_user_id,
         saga_input=existing.input if existing is not None else await saga_input(),
         fingerprint=fingerprint,
         wait_seconds=wait_seconds,
     )
-    return operation_answer(record)
 
 
 def _asks_for_the_password(record: SagaRecord) -> bool:
@@ -114,13 +138,14 @@ class Operations:
         """Start (or find) a saga for a route that answers in its own terms, not as an
         operation (the merchant's payment-code charge); the record as it stands after the
         inline wait."""
-        existing = await self.engine.get(saga_id)
-        return await self.engine.start(
+        return await _start_or_follow(
+            self.engine,
             definition,
+            await self.engine.get(saga_id),
             saga_id=saga_id,
             owner_user_id=owner_user_id,
-            saga_input=existing.input if existing is not None else await saga_input(),
             fingerprint=fingerprint,
+            saga_input=saga_input,
             wait_seconds=self.wait_seconds,
         )
 

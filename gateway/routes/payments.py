@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from http import HTTPStatus
 from typing import Any
 
@@ -263,7 +264,9 @@ class PaymentRoutes:
             split=split,
             payment_authorization=authorization,
         )
-        await self._code_wallets.remember(issued.code, wallet, issued.expires_at.ToDatetime())
+        await self._code_wallets.remember(
+            issued.code, wallet, issued.expires_at.ToDatetime(tzinfo=UTC)
+        )
         response = json_response(
             {"code": issued.code, "expires_at": timestamp_json(issued.expires_at)},
             status=HTTPStatus.CREATED,

@@ -17,7 +17,7 @@ from chassis.mongo import Session, run_in_transaction
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.identity import validate_name
-from services.payment.ledger import AccountKind, require_kind
+from services.payment.ledger import Account, AccountKind, require_kind
 from services.payment.payment_password import (
     PasswordState,
     hash_payment_password,
@@ -40,10 +40,7 @@ class RiskRpc(PaymentRpcBase):
     async def SetPaymentPassword(
         self, request: pb.SetPaymentPasswordRequest, context: Context
     ) -> pb.SetPaymentPasswordResponse:
-        account = await self._store.get_account(
-            require_account_id(request.account_id), with_balance=False
-        )
-        require_kind(account, (AccountKind.PERSONAL, AccountKind.MERCHANT), "set a password")
+        account = await self._password_holder(request.account_id, "set a password")
         resident_id = await self._store.get_resident_id(account.account_id)
         new_password = validate_payment_password(
             request.new_password,
@@ -72,10 +69,7 @@ class RiskRpc(PaymentRpcBase):
     async def AuthorizePayment(
         self, request: pb.AuthorizePaymentRequest, context: Context
     ) -> pb.AuthorizePaymentResponse:
-        account = await self._store.get_account(
-            require_account_id(request.account_id), with_balance=False
-        )
-        require_kind(account, (AccountKind.PERSONAL, AccountKind.MERCHANT), "authorize a payment")
+        account = await self._password_holder(request.account_id, "authorize a payment")
         amount_fen = amount_from_proto(request.amount)
         if not request.payment_password:
             raise InvalidArgument("payment_password is required", reason="INVALID_PAYMENT_PASSWORD")
@@ -93,6 +87,12 @@ class RiskRpc(PaymentRpcBase):
         return pb.AuthorizePaymentResponse(
             authorization=authorization, expires_at=timestamp_to_proto(expires_at)
         )
+
+    async def _password_holder(self, account_id: str, operation: str) -> Account:
+        """The account, if it is one that holds a payment password (a person's, a merchant's)."""
+        account = await self._store.get_account(require_account_id(account_id), with_balance=False)
+        require_kind(account, (AccountKind.PERSONAL, AccountKind.MERCHANT), operation)
+        return account
 
     async def GetRiskRules(
         self, request: pb.GetRiskRulesRequest, context: Context
