@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from chassis.errors import InvalidArgument
+
+# Business dates are calendar dates in China Standard Time (UTC+8, no daylight saving): the
+# day a trade auto-confirms, a Yu'e Bao income date, a risk daily limit's day.
+BUSINESS_TIMEZONE = ZoneInfo("Asia/Shanghai")
+_BUSINESS_DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class Clock(Protocol):
@@ -40,3 +49,24 @@ class ManualClock:
         if delta < timedelta(0):
             raise ValueError("time only moves forward")
         self._now += delta
+
+
+def business_date_of(moment: datetime) -> date:
+    """The business date of an instant: the calendar date in China Standard Time."""
+    if moment.tzinfo is None:
+        raise ValueError("a business date needs a timezone-aware instant")
+    return moment.astimezone(BUSINESS_TIMEZONE).date()
+
+
+def parse_business_date(text: str, field: str = "business_date") -> date:
+    """A YYYY-MM-DD date from a request, or INVALID_BUSINESS_DATE naming the field."""
+    try:
+        if not _BUSINESS_DATE_PATTERN.fullmatch(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidArgument(
+            f"{field} must be a date as YYYY-MM-DD",
+            reason="INVALID_BUSINESS_DATE",
+            metadata={"field": field},
+        ) from None

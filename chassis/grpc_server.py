@@ -17,13 +17,14 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
 from chassis.errors import Aborted, DomainError, Unavailable
+from chassis.grpc_status import status_code_of
 from chassis.settings import ServiceSettings
 
 log = logging.getLogger("colony.rpc")
@@ -39,7 +40,7 @@ def error_status(error: DomainError, domain: str) -> grpc.Status:
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(
-        code=getattr(code_pb2, error.code.name), message=error.message, details=[detail]
+        code=status_code_of(error.kind).value[0], message=error.message, details=[detail]
     )
     return rpc_status.to_status(status)
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -71,6 +71,36 @@ async def append_event(
         session=session,
     )
     return event_id
+
+
+class _Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventLog:
+    """A service's outbox with its clock: ``append`` is the one way its code records an event."""
+
+    outbox: AsyncCollection[dict[str, Any]]
+    clock: _Clock
+
+    async def append(
+        self,
+        session: Session,
+        event_type: str,
+        aggregate_id: str,
+        payload: Message,
+        occurred_at: datetime | None = None,
+    ) -> str:
+        """Append one event (stamped now unless told) in the caller's transaction; its id."""
+        return await append_event(
+            self.outbox,
+            session,
+            event_type=event_type,
+            aggregate_id=aggregate_id,
+            payload=payload,
+            occurred_at=occurred_at or self.clock.now(),
+        )
 
 
 def parse_position(position: str) -> int:
@@ -223,3 +253,37 @@ class OutboxFeed:
             )
 
         await run_in_transaction(self.client, assign)
+
+
+class FeedRequest(Protocol):
+    """The fields every service's StreamEventsRequest has."""
+
+    after_position: str
+    batch_size: int
+    follow: bool
+
+
+class EventFeedRpc:
+    """The StreamEvents RPC, served the same way by every service (mixed into its servicer).
+
+    The servicer sets ``_feed`` (its OutboxFeed) and, as a class attribute,
+    ``feed_response`` (its StreamEventsResponse message class).
+    """
+
+    _feed: OutboxFeed
+    feed_response: Callable[..., Message]
+
+    # Typed loosely on purpose: each service's generated servicer declares StreamEvents with
+    # its own request and response classes, and this one definition serves them all.
+    async def StreamEvents(  # noqa: N802 (the RPC's name in the proto)
+        self, request: Any, context: Any
+    ) -> Any:
+        feed_request: FeedRequest = request
+        after_position = parse_position(feed_request.after_position)
+        batch_size = feed_request.batch_size or FEED_BATCH_DEFAULT
+        if not 1 <= batch_size <= FEED_BATCH_MAX:
+            raise InvalidArgument(f"batch_size must be between 1 and {FEED_BATCH_MAX}")
+        async for events in self._feed.follow(
+            after_position, batch_size, follow=feed_request.follow
+        ):
+            yield self.feed_response(events=events)

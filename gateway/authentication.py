@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from chassis.errors import PermissionDenied
+from chassis.errors import PermissionDenied, Unauthenticated
 from gateway.api_keys import ApiKeyStore, looks_like_api_key
 from gateway.identities import AccountType, IdentityState, IdentityStore, Role
 from gateway.passwords import PasswordHasher
-from gateway.problems import Unauthenticated
 from gateway.routing import AuthScheme, Route, route_of
 from gateway.tokens import AccessTokens, IssuedToken
 

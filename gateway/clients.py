@@ -18,7 +18,8 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from chassis.errors import REFUSAL_CODES, DomainError, Unavailable
+from chassis.errors import REFUSAL_KINDS, TRANSIENT_KINDS, DomainError, ErrorKind, Unavailable
+from chassis.grpc_status import kind_of
 from chassis.settings import SERVICE_NAMES
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
@@ -28,17 +29,6 @@ from colony.wealth.v1 import wealth_pb2_grpc
 log = logging.getLogger("colony.gateway.clients")
 
 ResponseT = TypeVar("ResponseT", bound=Message)
-
-# Worth retrying with the same idempotency key: the service may never have seen the call.
-_TRANSIENT_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,  # the server's concurrent-RPC cap
-    }
-)
-# Refusals a service makes on purpose, always with an ErrorInfo reason; passed on as they are.
-_REFUSAL_CODES = REFUSAL_CODES | {grpc.StatusCode.ABORTED}
 
 
 class ServiceFault(Exception):
@@ -61,20 +51,22 @@ def _error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | No
 def translate_rpc_error(error: grpc.aio.AioRpcError, service_name: str) -> Exception:
     """The DomainError (or ServiceFault) that stands for a failed call to service_name."""
     code = error.code()
+    kind = kind_of(code)
     info = _error_info(error)
-    if code in _TRANSIENT_CODES:
+    if kind in TRANSIENT_KINDS:
         # The transport's own message names hosts and ports: keep it out of the answer.
         log.warning("%s unavailable: %s %s", service_name, code.name, error.details())
         return Unavailable(
             f"the {service_name} service is unavailable; retry with the same request",
             reason=info.reason if info is not None else "UNAVAILABLE",
         )
-    if code in _REFUSAL_CODES and info is not None:
+    # Refusals a service makes on purpose, always with an ErrorInfo reason; passed on as they are.
+    if (kind in REFUSAL_KINDS or kind is ErrorKind.ABORTED) and info is not None:
         return DomainError(
             error.details() or info.reason,
             reason=info.reason,
             metadata=dict(info.metadata),
-            code=code,
+            kind=kind,
         )
     return ServiceFault(f"{service_name} answered {code.name}: {error.details()}")
 

@@ -36,16 +36,15 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-import grpc
 from aiohttp import web
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from chassis.clock import Clock
 from chassis.errors import (
-    REFUSAL_CODES,
     Aborted,
     DomainError,
+    ErrorKind,
     FailedPrecondition,
     InvalidArgument,
 )
@@ -143,7 +142,7 @@ def derive_grpc_idempotency_key(user_id: str, idempotency_key: str, attempt: int
 def _error_outcome(error: DomainError) -> dict[str, Any]:
     return {
         "error": {
-            "code": error.code.name,
+            "code": error.kind.name,
             "reason": error.reason,
             "message": error.message,
             "metadata": error.metadata,
@@ -159,7 +158,7 @@ def _replay(outcome: dict[str, Any]) -> StoredResponse:
             error["message"],
             reason=error["reason"],
             metadata=error["metadata"],
-            code=grpc.StatusCode[error["code"]],
+            kind=ErrorKind[error["code"]],
         )
     return StoredResponse(
         status=outcome["status"], body=outcome["body"], content_type=outcome["content_type"]
@@ -203,7 +202,7 @@ class IdempotentRequests:
                 raise
             # A refusal follows from the request itself: stored and replayed like a success.
             # Anything else (unavailable, in progress, a fault) leaves the key free.
-            if error.code not in REFUSAL_CODES:
+            if not error.is_refusal:
                 await self._release(record_id, lease_owner)
                 raise
             await self._complete(record_id, lease_owner, _error_outcome(error))

@@ -12,32 +12,31 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-import grpc
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pymongo.errors import ConnectionFailure
 
-from chassis.errors import DomainError
+from chassis.errors import DomainError, ErrorKind
 
 log = logging.getLogger("colony.gateway")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:colony:problem:"
 
-# The one translation of status codes to HTTP (DESIGN.md "Contracts"). A business refusal
+# The one translation of error kinds to HTTP (DESIGN.md "Contracts"). A business refusal
 # (insufficient funds, an illegal transition) is 422: the request was understood and refused.
-HTTP_STATUS_BY_GRPC_CODE = {
-    grpc.StatusCode.INVALID_ARGUMENT: HTTPStatus.BAD_REQUEST,
-    grpc.StatusCode.OUT_OF_RANGE: HTTPStatus.BAD_REQUEST,
-    grpc.StatusCode.UNAUTHENTICATED: HTTPStatus.UNAUTHORIZED,
-    grpc.StatusCode.PERMISSION_DENIED: HTTPStatus.FORBIDDEN,
-    grpc.StatusCode.NOT_FOUND: HTTPStatus.NOT_FOUND,
-    grpc.StatusCode.ALREADY_EXISTS: HTTPStatus.CONFLICT,
-    grpc.StatusCode.ABORTED: HTTPStatus.CONFLICT,
-    grpc.StatusCode.FAILED_PRECONDITION: HTTPStatus.UNPROCESSABLE_ENTITY,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: HTTPStatus.TOO_MANY_REQUESTS,
-    grpc.StatusCode.UNAVAILABLE: HTTPStatus.SERVICE_UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED: HTTPStatus.SERVICE_UNAVAILABLE,
+HTTP_STATUS_BY_KIND = {
+    ErrorKind.INVALID_ARGUMENT: HTTPStatus.BAD_REQUEST,
+    ErrorKind.OUT_OF_RANGE: HTTPStatus.BAD_REQUEST,
+    ErrorKind.UNAUTHENTICATED: HTTPStatus.UNAUTHORIZED,
+    ErrorKind.PERMISSION_DENIED: HTTPStatus.FORBIDDEN,
+    ErrorKind.NOT_FOUND: HTTPStatus.NOT_FOUND,
+    ErrorKind.ALREADY_EXISTS: HTTPStatus.CONFLICT,
+    ErrorKind.ABORTED: HTTPStatus.CONFLICT,
+    ErrorKind.FAILED_PRECONDITION: HTTPStatus.UNPROCESSABLE_ENTITY,
+    ErrorKind.RESOURCE_EXHAUSTED: HTTPStatus.TOO_MANY_REQUESTS,
+    ErrorKind.UNAVAILABLE: HTTPStatus.SERVICE_UNAVAILABLE,
+    ErrorKind.DEADLINE_EXCEEDED: HTTPStatus.SERVICE_UNAVAILABLE,
 }
 
 # Reasons only the HTTP edge produces; the rest come from colony.common.v1.ErrorReason.
@@ -51,16 +50,9 @@ REASON_INTERNAL = "INTERNAL"
 GATEWAY_ONLY_REASONS = ("METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE", REASON_INTERNAL)
 
 
-class Unauthenticated(DomainError):
-    """No valid credentials: a missing, malformed or expired token, or a failed login."""
-
-    code = grpc.StatusCode.UNAUTHENTICATED
-    default_reason = "UNAUTHENTICATED"
-
-
 def http_status_of(error: DomainError) -> int:
     """The HTTP status that answers a domain error; an unmapped code is a server fault."""
-    return HTTP_STATUS_BY_GRPC_CODE.get(error.code, HTTPStatus.INTERNAL_SERVER_ERROR)
+    return HTTP_STATUS_BY_KIND.get(error.kind, HTTPStatus.INTERNAL_SERVER_ERROR)
 
 
 def problem_response(
@@ -100,7 +92,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except DomainError as error:
         status = http_status_of(error)
         if status == HTTPStatus.INTERNAL_SERVER_ERROR:
-            log.error("unmapped domain error %s: %s", error.code, error.reason)
+            log.error("unmapped domain error %s: %s", error.kind.name, error.reason)
             return problem_response(request, status, REASON_INTERNAL, "internal error")
         return problem_response(request, status, error.reason, error.message, error.metadata)
     except web.HTTPException as error:

@@ -15,10 +15,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-import grpc
-
 from chassis.clock import Clock
-from chassis.errors import AlreadyExists, DomainError, Unavailable
+from chassis.errors import AlreadyExists, DomainError, ErrorKind, Unavailable
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 from gateway.identities import (
@@ -62,7 +60,7 @@ class RegistrationApplication:
 
 
 # Answers after which the account may or may not exist (the call may still land).
-_UNSETTLED_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED})
+_UNSETTLED_KINDS = frozenset({ErrorKind.UNAVAILABLE, ErrorKind.ABORTED})
 
 
 def payment_idempotency_key(user_id: str) -> str:
@@ -139,7 +137,7 @@ class Registration:
         try:
             account = await self._request_account(identity, application)
         except DomainError as refusal:
-            if refusal.code in _UNSETTLED_CODES:
+            if refusal.kind in _UNSETTLED_KINDS:
                 raise  # the account may or may not exist: the pending identity awaits a retry
             if refusal.reason == "IDEMPOTENCY_KEY_REUSED":
                 # The ledger holds this user's opening call with other details: it stands.

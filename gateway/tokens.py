@@ -9,7 +9,7 @@ from datetime import timedelta
 import jwt
 
 from chassis.clock import Clock
-from gateway.problems import Unauthenticated
+from chassis.errors import Unauthenticated
 
 TOKEN_ISSUER = "colony-gateway"
 TOKEN_ALGORITHM = "HS256"

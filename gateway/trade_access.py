@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-import grpc
 from aiohttp import web
 
-from chassis.errors import DomainError, NotFound
+from chassis.errors import DomainError, ErrorKind, NotFound
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 
@@ -53,7 +52,7 @@ async def require_own_trade(
         trade = await payment.get_trade(trade_id)
     except DomainError as error:
         # An id the service cannot parse is as unknown as one it cannot find.
-        if error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+        if error.kind in (ErrorKind.NOT_FOUND, ErrorKind.INVALID_ARGUMENT):
             raise _no_such_trade(trade_id) from None
         raise
     if any(is_party(trade, account_id, party) for party in parties):

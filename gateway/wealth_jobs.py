@@ -24,9 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-import grpc
-
-from chassis.errors import DomainError
+from chassis.errors import DomainError, ErrorKind
 from chassis.money import Money
 from colony.common.v1 import paging_pb2
 from colony.wealth.v1 import wealth_pb2 as wpb
@@ -104,7 +102,7 @@ class WealthJobs:
                     # Re-running an earlier date for its payouts: its income is long paid.
                     report.income_refusal = error.message
                     return
-                if error.code is not grpc.StatusCode.ABORTED or attempt == INCOME_ATTEMPTS_MAX:
+                if error.kind is not ErrorKind.ABORTED or attempt == INCOME_ATTEMPTS_MAX:
                     raise
             await asyncio.sleep(INCOME_RETRY_SECONDS * attempt)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from chassis.errors import REFUSAL_CODES, DomainError
+from chassis.errors import DomainError
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
@@ -145,7 +145,7 @@ class WealthLedger:
         try:
             await self.post_payout(payout_id, from_account_id, to_account_id, amount)
         except DomainError as error:
-            if error.code in REFUSAL_CODES:
+            if error.is_refusal:
                 return False  # refused again: it never moved anything
             raise
         await self._payment.create_hold(

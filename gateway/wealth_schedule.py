@@ -22,29 +22,22 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from chassis.clock import Clock
+from chassis.clock import Clock, business_date_of
 from gateway.wealth_jobs import WealthJobs, WealthJobsReport
 
 log = logging.getLogger("colony.gateway.wealth")
 
-BUSINESS_TIMEZONE = ZoneInfo("Asia/Shanghai")
 CATCH_UP_DAYS = 31
 LEASE_SECONDS = 5 * 60
 RENEWALS_PER_LEASE = 3
-
-
-def business_date_of(moment: datetime) -> date:
-    """The business date of an instant: the calendar date in China Standard Time."""
-    return moment.astimezone(BUSINESS_TIMEZONE).date()
 
 
 def dates_due(today: date, last_completed: date | None) -> list[date]:

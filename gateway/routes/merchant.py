@@ -654,5 +654,5 @@ def _as_merchant_sees_it(error: DomainError) -> DomainError:
     """A refusal of a code charge as the merchant may see it: the reason, not the payer's
     figures (how much they have, which risk rules fired) nor the payer's operation."""
     if error.reason == "INSUFFICIENT_FUNDS":
-        return DomainError("the payer cannot pay this amount", reason=error.reason, code=error.code)
-    return DomainError(error.message, reason=error.reason, code=error.code)
+        return DomainError("the payer cannot pay this amount", reason=error.reason, kind=error.kind)
+    return DomainError(error.message, reason=error.reason, kind=error.kind)

@@ -11,15 +11,14 @@ Only operators get past the middleware; every change is logged with the operator
 from __future__ import annotations
 
 import logging
-import re
-from datetime import date, datetime
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from chassis.clock import Clock
+from chassis.clock import Clock, business_date_of, parse_business_date
 from chassis.errors import InvalidArgument
 from chassis.money import Money
 from colony.common.v1 import money_pb2
@@ -43,7 +42,6 @@ from gateway.wealth_representations import (
     product_json,
 )
 from gateway.wealth_reservations import AllocationOutcome, ReservationMatching
-from gateway.wealth_schedule import business_date_of
 
 log = logging.getLogger("colony.gateway.admin")
 
@@ -66,7 +64,6 @@ NAV_FIELDS = ("nav_date", "nav_per_unit")
 TEXT_LENGTH_MAX = 200
 DECIMAL_LENGTH_MAX = 32
 TERM_DAYS_MAX = 3650
-_DATE_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 FUND_CATEGORIES = enum_names(wpb.FundCategory, "FUND_CATEGORY_")
 
 _MONEY = schema_ref("Money")
@@ -271,20 +268,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
 }
-
-
-def parse_business_date(text: str, field: str = "business_date") -> date:
-    """A YYYY-MM-DD date from a request, or 400 INVALID_BUSINESS_DATE."""
-    try:
-        if not _DATE_PATTERN.match(text):
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidArgument(
-            f"{field} must be a date as YYYY-MM-DD",
-            reason="INVALID_BUSINESS_DATE",
-            metadata={"field": field},
-        ) from None
 
 
 def _timestamp(body: dict[str, Any], field: str) -> Timestamp:

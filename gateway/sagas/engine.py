@@ -30,11 +30,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import grpc
 from pymongo.errors import PyMongoError
 
 from chassis.clock import Clock
-from chassis.errors import REFUSAL_CODES, DomainError, FailedPrecondition
+from chassis.errors import DomainError, ErrorKind, FailedPrecondition
 from gateway.clients import ServiceFault
 from gateway.sagas.definition import (
     RETRY_FORWARD,
@@ -118,9 +117,9 @@ _Outcome = _Done | _Refused | _OutOfAttempts | _Paused
 
 def _given_up(step_name: str, attempts: int, last_error: StepError | None) -> StepError:
     """The error a saga answers with when a step never got a definite answer."""
-    code = last_error.code if last_error is not None else grpc.StatusCode.UNAVAILABLE.name
-    if code not in (grpc.StatusCode.UNAVAILABLE.name, grpc.StatusCode.DEADLINE_EXCEEDED.name):
-        code = grpc.StatusCode.UNAVAILABLE.name
+    code = last_error.code if last_error is not None else ErrorKind.UNAVAILABLE.name
+    if code not in (ErrorKind.UNAVAILABLE.name, ErrorKind.DEADLINE_EXCEEDED.name):
+        code = ErrorKind.UNAVAILABLE.name
     return StepError(
         code=code,
         reason="UNAVAILABLE",
@@ -554,7 +553,7 @@ class SagaEngine:
             except DomainError as error:
                 self._failpoints.reach(definition.name, step.name, called)
                 failure = StepError.of(error)
-                if error.code in REFUSAL_CODES:
+                if error.is_refusal:
                     log.info(
                         "saga step refused",
                         extra={

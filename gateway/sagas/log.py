@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import grpc
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from chassis.errors import DomainError
+from chassis.errors import DomainError, ErrorKind
 from gateway.sagas.definition import JsonObject, SagaDefinition, SagaState, StepStatus
 
 Document = dict[str, Any]
@@ -42,21 +41,21 @@ class LeaseLost(Exception):
 class StepError:
     """A service's refusal or failure, as recorded: enough to answer it again, byte for byte."""
 
-    code: str  # a grpc.StatusCode name
+    code: str  # an ErrorKind name (the canonical status code's name)
     reason: str
     message: str
     metadata: dict[str, str]
 
     @classmethod
     def of(cls, error: DomainError) -> StepError:
-        return cls(error.code.name, error.reason, error.message, dict(error.metadata))
+        return cls(error.kind.name, error.reason, error.message, dict(error.metadata))
 
     def to_domain_error(self) -> DomainError:
         return DomainError(
             self.message,
             reason=self.reason,
             metadata=self.metadata,
-            code=grpc.StatusCode[self.code],
+            kind=ErrorKind[self.code],
         )
 
     def to_document(self) -> Document:

@@ -11,8 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from chassis.errors import DomainError, InsufficientFunds, Unavailable
 from chassis.grpc_server import error_status
+from chassis.grpc_status import kind_of
 from gateway.clients import ServiceFault, translate_rpc_error
-from gateway.problems import HTTP_STATUS_BY_GRPC_CODE, problem_middleware
+from gateway.problems import HTTP_STATUS_BY_KIND, problem_middleware
 from gateway.tests.conftest import problem_of
 
 Client = TestClient[Any, Any]
@@ -65,7 +66,7 @@ def test_a_refusal_keeps_its_code_reason_message_and_metadata() -> None:
         _rpc_error(grpc.StatusCode.FAILED_PRECONDITION, refusal.message, refusal), "payment"
     )
     assert isinstance(translated, DomainError)
-    assert translated.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert translated.kind is kind_of(grpc.StatusCode.FAILED_PRECONDITION)
     assert translated.reason == "INSUFFICIENT_FUNDS"
     assert translated.message == refusal.message
     assert translated.metadata["available_fen"] == "100"
@@ -87,7 +88,7 @@ def test_transient_failures_become_unavailable_without_transport_details(
     )
     assert isinstance(translated, Unavailable)
     assert "10.1.2.3" not in translated.message
-    assert HTTP_STATUS_BY_GRPC_CODE[translated.code] == 503
+    assert HTTP_STATUS_BY_KIND[translated.kind] == 503
 
 
 @pytest.mark.parametrize(
@@ -121,4 +122,4 @@ def test_answers_no_client_can_act_on_are_service_faults(
     ],
 )
 def test_grpc_codes_map_to_http_statuses(code: grpc.StatusCode, http_status: int) -> None:
-    assert HTTP_STATUS_BY_GRPC_CODE[code] == http_status
+    assert HTTP_STATUS_BY_KIND[kind_of(code)] == http_status

@@ -55,7 +55,7 @@ import aiohttp
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 
-from chassis.clock import ManualClock
+from chassis.clock import ManualClock, business_date_of
 from chassis.errors import DomainError
 from chassis.mongo import Document, MongoClient
 from colony.common.v1 import paging_pb2
@@ -94,7 +94,6 @@ from gateway.wealth_jobs import WealthJobs
 from gateway.wealth_ledger import FIXED_TERM_OMNIBUS_ACCOUNT_ID, WealthLedger
 from services.payment.ledger import AccountStatus
 from services.payment.rpc_base import PLATFORM_FEE_INCOME_ACCOUNT_ID
-from services.wealth.marketplace import business_date_of
 
 pytestmark = pytest.mark.slow
 

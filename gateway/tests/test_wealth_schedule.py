@@ -18,7 +18,7 @@ import grpc
 import pytest
 from aiohttp.test_utils import TestClient
 
-from chassis.clock import ManualClock
+from chassis.clock import ManualClock, business_date_of
 from chassis.errors import DomainError
 from chassis.mongo import MongoClient
 from gateway.clients import ServiceChannels, WealthClient
@@ -34,7 +34,7 @@ from gateway.tests.wealth_support import (
 )
 from gateway.wealth_jobs import WealthJobs
 from gateway.wealth_ledger import WealthLedger
-from gateway.wealth_schedule import CATCH_UP_DAYS, WealthJobsSchedule, business_date_of, dates_due
+from gateway.wealth_schedule import CATCH_UP_DAYS, WealthJobsSchedule, dates_due
 
 Client = TestClient[Any, Any]
 NewUser = Callable[..., Awaitable[User]]

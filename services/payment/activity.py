@@ -12,18 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-BUSINESS_TIMEZONE = ZoneInfo("Asia/Shanghai")
+from chassis.clock import business_date_of
+
 VELOCITY_WINDOW = timedelta(seconds=60)
 # Enough history to recognise regular payees and the user's own phones; older ones fall off.
 KNOWN_PAYEES_MAX = 200
 KNOWN_DEVICES_MAX = 10
-
-
-def business_date_of(moment: datetime) -> date:
-    """The business date of an instant: the calendar date in China Standard Time."""
-    return moment.astimezone(BUSINESS_TIMEZONE).date()
 
 
 @dataclass(frozen=True, slots=True)

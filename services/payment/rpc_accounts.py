@@ -10,9 +10,7 @@ from chassis.errors import AlreadyExists, InvalidArgument
 from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session
-from chassis.outbox import (
-    append_event,
-)
+from chassis.wire import amount_from_proto, money_to_proto
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.identity import (
@@ -43,13 +41,7 @@ from services.payment.store import (
     decode_page_token,
     encode_page_token,
 )
-from services.payment.wire import (
-    account_to_proto,
-    amount_from_proto,
-    money_to_proto,
-    posting_to_proto,
-    statement_entry_to_proto,
-)
+from services.payment.wire import account_to_proto, posting_to_proto, statement_entry_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +108,7 @@ class AccountsRpc(PaymentRpcBase):
         async def open_in(session: Session) -> pb.Account:
             await self._store.insert_account(session, account, resident_id)
             opened = account_to_proto(account)
-            await append_event(
-                self._store.outbox,
-                session,
-                event_type="payment.account.opened",
-                aggregate_id=account.account_id,
-                payload=opened,
-                occurred_at=self._clock.now(),
-            )
+            await self._events.append(session, "payment.account.opened", account.account_id, opened)
             return opened
 
         response = await self._idempotency.run(

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import argon2
-from google.protobuf.message import Message
 
 from chassis.clock import Clock
 from chassis.errors import FailedPrecondition, InvalidArgument
@@ -22,8 +21,8 @@ from chassis.idempotency import IdempotencyStore
 from chassis.keyed_lock import KeyedLock
 from chassis.mongo import MongoClient, Session, run_in_transaction
 from chassis.outbox import (
+    EventLog,
     OutboxFeed,
-    append_event,
 )
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.activity import (
@@ -182,6 +181,7 @@ class PaymentRpcBase:
         self._password_hasher = argon2.PasswordHasher()
         self._store = store
         self._feed = feed
+        self._events = EventLog(store.outbox, clock)
         self._bank = bank
         self._clock = clock
         self._idempotency = IdempotencyStore(store.idempotency, clock)
@@ -320,18 +320,6 @@ class PaymentRpcBase:
             await self._store.insert_risk_decision(None, {**refused.record, "proceeded": False})
             raise
 
-    async def _append(
-        self, session: Session, event_type: str, aggregate_id: str, payload: Message
-    ) -> None:
-        await append_event(
-            self._store.outbox,
-            session,
-            event_type=event_type,
-            aggregate_id=aggregate_id,
-            payload=payload,
-            occurred_at=self._clock.now(),
-        )
-
     async def _post(
         self,
         session: Session,
@@ -343,12 +331,11 @@ class PaymentRpcBase:
         after = await self._store.apply_posting(
             session, posting, reference, known={a.account_id: a for a in known}
         )
-        await append_event(
-            self._store.outbox,
+        await self._events.append(
             session,
-            event_type="payment.posting.recorded",
-            aggregate_id=posting.posting_id,
-            payload=posting_to_proto(posting),
+            "payment.posting.recorded",
+            posting.posting_id,
+            posting_to_proto(posting),
             occurred_at=posting.posted_at,
         )
         return after

@@ -8,6 +8,7 @@ import uuid
 from chassis.errors import NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session, run_in_transaction
+from chassis.wire import amount_from_proto
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.holds import (
     Hold,
@@ -31,12 +32,7 @@ from services.payment.rpc_base import (
     PaymentRpcBase,
     require_account_id,
 )
-from services.payment.wire import (
-    account_to_proto,
-    amount_from_proto,
-    hold_to_proto,
-    posting_to_proto,
-)
+from services.payment.wire import account_to_proto, hold_to_proto, posting_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +78,7 @@ class HoldsRpc(PaymentRpcBase):
                         second_factor=verified,
                     )
                 account = await self._store.insert_hold(session, hold)
-                await self._append(
+                await self._events.append(
                     session, "payment.hold.created", hold.hold_id, hold_to_proto(hold)
                 )
             return pb.CreateHoldResponse(
@@ -124,7 +120,9 @@ class HoldsRpc(PaymentRpcBase):
                 memo=request.memo or hold.memo,
             )
             await self._post(session, posting, reference=hold_id)
-            await self._append(session, "payment.hold.captured", hold_id, hold_to_proto(captured))
+            await self._events.append(
+                session, "payment.hold.captured", hold_id, hold_to_proto(captured)
+            )
             return pb.CaptureHoldResponse(
                 hold=hold_to_proto(captured), posting=posting_to_proto(posting)
             )
@@ -152,7 +150,7 @@ class HoldsRpc(PaymentRpcBase):
             if voided is not hold:
                 await self._store.close_hold(session, hold, voided)
                 event_type = "payment.hold.expired" if expired else "payment.hold.voided"
-                await self._append(session, event_type, hold_id, hold_to_proto(voided))
+                await self._events.append(session, event_type, hold_id, hold_to_proto(voided))
             return voided
 
         existing = await self._store.get_hold(hold_id)

@@ -8,6 +8,7 @@ from chassis.errors import NotFound
 from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session
+from chassis.wire import amount_from_proto, timestamp_to_proto
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.bills import find_biller, validate_bill_reference
 from services.payment.identity import mask_name
@@ -21,12 +22,7 @@ from services.payment.payment_code import (
 )
 from services.payment.risk import PaymentKind
 from services.payment.rpc_base import PaymentRpcBase, authorization_factor, require_account_id
-from services.payment.wire import (
-    account_to_proto,
-    amount_from_proto,
-    posting_to_proto,
-    timestamp_to_proto,
-)
+from services.payment.wire import account_to_proto, posting_to_proto
 
 
 class RetailRpc(PaymentRpcBase):

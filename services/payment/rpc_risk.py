@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.grpc_server import Context
 from chassis.mongo import Session, run_in_transaction
+from chassis.wire import amount_from_proto, money_to_proto, timestamp_to_proto
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.identity import validate_name
@@ -26,7 +27,6 @@ from services.payment.payment_password import (
 from services.payment.risk import parse_rules, rules_to_data
 from services.payment.rpc_base import PaymentRpcBase, authorization_digest, require_account_id
 from services.payment.store import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
-from services.payment.wire import amount_from_proto, money_to_proto, timestamp_to_proto
 
 RISK_RULES_JSON_LENGTH_MAX = 200_000
 # A payment authorization answers for one movement started within this long.

@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from chassis.clock import business_date_of
 from chassis.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session, run_in_transaction
+from chassis.wire import amount_from_proto
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
-from services.payment.activity import business_date_of
 from services.payment.escrow import (
     PAYMENT_WINDOW_DEFAULT,
     RefundDecider,
@@ -58,7 +59,7 @@ from services.payment.rpc_base import (
     require_account_id,
 )
 from services.payment.store import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
-from services.payment.wire import amount_from_proto, posting_to_proto, trade_to_proto
+from services.payment.wire import posting_to_proto, trade_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -444,4 +445,4 @@ class TradesRpc(PaymentRpcBase):
         await self._trade_event(session, event_type, after)
 
     async def _trade_event(self, session: Session, event_type: str, trade: Trade) -> None:
-        await self._append(session, event_type, trade.trade_id, trade_to_proto(trade))
+        await self._events.append(session, event_type, trade.trade_id, trade_to_proto(trade))

@@ -8,18 +8,11 @@ append its event. Rules live in ledger.py and identity.py; documents in store.py
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 from chassis.clock import Clock
-from chassis.errors import InvalidArgument
-from chassis.grpc_server import Context, GrpcService, build_grpc_service
+from chassis.grpc_server import GrpcService, build_grpc_service
 from chassis.mongo import MongoClient
-from chassis.outbox import (
-    FEED_BATCH_DEFAULT,
-    FEED_BATCH_MAX,
-    OutboxFeed,
-    parse_position,
-)
+from chassis.outbox import EventFeedRpc, OutboxFeed
 from chassis.settings import ServiceSettings
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
@@ -53,6 +46,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
 
 
 class PaymentServicer(
+    EventFeedRpc,
     AccountsRpc,
     HoldsRpc,
     TradesRpc,
@@ -62,15 +56,7 @@ class PaymentServicer(
 ):
     """The PaymentService: every RPC group mixed into one servicer over one PaymentStore."""
 
-    async def StreamEvents(
-        self, request: pb.StreamEventsRequest, context: Context
-    ) -> AsyncIterator[pb.StreamEventsResponse]:
-        after_position = parse_position(request.after_position)
-        batch_size = request.batch_size or FEED_BATCH_DEFAULT
-        if not 1 <= batch_size <= FEED_BATCH_MAX:
-            raise InvalidArgument(f"batch_size must be between 1 and {FEED_BATCH_MAX}")
-        async for events in self._feed.follow(after_position, batch_size, follow=request.follow):
-            yield pb.StreamEventsResponse(events=events)
+    feed_response = pb.StreamEventsResponse
 
 
 async def build_payment_service(

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from chassis.money import CURRENCY_CNY, Money, require_positive_amount
-from colony.common.v1 import money_pb2
+from chassis.wire import money_to_proto, timestamp_to_proto
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.escrow import Trade, TradeState, settlement_split
 from services.payment.holds import (
@@ -35,23 +30,6 @@ _STATUS_TO_PROTO = {
     AccountStatus.FROZEN: pb.ACCOUNT_STATUS_FROZEN,
     AccountStatus.CLOSED: pb.ACCOUNT_STATUS_CLOSED,
 }
-
-
-def timestamp_to_proto(moment: datetime | None) -> Timestamp:
-    stamp = Timestamp()
-    if moment is not None:
-        stamp.FromDatetime(moment)
-    return stamp
-
-
-def money_to_proto(amount_fen: int) -> money_pb2.Money:
-    return money_pb2.Money(amount_fen=amount_fen, currency=CURRENCY_CNY)
-
-
-def amount_from_proto(amount: money_pb2.Money, field: str = "amount") -> int:
-    """The positive fen amount of a request's Money; refuses other currencies and non-positive."""
-    Money(amount.amount_fen, amount.currency or CURRENCY_CNY)  # validates the currency
-    return require_positive_amount(amount.amount_fen, field)
 
 
 def account_to_proto(account: Account) -> pb.Account:

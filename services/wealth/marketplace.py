@@ -44,12 +44,11 @@ from decimal import (
     localcontext,
 )
 from enum import IntEnum, StrEnum
-from zoneinfo import ZoneInfo
 
+from chassis.clock import BUSINESS_TIMEZONE, business_date_of
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.money import require_positive_amount
 
-CHINA_STANDARD_TIME = ZoneInfo("Asia/Shanghai")
 # Orders before 15:00 CST take the day's NAV (market: the exchanges close at 15:00).
 ORDER_CUTOFF = time(15, 0)
 # The longest run of days without trading the search will cross (the Spring Festival and
@@ -188,14 +187,6 @@ def _require_aware(moment: datetime) -> None:
         raise ValueError("marketplace rules need timezone-aware datetimes")
 
 
-def business_date_of(moment: datetime) -> date:
-    """The business date of an instant: the calendar date in China Standard Time."""
-    # The payment service's rule (services/payment/activity.py), restated here because a
-    # service does not import another's modules.
-    _require_aware(moment)
-    return moment.astimezone(CHINA_STANDARD_TIME).date()
-
-
 def is_trading_day(day: date, holidays: frozenset[date] = frozenset()) -> bool:
     """Monday to Friday, and not one of the given exchange holidays."""
     return day.weekday() < 5 and day not in holidays
@@ -227,7 +218,7 @@ def nav_for_order(
 ) -> OrderNav:
     """The trading day whose NAV prices an order, and that NAV if already published."""
     _require_aware(order_time)
-    local = order_time.astimezone(CHINA_STANDARD_TIME)
+    local = order_time.astimezone(BUSINESS_TIMEZONE)
     if is_trading_day(local.date(), holidays) and local.time() < cutoff:
         nav_date = local.date()
     else:

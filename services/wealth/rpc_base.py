@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date
 from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from chassis.clock import Clock
+from chassis.clock import Clock, business_date_of
 from chassis.errors import InvalidArgument
 from chassis.idempotency import IdempotencyStore
 from chassis.keyed_lock import KeyedLock
 from chassis.mongo import MongoClient, Session
-from chassis.outbox import OutboxFeed, append_event
+from chassis.outbox import EventLog, OutboxFeed
+from chassis.wire import money_to_proto
 from colony.common.v1 import paging_pb2
 from colony.wealth.v1 import wealth_pb2 as pb
-from services.wealth.marketplace import business_date_of
 from services.wealth.payouts import Payout
 from services.wealth.purchases import PurchaseKind
 from services.wealth.store import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, WealthStore
-from services.wealth.wire import money_to_proto, payout_to_proto
+from services.wealth.wire import payout_to_proto
 from services.wealth.yuebao import SEVEN_DAY_YIELD_DAYS, seven_day_annualised_yield
 from services.wealth.yuebao_accounts import (
     YuebaoAccount,
@@ -49,16 +49,6 @@ def require_id(value: str, field: str) -> str:
     return value
 
 
-def parse_business_date(text: str, field: str = "business_date") -> date:
-    """A YYYY-MM-DD business date, or INVALID_BUSINESS_DATE."""
-    try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise InvalidArgument(
-            f"{field} must be YYYY-MM-DD", reason="INVALID_BUSINESS_DATE", metadata={"field": field}
-        ) from None
-
-
 def page_size_of(page: paging_pb2.PageRequest) -> int:
     page_size = page.page_size or PAGE_SIZE_DEFAULT
     if not 1 <= page_size <= PAGE_SIZE_MAX:
@@ -81,6 +71,7 @@ class WealthRpcBase:
         self._store = store
         self._clock = clock
         self._feed = feed
+        self._events = EventLog(store.outbox, clock)
         self._idempotency = IdempotencyStore(store.idempotency, clock)
         # Subscriptions to one product queue here instead of conflicting in MongoDB; the
         # guarded $inc still decides across processes (chassis.keyed_lock).
@@ -107,24 +98,11 @@ class WealthRpcBase:
             operation=operation,
         )
 
-    async def _append(
-        self, session: Session, event_type: str, aggregate_id: str, payload: Message
-    ) -> None:
-        """Append a domain event in the caller's transaction."""
-        await append_event(
-            self._store.outbox,
-            session,
-            event_type=event_type,
-            aggregate_id=aggregate_id,
-            payload=payload,
-            occurred_at=self._clock.now(),
-        )
-
     async def _record_payouts(self, session: Session, payouts: tuple[Payout, ...]) -> None:
         """Insert new payouts and their events, in the transaction that created the debt."""
         await self._store.insert_payouts(session, payouts)
         for payout in payouts:
-            await self._append(
+            await self._events.append(
                 session, "wealth.payout.recorded", payout.payout_id, payout_to_proto(payout)
             )
 

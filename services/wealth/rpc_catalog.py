@@ -58,7 +58,7 @@ class CatalogRpc(WealthRpcBase):
     async def _create_product(self, session: Session, product: Product) -> None:
         now = self._clock.now()
         await self._store.insert_product(session, product, now)
-        await self._append(
+        await self._events.append(
             session,
             "wealth.fixed_term.product_created",
             product.product_id,
@@ -69,10 +69,10 @@ class CatalogRpc(WealthRpcBase):
         fund = demo.fund
         history = demo_nav_history(demo, last_nav_date)
         await self._store.insert_fund(session, fund, self._clock.now())
-        await self._append(session, "wealth.fund.created", fund.fund_id, fund_to_proto(fund))
+        await self._events.append(session, "wealth.fund.created", fund.fund_id, fund_to_proto(fund))
         for nav_date, nav_per_unit in history:
             await self._store.insert_nav(session, fund.fund_id, nav_date, nav_per_unit)
-            await self._append(
+            await self._events.append(
                 session,
                 "wealth.fund.nav_published",
                 fund.fund_id,

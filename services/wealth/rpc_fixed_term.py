@@ -6,9 +6,11 @@ import logging
 import uuid
 from datetime import date, datetime
 
+from chassis.clock import parse_business_date
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session, run_in_transaction
+from chassis.wire import amount_from_proto, decimal_from_text, timestamp_from_proto
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.fixed_term import (
     Holding,
@@ -43,20 +45,16 @@ from services.wealth.rpc_base import (
     WealthRpcBase,
     next_page,
     page_size_of,
-    parse_business_date,
     require_id,
     require_investor_id,
 )
 from services.wealth.store import StoredHolding, decode_page_token, encode_page_token
 from services.wealth.wire import (
-    amount_from_proto,
-    decimal_from_text,
     holding_to_proto,
     payout_to_proto,
     product_to_proto,
     purchase_to_proto,
     reservation_to_proto,
-    timestamp_from_proto,
     transfer_terms_to_proto,
 )
 
@@ -102,7 +100,7 @@ class FixedTermRpc(WealthRpcBase):
             now = self._clock.now()
             await self._store.insert_product(session, product, now)
             message = product_to_proto(product, now)
-            await self._append(
+            await self._events.append(
                 session, "wealth.fixed_term.product_created", product.product_id, message
             )
             return pb.CreateProductResponse(product=message)
@@ -149,7 +147,9 @@ class FixedTermRpc(WealthRpcBase):
             closed = close_product(product)
             await self._store.close_product(session, closed)
             message = product_to_proto(closed, self._clock.now())
-            await self._append(session, "wealth.fixed_term.product_closed", product_id, message)
+            await self._events.append(
+                session, "wealth.fixed_term.product_closed", product_id, message
+            )
             return pb.CloseProductResponse(product=message)
 
         async with self._product_locks.hold([product_id]):
@@ -202,7 +202,7 @@ class FixedTermRpc(WealthRpcBase):
             assert taken.sold_fen == planned.sold_fen, f"product {product_id} sold underneath"
             await self._store.insert_purchase(session, requested, planned_holding=holding)
             message = purchase_to_proto(requested)
-            await self._append(session, "wealth.purchase.tried", purchase_id, message)
+            await self._events.append(session, "wealth.purchase.tried", purchase_id, message)
             return pb.SubscribeProductResponse(
                 purchase=message, product=product_to_proto(taken, now)
             )
@@ -254,7 +254,9 @@ class FixedTermRpc(WealthRpcBase):
                 holding=holding_to_proto(listed),
                 terms=transfer_terms_to_proto(transfer_terms(listed, today)),
             )
-            await self._append(session, "wealth.fixed_term.holding_listed", holding_id, listing)
+            await self._events.append(
+                session, "wealth.fixed_term.holding_listed", holding_id, listing
+            )
             return pb.ListHoldingForTransferResponse(listing=listing)
 
         return await self._idempotent(
@@ -274,7 +276,9 @@ class FixedTermRpc(WealthRpcBase):
             held = withdraw_listing(stored.holding)
             await self._store.save_holding(session, stored.holding, held)
             message = holding_to_proto(held)
-            await self._append(session, "wealth.fixed_term.listing_withdrawn", holding_id, message)
+            await self._events.append(
+                session, "wealth.fixed_term.listing_withdrawn", holding_id, message
+            )
             return pb.WithdrawTransferListingResponse(holding=message)
 
         return await self._idempotent(
@@ -360,7 +364,7 @@ class FixedTermRpc(WealthRpcBase):
             )
             await self._store.insert_purchase(session, requested)
             message = purchase_to_proto(requested)
-            await self._append(session, "wealth.purchase.tried", purchase_id, message)
+            await self._events.append(session, "wealth.purchase.tried", purchase_id, message)
             return pb.BuyTransferListingResponse(
                 purchase=message, terms=transfer_terms_to_proto(transfer.terms)
             )
@@ -433,7 +437,7 @@ class FixedTermRpc(WealthRpcBase):
         await self._store.save_holding(session, holding, matured)
         payouts = _maturity_payouts(holding, business_date, self._clock.now())
         await self._record_payouts(session, payouts)
-        await self._append(
+        await self._events.append(
             session, "wealth.fixed_term.holding_matured", holding_id, holding_to_proto(matured)
         )
         return payouts
@@ -449,7 +453,7 @@ class FixedTermRpc(WealthRpcBase):
                 current = await self._store.get_reservation(reservation_id, session)
                 after = expire_reservation(current, now)
                 await self._store.save_reservation(session, current, after)
-                await self._append(
+                await self._events.append(
                     session,
                     "wealth.fixed_term.reservation_expired",
                     reservation_id,

@@ -8,9 +8,11 @@ from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
+from chassis.clock import parse_business_date
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session, run_in_transaction
+from chassis.wire import amount_from_proto, decimal_from_text
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.fund_orders import (
     FundOrder,
@@ -47,15 +49,12 @@ from services.wealth.rpc_base import (
     WealthRpcBase,
     next_page,
     page_size_of,
-    parse_business_date,
     require_id,
     require_investor_id,
 )
 from services.wealth.store import decode_page_token, encode_page_token
 from services.wealth.wire import (
     FUND_CATEGORY_FROM_PROTO,
-    amount_from_proto,
-    decimal_from_text,
     fund_order_to_proto,
     fund_to_proto,
     nav_to_proto,
@@ -100,7 +99,7 @@ class FundsRpc(WealthRpcBase):
         async def create(session: Session) -> pb.CreateFundResponse:
             await self._store.insert_fund(session, fund, self._clock.now())
             message = fund_to_proto(fund)
-            await self._append(session, "wealth.fund.created", fund.fund_id, message)
+            await self._events.append(session, "wealth.fund.created", fund.fund_id, message)
             return pb.CreateFundResponse(fund=message)
 
         return await self._idempotent("create-fund", request, pb.CreateFundResponse, create)
@@ -142,7 +141,7 @@ class FundsRpc(WealthRpcBase):
                 )
             message = nav_to_proto(nav_date, nav_per_unit)
             if published is None:
-                await self._append(
+                await self._events.append(
                     session,
                     "wealth.fund.nav_published",
                     fund_id,
@@ -182,7 +181,9 @@ class FundsRpc(WealthRpcBase):
             )
             await self._store.save_risk_profile(session, profile)
             message = risk_profile_to_proto(profile)
-            await self._append(session, "wealth.fund.risk_profile_assessed", investor_id, message)
+            await self._events.append(
+                session, "wealth.fund.risk_profile_assessed", investor_id, message
+            )
             return pb.SubmitRiskProfileResponse(profile=message)
 
         return await self._idempotent(
@@ -243,8 +244,12 @@ class FundsRpc(WealthRpcBase):
             await self._store.insert_purchase(session, requested)
             purchase_message = purchase_to_proto(requested)
             order_message = fund_order_to_proto(order)
-            await self._append(session, "wealth.fund.order_placed", order.order_id, order_message)
-            await self._append(session, "wealth.purchase.tried", purchase_id, purchase_message)
+            await self._events.append(
+                session, "wealth.fund.order_placed", order.order_id, order_message
+            )
+            await self._events.append(
+                session, "wealth.purchase.tried", purchase_id, purchase_message
+            )
             return pb.BuyFundResponse(purchase=purchase_message, order=order_message)
 
         return await self._idempotent("buy-fund", request, pb.BuyFundResponse, try_buy)
@@ -269,7 +274,7 @@ class FundsRpc(WealthRpcBase):
             await self._store.take_units(session, investor_id, fund_id, order.units)
             await self._store.insert_order(session, order)
             message = fund_order_to_proto(order)
-            await self._append(session, "wealth.fund.order_placed", order_id, message)
+            await self._events.append(session, "wealth.fund.order_placed", order_id, message)
             nav_per_unit = await self._store.get_nav(fund_id, order.nav_date, session)
             if nav_per_unit is not None:  # its NAV is already out: priced at once
                 message = fund_order_to_proto(await self._price_in(session, order, nav_per_unit))
@@ -380,7 +385,7 @@ class FundsRpc(WealthRpcBase):
             priced = replace(priced, payout_id=payout.payout_id)
             await self._record_payouts(session, (payout,))
         await self._store.save_order(session, order, priced)
-        await self._append(
+        await self._events.append(
             session, "wealth.fund.order_priced", priced.order_id, fund_order_to_proto(priced)
         )
         return priced

@@ -29,9 +29,11 @@ from datetime import date, timedelta
 
 from pymongo.errors import DuplicateKeyError
 
+from chassis.clock import parse_business_date
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.grpc_server import Context
 from chassis.mongo import Session, run_in_transaction
+from chassis.wire import money_to_proto
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.payouts import (
     YUEBAO_INCOME_ACCOUNT_ID,
@@ -41,9 +43,9 @@ from services.wealth.payouts import (
     PayoutSettlement,
     plan_payout,
 )
-from services.wealth.rpc_base import WealthRpcBase, parse_business_date
+from services.wealth.rpc_base import WealthRpcBase
 from services.wealth.store import IncomeRun
-from services.wealth.wire import income_run_to_proto, money_to_proto
+from services.wealth.wire import income_run_to_proto
 from services.wealth.yuebao import distribute_daily_income, income_per_10k_shares
 from services.wealth.yuebao_accounts import credit_income, income_base_fen
 
@@ -147,7 +149,7 @@ class IncomeRpc(WealthRpcBase):
             await self._store.insert_income_run(session, business_date, quote, self._clock.now())
             started = await self._store.get_income_run(business_date, session)
             assert started is not None
-            await self._append(
+            await self._events.append(
                 session,
                 "wealth.yuebao.income_run_started",
                 business_date.isoformat(),
@@ -206,7 +208,7 @@ class IncomeRpc(WealthRpcBase):
             residue_added_fen=distribution.residue_added_fen,
         )
         for before, after, shares_fen in credits:
-            await self._append(
+            await self._events.append(
                 session,
                 "wealth.yuebao.income_credited",
                 before.investor_id,
@@ -250,7 +252,7 @@ class IncomeRpc(WealthRpcBase):
         await self._store.complete_income_run(session, run, payout_id, now)
         completed = await self._store.get_income_run(run.business_date, session)
         assert completed is not None
-        await self._append(
+        await self._events.append(
             session,
             "wealth.yuebao.income_distributed",
             run.business_date.isoformat(),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from chassis.clock import parse_business_date
 from chassis.grpc_server import Context
 from chassis.mongo import Session
+from chassis.wire import money_to_proto
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.payouts import (
     FIXED_TERM_OMNIBUS_ACCOUNT_ID,
@@ -20,11 +22,10 @@ from services.wealth.rpc_base import (
     WealthRpcBase,
     next_page,
     page_size_of,
-    parse_business_date,
     require_id,
 )
 from services.wealth.store import WealthStore, decode_page_token, encode_page_token
-from services.wealth.wire import money_to_proto, payout_to_proto
+from services.wealth.wire import payout_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class PayoutsRpc(WealthRpcBase):
                 return pb.MarkPayoutPaidResponse(payout=payout_to_proto(payout))
             await self._store.save_payout(session, payout, paid)
             message = payout_to_proto(paid)
-            await self._append(session, "wealth.payout.paid", payout_id, message)
+            await self._events.append(session, "wealth.payout.paid", payout_id, message)
             return pb.MarkPayoutPaidResponse(payout=message)
 
         return await self._idempotent("mark-payout-paid", request, pb.MarkPayoutPaidResponse, mark)

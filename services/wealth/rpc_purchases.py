@@ -63,7 +63,7 @@ class PurchasesRpc(WealthRpcBase):
             await self._store.save_purchase(session, purchase, confirmed)
             response = await self._deliver(session, confirmed)
             message = purchase_to_proto(confirmed)
-            await self._append(session, "wealth.purchase.confirmed", purchase_id, message)
+            await self._events.append(session, "wealth.purchase.confirmed", purchase_id, message)
             response.purchase.CopyFrom(message)
             return response
 
@@ -89,7 +89,7 @@ class PurchasesRpc(WealthRpcBase):
             await self._release(session, cancelled)
             await self._store.save_purchase(session, purchase, cancelled)
             message = purchase_to_proto(cancelled)
-            await self._append(session, "wealth.purchase.cancelled", purchase_id, message)
+            await self._events.append(session, "wealth.purchase.cancelled", purchase_id, message)
             return pb.CancelPurchaseResponse(purchase=message)
 
         async with self._purchase_scope(purchase_id):
@@ -137,7 +137,7 @@ class PurchasesRpc(WealthRpcBase):
             holding = await self._store.purchase_planned_holding(purchase.purchase_id, session)
             await self._store.insert_holding(session, holding)
             message = holding_to_proto(holding)
-            await self._append(
+            await self._events.append(
                 session, "wealth.fixed_term.holding_opened", holding.holding_id, message
             )
             return pb.ConfirmPurchaseResponse(holding=message)
@@ -151,7 +151,9 @@ class PurchasesRpc(WealthRpcBase):
             await self._store.add_units(session, funded.investor_id, funded.fund_id, funded.units)
         await self._store.save_order(session, order, funded)
         order_message = fund_order_to_proto(funded)
-        await self._append(session, "wealth.fund.order_funded", funded.order_id, order_message)
+        await self._events.append(
+            session, "wealth.fund.order_funded", funded.order_id, order_message
+        )
         return pb.ConfirmPurchaseResponse(fund_order=order_message)
 
     async def _complete_transfer(
@@ -213,10 +215,10 @@ class PurchasesRpc(WealthRpcBase):
         await self._record_payouts(session, payouts)
         seller_message = holding_to_proto(transfer.seller_holding)
         buyer_message = holding_to_proto(transfer.buyer_holding)
-        await self._append(
+        await self._events.append(
             session, "wealth.fixed_term.holding_transferred", seller_id, seller_message
         )
-        await self._append(
+        await self._events.append(
             session,
             "wealth.fixed_term.holding_opened",
             transfer.buyer_holding.holding_id,
@@ -272,7 +274,7 @@ class PurchasesRpc(WealthRpcBase):
             order = await self._store.get_order(purchase.fund_order_id, session)
             cancelled = cancel_unfunded(order)
             await self._store.save_order(session, order, cancelled)
-            await self._append(
+            await self._events.append(
                 session,
                 "wealth.fund.order_cancelled",
                 order.order_id,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from chassis.errors import InvalidArgument, NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session
+from chassis.wire import amount_from_proto, decimal_from_text
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.fixed_term import (
     Product,
@@ -39,13 +40,7 @@ from services.wealth.rpc_base import (
     require_investor_id,
 )
 from services.wealth.store import decode_page_token, encode_page_token
-from services.wealth.wire import (
-    amount_from_proto,
-    decimal_from_text,
-    product_to_proto,
-    purchase_to_proto,
-    reservation_to_proto,
-)
+from services.wealth.wire import product_to_proto, purchase_to_proto, reservation_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +67,7 @@ class ReservationsRpc(WealthRpcBase):
         async def create(session: Session) -> pb.CreateReservationResponse:
             await self._store.insert_reservation(session, reservation)
             message = reservation_to_proto(reservation)
-            await self._append(
+            await self._events.append(
                 session,
                 "wealth.fixed_term.reservation_created",
                 reservation.reservation_id,
@@ -100,7 +95,7 @@ class ReservationsRpc(WealthRpcBase):
             cancelled = cancel_reservation(reservation)
             await self._store.save_reservation(session, reservation, cancelled)
             message = reservation_to_proto(cancelled)
-            await self._append(
+            await self._events.append(
                 session, "wealth.fixed_term.reservation_cancelled", reservation_id, message
             )
             return pb.CancelReservationResponse(reservation=message)
@@ -185,8 +180,10 @@ class ReservationsRpc(WealthRpcBase):
                 )
                 await self._store.save_reservation(session, reservation, recorded)
                 purchase_message = purchase_to_proto(purchase)
-                await self._append(session, "wealth.purchase.tried", purchase_id, purchase_message)
-                await self._append(
+                await self._events.append(
+                    session, "wealth.purchase.tried", purchase_id, purchase_message
+                )
+                await self._events.append(
                     session,
                     "wealth.fixed_term.reservation_allocated",
                     reservation.reservation_id,

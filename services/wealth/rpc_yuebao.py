@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from chassis.errors import InvalidArgument
 from chassis.grpc_server import Context
 from chassis.mongo import Session
+from chassis.wire import amount_from_proto, decimal_from_text, money_to_proto
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.payouts import YUEBAO_OMNIBUS_ACCOUNT_ID
 from services.wealth.purchases import (
@@ -25,10 +26,7 @@ from services.wealth.rpc_base import (
 from services.wealth.store import decode_page_token, encode_page_token
 from services.wealth.wire import (
     REDEMPTION_MODE_FROM_PROTO,
-    amount_from_proto,
-    decimal_from_text,
     income_to_proto,
-    money_to_proto,
     portfolio_to_proto,
     purchase_to_proto,
     redemption_to_proto,
@@ -84,7 +82,7 @@ class YuebaoRpc(WealthRpcBase):
                 return pb.IssueSharesResponse(purchase=purchase_to_proto(purchase))
             await self._store.insert_purchase(session, requested)
             message = purchase_to_proto(requested)
-            await self._append(session, "wealth.purchase.tried", purchase_id, message)
+            await self._events.append(session, "wealth.purchase.tried", purchase_id, message)
             return pb.IssueSharesResponse(purchase=message)
 
         return await self._idempotent("issue-shares", request, pb.IssueSharesResponse, issue)
@@ -126,7 +124,9 @@ class YuebaoRpc(WealthRpcBase):
             await self._store.insert_redemption(session, plan.redemption)
             await self._record_payouts(session, plan.payouts)
             message = redemption_to_proto(plan.redemption, plan.payouts)
-            await self._append(session, "wealth.yuebao.shares_redeemed", redemption_id, message)
+            await self._events.append(
+                session, "wealth.yuebao.shares_redeemed", redemption_id, message
+            )
             return pb.RedeemSharesResponse(
                 redemption=message, account=await self._account_view(plan.account)
             )
@@ -157,7 +157,7 @@ class YuebaoRpc(WealthRpcBase):
             for before, after in zip(payouts, plan.payouts, strict=True):
                 await self._store.save_payout(session, before, after)
             message = redemption_to_proto(plan.redemption, plan.payouts)
-            await self._append(
+            await self._events.append(
                 session, "wealth.yuebao.redemption_cancelled", redemption_id, message
             )
             return pb.CancelRedemptionResponse(redemption=message)
@@ -223,7 +223,7 @@ class YuebaoRpc(WealthRpcBase):
             response = pb.SetYuebaoPortfolioResponse(
                 allocations=portfolio_to_proto(portfolio), income_per_10k_shares=str(quote)
             )
-            await self._append(session, "wealth.yuebao.portfolio_set", "yuebao", response)
+            await self._events.append(session, "wealth.yuebao.portfolio_set", "yuebao", response)
             return response
 
         return await self._idempotent(

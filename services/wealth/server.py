@@ -9,13 +9,11 @@ its event. Documents live in store.py; the RPC groups in rpc_*.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 from chassis.clock import Clock
-from chassis.errors import InvalidArgument
-from chassis.grpc_server import Context, GrpcService, build_grpc_service
+from chassis.grpc_server import GrpcService, build_grpc_service
 from chassis.mongo import MongoClient
-from chassis.outbox import FEED_BATCH_DEFAULT, FEED_BATCH_MAX, OutboxFeed, parse_position
+from chassis.outbox import EventFeedRpc, OutboxFeed
 from chassis.settings import ServiceSettings
 from colony.wealth.v1 import wealth_pb2 as pb
 from colony.wealth.v1 import wealth_pb2_grpc
@@ -40,6 +38,7 @@ ORDER_PRICER_INTERVAL_SECONDS = 10.0
 
 
 class WealthServicer(
+    EventFeedRpc,
     YuebaoRpc,
     IncomeRpc,
     PurchasesRpc,
@@ -52,15 +51,7 @@ class WealthServicer(
 ):
     """The WealthService: every RPC group mixed into one servicer over one WealthStore."""
 
-    async def StreamEvents(
-        self, request: pb.StreamEventsRequest, context: Context
-    ) -> AsyncIterator[pb.StreamEventsResponse]:
-        after_position = parse_position(request.after_position)
-        batch_size = request.batch_size or FEED_BATCH_DEFAULT
-        if not 1 <= batch_size <= FEED_BATCH_MAX:
-            raise InvalidArgument(f"batch_size must be between 1 and {FEED_BATCH_MAX}")
-        async for events in self._feed.follow(after_position, batch_size, follow=request.follow):
-            yield pb.StreamEventsResponse(events=events)
+    feed_response = pb.StreamEventsResponse
 
 
 async def build_wealth_service(

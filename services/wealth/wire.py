@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from chassis.errors import InvalidArgument
-from chassis.money import CURRENCY_CNY, Money, require_positive_amount
-from colony.common.v1 import money_pb2
+from chassis.wire import (
+    date_text,
+    decimal_to_text,
+    money_to_proto,
+    timestamp_to_proto,
+)
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.fixed_term import (
     Holding,
@@ -29,55 +30,6 @@ from services.wealth.purchases import Purchase, PurchaseKind, PurchaseState
 from services.wealth.store import IncomeRecord, IncomeRun
 from services.wealth.yuebao import Portfolio
 from services.wealth.yuebao_accounts import Redemption, RedemptionMode, RedemptionState
-
-DECIMAL_TEXT_LENGTH_MAX = 40
-
-
-def timestamp_to_proto(moment: datetime | None) -> Timestamp:
-    stamp = Timestamp()
-    if moment is not None:
-        stamp.FromDatetime(moment)
-    return stamp
-
-
-def timestamp_from_proto(stamp: Timestamp, field: str) -> datetime:
-    """An aware UTC datetime from a required Timestamp field, at MongoDB's milliseconds."""
-    if stamp.seconds == 0 and stamp.nanos == 0:
-        raise InvalidArgument(f"{field} is required", metadata={"field": field})
-    moment = stamp.ToDatetime(tzinfo=UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def money_to_proto(amount_fen: int) -> money_pb2.Money:
-    return money_pb2.Money(amount_fen=amount_fen, currency=CURRENCY_CNY)
-
-
-def amount_from_proto(amount: money_pb2.Money, field: str = "amount") -> int:
-    """The positive fen amount of a request's Money; refuses other currencies and non-positive."""
-    Money(amount.amount_fen, amount.currency or CURRENCY_CNY)  # validates the currency
-    return require_positive_amount(amount.amount_fen, field)
-
-
-def decimal_from_text(text: str, field: str) -> Decimal:
-    """A finite Decimal from a request's decimal string ("0.0420"); refuses anything else."""
-    if not text or len(text) > DECIMAL_TEXT_LENGTH_MAX:
-        raise InvalidArgument(f"{field} is required as a decimal string", metadata={"field": field})
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or "e" in text.lower():
-        raise InvalidArgument(f"{field} {text!r} is not a decimal", metadata={"field": field})
-    return value
-
-
-def decimal_to_text(value: Decimal | None) -> str:
-    return "" if value is None else str(value)
-
-
-def date_text(day: date | None) -> str:
-    return day.isoformat() if day else ""
-
 
 _PURCHASE_KIND = {
     PurchaseKind.YUEBAO_SUBSCRIPTION: pb.PURCHASE_KIND_YUEBAO_SUBSCRIPTION,

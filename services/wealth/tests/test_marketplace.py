@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chassis.clock import BUSINESS_TIMEZONE as CHINA_STANDARD_TIME
+from chassis.clock import business_date_of
 from chassis.errors import FailedPrecondition, InvalidArgument
 from services.wealth.marketplace import (
-    CHINA_STANDARD_TIME,
     LEVEL_SCORE_MIN,
     ORDER_CUTOFF,
     RECOMMENDATIONS_MAX,
@@ -22,7 +23,6 @@ from services.wealth.marketplace import (
     RiskLevel,
     RiskProfile,
     assess_risk_profile,
-    business_date_of,
     check_suitability,
     investor_level_for_score,
     is_trading_day,

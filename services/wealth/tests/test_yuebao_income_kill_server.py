@@ -18,9 +18,9 @@ import grpc
 import pytest
 from pymongo.read_concern import ReadConcern
 
+from chassis.clock import business_date_of
 from colony.wealth.v1 import wealth_pb2 as pb
 from colony.wealth.v1 import wealth_pb2_grpc
-from services.wealth.marketplace import business_date_of
 from services.wealth.store import WealthStore
 from services.wealth.tests.support import subscribe_yuebao
 from services.wealth.yuebao import distribute_daily_income

@@ -14,10 +14,9 @@ from datetime import datetime, time, timedelta
 import grpc
 import pytest
 
-from chassis.clock import ManualClock
+from chassis.clock import BUSINESS_TIMEZONE, ManualClock
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
-from services.payment.activity import BUSINESS_TIMEZONE
 from services.payment.identity import resident_id_check_char
 from services.payment.risk import DEFAULT_RULES_DATA
 from services.payment.tests.support import (

@@ -13,11 +13,10 @@ from datetime import timedelta
 import grpc
 import pytest
 
-from chassis.clock import ManualClock
+from chassis.clock import ManualClock, business_date_of
 from chassis.mongo import MongoClient
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
-from services.payment.activity import business_date_of
 from services.payment.tests.support import Stub, new_key, open_merchant, open_person
 from services.payment.tests.trade_support import (
     assert_books_balance,
