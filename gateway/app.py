@@ -15,48 +15,44 @@ from aiohttp import web
 
 from chassis.clock import Clock
 from chassis.mongo import MongoClient
-from gateway.api_keys import ApiKeyStore
-from gateway.authentication import Authenticator, authentication_middleware
 from gateway.clients import PaymentClient, ServiceChannels, WealthClient
-from gateway.idempotency import IdempotentRequests
-from gateway.identities import IdentityStore
-from gateway.openapi import build_openapi_document
-from gateway.passwords import PasswordHasher
-from gateway.payment_code_wallets import PaymentCodeWallets
-from gateway.problems import problem_middleware
-from gateway.registration import Registration
-from gateway.routes import (
-    accounts,
+from gateway.edge.api_keys import ApiKeyStore
+from gateway.edge.authentication import Authenticator, authentication_middleware
+from gateway.edge.idempotency import IdempotentRequests
+from gateway.edge.identities import IdentityStore
+from gateway.edge.openapi import build_openapi_document
+from gateway.edge.passwords import PasswordHasher
+from gateway.edge.problems import problem_middleware
+from gateway.edge.registration import Registration
+from gateway.edge.routes import accounts, documentation, system
+from gateway.edge.routing import Route, register_routes
+from gateway.edge.tokens import AccessTokens
+from gateway.operations import routes as operations
+from gateway.operations.start import Operations
+from gateway.payment.code_wallets import PaymentCodeWallets
+from gateway.payment.routes import (
     admin,
-    documentation,
-    fixed_term,
-    funds,
     merchant,
     merchant_payments,
     money_movement,
-    operations,
     payments,
-    system,
     trades,
     wallet,
     wallet_pay,
-    wealth_admin,
-    yuebao,
 )
-from gateway.routing import Route, register_routes
-from gateway.saga_requests import Operations
+from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.catalogue import define_sagas
 from gateway.sagas.engine import BACKOFF_SECONDS_MAX, RetryPolicy, SagaEngine
 from gateway.sagas.failpoints import Failpoints
 from gateway.sagas.log import SagaLog
 from gateway.sagas.recovery import RecoveryLoop
 from gateway.settings import GatewaySettings
-from gateway.tokens import AccessTokens
-from gateway.wallet_funding import WalletFunding
-from gateway.wealth_jobs import WealthJobs
-from gateway.wealth_ledger import WealthLedger
-from gateway.wealth_reservations import ReservationMatching
-from gateway.wealth_schedule import WealthJobsSchedule
+from gateway.wealth.jobs import WealthJobs
+from gateway.wealth.ledger import WealthLedger
+from gateway.wealth.reservations import ReservationMatching
+from gateway.wealth.routes import admin as wealth_admin
+from gateway.wealth.routes import fixed_term, funds, yuebao
+from gateway.wealth.schedule import WealthJobsSchedule
 
 # Bodies are small JSON objects; anything larger is refused (413) before it is read.
 REQUEST_BODY_BYTES_MAX = 64 * 1024

@@ -1,7 +1,7 @@
 """Clients of the business-line services: one channel each, a deadline on every call.
 
 A failed call's gRPC status (with its google.rpc.ErrorInfo) becomes a chassis DomainError
-here, in translate_rpc_error, and nowhere else; gateway.problems renders it.
+here, in translate_rpc_error, and nowhere else; gateway.edge.problems renders it.
 """
 
 from __future__ import annotations
@@ -333,7 +333,7 @@ class WealthClient(ServiceClient):
     """The wealth line (DOMAIN.md §2), one method per RPC: the gateway's sagas, jobs and reads.
 
     The wealth service never moves money; every call here is paired with postings in the
-    payment ledger by a saga (gateway.sagas) or the daily job (gateway.wealth_jobs).
+    payment ledger by a saga (gateway.sagas) or the daily job (gateway.wealth.jobs).
     """
 
     service_name = "wealth"

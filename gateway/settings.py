@@ -165,7 +165,7 @@ class GatewaySettings:
     operator_phones: frozenset[str] = frozenset()
     sagas: SagaSettings = field(default_factory=SagaSettings)
     # How often each replica looks for a business date whose wealth job is due (0: never;
-    # the operator runs dates by hand). gateway.wealth_schedule.
+    # the operator runs dates by hand). gateway.wealth.schedule.
     wealth_jobs_interval_seconds: float = 60.0
 
     @classmethod

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from colony.common.v1 import errors_pb2
-from gateway.openapi import GATEWAY_ONLY_REASONS
+from gateway.edge.openapi import GATEWAY_ONLY_REASONS
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_FOLDERS = ("chassis", "services", "gateway")

@@ -8,20 +8,20 @@ the call, holds a lease on the saga while it drives it (so several gateway repli
 run), and a recovery loop on every replica finishes or compensates whatever a crash or a
 failed service left behind.
 
-Modules: ``definition`` (what a saga is; pure), ``log`` (the ``sagas`` collection),
-``engine`` (driving, retries, leases), ``recovery`` (the periodic job), ``failpoints``
-(test-only crash injection), ``catalogue`` (the sagas this gateway runs) and one module
-per saga: ``merchant_payment``; the wealth purchases on the PURCHASE template of
-``wealth_purchase`` (``yuebao_subscription``, ``product_subscription``,
-``transfer_purchase``, ``fund_purchase``, ``reservation_purchase``); ``yuebao_redemption``;
-and wallet pay's ``wallet_payment`` (a trade, a bill or a payment code). Their
-payment-side mechanics (the wealth accounts, how a payout is posted) are in
-gateway.wealth_ledger.
+This package is the engine only: ``definition`` (what a saga is; pure), ``log`` (the
+``sagas`` collection), ``engine`` (driving, retries, leases), ``recovery`` (the periodic
+job), ``failpoints`` (test-only crash injection) and ``catalogue`` (the sagas this gateway
+runs, built once). The sagas themselves live with their business area:
+gateway.payment.sagas (``merchant_payment``; wallet pay's ``wallet_payment``: a trade, a
+bill or a payment code) and gateway.wealth.sagas (the purchases on the PURCHASE template of
+``purchase``: ``yuebao_subscription``, ``product_subscription``, ``transfer_purchase``,
+``fund_purchase``, ``reservation_purchase``; and ``yuebao_redemption``). Their payment-side
+mechanics (the wealth accounts, how a payout is posted) are in gateway.wealth.ledger.
 
 How to add a saga — the Yu'e Bao subscription, for example (the real one is written on the
-PURCHASE template, ``wealth_purchase.purchase_saga``):
+PURCHASE template, gateway.wealth.sagas.purchase.purchase_saga):
 
-1. One module, ``gateway/sagas/yuebao_subscription.py``, declares it::
+1. One module of its area, ``gateway/wealth/sagas/yuebao_subscription.py``, declares it::
 
        def yuebao_subscription_saga(payment: PaymentClient, wealth: WealthClient,
                                     hold_ttl_seconds: int) -> SagaDefinition:
@@ -64,7 +64,7 @@ PURCHASE template, ``wealth_purchase.purchase_saga``):
    saga_id=derive_saga_id(caller.user_id, idempotency_key), owner_user_id=caller.user_id,
    saga_input={...}, fingerprint=fingerprint_request(operation_id, body),
    wait_seconds=settings.inline_wait_seconds)`` and answers with
-   ``gateway.routes.operations.operation_answer(record)`` (201, the refusal, or 202).
+   ``gateway.operations.routes.operation_answer(record)`` (201, the refusal, or 202).
 
 The rules a step must keep:
 - An action makes one idempotent call keyed by ``context.key`` (or ``key_of`` an earlier

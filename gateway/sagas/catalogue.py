@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from gateway.clients import PaymentClient, WealthClient
+from gateway.payment.sagas.merchant_payment import merchant_payment_saga
+from gateway.payment.sagas.wallet_payment import wallet_payment_saga
 from gateway.sagas.definition import SagaDefinition
-from gateway.sagas.fund_purchase import fund_purchase_saga
-from gateway.sagas.merchant_payment import merchant_payment_saga
-from gateway.sagas.product_subscription import product_subscription_saga
-from gateway.sagas.reservation_purchase import reservation_purchase_saga
-from gateway.sagas.transfer_purchase import transfer_purchase_saga
-from gateway.sagas.wallet_payment import wallet_payment_saga
-from gateway.sagas.yuebao_redemption import yuebao_redemption_saga
-from gateway.sagas.yuebao_subscription import yuebao_subscription_saga
-from gateway.wealth_ledger import WealthLedger
+from gateway.wealth.ledger import WealthLedger
+from gateway.wealth.sagas.fund_purchase import fund_purchase_saga
+from gateway.wealth.sagas.product_subscription import product_subscription_saga
+from gateway.wealth.sagas.reservation_purchase import reservation_purchase_saga
+from gateway.wealth.sagas.transfer_purchase import transfer_purchase_saga
+from gateway.wealth.sagas.yuebao_redemption import yuebao_redemption_saga
+from gateway.wealth.sagas.yuebao_subscription import yuebao_subscription_saga
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,7 +150,7 @@ def derive_saga_id(user_id: str, idempotency_key: str, attempt: int = 0) -> str:
     """The saga a user's HTTP Idempotency-Key starts: the same for every retry of the request.
 
     attempt > 0 names the saga of a later attempt of the same request: one that answers a
-    risk challenge which undid the attempt before it (gateway.saga_requests).
+    risk challenge which undid the attempt before it (gateway.operations.start).
     """
     text = f"saga\n{user_id}\n{idempotency_key}" + (f"\n{attempt}" if attempt else "")
     digest = hashlib.sha256(text.encode()).hexdigest()

@@ -17,7 +17,7 @@ from chassis.mongo import MongoClient
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from gateway.app import USERS_COLLECTION
-from gateway.registration import payment_idempotency_key
+from gateway.edge.registration import payment_idempotency_key
 from gateway.settings import GatewaySettings
 from gateway.tests.conftest import (
     PASSWORD,

@@ -22,8 +22,8 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from gateway.app import HTTP_IDEMPOTENCY_COLLECTION
 from gateway.clients import ServiceChannels
-from gateway.idempotency import derive_grpc_idempotency_key, fingerprint_request
-from gateway.routes.money_movement import OPERATION_TOP_UP
+from gateway.edge.idempotency import derive_grpc_idempotency_key, fingerprint_request
+from gateway.payment.routes.money_movement import OPERATION_TOP_UP
 from gateway.settings import GatewaySettings
 from gateway.tests.conftest import (
     CARD,

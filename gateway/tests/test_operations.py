@@ -18,11 +18,11 @@ from chassis.money import Money
 from chassis.mongo import MongoClient
 from gateway.app import SAGAS_COLLECTION
 from gateway.clients import ServiceChannels
-from gateway.routes.operations import redacted
+from gateway.operations.routes import redacted
+from gateway.payment.sagas.merchant_payment import merchant_payment_input
 from gateway.sagas.catalogue import define_sagas
 from gateway.sagas.definition import SagaState, derive_saga_id
 from gateway.sagas.log import SagaLog, SagaRecord
-from gateway.sagas.merchant_payment import merchant_payment_input
 from gateway.settings import GatewaySettings
 from gateway.tests.conftest import (
     GatewayFactory,

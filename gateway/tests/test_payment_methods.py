@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chassis.errors import DomainError
-from gateway.payment_methods import PaymentMethod, parse_methods, plan_funding
-from gateway.routes.funds import position_value_fen
+from gateway.payment.methods import PaymentMethod, parse_methods, plan_funding
+from gateway.wealth.routes.funds import position_value_fen
 
 BALANCE, YUEBAO = PaymentMethod.BALANCE, PaymentMethod.YUEBAO
 

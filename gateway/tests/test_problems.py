@@ -13,7 +13,7 @@ from chassis.errors import DomainError, InsufficientFunds, Unavailable
 from chassis.grpc_server import error_status
 from chassis.grpc_status import kind_of
 from gateway.clients import ServiceFault, translate_rpc_error
-from gateway.problems import HTTP_STATUS_BY_KIND, problem_middleware
+from gateway.edge.problems import HTTP_STATUS_BY_KIND, problem_middleware
 from gateway.tests.conftest import problem_of
 
 Client = TestClient[Any, Any]

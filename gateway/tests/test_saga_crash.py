@@ -37,9 +37,13 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from gateway.app import SAGAS_COLLECTION
 from gateway.clients import PaymentClient, ServiceChannels
+from gateway.payment.sagas.merchant_payment import (
+    CAPTURE_TO_MERCHANT,
+    MERCHANT_PAYMENT,
+    RESERVE_FUNDS,
+)
 from gateway.sagas.definition import SagaState, StepStatus, derive_saga_id, step_key
 from gateway.sagas.log import SagaLog
-from gateway.sagas.merchant_payment import CAPTURE_TO_MERCHANT, MERCHANT_PAYMENT, RESERVE_FUNDS
 from gateway.tests.conftest import CARD, merchant_registration, personal_registration
 from gateway.tests.saga_support import eventually, new_key
 from infra.embedded_mongo import free_port

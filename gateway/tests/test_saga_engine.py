@@ -23,6 +23,13 @@ from chassis.settings import SERVICE_NAMES
 from colony.common.v1 import money_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient, ServiceChannels
+from gateway.payment.sagas.merchant_payment import (
+    CAPTURE_TO_MERCHANT,
+    MERCHANT_PAYMENT,
+    RESERVE_FUNDS,
+    merchant_payment_input,
+    merchant_payment_saga,
+)
 from gateway.sagas.definition import (
     RETRY_FORWARD,
     JsonObject,
@@ -36,13 +43,6 @@ from gateway.sagas.definition import (
 from gateway.sagas.engine import RetryPolicy, SagaEngine
 from gateway.sagas.failpoints import Failpoint, Failpoints, Phase
 from gateway.sagas.log import LeaseLost, SagaLog, SagaRecord
-from gateway.sagas.merchant_payment import (
-    CAPTURE_TO_MERCHANT,
-    MERCHANT_PAYMENT,
-    RESERVE_FUNDS,
-    merchant_payment_input,
-    merchant_payment_saga,
-)
 from gateway.tests.conftest import User
 from gateway.tests.saga_support import Client, eventually, funded_payer, funds_of, new_key
 

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 from chassis.clock import ManualClock
 from chassis.mongo import MongoClient
 from gateway.clients import ServiceChannels
-from gateway.payment_code_wallets import code_digest
+from gateway.payment.code_wallets import code_digest
 from gateway.tests.conftest import (
     User,
     api_key_headers,

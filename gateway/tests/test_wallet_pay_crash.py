@@ -4,7 +4,7 @@ The method of test_saga_crash and test_wealth_saga_crash: a ``python -m gateway`
 with the test-only failpoint (gateway.sagas.failpoints) kills itself at an exact point of
 the saga it runs for ``POST /v1/wallet/payments``, and a restarted gateway's recovery loop
 must finish the saga alone. The kill points are read from the saga's definition (the one
-the gateway builds, gateway.sagas.wallet_payment), so a renamed, added or removed step
+the gateway builds, gateway.payment.sagas.wallet_payment), so a renamed, added or removed step
 moves them along. The buyer's balance is 0 and all their money is in Yu'e Bao, so every
 payment redeems shares fast into the balance and pays from there:
 
@@ -43,15 +43,15 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.app import SAGAS_COLLECTION
 from gateway.clients import PaymentClient, ServiceChannels, WealthClient
-from gateway.sagas.definition import SagaState, StepStatus, derive_saga_id, step_key
-from gateway.sagas.failpoints import SAGA_POINT, Failpoint, Phase
-from gateway.sagas.log import SagaLog, SagaRecord
-from gateway.sagas.wallet_payment import (
+from gateway.payment.sagas.wallet_payment import (
     CREDIT_BALANCE,
     PAY,
     REDEEM_SHARES,
     wallet_payment_saga,
 )
+from gateway.sagas.definition import SagaState, StepStatus, derive_saga_id, step_key
+from gateway.sagas.failpoints import SAGA_POINT, Failpoint, Phase
+from gateway.sagas.log import SagaLog, SagaRecord
 from gateway.tests.conftest import (
     CARD,
     api_key_headers,
@@ -69,7 +69,7 @@ from gateway.tests.test_saga_crash import (
 )
 from gateway.tests.test_wealth_saga_crash import CrashWorld, _finished, service_addresses
 from gateway.tests.wealth_support import Books
-from gateway.wealth_ledger import WealthLedger
+from gateway.wealth.ledger import WealthLedger
 from services.payment.ledger import PostingKind
 from services.payment.risk import DEFAULT_RULES_DATA
 from services.payment.store import PaymentStore

@@ -22,7 +22,7 @@ from gateway.clients import ServiceChannels
 from gateway.tests.conftest import User, balance_fen, problem_of
 from gateway.tests.saga_support import funded_payer, new_key
 from gateway.tests.wealth_support import Books, completed, fen, relog, run_wealth_jobs
-from gateway.wealth_ledger import FIXED_TERM_OMNIBUS_ACCOUNT_ID
+from gateway.wealth.ledger import FIXED_TERM_OMNIBUS_ACCOUNT_ID
 
 Client = TestClient[Any, Any]
 NewUser = Callable[..., Awaitable[User]]

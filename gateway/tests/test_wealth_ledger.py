@@ -1,4 +1,4 @@
-"""The wealth line's accounts in the payment ledger (gateway.wealth_ledger), on a real
+"""The wealth line's accounts in the payment ledger (gateway.wealth.ledger), on a real
 payment service: omnibus accounts opened not hot by an earlier version are turned hot, one
 that cannot be yet (a hold still open on it) keeps working and is turned hot by a later
 start, and a payout from a hot omnibus is posted once however often it is retried."""
@@ -13,9 +13,9 @@ import pytest
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
-from gateway.representations import money_to_proto
+from gateway.edge.representations import money_to_proto
 from gateway.tests.saga_support import new_key
-from gateway.wealth_ledger import (
+from gateway.wealth.ledger import (
     FIXED_TERM_OMNIBUS_ACCOUNT_ID,
     OMNIBUS_HOT_SHARDS,
     YUEBAO_INCOME_ACCOUNT_ID,

@@ -28,8 +28,6 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.clients import PaymentClient, ServiceChannels, WealthClient
 from gateway.sagas.definition import derive_saga_id, step_key
-from gateway.sagas.wealth_purchase import CAPTURE_TO_OMNIBUS, CONFIRM_PURCHASE, RESERVE_FUNDS
-from gateway.sagas.yuebao_subscription import ISSUE_SHARES, YUEBAO_SUBSCRIPTION
 from gateway.tests.conftest import CARD, personal_registration
 from gateway.tests.saga_support import eventually, new_key
 from gateway.tests.test_saga_crash import (
@@ -40,7 +38,9 @@ from gateway.tests.test_saga_crash import (
     _register,
 )
 from gateway.tests.wealth_support import Books
-from gateway.wealth_ledger import YUEBAO_OMNIBUS_ACCOUNT_ID
+from gateway.wealth.ledger import YUEBAO_OMNIBUS_ACCOUNT_ID
+from gateway.wealth.sagas.purchase import CAPTURE_TO_OMNIBUS, CONFIRM_PURCHASE, RESERVE_FUNDS
+from gateway.wealth.sagas.yuebao_subscription import ISSUE_SHARES, YUEBAO_SUBSCRIPTION
 from services.payment.ledger import AccountStatus
 from services.payment.store import PaymentStore
 

@@ -47,7 +47,6 @@ from gateway.clients import PaymentClient, ServiceChannels, WealthClient
 from gateway.sagas.catalogue import define_sagas
 from gateway.sagas.definition import SagaDefinition, derive_saga_id, step_key
 from gateway.sagas.failpoints import Failpoint, Phase
-from gateway.sagas.wealth_purchase import RESERVE_FUNDS
 from gateway.tests.conftest import CARD, next_phone, personal_registration
 from gateway.tests.saga_support import new_key
 from gateway.tests.test_saga_crash import (
@@ -59,12 +58,13 @@ from gateway.tests.test_saga_crash import (
 )
 from gateway.tests.test_wealth_saga_crash import CrashWorld, _finished, service_addresses
 from gateway.tests.wealth_support import Books
-from gateway.wealth_ledger import (
+from gateway.wealth.ledger import (
     FIXED_TERM_OMNIBUS_ACCOUNT_ID,
     FUNDS_OMNIBUS_ACCOUNT_ID,
     YUEBAO_OMNIBUS_ACCOUNT_ID,
     WealthLedger,
 )
+from gateway.wealth.sagas.purchase import RESERVE_FUNDS
 from services.payment.ledger import AccountStatus
 from services.payment.store import PaymentStore
 

@@ -5,7 +5,7 @@ with the test-only failpoint (gateway.sagas.failpoints) kills itself at a point 
 read from the definitions the gateway runs (gateway.sagas.catalogue.define_sagas), and a
 restarted gateway's recovery loop must finish the saga alone.
 
-- transfer_purchase (gateway.sagas.transfer_purchase): an investor buys a holding the
+- transfer_purchase (gateway.wealth.sagas.transfer_purchase): an investor buys a holding the
   seller listed (POST /v1/wealth/listings/{holding_id}/purchases, at the listing's price).
   Killed after every step's call answered, unrecorded, and after the last step was
   recorded; and, with the capture refused (the fixed-term omnibus frozen while no gateway
@@ -13,12 +13,12 @@ restarted gateway's recovery loop must finish the saga alone.
   with the buyer only (the seller's TRANSFERRED, the buyer's new one, whose id is the
   operation's, HELD), off the market, and the seller's proceeds (the price less the
   0.2%-of-principal fee) and the fee owed as DUE payouts: the business-date job pays them
-  (gateway.wealth_jobs, run in-process here), and the seller's balance and the platform's
+  (gateway.wealth.jobs, run in-process here), and the seller's balance and the platform's
   fee income move by exactly that. A compensated one leaves the listing on sale, unreserved,
   the seller's, and nothing owed.
-- reservation_purchase (gateway.sagas.reservation_purchase): started by the gateway, not by
+- reservation_purchase (gateway.wealth.sagas.reservation_purchase): started by the gateway, not by
   the investor. An operator's POST /v1/admin/wealth/products lists a product, and in the
-  same request the gateway matches the live reservations (gateway.wealth_reservations): the
+  same request the gateway matches the live reservations (gateway.wealth.reservations): the
   wealth service allocates the quota (a pending purchase, quota taken) and the gateway runs
   one saga per allocation, owned by the investor, inline. So the gateway that dies is the
   one serving the operator's request: the operator gets a dropped connection, the investor
@@ -34,7 +34,7 @@ restarted gateway's recovery loop must finish the saga alone.
   was, the allocation is keyed by it) replays that same compensated allocation.
   Every per-step point is reachable this way. Not covered: a crash after
   AllocateReservations answered and before the saga was written, which no failpoint reaches
-  (it is outside any saga); there, gateway.wealth_reservations relies on the operator's
+  (it is outside any saga); there, gateway.wealth.reservations relies on the operator's
   retry with unchanged balances replaying the allocation and starting its saga.
 
 The wealth service runs on the module's ManualClock (a holding changes hands from its value
@@ -90,8 +90,8 @@ from gateway.tests.test_wealth_saga_crash_lines import (
     undoable_steps,
 )
 from gateway.tests.wealth_support import Books
-from gateway.wealth_jobs import WealthJobs
-from gateway.wealth_ledger import FIXED_TERM_OMNIBUS_ACCOUNT_ID, WealthLedger
+from gateway.wealth.jobs import WealthJobs
+from gateway.wealth.ledger import FIXED_TERM_OMNIBUS_ACCOUNT_ID, WealthLedger
 from services.payment.ledger import AccountStatus
 from services.payment.rpc_base import PLATFORM_FEE_INCOME_ACCOUNT_ID
 

@@ -1,4 +1,4 @@
-"""The wealth business-date job on a schedule (gateway.wealth_schedule).
+"""The wealth business-date job on a schedule (gateway.wealth.schedule).
 
 Pure: which dates a round runs. With real payment and wealth services on the module's
 ManualClock: the first round runs today's date; a round on the same date runs nothing; after
@@ -32,9 +32,9 @@ from gateway.tests.wealth_support import (
     subscribe_yuebao,
     yuebao_holding,
 )
-from gateway.wealth_jobs import WealthJobs
-from gateway.wealth_ledger import WealthLedger
-from gateway.wealth_schedule import CATCH_UP_DAYS, WealthJobsSchedule, dates_due
+from gateway.wealth.jobs import WealthJobs
+from gateway.wealth.ledger import WealthLedger
+from gateway.wealth.schedule import CATCH_UP_DAYS, WealthJobsSchedule, dates_due
 
 Client = TestClient[Any, Any]
 NewUser = Callable[..., Awaitable[User]]

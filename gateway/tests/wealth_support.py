@@ -23,7 +23,7 @@ from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.clients import PaymentClient, ServiceChannels, WealthClient
 from gateway.tests.conftest import User, log_in
 from gateway.tests.saga_support import new_key
-from gateway.wealth_ledger import YUEBAO_OMNIBUS_ACCOUNT_ID
+from gateway.wealth.ledger import YUEBAO_OMNIBUS_ACCOUNT_ID
 from services.payment.store import PaymentStore
 
 Client = TestClient[Any, Any]

@@ -1,0 +1,1 @@
+"""The edge's own routes: register and log in, liveness and readiness, the API description."""

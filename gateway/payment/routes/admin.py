@@ -1,0 +1,350 @@
+"""Operator endpoints: risk rules, the blacklist, risk decisions, platform refund decisions, jobs.
+
+Only callers with the operator role (phones in COLONY_OPERATOR_PHONES, at log-in) get past
+the middleware; everyone else is refused with 403. Each change is logged with the
+operator's user id for the audit trail. The rules themselves are data the payment service
+validates (services/payment/risk.py, parse_rules): the gateway passes the JSON list through.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from chassis.errors import InvalidArgument
+from colony.payment.v1 import payment_pb2 as pb
+from gateway.clients import PaymentClient, ServiceFault
+from gateway.edge.authentication import CALLER
+from gateway.edge.identities import Role
+from gateway.edge.openapi import schema_ref
+from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.payloads import read_json, read_json_object, require_bool, require_text
+from gateway.edge.representations import json_response, risk_decision_json, trade_json
+from gateway.edge.routing import AuthScheme, QueryParameter, Route
+from gateway.payment.trade_access import trade_id_of
+
+log = logging.getLogger("colony.gateway.admin")
+
+ACCOUNT_ID_LENGTH_MAX = 64
+BLACKLIST_REASON_LENGTH_MAX = 200
+# A transport bound: the service parses the date (INVALID_BUSINESS_DATE).
+BUSINESS_DATE_LENGTH_MAX = 32
+BLACKLIST_FIELDS = ("blacklisted", "reason")
+REFUND_DECISION_FIELDS = ("approve",)
+TRADE_JOBS_FIELDS = ("business_date",)
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "RiskRules": {
+        "type": "array",
+        "description": (
+            "The risk rules as data, evaluated in order; each has rule_id, kind "
+            "(single_transaction_limit, daily_limit, velocity_count, velocity_amount, "
+            "new_payee, blacklisted_party, unknown_device), action (ALLOW, CHALLENGE, DENY) "
+            "and the kind's own fields. See services/payment/risk.py."
+        ),
+        "items": {"type": "object", "additionalProperties": True},
+    },
+    "RiskRulesReplaced": {
+        "type": "object",
+        "required": ["rule_count"],
+        "properties": {"rule_count": {"type": "integer"}},
+    },
+    "BlacklistRequest": {
+        "type": "object",
+        "required": ["blacklisted"],
+        "additionalProperties": False,
+        "properties": {
+            "blacklisted": {"type": "boolean"},
+            "reason": {"type": "string", "maxLength": BLACKLIST_REASON_LENGTH_MAX},
+        },
+    },
+    "BlacklistEntry": {
+        "type": "object",
+        "required": ["account_id", "blacklisted", "reason"],
+        "properties": {
+            "account_id": {"type": "string"},
+            "blacklisted": {"type": "boolean"},
+            "reason": {"type": "string"},
+        },
+    },
+    "RiskDecision": {
+        "type": "object",
+        "required": [
+            "decision_id",
+            "payer_account_id",
+            "payee_account_id",
+            "amount",
+            "payment_kind",
+            "action",
+            "rule_ids",
+            "reasons",
+            "proceeded",
+            "decided_at",
+        ],
+        "properties": {
+            "decision_id": {"type": "string"},
+            "payer_account_id": {"type": "string"},
+            "payee_account_id": {"type": "string"},
+            "amount": schema_ref("Money"),
+            "payment_kind": {"type": "string", "enum": ["transfer", "payment", "withdrawal"]},
+            "action": {"type": "string", "enum": ["ALLOW", "CHALLENGE", "DENY"]},
+            "rule_ids": {"type": "array", "items": {"type": "string"}},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "proceeded": {
+                "type": "boolean",
+                "description": "Whether the payment went ahead (a challenge answered).",
+            },
+            "decided_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "RiskDecisionList": {
+        "type": "object",
+        "required": ["decisions", "next_page_token"],
+        "properties": {
+            "decisions": {"type": "array", "items": schema_ref("RiskDecision")},
+            "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
+        },
+    },
+    "TradeJobsRequest": {
+        "type": "object",
+        "required": ["business_date"],
+        "additionalProperties": False,
+        "properties": {
+            "business_date": {
+                "type": "string",
+                "format": "date",
+                "description": "YYYY-MM-DD, China Standard Time.",
+                "example": "2025-03-11",
+            }
+        },
+    },
+    "TradeJobsRun": {
+        "type": "object",
+        "required": ["business_date", "auto_confirmed", "expired", "already_run"],
+        "properties": {
+            "business_date": {"type": "string", "format": "date"},
+            "auto_confirmed": {"type": "integer"},
+            "expired": {"type": "integer"},
+            "already_run": {
+                "type": "boolean",
+                "description": "The date had been run before: nothing was done again.",
+            },
+        },
+    },
+}
+
+
+def _admin_route(
+    method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
+) -> Route:
+    return Route(
+        method,
+        path,
+        handler,
+        operation_id=operation_id,
+        summary=summary,
+        tag="admin",
+        auth=(AuthScheme.BEARER,),
+        required_role=Role.OPERATOR,
+        **options,
+    )
+
+
+def _account_id_of(request: web.Request) -> str:
+    account_id = request.match_info["account_id"]
+    if len(account_id) > ACCOUNT_ID_LENGTH_MAX:
+        raise InvalidArgument(
+            f"account_id must be at most {ACCOUNT_ID_LENGTH_MAX} characters",
+            metadata={"field": "account_id"},
+        )
+    return account_id
+
+
+class AdminRoutes:
+    """Everything under /v1/admin/ (operators only)."""
+
+    def __init__(self, payment: PaymentClient) -> None:
+        self._payment = payment
+
+    def routes(self) -> list[Route]:
+        return [
+            _admin_route(
+                "GET",
+                "/v1/admin/risk-rules",
+                self.get_risk_rules,
+                "getRiskRules",
+                "The risk rules in force, as data",
+                response_schema="RiskRules",
+            ),
+            _admin_route(
+                "PUT",
+                "/v1/admin/risk-rules",
+                self.set_risk_rules,
+                "setRiskRules",
+                "Replace the risk rules (validated as a whole; nothing changes if one is bad)",
+                request_schema="RiskRules",
+                response_schema="RiskRulesReplaced",
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_RISK_RULE",)},
+            ),
+            _admin_route(
+                "PUT",
+                "/v1/admin/blacklist/{account_id}",
+                self.set_blacklisted,
+                "setBlacklisted",
+                "Put an account on the risk blacklist, or take it off",
+                request_schema="BlacklistRequest",
+                response_schema="BlacklistEntry",
+                problems={HTTPStatus.NOT_FOUND: ("NOT_FOUND",)},
+            ),
+            _admin_route(
+                "GET",
+                "/v1/admin/risk-decisions",
+                self.list_risk_decisions,
+                "listRiskDecisions",
+                "Recorded risk decisions (the audit trail), newest first",
+                response_schema="RiskDecisionList",
+                query_parameters=(
+                    QueryParameter(
+                        "payer_account_id",
+                        {"type": "string", "maxLength": ACCOUNT_ID_LENGTH_MAX},
+                        "Only this payer's decisions.",
+                    ),
+                    *PAGING_QUERY_PARAMETERS,
+                ),
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_PAGE_TOKEN",)},
+            ),
+            _admin_route(
+                "POST",
+                "/v1/admin/trades/{trade_id}/refund-decision",
+                self.decide_refund,
+                "decidePlatformTradeRefund",
+                "The platform decides a disputed refund (approve or reject)",
+                request_schema="RefundDecisionRequest",
+                response_schema="MerchantTrade",
+                problems={
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("ILLEGAL_TRANSITION",),
+                },
+            ),
+            _admin_route(
+                "POST",
+                "/v1/admin/jobs/trade-jobs",
+                self.run_trade_jobs,
+                "runTradeJobs",
+                "Run the daily trade jobs for a business date (auto-confirm, expiry); "
+                "a date already run does nothing",
+                request_schema="TradeJobsRequest",
+                response_schema="TradeJobsRun",
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_BUSINESS_DATE",)},
+            ),
+        ]
+
+    async def get_risk_rules(self, request: web.Request) -> web.Response:
+        rules_json = await self._payment.get_risk_rules()
+        try:
+            rules = json.loads(rules_json)
+        except ValueError as error:
+            raise ServiceFault(f"payment answered rules that are not JSON: {error}") from error
+        return json_response(rules)
+
+    async def set_risk_rules(self, request: web.Request) -> web.Response:
+        rules = await read_json(request)
+        if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
+            raise InvalidArgument(
+                "the body must be the JSON list of rule objects", reason="INVALID_RISK_RULE"
+            )
+        rule_count = await self._payment.set_risk_rules(
+            json.dumps(rules, ensure_ascii=False, separators=(",", ":"))
+        )
+        log.info(
+            "risk rules replaced",
+            extra={"operator_user_id": request[CALLER].user_id, "rule_count": rule_count},
+        )
+        return json_response({"rule_count": rule_count})
+
+    async def set_blacklisted(self, request: web.Request) -> web.Response:
+        account_id = _account_id_of(request)
+        body = await read_json_object(request, BLACKLIST_FIELDS)
+        blacklisted = require_bool(body, "blacklisted")
+        reason = body.get("reason", "")
+        if not isinstance(reason, str) or len(reason) > BLACKLIST_REASON_LENGTH_MAX:
+            raise InvalidArgument(
+                f"reason must be a string of at most {BLACKLIST_REASON_LENGTH_MAX} characters",
+                metadata={"field": "reason"},
+            )
+        await self._payment.set_blacklisted(
+            pb.SetBlacklistedRequest(account_id=account_id, blacklisted=blacklisted, reason=reason)
+        )
+        log.info(
+            "blacklist changed",
+            extra={
+                "operator_user_id": request[CALLER].user_id,
+                "account_id": account_id,
+                "blacklisted": blacklisted,
+            },
+        )
+        return json_response(
+            {"account_id": account_id, "blacklisted": blacklisted, "reason": reason}
+        )
+
+    async def list_risk_decisions(self, request: web.Request) -> web.Response:
+        payer_account_id = request.query.get("payer_account_id", "")
+        if len(payer_account_id) > ACCOUNT_ID_LENGTH_MAX:
+            raise InvalidArgument(
+                f"payer_account_id must be at most {ACCOUNT_ID_LENGTH_MAX} characters",
+                metadata={"field": "payer_account_id"},
+            )
+        response = await self._payment.list_risk_decisions(
+            pb.ListRiskDecisionsRequest(
+                payer_account_id=payer_account_id, page=page_request(request)
+            )
+        )
+        return json_response(
+            {
+                "decisions": [risk_decision_json(decision) for decision in response.decisions],
+                "next_page_token": response.page.next_page_token,
+            }
+        )
+
+    async def decide_refund(self, request: web.Request) -> web.Response:
+        trade_id = trade_id_of(request)
+        body = await read_json_object(request, REFUND_DECISION_FIELDS)
+        approve = require_bool(body, "approve")
+        # An empty merchant_account_id is the platform deciding (DecideTradeRefundRequest).
+        trade = await self._payment.decide_trade_refund(
+            pb.DecideTradeRefundRequest(trade_id=trade_id, merchant_account_id="", approve=approve)
+        )
+        log.info(
+            "platform refund decision",
+            extra={
+                "operator_user_id": request[CALLER].user_id,
+                "trade_id": trade_id,
+                "approve": approve,
+            },
+        )
+        return json_response(trade_json(trade, merchant_view=True))
+
+    async def run_trade_jobs(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request, TRADE_JOBS_FIELDS)
+        business_date = require_text(body, "business_date", BUSINESS_DATE_LENGTH_MAX)
+        response = await self._payment.run_trade_jobs(business_date)
+        log.info(
+            "trade jobs run",
+            extra={
+                "operator_user_id": request[CALLER].user_id,
+                "business_date": business_date,
+                "already_run": response.already_run,
+            },
+        )
+        return json_response(
+            {
+                "business_date": business_date,
+                "auto_confirmed": response.auto_confirmed,
+                "expired": response.expired,
+                "already_run": response.already_run,
+            }
+        )

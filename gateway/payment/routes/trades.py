@@ -1,0 +1,375 @@
+"""Escrow trades (担保交易, DOMAIN.md §1), the buyer's side: see, pay, confirm, ask a refund.
+
+The buyer is always the caller; a trade that is not theirs answers 404 as if it did not
+exist (gateway.payment.trade_access). The state machine and its refusals are the payment service's
+(services/payment/escrow.py); an illegal step comes back as 422 ILLEGAL_TRANSITION naming
+the trade's state. Paying is an outgoing payment: risk-checked, once per Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from chassis.errors import InvalidArgument
+from chassis.money import AMOUNT_FEN_MAX, Money
+from colony.payment.v1 import payment_pb2 as pb
+from gateway.clients import PaymentClient
+from gateway.edge.authentication import CALLER
+from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
+from gateway.edge.openapi import schema_ref
+from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.payloads import (
+    read_optional_json_object,
+    require_amount,
+    require_currency,
+    require_text,
+)
+from gateway.edge.representations import (
+    TRADE_STATE_NAMES,
+    encode_json,
+    json_response,
+    money_to_proto,
+    trade_json,
+    trade_state_value,
+)
+from gateway.edge.risk_signals import (
+    PAYMENT_PASSWORD_FIELD,
+    PAYMENT_PASSWORD_PROPERTY,
+    risk_signals,
+)
+from gateway.edge.routing import AuthScheme, QueryParameter, Route
+from gateway.payment.trade_access import TradeParty, is_party, require_own_trade, trade_id_of
+
+# A transport bound only; the service holds the real limit (200 characters).
+REFUND_REASON_LENGTH_MAX = 512
+
+OPERATION_PAY_TRADE = "payTrade"
+PAY_FIELDS = (PAYMENT_PASSWORD_FIELD,)
+REFUND_REQUEST_FIELDS = ("amount_fen", "currency", "reason")
+
+TRADE_PROBLEMS: dict[int, tuple[str, ...]] = {
+    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+    HTTPStatus.UNPROCESSABLE_ENTITY: ("ILLEGAL_TRANSITION",),
+    HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
+}
+
+
+def _time(description: str) -> dict[str, Any]:
+    return {"type": "string", "format": "date-time", "description": description}
+
+
+_TRADE_PROPERTIES: dict[str, Any] = {
+    "trade_id": {"type": "string"},
+    "merchant_account_id": {"type": "string"},
+    "buyer_account_id": {"type": "string"},
+    "amount": schema_ref("Money"),
+    "description": {"type": "string"},
+    "state": {
+        "type": "string",
+        "enum": list(TRADE_STATE_NAMES),
+        "description": "created → paid → shipped → settled; refund_requested while a refund "
+        "is open; closed (unpaid, cancelled or expired); refunded (all money back).",
+    },
+    "in_escrow": {**schema_ref("Money"), "description": "Still held by the platform."},
+    "refunded": {**schema_ref("Money"), "description": "Refunded to the buyer so far."},
+    "refund_requested": {
+        **schema_ref("Money"),
+        "description": "The open refund request (or the last one decided).",
+    },
+    "refund_reason": {"type": "string"},
+    "settled_by": {
+        "type": "string",
+        "description": '"buyer" or "auto_confirm" once settled; empty before.',
+    },
+    "created_at": _time("When the merchant created it."),
+    "pay_by": _time("The end of the payment window."),
+    "paid_at": _time("Absent until paid."),
+    "shipped_at": _time("Absent until shipped."),
+    "auto_confirm_at": _time("When a shipped trade confirms itself (10 days after shipping)."),
+    "finished_at": _time("Absent until settled, refunded or closed."),
+}
+_TRADE_REQUIRED = [
+    "trade_id",
+    "merchant_account_id",
+    "buyer_account_id",
+    "amount",
+    "description",
+    "state",
+    "in_escrow",
+    "refunded",
+    "refund_requested",
+    "refund_reason",
+    "settled_by",
+    "created_at",
+    "pay_by",
+]
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Trade": {
+        "type": "object",
+        "description": "An escrow trade (担保交易) as its buyer sees it.",
+        "required": _TRADE_REQUIRED,
+        "properties": _TRADE_PROPERTIES,
+    },
+    "MerchantTrade": {
+        "type": "object",
+        "description": "An escrow trade as its merchant sees it, with the settlement.",
+        "required": [*_TRADE_REQUIRED, "merchant_settled", "acquiring_fee"],
+        "properties": {
+            **_TRADE_PROPERTIES,
+            "merchant_settled": {
+                **schema_ref("Money"),
+                "description": "Paid to the merchant at settlement (zero before).",
+            },
+            "acquiring_fee": {
+                **schema_ref("Money"),
+                "description": "The acquiring fee taken at settlement: 0.6%, half-even.",
+            },
+        },
+    },
+    "TradeList": {
+        "type": "object",
+        "required": ["trades", "next_page_token"],
+        "properties": {
+            "trades": {"type": "array", "items": schema_ref("Trade")},
+            "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
+        },
+    },
+    "PayTradeRequest": {
+        "type": "object",
+        "description": "May be empty; payment_password answers a risk challenge.",
+        "additionalProperties": False,
+        "properties": {PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY},
+    },
+    "RefundRequest": {
+        "type": "object",
+        "required": ["reason"],
+        "additionalProperties": False,
+        "properties": {
+            "amount_fen": {
+                "type": "integer",
+                "format": "int64",
+                "minimum": 0,
+                "maximum": AMOUNT_FEN_MAX,
+                "description": "At most what is still in escrow; 0 or absent asks all of it.",
+            },
+            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
+            "reason": {"type": "string", "maxLength": REFUND_REASON_LENGTH_MAX},
+        },
+    },
+}
+
+TRADE_STATE_QUERY = QueryParameter(
+    "state", {"type": "string", "enum": list(TRADE_STATE_NAMES)}, "Only trades in this state."
+)
+
+
+def parse_trade_state(text: str | None) -> pb.TradeState.ValueType:
+    """The state filter of a trade list; absent means every state."""
+    if text is None:
+        return pb.TRADE_STATE_UNSPECIFIED
+    if text not in TRADE_STATE_NAMES:
+        raise InvalidArgument(
+            f"state must be one of {', '.join(TRADE_STATE_NAMES)}", metadata={"field": "state"}
+        )
+    return trade_state_value(text)
+
+
+async def list_trades_as(
+    payment: PaymentClient, request: web.Request, party: TradeParty
+) -> web.Response:
+    """A page of the caller's trades in which it is `party` (buyer or merchant)."""
+    state = parse_trade_state(request.query.get("state"))
+    account_id = request[CALLER].account_id
+    response = await payment.list_trades(
+        pb.ListTradesRequest(account_id=account_id, state=state, page=page_request(request))
+    )
+    return json_response(
+        {
+            "trades": [
+                trade_json(trade, merchant_view=party is TradeParty.MERCHANT)
+                for trade in response.trades
+                if is_party(trade, account_id, party)
+            ],
+            "next_page_token": response.page.next_page_token,
+        }
+    )
+
+
+def refund_amount(body: dict[str, Any]) -> Money:
+    """amount_fen of a refund request: 0 or absent asks for everything still in escrow."""
+    amount_fen = body.get("amount_fen")
+    if amount_fen is None or (type(amount_fen) is int and amount_fen == 0):
+        return Money(0, require_currency(body))
+    return require_amount(body)
+
+
+def _trade_route(
+    method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
+) -> Route:
+    settings: dict[str, Any] = {
+        "auth": (AuthScheme.BEARER,),
+        "response_schema": "Trade",
+        "problems": TRADE_PROBLEMS,
+        **options,
+    }
+    return Route(
+        method, path, handler, operation_id=operation_id, summary=summary, tag="trades", **settings
+    )
+
+
+class TradeRoutes:
+    """The buyer's escrow-trade routes under /v1/trades."""
+
+    def __init__(self, payment: PaymentClient, idempotency: IdempotentRequests) -> None:
+        self._payment = payment
+        self._idempotency = idempotency
+
+    def routes(self) -> list[Route]:
+        return [
+            _trade_route(
+                "GET",
+                "/v1/trades",
+                self.list_trades,
+                "listTrades",
+                "The trades the caller is buying, newest first",
+                response_schema="TradeList",
+                query_parameters=(TRADE_STATE_QUERY, *PAGING_QUERY_PARAMETERS),
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_PAGE_TOKEN",)},
+            ),
+            _trade_route(
+                "GET",
+                "/v1/trades/{trade_id}",
+                self.get_trade,
+                "getTrade",
+                "One trade of the caller's (as buyer, or as its merchant)",
+                problems={HTTPStatus.NOT_FOUND: ("NOT_FOUND",)},
+            ),
+            _trade_route(
+                "POST",
+                "/v1/trades/{trade_id}/pay",
+                self.pay,
+                OPERATION_PAY_TRADE,
+                "Pay a trade: the money moves from the caller's balance into escrow",
+                idempotency_key_required=True,
+                risk_checked=True,
+                request_schema="PayTradeRequest",
+                response_description="Paid; a replay of the same key returns this same answer.",
+                problems={
+                    **TRADE_PROBLEMS,
+                    HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "ILLEGAL_TRANSITION",
+                        "TRADE_EXPIRED",
+                        "INSUFFICIENT_FUNDS",
+                        "ACCOUNT_NOT_ACTIVE",
+                    ),
+                },
+            ),
+            _trade_route(
+                "POST",
+                "/v1/trades/{trade_id}/confirm-receipt",
+                self.confirm_receipt,
+                "confirmTradeReceipt",
+                "Confirm receipt: escrow settles to the merchant less the acquiring fee",
+            ),
+            _trade_route(
+                "POST",
+                "/v1/trades/{trade_id}/refund-request",
+                self.request_refund,
+                "requestTradeRefund",
+                "Ask for part or all of the money in escrow back",
+                request_schema="RefundRequest",
+                problems={
+                    **TRADE_PROBLEMS,
+                    HTTPStatus.BAD_REQUEST: ("INVALID_AMOUNT",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "ILLEGAL_TRANSITION",
+                        "REFUND_NOT_ALLOWED",
+                    ),
+                },
+            ),
+            _trade_route(
+                "POST",
+                "/v1/trades/{trade_id}/cancel",
+                self.cancel,
+                "cancelTrade",
+                "Cancel an unpaid trade",
+            ),
+        ]
+
+    async def list_trades(self, request: web.Request) -> web.Response:
+        return await list_trades_as(self._payment, request, TradeParty.BUYER)
+
+    async def get_trade(self, request: web.Request) -> web.Response:
+        account_id = request[CALLER].account_id
+        trade = await require_own_trade(
+            self._payment, trade_id_of(request), account_id, TradeParty.BUYER, TradeParty.MERCHANT
+        )
+        merchant_view = is_party(trade, account_id, TradeParty.MERCHANT)
+        return json_response(trade_json(trade, merchant_view=merchant_view))
+
+    async def pay(self, request: web.Request) -> web.Response:
+        key = require_idempotency_key(request)
+        trade_id = trade_id_of(request)
+        body = await read_optional_json_object(request, PAY_FIELDS)
+        risk = risk_signals(request, body)
+        caller = request[CALLER]
+        await require_own_trade(self._payment, trade_id, caller.account_id, TradeParty.BUYER)
+
+        async def pay(grpc_key: str) -> StoredResponse:
+            response = await self._payment.pay_trade(
+                pb.PayTradeRequest(
+                    idempotency_key=grpc_key,
+                    trade_id=trade_id,
+                    buyer_account_id=caller.account_id,
+                    risk=risk,
+                )
+            )
+            return StoredResponse(
+                status=HTTPStatus.OK,
+                body=encode_json(trade_json(response.trade, merchant_view=False)),
+            )
+
+        return await self._idempotency.respond(
+            user_id=caller.user_id,
+            key=key,
+            operation_id=OPERATION_PAY_TRADE,
+            body={"trade_id": trade_id, **body},
+            operation=pay,
+        )
+
+    async def confirm_receipt(self, request: web.Request) -> web.Response:
+        trade_id = trade_id_of(request)
+        await read_optional_json_object(request, ())
+        buyer_account_id = request[CALLER].account_id
+        await require_own_trade(self._payment, trade_id, buyer_account_id, TradeParty.BUYER)
+        trade = await self._payment.confirm_trade_receipt(trade_id, buyer_account_id)
+        return json_response(trade_json(trade, merchant_view=False))
+
+    async def request_refund(self, request: web.Request) -> web.Response:
+        trade_id = trade_id_of(request)
+        body = await read_optional_json_object(request, REFUND_REQUEST_FIELDS)
+        amount = refund_amount(body)
+        reason = require_text(body, "reason", REFUND_REASON_LENGTH_MAX)
+        buyer_account_id = request[CALLER].account_id
+        await require_own_trade(self._payment, trade_id, buyer_account_id, TradeParty.BUYER)
+        trade = await self._payment.request_trade_refund(
+            pb.RequestTradeRefundRequest(
+                trade_id=trade_id,
+                buyer_account_id=buyer_account_id,
+                amount=money_to_proto(amount),
+                reason=reason,
+            )
+        )
+        return json_response(trade_json(trade, merchant_view=False))
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        trade_id = trade_id_of(request)
+        await read_optional_json_object(request, ())
+        buyer_account_id = request[CALLER].account_id
+        await require_own_trade(self._payment, trade_id, buyer_account_id, TradeParty.BUYER)
+        trade = await self._payment.cancel_trade(trade_id, buyer_account_id)
+        return json_response(trade_json(trade, merchant_view=False))

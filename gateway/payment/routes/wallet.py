@@ -1,0 +1,258 @@
+"""The wallet (DOMAIN.md §6): the caller's balance and statement, read from the ledger,
+and the caller's wealth holdings beside them.
+
+Both read the caller's own account, taken from their identity; no route takes an
+account id to read, so no user can read another's money. The wealth part of the overview
+(Yu'e Bao, fixed-term holdings, fund positions) is left out when the wealth service cannot
+answer: the balance is shown regardless.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from chassis.errors import DomainError
+from chassis.money import Money
+from colony.common.v1 import paging_pb2
+from colony.payment.v1 import payment_pb2 as pb
+from colony.wealth.v1 import wealth_pb2 as wpb
+from gateway.clients import PaymentClient, ServiceFault, WealthClient
+from gateway.edge.authentication import CALLER
+from gateway.edge.openapi import schema_ref
+from gateway.edge.paging import PAGE_SIZE_MAX, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.representations import (
+    json_response,
+    money_json,
+    money_proto_json,
+    statement_entry_json,
+    wallet_json,
+)
+from gateway.edge.routing import AuthScheme, Route
+from gateway.wealth.routes.funds import fund_positions
+
+log = logging.getLogger("colony.gateway.wallet")
+
+# The overview sums at most this many pages of fixed-term holdings.
+HOLDING_PAGES_MAX = 20
+# Holdings whose principal the investor still has in the product.
+_LIVE_HOLDING_STATES = (wpb.HOLDING_STATE_HELD, wpb.HOLDING_STATE_LISTED)
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Wallet": {
+        "type": "object",
+        "required": [
+            "account_id",
+            "balance",
+            "available",
+            "in_escrow",
+            "kyc_level",
+            "payment_password_set",
+        ],
+        "properties": {
+            "account_id": {"type": "string"},
+            "balance": {**schema_ref("Money"), "description": "Posted balance."},
+            "available": {**schema_ref("Money"), "description": "Balance less open holds."},
+            "in_escrow": {
+                **schema_ref("Money"),
+                "description": "Paid into escrow trades not yet settled or refunded; not "
+                "part of the balance, which it already left.",
+            },
+            "kyc_level": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 3,
+                "description": "1 phone verified, 2 real-name, 3 bank card verified.",
+            },
+            "payment_password_set": {
+                "type": "boolean",
+                "description": "Whether a 6-digit payment password has been set.",
+            },
+            "wealth": {
+                **schema_ref("WalletWealth"),
+                "description": "Absent when the wealth service cannot answer right now.",
+            },
+        },
+    },
+    "WalletWealth": {
+        "type": "object",
+        "required": ["yuebao", "fixed_term_total", "fund_positions_value"],
+        "properties": {
+            "yuebao": {
+                "type": "object",
+                "required": [
+                    "shares",
+                    "yesterday_income",
+                    "cumulative_income",
+                    "seven_day_annualised_yield",
+                ],
+                "properties": {
+                    "shares": schema_ref("Money"),
+                    "yesterday_income": schema_ref("Money"),
+                    "cumulative_income": schema_ref("Money"),
+                    "seven_day_annualised_yield": {
+                        "type": "string",
+                        "description": 'A decimal fraction; "" before 7 days of income.',
+                    },
+                },
+            },
+            "fixed_term_total": {
+                **schema_ref("Money"),
+                "description": "Principal of the fixed-term holdings not yet matured.",
+            },
+            "fund_positions_value": {
+                **schema_ref("Money"),
+                "description": "Fund units at each fund's latest NAV, rounded down.",
+            },
+        },
+    },
+    "StatementEntry": {
+        "type": "object",
+        "required": [
+            "entry_id",
+            "posting_id",
+            "kind",
+            "amount",
+            "counterpart_account_id",
+            "counterpart_name",
+            "memo",
+            "reference",
+            "posted_at",
+        ],
+        "properties": {
+            "entry_id": {"type": "string"},
+            "posting_id": {"type": "string"},
+            "kind": {
+                "type": "string",
+                "example": "transfer",
+                "description": "top_up, withdrawal, transfer, hold_capture, trade_payment, "
+                "trade_settlement, trade_refund, code_payment or bill_payment.",
+            },
+            "amount": {**schema_ref("Money"), "description": "Signed: negative is money out."},
+            "balance_after": {
+                **schema_ref("Money"),
+                "description": "The running balance right after this entry. Absent on a hot "
+                "account's statement, whose sub-accounts move concurrently.",
+            },
+            "counterpart_account_id": {"type": "string"},
+            "counterpart_name": {"type": "string"},
+            "memo": {"type": "string"},
+            "reference": {
+                "type": "string",
+                "description": "The trade, hold or bill reference the entry belongs to, if any.",
+            },
+            "posted_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Statement": {
+        "type": "object",
+        "required": ["entries", "next_page_token"],
+        "properties": {
+            "entries": {
+                "type": "array",
+                "items": schema_ref("StatementEntry"),
+                "description": "Newest first.",
+            },
+            "next_page_token": {
+                "type": "string",
+                "description": "Pass as page_token for the next page; empty "
+                "when there are no more entries.",
+            },
+        },
+    },
+}
+
+
+class WalletRoutes:
+    """GET /v1/wallet, GET /v1/statement."""
+
+    def __init__(self, payment: PaymentClient, wealth: WealthClient) -> None:
+        self._payment = payment
+        self._wealth = wealth
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(
+                "GET",
+                "/v1/wallet",
+                self.wallet,
+                operation_id="getWallet",
+                summary="The caller's balance, available balance, money in escrow and "
+                "wealth holdings",
+                tag="wallet",
+                auth=(AuthScheme.BEARER,),
+                response_schema="Wallet",
+            ),
+            Route(
+                "GET",
+                "/v1/statement",
+                self.statement,
+                operation_id="listStatement",
+                summary="The caller's ledger entries, newest first, with running balances",
+                tag="wallet",
+                auth=(AuthScheme.BEARER,),
+                response_schema="Statement",
+                query_parameters=PAGING_QUERY_PARAMETERS,
+                problems={400: ("INVALID_PAGE_TOKEN",)},
+            ),
+        ]
+
+    async def wallet(self, request: web.Request) -> web.Response:
+        account_id = request[CALLER].account_id
+        account = await self._payment.get_account(account_id)
+        overview = wallet_json(account)
+        try:
+            overview["wealth"] = await self._wealth_holdings(account_id)
+        except (DomainError, ServiceFault) as error:
+            log.warning("wallet shown without wealth holdings: %s", error)
+        return json_response(overview)
+
+    async def _wealth_holdings(self, account_id: str) -> dict[str, Any]:
+        yuebao = (
+            await self._wealth.get_yuebao_account(
+                wpb.GetYuebaoAccountRequest(investor_id=account_id)
+            )
+        ).account
+        fixed_term_fen = 0
+        page_token = ""
+        for _ in range(HOLDING_PAGES_MAX):
+            page = await self._wealth.list_holdings(
+                wpb.ListHoldingsRequest(
+                    investor_id=account_id,
+                    page=paging_pb2.PageRequest(page_size=PAGE_SIZE_MAX, page_token=page_token),
+                )
+            )
+            fixed_term_fen += sum(
+                holding.principal.amount_fen
+                for holding in page.holdings
+                if holding.state in _LIVE_HOLDING_STATES
+            )
+            page_token = page.page.next_page_token
+            if not page_token:
+                break
+        _, funds_fen = await fund_positions(self._wealth, account_id)
+        return {
+            "yuebao": {
+                "shares": money_proto_json(yuebao.shares),
+                "yesterday_income": money_proto_json(yuebao.yesterday_income),
+                "cumulative_income": money_proto_json(yuebao.cumulative_income),
+                "seven_day_annualised_yield": yuebao.seven_day_annualised_yield,
+            },
+            "fixed_term_total": money_json(Money(fixed_term_fen)),
+            "fund_positions_value": money_json(Money(funds_fen)),
+        }
+
+    async def statement(self, request: web.Request) -> web.Response:
+        response = await self._payment.list_statement(
+            pb.ListStatementRequest(
+                account_id=request[CALLER].account_id, page=page_request(request)
+            )
+        )
+        return json_response(
+            {
+                "entries": [statement_entry_json(entry) for entry in response.entries],
+                "next_page_token": response.page.next_page_token,
+            }
+        )

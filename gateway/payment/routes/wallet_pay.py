@@ -1,0 +1,210 @@
+"""Wallet pay (DOMAIN.md §6): pay a trade or a bill with the caller's ordered payment methods.
+
+``POST /v1/wallet/payments`` takes what to pay (an escrow trade by ``trade_id``, or a
+``bill``) and, optionally, the methods in the caller's order (default: balance, then Yu'e
+Bao) and ``split``. What each method can give is read now (the available balance; Yu'e Bao
+shares up to today's fast redemption allowance) and gateway.payment.methods decides who
+pays what: the first method that covers the whole amount, or with ``split`` the methods in
+order until it is covered. The payment itself is the wallet_payment saga
+(gateway.payment.sagas.wallet_payment): a Yu'e Bao part is redeemed fast into the balance, then
+the trade or bill is paid from the balance through risk control; anything refused on the
+way is undone, shares included. A risk challenge is answered by the same request, same
+key, with ``payment_password`` (gateway.operations.start).
+
+The third thing wallet pay covers, a payment code, is charged by the merchant: the payer
+chooses its methods when the code is issued (gateway.payment.routes.payments), and the merchant's
+charge runs the same saga (gateway.payment.routes.merchant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.money import Money
+from colony.payment.v1 import payment_pb2 as pb
+from gateway.clients import PaymentClient
+from gateway.edge.authentication import CALLER
+from gateway.edge.idempotency import require_idempotency_key
+from gateway.edge.payloads import read_json_object, require_amount, require_text
+from gateway.edge.risk_signals import (
+    PAYMENT_PASSWORD_FIELD,
+    PAYMENT_PASSWORD_PROPERTY,
+    device_id_of,
+    optional_payment_password,
+)
+from gateway.edge.routing import AuthScheme, Route
+from gateway.operations.start import Operations
+from gateway.payment.methods import METHODS_PROPERTY, SPLIT_PROPERTY, parse_methods, parse_split
+from gateway.payment.routes.payments import (
+    BILL_PROPERTIES,
+    BILL_REFERENCE_LENGTH_MAX,
+    BILLER_ID_LENGTH_MAX,
+)
+from gateway.payment.sagas.wallet_payment import bill_target, trade_target, wallet_payment_input
+from gateway.payment.trade_access import TRADE_ID_LENGTH_MAX, TradeParty, require_own_trade
+from gateway.payment.wallet_funding import WalletFunding
+from gateway.sagas.definition import JsonObject
+from gateway.wealth.requests import OPERATION_RESPONSES
+
+OPERATION_WALLET_PAY = "createWalletPayment"
+WALLET_PAY_FIELDS = ("trade_id", "bill", "methods", "split", PAYMENT_PASSWORD_FIELD)
+BILL_FIELDS = ("biller_id", "reference", "amount_fen", "currency")
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "WalletPaymentRequest": {
+        "type": "object",
+        "description": "Exactly one of trade_id and bill.",
+        "additionalProperties": False,
+        "properties": {
+            "trade_id": {
+                "type": "string",
+                "maxLength": TRADE_ID_LENGTH_MAX,
+                "description": "An escrow trade to pay (the caller is its buyer).",
+            },
+            "bill": {
+                "type": "object",
+                "description": "A utility bill to pay (GET /v1/billers).",
+                "required": ["biller_id", "reference", "amount_fen"],
+                "additionalProperties": False,
+                "properties": BILL_PROPERTIES,
+            },
+            "methods": METHODS_PROPERTY,
+            "split": SPLIT_PROPERTY,
+            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
+        },
+    },
+}
+
+
+class WalletPayRoutes:
+    """POST /v1/wallet/payments."""
+
+    def __init__(
+        self, payment: PaymentClient, funding: WalletFunding, operations: Operations
+    ) -> None:
+        self._payment = payment
+        self._funding = funding
+        self._operations = operations
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(
+                "POST",
+                "/v1/wallet/payments",
+                self.pay,
+                operation_id=OPERATION_WALLET_PAY,
+                summary="Pay an escrow trade or a bill with the caller's payment methods in "
+                "order (balance, Yu'e Bao), or split across them (a saga)",
+                tag="wallet",
+                auth=(AuthScheme.BEARER,),
+                idempotency_key_required=True,
+                risk_checked=True,
+                request_schema="WalletPaymentRequest",
+                response_schema="Operation",
+                response_status=HTTPStatus.CREATED,
+                response_description="Paid: the operation, with what each method paid.",
+                other_responses=OPERATION_RESPONSES,
+                problems={
+                    HTTPStatus.BAD_REQUEST: (
+                        "INVALID_ARGUMENT",
+                        "INVALID_AMOUNT",
+                        "INVALID_BILL_REFERENCE",
+                    ),
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "INSUFFICIENT_FUNDS",
+                        "ILLEGAL_TRANSITION",
+                        "TRADE_EXPIRED",
+                        "FAST_REDEMPTION_LIMIT_EXCEEDED",
+                        "FAILED_PRECONDITION",
+                    ),
+                    HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
+                },
+            )
+        ]
+
+    async def pay(self, request: web.Request) -> web.Response:
+        require_idempotency_key(request)  # refused before the body is looked at
+        body = await read_json_object(request, WALLET_PAY_FIELDS)
+        if ("trade_id" in body) == ("bill" in body):
+            raise InvalidArgument("give exactly one of trade_id and bill")
+        trade_id = require_text(body, "trade_id", TRADE_ID_LENGTH_MAX) if "trade_id" in body else ""
+        bill = _bill_of(body) if "bill" in body else None
+        methods = parse_methods(body.get("methods"))
+        split = parse_split(body)
+        optional_payment_password(body)  # its shape, before anything is read
+        device_id = device_id_of(request)
+        payer_account_id = request[CALLER].account_id
+
+        async def saga_input() -> JsonObject:
+            if bill is None:
+                target, amount = (
+                    trade_target(trade_id),
+                    await self._payable_trade(trade_id, payer_account_id),
+                )
+            else:
+                target, amount = bill_target(bill.biller_id, bill.reference), bill.amount
+                await self._require_payable_bill(bill)
+            return wallet_payment_input(
+                payer_account_id=payer_account_id,
+                target=target,
+                amount=amount,
+                funding=await self._funding.plan(payer_account_id, amount, methods, split=split),
+                device_id=device_id,
+                payment_authorization=await self._operations.authorize(
+                    body, payer_account_id, amount
+                ),
+            )
+
+        return await self._operations.start(
+            request,
+            self._operations.sagas.wallet_payment,
+            operation_id=OPERATION_WALLET_PAY,
+            body=body,
+            saga_input=saga_input,
+        )
+
+    async def _payable_trade(self, trade_id: str, buyer_account_id: str) -> Money:
+        """The amount of the caller's trade, refused unless it is waiting to be paid."""
+        trade = await require_own_trade(self._payment, trade_id, buyer_account_id, TradeParty.BUYER)
+        if trade.state != pb.TRADE_STATE_CREATED:
+            # Refused before any money moves (PayTrade would, after a redemption).
+            raise FailedPrecondition(
+                f"trade {trade_id} is not waiting to be paid",
+                reason="ILLEGAL_TRANSITION",
+                metadata={"trade_id": trade_id},
+            )
+        return Money(trade.amount.amount_fen, trade.amount.currency or "CNY")
+
+    async def _require_payable_bill(self, bill: _Bill) -> None:
+        """Refuse an unknown biller or a bad reference before any money moves (PayBill would
+        refuse them too, but after the Yu'e Bao part was redeemed)."""
+        await self._payment.check_bill_reference(bill.biller_id, bill.reference)
+
+
+@dataclass(frozen=True, slots=True)
+class _Bill:
+    biller_id: str
+    reference: str
+    amount: Money
+
+
+def _bill_of(body: dict[str, Any]) -> _Bill:
+    raw = body["bill"]
+    if not isinstance(raw, dict):
+        raise InvalidArgument("bill must be an object", metadata={"field": "bill"})
+    unknown = sorted(set(raw) - set(BILL_FIELDS))
+    if unknown:
+        raise InvalidArgument(
+            f"unknown fields in bill: {', '.join(unknown)}", metadata={"field": "bill"}
+        )
+    return _Bill(
+        biller_id=require_text(raw, "biller_id", BILLER_ID_LENGTH_MAX),
+        reference=require_text(raw, "reference", BILL_REFERENCE_LENGTH_MAX),
+        amount=require_amount(raw),
+    )

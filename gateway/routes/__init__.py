@@ -1,1 +1,0 @@
-"""The gateway's REST routes, one module per area; each group lists its Routes and schemas."""

@@ -1,0 +1,685 @@
+"""Zhaocaibao (招财宝) fixed-term products (DOMAIN.md §2): catalog, subscribe, holdings,
+early liquidation (变现) and reservations (预约).
+
+Subscribing and buying a listing are sagas (gateway.wealth.sagas.product_subscription,
+.transfer_purchase) answered as operations. Listing a holding, withdrawing a listing and
+reservations move no money: one idempotent wealth call each, once per Idempotency-Key.
+Holdings, listings of one's own and reservations are the caller's only (404 otherwise).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from chassis.errors import InvalidArgument
+from colony.wealth.v1 import wealth_pb2 as wpb
+from gateway.clients import WealthClient
+from gateway.edge.authentication import CALLER
+from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
+from gateway.edge.openapi import schema_ref
+from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.payloads import (
+    read_json_object,
+    read_optional_json_object,
+    require_amount,
+    require_text,
+)
+from gateway.edge.representations import encode_json, json_response, money_to_proto
+from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
+from gateway.operations.start import Operations
+from gateway.payment.routes.money_movement import AMOUNT_PROPERTIES
+from gateway.wealth.ledger import WealthLedger
+from gateway.wealth.representations import (
+    enum_names,
+    holding_json,
+    listing_json,
+    product_json,
+    reservation_json,
+)
+from gateway.wealth.requests import (
+    OPERATION_RESPONSES,
+    WEALTH_ID_LENGTH_MAX,
+    money_property,
+    not_yours,
+    path_id,
+    require_amount_field,
+)
+from gateway.wealth.sagas.product_subscription import product_subscription_input
+from gateway.wealth.sagas.transfer_purchase import transfer_purchase_input
+
+OPERATION_SUBSCRIBE = "subscribeProduct"
+OPERATION_LIST_HOLDING = "listHoldingForTransfer"
+OPERATION_WITHDRAW_LISTING = "withdrawTransferListing"
+OPERATION_BUY_LISTING = "buyTransferListing"
+OPERATION_CREATE_RESERVATION = "createReservation"
+OPERATION_CANCEL_RESERVATION = "cancelReservation"
+AMOUNT_FIELDS = ("amount_fen", "currency")
+PRICE_FIELDS = ("price_fen", "currency")
+RESERVATION_FIELDS = ("amount_fen", "currency", "annual_yield_min", "term_days_max")
+DECIMAL_LENGTH_MAX = 32
+TERM_DAYS_MAX = 3650
+
+_MONEY = schema_ref("Money")
+_DATE = {"type": "string", "format": "date"}
+_TIME = {"type": "string", "format": "date-time"}
+_YIELD = {"type": "string", "description": 'A decimal fraction a year: "0.0420" is 4.20%.'}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Product": {
+        "type": "object",
+        "description": "A fixed-term product (招财宝): sold until its quota is taken.",
+        "required": [
+            "product_id",
+            "issuer",
+            "insurer",
+            "term_days",
+            "expected_annual_yield",
+            "amount_min",
+            "quota",
+            "sold",
+            "remaining_quota",
+            "state",
+            "on_sale",
+        ],
+        "properties": {
+            "product_id": {"type": "string"},
+            "issuer": {"type": "string"},
+            "insurer": {"type": "string", "description": "The insurer guaranteeing it."},
+            "term_days": {"type": "integer"},
+            "expected_annual_yield": _YIELD,
+            "amount_min": _MONEY,
+            "quota": _MONEY,
+            "sold": {**_MONEY, "description": "Taken so far, purchases being paid included."},
+            "remaining_quota": _MONEY,
+            "sale_starts_at": _TIME,
+            "sale_ends_at": _TIME,
+            "state": {"type": "string", "enum": enum_names(wpb.ProductState, "PRODUCT_STATE_")},
+            "on_sale": {"type": "boolean"},
+        },
+    },
+    "ProductList": {
+        "type": "object",
+        "required": ["products", "next_page_token"],
+        "properties": {
+            "products": {"type": "array", "items": schema_ref("Product")},
+            "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
+        },
+    },
+    "Holding": {
+        "type": "object",
+        "required": [
+            "holding_id",
+            "product_id",
+            "principal",
+            "annual_yield",
+            "term_days",
+            "value_date",
+            "maturity_date",
+            "cost",
+            "state",
+            "maturity_payout",
+            "acquired_from_holding_id",
+        ],
+        "properties": {
+            "holding_id": {"type": "string"},
+            "product_id": {"type": "string"},
+            "principal": _MONEY,
+            "annual_yield": _YIELD,
+            "term_days": {"type": "integer"},
+            "value_date": {**_DATE, "description": "起息日: interest runs from this date."},
+            "maturity_date": {**_DATE, "description": "到期日: paid to the balance then."},
+            "cost": {**_MONEY, "description": "What the holder paid (a transfer's price)."},
+            "state": {"type": "string", "enum": enum_names(wpb.HoldingState, "HOLDING_STATE_")},
+            "maturity_payout": {**_MONEY, "description": "Principal + interest (Actual/365)."},
+            "acquired_from_holding_id": {"type": "string"},
+            "listing_price": _MONEY,
+            "listed_on": _DATE,
+        },
+    },
+    "HoldingList": {
+        "type": "object",
+        "required": ["holdings", "next_page_token"],
+        "properties": {
+            "holdings": {"type": "array", "items": schema_ref("Holding")},
+            "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
+        },
+    },
+    "TransferListing": {
+        "type": "object",
+        "description": "A holding offered for early liquidation, with what a buyer gets.",
+        "required": [
+            "holding_id",
+            "product_id",
+            "principal",
+            "annual_yield",
+            "maturity_date",
+            "reserved",
+            "terms",
+        ],
+        "properties": {
+            "holding_id": {"type": "string"},
+            "product_id": {"type": "string"},
+            "principal": _MONEY,
+            "annual_yield": _YIELD,
+            "maturity_date": _DATE,
+            "reserved": {"type": "boolean", "description": "A buyer's purchase is in flight."},
+            "terms": {
+                "type": "object",
+                "required": [
+                    "price",
+                    "fee",
+                    "seller_proceeds",
+                    "buyer_payout",
+                    "maturity_date",
+                    "remaining_days",
+                    "buyer_annual_yield",
+                ],
+                "properties": {
+                    "price": _MONEY,
+                    "fee": {**_MONEY, "description": "0.2% of principal, paid by the seller."},
+                    "seller_proceeds": _MONEY,
+                    "buyer_payout": {**_MONEY, "description": "Paid to the buyer at maturity."},
+                    "maturity_date": _DATE,
+                    "remaining_days": {"type": "integer"},
+                    "buyer_annual_yield": _YIELD,
+                },
+            },
+        },
+    },
+    "TransferListingList": {
+        "type": "object",
+        "required": ["listings", "next_page_token"],
+        "properties": {
+            "listings": {"type": "array", "items": schema_ref("TransferListing")},
+            "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
+        },
+    },
+    "Reservation": {
+        "type": "object",
+        "description": "预约: for 30 days, matching new products are bought automatically.",
+        "required": [
+            "reservation_id",
+            "amount",
+            "annual_yield_min",
+            "term_days_max",
+            "state",
+            "filled",
+            "purchases",
+        ],
+        "properties": {
+            "reservation_id": {"type": "string"},
+            "amount": _MONEY,
+            "annual_yield_min": _YIELD,
+            "term_days_max": {"type": "integer"},
+            "created_at": _TIME,
+            "expires_at": _TIME,
+            "state": {
+                "type": "string",
+                "enum": enum_names(wpb.ReservationState, "RESERVATION_STATE_"),
+            },
+            "filled": {**_MONEY, "description": "Bought so far."},
+            "purchases": {
+                "type": "array",
+                "description": "What the reservation bought.",
+                "items": {
+                    "type": "object",
+                    "required": ["product_id", "amount"],
+                    "properties": {
+                        "product_id": {"type": "string"},
+                        "amount": _MONEY,
+                        "purchased_at": _TIME,
+                    },
+                },
+            },
+        },
+    },
+    "ReservationList": {
+        "type": "object",
+        "required": ["reservations", "next_page_token"],
+        "properties": {
+            "reservations": {"type": "array", "items": schema_ref("Reservation")},
+            "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
+        },
+    },
+    "ProductSubscriptionRequest": {
+        "type": "object",
+        "required": ["amount_fen"],
+        "additionalProperties": False,
+        "properties": AMOUNT_PROPERTIES,
+    },
+    "PriceRequest": {
+        "type": "object",
+        "required": ["price_fen"],
+        "additionalProperties": False,
+        "properties": {
+            "price_fen": money_property("The price."),
+            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
+        },
+    },
+    "ReservationRequest": {
+        "type": "object",
+        "required": ["amount_fen", "annual_yield_min", "term_days_max"],
+        "additionalProperties": False,
+        "properties": {
+            **AMOUNT_PROPERTIES,
+            "annual_yield_min": _YIELD,
+            "term_days_max": {"type": "integer", "minimum": 1, "maximum": TERM_DAYS_MAX},
+        },
+    },
+}
+
+ON_SALE_QUERY = QueryParameter(
+    "on_sale_only", {"type": "boolean", "default": False}, "Only products on sale now."
+)
+PRODUCT_QUERY = QueryParameter(
+    "product_id", {"type": "string", "maxLength": WEALTH_ID_LENGTH_MAX}, "Only this product's."
+)
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    text = request.query.get(name, "false").lower()
+    if text not in ("true", "false"):
+        raise InvalidArgument(f"{name} must be true or false", metadata={"field": name})
+    return text == "true"
+
+
+class FixedTermRoutes:
+    """Zhaocaibao under /v1/wealth: products, holdings, listings, reservations."""
+
+    def __init__(
+        self,
+        wealth: WealthClient,
+        ledger: WealthLedger,
+        idempotency: IdempotentRequests,
+        operations: Operations,
+    ) -> None:
+        self._wealth = wealth
+        self._ledger = ledger
+        self._idempotency = idempotency
+        self._operations = operations
+
+    def routes(self) -> list[Route]:
+        route = route_factory("fixed-term", (AuthScheme.BEARER,))
+
+        saga_answers: dict[str, Any] = {
+            "idempotency_key_required": True,
+            "response_schema": "Operation",
+            "response_status": HTTPStatus.CREATED,
+            "other_responses": OPERATION_RESPONSES,
+        }
+        return [
+            route(
+                "GET",
+                "/v1/wealth/products",
+                self.list_products,
+                "listProducts",
+                "The fixed-term product catalog",
+                response_schema="ProductList",
+                query_parameters=(ON_SALE_QUERY, *PAGING_QUERY_PARAMETERS),
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_PAGE_TOKEN",)},
+            ),
+            route(
+                "GET",
+                "/v1/wealth/products/{product_id}",
+                self.get_product,
+                "getProduct",
+                "One fixed-term product",
+                response_schema="Product",
+                problems={HTTPStatus.NOT_FOUND: ("NOT_FOUND",)},
+            ),
+            route(
+                "POST",
+                "/v1/wealth/products/{product_id}/subscriptions",
+                self.subscribe,
+                OPERATION_SUBSCRIBE,
+                "Subscribe to a fixed-term product from the balance (a saga: hold, take "
+                "quota, capture, confirm); never oversold",
+                request_schema="ProductSubscriptionRequest",
+                response_description="Subscribed: the operation, with the new holding.",
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_AMOUNT",),
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "INSUFFICIENT_FUNDS",
+                        "PRODUCT_NOT_ON_SALE",
+                        "BELOW_MINIMUM",
+                        "QUOTA_EXCEEDED",
+                    ),
+                    HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
+                },
+                **saga_answers,
+            ),
+            route(
+                "GET",
+                "/v1/wealth/holdings",
+                self.list_holdings,
+                "listHoldings",
+                "The caller's fixed-term holdings",
+                response_schema="HoldingList",
+                query_parameters=PAGING_QUERY_PARAMETERS,
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_PAGE_TOKEN",)},
+            ),
+            route(
+                "GET",
+                "/v1/wealth/holdings/{holding_id}",
+                self.get_holding,
+                "getHolding",
+                "One of the caller's fixed-term holdings",
+                response_schema="Holding",
+                problems={HTTPStatus.NOT_FOUND: ("NOT_FOUND",)},
+            ),
+            route(
+                "POST",
+                "/v1/wealth/holdings/{holding_id}/listing",
+                self.list_holding,
+                OPERATION_LIST_HOLDING,
+                "Offer one of the caller's holdings for transfer (变现) at a price",
+                idempotency_key_required=True,
+                request_schema="PriceRequest",
+                response_schema="TransferListing",
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_AMOUNT",),
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("HOLDING_NOT_TRANSFERABLE",),
+                },
+            ),
+            route(
+                "POST",
+                "/v1/wealth/holdings/{holding_id}/listing/withdraw",
+                self.withdraw_listing,
+                OPERATION_WITHDRAW_LISTING,
+                "Take the caller's listing off the market",
+                idempotency_key_required=True,
+                response_schema="Holding",
+                problems={
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("LISTING_RESERVED", "ILLEGAL_TRANSITION"),
+                },
+            ),
+            route(
+                "GET",
+                "/v1/wealth/listings",
+                self.list_listings,
+                "listTransferListings",
+                "Holdings offered for transfer, with the terms a buyer gets",
+                response_schema="TransferListingList",
+                query_parameters=(PRODUCT_QUERY, *PAGING_QUERY_PARAMETERS),
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_PAGE_TOKEN",)},
+            ),
+            route(
+                "POST",
+                "/v1/wealth/listings/{holding_id}/purchases",
+                self.buy_listing,
+                OPERATION_BUY_LISTING,
+                "Buy a listed holding from the balance at its price (a saga); the buyer "
+                "inherits the remaining term",
+                request_schema="PriceRequest",
+                response_description="Bought: the operation, with the buyer's new holding.",
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_AMOUNT", "SAME_ACCOUNT"),
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "INSUFFICIENT_FUNDS",
+                        "HOLDING_NOT_TRANSFERABLE",
+                        "LISTING_RESERVED",
+                        "LISTING_CHANGED",
+                    ),
+                    HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
+                },
+                **saga_answers,
+            ),
+            route(
+                "POST",
+                "/v1/wealth/reservations",
+                self.create_reservation,
+                OPERATION_CREATE_RESERVATION,
+                "Reserve (预约): for 30 days, buy matching new products automatically",
+                idempotency_key_required=True,
+                request_schema="ReservationRequest",
+                response_schema="Reservation",
+                response_status=HTTPStatus.CREATED,
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_AMOUNT",)},
+            ),
+            route(
+                "GET",
+                "/v1/wealth/reservations",
+                self.list_reservations,
+                "listReservations",
+                "The caller's reservations and what they bought",
+                response_schema="ReservationList",
+                query_parameters=PAGING_QUERY_PARAMETERS,
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_PAGE_TOKEN",)},
+            ),
+            route(
+                "POST",
+                "/v1/wealth/reservations/{reservation_id}/cancel",
+                self.cancel_reservation,
+                OPERATION_CANCEL_RESERVATION,
+                "Cancel one of the caller's reservations",
+                idempotency_key_required=True,
+                response_schema="Reservation",
+                problems={
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("ILLEGAL_TRANSITION",),
+                },
+            ),
+        ]
+
+    # Catalog.
+
+    async def list_products(self, request: web.Request) -> web.Response:
+        response = await self._wealth.list_products(
+            wpb.ListProductsRequest(
+                on_sale_only=_flag(request, "on_sale_only"), page=page_request(request)
+            )
+        )
+        return json_response(
+            {
+                "products": [product_json(product) for product in response.products],
+                "next_page_token": response.page.next_page_token,
+            }
+        )
+
+    async def get_product(self, request: web.Request) -> web.Response:
+        product_id = path_id(request, "product_id", "product")
+        response = await self._wealth.get_product(wpb.GetProductRequest(product_id=product_id))
+        return json_response(product_json(response.product))
+
+    async def subscribe(self, request: web.Request) -> web.Response:
+        require_idempotency_key(request)  # refused before the body is looked at
+        product_id = path_id(request, "product_id", "product")
+        body = await read_json_object(request, AMOUNT_FIELDS)
+        amount = require_amount(body)
+        account_id = request[CALLER].account_id
+
+        async def saga_input() -> dict[str, Any]:
+            await self._ledger.ensure_accounts()
+            return product_subscription_input(account_id, product_id, amount)
+
+        return await self._operations.start(
+            request,
+            self._operations.sagas.product_subscription,
+            operation_id=OPERATION_SUBSCRIBE,
+            body={"product_id": product_id, **body},
+            saga_input=saga_input,
+        )
+
+    # Holdings and listings.
+
+    async def list_holdings(self, request: web.Request) -> web.Response:
+        response = await self._wealth.list_holdings(
+            wpb.ListHoldingsRequest(
+                investor_id=request[CALLER].account_id, page=page_request(request)
+            )
+        )
+        return json_response(
+            {
+                "holdings": [holding_json(holding) for holding in response.holdings],
+                "next_page_token": response.page.next_page_token,
+            }
+        )
+
+    async def get_holding(self, request: web.Request) -> web.Response:
+        holding_id = path_id(request, "holding_id", "holding")
+        response = await self._wealth.get_holding(wpb.GetHoldingRequest(holding_id=holding_id))
+        if response.holding.investor_id != request[CALLER].account_id:
+            raise not_yours("holding", holding_id)
+        return json_response(holding_json(response.holding))
+
+    async def list_holding(self, request: web.Request) -> web.Response:
+        key = require_idempotency_key(request)
+        holding_id = path_id(request, "holding_id", "holding")
+        body = await read_json_object(request, PRICE_FIELDS)
+        price = require_amount_field(body, "price_fen")
+        caller = request[CALLER]
+
+        async def offer(grpc_key: str) -> StoredResponse:
+            response = await self._wealth.list_holding_for_transfer(
+                wpb.ListHoldingForTransferRequest(
+                    idempotency_key=grpc_key,
+                    holding_id=holding_id,
+                    investor_id=caller.account_id,
+                    price=money_to_proto(price),
+                )
+            )
+            return StoredResponse(HTTPStatus.OK, encode_json(listing_json(response.listing)))
+
+        return await self._idempotency.respond(
+            user_id=caller.user_id,
+            key=key,
+            operation_id=OPERATION_LIST_HOLDING,
+            body={"holding_id": holding_id, **body},
+            operation=offer,
+        )
+
+    async def withdraw_listing(self, request: web.Request) -> web.Response:
+        key = require_idempotency_key(request)
+        holding_id = path_id(request, "holding_id", "holding")
+        await read_optional_json_object(request, ())
+        caller = request[CALLER]
+
+        async def withdraw(grpc_key: str) -> StoredResponse:
+            response = await self._wealth.withdraw_transfer_listing(
+                wpb.WithdrawTransferListingRequest(
+                    idempotency_key=grpc_key, holding_id=holding_id, investor_id=caller.account_id
+                )
+            )
+            return StoredResponse(HTTPStatus.OK, encode_json(holding_json(response.holding)))
+
+        return await self._idempotency.respond(
+            user_id=caller.user_id,
+            key=key,
+            operation_id=OPERATION_WITHDRAW_LISTING,
+            body={"holding_id": holding_id},
+            operation=withdraw,
+        )
+
+    async def list_listings(self, request: web.Request) -> web.Response:
+        product_id = request.query.get("product_id", "")[:WEALTH_ID_LENGTH_MAX]
+        response = await self._wealth.list_transfer_listings(
+            wpb.ListTransferListingsRequest(product_id=product_id, page=page_request(request))
+        )
+        return json_response(
+            {
+                "listings": [listing_json(listing) for listing in response.listings],
+                "next_page_token": response.page.next_page_token,
+            }
+        )
+
+    async def buy_listing(self, request: web.Request) -> web.Response:
+        require_idempotency_key(request)  # refused before the body is looked at
+        holding_id = path_id(request, "holding_id", "holding")
+        body = await read_json_object(request, PRICE_FIELDS)
+        price = require_amount_field(body, "price_fen")
+        account_id = request[CALLER].account_id
+
+        async def saga_input() -> dict[str, Any]:
+            await self._ledger.ensure_accounts()
+            return transfer_purchase_input(account_id, holding_id, price)
+
+        return await self._operations.start(
+            request,
+            self._operations.sagas.transfer_purchase,
+            operation_id=OPERATION_BUY_LISTING,
+            body={"holding_id": holding_id, **body},
+            saga_input=saga_input,
+        )
+
+    # Reservations.
+
+    async def create_reservation(self, request: web.Request) -> web.Response:
+        key = require_idempotency_key(request)
+        body = await read_json_object(request, RESERVATION_FIELDS)
+        amount = require_amount(body)
+        annual_yield_min = require_text(body, "annual_yield_min", DECIMAL_LENGTH_MAX)
+        term_days_max = body.get("term_days_max")
+        if type(term_days_max) is not int or not 1 <= term_days_max <= TERM_DAYS_MAX:
+            raise InvalidArgument(
+                f"term_days_max must be a whole number from 1 to {TERM_DAYS_MAX}",
+                metadata={"field": "term_days_max"},
+            )
+        caller = request[CALLER]
+
+        async def create(grpc_key: str) -> StoredResponse:
+            response = await self._wealth.create_reservation(
+                wpb.CreateReservationRequest(
+                    idempotency_key=grpc_key,
+                    investor_id=caller.account_id,
+                    amount=money_to_proto(amount),
+                    annual_yield_min=annual_yield_min,
+                    term_days_max=term_days_max,
+                )
+            )
+            return StoredResponse(
+                HTTPStatus.CREATED, encode_json(reservation_json(response.reservation))
+            )
+
+        return await self._idempotency.respond(
+            user_id=caller.user_id,
+            key=key,
+            operation_id=OPERATION_CREATE_RESERVATION,
+            body=body,
+            operation=create,
+        )
+
+    async def list_reservations(self, request: web.Request) -> web.Response:
+        response = await self._wealth.list_reservations(
+            wpb.ListReservationsRequest(
+                investor_id=request[CALLER].account_id, page=page_request(request)
+            )
+        )
+        return json_response(
+            {
+                "reservations": [reservation_json(r) for r in response.reservations],
+                "next_page_token": response.page.next_page_token,
+            }
+        )
+
+    async def cancel_reservation(self, request: web.Request) -> web.Response:
+        key = require_idempotency_key(request)
+        reservation_id = path_id(request, "reservation_id", "reservation")
+        await read_optional_json_object(request, ())
+        caller = request[CALLER]
+
+        async def cancel(grpc_key: str) -> StoredResponse:
+            response = await self._wealth.cancel_reservation(
+                wpb.CancelReservationRequest(
+                    idempotency_key=grpc_key,
+                    reservation_id=reservation_id,
+                    investor_id=caller.account_id,
+                )
+            )
+            return StoredResponse(
+                HTTPStatus.OK, encode_json(reservation_json(response.reservation))
+            )
+
+        return await self._idempotency.respond(
+            user_id=caller.user_id,
+            key=key,
+            operation_id=OPERATION_CANCEL_RESERVATION,
+            body={"reservation_id": reservation_id},
+            operation=cancel,
+        )
