@@ -161,6 +161,18 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A payment authorization that is unknown, expired, already used, another payer's, or
     smaller than the movement it is offered for.
     """
+    ERROR_REASON_CONSENT_REQUIRED: _ErrorReason.ValueType  # 71
+    """A merchant read a score (or asked for a deposit waiver) without the owner's live
+    consent grant for that purpose, or after the grant was revoked or expired.
+    """
+    ERROR_REASON_CALLER_NOT_ALLOWED: _ErrorReason.ValueType  # 72
+    """The caller may not act on this person's credit data (another person, an unknown
+    service, a non-operator on an administration RPC).
+    """
+    ERROR_REASON_INVALID_SCORECARD: _ErrorReason.ValueType  # 73
+    """A scorecard model document is malformed (what is wrong in metadata)."""
+    ERROR_REASON_SCORECARD_VERSION_EXISTS: _ErrorReason.ValueType  # 74
+    """A scorecard model with that version was loaded before with other content."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -308,4 +320,16 @@ ERROR_REASON_PAYMENT_AUTHORIZATION_INVALID: ErrorReason.ValueType  # 70
 """A payment authorization that is unknown, expired, already used, another payer's, or
 smaller than the movement it is offered for.
 """
+ERROR_REASON_CONSENT_REQUIRED: ErrorReason.ValueType  # 71
+"""A merchant read a score (or asked for a deposit waiver) without the owner's live
+consent grant for that purpose, or after the grant was revoked or expired.
+"""
+ERROR_REASON_CALLER_NOT_ALLOWED: ErrorReason.ValueType  # 72
+"""The caller may not act on this person's credit data (another person, an unknown
+service, a non-operator on an administration RPC).
+"""
+ERROR_REASON_INVALID_SCORECARD: ErrorReason.ValueType  # 73
+"""A scorecard model document is malformed (what is wrong in metadata)."""
+ERROR_REASON_SCORECARD_VERSION_EXISTS: ErrorReason.ValueType  # 74
+"""A scorecard model with that version was loaded before with other content."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
