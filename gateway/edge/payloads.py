@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from chassis.errors import InvalidArgument
-from chassis.money import CURRENCY_CNY, Money, require_positive_amount
+from chassis.money import AMOUNT_FEN_MAX, CURRENCY_CNY, Money, require_positive_amount
 
 
 def _refuse_constant(name: str) -> object:
@@ -125,3 +125,15 @@ def require_currency(body: dict[str, Any]) -> str:
             'currency must be a string such as "CNY"', metadata={"field": "currency"}
         )
     return Money(0, currency).currency
+
+
+AMOUNT_PROPERTIES: dict[str, Any] = {
+    "amount_fen": {
+        "type": "integer",
+        "format": "int64",
+        "minimum": 1,
+        "maximum": AMOUNT_FEN_MAX,
+        "description": "Whole fen as a JSON integer (1234 is 12.34 yuan); 12.5 is refused.",
+    },
+    "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
+}

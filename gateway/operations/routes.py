@@ -8,41 +8,41 @@
 - POST /v1/admin/operations/{operation_id}/retry: an operator un-parks an operation once
   the cause is dealt with; it goes on from where it parked, with fresh attempt budgets.
 
-operation_answer is how a route that starts a saga answers: 201 with the operation when it
-completed, the refusal as problem+json when it was refused and undone, or 202 Accepted with
-the operation's URL (Location) when it goes on in the background.
+How an operation looks to its owner, and how a route that starts one answers, are in
+gateway.operations.answers.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from gateway.edge.authentication import CALLER
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
 from gateway.edge.paging import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, parse_page_size
-from gateway.edge.representations import encode_json, json_response
+from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, QueryParameter, Route
+from gateway.operations.answers import (
+    OPERATION_PATH,
+    operation_json,
+    redacted,
+    time_json,
+)
 from gateway.sagas.definition import SagaState, StepStatus, step_key
 from gateway.sagas.engine import SagaEngine
 from gateway.sagas.log import SagaRecord, StepError
 
 log = logging.getLogger("colony.gateway.operations")
 
-OPERATION_PATH = "/v1/operations/{operation_id}"
 OPERATION_ID_LENGTH_MAX = 64
 UNFINISHED_STATES = (SagaState.RUNNING, SagaState.COMPENSATING, SagaState.PARKED)
 # Ten years: a bound on the query, not a business rule.
 STUCK_FOR_SECONDS_MAX = 10 * 365 * 24 * 3600
-# A step key (or its compensation key) as it may appear in a service's message.
-_STEP_KEY_PATTERN = re.compile(r"saga:[0-9a-f]+:([a-z0-9_]+)(?::compensation)?")
 
 _TIME = {"type": "string", "format": "date-time"}
 _STATE_PROPERTY: dict[str, Any] = {
@@ -136,55 +136,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def _time_json(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def _without_keys(text: str) -> str:
-    """A service's message with any step key replaced by the step's name."""
-    return _STEP_KEY_PATTERN.sub(lambda match: f"the {match.group(1)} step", text)
-
-
-def public_error(error: StepError) -> StepError:
-    """The error as its owner may see it: no internal keys in the message or metadata."""
-    return StepError(
-        code=error.code,
-        reason=error.reason,
-        message=_without_keys(error.message),
-        metadata={name: _without_keys(value) for name, value in error.metadata.items()},
-    )
-
-
-def operation_json(record: SagaRecord) -> dict[str, Any]:
-    """The operation as its owner sees it."""
-    payload: dict[str, Any] = {
-        "operation_id": record.saga_id,
-        "kind": record.saga_name,
-        "state": record.state.value,
-        "steps": [
-            {
-                "name": step.name,
-                "status": step.status.value,
-                "attempts": step.attempts,
-                "compensation_attempts": step.compensation_attempts,
-            }
-            for step in record.steps
-        ],
-        "created_at": _time_json(record.created_at),
-        "updated_at": _time_json(record.updated_at),
-    }
-    if record.finished_at is not None:
-        payload["finished_at"] = _time_json(record.finished_at)
-    if record.result is not None:
-        payload["result"] = record.result
-    if record.error is not None and record.state is SagaState.COMPENSATED:
-        error = public_error(record.error)
-        payload["error"] = {"reason": error.reason, "detail": error.message}
-        if error.metadata:
-            payload["error"]["metadata"] = error.metadata
-    return payload
-
-
 def _error_json(error: StepError | None) -> dict[str, Any] | None:
     if error is None:
         return None
@@ -194,24 +145,6 @@ def _error_json(error: StepError | None) -> dict[str, Any] | None:
         "detail": error.message,
         "metadata": error.metadata,
     }
-
-
-# Saga input fields that are bearer secrets while they live (a payment authorization, a
-# payment code): an operator sees that they are there, not what they are.
-SECRET_INPUT_FIELDS = frozenset({"payment_authorization", "code"})
-REDACTED = "[redacted]"
-
-
-def redacted(value: Any) -> Any:
-    """value (a saga's input) with every secret field's value replaced, at any depth."""
-    if isinstance(value, dict):
-        return {
-            name: (REDACTED if name in SECRET_INPUT_FIELDS and item else redacted(item))
-            for name, item in value.items()
-        }
-    if isinstance(value, list):
-        return [redacted(item) for item in value]
-    return value
 
 
 def operator_operation_json(record: SagaRecord) -> dict[str, Any]:
@@ -237,38 +170,8 @@ def operator_operation_json(record: SagaRecord) -> dict[str, Any]:
         payload["error"] = _error_json(record.error)
     if record.lease_owner is not None:
         payload["lease_owner"] = record.lease_owner
-        payload["lease_until"] = _time_json(record.lease_until)
+        payload["lease_until"] = time_json(record.lease_until)
     return payload
-
-
-def operation_location(saga_id: str) -> str:
-    return OPERATION_PATH.replace("{operation_id}", saga_id)
-
-
-def refusal_of(record: SagaRecord) -> DomainError:
-    """The refusal that undid a compensated operation, as the client sees it.
-
-    Rendered by the problem middleware like the service's own refusal, with the
-    operation's id so the client can look at what was undone.
-    """
-    assert record.state is SagaState.COMPENSATED, record.state
-    assert record.error is not None, f"saga {record.saga_id} compensated without a cause"
-    refusal = public_error(record.error)
-    metadata = {**refusal.metadata, "operation_id": record.saga_id}
-    return StepError(refusal.code, refusal.reason, refusal.message, metadata).to_domain_error()
-
-
-def operation_answer(record: SagaRecord) -> web.Response:
-    """201 with a completed operation, its refusal if it was undone, else 202 with its URL."""
-    if record.state is SagaState.COMPENSATED:
-        raise refusal_of(record)
-    status = HTTPStatus.CREATED if record.state is SagaState.COMPLETED else HTTPStatus.ACCEPTED
-    return web.Response(
-        status=status,
-        body=encode_json(operation_json(record)),
-        content_type="application/json",
-        headers={"Location": operation_location(record.saga_id)},
-    )
 
 
 def _operation_id_of(request: web.Request) -> str:

@@ -3,7 +3,7 @@
 The saga's id derives from the caller and their Idempotency-Key, so a retried request finds
 the same operation whatever became of the first (finished, undone, or still going on) and
 is answered like it: 201 with the operation, the refusal that undid it, or 202 with its URL
-(gateway.operations.routes.operation_answer). The checks and reads that build the saga's
+(gateway.operations.answers.operation_answer). The checks and reads that build the saga's
 input run before the first attempt only: a retry answers with what that attempt started.
 
 One exception, as for single calls (gateway.edge.idempotency): an operation undone because risk
@@ -35,7 +35,7 @@ from gateway.edge.idempotency import (
 )
 from gateway.edge.representations import money_to_proto
 from gateway.edge.risk_signals import optional_payment_password
-from gateway.operations.routes import operation_answer
+from gateway.operations.answers import operation_answer
 from gateway.sagas.catalogue import Sagas
 from gateway.sagas.definition import JsonObject, SagaDefinition, SagaState, derive_saga_id
 from gateway.sagas.engine import SagaEngine

@@ -10,12 +10,22 @@ runs before any state is revealed.
 from __future__ import annotations
 
 from enum import StrEnum
+from http import HTTPStatus
 
 from aiohttp import web
 
-from chassis.errors import DomainError, ErrorKind, NotFound
+from chassis.errors import DomainError, ErrorKind, InvalidArgument, NotFound
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
+from gateway.edge.authentication import CALLER
+from gateway.edge.paging import page_request
+from gateway.edge.representations import (
+    TRADE_STATE_NAMES,
+    json_response,
+    trade_json,
+    trade_state_value,
+)
+from gateway.edge.routing import QueryParameter
 
 TRADE_ID_LENGTH_MAX = 64
 
@@ -58,3 +68,47 @@ async def require_own_trade(
     if any(is_party(trade, account_id, party) for party in parties):
         return trade
     raise _no_such_trade(trade_id)
+
+
+TRADE_PROBLEMS: dict[int, tuple[str, ...]] = {
+    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+    HTTPStatus.UNPROCESSABLE_ENTITY: ("ILLEGAL_TRANSITION",),
+    HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
+}
+
+
+TRADE_STATE_QUERY = QueryParameter(
+    "state", {"type": "string", "enum": list(TRADE_STATE_NAMES)}, "Only trades in this state."
+)
+
+
+def parse_trade_state(text: str | None) -> pb.TradeState.ValueType:
+    """The state filter of a trade list; absent means every state."""
+    if text is None:
+        return pb.TRADE_STATE_UNSPECIFIED
+    if text not in TRADE_STATE_NAMES:
+        raise InvalidArgument(
+            f"state must be one of {', '.join(TRADE_STATE_NAMES)}", metadata={"field": "state"}
+        )
+    return trade_state_value(text)
+
+
+async def list_trades_as(
+    payment: PaymentClient, request: web.Request, party: TradeParty
+) -> web.Response:
+    """A page of the caller's trades in which it is `party` (buyer or merchant)."""
+    state = parse_trade_state(request.query.get("state"))
+    account_id = request[CALLER].account_id
+    response = await payment.list_trades(
+        pb.ListTradesRequest(account_id=account_id, state=state, page=page_request(request))
+    )
+    return json_response(
+        {
+            "trades": [
+                trade_json(trade, merchant_view=party is TradeParty.MERCHANT)
+                for trade in response.trades
+                if is_party(trade, account_id, party)
+            ],
+            "next_page_token": response.page.next_page_token,
+        }
+    )

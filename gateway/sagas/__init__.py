@@ -64,7 +64,7 @@ PURCHASE template, gateway.wealth.sagas.purchase.purchase_saga):
    saga_id=derive_saga_id(caller.user_id, idempotency_key), owner_user_id=caller.user_id,
    saga_input={...}, fingerprint=fingerprint_request(operation_id, body),
    wait_seconds=settings.inline_wait_seconds)`` and answers with
-   ``gateway.operations.routes.operation_answer(record)`` (201, the refusal, or 202).
+   ``gateway.operations.answers.operation_answer(record)`` (201, the refusal, or 202).
 
 The rules a step must keep:
 - An action makes one idempotent call keyed by ``context.key`` (or ``key_of`` an earlier

@@ -18,7 +18,7 @@ from chassis.money import Money
 from chassis.mongo import MongoClient
 from gateway.app import SAGAS_COLLECTION
 from gateway.clients import ServiceChannels
-from gateway.operations.routes import redacted
+from gateway.operations.answers import redacted
 from gateway.payment.sagas.merchant_payment import merchant_payment_input
 from gateway.sagas.catalogue import define_sagas
 from gateway.sagas.definition import SagaState, derive_saga_id

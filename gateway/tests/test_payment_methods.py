@@ -6,7 +6,7 @@ import pytest
 
 from chassis.errors import DomainError
 from gateway.payment.methods import PaymentMethod, parse_methods, plan_funding
-from gateway.wealth.routes.funds import position_value_fen
+from gateway.wealth.positions import position_value_fen
 
 BALANCE, YUEBAO = PaymentMethod.BALANCE, PaymentMethod.YUEBAO
 

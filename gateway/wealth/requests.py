@@ -7,7 +7,6 @@ answers 404 as if it did not exist.
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
@@ -18,14 +17,6 @@ from gateway.edge.payloads import require_amount
 
 # Ids the wealth service issues are at most 200 characters; anything else cannot exist.
 WEALTH_ID_LENGTH_MAX = 200
-
-OPERATION_RESPONSES: dict[int, tuple[str, str]] = {
-    HTTPStatus.ACCEPTED: (
-        "Operation",
-        "Not finished in time: it goes on in the background; follow the Location "
-        "(GET /v1/operations/{operation_id}).",
-    )
-}
 
 
 def path_id(request: web.Request, name: str, what: str) -> str:

@@ -31,6 +31,7 @@ from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
 from gateway.edge.payloads import (
+    AMOUNT_PROPERTIES,
     optional_text,
     optional_whole_number,
     read_json_object,
@@ -49,24 +50,26 @@ from gateway.edge.representations import (
     trade_json,
 )
 from gateway.edge.routing import AuthScheme, Route
-from gateway.operations.routes import refusal_of
+from gateway.operations.answers import refusal_of
 from gateway.operations.start import Operations
 from gateway.payment.code_wallets import CodeWallet, PaymentCodeWallets, require_chargeable
 from gateway.payment.methods import PaymentMethod
-from gateway.payment.routes.money_movement import (
+from gateway.payment.requests import (
     ACCOUNT_ID_LENGTH_MAX,
-    AMOUNT_PROPERTIES,
     MEMO_LENGTH_MAX,
     PHONE_LENGTH_MAX,
     parse_memo,
 )
-from gateway.payment.routes.trades import (
+from gateway.payment.sagas.wallet_payment import payment_code_target, wallet_payment_input
+from gateway.payment.trade_access import (
     TRADE_PROBLEMS,
     TRADE_STATE_QUERY,
+    TradeParty,
+    is_party,
     list_trades_as,
+    require_own_trade,
+    trade_id_of,
 )
-from gateway.payment.sagas.wallet_payment import payment_code_target, wallet_payment_input
-from gateway.payment.trade_access import TradeParty, is_party, require_own_trade, trade_id_of
 from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.definition import JsonObject, SagaState, derive_saga_id
 

@@ -1,4 +1,6 @@
-"""Merchant payments: pay a merchant from the balance, as a saga (gateway.payment.sagas.merchant_payment).
+"""Merchant payments: pay a merchant from the balance, as a saga.
+
+The saga is gateway.payment.sagas.merchant_payment.
 
 The money is first reserved on the caller's account (a hold), then captured into the
 merchant's account. The saga's id derives from the caller's Idempotency-Key, so a retried
@@ -24,7 +26,7 @@ from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import require_idempotency_key
-from gateway.edge.payloads import read_json_object, require_amount, require_text
+from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json_object, require_amount, require_text
 from gateway.edge.risk_signals import (
     PAYMENT_PASSWORD_FIELD,
     PAYMENT_PASSWORD_PROPERTY,
@@ -32,9 +34,8 @@ from gateway.edge.risk_signals import (
 )
 from gateway.edge.routing import AuthScheme, Route
 from gateway.operations.start import Operations
-from gateway.payment.routes.money_movement import (
+from gateway.payment.requests import (
     ACCOUNT_ID_LENGTH_MAX,
-    AMOUNT_PROPERTIES,
     MEMO_LENGTH_MAX,
     parse_memo,
 )

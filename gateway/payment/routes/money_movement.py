@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from chassis.errors import InvalidArgument
-from chassis.money import AMOUNT_FEN_MAX, Money
+from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
@@ -28,7 +28,13 @@ from gateway.edge.idempotency import (
     require_idempotency_key,
 )
 from gateway.edge.openapi import schema_ref
-from gateway.edge.payloads import optional_text, read_json_object, require_amount, require_text
+from gateway.edge.payloads import (
+    AMOUNT_PROPERTIES,
+    optional_text,
+    read_json_object,
+    require_amount,
+    require_text,
+)
 from gateway.edge.representations import encode_json, money_to_proto, movement_json
 from gateway.edge.risk_signals import (
     PAYMENT_PASSWORD_FIELD,
@@ -36,11 +42,14 @@ from gateway.edge.risk_signals import (
     risk_signals,
 )
 from gateway.edge.routing import AuthScheme, Route
+from gateway.payment.requests import (
+    ACCOUNT_ID_LENGTH_MAX,
+    MEMO_LENGTH_MAX,
+    PHONE_LENGTH_MAX,
+    parse_memo,
+)
 
 BANK_CARD_NUMBER_LENGTH_MAX = 32
-PHONE_LENGTH_MAX = 32
-ACCOUNT_ID_LENGTH_MAX = 64
-MEMO_LENGTH_MAX = 64
 
 TOP_UP_FIELDS = ("amount_fen", "currency", "bank_card_number")
 WITHDRAWAL_FIELDS = (*TOP_UP_FIELDS, PAYMENT_PASSWORD_FIELD)
@@ -57,16 +66,6 @@ OPERATION_TOP_UP = "createTopUp"
 OPERATION_WITHDRAWAL = "createWithdrawal"
 OPERATION_TRANSFER = "createTransfer"
 
-AMOUNT_PROPERTIES: dict[str, Any] = {
-    "amount_fen": {
-        "type": "integer",
-        "format": "int64",
-        "minimum": 1,
-        "maximum": AMOUNT_FEN_MAX,
-        "description": "Whole fen as a JSON integer (1234 is 12.34 yuan); 12.5 is refused.",
-    },
-    "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
-}
 
 _BANK_CARD_NUMBER_PROPERTY: dict[str, Any] = {
     "type": "string",
@@ -148,16 +147,6 @@ _MOVEMENT_PROBLEMS: dict[int, tuple[str, ...]] = {
 
 def _created(payload: dict[str, Any]) -> StoredResponse:
     return StoredResponse(status=HTTPStatus.CREATED, body=encode_json(payload))
-
-
-def parse_memo(body: dict[str, Any]) -> str:
-    memo = body.get("memo", "")
-    if not isinstance(memo, str) or len(memo) > MEMO_LENGTH_MAX:
-        raise InvalidArgument(
-            f"memo must be a string of at most {MEMO_LENGTH_MAX} characters",
-            metadata={"field": "memo"},
-        )
-    return memo
 
 
 def _movement_route(

@@ -48,11 +48,11 @@ from gateway.edge.risk_signals import (
 from gateway.edge.routing import AuthScheme, Route
 from gateway.payment.code_wallets import CodeWallet, PaymentCodeWallets
 from gateway.payment.methods import METHODS_PROPERTY, SPLIT_PROPERTY, parse_methods, parse_split
-from gateway.payment.routes.money_movement import AMOUNT_PROPERTIES
-
-BILLER_ID_LENGTH_MAX = 64
-# A transport bound; the biller's own format is checked by the service.
-BILL_REFERENCE_LENGTH_MAX = 64
+from gateway.payment.requests import (
+    BILL_PROPERTIES,
+    BILL_REFERENCE_LENGTH_MAX,
+    BILLER_ID_LENGTH_MAX,
+)
 
 OPERATION_PAY_BILL = "createBillPayment"
 BILL_PAYMENT_FIELDS = ("biller_id", "reference", "amount_fen", "currency", PAYMENT_PASSWORD_FIELD)
@@ -65,16 +65,6 @@ _PASSWORD_PROPERTY: dict[str, Any] = {
     "maxLength": PAYMENT_PASSWORD_LENGTH_MAX,
 }
 
-# OpenAPI: what says which bill is paid (here, and in wallet pay's bill).
-BILL_PROPERTIES: dict[str, Any] = {
-    "biller_id": {"type": "string", "maxLength": BILLER_ID_LENGTH_MAX},
-    "reference": {
-        "type": "string",
-        "maxLength": BILL_REFERENCE_LENGTH_MAX,
-        "description": "The customer number on the bill.",
-    },
-    **AMOUNT_PROPERTIES,
-}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "PaymentCodeRequest": {

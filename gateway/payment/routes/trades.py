@@ -13,14 +13,13 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import InvalidArgument
 from chassis.money import AMOUNT_FEN_MAX, Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.openapi import schema_ref
-from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import (
     read_optional_json_object,
     require_amount,
@@ -33,15 +32,22 @@ from gateway.edge.representations import (
     json_response,
     money_to_proto,
     trade_json,
-    trade_state_value,
 )
 from gateway.edge.risk_signals import (
     PAYMENT_PASSWORD_FIELD,
     PAYMENT_PASSWORD_PROPERTY,
     risk_signals,
 )
-from gateway.edge.routing import AuthScheme, QueryParameter, Route
-from gateway.payment.trade_access import TradeParty, is_party, require_own_trade, trade_id_of
+from gateway.edge.routing import AuthScheme, Route
+from gateway.payment.trade_access import (
+    TRADE_PROBLEMS,
+    TRADE_STATE_QUERY,
+    TradeParty,
+    is_party,
+    list_trades_as,
+    require_own_trade,
+    trade_id_of,
+)
 
 # A transport bound only; the service holds the real limit (200 characters).
 REFUND_REASON_LENGTH_MAX = 512
@@ -49,12 +55,6 @@ REFUND_REASON_LENGTH_MAX = 512
 OPERATION_PAY_TRADE = "payTrade"
 PAY_FIELDS = (PAYMENT_PASSWORD_FIELD,)
 REFUND_REQUEST_FIELDS = ("amount_fen", "currency", "reason")
-
-TRADE_PROBLEMS: dict[int, tuple[str, ...]] = {
-    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
-    HTTPStatus.UNPROCESSABLE_ENTITY: ("ILLEGAL_TRANSITION",),
-    HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
-}
 
 
 def _time(description: str) -> dict[str, Any]:
@@ -161,42 +161,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
 }
-
-TRADE_STATE_QUERY = QueryParameter(
-    "state", {"type": "string", "enum": list(TRADE_STATE_NAMES)}, "Only trades in this state."
-)
-
-
-def parse_trade_state(text: str | None) -> pb.TradeState.ValueType:
-    """The state filter of a trade list; absent means every state."""
-    if text is None:
-        return pb.TRADE_STATE_UNSPECIFIED
-    if text not in TRADE_STATE_NAMES:
-        raise InvalidArgument(
-            f"state must be one of {', '.join(TRADE_STATE_NAMES)}", metadata={"field": "state"}
-        )
-    return trade_state_value(text)
-
-
-async def list_trades_as(
-    payment: PaymentClient, request: web.Request, party: TradeParty
-) -> web.Response:
-    """A page of the caller's trades in which it is `party` (buyer or merchant)."""
-    state = parse_trade_state(request.query.get("state"))
-    account_id = request[CALLER].account_id
-    response = await payment.list_trades(
-        pb.ListTradesRequest(account_id=account_id, state=state, page=page_request(request))
-    )
-    return json_response(
-        {
-            "trades": [
-                trade_json(trade, merchant_view=party is TradeParty.MERCHANT)
-                for trade in response.trades
-                if is_party(trade, account_id, party)
-            ],
-            "next_page_token": response.page.next_page_token,
-        }
-    )
 
 
 def refund_amount(body: dict[str, Any]) -> Money:

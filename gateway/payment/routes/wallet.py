@@ -31,7 +31,7 @@ from gateway.edge.representations import (
     wallet_json,
 )
 from gateway.edge.routing import AuthScheme, Route
-from gateway.wealth.routes.funds import fund_positions
+from gateway.wealth.positions import fund_positions
 
 log = logging.getLogger("colony.gateway.wallet")
 

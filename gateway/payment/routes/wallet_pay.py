@@ -38,9 +38,10 @@ from gateway.edge.risk_signals import (
     optional_payment_password,
 )
 from gateway.edge.routing import AuthScheme, Route
+from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
 from gateway.payment.methods import METHODS_PROPERTY, SPLIT_PROPERTY, parse_methods, parse_split
-from gateway.payment.routes.payments import (
+from gateway.payment.requests import (
     BILL_PROPERTIES,
     BILL_REFERENCE_LENGTH_MAX,
     BILLER_ID_LENGTH_MAX,
@@ -49,7 +50,6 @@ from gateway.payment.sagas.wallet_payment import bill_target, trade_target, wall
 from gateway.payment.trade_access import TRADE_ID_LENGTH_MAX, TradeParty, require_own_trade
 from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.definition import JsonObject
-from gateway.wealth.requests import OPERATION_RESPONSES
 
 OPERATION_WALLET_PAY = "createWalletPayment"
 WALLET_PAY_FIELDS = ("trade_id", "bill", "methods", "split", PAYMENT_PASSWORD_FIELD)

@@ -76,7 +76,7 @@ def bill_target(biller_id: str, reference: str) -> JsonObject:
 def payment_code_target(merchant_account_id: str, code: str, memo: str) -> JsonObject:
     """A charge of a payment code. The code is single use and lives 60 s; the log keeps it
     only to replay the charge under its key, and the operators' view of a saga's input
-    redacts it (gateway.operations.routes.redacted)."""
+    redacts it (gateway.operations.answers.redacted)."""
     return {
         "kind": Target.PAYMENT_CODE.value,
         "merchant_account_id": merchant_account_id,

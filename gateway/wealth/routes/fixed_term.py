@@ -22,6 +22,7 @@ from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require
 from gateway.edge.openapi import schema_ref
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
 from gateway.edge.payloads import (
+    AMOUNT_PROPERTIES,
     read_json_object,
     read_optional_json_object,
     require_amount,
@@ -29,8 +30,8 @@ from gateway.edge.payloads import (
 )
 from gateway.edge.representations import encode_json, json_response, money_to_proto
 from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
+from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
-from gateway.payment.routes.money_movement import AMOUNT_PROPERTIES
 from gateway.wealth.ledger import WealthLedger
 from gateway.wealth.representations import (
     enum_names,
@@ -40,7 +41,6 @@ from gateway.wealth.representations import (
     reservation_json,
 )
 from gateway.wealth.requests import (
-    OPERATION_RESPONSES,
     WEALTH_ID_LENGTH_MAX,
     money_property,
     not_yours,

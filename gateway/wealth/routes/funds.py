@@ -10,7 +10,7 @@ positions are the caller's only.
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from typing import Any
 
@@ -24,22 +24,22 @@ from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.openapi import schema_ref
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
-from gateway.edge.payloads import read_json_object, require_amount, require_text
+from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json_object, require_amount, require_text
 from gateway.edge.representations import encode_json, json_response, money_json
 from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
+from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
-from gateway.payment.routes.money_movement import AMOUNT_PROPERTIES
 from gateway.wealth.ledger import WealthLedger
+from gateway.wealth.positions import fund_positions
 from gateway.wealth.representations import (
     enum_names,
     enum_value,
     fund_json,
     fund_order_json,
-    fund_position_json,
     nav_json,
     risk_profile_json,
 )
-from gateway.wealth.requests import OPERATION_RESPONSES, not_yours, path_id
+from gateway.wealth.requests import not_yours, path_id
 from gateway.wealth.sagas.fund_purchase import fund_purchase_input
 
 OPERATION_BUY = "buyFund"
@@ -255,31 +255,6 @@ LIMIT_QUERY = QueryParameter(
     {"type": "integer", "minimum": 1, "maximum": RECOMMENDATIONS_MAX, "default": 10},
     "At most this many.",
 )
-
-
-def position_value_fen(units: str, nav_per_unit: str) -> int:
-    """What units are worth at a NAV, in fen, rounded down (never shown above its worth)."""
-    if not nav_per_unit:
-        return 0
-    value_yuan = Decimal(units) * Decimal(nav_per_unit)
-    return int((value_yuan * 100).to_integral_value(rounding=ROUND_DOWN))
-
-
-async def fund_positions(
-    wealth: WealthClient, investor_id: str
-) -> tuple[list[dict[str, Any]], int]:
-    """The investor's positions valued at each fund's latest NAV, and their total in fen."""
-    response = await wealth.list_fund_positions(
-        wpb.ListFundPositionsRequest(investor_id=investor_id)
-    )
-    lines: list[dict[str, Any]] = []
-    total_fen = 0
-    for position in response.positions:
-        fund = (await wealth.get_fund(wpb.GetFundRequest(fund_id=position.fund_id))).fund
-        value_fen = position_value_fen(position.units, fund.latest_nav)
-        total_fen += value_fen
-        lines.append({**fund_position_json(position, fund), "value": money_json(Money(value_fen))})
-    return lines, total_fen
 
 
 def _units(body: dict[str, Any]) -> str:

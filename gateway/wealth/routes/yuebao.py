@@ -19,11 +19,11 @@ from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.openapi import schema_ref
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
-from gateway.edge.payloads import read_json_object, require_amount
+from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json_object, require_amount
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
+from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
-from gateway.payment.routes.money_movement import AMOUNT_PROPERTIES
 from gateway.wealth.ledger import WealthLedger
 from gateway.wealth.representations import (
     yuebao_account_json,
@@ -168,14 +168,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
-_OPERATION_RESPONSES = {
-    HTTPStatus.ACCEPTED: (
-        "Operation",
-        "Not finished in time: it goes on in the background; follow the Location "
-        "(GET /v1/operations/{operation_id}).",
-    )
-}
-
 
 class YuebaoRoutes:
     """The caller's Yu'e Bao under /v1/wealth/yuebao."""
@@ -232,7 +224,7 @@ class YuebaoRoutes:
                 response_schema="Operation",
                 response_status=HTTPStatus.CREATED,
                 response_description="Subscribed: the operation, with amount and shares held.",
-                other_responses=_OPERATION_RESPONSES,
+                other_responses=OPERATION_RESPONSES,
                 problems={
                     HTTPStatus.BAD_REQUEST: ("INVALID_AMOUNT",),
                     HTTPStatus.UNPROCESSABLE_ENTITY: (
@@ -255,7 +247,7 @@ class YuebaoRoutes:
                 response_schema="Operation",
                 response_status=HTTPStatus.CREATED,
                 response_description="Redeemed: the operation, with what is paid now and later.",
-                other_responses=_OPERATION_RESPONSES,
+                other_responses=OPERATION_RESPONSES,
                 problems={
                     HTTPStatus.BAD_REQUEST: ("INVALID_AMOUNT",),
                     HTTPStatus.UNPROCESSABLE_ENTITY: ("INSUFFICIENT_FUNDS",),
