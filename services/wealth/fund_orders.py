@@ -35,6 +35,13 @@ from services.wealth.marketplace import (
     sale_proceeds,
     units_for_purchase,
 )
+from services.wealth.payouts import (
+    FUNDS_OMNIBUS_ACCOUNT_ID,
+    Payout,
+    PayoutKind,
+    PayoutSettlement,
+    plan_payout,
+)
 
 
 class OrderSide(StrEnum):
@@ -162,6 +169,64 @@ def price_order(order: FundOrder, nav_per_unit: Decimal, now: datetime) -> FundO
         priced_at=now,
         residue_fen=sold.residue_fen,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SettledOrder:
+    """A priced order and what pricing gives: units to a buyer (None for a sale), or the
+    seller's proceeds owed (no payout for units worth under a fen)."""
+
+    order: FundOrder
+    units_bought: Decimal | None
+    payout: Payout | None
+
+
+def sale_payout(order: FundOrder, due_on: date, now: datetime) -> Payout:
+    """The seller's proceeds, owed from the funds omnibus account once priced."""
+    return plan_payout(
+        payout_id=f"{order.order_id}:proceeds",
+        kind=PayoutKind.FUND_SALE,
+        from_account_id=FUNDS_OMNIBUS_ACCOUNT_ID,
+        to_account_id=order.investor_id,
+        amount_fen=order.amount_fen,
+        due_on=due_on,
+        settlement=PayoutSettlement.SCHEDULED,
+        investor_id=order.investor_id,
+        reference=order.order_id,
+        now=now,
+    )
+
+
+def settle_at_nav(
+    order: FundOrder, nav_per_unit: Decimal, now: datetime, business_date: date
+) -> SettledOrder:
+    """Price an order at its NAV: units to the buyer, or the seller's proceeds owed."""
+    priced = price_order(order, nav_per_unit, now)
+    if priced.side is OrderSide.BUY:
+        return SettledOrder(priced, priced.units, None)
+    if priced.amount_fen == 0:  # units worth under a fen pay nothing
+        return SettledOrder(priced, None, None)
+    payout = sale_payout(priced, business_date, now)
+    return SettledOrder(replace(priced, payout_id=payout.payout_id), None, payout)
+
+
+def fund_buy(order: FundOrder, nav_per_unit: Decimal | None, now: datetime) -> FundOrder:
+    """A buy's money is in: AWAITING_FUNDS → PENDING_NAV, and priced at once if its NAV was
+    published before the purchase was confirmed."""
+    funded = fund_order(order)
+    return funded if nav_per_unit is None else price_order(funded, nav_per_unit, now)
+
+
+def require_same_nav(
+    fund_id: str, nav_date: date, published: Decimal | None, nav_per_unit: Decimal
+) -> None:
+    """A NAV is published once: the same NAV again is a repeat, another one is refused."""
+    if published is not None and published != nav_per_unit:
+        raise FailedPrecondition(
+            f"the NAV of {fund_id} for {nav_date.isoformat()} is already {published}",
+            reason="NAV_ALREADY_PUBLISHED",
+            metadata={"nav_per_unit": str(published)},
+        )
 
 
 def require_publishable_nav(nav_per_unit: Decimal, nav_date: date, today: date) -> Decimal:

@@ -183,6 +183,11 @@ def require_redemption_id(redemption_id: str) -> str:
     return redemption_id
 
 
+def redemption_payout_ids(redemption_id: str) -> tuple[str, str]:
+    """The ids of a redemption's fast and normal payouts (as plan_redemption names them)."""
+    return f"{redemption_id}:fast", f"{redemption_id}:normal"
+
+
 def plan_redemption(
     account: YuebaoAccount,
     *,
