@@ -17,10 +17,10 @@ import sys
 
 from chassis.mongo import create_client
 from chassis.settings import ServiceSettings
-from services.payment.rpc_base import ESCROW_ACCOUNT_ID
+from services.payment.escrow import ESCROW_ACCOUNT_ID
 from services.payment.store import PaymentStore
-from services.wealth.rpc_payouts import audit_wealth
 from services.wealth.store import WealthStore
+from services.wealth.store.audit import audit_wealth
 
 
 async def audit(

@@ -46,6 +46,9 @@ from enum import StrEnum
 from chassis.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from chassis.money import require_positive_amount
 
+# Buyers' money held for escrow trades; credited by every trade payment, so hot.
+ESCROW_ACCOUNT_ID = "platform:escrow"
+ESCROW_HOT_SHARDS = 16
 # Physical goods auto-confirm 10 days after shipment (DOMAIN.md §1, market).
 AUTO_CONFIRM_AFTER = timedelta(days=10)
 # An unpaid trade closes after its payment window. One day by default; Alipay's own range

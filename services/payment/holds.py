@@ -12,8 +12,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.errors import FailedPrecondition, InsufficientFunds, InvalidArgument
 from chassis.money import require_positive_amount
+from services.payment.ledger import (
+    Account,
+    Posting,
+    PostingKind,
+    plan_movement,
+    require_can_debit,
+)
 
 HOLD_TTL_SECONDS_DEFAULT = 15 * 60
 HOLD_TTL_SECONDS_MAX = 7 * 24 * 3600
@@ -47,6 +54,20 @@ class Hold:
     @property
     def is_open(self) -> bool:
         return self.state is HoldState.HELD
+
+
+def require_can_reserve(account: Account, amount_fen: int) -> None:
+    """Refuse a hold the account cannot take (the store's guard refused it; this says why).
+
+    A hot account takes no holds (they live on its main document). A hold reserves money
+    the account has, even on one that may go negative (an external party's): such an
+    account pays beyond that by a movement, not a hold.
+    """
+    if account.is_hot:
+        raise InvalidArgument("holds cannot be placed on a hot account")
+    require_can_debit(account, amount_fen)
+    if account.may_go_negative and account.available_fen < amount_fen:
+        raise InsufficientFunds(account.account_id, amount_fen, account.available_fen)
 
 
 def require_hold_id(hold_id: str) -> str:
@@ -119,6 +140,19 @@ def plan_capture(
         credit_account_id=credit_account_id,
         posting_id=posting_id,
         closed_at=now,
+    )
+
+
+def capture_posting(hold: Hold, captured: Hold, memo: str, now: datetime) -> Posting:
+    """The posting of a capture: what it captured, from the hold's account to the credit one."""
+    return plan_movement(
+        posting_id=captured.posting_id,
+        kind=PostingKind.HOLD_CAPTURE,
+        from_account_id=hold.account_id,
+        to_account_id=captured.credit_account_id,
+        amount_fen=captured.captured_fen,
+        posted_at=now,
+        memo=memo or hold.memo,
     )
 
 

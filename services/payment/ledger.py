@@ -7,16 +7,26 @@ zero; only an external party's clearing account (the bank's) may.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from chassis.errors import FailedPrecondition, InsufficientFunds, InvalidArgument
+from chassis.errors import AlreadyExists, FailedPrecondition, InsufficientFunds, InvalidArgument
 from chassis.money import require_positive_amount
 from services.payment.activity import Activity
 
 MEMO_LENGTH_MAX = 64
+
+PERSONAL_ACCOUNT_ID_PREFIX = "2088"  # Alipay's user ids start with 2088
+MERCHANT_ACCOUNT_ID_PREFIX = "2188"
+ACCOUNT_ID_RANDOM_DIGITS = 12
+PLATFORM_ACCOUNT_ID_PREFIX = "platform:"
+PLATFORM_FEE_INCOME_ACCOUNT_ID = "platform:fee_income"
+HOT_SHARDS_MAX = 64
+# The bank clearing account takes every top-up and withdrawal: the hottest account there is.
+BANK_CLEARING_HOT_SHARDS = 16
 
 
 class AccountKind(StrEnum):
@@ -112,6 +122,69 @@ class Posting:
         """The other account of a two-entry posting; empty for a multi-leg posting."""
         others = {entry.account_id for entry in self.entries if entry.account_id != account_id}
         return others.pop() if len(others) == 1 else ""
+
+
+def new_account_id(kind: AccountKind) -> str:
+    """A fresh random id for a person's or a merchant's account."""
+    digits = "".join(secrets.choice("0123456789") for _ in range(ACCOUNT_ID_RANDOM_DIGITS))
+    prefix = (
+        PERSONAL_ACCOUNT_ID_PREFIX if kind is AccountKind.PERSONAL else MERCHANT_ACCOUNT_ID_PREFIX
+    )
+    return prefix + digits
+
+
+def require_platform_account_id(account_id: str) -> str:
+    """Refuse a platform or external account id without the platform prefix."""
+    if not account_id.startswith(PLATFORM_ACCOUNT_ID_PREFIX):
+        raise InvalidArgument(f"platform account ids start with {PLATFORM_ACCOUNT_ID_PREFIX!r}")
+    return account_id
+
+
+def require_ensured_as(account: Account, kind: AccountKind) -> Account:
+    """Refuse ensuring an account that already exists as another kind."""
+    if account.kind is not kind:
+        raise AlreadyExists(
+            f"account {account.account_id} exists as a {account.kind.value} account",
+            reason="ALREADY_REGISTERED",
+        )
+    return account
+
+
+def require_shard_count(hot_shards: int) -> int:
+    """The number of sub-accounts asked for a hot account, if within 0..HOT_SHARDS_MAX."""
+    if not 0 <= hot_shards <= HOT_SHARDS_MAX:
+        raise InvalidArgument(f"hot_shards must be between 0 and {HOT_SHARDS_MAX}")
+    return hot_shards
+
+
+def require_can_go_hot(account: Account, hot_shards: int) -> None:
+    """Refuse making an account with open holds hot (holds live on the main document only)."""
+    if hot_shards and account.held_fen:
+        raise InvalidArgument("an account with open holds cannot be made hot")
+
+
+def plan_draw_from_shards(
+    account_id: str, available_fen_by_document: Mapping[str, int], needed_fen: int
+) -> list[tuple[str, int]]:
+    """How a debit of needed_fen is drawn from a hot account's documents: largest first.
+
+    Returns (document id, fen taken) pairs that sum to needed_fen, at most one per
+    document; refuses with INSUFFICIENT_FUNDS when all of them together do not cover it.
+    """
+    available_fen = sum(available_fen_by_document.values())
+    if available_fen < needed_fen:
+        raise InsufficientFunds(account_id, needed_fen, available_fen)
+    draws: list[tuple[str, int]] = []
+    remaining_fen = needed_fen
+    for document_id, balance_fen in sorted(
+        available_fen_by_document.items(), key=lambda item: -item[1]
+    ):
+        take_fen = min(balance_fen, remaining_fen)
+        if take_fen > 0:
+            draws.append((document_id, take_fen))
+            remaining_fen -= take_fen
+    assert remaining_fen == 0, "the documents' available funds cover the debit"
+    return draws
 
 
 def validate_memo(memo: str) -> str:

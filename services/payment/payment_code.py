@@ -16,7 +16,8 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.payment.activity import Activity
 
 PAYMENT_CODE_PREFIX = "28"
 PAYMENT_CODE_LENGTH = 18
@@ -90,6 +91,22 @@ def validate_payment_code(scanned: str) -> str:
             'a payment code is 18 digits starting with "28"', reason="INVALID_PAYMENT_CODE"
         )
     return scanned
+
+
+def require_known(payment_code: PaymentCode | None) -> PaymentCode:
+    """Refuse a scanned code that was never issued (INVALID_PAYMENT_CODE)."""
+    if payment_code is None:
+        raise NotFound("no such payment code", reason="INVALID_PAYMENT_CODE")
+    return payment_code
+
+
+def payer_device(activity: Activity) -> str:
+    """The device a charged code counts as paid from: the payer's latest known device.
+
+    The code was made on the payer's own phone, so risk control sees that device (and a
+    challenge is met only by an authorization the payer's wallet gave with the code).
+    """
+    return activity.devices[-1] if activity.devices else ""
 
 
 def require_usable(payment_code: PaymentCode, now: datetime) -> None:

@@ -161,3 +161,29 @@ def wrong_password_error(state: PasswordState, now: datetime) -> FailedPrecondit
         metadata["locked_until"] = state.locked_until.isoformat()
         message = f"wrong payment password; locked until {state.locked_until.isoformat()}"
     return FailedPrecondition(message, reason="PAYMENT_PASSWORD_WRONG", metadata=metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordRecord:
+    """A payer's stored payment password: its argon2 hash and the lockout state."""
+
+    password_hash: str
+    state: PasswordState
+
+
+def require_password_set(record: PasswordRecord | None) -> PasswordRecord:
+    """Refuse verifying a payment password the payer has never set."""
+    if record is None:
+        raise FailedPrecondition(
+            "no payment password has been set", reason="PAYMENT_PASSWORD_NOT_SET"
+        )
+    return record
+
+
+def require_current_password_given(password_set: bool, current_password: str) -> None:
+    """Changing a payment password takes the current one (setting the first one does not)."""
+    if password_set and not current_password:
+        raise FailedPrecondition(
+            "the current payment password is required to change it",
+            reason="PAYMENT_PASSWORD_WRONG",
+        )

@@ -17,6 +17,7 @@ single-transaction maximum of 50,000 fen lets 50,000 fen through and stops 50,00
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.money import AMOUNT_FEN_MAX
 
 RULES_MAX = 1_000
+RISK_RULES_JSON_LENGTH_MAX = 200_000
 COUNT_MAX = 1_000_000
 DESCRIPTION_LENGTH_MAX = 200
 _RULE_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -350,6 +352,17 @@ class _RuleDataError(Exception):
         super().__init__(problem)
         self.field_name = field_name
         self.problem = problem
+
+
+def parse_rules_json(rules_json: str) -> tuple[Rule, ...]:
+    """Rules from an operator's JSON list (too long, not JSON, or invalid: INVALID_RISK_RULE)."""
+    if len(rules_json) > RISK_RULES_JSON_LENGTH_MAX:
+        raise InvalidArgument("rules_json is too long", reason="INVALID_RISK_RULE")
+    try:
+        raw = json.loads(rules_json)
+    except json.JSONDecodeError:
+        raise InvalidArgument("rules_json is not JSON", reason="INVALID_RISK_RULE") from None
+    return parse_rules(raw)
 
 
 def parse_rules(raw: Sequence[Mapping[str, object]]) -> tuple[Rule, ...]:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import secrets
-import uuid
 
-from chassis.errors import AlreadyExists, InvalidArgument
 from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session
-from chassis.wire import amount_from_proto, money_to_proto
+from chassis.wire import amount_from_proto, money_to_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.identity import (
@@ -24,39 +21,20 @@ from services.payment.ledger import (
     AccountKind,
     AccountStatus,
     PostingKind,
-    plan_movement,
+    new_account_id,
+    require_ensured_as,
     require_kind,
-)
-from services.payment.risk import KycLevel, PaymentKind
-from services.payment.rpc_base import (
-    PLATFORM_ACCOUNT_ID_PREFIX,
-    PaymentRpcBase,
-    require_account_id,
-    require_owner_ref,
+    require_platform_account_id,
     require_shard_count,
 )
-from services.payment.store import (
-    STATEMENT_PAGE_SIZE_DEFAULT,
-    STATEMENT_PAGE_SIZE_MAX,
-    decode_page_token,
-    encode_page_token,
-)
+from services.payment.risk import KycLevel, PaymentKind
+from services.payment.rpc_base import PaymentRpcBase, require_account_id, require_owner_ref
+from services.payment.screening import OutgoingPayment
 from services.payment.wire import account_to_proto, posting_to_proto, statement_entry_to_proto
 
 log = logging.getLogger(__name__)
 
-
-PERSONAL_ACCOUNT_ID_PREFIX = "2088"  # Alipay's user ids start with 2088
-MERCHANT_ACCOUNT_ID_PREFIX = "2188"
-ACCOUNT_ID_RANDOM_DIGITS = 12
-
-
-def new_account_id(kind: AccountKind) -> str:
-    digits = "".join(secrets.choice("0123456789") for _ in range(ACCOUNT_ID_RANDOM_DIGITS))
-    prefix = (
-        PERSONAL_ACCOUNT_ID_PREFIX if kind is AccountKind.PERSONAL else MERCHANT_ACCOUNT_ID_PREFIX
-    )
-    return prefix + digits
+PEOPLE_AND_MERCHANTS = (AccountKind.PERSONAL, AccountKind.MERCHANT)
 
 
 class AccountsRpc(PaymentRpcBase):
@@ -111,14 +89,7 @@ class AccountsRpc(PaymentRpcBase):
             await self._events.append(session, "payment.account.opened", account.account_id, opened)
             return opened
 
-        response = await self._idempotency.run(
-            self._client,
-            scope=f"open-account:{account.kind.value}",
-            request=request,
-            response_type=pb.Account,
-            operation=open_in,
-        )
-        return response
+        return await self._once(f"open-account:{account.kind.value}", request, pb.Account, open_in)
 
     async def GetAccount(
         self, request: pb.GetAccountRequest, context: Context
@@ -143,16 +114,11 @@ class AccountsRpc(PaymentRpcBase):
 
         async def top_up(session: Session) -> pb.TopUpResponse:
             account = await self._store.get_account(account_id, session)
-            require_kind(account, (AccountKind.PERSONAL, AccountKind.MERCHANT), "top up")
+            require_kind(account, PEOPLE_AND_MERCHANTS, "top up")
             receipt = await self._bank.charge_card(key, request.bank_card_number, amount_fen)
-            posting = plan_movement(
-                posting_id=uuid.uuid4().hex,
-                kind=PostingKind.TOP_UP,
-                from_account_id=self._bank.clearing_account_id,
-                to_account_id=account_id,
-                amount_fen=amount_fen,
-                posted_at=self._clock.now(),
-                memo=f"top-up from card ending {receipt.card_last4}",
+            memo = f"top-up from card ending {receipt.card_last4}"
+            posting = self._movement(
+                PostingKind.TOP_UP, self._bank.clearing_account_id, account_id, amount_fen, memo
             )
             # A card that the bank charged proves the holder: the highest KYC level (raised
             # before the posting, so the account the posting returns already shows it).
@@ -163,40 +129,25 @@ class AccountsRpc(PaymentRpcBase):
             )
 
         async with self._movement_scope(account_id):
-            return await self._idempotency.run(
-                self._client,
-                scope="top-up",
-                request=request,
-                response_type=pb.TopUpResponse,
-                operation=top_up,
-            )
+            return await self._once("top-up", request, pb.TopUpResponse, top_up)
 
     async def Withdraw(self, request: pb.WithdrawRequest, context: Context) -> pb.WithdrawResponse:
         key = require_idempotency_key(request.idempotency_key)
         amount_fen = amount_from_proto(request.amount)
         account_id = require_account_id(request.account_id)
         verified = await self._second_factor(account_id, request.risk)
+        clearing_id = self._bank.clearing_account_id
+        payment = OutgoingPayment(
+            clearing_id, PaymentKind.WITHDRAWAL, amount_fen, request.risk.device_id
+        )
 
         async def withdraw(session: Session) -> pb.WithdrawResponse:
             account = await self._store.get_account(account_id, session)
-            require_kind(account, (AccountKind.PERSONAL, AccountKind.MERCHANT), "withdraw")
-            await self._screen(
-                session,
-                payer=account,
-                payee_account_id=self._bank.clearing_account_id,
-                payment_kind=PaymentKind.WITHDRAWAL,
-                amount_fen=amount_fen,
-                device_id=request.risk.device_id,
-                second_factor=verified,
-            )
-            posting = plan_movement(
-                posting_id=uuid.uuid4().hex,
-                kind=PostingKind.WITHDRAWAL,
-                from_account_id=account_id,
-                to_account_id=self._bank.clearing_account_id,
-                amount_fen=amount_fen,
-                posted_at=self._clock.now(),
-                memo=f"withdrawal to card ending {request.bank_card_number[-4:]}",
+            require_kind(account, PEOPLE_AND_MERCHANTS, "withdraw")
+            await self._screen(session, account, payment, verified)
+            memo = f"withdrawal to card ending {request.bank_card_number[-4:]}"
+            posting = self._movement(
+                PostingKind.WITHDRAWAL, account_id, clearing_id, amount_fen, memo
             )
             after = await self._post(session, posting, known=(account,))
             # The payout is asked for after the debit is guarded, inside the transaction: a
@@ -207,72 +158,40 @@ class AccountsRpc(PaymentRpcBase):
             )
 
         async with self._risk_audit(), self._movement_scope(account_id):
-            return await self._idempotency.run(
-                self._client,
-                scope="withdraw",
-                request=request,
-                response_type=pb.WithdrawResponse,
-                operation=withdraw,
-            )
+            return await self._once("withdraw", request, pb.WithdrawResponse, withdraw)
 
     async def Transfer(self, request: pb.TransferRequest, context: Context) -> pb.TransferResponse:
         require_idempotency_key(request.idempotency_key)
         amount_fen = amount_from_proto(request.amount)
-        from_account_id = require_account_id(request.from_account_id, "from_account_id")
-        to_account_id = require_account_id(request.to_account_id, "to_account_id")
-        verified = await self._second_factor(from_account_id, request.risk)
+        from_id = require_account_id(request.from_account_id, "from_account_id")
+        to_id = require_account_id(request.to_account_id, "to_account_id")
+        verified = await self._second_factor(from_id, request.risk)
+        payment = OutgoingPayment(to_id, PaymentKind.TRANSFER, amount_fen, request.risk.device_id)
 
         async def transfer(session: Session) -> pb.TransferResponse:
-            payee = await self._store.get_account(to_account_id, session, with_balance=False)
-            require_kind(payee, (AccountKind.PERSONAL, AccountKind.MERCHANT), "receive transfers")
-            posting = plan_movement(
-                posting_id=uuid.uuid4().hex,
-                kind=PostingKind.TRANSFER,
-                from_account_id=from_account_id,
-                to_account_id=to_account_id,
-                amount_fen=amount_fen,
-                posted_at=self._clock.now(),
-                memo=request.memo,
-            )
-            payer = await self._store.get_account(from_account_id, session)
-            require_kind(payer, (AccountKind.PERSONAL, AccountKind.MERCHANT), "send transfers")
-            await self._screen(
-                session,
-                payer=payer,
-                payee_account_id=to_account_id,
-                payment_kind=PaymentKind.TRANSFER,
-                amount_fen=amount_fen,
-                device_id=request.risk.device_id,
-                second_factor=verified,
-            )
+            payee = await self._store.get_account(to_id, session, with_balance=False)
+            require_kind(payee, PEOPLE_AND_MERCHANTS, "receive transfers")
+            posting = self._movement(PostingKind.TRANSFER, from_id, to_id, amount_fen, request.memo)
+            payer = await self._store.get_account(from_id, session)
+            require_kind(payer, PEOPLE_AND_MERCHANTS, "send transfers")
+            await self._screen(session, payer, payment, verified)
             after = await self._post(session, posting, known=(payer, payee))
             return pb.TransferResponse(
-                posting=posting_to_proto(posting),
-                account=account_to_proto(after[from_account_id]),
+                posting=posting_to_proto(posting), account=account_to_proto(after[from_id])
             )
 
-        async with self._risk_audit(), self._movement_scope(from_account_id):
-            return await self._idempotency.run(
-                self._client,
-                scope="transfer",
-                request=request,
-                response_type=pb.TransferResponse,
-                operation=transfer,
-            )
+        async with self._risk_audit(), self._movement_scope(from_id):
+            return await self._once("transfer", request, pb.TransferResponse, transfer)
 
     async def ListStatement(
         self, request: pb.ListStatementRequest, context: Context
     ) -> pb.ListStatementResponse:
         account_id = require_account_id(request.account_id)
-        page_size = request.page.page_size or STATEMENT_PAGE_SIZE_DEFAULT
-        if not 1 <= page_size <= STATEMENT_PAGE_SIZE_MAX:
-            raise InvalidArgument(f"page_size must be between 1 and {STATEMENT_PAGE_SIZE_MAX}")
-        before_sequence = decode_page_token(request.page.page_token)
+        page_size = page_size_of(request.page)
         await self._store.get_account(account_id)  # NOT_FOUND for an unknown account
-        entries = await self._store.list_statement(account_id, page_size, before_sequence)
-        next_token = ""
-        if len(entries) == page_size and entries[-1].sequence > 1:
-            next_token = encode_page_token(entries[-1].sequence)
+        entries, next_token = await self._store.list_statement(
+            account_id, page_size, request.page.page_token
+        )
         return pb.ListStatementResponse(
             entries=[statement_entry_to_proto(e) for e in entries],
             page=paging_pb2.PageInfo(next_page_token=next_token),
@@ -281,9 +200,7 @@ class AccountsRpc(PaymentRpcBase):
     async def EnsurePlatformAccount(
         self, request: pb.EnsurePlatformAccountRequest, context: Context
     ) -> pb.EnsurePlatformAccountResponse:
-        account_id = require_account_id(request.account_id)
-        if not account_id.startswith(PLATFORM_ACCOUNT_ID_PREFIX):
-            raise InvalidArgument(f"platform account ids start with {PLATFORM_ACCOUNT_ID_PREFIX!r}")
+        account_id = require_platform_account_id(require_account_id(request.account_id))
         kind = AccountKind.EXTERNAL if request.external_party else AccountKind.PLATFORM
         account = await self._store.ensure_system_account(
             account_id,
@@ -292,45 +209,30 @@ class AccountsRpc(PaymentRpcBase):
             self._clock.now(),
             hot_shards=require_shard_count(request.hot_shards),
         )
-        if account.kind is not kind:
-            raise AlreadyExists(
-                f"account {account_id} exists as a {account.kind.value} account",
-                reason="ALREADY_REGISTERED",
-            )
-        return pb.EnsurePlatformAccountResponse(account=account_to_proto(account))
+        ensured = require_ensured_as(account, kind)
+        return pb.EnsurePlatformAccountResponse(account=account_to_proto(ensured))
 
     async def PlatformTransfer(
         self, request: pb.PlatformTransferRequest, context: Context
     ) -> pb.PlatformTransferResponse:
         require_idempotency_key(request.idempotency_key)
         amount_fen = amount_from_proto(request.amount)
-        from_account_id = require_account_id(request.from_account_id, "from_account_id")
-        to_account_id = require_account_id(request.to_account_id, "to_account_id")
+        from_id = require_account_id(request.from_account_id, "from_account_id")
+        to_id = require_account_id(request.to_account_id, "to_account_id")
 
         async def pay_out(session: Session) -> pb.PlatformTransferResponse:
-            payer = await self._store.get_account(from_account_id, session, with_balance=False)
+            payer = await self._store.get_account(from_id, session, with_balance=False)
             # Only the platform's own money moves this way; a person's needs their consent.
             require_kind(payer, (AccountKind.PLATFORM, AccountKind.EXTERNAL), "pay out")
-            payee = await self._store.get_account(to_account_id, session, with_balance=False)
-            posting = plan_movement(
-                posting_id=uuid.uuid4().hex,
-                kind=PostingKind.PLATFORM_TRANSFER,
-                from_account_id=from_account_id,
-                to_account_id=to_account_id,
-                amount_fen=amount_fen,
-                posted_at=self._clock.now(),
-                memo=request.memo,
-            )
+            payee = await self._store.get_account(to_id, session, with_balance=False)
+            kind = PostingKind.PLATFORM_TRANSFER
+            posting = self._movement(kind, from_id, to_id, amount_fen, request.memo)
             await self._post(session, posting, reference=request.reference, known=(payer, payee))
             return pb.PlatformTransferResponse(posting=posting_to_proto(posting))
 
         async with self._movement_scope():
-            return await self._idempotency.run(
-                self._client,
-                scope="platform-transfer",
-                request=request,
-                response_type=pb.PlatformTransferResponse,
-                operation=pay_out,
+            return await self._once(
+                "platform-transfer", request, pb.PlatformTransferResponse, pay_out
             )
 
     async def SetAccountHot(

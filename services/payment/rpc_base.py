@@ -1,132 +1,73 @@
-"""What every group of payment RPCs shares: the store, the clock, and the posting helpers."""
+"""What every group of payment RPCs shares: the store, the clock, and the movement steps.
+
+A movement's steps, in its transaction: _screen (risk control, screening.py) and _post
+(apply the posting, append its event). Around it: _movement_scope (lock the debited
+account, lease hot sub-accounts) and _risk_audit (keep the record of a refused movement).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 import argon2
+from google.protobuf.message import Message
 
 from chassis.clock import Clock
-from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.errors import InvalidArgument
 from chassis.idempotency import IdempotencyStore
 from chassis.keyed_lock import KeyedLock
 from chassis.mongo import MongoClient, Session, run_in_transaction
-from chassis.outbox import (
-    EventLog,
-    OutboxFeed,
-)
+from chassis.outbox import EventLog, OutboxFeed
 from colony.payment.v1 import payment_pb2 as pb
-from services.payment.activity import (
-    device_known,
-    payee_known,
-    recent_figures,
-    record_outgoing,
-)
 from services.payment.bank_channel import BankChannel
 from services.payment.bills import Biller
 from services.payment.ledger import (
+    PLATFORM_FEE_INCOME_ACCOUNT_ID,
     Account,
     Posting,
+    PostingKind,
+    plan_movement,
+)
+from services.payment.payment_authorization import (
+    NO_SECOND_FACTOR,
+    PASSWORD_VERIFIED,
+    SecondFactor,
+    authorization_factor,
+    invalid_authorization,
 )
 from services.payment.payment_password import (
+    PasswordRecord,
     PasswordState,
     register_failure,
     require_not_locked,
+    require_password_set,
     verify_payment_password,
     wrong_password_error,
 )
-from services.payment.risk import (
-    DEFAULT_RULES,
-    KycLevel,
-    PaymentContext,
-    PaymentKind,
-    RiskAction,
-    RiskDecision,
-    Rule,
-    evaluate_risk,
-    require_allowed,
-)
-from services.payment.store import (
-    PaymentStore,
-)
-from services.payment.wire import (
-    posting_to_proto,
-)
+from services.payment.risk import DEFAULT_RULES, Rule
+from services.payment.screening import OutgoingPayment, RiskRefused, screen_outgoing
+from services.payment.store import PaymentStore
+from services.payment.wire import posting_to_proto
+
+# PLATFORM_FEE_INCOME_ACCOUNT_ID lives in ledger.py; it is re-exported here for the gateway
+# tests that still import it from this module.
+__all__ = [
+    "PLATFORM_FEE_INCOME_ACCOUNT_ID",
+    "PaymentRpcBase",
+    "require_account_id",
+    "require_owner_ref",
+]
 
 log = logging.getLogger(__name__)
 
-
-class RiskRefused(FailedPrecondition):
-    """Risk control refused a movement (DENY, or a CHALLENGE not met); carries its record."""
-
-    def __init__(self, refusal: FailedPrecondition, record: dict[str, Any]) -> None:
-        super().__init__(refusal.message, reason=refusal.reason, metadata=refusal.metadata)
-        self.record = record
-
-
-@dataclass(frozen=True, slots=True)
-class SecondFactor:
-    """What answers a risk challenge for one movement: a verified password or authorization."""
-
-    verified: bool = False
-    # Set when it is a payment authorization, which the movement's transaction spends.
-    authorization_digest: str = ""
-
-
-NO_SECOND_FACTOR = SecondFactor()
-
-
-def authorization_digest(authorization: str) -> str:
-    """How a payment authorization is stored: its sha256, never the bearer value itself."""
-    return hashlib.sha256(authorization.encode()).hexdigest()
-
-
-def authorization_factor(authorization: str) -> SecondFactor:
-    """A payment authorization offered as the second factor (or none, if empty); checked
-    and spent by _screen in the movement's transaction."""
-    if not authorization:
-        return NO_SECOND_FACTOR
-    return SecondFactor(verified=True, authorization_digest=authorization_digest(authorization))
-
-
-def invalid_authorization() -> FailedPrecondition:
-    return FailedPrecondition(
-        "the payment authorization is unknown, expired, already used, or not for this payment",
-        reason="PAYMENT_AUTHORIZATION_INVALID",
-    )
-
-
-def _password_state(record: dict[str, Any]) -> PasswordState:
-    return PasswordState(
-        failed_attempts=record.get("failed_attempts", 0), locked_until=record.get("locked_until")
-    )
-
-
-def _decision_record(
-    context: PaymentContext, decision: RiskDecision, decided_at: datetime
-) -> dict[str, Any]:
-    """The audit record of one risk decision."""
-    return {
-        "_id": uuid.uuid4().hex,
-        "payer_account_id": context.payer_account_id,
-        "payee_account_id": context.payee_account_id,
-        "payment_kind": context.payment_kind.value,
-        "amount_fen": context.amount_fen,
-        "action": decision.action.value,
-        "rule_ids": list(decision.rule_ids),
-        "reasons": list(decision.reasons),
-        "device_id": context.device_id,
-        "decided_at": decided_at,
-    }
+_Response = TypeVar("_Response", bound=Message)
 
 
 def require_account_id(account_id: str, field: str = "account_id") -> str:
@@ -135,29 +76,10 @@ def require_account_id(account_id: str, field: str = "account_id") -> str:
     return account_id
 
 
-def require_shard_count(hot_shards: int) -> int:
-    if not 0 <= hot_shards <= HOT_SHARDS_MAX:
-        raise InvalidArgument(f"hot_shards must be between 0 and {HOT_SHARDS_MAX}")
-    return hot_shards
-
-
 def require_owner_ref(owner_ref: str) -> str:
     if not owner_ref:
         raise InvalidArgument("owner_ref is required")
     return owner_ref
-
-
-PLATFORM_ACCOUNT_ID_PREFIX = "platform:"
-PLATFORM_FEE_INCOME_ACCOUNT_ID = "platform:fee_income"
-# Buyers' money held for escrow trades; credited by every trade payment, so hot.
-ESCROW_ACCOUNT_ID = "platform:escrow"
-ESCROW_HOT_SHARDS = 16
-HOT_SHARDS_MAX = 64
-# The bank clearing account takes every top-up and withdrawal: the hottest account there is.
-BANK_CLEARING_HOT_SHARDS = 16
-HOLD_SWEEP_INTERVAL_SECONDS = 5.0
-HOLD_SWEEP_BATCH = 100
-HOLD_SWEEP_BATCHES_MAX = 50
 
 
 class PaymentRpcBase:
@@ -190,6 +112,22 @@ class PaymentRpcBase:
         # must not queue behind each other.
         self._account_locks = KeyedLock()
 
+    async def _once(
+        self,
+        scope: str,
+        request: Message,
+        response_type: type[_Response],
+        operation: Callable[[Session], Awaitable[_Response]],
+    ) -> _Response:
+        """Run an idempotent operation in one transaction (a repeated key replays its answer)."""
+        return await self._idempotency.run(
+            self._client,
+            scope=scope,
+            request=request,
+            response_type=response_type,
+            operation=operation,
+        )
+
     @contextlib.asynccontextmanager
     async def _movement_scope(self, *debit_account_ids: str) -> AsyncIterator[None]:
         """Around one money movement's transaction: lock the debited account, lease shards."""
@@ -210,7 +148,7 @@ class PaymentRpcBase:
             return authorization_factor(risk.payment_authorization)
         if risk.payment_password:
             await self._verify_payment_password(account_id, risk.payment_password)
-            return SecondFactor(verified=True)
+            return PASSWORD_VERIFIED
         return NO_SECOND_FACTOR
 
     async def _verify_payment_password(self, account_id: str, payment_password: str) -> None:
@@ -221,95 +159,56 @@ class PaymentRpcBase:
         than the allowed number can ever be verified. A right password then clears the count.
         """
 
-        async def reserve_attempt(session: Session) -> dict[str, Any]:
-            current = await self._store.get_password_record(account_id, session)
-            if current is None:
-                raise FailedPrecondition(
-                    "no payment password has been set", reason="PAYMENT_PASSWORD_NOT_SET"
-                )
-            state = _password_state(current)
-            require_not_locked(state, self._clock.now())
-            counted = register_failure(state, self._clock.now())
-            await self._store.password_state_in(session, account_id, counted)
-            return {**current, "counted": counted}
+        async def reserve_attempt(session: Session) -> PasswordRecord:
+            record = require_password_set(
+                await self._store.get_password_record(account_id, session)
+            )
+            require_not_locked(record.state, self._clock.now())
+            counted = PasswordRecord(
+                record.password_hash, register_failure(record.state, self._clock.now())
+            )
+            await self._store.save_password_state(account_id, counted.state, session)
+            return counted
 
         record = await run_in_transaction(self._client, reserve_attempt)
-        matches = await asyncio.get_running_loop().run_in_executor(
-            None,
-            functools.partial(
-                verify_payment_password,
-                record["password_hash"],
-                payment_password,
-                hasher=self._password_hasher,
-            ),
+        verify = functools.partial(
+            verify_payment_password,
+            record.password_hash,
+            payment_password,
+            hasher=self._password_hasher,
         )
-        if not matches:
-            raise wrong_password_error(record["counted"], self._clock.now())
+        if not await asyncio.get_running_loop().run_in_executor(None, verify):
+            raise wrong_password_error(record.state, self._clock.now())
         await self._store.save_password_state(account_id, PasswordState())
 
     async def _screen(
-        self,
-        session: Session,
-        *,
-        payer: Account,
-        payee_account_id: str,
-        payment_kind: PaymentKind,
-        amount_fen: int,
-        device_id: str,
-        second_factor: SecondFactor,
+        self, session: Session, payer: Account, payment: OutgoingPayment, factor: SecondFactor
     ) -> None:
         """Real-time risk control of one outgoing movement, inside its transaction.
 
-        Evaluates the rules on the payer's activity as this transaction sees it; a refusal
-        raises RiskRefused (recorded by _risk_audit after the transaction aborts); a
-        payment that may proceed has its decision recorded and the payer's activity
-        updated in the same transaction as the posting.
+        A refusal raises RiskRefused (recorded by _risk_audit after the transaction
+        aborts); a movement that may proceed has its decision recorded, the authorization
+        that answered a challenge spent, and the payer's activity updated, in the same
+        transaction as the posting.
         """
         now = self._clock.now()
-        figures = recent_figures(payer.activity, now)
-        blacklisted = await self._store.blacklisted_among(
-            [payer.account_id, payee_account_id], session
+        parties = [payer.account_id, payment.payee_account_id]
+        blacklisted = await self._store.blacklisted_among(parties, session)
+        screening = screen_outgoing(
+            self._risk_rules,
+            payer,
+            payment,
+            blacklisted=blacklisted,
+            second_factor=factor,
+            now=now,
         )
-        context = PaymentContext(
-            payer_account_id=payer.account_id,
-            payer_kyc_level=KycLevel(payer.kyc_level),
-            payee_account_id=payee_account_id,
-            payment_kind=payment_kind,
-            amount_fen=amount_fen,
-            device_id=device_id,
-            device_known=device_known(payer.activity, device_id),
-            payee_known=payee_known(payer.activity, payee_account_id),
-            last_minute_count=figures.last_minute_count,
-            last_minute_amount_fen=figures.last_minute_amount_fen,
-            today_amount_fen=figures.today_amount_fen,
-            payer_blacklisted=payer.account_id in blacklisted,
-            payee_blacklisted=payee_account_id in blacklisted,
-        )
-        decision = evaluate_risk(self._risk_rules, context)
-        record = _decision_record(context, decision, now)
-        try:
-            require_allowed(decision, second_factor_verified=second_factor.verified)
-        except FailedPrecondition as refusal:
-            raise RiskRefused(refusal, record) from None
-        # An authorization is spent only on the challenge it answers: one offered up front
-        # to a payment that needs none stays unspent (and cannot fail it by lapsing).
-        if (
-            second_factor.authorization_digest
-            and decision.action is RiskAction.CHALLENGE
-            and not await self._store.use_payment_authorization(
-                session, second_factor.authorization_digest, payer.account_id, amount_fen, now
-            )
+        digest, amount_fen = screening.authorization_digest, payment.amount_fen
+        if digest and not await self._store.use_payment_authorization(
+            session, digest, payer.account_id, amount_fen, now
         ):
             raise invalid_authorization()
-        await self._store.insert_risk_decision(session, {**record, "proceeded": True})
-        activity = record_outgoing(
-            payer.activity,
-            now=now,
-            amount_fen=amount_fen,
-            payee_account_id=payee_account_id,
-            device_id=device_id,
-        )
-        await self._store.record_outgoing_activity(session, payer.account_id, activity)
+        await self._store.insert_risk_decision(session, screening.record)
+        await self._store.record_outgoing_activity(session, payer.account_id, screening.activity)
 
     @contextlib.asynccontextmanager
     async def _risk_audit(self) -> AsyncIterator[None]:
@@ -317,8 +216,29 @@ class PaymentRpcBase:
         try:
             yield
         except RiskRefused as refused:
-            await self._store.insert_risk_decision(None, {**refused.record, "proceeded": False})
+            await self._store.insert_risk_decision(None, refused.record)
             raise
+
+    def _movement(
+        self,
+        kind: PostingKind,
+        from_account_id: str,
+        to_account_id: str,
+        amount_fen: int,
+        memo: str = "",
+        *,
+        posted_at: datetime | None = None,
+    ) -> Posting:
+        """The ledger's two-entry posting for one movement, with a fresh id (posted now)."""
+        return plan_movement(
+            posting_id=uuid.uuid4().hex,
+            kind=kind,
+            from_account_id=from_account_id,
+            to_account_id=to_account_id,
+            amount_fen=amount_fen,
+            posted_at=posted_at or self._clock.now(),
+            memo=memo,
+        )
 
     async def _post(
         self,

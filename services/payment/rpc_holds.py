@@ -12,6 +12,7 @@ from chassis.wire import amount_from_proto
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.holds import (
     Hold,
+    capture_posting,
     check_repeated_create,
     plan_capture,
     plan_hold,
@@ -19,22 +20,19 @@ from services.payment.holds import (
     require_hold_id,
     void_before_create,
 )
-from services.payment.ledger import (
-    PostingKind,
-    plan_movement,
-    validate_memo,
-)
+from services.payment.ledger import Account, Posting, validate_memo
+from services.payment.payment_authorization import NO_SECOND_FACTOR, SecondFactor
 from services.payment.risk import PaymentKind
-from services.payment.rpc_base import (
-    HOLD_SWEEP_BATCH,
-    HOLD_SWEEP_BATCHES_MAX,
-    NO_SECOND_FACTOR,
-    PaymentRpcBase,
-    require_account_id,
-)
+from services.payment.rpc_base import PaymentRpcBase, require_account_id
+from services.payment.screening import OutgoingPayment
 from services.payment.wire import account_to_proto, hold_to_proto, posting_to_proto
 
 log = logging.getLogger(__name__)
+
+# The sweeper runs every few seconds and releases at most BATCH times BATCHES_MAX holds a run.
+HOLD_SWEEP_INTERVAL_SECONDS = 5.0
+HOLD_SWEEP_BATCH = 100
+HOLD_SWEEP_BATCHES_MAX = 50
 
 
 class HoldsRpc(PaymentRpcBase):
@@ -52,11 +50,9 @@ class HoldsRpc(PaymentRpcBase):
             now=self._clock.now(),
         )
         payee_id = request.payee_account_id
-        verified = (
-            await self._second_factor(requested.account_id, request.risk)
-            if payee_id
-            else NO_SECOND_FACTOR
-        )
+        verified = NO_SECOND_FACTOR
+        if payee_id:
+            verified = await self._second_factor(requested.account_id, request.risk)
 
         async def create(session: Session) -> pb.CreateHoldResponse:
             existing = await self._store.get_hold(requested.hold_id, session)
@@ -65,28 +61,34 @@ class HoldsRpc(PaymentRpcBase):
                 account = await self._store.get_account(hold.account_id, session)
             else:
                 hold = requested
-                if payee_id:
-                    # A hold that reserves a payment is screened as that payment.
-                    payer = await self._store.get_account(hold.account_id, session)
-                    await self._screen(
-                        session,
-                        payer=payer,
-                        payee_account_id=payee_id,
-                        payment_kind=PaymentKind.PAYMENT,
-                        amount_fen=hold.amount_fen,
-                        device_id=request.risk.device_id,
-                        second_factor=verified,
-                    )
-                account = await self._store.insert_hold(session, hold)
-                await self._events.append(
-                    session, "payment.hold.created", hold.hold_id, hold_to_proto(hold)
-                )
+                account = await self._place_hold(session, hold, payee_id, request.risk, verified)
             return pb.CreateHoldResponse(
                 hold=hold_to_proto(hold), account=account_to_proto(account)
             )
 
         async with self._risk_audit(), self._movement_scope(requested.account_id):
             return await run_in_transaction(self._client, create)
+
+    async def _place_hold(
+        self,
+        session: Session,
+        hold: Hold,
+        payee_id: str,
+        risk: pb.RiskSignals,
+        verified: SecondFactor,
+    ) -> Account:
+        """Reserve a new hold; one that reserves a payment is screened as that payment."""
+        if payee_id:
+            payer = await self._store.get_account(hold.account_id, session)
+            payment = OutgoingPayment(
+                payee_id, PaymentKind.PAYMENT, hold.amount_fen, risk.device_id
+            )
+            await self._screen(session, payer, payment, verified)
+        account = await self._store.insert_hold(session, hold)
+        await self._events.append(
+            session, "payment.hold.created", hold.hold_id, hold_to_proto(hold)
+        )
+        return account
 
     async def CaptureHold(
         self, request: pb.CaptureHoldRequest, context: Context
@@ -97,32 +99,18 @@ class HoldsRpc(PaymentRpcBase):
 
         async def capture(session: Session) -> pb.CaptureHoldResponse:
             hold = await self._require_hold(hold_id, session)
+            now = self._clock.now()
             captured = plan_capture(
                 hold,
                 amount_fen=amount_fen,
                 credit_account_id=credit_account_id,
                 posting_id=uuid.uuid4().hex,
-                now=self._clock.now(),
+                now=now,
             )
             if captured is hold:  # a repeated confirm: return the original posting
                 posting = await self._store.get_posting(hold.posting_id, session)
-                return pb.CaptureHoldResponse(
-                    hold=hold_to_proto(hold), posting=posting_to_proto(posting)
-                )
-            await self._store.close_hold(session, hold, captured)
-            posting = plan_movement(
-                posting_id=captured.posting_id,
-                kind=PostingKind.HOLD_CAPTURE,
-                from_account_id=hold.account_id,
-                to_account_id=credit_account_id,
-                amount_fen=captured.captured_fen,
-                posted_at=self._clock.now(),
-                memo=request.memo or hold.memo,
-            )
-            await self._post(session, posting, reference=hold_id)
-            await self._events.append(
-                session, "payment.hold.captured", hold_id, hold_to_proto(captured)
-            )
+            else:
+                posting = await self._capture(session, hold, captured, request.memo)
             return pb.CaptureHoldResponse(
                 hold=hold_to_proto(captured), posting=posting_to_proto(posting)
             )
@@ -130,6 +118,16 @@ class HoldsRpc(PaymentRpcBase):
         hold = await self._require_hold(hold_id)
         async with self._movement_scope(hold.account_id):
             return await run_in_transaction(self._client, capture)
+
+    async def _capture(self, session: Session, hold: Hold, captured: Hold, memo: str) -> Posting:
+        """Close the hold and post what it captured, from its account to the credit account."""
+        await self._store.close_hold(session, hold, captured)
+        posting = capture_posting(hold, captured, memo, self._clock.now())
+        await self._post(session, posting, reference=hold.hold_id)
+        await self._events.append(
+            session, "payment.hold.captured", hold.hold_id, hold_to_proto(captured)
+        )
+        return posting
 
     async def VoidHold(self, request: pb.VoidHoldRequest, context: Context) -> pb.VoidHoldResponse:
         hold_id = require_hold_id(request.hold_id)

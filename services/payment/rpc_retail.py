@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
-from chassis.errors import NotFound
 from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session
@@ -12,17 +9,23 @@ from chassis.wire import amount_from_proto, timestamp_to_proto
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.bills import find_biller, validate_bill_reference
 from services.payment.identity import mask_name
-from services.payment.ledger import AccountKind, PostingKind, plan_movement, require_kind
+from services.payment.ledger import AccountKind, PostingKind, require_kind
+from services.payment.payment_authorization import authorization_factor
 from services.payment.payment_code import (
     code_digest,
     issue_payment_code,
     mark_used,
+    payer_device,
+    require_known,
     require_usable,
     validate_payment_code,
 )
 from services.payment.risk import PaymentKind
-from services.payment.rpc_base import PaymentRpcBase, authorization_factor, require_account_id
-from services.payment.wire import account_to_proto, posting_to_proto
+from services.payment.rpc_base import PaymentRpcBase, require_account_id
+from services.payment.screening import OutgoingPayment
+from services.payment.wire import account_to_proto, biller_to_proto, posting_to_proto
+
+MEMO_LENGTH_MAX = 64
 
 
 class RetailRpc(PaymentRpcBase):
@@ -48,66 +51,39 @@ class RetailRpc(PaymentRpcBase):
         merchant_id = require_account_id(request.merchant_account_id, "merchant_account_id")
         digest = code_digest(validate_payment_code(request.code))
         amount_fen = amount_from_proto(request.amount)
+        # A challenge is met only by an authorization the payer's wallet gave with the code.
+        factor = authorization_factor(request.payment_authorization)
 
         async def charge(session: Session) -> pb.ChargePaymentCodeResponse:
             now = self._clock.now()
-            code = await self._store.get_payment_code(session, digest)
-            if code is None:
-                raise NotFound("no such payment code", reason="INVALID_PAYMENT_CODE")
+            code = require_known(await self._store.get_payment_code(session, digest))
             require_usable(code, now)
             merchant = await self._store.get_account(merchant_id, session, with_balance=False)
             require_kind(merchant, (AccountKind.MERCHANT,), "charge payment codes")
             payer = await self._store.get_account(code.account_id, session)
-            # The code was made on the payer's own phone: that device is the payer's. A
-            # challenge is met only by an authorization the payer's wallet gave with it.
-            await self._screen(
-                session,
-                payer=payer,
-                payee_account_id=merchant_id,
-                payment_kind=PaymentKind.PAYMENT,
-                amount_fen=amount_fen,
-                device_id=payer.activity.devices[-1] if payer.activity.devices else "",
-                second_factor=authorization_factor(request.payment_authorization),
-            )
-            posting = plan_movement(
-                posting_id=uuid.uuid4().hex,
-                kind=PostingKind.CODE_PAYMENT,
-                from_account_id=payer.account_id,
-                to_account_id=merchant_id,
-                amount_fen=amount_fen,
-                posted_at=now,
-                memo=request.memo or f"payment at {merchant.display_name}"[:64],
+            device_id = payer_device(payer.activity)
+            payment = OutgoingPayment(merchant_id, PaymentKind.PAYMENT, amount_fen, device_id)
+            await self._screen(session, payer, payment, factor)
+            memo = request.memo or f"payment at {merchant.display_name}"[:MEMO_LENGTH_MAX]
+            kind = PostingKind.CODE_PAYMENT
+            posting = self._movement(
+                kind, payer.account_id, merchant_id, amount_fen, memo, posted_at=now
             )
             await self._store.mark_payment_code_used(session, mark_used(code, now))
             await self._post(session, posting, known=(payer, merchant))
+            payer_name = mask_name(payer.display_name)
             return pb.ChargePaymentCodeResponse(
-                posting=posting_to_proto(posting), payer_name=mask_name(payer.display_name)
+                posting=posting_to_proto(posting), payer_name=payer_name
             )
 
         async with self._risk_audit(), self._movement_scope():
-            return await self._idempotency.run(
-                self._client,
-                scope=f"charge-code:{merchant_id}",
-                request=request,
-                response_type=pb.ChargePaymentCodeResponse,
-                operation=charge,
-            )
+            scope = f"charge-code:{merchant_id}"
+            return await self._once(scope, request, pb.ChargePaymentCodeResponse, charge)
 
     async def ListBillers(
         self, request: pb.ListBillersRequest, context: Context
     ) -> pb.ListBillersResponse:
-        return pb.ListBillersResponse(
-            billers=[
-                pb.Biller(
-                    biller_id=b.biller_id,
-                    name=b.name,
-                    category=b.category.value,
-                    reference_hint=b.reference_hint,
-                    merchant_account_id=b.merchant_account_id,
-                )
-                for b in self._billers
-            ]
-        )
+        return pb.ListBillersResponse(billers=[biller_to_proto(b) for b in self._billers])
 
     async def CheckBillReference(
         self, request: pb.CheckBillReferenceRequest, context: Context
@@ -124,27 +100,16 @@ class RetailRpc(PaymentRpcBase):
         reference = validate_bill_reference(biller, request.reference)
         amount_fen = amount_from_proto(request.amount)
         verified = await self._second_factor(account_id, request.risk)
+        payee_id = biller.merchant_account_id
+        payment = OutgoingPayment(payee_id, PaymentKind.PAYMENT, amount_fen, request.risk.device_id)
 
         async def pay_bill(session: Session) -> pb.PayBillResponse:
             payer = await self._store.get_account(account_id, session)
             require_kind(payer, (AccountKind.PERSONAL, AccountKind.MERCHANT), "pay bills")
-            await self._screen(
-                session,
-                payer=payer,
-                payee_account_id=biller.merchant_account_id,
-                payment_kind=PaymentKind.PAYMENT,
-                amount_fen=amount_fen,
-                device_id=request.risk.device_id,
-                second_factor=verified,
-            )
-            posting = plan_movement(
-                posting_id=uuid.uuid4().hex,
-                kind=PostingKind.BILL_PAYMENT,
-                from_account_id=account_id,
-                to_account_id=biller.merchant_account_id,
-                amount_fen=amount_fen,
-                posted_at=self._clock.now(),
-                memo=f"{biller.name} {reference}"[:64],
+            await self._screen(session, payer, payment, verified)
+            memo = f"{biller.name} {reference}"[:MEMO_LENGTH_MAX]
+            posting = self._movement(
+                PostingKind.BILL_PAYMENT, account_id, payee_id, amount_fen, memo
             )
             after = await self._post(session, posting, reference=reference, known=(payer,))
             return pb.PayBillResponse(
@@ -152,10 +117,4 @@ class RetailRpc(PaymentRpcBase):
             )
 
         async with self._risk_audit(), self._movement_scope(account_id):
-            return await self._idempotency.run(
-                self._client,
-                scope="pay-bill",
-                request=request,
-                response_type=pb.PayBillResponse,
-                operation=pay_bill,
-            )
+            return await self._once("pay-bill", request, pb.PayBillResponse, pay_bill)

@@ -1,29 +1,28 @@
 """Escrow trade RPCs (担保交易): create, pay into escrow, ship, confirm, refund, settle.
 
 Each RPC is one transaction: load the trade, apply one transition of the state machine in
-escrow.py (which also says who may take it), move the money that transition moves, save.
-Money paths: pay = buyer → escrow; approved refund = escrow → buyer; settlement = escrow →
-merchant (less the acquiring fee) and escrow → fee income, in one posting.
+escrow.py (which also says who may take it), move the money that transition moves
+(escrow_postings.py), save. A transition the trade's state does not allow is refused by
+escrow.py with ILLEGAL_TRANSITION naming the state, paying included.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from chassis.clock import business_date_of
+from chassis.clock import business_date_of, parse_business_date
 from chassis.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session, run_in_transaction
-from chassis.wire import amount_from_proto
+from chassis.wire import amount_from_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.escrow import (
+    ESCROW_ACCOUNT_ID,
     PAYMENT_WINDOW_DEFAULT,
     RefundDecider,
     Trade,
@@ -41,25 +40,17 @@ from services.payment.escrow import (
     pay,
     request_refund,
     require_role,
-    settlement_split,
 )
-from services.payment.ledger import (
-    AccountKind,
-    Entry,
-    Posting,
-    PostingKind,
-    plan_movement,
-    require_kind,
+from services.payment.escrow_postings import (
+    settlement_posting,
+    trade_payment_posting,
+    trade_refund_posting,
 )
+from services.payment.ledger import AccountKind, Posting, require_kind
 from services.payment.risk import PaymentKind
-from services.payment.rpc_base import (
-    ESCROW_ACCOUNT_ID,
-    PLATFORM_FEE_INCOME_ACCOUNT_ID,
-    PaymentRpcBase,
-    require_account_id,
-)
-from services.payment.store import STATEMENT_PAGE_SIZE_DEFAULT, STATEMENT_PAGE_SIZE_MAX
-from services.payment.wire import posting_to_proto, trade_to_proto
+from services.payment.rpc_base import PaymentRpcBase, require_account_id
+from services.payment.screening import OutgoingPayment
+from services.payment.wire import posting_to_proto, trade_state_from_proto, trade_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +59,6 @@ Transition = Callable[[Trade, datetime], Trade]
 TRADE_JOBS = "trade-jobs"
 TRADE_JOB_BATCH = 200
 TRADE_JOB_BATCHES_MAX = 100
-_STATE_FROM_PROTO = {
-    pb.TRADE_STATE_CREATED: TradeState.CREATED,
-    pb.TRADE_STATE_CLOSED: TradeState.CLOSED,
-    pb.TRADE_STATE_PAID: TradeState.PAID,
-    pb.TRADE_STATE_SHIPPED: TradeState.SHIPPED,
-    pb.TRADE_STATE_REFUND_REQUESTED: TradeState.REFUND_REQUESTED,
-    pb.TRADE_STATE_SETTLED: TradeState.SETTLED,
-    pb.TRADE_STATE_REFUNDED: TradeState.REFUNDED,
-}
 
 
 def _require_trade_id(trade_id: str) -> str:
@@ -85,35 +67,8 @@ def _require_trade_id(trade_id: str) -> str:
     return trade_id
 
 
-def _page_token(trade: Trade) -> str:
-    raw = f"{trade.created_at.isoformat()}|{trade.trade_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _parse_page_token(token: str) -> tuple[datetime, str] | None:
-    if not token:
-        return None
-    try:
-        created_at, _, trade_id = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
-        return datetime.fromisoformat(created_at), trade_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument("page_token is not valid", reason="INVALID_PAGE_TOKEN") from None
-
-
-def settlement_posting(trade: Trade, posting_id: str, now: datetime) -> Posting:
-    """Escrow pays out a settled trade: merchant net of the fee, and the fee (one posting)."""
-    split = settlement_split(trade)
-    entries = [Entry(ESCROW_ACCOUNT_ID, -(split.merchant_fen + split.fee_fen))]
-    entries.append(Entry(trade.merchant_account_id, split.merchant_fen))
-    if split.fee_fen:
-        entries.append(Entry(PLATFORM_FEE_INCOME_ACCOUNT_ID, split.fee_fen))
-    return Posting(
-        posting_id=posting_id,
-        kind=PostingKind.TRADE_SETTLEMENT,
-        entries=tuple(e for e in entries if e.amount_fen),
-        posted_at=now,
-        memo=f"settlement of trade {trade.trade_id}",
-    )
+def _payment_window(seconds: int) -> timedelta:
+    return timedelta(seconds=seconds) if seconds else PAYMENT_WINDOW_DEFAULT
 
 
 class TradesRpc(PaymentRpcBase):
@@ -125,11 +80,7 @@ class TradesRpc(PaymentRpcBase):
         require_idempotency_key(request.idempotency_key)
         merchant_id = require_account_id(request.merchant_account_id, "merchant_account_id")
         buyer_id = require_account_id(request.buyer_account_id, "buyer_account_id")
-        window = (
-            timedelta(seconds=request.payment_window_seconds)
-            if request.payment_window_seconds
-            else PAYMENT_WINDOW_DEFAULT
-        )
+        window = _payment_window(request.payment_window_seconds)
         amount_fen = amount_from_proto(request.amount)
 
         async def create(session: Session) -> pb.CreateTradeResponse:
@@ -150,13 +101,7 @@ class TradesRpc(PaymentRpcBase):
             await self._trade_event(session, "payment.trade.created", trade)
             return pb.CreateTradeResponse(trade=trade_to_proto(trade))
 
-        return await self._idempotency.run(
-            self._client,
-            scope="create-trade",
-            request=request,
-            response_type=pb.CreateTradeResponse,
-            operation=create,
-        )
+        return await self._once("create-trade", request, pb.CreateTradeResponse, create)
 
     async def PayTrade(self, request: pb.PayTradeRequest, context: Context) -> pb.PayTradeResponse:
         require_idempotency_key(request.idempotency_key)
@@ -167,26 +112,14 @@ class TradesRpc(PaymentRpcBase):
         async def pay_trade(session: Session) -> pb.PayTradeResponse:
             trade = await self._trade_for(session, trade_id, buyer_id, TradeAction.PAY)
             now = self._clock.now()
-            paid = pay(trade, now)
+            paid = pay(trade, now)  # ILLEGAL_TRANSITION unless the trade awaits payment
             buyer = await self._store.get_account(buyer_id, session)
-            await self._screen(
-                session,
-                payer=buyer,
-                payee_account_id=trade.merchant_account_id,
-                payment_kind=PaymentKind.PAYMENT,
-                amount_fen=trade.amount_fen,
-                device_id=request.risk.device_id,
-                second_factor=verified,
+            payee_id, amount_fen = trade.merchant_account_id, trade.amount_fen
+            payment = OutgoingPayment(
+                payee_id, PaymentKind.PAYMENT, amount_fen, request.risk.device_id
             )
-            posting = plan_movement(
-                posting_id=uuid.uuid4().hex,
-                kind=PostingKind.TRADE_PAYMENT,
-                from_account_id=buyer_id,
-                to_account_id=ESCROW_ACCOUNT_ID,
-                amount_fen=trade.amount_fen,
-                posted_at=now,
-                memo=trade.description[:64],
-            )
+            await self._screen(session, buyer, payment, verified)
+            posting = trade_payment_posting(paid, uuid.uuid4().hex, now)
             await self._post(session, posting, reference=trade_id, known=(buyer,))
             await self._save_trade(session, trade, paid, "payment.trade.paid")
             return pb.PayTradeResponse(
@@ -194,13 +127,7 @@ class TradesRpc(PaymentRpcBase):
             )
 
         async with self._risk_audit(), self._movement_scope(buyer_id):
-            return await self._idempotency.run(
-                self._client,
-                scope="pay-trade",
-                request=request,
-                response_type=pb.PayTradeResponse,
-                operation=pay_trade,
-            )
+            return await self._once("pay-trade", request, pb.PayTradeResponse, pay_trade)
 
     async def MarkTradeShipped(
         self, request: pb.MarkTradeShippedRequest, context: Context
@@ -250,30 +177,18 @@ class TradesRpc(PaymentRpcBase):
     ) -> pb.DecideTradeRefundResponse:
         trade_id = _require_trade_id(request.trade_id)
         action = TradeAction.APPROVE_REFUND if request.approve else TradeAction.REJECT_REFUND
-        decider = RefundDecider.MERCHANT if request.merchant_account_id else RefundDecider.PLATFORM
+        merchant_id = request.merchant_account_id
+        decider = RefundDecider.MERCHANT if merchant_id else RefundDecider.PLATFORM
 
         async def decide(session: Session) -> pb.DecideTradeRefundResponse:
-            if decider is RefundDecider.MERCHANT:
-                trade = await self._trade_for(
-                    session, trade_id, request.merchant_account_id, action
-                )
-            else:
-                trade = await self._store.get_trade(trade_id, session)
-                require_role(trade, action, TradeRole.PLATFORM)
+            trade = await self._trade_for(
+                session, trade_id, merchant_id, action, TradeRole.PLATFORM
+            )
             now = self._clock.now()
             decided = decide_refund(trade, approve=request.approve, decided_by=decider, now=now)
             response = pb.DecideTradeRefundResponse(trade=trade_to_proto(decided))
-            refunded_fen = decided.refund_fen - trade.refund_fen
-            if refunded_fen:
-                posting = plan_movement(
-                    posting_id=uuid.uuid4().hex,
-                    kind=PostingKind.TRADE_REFUND,
-                    from_account_id=ESCROW_ACCOUNT_ID,
-                    to_account_id=trade.buyer_account_id,
-                    amount_fen=refunded_fen,
-                    posted_at=now,
-                    memo=f"refund of trade {trade_id}",
-                )
+            posting = trade_refund_posting(trade, decided, uuid.uuid4().hex, now)
+            if posting is not None:
                 await self._post(session, posting, reference=trade_id)
                 response.posting.CopyFrom(posting_to_proto(posting))
             await self._save_trade(session, trade, decided, "payment.trade.refund_decided")
@@ -299,30 +214,21 @@ class TradesRpc(PaymentRpcBase):
         self, request: pb.ListTradesRequest, context: Context
     ) -> pb.ListTradesResponse:
         account_id = require_account_id(request.account_id)
-        page_size = request.page.page_size or STATEMENT_PAGE_SIZE_DEFAULT
-        if not 1 <= page_size <= STATEMENT_PAGE_SIZE_MAX:
-            raise InvalidArgument(f"page_size must be between 1 and {STATEMENT_PAGE_SIZE_MAX}")
-        state = _STATE_FROM_PROTO.get(request.state)
-        trades = await self._store.list_trades(
-            account_id, state, page_size, _parse_page_token(request.page.page_token)
+        page_size = page_size_of(request.page)
+        state = trade_state_from_proto(request.state)
+        trades, next_token = await self._store.list_trades(
+            account_id, state, page_size, request.page.page_token
         )
-        token = _page_token(trades[-1]) if len(trades) == page_size else ""
         return pb.ListTradesResponse(
             trades=[trade_to_proto(t) for t in trades],
-            page=paging_pb2.PageInfo(next_page_token=token),
+            page=paging_pb2.PageInfo(next_page_token=next_token),
         )
 
     async def RunTradeJobs(
         self, request: pb.RunTradeJobsRequest, context: Context
     ) -> pb.RunTradeJobsResponse:
-        try:
-            business_date = datetime.strptime(request.business_date, "%Y-%m-%d").date()
-        except ValueError:
-            raise InvalidArgument(
-                "business_date must be YYYY-MM-DD", reason="INVALID_BUSINESS_DATE"
-            ) from None
-        now = self._clock.now()
-        if business_date > business_date_of(now):
+        business_date = parse_business_date(request.business_date)
+        if business_date > business_date_of(self._clock.now()):
             raise InvalidArgument(
                 "cannot run a business date that has not begun", reason="INVALID_BUSINESS_DATE"
             )
@@ -342,33 +248,31 @@ class TradesRpc(PaymentRpcBase):
         A trade that cannot be moved (say its merchant account is frozen) is logged and
         skipped, so it never holds up the others; it is retried by the next run.
         """
-        outcome = {"auto_confirmed": 0, "expired": 0, "skipped": 0}
         skipped: set[str] = set()
+        auto_confirmed = await self._run_due(
+            "auto_confirm_at", TradeState.SHIPPED, skipped, self._auto_confirm
+        )
+        expired = await self._run_due("pay_by", TradeState.CREATED, skipped, self._expire)
+        return {"auto_confirmed": auto_confirmed, "expired": expired, "skipped": len(skipped)}
+
+    async def _run_due(
+        self,
+        due_field: str,
+        state: TradeState,
+        skipped: set[str],
+        step: Callable[[str], Awaitable[object]],
+    ) -> int:
+        """Take step on every trade in state whose due_field has passed, in bounded batches."""
+        done = 0
         for _ in range(TRADE_JOB_BATCHES_MAX):
             now = self._clock.now()
-            due = await self._store.trades_due(
-                "auto_confirm_at", TradeState.SHIPPED, now, TRADE_JOB_BATCH, skipped
-            )
+            due = await self._store.trades_due(due_field, state, now, TRADE_JOB_BATCH, skipped)
             for trade in due:
-                if await self._job_step(trade, skipped, self._auto_confirm(trade.trade_id)):
-                    outcome["auto_confirmed"] += 1
+                if await self._job_step(trade, skipped, step(trade.trade_id)):
+                    done += 1
             if len(due) < TRADE_JOB_BATCH:
                 break
-        for _ in range(TRADE_JOB_BATCHES_MAX):
-            now = self._clock.now()
-            unpaid = await self._store.trades_due(
-                "pay_by", TradeState.CREATED, now, TRADE_JOB_BATCH, skipped
-            )
-            for trade in unpaid:
-                closing = self._transition(
-                    trade.trade_id, "", TradeAction.EXPIRE, expire, "payment.trade.closed"
-                )
-                if await self._job_step(trade, skipped, closing):
-                    outcome["expired"] += 1
-            if len(unpaid) < TRADE_JOB_BATCH:
-                break
-        outcome["skipped"] = len(skipped)
-        return outcome
+        return done
 
     async def _job_step(self, trade: Trade, skipped: set[str], step: Awaitable[object]) -> bool:
         """Run one trade's job step; a refusal skips that trade (logged) instead of the job."""
@@ -390,6 +294,9 @@ class TradesRpc(PaymentRpcBase):
 
         async with self._movement_scope(ESCROW_ACCOUNT_ID):
             await run_in_transaction(self._client, settle)
+
+    async def _expire(self, trade_id: str) -> None:
+        await self._transition(trade_id, "", TradeAction.EXPIRE, expire, "payment.trade.closed")
 
     async def _settle(
         self, session: Session, trade: Trade, transition: Transition
@@ -414,11 +321,7 @@ class TradesRpc(PaymentRpcBase):
         trade_id = _require_trade_id(trade_id)
 
         async def apply(session: Session) -> Trade:
-            if account_id:
-                trade = await self._trade_for(session, trade_id, account_id, action)
-            else:
-                trade = await self._store.get_trade(trade_id, session)
-                require_role(trade, action, TradeRole.SYSTEM)
+            trade = await self._trade_for(session, trade_id, account_id, action, TradeRole.SYSTEM)
             after = transition(trade, self._clock.now())
             await self._save_trade(session, trade, after, event_type)
             return after
@@ -426,10 +329,22 @@ class TradesRpc(PaymentRpcBase):
         return await run_in_transaction(self._client, apply)
 
     async def _trade_for(
-        self, session: Session, trade_id: str, account_id: str, action: TradeAction
+        self,
+        session: Session,
+        trade_id: str,
+        account_id: str,
+        action: TradeAction,
+        role_without_account: TradeRole | None = None,
     ) -> Trade:
-        """The trade, if account_id is a party allowed to take action (else NOT_FOUND/DENIED)."""
+        """The trade, if the actor may take action on it (else NOT_FOUND/DENIED).
+
+        The actor is account_id, a party to the trade; with no account id, it is
+        role_without_account (the platform, or the system's jobs).
+        """
         trade = await self._store.get_trade(trade_id, session)
+        if not account_id and role_without_account is not None:
+            require_role(trade, action, role_without_account)
+            return trade
         try:
             role = party_role(trade, account_id)
         except PermissionDenied:

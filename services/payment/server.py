@@ -2,7 +2,8 @@
 
 Each mutating method is a short use case: validate the request, then inside one
 idempotent transaction load the accounts, ask the ledger rules, apply the posting and
-append its event. Rules live in ledger.py and identity.py; documents in store.py.
+append its event. Rules live in the domain modules (ledger.py, escrow.py, screening.py, ...);
+documents in store/.
 """
 
 from __future__ import annotations
@@ -18,25 +19,19 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from services.payment.bank_channel import BankChannel, FakeBankChannel
 from services.payment.bills import DEMO_BILLERS
+from services.payment.escrow import ESCROW_ACCOUNT_ID, ESCROW_HOT_SHARDS
 from services.payment.ledger import (
+    BANK_CLEARING_HOT_SHARDS,
+    PLATFORM_FEE_INCOME_ACCOUNT_ID,
     AccountKind,
 )
 from services.payment.risk import DEFAULT_RULES, parse_rules
 from services.payment.rpc_accounts import AccountsRpc
-from services.payment.rpc_base import (
-    BANK_CLEARING_HOT_SHARDS,
-    ESCROW_ACCOUNT_ID,
-    ESCROW_HOT_SHARDS,
-    HOLD_SWEEP_INTERVAL_SECONDS,
-    PLATFORM_FEE_INCOME_ACCOUNT_ID,
-)
-from services.payment.rpc_holds import HoldsRpc
+from services.payment.rpc_holds import HOLD_SWEEP_INTERVAL_SECONDS, HoldsRpc
 from services.payment.rpc_retail import RetailRpc
 from services.payment.rpc_risk import RiskRpc
 from services.payment.rpc_trades import TradesRpc
-from services.payment.store import (
-    PaymentStore,
-)
+from services.payment.store import PaymentStore
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chassis.wire import money_to_proto, timestamp_to_proto
 from colony.payment.v1 import payment_pb2 as pb
+from services.payment.bills import Biller
 from services.payment.escrow import Trade, TradeState, settlement_split
 from services.payment.holds import (
     Hold,
@@ -15,9 +16,8 @@ from services.payment.ledger import (
     AccountStatus,
     Posting,
 )
-from services.payment.store import (
-    StatementEntry,
-)
+from services.payment.screening import RiskDecisionRecord
+from services.payment.statement import StatementEntry
 
 _KIND_TO_PROTO = {
     AccountKind.PERSONAL: pb.ACCOUNT_KIND_PERSONAL,
@@ -116,6 +116,14 @@ _TRADE_STATE_TO_PROTO = {
 }
 
 
+_TRADE_STATE_FROM_PROTO = {proto: state for state, proto in _TRADE_STATE_TO_PROTO.items()}
+
+
+def trade_state_from_proto(state: pb.TradeState.ValueType) -> TradeState | None:
+    """The trade state a list filter asks for (None: any state)."""
+    return _TRADE_STATE_FROM_PROTO.get(state)
+
+
 def trade_to_proto(trade: Trade) -> pb.Trade:
     message = pb.Trade(
         trade_id=trade.trade_id,
@@ -147,3 +155,28 @@ def trade_to_proto(trade: Trade) -> pb.Trade:
         message.merchant_settled.CopyFrom(money_to_proto(split.merchant_fen))
         message.acquiring_fee.CopyFrom(money_to_proto(split.fee_fen))
     return message
+
+
+def biller_to_proto(biller: Biller) -> pb.Biller:
+    return pb.Biller(
+        biller_id=biller.biller_id,
+        name=biller.name,
+        category=biller.category.value,
+        reference_hint=biller.reference_hint,
+        merchant_account_id=biller.merchant_account_id,
+    )
+
+
+def risk_decision_to_proto(record: RiskDecisionRecord) -> pb.RiskDecisionRecord:
+    return pb.RiskDecisionRecord(
+        decision_id=record.decision_id,
+        payer_account_id=record.payer_account_id,
+        payee_account_id=record.payee_account_id,
+        amount=money_to_proto(record.amount_fen),
+        action=record.action.value,
+        rule_ids=record.rule_ids,
+        reasons=record.reasons,
+        proceeded=record.proceeded,
+        decided_at=timestamp_to_proto(record.decided_at),
+        payment_kind=record.payment_kind.value,
+    )

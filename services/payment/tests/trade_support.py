@@ -21,7 +21,8 @@ from chassis.mongo import MongoClient
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from conftest import service_settings
-from services.payment.rpc_base import ESCROW_ACCOUNT_ID, PLATFORM_FEE_INCOME_ACCOUNT_ID
+from services.payment.escrow import ESCROW_ACCOUNT_ID
+from services.payment.ledger import PLATFORM_FEE_INCOME_ACCOUNT_ID
 from services.payment.server import build_payment_service
 from services.payment.store import PaymentStore
 from services.payment.tests.support import Stub, cny, new_key, open_merchant, open_person, top_up

@@ -1,0 +1,67 @@
+"""The money each escrow trade transition moves (escrow.py decides the transition).
+
+Pay = buyer → escrow; an approved refund = escrow → buyer; settlement = escrow → merchant
+(less the acquiring fee) and escrow → fee income, in one posting.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.payment.escrow import ESCROW_ACCOUNT_ID, Trade, settlement_split
+from services.payment.ledger import (
+    PLATFORM_FEE_INCOME_ACCOUNT_ID,
+    Entry,
+    Posting,
+    PostingKind,
+    plan_movement,
+)
+
+TRADE_MEMO_LENGTH_MAX = 64
+
+
+def trade_payment_posting(trade: Trade, posting_id: str, now: datetime) -> Posting:
+    """The buyer pays the trade's amount into escrow."""
+    return plan_movement(
+        posting_id=posting_id,
+        kind=PostingKind.TRADE_PAYMENT,
+        from_account_id=trade.buyer_account_id,
+        to_account_id=ESCROW_ACCOUNT_ID,
+        amount_fen=trade.amount_fen,
+        posted_at=now,
+        memo=trade.description[:TRADE_MEMO_LENGTH_MAX],
+    )
+
+
+def trade_refund_posting(
+    before: Trade, decided: Trade, posting_id: str, now: datetime
+) -> Posting | None:
+    """Escrow pays back what a refund decision refunded (None when it refunded nothing)."""
+    refunded_fen = decided.refund_fen - before.refund_fen
+    if not refunded_fen:
+        return None
+    return plan_movement(
+        posting_id=posting_id,
+        kind=PostingKind.TRADE_REFUND,
+        from_account_id=ESCROW_ACCOUNT_ID,
+        to_account_id=before.buyer_account_id,
+        amount_fen=refunded_fen,
+        posted_at=now,
+        memo=f"refund of trade {before.trade_id}",
+    )
+
+
+def settlement_posting(trade: Trade, posting_id: str, now: datetime) -> Posting:
+    """Escrow pays out a settled trade: merchant net of the fee, and the fee (one posting)."""
+    split = settlement_split(trade)
+    entries = [Entry(ESCROW_ACCOUNT_ID, -(split.merchant_fen + split.fee_fen))]
+    entries.append(Entry(trade.merchant_account_id, split.merchant_fen))
+    if split.fee_fen:
+        entries.append(Entry(PLATFORM_FEE_INCOME_ACCOUNT_ID, split.fee_fen))
+    return Posting(
+        posting_id=posting_id,
+        kind=PostingKind.TRADE_SETTLEMENT,
+        entries=tuple(e for e in entries if e.amount_fen),
+        posted_at=now,
+        memo=f"settlement of trade {trade.trade_id}",
+    )

@@ -1,0 +1,42 @@
+"""The payment service's store: the only package that knows collections and queries.
+
+One module per aggregate, each a class over the shared collection handles
+(collections.py), with the document ⇄ domain mapping in mapping.py:
+
+  accounts.py       accounts, identities, hot-account sub-accounts (AccountStore)
+  postings.py       postings, statement lines, the balance guard, the ledger audit (PostingStore)
+  holds.py          TCC holds and the funds they reserve (HoldStore)
+  trades.py         escrow trades, the trade job's runs, the escrow audit (TradeStore)
+  risk.py           blacklist, risk rules, risk decisions (RiskStore)
+  credentials.py    payment password, payment authorizations (CredentialStore)
+  payment_codes.py  payment codes (PaymentCodeStore)
+
+PaymentStore puts them together, so the servicer, the tools and the tests hold one object.
+"""
+
+from __future__ import annotations
+
+from services.payment.store.credentials import CredentialStore
+from services.payment.store.holds import HoldStore
+from services.payment.store.payment_codes import PaymentCodeStore
+from services.payment.store.postings import PostingStore
+from services.payment.store.risk import RiskStore
+from services.payment.store.trades import TradeStore
+
+
+class PaymentStore(
+    PostingStore, HoldStore, TradeStore, RiskStore, CredentialStore, PaymentCodeStore
+):
+    """Reads and writes the payment service's documents; every write takes the caller's session."""
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes and unique keys the store relies on (idempotent)."""
+        await self.ensure_account_indexes()
+        await self.ensure_posting_indexes()
+        await self.ensure_hold_indexes()
+        await self.ensure_trade_indexes()
+        await self.ensure_risk_indexes()
+        await self.ensure_credential_indexes()
+
+
+__all__ = ["PaymentStore"]

@@ -1,0 +1,212 @@
+"""Accounts: opening, reading (a hot account with its sub-accounts), KYC, activity, hot mode."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from chassis.errors import AlreadyExists, NotFound
+from chassis.mongo import Document, Session
+from services.payment.activity import Activity
+from services.payment.ledger import Account, AccountKind, AccountStatus, require_can_go_hot
+from services.payment.store.collections import PaymentCollections
+from services.payment.store.mapping import (
+    account_from_document,
+    activity_to_document,
+    new_account_document,
+)
+
+# The sub-accounts the current request has leased, by account (see AccountStore._pick_shard).
+_SHARD_LEASES: ContextVar[dict[str, int]] = ContextVar("shard_leases")
+
+
+def shard_id(account_id: str, shard: int) -> str:
+    """The document id of a hot account's sub-account."""
+    return f"{account_id}~{shard}"
+
+
+class AccountStore(PaymentCollections):
+    """The accounts collection (and identities): one document per account or sub-account."""
+
+    async def ensure_account_indexes(self) -> None:
+        await self.accounts.create_indexes(
+            [
+                # One personal (or merchant) account per owner and per phone.
+                IndexModel([("owner_key", ASCENDING)], unique=True, sparse=True),
+                IndexModel([("phone_key", ASCENDING)], unique=True, sparse=True),
+                IndexModel([("phone", ASCENDING)]),
+                IndexModel([("shard_of", ASCENDING)], sparse=True),
+            ]
+        )
+        await self.identities.create_index("resident_id", unique=True)
+
+    async def ensure_system_account(
+        self,
+        account_id: str,
+        kind: AccountKind,
+        display_name: str,
+        opened_at: datetime,
+        hot_shards: int = 0,
+    ) -> Account:
+        """Create a platform or external account if it does not exist yet; return it."""
+        await self.accounts.update_one(
+            {"_id": account_id},
+            {
+                "$setOnInsert": {
+                    "kind": kind.value,
+                    "status": AccountStatus.ACTIVE.value,
+                    "display_name": display_name,
+                    "balance_fen": 0,
+                    "held_fen": 0,
+                    "sequence": 0,
+                    "hot_shards": hot_shards,
+                    "opened_at": opened_at,
+                }
+            },
+            upsert=True,
+        )
+        return await self.get_account(account_id)
+
+    async def set_hot_shards(self, account_id: str, hot_shards: int) -> Account:
+        """Turn hot mode on (N sub-accounts for credits) or off for future credits."""
+        require_can_go_hot(await self.get_account(account_id), hot_shards)
+        update: Document = {"hot_shards": hot_shards}
+        if hot_shards:
+            update["statement_by_time"] = True
+        await self.accounts.update_one({"_id": account_id}, {"$set": update})
+        return await self.get_account(account_id)
+
+    async def insert_account(
+        self, session: Session, account: Account, resident_id: str | None
+    ) -> None:
+        """Open an account; a taken owner, phone or resident id is ALREADY_REGISTERED."""
+        try:
+            await self.accounts.insert_one(new_account_document(account), session=session)
+            if resident_id is not None:
+                await self.identities.insert_one(
+                    {"_id": account.account_id, "resident_id": resident_id}, session=session
+                )
+        except DuplicateKeyError as duplicate:
+            taken = _taken_key(duplicate)
+            raise AlreadyExists(
+                f"an account with this {taken} is already registered",
+                reason="ALREADY_REGISTERED",
+                metadata={"field": taken},
+            ) from None
+
+    async def get_account(
+        self, account_id: str, session: Session | None = None, *, with_balance: bool = True
+    ) -> Account:
+        """The account and its balance (a hot one's includes its sub-accounts), or NOT_FOUND.
+
+        with_balance=False skips summing a hot account's sub-accounts, for callers that
+        only check its kind and status; its balance_fen is then the main document's alone.
+        """
+        document = await self.accounts.find_one({"_id": account_id}, session=session)
+        if document is None or "shard_of" in document:
+            raise NotFound(
+                f"account {account_id} does not exist", metadata={"account_id": account_id}
+            )
+        account = account_from_document(document)
+        if not with_balance or not (
+            document.get("hot_shards") or document.get("statement_by_time")
+        ):
+            return account
+        shards_fen = await self._shard_balances_fen(account_id, session)
+        if shards_fen:
+            account = replace(account, balance_fen=account.balance_fen + sum(shards_fen.values()))
+        return account
+
+    async def _shard_balances_fen(self, account_id: str, session: Session | None) -> dict[str, int]:
+        cursor = self.accounts.find({"shard_of": account_id}, {"balance_fen": 1}, session=session)
+        return {document["_id"]: document["balance_fen"] async for document in cursor}
+
+    async def find_account_by_phone(self, phone: str) -> Account:
+        """The personal account on this phone, else its merchant account, else NOT_FOUND."""
+        for kind in (AccountKind.PERSONAL, AccountKind.MERCHANT):
+            document = await self.accounts.find_one({"phone_key": f"{kind.value}:{phone}"})
+            if document is not None:
+                return await self.get_account(document["_id"])
+        raise NotFound("no account is registered to this phone")
+
+    async def get_resident_id(self, account_id: str) -> str | None:
+        """The unmasked resident id of a real-name account (for weak-password checks only)."""
+        identity = await self.identities.find_one({"_id": account_id})
+        return None if identity is None else str(identity["resident_id"])
+
+    async def record_outgoing_activity(
+        self, session: Session, account_id: str, activity: Activity
+    ) -> None:
+        """Save the payer's activity after a payment (in the payment's transaction)."""
+        await self.accounts.update_one(
+            {"_id": account_id},
+            {"$set": {"activity": activity_to_document(activity)}},
+            session=session,
+        )
+
+    async def raise_kyc_level(self, session: Session, account_id: str, kyc_level: int) -> None:
+        """Record a better-identified payer (a bank card proven by a top-up)."""
+        await self.accounts.update_one(
+            {"_id": account_id, "kyc_level": {"$lt": kyc_level}},
+            {"$set": {"kyc_level": kyc_level}},
+            session=session,
+        )
+
+    @contextlib.contextmanager
+    def shard_leases(self) -> Iterator[None]:
+        """Scope (one request, around its transaction) for the sub-accounts it credits."""
+        leases: dict[str, int] = {}
+        token = _SHARD_LEASES.set(leases)
+        try:
+            yield
+        finally:
+            _SHARD_LEASES.reset(token)
+            for account_id, shard in leases.items():
+                in_use = self._shards_in_use[account_id]
+                in_use[shard] -= 1
+                if in_use[shard] == 0:
+                    del in_use[shard]
+                if not in_use:
+                    del self._shards_in_use[account_id]
+
+    def _pick_shard(self, account: Account) -> int:
+        """A sub-account of a hot account that no other request of this process is using.
+
+        Two transactions crediting the same sub-account conflict and one retries; handing
+        each in-flight request its own sub-account avoids that within a process (across
+        processes, random choice keeps collisions rare). The lease lasts until the
+        request's scope ends, after its commit, and is reused if the transaction retries.
+        """
+        leases = _SHARD_LEASES.get(None)
+        if leases is not None and account.account_id in leases:
+            return leases[account.account_id]
+        in_use = self._shards_in_use.setdefault(account.account_id, Counter())
+        free = [s for s in range(account.hot_shards) if s not in in_use]
+        shard = secrets.choice(free) if free else secrets.randbelow(account.hot_shards)
+        if leases is not None:
+            leases[account.account_id] = shard
+            in_use[shard] += 1
+        elif not in_use:
+            del self._shards_in_use[account.account_id]
+        return shard
+
+
+def _taken_key(duplicate: DuplicateKeyError) -> str:
+    details: Mapping[str, Any] = duplicate.details or {}
+    pattern = details.get("keyPattern", {})
+    if "resident_id" in pattern:
+        return "resident id"
+    if "phone_key" in pattern:
+        return "phone"
+    if "owner_key" in pattern:
+        return "owner"
+    return "identifier"
