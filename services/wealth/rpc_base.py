@@ -15,11 +15,10 @@ from chassis.keyed_lock import KeyedLock
 from chassis.mongo import MongoClient, Session
 from chassis.outbox import EventLog, OutboxFeed
 from chassis.wire import money_to_proto
-from colony.common.v1 import paging_pb2
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.payouts import Payout
 from services.wealth.purchases import PurchaseKind
-from services.wealth.store import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, WealthStore
+from services.wealth.store import WealthStore
 from services.wealth.wire import payout_to_proto
 from services.wealth.yuebao import SEVEN_DAY_YIELD_DAYS, seven_day_annualised_yield
 from services.wealth.yuebao_accounts import (
@@ -44,21 +43,10 @@ def require_investor_id(investor_id: str, field: str = "investor_id") -> str:
 
 
 def require_id(value: str, field: str) -> str:
+    """Return a required id if usable, else refuse."""
     if not value or len(value) > INVESTOR_ID_LENGTH_MAX:
         raise InvalidArgument(f"{field} is required", metadata={"field": field})
     return value
-
-
-def page_size_of(page: paging_pb2.PageRequest) -> int:
-    page_size = page.page_size or PAGE_SIZE_DEFAULT
-    if not 1 <= page_size <= PAGE_SIZE_MAX:
-        raise InvalidArgument(f"page_size must be between 1 and {PAGE_SIZE_MAX}")
-    return page_size
-
-
-def next_page(count: int, page_size: int, token: Callable[[], str]) -> paging_pb2.PageInfo:
-    """A PageInfo with a token when the page came back full (there may be more)."""
-    return paging_pb2.PageInfo(next_page_token=token() if count == page_size else "")
 
 
 class WealthRpcBase:

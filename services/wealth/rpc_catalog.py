@@ -35,7 +35,7 @@ class CatalogRpc(WealthRpcBase):
         response = pb.SeedDemoCatalogResponse()
         now = self._clock.now()
         for product in demo_products(now):
-            if await self._store.products.find_one({"_id": product.product_id}) is not None:
+            if await self._store.product_exists(product.product_id):
                 continue
 
             async def create_product(session: Session, product: Product = product) -> None:
@@ -45,7 +45,7 @@ class CatalogRpc(WealthRpcBase):
             response.products_created += 1
         last_nav_date = self._today() - timedelta(days=1)
         for demo in DEMO_FUNDS:
-            if await self._store.funds.find_one({"_id": demo.fund.fund_id}) is not None:
+            if await self._store.fund_exists(demo.fund.fund_id):
                 continue
 
             async def create_fund(session: Session, demo: DemoFund = demo) -> int:

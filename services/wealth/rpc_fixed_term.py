@@ -5,56 +5,55 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, datetime
+from functools import partial
 
 from chassis.clock import parse_business_date
-from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from chassis.errors import InvalidArgument
 from chassis.grpc_server import Context
 from chassis.mongo import Session, run_in_transaction
-from chassis.wire import amount_from_proto, decimal_from_text, timestamp_from_proto
+from chassis.paging import decode_page_token, encode_page_token
+from chassis.wire import (
+    amount_from_proto,
+    decimal_from_text,
+    next_page,
+    page_size_of,
+    timestamp_from_proto,
+)
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.fixed_term import (
-    Holding,
-    buy_listed_holding,
+    Product,
     check_subscription,
     close_product,
     create_product,
     expire_reservation,
-    holding_payout,
     list_for_transfer,
     mature,
     maturity_due,
-    subscribe,
-    transfer_terms,
     withdraw_listing,
 )
-from services.wealth.payouts import (
-    FIXED_TERM_INTEREST_ACCOUNT_ID,
-    FIXED_TERM_OMNIBUS_ACCOUNT_ID,
-    Payout,
-    PayoutKind,
-    PayoutSettlement,
-    plan_payout,
+from services.wealth.holding_payouts import maturity_payouts
+from services.wealth.payouts import Payout
+from services.wealth.purchase_tries import (
+    plan_product_purchase,
+    plan_transfer_purchase,
+    subscribe_product,
 )
-from services.wealth.purchases import (
-    PurchaseKind,
-    check_repeated_try,
-    plan_purchase,
-    require_purchase_id,
+from services.wealth.purchases import Purchase, check_repeated_try, require_purchase_id
+from services.wealth.rpc_base import WealthRpcBase, require_id, require_investor_id
+from services.wealth.transfers import (
+    StoredHolding,
+    require_holders,
+    require_unreserved,
+    terms_of_repeated_try,
+    try_transfer,
 )
-from services.wealth.rpc_base import (
-    WealthRpcBase,
-    next_page,
-    page_size_of,
-    require_id,
-    require_investor_id,
-)
-from services.wealth.store import StoredHolding, decode_page_token, encode_page_token
 from services.wealth.wire import (
     holding_to_proto,
     payout_to_proto,
     product_to_proto,
     purchase_to_proto,
     reservation_to_proto,
+    transfer_listing_to_proto,
     transfer_terms_to_proto,
 )
 
@@ -66,14 +65,6 @@ MATURITY_HOLDINGS_MAX = 1_000
 RESERVATION_EXPIRY_BATCH = 500
 # The periodic job's round: at most this many calls of the business-date job.
 FIXED_TERM_ROUNDS_MAX = 20
-
-
-def _listing_reserved(holding_id: str) -> FailedPrecondition:
-    return FailedPrecondition(
-        f"holding {holding_id} is being bought by another investor",
-        reason="LISTING_RESERVED",
-        metadata={"holding_id": holding_id},
-    )
 
 
 class FixedTermRpc(WealthRpcBase):
@@ -95,17 +86,21 @@ class FixedTermRpc(WealthRpcBase):
             sale_starts_at=timestamp_from_proto(request.sale_starts_at, "sale_starts_at"),
             sale_ends_at=timestamp_from_proto(request.sale_ends_at, "sale_ends_at"),
         )
+        return await self._idempotent(
+            "create-product",
+            request,
+            pb.CreateProductResponse,
+            lambda session: self._insert_product(session, product),
+        )
 
-        async def create(session: Session) -> pb.CreateProductResponse:
-            now = self._clock.now()
-            await self._store.insert_product(session, product, now)
-            message = product_to_proto(product, now)
-            await self._events.append(
-                session, "wealth.fixed_term.product_created", product.product_id, message
-            )
-            return pb.CreateProductResponse(product=message)
-
-        return await self._idempotent("create-product", request, pb.CreateProductResponse, create)
+    async def _insert_product(self, session: Session, product: Product) -> pb.CreateProductResponse:
+        now = self._clock.now()
+        await self._store.insert_product(session, product, now)
+        message = product_to_proto(product, now)
+        await self._events.append(
+            session, "wealth.fixed_term.product_created", product.product_id, message
+        )
+        return pb.CreateProductResponse(product=message)
 
     async def GetProduct(
         self, request: pb.GetProductRequest, context: Context
@@ -116,13 +111,13 @@ class FixedTermRpc(WealthRpcBase):
     async def ListProducts(
         self, request: pb.ListProductsRequest, context: Context
     ) -> pb.ListProductsResponse:
+        query = f"products:on_sale={request.on_sale_only}"
         page_size = page_size_of(request.page)
-        after = decode_page_token(request.page.page_token, 2)
+        after = decode_page_token(request.page.page_token, query, 2)
         now = self._clock.now()
         products = await self._store.list_products(
             page_size, after, now if request.on_sale_only else None
         )
-
         last_created = (
             await self._store.product_created_at(products[-1].product_id) if products else None
         )
@@ -132,7 +127,9 @@ class FixedTermRpc(WealthRpcBase):
                 len(products),
                 page_size,
                 lambda: encode_page_token(
-                    last_created.isoformat() if last_created else "", products[-1].product_id
+                    query,
+                    last_created.isoformat() if last_created else "",
+                    products[-1].product_id,
                 ),
             ),
         )
@@ -143,8 +140,7 @@ class FixedTermRpc(WealthRpcBase):
         product_id = require_id(request.product_id, "product_id")
 
         async def close(session: Session) -> pb.CloseProductResponse:
-            product = await self._store.get_product(product_id, session)
-            closed = close_product(product)
+            closed = close_product(await self._store.get_product(product_id, session))
             await self._store.close_product(session, closed)
             message = product_to_proto(closed, self._clock.now())
             await self._events.append(
@@ -164,53 +160,54 @@ class FixedTermRpc(WealthRpcBase):
         amount_fen = amount_from_proto(request.amount)
 
         async def try_subscription(session: Session) -> pb.SubscribeProductResponse:
-            now = self._clock.now()
-            requested = plan_purchase(
+            requested = plan_product_purchase(
                 purchase_id=purchase_id,
-                kind=PurchaseKind.PRODUCT_SUBSCRIPTION,
                 investor_id=investor_id,
-                amount_fen=amount_fen,
-                credit_account_id=FIXED_TERM_OMNIBUS_ACCOUNT_ID,
-                now=now,
-                business_date=self._today(),
                 product_id=product_id,
-                holding_id=purchase_id,
-            )
-            existing = await self._store.get_purchase(purchase_id, session)
-            if existing is not None:
-                purchase = check_repeated_try(existing, requested)
-                product = await self._store.get_product(product_id, session)
-                return pb.SubscribeProductResponse(
-                    purchase=purchase_to_proto(purchase), product=product_to_proto(product, now)
-                )
-            product = await self._store.get_product(product_id, session)
-            planned, holding = subscribe(
-                product,
-                holding_id=purchase_id,
-                holder_id=investor_id,
                 amount_fen=amount_fen,
-                now=now,
+                now=self._clock.now(),
                 business_date=self._today(),
             )
-            taken = await self._store.take_quota(session, product_id, amount_fen, now)
-            if taken is None:
-                # The snapshot said yes and the guarded update said no: refuse by the rule.
-                check_subscription(
-                    await self._store.get_product(product_id, session), amount_fen, now
-                )
-                raise AssertionError(f"quota of {product_id} refused without a reason")
-            assert taken.sold_fen == planned.sold_fen, f"product {product_id} sold underneath"
-            await self._store.insert_purchase(session, requested, planned_holding=holding)
-            message = purchase_to_proto(requested)
-            await self._events.append(session, "wealth.purchase.tried", purchase_id, message)
-            return pb.SubscribeProductResponse(
-                purchase=message, product=product_to_proto(taken, now)
-            )
+            return await self._subscribe(session, requested)
 
         async with self._product_locks.hold([product_id]):
             return await self._idempotent(
                 "subscribe-product", request, pb.SubscribeProductResponse, try_subscription
             )
+
+    async def _subscribe(
+        self, session: Session, requested: Purchase
+    ) -> pb.SubscribeProductResponse:
+        """Take the quota and record the pending purchase (a repeated try reports the first)."""
+        now = requested.created_at  # the instant of this try
+        existing = await self._store.get_purchase(requested.purchase_id, session)
+        if existing is not None:
+            purchase = check_repeated_try(existing, requested)
+            product = await self._store.get_product(requested.product_id, session)
+            return pb.SubscribeProductResponse(
+                purchase=purchase_to_proto(purchase), product=product_to_proto(product, now)
+            )
+        product = await self._store.get_product(requested.product_id, session)
+        subscription = subscribe_product(product, requested, now)
+        taken = await self._take_quota(session, subscription.product, requested.amount_fen, now)
+        await self._store.insert_purchase(session, requested, planned_holding=subscription.holding)
+        message = purchase_to_proto(requested)
+        await self._events.append(session, "wealth.purchase.tried", requested.purchase_id, message)
+        return pb.SubscribeProductResponse(purchase=message, product=product_to_proto(taken, now))
+
+    async def _take_quota(
+        self, session: Session, planned: Product, amount_fen: int, now: datetime
+    ) -> Product:
+        """Take amount_fen of the product's quota by the guarded update; planned is the rule's
+        product after the sale, which the update must agree with."""
+        product_id = planned.product_id
+        taken = await self._store.take_quota(session, product_id, amount_fen, now)
+        if taken is None:
+            # The snapshot said yes and the guarded update said no: refuse by the rule.
+            check_subscription(await self._store.get_product(product_id, session), amount_fen, now)
+            raise AssertionError(f"quota of {product_id} refused without a reason")
+        assert taken.sold_fen == planned.sold_fen, f"product {product_id} sold underneath"
+        return taken
 
     async def GetHolding(
         self, request: pb.GetHoldingRequest, context: Context
@@ -224,8 +221,9 @@ class FixedTermRpc(WealthRpcBase):
         self, request: pb.ListHoldingsRequest, context: Context
     ) -> pb.ListHoldingsResponse:
         investor_id = require_investor_id(request.investor_id)
+        query = f"holdings:{investor_id}"
         page_size = page_size_of(request.page)
-        after = decode_page_token(request.page.page_token, 2)
+        after = decode_page_token(request.page.page_token, query, 2)
         holdings = await self._store.list_holdings(investor_id, page_size, after)
         return pb.ListHoldingsResponse(
             holdings=[holding_to_proto(s.holding, s.pending_purchase_id) for s in holdings],
@@ -233,7 +231,9 @@ class FixedTermRpc(WealthRpcBase):
                 len(holdings),
                 page_size,
                 lambda: encode_page_token(
-                    holdings[-1].holding.value_date.isoformat(), holdings[-1].holding.holding_id
+                    query,
+                    holdings[-1].holding.value_date.isoformat(),
+                    holdings[-1].holding.holding_id,
                 ),
             ),
         )
@@ -250,10 +250,7 @@ class FixedTermRpc(WealthRpcBase):
             today = self._today()
             listed = list_for_transfer(stored.holding, price_fen, today)
             await self._store.save_holding(session, stored.holding, listed)
-            listing = pb.TransferListing(
-                holding=holding_to_proto(listed),
-                terms=transfer_terms_to_proto(transfer_terms(listed, today)),
-            )
+            listing = transfer_listing_to_proto(listed, today)
             await self._events.append(
                 session, "wealth.fixed_term.holding_listed", holding_id, listing
             )
@@ -271,9 +268,7 @@ class FixedTermRpc(WealthRpcBase):
 
         async def withdraw(session: Session) -> pb.WithdrawTransferListingResponse:
             stored = await self._own_holding(holding_id, investor_id, session)
-            if stored.pending_purchase_id:
-                raise _listing_reserved(holding_id)
-            held = withdraw_listing(stored.holding)
+            held = withdraw_listing(require_unreserved(stored))
             await self._store.save_holding(session, stored.holding, held)
             message = holding_to_proto(held)
             await self._events.append(
@@ -288,24 +283,19 @@ class FixedTermRpc(WealthRpcBase):
     async def ListTransferListings(
         self, request: pb.ListTransferListingsRequest, context: Context
     ) -> pb.ListTransferListingsResponse:
+        query = f"listings:{request.product_id}"
         page_size = page_size_of(request.page)
-        after = decode_page_token(request.page.page_token, 1)
+        after = decode_page_token(request.page.page_token, query, 1)
         today = self._today()
         listings = await self._store.list_listings(
             request.product_id, today, page_size, after[0] if after else None
         )
         return pb.ListTransferListingsResponse(
-            listings=[
-                pb.TransferListing(
-                    holding=holding_to_proto(s.holding),
-                    terms=transfer_terms_to_proto(transfer_terms(s.holding, today)),
-                )
-                for s in listings
-            ],
+            listings=[transfer_listing_to_proto(s.holding, today) for s in listings],
             page=next_page(
                 len(listings),
                 page_size,
-                lambda: encode_page_token(listings[-1].holding.holding_id),
+                lambda: encode_page_token(query, listings[-1].holding.holding_id),
             ),
         )
 
@@ -317,60 +307,50 @@ class FixedTermRpc(WealthRpcBase):
         holding_id = require_id(request.holding_id, "holding_id")
         price_fen = amount_from_proto(request.price, "price")
 
-        async def try_transfer(session: Session) -> pb.BuyTransferListingResponse:
-            today = self._today()
+        async def try_buy(session: Session) -> pb.BuyTransferListingResponse:
             stored = await self._store.get_holding(holding_id, session)
-            requested = plan_purchase(
+            requested = plan_transfer_purchase(
                 purchase_id=purchase_id,
-                kind=PurchaseKind.TRANSFER,
                 investor_id=investor_id,
-                amount_fen=price_fen,
-                credit_account_id=FIXED_TERM_OMNIBUS_ACCOUNT_ID,
+                listed=stored.holding,
+                price_fen=price_fen,
                 now=self._clock.now(),
-                business_date=today,
-                product_id=stored.holding.product_id,
-                holding_id=holding_id,
+                business_date=self._today(),
             )
-            existing = await self._store.get_purchase(purchase_id, session)
-            if existing is not None:
-                purchase = check_repeated_try(existing, requested)
-                assert purchase.business_date is not None
-                listed = stored.holding if stored.pending_purchase_id == purchase_id else None
-                terms = (
-                    transfer_terms_to_proto(transfer_terms(listed, purchase.business_date))
-                    if listed is not None
-                    else None
-                )
-                return pb.BuyTransferListingResponse(
-                    purchase=purchase_to_proto(purchase), terms=terms
-                )
-            if stored.pending_purchase_id:
-                raise _listing_reserved(holding_id)
-            # The whole transfer is planned now, so the try refuses what the confirm would.
-            transfer = buy_listed_holding(
-                stored.holding,
-                buyer_id=investor_id,
-                new_holding_id=purchase_id,
-                business_date=today,
-            )
-            if transfer.terms.price_fen != price_fen:
-                raise FailedPrecondition(
-                    f"holding {holding_id} is listed at {transfer.terms.price_fen} fen",
-                    reason="LISTING_CHANGED",
-                    metadata={"price_fen": str(transfer.terms.price_fen)},
-                )
-            await self._store.save_holding(
-                session, stored.holding, stored.holding, pending_purchase_id=purchase_id
-            )
-            await self._store.insert_purchase(session, requested)
-            message = purchase_to_proto(requested)
-            await self._events.append(session, "wealth.purchase.tried", purchase_id, message)
-            return pb.BuyTransferListingResponse(
-                purchase=message, terms=transfer_terms_to_proto(transfer.terms)
-            )
+            return await self._reserve_listing(session, stored, requested)
 
         return await self._idempotent(
-            "buy-listing", request, pb.BuyTransferListingResponse, try_transfer
+            "buy-listing", request, pb.BuyTransferListingResponse, try_buy
+        )
+
+    async def _reserve_listing(
+        self, session: Session, stored: StoredHolding, requested: Purchase
+    ) -> pb.BuyTransferListingResponse:
+        """Reserve the listing for the buyer's purchase (a repeated try reports the first)."""
+        existing = await self._store.get_purchase(requested.purchase_id, session)
+        if existing is not None:
+            purchase = check_repeated_try(existing, requested)
+            terms = terms_of_repeated_try(stored, purchase)
+            return pb.BuyTransferListingResponse(
+                purchase=purchase_to_proto(purchase),
+                terms=transfer_terms_to_proto(terms) if terms is not None else None,
+            )
+        assert requested.business_date is not None
+        transfer = try_transfer(
+            stored,
+            buyer_id=requested.investor_id,
+            purchase_id=requested.purchase_id,
+            price_fen=requested.amount_fen,
+            business_date=requested.business_date,
+        )
+        await self._store.save_holding(
+            session, stored.holding, stored.holding, pending_purchase_id=requested.purchase_id
+        )
+        await self._store.insert_purchase(session, requested)
+        message = purchase_to_proto(requested)
+        await self._events.append(session, "wealth.purchase.tried", requested.purchase_id, message)
+        return pb.BuyTransferListingResponse(
+            purchase=message, terms=transfer_terms_to_proto(transfer.terms)
         )
 
     async def RunFixedTermJobs(
@@ -398,20 +378,16 @@ class FixedTermRpc(WealthRpcBase):
         payouts: list[Payout] = []
         matured = 0
         for holding in due[:holdings_max]:
-
-            async def mature_one(
-                session: Session, holding_id: str = holding.holding_id
-            ) -> tuple[Payout, ...]:
-                return await self._mature_holding(session, holding_id, business_date)
-
+            mature_one = partial(
+                self._mature_holding, holding_id=holding.holding_id, business_date=business_date
+            )
             made = await run_in_transaction(self._client, mature_one)
             matured += 1 if made else 0
             payouts.extend(made)
-        expired = await self._expire_reservations()
         return pb.RunFixedTermJobsResponse(
             holdings_matured=matured,
             payouts=[payout_to_proto(payout) for payout in payouts],
-            reservations_expired=expired,
+            reservations_expired=await self._expire_reservations(),
             more=len(due) > holdings_max,
         )
 
@@ -426,7 +402,7 @@ class FixedTermRpc(WealthRpcBase):
         return done
 
     async def _mature_holding(
-        self, session: Session, holding_id: str, business_date: date
+        self, session: Session, *, holding_id: str, business_date: date
     ) -> tuple[Payout, ...]:
         """Pay one holding's principal and interest (as payouts); nothing if already done."""
         stored = await self._store.get_holding(holding_id, session)
@@ -435,7 +411,7 @@ class FixedTermRpc(WealthRpcBase):
             return ()
         matured = mature(holding, business_date)
         await self._store.save_holding(session, holding, matured)
-        payouts = _maturity_payouts(holding, business_date, self._clock.now())
+        payouts = maturity_payouts(holding, business_date, self._clock.now())
         await self._record_payouts(session, payouts)
         await self._events.append(
             session, "wealth.fixed_term.holding_matured", holding_id, holding_to_proto(matured)
@@ -443,69 +419,32 @@ class FixedTermRpc(WealthRpcBase):
         return payouts
 
     async def _expire_reservations(self) -> int:
+        """Expire the reservations whose 30 days have passed, each in its own transaction."""
         now = self._clock.now()
         expired = 0
         for reservation in await self._store.reservations_expired(now, RESERVATION_EXPIRY_BATCH):
-
-            async def expire(
-                session: Session, reservation_id: str = reservation.reservation_id
-            ) -> None:
-                current = await self._store.get_reservation(reservation_id, session)
-                after = expire_reservation(current, now)
-                await self._store.save_reservation(session, current, after)
-                await self._events.append(
-                    session,
-                    "wealth.fixed_term.reservation_expired",
-                    reservation_id,
-                    reservation_to_proto(after),
-                )
-
+            expire = partial(
+                self._expire_reservation, reservation_id=reservation.reservation_id, now=now
+            )
             await run_in_transaction(self._client, expire)
             expired += 1
         return expired
+
+    async def _expire_reservation(
+        self, session: Session, *, reservation_id: str, now: datetime
+    ) -> None:
+        current = await self._store.get_reservation(reservation_id, session)
+        after = expire_reservation(current, now)
+        await self._store.save_reservation(session, current, after)
+        await self._events.append(
+            session,
+            "wealth.fixed_term.reservation_expired",
+            reservation_id,
+            reservation_to_proto(after),
+        )
 
     async def _own_holding(
         self, holding_id: str, investor_id: str, session: Session
     ) -> StoredHolding:
         """The investor's holding; another's is NOT_FOUND (no hint that it exists)."""
-        stored = await self._store.get_holding(holding_id, session)
-        if stored.holding.holder_id != investor_id:
-            raise NotFound(
-                f"holding {holding_id} does not exist", metadata={"holding_id": holding_id}
-            )
-        return stored
-
-
-def _maturity_payouts(holding: Holding, business_date: date, now: datetime) -> tuple[Payout, ...]:
-    """Principal from the omnibus account, interest from the issuers' interest account."""
-    payout = holding_payout(holding)
-    parts = (
-        (
-            "principal",
-            PayoutKind.MATURITY_PRINCIPAL,
-            FIXED_TERM_OMNIBUS_ACCOUNT_ID,
-            payout.principal_fen,
-        ),
-        (
-            "interest",
-            PayoutKind.MATURITY_INTEREST,
-            FIXED_TERM_INTEREST_ACCOUNT_ID,
-            payout.interest_fen,
-        ),
-    )
-    return tuple(
-        plan_payout(
-            payout_id=f"{holding.holding_id}:{part}",
-            kind=kind,
-            from_account_id=from_account_id,
-            to_account_id=holding.holder_id,
-            amount_fen=amount_fen,
-            due_on=business_date,
-            settlement=PayoutSettlement.SCHEDULED,
-            investor_id=holding.holder_id,
-            reference=holding.holding_id,
-            now=now,
-        )
-        for part, kind, from_account_id, amount_fen in parts
-        if amount_fen > 0
-    )
+        return require_holders(await self._store.get_holding(holding_id, session), investor_id)

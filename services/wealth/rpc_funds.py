@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
+from functools import partial
 
 from chassis.clock import parse_business_date
-from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from chassis.errors import InvalidArgument, NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session, run_in_transaction
-from chassis.wire import amount_from_proto, decimal_from_text
+from chassis.paging import decode_page_token, encode_page_token
+from chassis.wire import amount_from_proto, decimal_from_text, next_page, page_size_of
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.fund_orders import (
     FundOrder,
     FundOrderState,
-    OrderSide,
     place_buy,
     place_sale,
-    price_order,
     require_publishable_nav,
+    require_same_nav,
+    settle_at_nav,
 )
 from services.wealth.marketplace import (
     FUNDS_PER_RECOMMENDATION_MAX,
@@ -32,27 +33,9 @@ from services.wealth.marketplace import (
     one_year_return,
     recommend_funds,
 )
-from services.wealth.payouts import (
-    FUNDS_OMNIBUS_ACCOUNT_ID,
-    Payout,
-    PayoutKind,
-    PayoutSettlement,
-    plan_payout,
-)
-from services.wealth.purchases import (
-    PurchaseKind,
-    check_repeated_try,
-    plan_purchase,
-    require_purchase_id,
-)
-from services.wealth.rpc_base import (
-    WealthRpcBase,
-    next_page,
-    page_size_of,
-    require_id,
-    require_investor_id,
-)
-from services.wealth.store import decode_page_token, encode_page_token
+from services.wealth.purchase_tries import plan_fund_buy
+from services.wealth.purchases import Purchase, check_repeated_try, require_purchase_id
+from services.wealth.rpc_base import WealthRpcBase, require_id, require_investor_id
 from services.wealth.wire import (
     FUND_CATEGORY_FROM_PROTO,
     fund_order_to_proto,
@@ -111,14 +94,16 @@ class FundsRpc(WealthRpcBase):
     async def ListFunds(
         self, request: pb.ListFundsRequest, context: Context
     ) -> pb.ListFundsResponse:
+        category = FUND_CATEGORY_FROM_PROTO.get(request.category)
+        query = f"funds:{category.value if category else ''}"
         page_size = page_size_of(request.page)
-        after = decode_page_token(request.page.page_token, 1)
-        funds = await self._store.list_funds(
-            FUND_CATEGORY_FROM_PROTO.get(request.category), page_size, after[0] if after else None
-        )
+        after = decode_page_token(request.page.page_token, query, 1)
+        funds = await self._store.list_funds(category, page_size, after[0] if after else None)
         return pb.ListFundsResponse(
             funds=await self._fund_views(funds),
-            page=next_page(len(funds), page_size, lambda: encode_page_token(funds[-1].fund_id)),
+            page=next_page(
+                len(funds), page_size, lambda: encode_page_token(query, funds[-1].fund_id)
+            ),
         )
 
     async def PublishNav(
@@ -133,20 +118,11 @@ class FundsRpc(WealthRpcBase):
         async def publish(session: Session) -> pb.PublishNavResponse:
             await self._store.get_fund(fund_id, session)
             published = await self._store.insert_nav(session, fund_id, nav_date, nav_per_unit)
-            if published is not None and published != nav_per_unit:
-                raise FailedPrecondition(
-                    f"the NAV of {fund_id} for {nav_date.isoformat()} is already {published}",
-                    reason="NAV_ALREADY_PUBLISHED",
-                    metadata={"nav_per_unit": str(published)},
-                )
+            require_same_nav(fund_id, nav_date, published, nav_per_unit)
             message = nav_to_proto(nav_date, nav_per_unit)
             if published is None:
-                await self._events.append(
-                    session,
-                    "wealth.fund.nav_published",
-                    fund_id,
-                    pb.NavPublished(fund_id=fund_id, nav=message),
-                )
+                event = pb.NavPublished(fund_id=fund_id, nav=message)
+                await self._events.append(session, "wealth.fund.nav_published", fund_id, event)
             return pb.PublishNavResponse(nav=message)
 
         response = await self._idempotent("publish-nav", request, pb.PublishNavResponse, publish)
@@ -159,14 +135,15 @@ class FundsRpc(WealthRpcBase):
         self, request: pb.ListNavHistoryRequest, context: Context
     ) -> pb.ListNavHistoryResponse:
         fund_id = require_id(request.fund_id, "fund_id")
+        query = f"navs:{fund_id}"
         page_size = page_size_of(request.page)
-        after = decode_page_token(request.page.page_token, 1)
+        after = decode_page_token(request.page.page_token, query, 1)
         await self._store.get_fund(fund_id)
         navs = await self._store.list_navs(fund_id, page_size, after[0] if after else None)
         return pb.ListNavHistoryResponse(
             navs=[nav_to_proto(day, nav) for day, nav in navs],
             page=next_page(
-                len(navs), page_size, lambda: encode_page_token(navs[-1][0].isoformat())
+                len(navs), page_size, lambda: encode_page_token(query, navs[-1][0].isoformat())
             ),
         )
 
@@ -212,47 +189,48 @@ class FundsRpc(WealthRpcBase):
         amount_fen = amount_from_proto(request.amount)
 
         async def try_buy(session: Session) -> pb.BuyFundResponse:
-            now = self._clock.now()
-            requested = plan_purchase(
+            requested = plan_fund_buy(
                 purchase_id=purchase_id,
-                kind=PurchaseKind.FUND_BUY,
                 investor_id=investor_id,
+                fund_id=fund_id,
                 amount_fen=amount_fen,
-                credit_account_id=FUNDS_OMNIBUS_ACCOUNT_ID,
-                now=now,
+                now=self._clock.now(),
                 business_date=self._today(),
-                product_id=fund_id,
-                fund_order_id=purchase_id,  # a buy's order shares its purchase's id
             )
-            existing = await self._store.get_purchase(purchase_id, session)
-            if existing is not None:
-                purchase = check_repeated_try(existing, requested)
-                order = await self._store.get_order(purchase.fund_order_id, session)
-                return pb.BuyFundResponse(
-                    purchase=purchase_to_proto(purchase), order=fund_order_to_proto(order)
-                )
-            order = place_buy(
-                order_id=purchase_id,
-                investor_id=investor_id,
-                fund=await self._store.get_fund(fund_id, session),
-                profile=await self._store.get_risk_profile(investor_id, session),
-                amount_fen=amount_fen,
-                risk_acknowledged=request.risk_acknowledged,
-                now=now,
-            )
-            await self._store.insert_order(session, order)
-            await self._store.insert_purchase(session, requested)
-            purchase_message = purchase_to_proto(requested)
-            order_message = fund_order_to_proto(order)
-            await self._events.append(
-                session, "wealth.fund.order_placed", order.order_id, order_message
-            )
-            await self._events.append(
-                session, "wealth.purchase.tried", purchase_id, purchase_message
-            )
-            return pb.BuyFundResponse(purchase=purchase_message, order=order_message)
+            return await self._place_buy(session, requested, request.risk_acknowledged)
 
         return await self._idempotent("buy-fund", request, pb.BuyFundResponse, try_buy)
+
+    async def _place_buy(
+        self, session: Session, requested: Purchase, risk_acknowledged: bool
+    ) -> pb.BuyFundResponse:
+        """Place the buy's order, awaiting its money (a repeated try reports the first)."""
+        existing = await self._store.get_purchase(requested.purchase_id, session)
+        if existing is not None:
+            purchase = check_repeated_try(existing, requested)
+            order = await self._store.get_order(purchase.fund_order_id, session)
+            return pb.BuyFundResponse(
+                purchase=purchase_to_proto(purchase), order=fund_order_to_proto(order)
+            )
+        order = place_buy(
+            order_id=requested.fund_order_id,
+            investor_id=requested.investor_id,
+            fund=await self._store.get_fund(requested.product_id, session),
+            profile=await self._store.get_risk_profile(requested.investor_id, session),
+            amount_fen=requested.amount_fen,
+            risk_acknowledged=risk_acknowledged,
+            now=requested.created_at,
+        )
+        await self._store.insert_order(session, order)
+        await self._store.insert_purchase(session, requested)
+        purchase_message, order_message = purchase_to_proto(requested), fund_order_to_proto(order)
+        await self._events.append(
+            session, "wealth.fund.order_placed", order.order_id, order_message
+        )
+        await self._events.append(
+            session, "wealth.purchase.tried", requested.purchase_id, purchase_message
+        )
+        return pb.BuyFundResponse(purchase=purchase_message, order=order_message)
 
     async def SellFund(self, request: pb.SellFundRequest, context: Context) -> pb.SellFundResponse:
         investor_id = require_investor_id(request.investor_id)
@@ -293,15 +271,18 @@ class FundsRpc(WealthRpcBase):
         self, request: pb.ListFundOrdersRequest, context: Context
     ) -> pb.ListFundOrdersResponse:
         investor_id = require_investor_id(request.investor_id)
+        query = f"fund-orders:{investor_id}"
         page_size = page_size_of(request.page)
-        after = decode_page_token(request.page.page_token, 2)
+        after = decode_page_token(request.page.page_token, query, 2)
         orders = await self._store.list_orders(investor_id, page_size, after)
         return pb.ListFundOrdersResponse(
             orders=[fund_order_to_proto(order) for order in orders],
             page=next_page(
                 len(orders),
                 page_size,
-                lambda: encode_page_token(orders[-1].placed_at.isoformat(), orders[-1].order_id),
+                lambda: encode_page_token(
+                    query, orders[-1].placed_at.isoformat(), orders[-1].order_id
+                ),
             ),
         )
 
@@ -360,30 +341,31 @@ class FundsRpc(WealthRpcBase):
         for _ in range(PRICING_BATCHES_MAX):
             orders = await self._store.orders_pending_nav(fund_id, nav_date, PRICING_BATCH)
             for order in orders:
-
-                async def price(session: Session, order_id: str = order.order_id) -> bool:
-                    current = await self._store.get_order(order_id, session)
-                    if current.state is not FundOrderState.PENDING_NAV:
-                        return False  # priced by a concurrent run
-                    await self._price_in(session, current, nav_per_unit)
-                    return True
-
+                price = partial(self._price_pending, order_id=order.order_id, nav=nav_per_unit)
                 priced += await run_in_transaction(self._client, price)
             if len(orders) < PRICING_BATCH:
                 break
         return priced
 
+    async def _price_pending(self, session: Session, *, order_id: str, nav: Decimal) -> bool:
+        """Price one order still waiting for its NAV; False if a concurrent run priced it."""
+        current = await self._store.get_order(order_id, session)
+        if current.state is not FundOrderState.PENDING_NAV:
+            return False
+        await self._price_in(session, current, nav)
+        return True
+
     async def _price_in(
         self, session: Session, order: FundOrder, nav_per_unit: Decimal
     ) -> FundOrder:
         """Price an order at its NAV: units to the buyer, or the seller's proceeds owed."""
-        priced = price_order(order, nav_per_unit, self._clock.now())
-        if priced.side is OrderSide.BUY:
-            await self._store.add_units(session, priced.investor_id, priced.fund_id, priced.units)
-        elif priced.amount_fen > 0:  # units worth under a fen pay nothing
-            payout = _sale_payout(priced, self._today(), self._clock.now())
-            priced = replace(priced, payout_id=payout.payout_id)
-            await self._record_payouts(session, (payout,))
+        settled = settle_at_nav(order, nav_per_unit, self._clock.now(), self._today())
+        priced = settled.order
+        if settled.units_bought is not None:
+            units = settled.units_bought
+            await self._store.add_units(session, priced.investor_id, priced.fund_id, units)
+        if settled.payout is not None:
+            await self._record_payouts(session, (settled.payout,))
         await self._store.save_order(session, order, priced)
         await self._events.append(
             session, "wealth.fund.order_priced", priced.order_id, fund_order_to_proto(priced)
@@ -405,19 +387,3 @@ class FundsRpc(WealthRpcBase):
                 )
             )
         return views
-
-
-def _sale_payout(order: FundOrder, due_on: date, now: datetime) -> Payout:
-    """The seller's proceeds, owed from the funds omnibus account once priced."""
-    return plan_payout(
-        payout_id=f"{order.order_id}:proceeds",
-        kind=PayoutKind.FUND_SALE,
-        from_account_id=FUNDS_OMNIBUS_ACCOUNT_ID,
-        to_account_id=order.investor_id,
-        amount_fen=order.amount_fen,
-        due_on=due_on,
-        settlement=PayoutSettlement.SCHEDULED,
-        investor_id=order.investor_id,
-        reference=order.order_id,
-        now=now,
-    )

@@ -26,28 +26,28 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
+from decimal import Decimal
+from functools import partial
 
 from pymongo.errors import DuplicateKeyError
 
 from chassis.clock import parse_business_date
-from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.errors import InvalidArgument
 from chassis.grpc_server import Context
 from chassis.mongo import Session, run_in_transaction
-from chassis.wire import money_to_proto
 from colony.wealth.v1 import wealth_pb2 as pb
-from services.wealth.payouts import (
-    YUEBAO_INCOME_ACCOUNT_ID,
-    YUEBAO_OMNIBUS_ACCOUNT_ID,
-    Payout,
-    PayoutKind,
-    PayoutSettlement,
-    plan_payout,
-)
 from services.wealth.rpc_base import WealthRpcBase
-from services.wealth.store import IncomeRun
-from services.wealth.wire import income_run_to_proto
-from services.wealth.yuebao import distribute_daily_income, income_per_10k_shares
-from services.wealth.yuebao_accounts import credit_income, income_base_fen
+from services.wealth.wire import income_credited_to_proto, income_run_to_proto
+from services.wealth.yuebao import income_per_10k_shares
+from services.wealth.yuebao_income import (
+    IncomePage,
+    IncomeRun,
+    first_income_date_due,
+    income_date_out_of_order,
+    income_run_payouts,
+    pay_income_page,
+    require_ended_business_date,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,6 @@ INCOME_PAGE_SIZE_MAX = 1_000
 INCOME_PAGES_MAX = 200_000
 # The periodic job's round: a bounded slice of work, the next round continues.
 INCOME_PAGES_PER_ROUND = 50
-# The periodic job catches up at most this many missed dates, oldest first.
-INCOME_CATCH_UP_DAYS_MAX = 7
-
-
-def income_payout_id(business_date: date) -> str:
-    return f"yuebao-income:{business_date.isoformat()}"
 
 
 class IncomeRpc(WealthRpcBase):
@@ -71,13 +65,9 @@ class IncomeRpc(WealthRpcBase):
     async def RunDailyIncome(
         self, request: pb.RunDailyIncomeRequest, context: Context
     ) -> pb.RunDailyIncomeResponse:
-        business_date = parse_business_date(request.business_date)
-        if business_date >= self._today():
-            raise InvalidArgument(
-                "cannot distribute the income of a business date that has not ended",
-                reason="INVALID_BUSINESS_DATE",
-                metadata={"business_date": business_date.isoformat()},
-            )
+        business_date = require_ended_business_date(
+            parse_business_date(request.business_date), self._today()
+        )
         page_size = request.page_size or INCOME_PAGE_SIZE_DEFAULT
         if not 1 <= page_size <= INCOME_PAGE_SIZE_MAX:
             raise InvalidArgument(f"page_size must be between 1 and {INCOME_PAGE_SIZE_MAX}")
@@ -98,10 +88,12 @@ class IncomeRpc(WealthRpcBase):
         # is left (and pays nobody if somebody is: the bound holds).
         for page in range(pages_max + 1):
             may_pay = page < pages_max
-
-            async def pay_page(session: Session, may_pay: bool = may_pay) -> tuple[int, bool]:
-                return await self._pay_income_page(session, business_date, page_size, may_pay)
-
+            pay_page = partial(
+                self._pay_income_page,
+                business_date=business_date,
+                page_size=page_size,
+                may_pay=may_pay,
+            )
             paid, completed = await run_in_transaction(self._client, pay_page)
             holders_paid_now += paid
             if completed or not may_pay:
@@ -114,10 +106,8 @@ class IncomeRpc(WealthRpcBase):
         """The periodic job: complete the missed dates up to yesterday, a bounded slice a round."""
         yesterday = self._today() - timedelta(days=1)
         latest = await self._store.recent_quotes(1)
-        first = yesterday if not latest else latest[0][0] + timedelta(days=1)
-        first = max(first, yesterday - timedelta(days=INCOME_CATCH_UP_DAYS_MAX - 1))
+        day = first_income_date_due(latest[0][0] if latest else None, yesterday)
         paid = 0
-        day = first
         while day <= yesterday:
             response = await self.run_daily_income(
                 day, INCOME_PAGE_SIZE_DEFAULT, INCOME_PAGES_PER_ROUND
@@ -130,33 +120,7 @@ class IncomeRpc(WealthRpcBase):
 
     async def _start_income_run(self, business_date: date) -> IncomeRun:
         """The run of business_date, started now (quote fixed from the portfolio) if new."""
-
-        async def start(session: Session) -> IncomeRun:
-            run = await self._store.get_income_run(business_date, session)
-            if run is not None:
-                return run
-            if not await self._store.claim_income_date(session, business_date):
-                # A later date has started: its holders' movements are all this account
-                # remembers, so an earlier date can no longer be paid on the right shares.
-                raise FailedPrecondition(
-                    f"the income of a date after {business_date.isoformat()} has already "
-                    "started; dates are distributed in order",
-                    reason="INCOME_DATE_OUT_OF_ORDER",
-                    metadata={"business_date": business_date.isoformat()},
-                )
-            portfolio, _ = await self._store.get_yuebao_fund(session)
-            quote = income_per_10k_shares(portfolio)
-            await self._store.insert_income_run(session, business_date, quote, self._clock.now())
-            started = await self._store.get_income_run(business_date, session)
-            assert started is not None
-            await self._events.append(
-                session,
-                "wealth.yuebao.income_run_started",
-                business_date.isoformat(),
-                income_run_to_proto(started, None),
-            )
-            return started
-
+        start = partial(self._start_income_run_in, business_date=business_date)
         try:
             return await run_in_transaction(self._client, start)
         except DuplicateKeyError:
@@ -165,8 +129,27 @@ class IncomeRpc(WealthRpcBase):
             assert run is not None
             return run
 
+    async def _start_income_run_in(self, session: Session, *, business_date: date) -> IncomeRun:
+        run = await self._store.get_income_run(business_date, session)
+        if run is not None:
+            return run
+        if not await self._store.claim_income_date(session, business_date):
+            raise income_date_out_of_order(business_date)
+        portfolio, _ = await self._store.get_yuebao_fund(session)
+        quote = income_per_10k_shares(portfolio)
+        await self._store.insert_income_run(session, business_date, quote, self._clock.now())
+        started = await self._store.get_income_run(business_date, session)
+        assert started is not None
+        await self._events.append(
+            session,
+            "wealth.yuebao.income_run_started",
+            business_date.isoformat(),
+            income_run_to_proto(started, None),
+        )
+        return started
+
     async def _pay_income_page(
-        self, session: Session, business_date: date, page_size: int, may_pay: bool
+        self, session: Session, *, business_date: date, page_size: int, may_pay: bool
     ) -> tuple[int, bool]:
         """Pay the next page of holders, or complete the run; returns (paid, completed)."""
         run = await self._store.get_income_run(business_date, session)
@@ -174,79 +157,43 @@ class IncomeRpc(WealthRpcBase):
         if run.completed:
             return 0, True
         holders = await self._store.holders_after(business_date, run.cursor, page_size, session)
-        now = self._clock.now()
         if not holders:
             await self._complete_income_run(session, run)
             return 0, True
         if not may_pay:
             return 0, False
         _, carried_fen = await self._store.get_yuebao_fund(session)
-        base_fen = {
-            holder.investor_id: income_base_fen(holder, business_date) for holder in holders
-        }
-        distribution = distribute_daily_income(base_fen, run.income_per_10k_yuan, carried_fen)
-        credits = [
-            (
-                holder,
-                credit_income(
-                    holder, distribution.income_fen_by_holder[holder.investor_id], business_date
-                ),
-                base_fen[holder.investor_id],
-            )
-            for holder in holders
-        ]
+        page = pay_income_page(holders, business_date, run.income_per_10k_yuan, carried_fen)
+        await self._store_income_page(session, run, page, carried_fen)
+        return len(holders), False
+
+    async def _store_income_page(
+        self, session: Session, run: IncomeRun, page: IncomePage, carried_fen: Decimal
+    ) -> None:
+        """Credit the page's holders, carry the residue, move the checkpoint, append events."""
+        quote = run.income_per_10k_yuan
         await self._store.credit_income(
-            session, credits, business_date, run.income_per_10k_yuan, now
+            session, page.credits, run.business_date, quote, self._clock.now()
         )
-        await self._store.set_residue(session, carried_fen, distribution.residue_fen)
+        await self._store.set_residue(session, carried_fen, page.distribution.residue_fen)
         await self._store.advance_income_run(
             session,
             run,
-            cursor=holders[-1].investor_id,
-            holders_paid=len(holders),
-            credited_fen=distribution.paid_fen,
-            residue_added_fen=distribution.residue_added_fen,
+            cursor=page.cursor,
+            holders_paid=len(page.credits),
+            credited_fen=page.distribution.paid_fen,
+            residue_added_fen=page.distribution.residue_added_fen,
         )
-        for before, after, shares_fen in credits:
+        for credit in page.credits:
+            event = income_credited_to_proto(credit, run.business_date, quote)
             await self._events.append(
-                session,
-                "wealth.yuebao.income_credited",
-                before.investor_id,
-                pb.IncomeCredited(
-                    income=pb.YuebaoIncome(
-                        investor_id=before.investor_id,
-                        business_date=business_date.isoformat(),
-                        income=money_to_proto(
-                            after.cumulative_income_fen - before.cumulative_income_fen
-                        ),
-                        shares_before=money_to_proto(shares_fen),
-                        income_per_10k_shares=str(run.income_per_10k_yuan),
-                        cumulative_income=money_to_proto(after.cumulative_income_fen),
-                    ),
-                    shares_after=money_to_proto(after.shares_fen),
-                ),
+                session, "wealth.yuebao.income_credited", credit.before.investor_id, event
             )
-        return len(holders), False
 
     async def _complete_income_run(self, session: Session, run: IncomeRun) -> None:
         """Mark the run completed and owe its credited income into the omnibus account."""
         now = self._clock.now()
-        payouts: tuple[Payout, ...] = ()
-        if run.credited_fen:
-            payouts = (
-                plan_payout(
-                    payout_id=income_payout_id(run.business_date),
-                    kind=PayoutKind.YUEBAO_INCOME,
-                    from_account_id=YUEBAO_INCOME_ACCOUNT_ID,
-                    to_account_id=YUEBAO_OMNIBUS_ACCOUNT_ID,
-                    amount_fen=run.credited_fen,
-                    due_on=run.business_date,
-                    settlement=PayoutSettlement.SCHEDULED,
-                    investor_id="",
-                    reference=run.business_date.isoformat(),
-                    now=now,
-                ),
-            )
+        payouts = income_run_payouts(run, now)
         await self._record_payouts(session, payouts)
         payout_id = payouts[0].payout_id if payouts else ""
         await self._store.complete_income_run(session, run, payout_id, now)

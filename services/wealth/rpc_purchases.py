@@ -15,16 +15,8 @@ from chassis.errors import NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session
 from colony.wealth.v1 import wealth_pb2 as pb
-from services.wealth.fixed_term import buy_listed_holding
-from services.wealth.fund_orders import cancel_unfunded, fund_order, price_order
-from services.wealth.payouts import (
-    FIXED_TERM_OMNIBUS_ACCOUNT_ID,
-    PLATFORM_FEE_INCOME_ACCOUNT_ID,
-    Payout,
-    PayoutKind,
-    PayoutSettlement,
-    plan_payout,
-)
+from services.wealth.fund_orders import FundOrderState, cancel_unfunded, fund_buy
+from services.wealth.holding_payouts import transfer_payout_ids, transfer_payouts
 from services.wealth.purchases import (
     Purchase,
     PurchaseKind,
@@ -35,6 +27,7 @@ from services.wealth.purchases import (
     require_purchase_id,
 )
 from services.wealth.rpc_base import WealthRpcBase
+from services.wealth.transfers import complete_transfer
 from services.wealth.wire import (
     fund_order_to_proto,
     holding_to_proto,
@@ -126,28 +119,40 @@ class PurchasesRpc(WealthRpcBase):
 
     async def _deliver(self, session: Session, purchase: Purchase) -> pb.ConfirmPurchaseResponse:
         """Give the investor what a confirmed purchase bought (in its transaction)."""
-        now = self._clock.now()
         if purchase.kind is PurchaseKind.YUEBAO_SUBSCRIPTION:
-            account = await self._store.get_yuebao_account(purchase.investor_id, session)
-            credited = subscribe_shares(account, purchase.amount_fen, self._today())
-            await self._store.save_yuebao_account(session, account, credited, now)
-            view = await self._account_view(credited, session)
-            return pb.ConfirmPurchaseResponse(yuebao_account=view)
+            return await self._issue_shares(session, purchase)
         if purchase.kind is PurchaseKind.PRODUCT_SUBSCRIPTION:
-            holding = await self._store.purchase_planned_holding(purchase.purchase_id, session)
-            await self._store.insert_holding(session, holding)
-            message = holding_to_proto(holding)
-            await self._events.append(
-                session, "wealth.fixed_term.holding_opened", holding.holding_id, message
-            )
-            return pb.ConfirmPurchaseResponse(holding=message)
+            return await self._open_holding(session, purchase)
         if purchase.kind is PurchaseKind.TRANSFER:
             return await self._complete_transfer(session, purchase)
+        return await self._fund_order(session, purchase)
+
+    async def _issue_shares(
+        self, session: Session, purchase: Purchase
+    ) -> pb.ConfirmPurchaseResponse:
+        account = await self._store.get_yuebao_account(purchase.investor_id, session)
+        credited = subscribe_shares(account, purchase.amount_fen, self._today())
+        await self._store.save_yuebao_account(session, account, credited, self._clock.now())
+        view = await self._account_view(credited, session)
+        return pb.ConfirmPurchaseResponse(yuebao_account=view)
+
+    async def _open_holding(
+        self, session: Session, purchase: Purchase
+    ) -> pb.ConfirmPurchaseResponse:
+        holding = await self._store.purchase_planned_holding(purchase.purchase_id, session)
+        await self._store.insert_holding(session, holding)
+        message = holding_to_proto(holding)
+        await self._events.append(
+            session, "wealth.fixed_term.holding_opened", holding.holding_id, message
+        )
+        return pb.ConfirmPurchaseResponse(holding=message)
+
+    async def _fund_order(self, session: Session, purchase: Purchase) -> pb.ConfirmPurchaseResponse:
+        """The buy's order is funded, and priced now if its NAV is already published."""
         order = await self._store.get_order(purchase.fund_order_id, session)
-        funded = fund_order(order)
-        nav_per_unit = await self._store.get_nav(funded.fund_id, funded.nav_date, session)
-        if nav_per_unit is not None:  # confirmed after its NAV was published: price it now
-            funded = price_order(funded, nav_per_unit, now)
+        nav_per_unit = await self._store.get_nav(order.fund_id, order.nav_date, session)
+        funded = fund_buy(order, nav_per_unit, self._clock.now())
+        if funded.state is FundOrderState.PRICED:
             await self._store.add_units(session, funded.investor_id, funded.fund_id, funded.units)
         await self._store.save_order(session, order, funded)
         order_message = fund_order_to_proto(funded)
@@ -159,20 +164,9 @@ class PurchasesRpc(WealthRpcBase):
     async def _complete_transfer(
         self, session: Session, purchase: Purchase
     ) -> pb.ConfirmPurchaseResponse:
-        """The buyer's money is in: close the seller's holding, open the buyer's, owe the money.
-
-        Priced on the business date of the try, so a confirm that arrives late still
-        completes what the buyer agreed to.
-        """
+        """The buyer's money is in: close the seller's holding, open the buyer's, owe the money."""
         stored = await self._store.get_holding(purchase.holding_id, session)
-        assert stored.pending_purchase_id == purchase.purchase_id, "listing reserved by the try"
-        assert purchase.business_date is not None
-        transfer = buy_listed_holding(
-            stored.holding,
-            buyer_id=purchase.investor_id,
-            new_holding_id=purchase.purchase_id,
-            business_date=purchase.business_date,
-        )
+        transfer = complete_transfer(stored, purchase)
         await self._store.save_holding(
             session,
             stored.holding,
@@ -180,49 +174,16 @@ class PurchasesRpc(WealthRpcBase):
             expected_pending_purchase_id=purchase.purchase_id,
         )
         await self._store.insert_holding(session, transfer.buyer_holding)
-        now = self._clock.now()
-        seller_id = stored.holding.holder_id
-        owed = [
-            (
-                PayoutKind.TRANSFER_PROCEEDS,
-                "proceeds",
-                seller_id,
-                transfer.terms.seller_proceeds_fen,
-            ),
-            (
-                PayoutKind.TRANSFER_FEE,
-                "fee",
-                PLATFORM_FEE_INCOME_ACCOUNT_ID,
-                transfer.terms.fee_fen,
-            ),
-        ]
-        payouts: tuple[Payout, ...] = tuple(
-            plan_payout(
-                payout_id=f"{purchase.purchase_id}:{part}",
-                kind=kind,
-                from_account_id=FIXED_TERM_OMNIBUS_ACCOUNT_ID,
-                to_account_id=to_account_id,
-                amount_fen=amount_fen,
-                due_on=self._today(),
-                settlement=PayoutSettlement.SCHEDULED,
-                investor_id=seller_id,
-                reference=purchase.purchase_id,
-                now=now,
-            )
-            for kind, part, to_account_id, amount_fen in owed
-            if amount_fen > 0  # a fee rounds to nothing on a principal under 2.5 yuan
-        )
+        payouts = transfer_payouts(transfer, purchase.purchase_id, self._today(), self._clock.now())
         await self._record_payouts(session, payouts)
         seller_message = holding_to_proto(transfer.seller_holding)
         buyer_message = holding_to_proto(transfer.buyer_holding)
+        seller_id, buyer_holding_id = stored.holding.holder_id, transfer.buyer_holding.holding_id
         await self._events.append(
             session, "wealth.fixed_term.holding_transferred", seller_id, seller_message
         )
         await self._events.append(
-            session,
-            "wealth.fixed_term.holding_opened",
-            transfer.buyer_holding.holding_id,
-            buyer_message,
+            session, "wealth.fixed_term.holding_opened", buyer_holding_id, buyer_message
         )
         return pb.ConfirmPurchaseResponse(
             holding=buyer_message, payouts=[payout_to_proto(p) for p in payouts]
@@ -241,7 +202,7 @@ class PurchasesRpc(WealthRpcBase):
             response.holding.CopyFrom(holding_to_proto(stored.holding, stored.pending_purchase_id))
             if purchase.kind is PurchaseKind.TRANSFER:
                 payouts = await self._store.get_payouts(
-                    [f"{purchase.purchase_id}:proceeds", f"{purchase.purchase_id}:fee"], session
+                    transfer_payout_ids(purchase.purchase_id), session
                 )
                 response.payouts.extend(payout_to_proto(p) for p in payouts)
         else:
@@ -252,16 +213,7 @@ class PurchasesRpc(WealthRpcBase):
     async def _release(self, session: Session, purchase: Purchase) -> None:
         """Release what a cancelled purchase's try reserved (in its transaction)."""
         if purchase.kind is PurchaseKind.PRODUCT_SUBSCRIPTION:
-            await self._store.release_quota(session, purchase.product_id, purchase.amount_fen)
-            if purchase.reservation_id:
-                reservation = await self._store.get_reservation(purchase.reservation_id, session)
-                released = release_reservation_purchase(
-                    reservation,
-                    product_id=purchase.product_id,
-                    amount_fen=purchase.amount_fen,
-                    purchased_at=purchase.created_at,
-                )
-                await self._store.save_reservation(session, reservation, released)
+            await self._release_subscription(session, purchase)
         elif purchase.kind is PurchaseKind.TRANSFER:
             stored = await self._store.get_holding(purchase.holding_id, session)
             await self._store.save_holding(
@@ -280,3 +232,17 @@ class PurchasesRpc(WealthRpcBase):
                 order.order_id,
                 fund_order_to_proto(cancelled),
             )
+
+    async def _release_subscription(self, session: Session, purchase: Purchase) -> None:
+        """Give back the quota, and to an allocated reservation the amount it bought."""
+        await self._store.release_quota(session, purchase.product_id, purchase.amount_fen)
+        if not purchase.reservation_id:
+            return
+        reservation = await self._store.get_reservation(purchase.reservation_id, session)
+        released = release_reservation_purchase(
+            reservation,
+            product_id=purchase.product_id,
+            amount_fen=purchase.amount_fen,
+            purchased_at=purchase.created_at,
+        )
+        await self._store.save_reservation(session, reservation, released)

@@ -14,32 +14,27 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from chassis.errors import InvalidArgument, NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session
-from chassis.wire import amount_from_proto, decimal_from_text
+from chassis.paging import decode_page_token, encode_page_token
+from chassis.wire import amount_from_proto, decimal_from_text, next_page, page_size_of
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.fixed_term import (
     Product,
     Reservation,
-    allocate_reservations,
     cancel_reservation,
     create_reservation,
     matches,
-    record_purchase,
-    subscribe,
 )
-from services.wealth.payouts import FIXED_TERM_OMNIBUS_ACCOUNT_ID
-from services.wealth.purchases import PurchaseKind, plan_purchase
-from services.wealth.rpc_base import (
-    WealthRpcBase,
-    next_page,
-    page_size_of,
-    require_id,
-    require_investor_id,
+from services.wealth.reservation_allocation import (
+    AllocationPlan,
+    ReservationAllocation,
+    plan_allocation,
 )
-from services.wealth.store import decode_page_token, encode_page_token
+from services.wealth.rpc_base import WealthRpcBase, require_id, require_investor_id
 from services.wealth.wire import product_to_proto, purchase_to_proto, reservation_to_proto
 
 log = logging.getLogger(__name__)
@@ -108,8 +103,9 @@ class ReservationsRpc(WealthRpcBase):
         self, request: pb.ListReservationsRequest, context: Context
     ) -> pb.ListReservationsResponse:
         investor_id = require_investor_id(request.investor_id)
+        query = f"reservations:{investor_id}"
         page_size = page_size_of(request.page)
-        after = decode_page_token(request.page.page_token, 2)
+        after = decode_page_token(request.page.page_token, query, 2)
         reservations = await self._store.list_reservations(investor_id, page_size, after)
         return pb.ListReservationsResponse(
             reservations=[reservation_to_proto(r) for r in reservations],
@@ -117,7 +113,7 @@ class ReservationsRpc(WealthRpcBase):
                 len(reservations),
                 page_size,
                 lambda: encode_page_token(
-                    reservations[-1].created_at.isoformat(), reservations[-1].reservation_id
+                    query, reservations[-1].created_at.isoformat(), reservations[-1].reservation_id
                 ),
             ),
         )
@@ -135,74 +131,22 @@ class ReservationsRpc(WealthRpcBase):
         self, request: pb.AllocateReservationsRequest, context: Context
     ) -> pb.AllocateReservationsResponse:
         product_id = require_id(request.product_id, "product_id")
-        funds_by_investor = _funds_by_investor(request.funds)
+        funds_fen_by_investor = _funds_by_investor(request.funds)
 
         async def allocate(session: Session) -> pb.AllocateReservationsResponse:
             now = self._clock.now()
-            today = self._today()
             product = await self._store.get_product(product_id, session)
-            matching = await self._matching(product, session)
-            fills = allocate_reservations(
-                product.remaining_quota_fen,
-                matching,
-                funds_by_investor,
-                amount_fen_min=product.amount_fen_min,
+            plan = plan_allocation(
+                product,
+                await self._matching(product, session),
+                funds_fen_by_investor,
+                new_purchase_id=lambda: uuid.uuid4().hex,
+                now=now,
+                business_date=self._today(),
             )
-            by_id = {reservation.reservation_id: reservation for reservation in matching}
-            allocations: list[pb.ReservationAllocation] = []
-            planned = product
-            for fill in fills:
-                reservation = by_id[fill.reservation_id]
-                purchase_id = uuid.uuid4().hex
-                planned, holding = subscribe(
-                    planned,
-                    holding_id=purchase_id,
-                    holder_id=reservation.investor_id,
-                    amount_fen=fill.amount_fen,
-                    now=now,
-                    business_date=today,
-                )
-                purchase = plan_purchase(
-                    purchase_id=purchase_id,
-                    kind=PurchaseKind.PRODUCT_SUBSCRIPTION,
-                    investor_id=reservation.investor_id,
-                    amount_fen=fill.amount_fen,
-                    credit_account_id=FIXED_TERM_OMNIBUS_ACCOUNT_ID,
-                    now=now,
-                    business_date=today,
-                    product_id=product_id,
-                    holding_id=purchase_id,
-                    reservation_id=reservation.reservation_id,
-                )
-                await self._store.insert_purchase(session, purchase, planned_holding=holding)
-                recorded = record_purchase(
-                    reservation, product_id=product_id, amount_fen=fill.amount_fen, now=now
-                )
-                await self._store.save_reservation(session, reservation, recorded)
-                purchase_message = purchase_to_proto(purchase)
-                await self._events.append(
-                    session, "wealth.purchase.tried", purchase_id, purchase_message
-                )
-                await self._events.append(
-                    session,
-                    "wealth.fixed_term.reservation_allocated",
-                    reservation.reservation_id,
-                    reservation_to_proto(recorded),
-                )
-                allocations.append(
-                    pb.ReservationAllocation(
-                        reservation_id=reservation.reservation_id,
-                        investor_id=reservation.investor_id,
-                        purchase=purchase_message,
-                    )
-                )
-            if fills:
-                total_fen = sum(fill.amount_fen for fill in fills)
-                taken = await self._store.take_quota(session, product_id, total_fen, now)
-                assert taken is not None and taken.sold_fen == planned.sold_fen, (
-                    f"product {product_id} sold underneath the allocation"
-                )
-                product = taken
+            allocations = [await self._record_allocation(session, a) for a in plan.allocations]
+            if plan.allocations:
+                product = await self._take_allocated_quota(session, plan, now)
             return pb.AllocateReservationsResponse(
                 allocations=allocations, product=product_to_proto(product, now)
             )
@@ -211,6 +155,40 @@ class ReservationsRpc(WealthRpcBase):
             return await self._idempotent(
                 "allocate-reservations", request, pb.AllocateReservationsResponse, allocate
             )
+
+    async def _take_allocated_quota(
+        self, session: Session, plan: AllocationPlan, now: datetime
+    ) -> Product:
+        """Take the run's whole share of the quota in one guarded update."""
+        product_id = plan.product.product_id
+        taken = await self._store.take_quota(session, product_id, plan.total_fen, now)
+        assert taken is not None and taken.sold_fen == plan.product.sold_fen, (
+            f"product {product_id} sold underneath the allocation"
+        )
+        return taken
+
+    async def _record_allocation(
+        self, session: Session, allocation: ReservationAllocation
+    ) -> pb.ReservationAllocation:
+        """Record one reservation's share: its pending purchase and the reservation's purchase."""
+        purchase, reservation_id = allocation.purchase, allocation.reservation.reservation_id
+        await self._store.insert_purchase(session, purchase, planned_holding=allocation.holding)
+        await self._store.save_reservation(session, allocation.reservation, allocation.recorded)
+        purchase_message = purchase_to_proto(purchase)
+        await self._events.append(
+            session, "wealth.purchase.tried", purchase.purchase_id, purchase_message
+        )
+        await self._events.append(
+            session,
+            "wealth.fixed_term.reservation_allocated",
+            reservation_id,
+            reservation_to_proto(allocation.recorded),
+        )
+        return pb.ReservationAllocation(
+            reservation_id=reservation_id,
+            investor_id=purchase.investor_id,
+            purchase=purchase_message,
+        )
 
     async def _matching(
         self, product: Product, session: Session | None = None

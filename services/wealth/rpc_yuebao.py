@@ -3,57 +3,42 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 
 from chassis.errors import InvalidArgument
 from chassis.grpc_server import Context
 from chassis.mongo import Session
-from chassis.wire import amount_from_proto, decimal_from_text, money_to_proto
+from chassis.paging import decode_page_token, encode_page_token
+from chassis.wire import amount_from_proto, money_to_proto, next_page, page_size_of
 from colony.wealth.v1 import wealth_pb2 as pb
-from services.wealth.payouts import YUEBAO_OMNIBUS_ACCOUNT_ID
-from services.wealth.purchases import (
-    PurchaseKind,
-    check_repeated_try,
-    plan_purchase,
-    require_purchase_id,
-)
-from services.wealth.rpc_base import (
-    WealthRpcBase,
-    next_page,
-    page_size_of,
-    require_investor_id,
-)
-from services.wealth.store import decode_page_token, encode_page_token
+from services.wealth.purchase_tries import plan_yuebao_subscription
+from services.wealth.purchases import check_repeated_try, require_purchase_id
+from services.wealth.rpc_base import WealthRpcBase, require_investor_id
 from services.wealth.wire import (
     REDEMPTION_MODE_FROM_PROTO,
     income_to_proto,
+    portfolio_from_proto,
     portfolio_to_proto,
     purchase_to_proto,
     redemption_to_proto,
 )
 from services.wealth.yuebao import (
-    Allocation,
-    AssetClass,
-    Portfolio,
     gross_annual_rate,
     income_per_10k_shares,
     net_annual_rate,
     shares_for_subscription,
 )
 from services.wealth.yuebao_accounts import (
+    Redemption,
+    RedemptionMode,
     cancel_before_created,
     cancel_redemption,
     check_repeated_redemption,
     plan_redemption,
+    redemption_payout_ids,
     require_redemption_id,
 )
 
 log = logging.getLogger(__name__)
-
-
-def redemption_payout_ids(redemption_id: str) -> tuple[str, str]:
-    """The ids of a redemption's fast and normal payouts (yuebao_accounts.plan_redemption)."""
-    return f"{redemption_id}:fast", f"{redemption_id}:normal"
 
 
 class YuebaoRpc(WealthRpcBase):
@@ -67,12 +52,10 @@ class YuebaoRpc(WealthRpcBase):
         shares_fen = shares_for_subscription(amount_from_proto(request.amount))
 
         async def issue(session: Session) -> pb.IssueSharesResponse:
-            requested = plan_purchase(
+            requested = plan_yuebao_subscription(
                 purchase_id=purchase_id,
-                kind=PurchaseKind.YUEBAO_SUBSCRIPTION,
                 investor_id=investor_id,
-                amount_fen=shares_fen,
-                credit_account_id=YUEBAO_OMNIBUS_ACCOUNT_ID,
+                shares_fen=shares_fen,
                 now=self._clock.now(),
                 business_date=self._today(),
             )
@@ -100,39 +83,64 @@ class YuebaoRpc(WealthRpcBase):
         async def redeem(session: Session) -> pb.RedeemSharesResponse:
             existing = await self._store.get_redemption(redemption_id, session)
             if existing is not None:
-                redemption = check_repeated_redemption(
-                    existing, investor_id=investor_id, amount_fen=amount_fen, mode=mode
+                return await self._repeated_redemption(
+                    session, existing, investor_id=investor_id, amount_fen=amount_fen, mode=mode
                 )
-                payouts = await self._store.get_payouts(
-                    redemption_payout_ids(redemption_id), session
-                )
-                account = await self._store.get_yuebao_account(investor_id, session)
-                return pb.RedeemSharesResponse(
-                    redemption=redemption_to_proto(redemption, payouts),
-                    account=await self._account_view(account),
-                )
-            account = await self._store.get_yuebao_account(investor_id, session)
-            plan = plan_redemption(
-                account,
-                redemption_id=redemption_id,
-                amount_fen=amount_fen,
-                mode=mode,
-                business_date=self._today(),
-                now=self._clock.now(),
-            )
-            await self._store.save_yuebao_account(session, account, plan.account, self._clock.now())
-            await self._store.insert_redemption(session, plan.redemption)
-            await self._record_payouts(session, plan.payouts)
-            message = redemption_to_proto(plan.redemption, plan.payouts)
-            await self._events.append(
-                session, "wealth.yuebao.shares_redeemed", redemption_id, message
-            )
-            return pb.RedeemSharesResponse(
-                redemption=message, account=await self._account_view(plan.account)
+            return await self._redeem(
+                session, investor_id, redemption_id=redemption_id, amount_fen=amount_fen, mode=mode
             )
 
         async with self._investor_locks.hold([investor_id]):
             return await self._idempotent("redeem-shares", request, pb.RedeemSharesResponse, redeem)
+
+    async def _redeem(
+        self,
+        session: Session,
+        investor_id: str,
+        *,
+        redemption_id: str,
+        amount_fen: int,
+        mode: RedemptionMode,
+    ) -> pb.RedeemSharesResponse:
+        """Take the shares out now and owe the redemption's payouts (fast now, normal later)."""
+        account = await self._store.get_yuebao_account(investor_id, session)
+        plan = plan_redemption(
+            account,
+            redemption_id=redemption_id,
+            amount_fen=amount_fen,
+            mode=mode,
+            business_date=self._today(),
+            now=self._clock.now(),
+        )
+        await self._store.save_yuebao_account(session, account, plan.account, self._clock.now())
+        await self._store.insert_redemption(session, plan.redemption)
+        await self._record_payouts(session, plan.payouts)
+        message = redemption_to_proto(plan.redemption, plan.payouts)
+        await self._events.append(session, "wealth.yuebao.shares_redeemed", redemption_id, message)
+        account_view = await self._account_view(plan.account)
+        return pb.RedeemSharesResponse(redemption=message, account=account_view)
+
+    async def _repeated_redemption(
+        self,
+        session: Session,
+        existing: Redemption,
+        *,
+        investor_id: str,
+        amount_fen: int,
+        mode: RedemptionMode,
+    ) -> pb.RedeemSharesResponse:
+        """The first outcome of a redemption asked again (refused if asked differently)."""
+        redemption = check_repeated_redemption(
+            existing, investor_id=investor_id, amount_fen=amount_fen, mode=mode
+        )
+        payouts = await self._store.get_payouts(
+            redemption_payout_ids(redemption.redemption_id), session
+        )
+        account = await self._store.get_yuebao_account(investor_id, session)
+        return pb.RedeemSharesResponse(
+            redemption=redemption_to_proto(redemption, payouts),
+            account=await self._account_view(account),
+        )
 
     async def CancelRedemption(
         self, request: pb.CancelRedemptionRequest, context: Context
@@ -145,22 +153,7 @@ class YuebaoRpc(WealthRpcBase):
                 tombstone = cancel_before_created(redemption_id, self._clock.now())
                 await self._store.insert_redemption(session, tombstone)
                 return pb.CancelRedemptionResponse(redemption=redemption_to_proto(tombstone, ()))
-            payouts = await self._store.get_payouts(redemption_payout_ids(redemption_id), session)
-            account = await self._store.get_yuebao_account(redemption.investor_id, session)
-            plan = cancel_redemption(account, redemption, payouts)
-            if plan.redemption is redemption:  # already cancelled: nothing to undo
-                return pb.CancelRedemptionResponse(
-                    redemption=redemption_to_proto(redemption, payouts)
-                )
-            await self._store.save_yuebao_account(session, account, plan.account, self._clock.now())
-            await self._store.save_redemption(session, redemption, plan.redemption)
-            for before, after in zip(payouts, plan.payouts, strict=True):
-                await self._store.save_payout(session, before, after)
-            message = redemption_to_proto(plan.redemption, plan.payouts)
-            await self._events.append(
-                session, "wealth.yuebao.redemption_cancelled", redemption_id, message
-            )
-            return pb.CancelRedemptionResponse(redemption=message)
+            return await self._cancel_redemption(session, redemption)
 
         existing = await self._store.get_redemption(redemption_id)
         investors = [existing.investor_id] if existing and existing.investor_id else []
@@ -168,6 +161,26 @@ class YuebaoRpc(WealthRpcBase):
             return await self._idempotent(
                 "cancel-redemption", request, pb.CancelRedemptionResponse, cancel
             )
+
+    async def _cancel_redemption(
+        self, session: Session, redemption: Redemption
+    ) -> pb.CancelRedemptionResponse:
+        """Give the shares back and cancel the unpaid payouts (nothing if already cancelled)."""
+        redemption_id = redemption.redemption_id
+        payouts = await self._store.get_payouts(redemption_payout_ids(redemption_id), session)
+        account = await self._store.get_yuebao_account(redemption.investor_id, session)
+        plan = cancel_redemption(account, redemption, payouts)
+        if plan.redemption is redemption:  # already cancelled: nothing to undo
+            return pb.CancelRedemptionResponse(redemption=redemption_to_proto(redemption, payouts))
+        await self._store.save_yuebao_account(session, account, plan.account, self._clock.now())
+        await self._store.save_redemption(session, redemption, plan.redemption)
+        for before, after in zip(payouts, plan.payouts, strict=True):
+            await self._store.save_payout(session, before, after)
+        message = redemption_to_proto(plan.redemption, plan.payouts)
+        await self._events.append(
+            session, "wealth.yuebao.redemption_cancelled", redemption_id, message
+        )
+        return pb.CancelRedemptionResponse(redemption=message)
 
     async def GetYuebaoAccount(
         self, request: pb.GetYuebaoAccountRequest, context: Context
@@ -179,17 +192,16 @@ class YuebaoRpc(WealthRpcBase):
         self, request: pb.ListYuebaoIncomeRequest, context: Context
     ) -> pb.ListYuebaoIncomeResponse:
         investor_id = require_investor_id(request.investor_id)
+        query = f"yuebao-income:{investor_id}"
         page_size = page_size_of(request.page)
-        cursor = decode_page_token(request.page.page_token, 1)
-        records = await self._store.list_income(
-            investor_id, page_size, cursor[0] if cursor else None
-        )
+        after = decode_page_token(request.page.page_token, query, 1)
+        records = await self._store.list_income(investor_id, page_size, after[0] if after else None)
         return pb.ListYuebaoIncomeResponse(
             income=[income_to_proto(record) for record in records],
             page=next_page(
                 len(records),
                 page_size,
-                lambda: encode_page_token(records[-1].business_date.isoformat()),
+                lambda: encode_page_token(query, records[-1].business_date.isoformat()),
             ),
         )
 
@@ -215,7 +227,7 @@ class YuebaoRpc(WealthRpcBase):
     async def SetYuebaoPortfolio(
         self, request: pb.SetYuebaoPortfolioRequest, context: Context
     ) -> pb.SetYuebaoPortfolioResponse:
-        portfolio = _portfolio_from_proto(request.allocations)
+        portfolio = portfolio_from_proto(request.allocations)
         quote = income_per_10k_shares(portfolio)  # refuses a portfolio earning below the fees
 
         async def set_portfolio(session: Session) -> pb.SetYuebaoPortfolioResponse:
@@ -229,25 +241,3 @@ class YuebaoRpc(WealthRpcBase):
         return await self._idempotent(
             "set-yuebao-portfolio", request, pb.SetYuebaoPortfolioResponse, set_portfolio
         )
-
-
-def _portfolio_from_proto(allocations: Iterable[pb.PortfolioAllocation]) -> Portfolio:
-    """A portfolio from the wire; the domain checks the weights and rates."""
-    parsed = []
-    for allocation in allocations:
-        try:
-            asset_class = AssetClass(allocation.asset_class)
-        except ValueError:
-            raise InvalidArgument(
-                f"asset class {allocation.asset_class!r} is not known",
-                reason="INVALID_PORTFOLIO",
-                metadata={"field": "asset_class"},
-            ) from None
-        parsed.append(
-            Allocation(
-                asset_class,
-                decimal_from_text(allocation.weight, "weight"),
-                decimal_from_text(allocation.annual_rate, "annual_rate"),
-            )
-        )
-    return Portfolio(allocations=tuple(parsed))

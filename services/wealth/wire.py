@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 
+from chassis.errors import InvalidArgument
 from chassis.wire import (
     date_text,
+    decimal_from_text,
     decimal_to_text,
     money_to_proto,
     timestamp_to_proto,
 )
 from colony.wealth.v1 import wealth_pb2 as pb
+from services.wealth.audit import OmnibusFigures, WealthAudit
 from services.wealth.fixed_term import (
     Holding,
     HoldingState,
@@ -22,14 +26,15 @@ from services.wealth.fixed_term import (
     TransferTerms,
     holding_payout,
     on_sale,
+    transfer_terms,
 )
 from services.wealth.fund_orders import FundOrder, FundOrderState, OrderSide
 from services.wealth.marketplace import Fund, FundCategory, RiskProfile
 from services.wealth.payouts import Payout, PayoutKind, PayoutSettlement, PayoutState
 from services.wealth.purchases import Purchase, PurchaseKind, PurchaseState
-from services.wealth.store import IncomeRecord, IncomeRun
-from services.wealth.yuebao import Portfolio
+from services.wealth.yuebao import Allocation, AssetClass, Portfolio
 from services.wealth.yuebao_accounts import Redemption, RedemptionMode, RedemptionState
+from services.wealth.yuebao_income import IncomeCredit, IncomeRecord, IncomeRun
 
 _PURCHASE_KIND = {
     PurchaseKind.YUEBAO_SUBSCRIPTION: pb.PURCHASE_KIND_YUEBAO_SUBSCRIPTION,
@@ -157,6 +162,45 @@ def portfolio_to_proto(portfolio: Portfolio) -> list[pb.PortfolioAllocation]:
     ]
 
 
+def portfolio_from_proto(allocations: Iterable[pb.PortfolioAllocation]) -> Portfolio:
+    """A portfolio from the wire; the domain checks the weights and rates."""
+    parsed = []
+    for allocation in allocations:
+        try:
+            asset_class = AssetClass(allocation.asset_class)
+        except ValueError:
+            raise InvalidArgument(
+                f"asset class {allocation.asset_class!r} is not known",
+                reason="INVALID_PORTFOLIO",
+                metadata={"field": "asset_class"},
+            ) from None
+        parsed.append(
+            Allocation(
+                asset_class,
+                decimal_from_text(allocation.weight, "weight"),
+                decimal_from_text(allocation.annual_rate, "annual_rate"),
+            )
+        )
+    return Portfolio(allocations=tuple(parsed))
+
+
+def income_credited_to_proto(
+    credit: IncomeCredit, business_date: date, income_per_10k_yuan: Decimal
+) -> pb.IncomeCredited:
+    """The event of one holder's income credited as shares."""
+    return pb.IncomeCredited(
+        income=pb.YuebaoIncome(
+            investor_id=credit.before.investor_id,
+            business_date=business_date.isoformat(),
+            income=money_to_proto(credit.income_fen),
+            shares_before=money_to_proto(credit.base_fen),
+            income_per_10k_shares=str(income_per_10k_yuan),
+            cumulative_income=money_to_proto(credit.after.cumulative_income_fen),
+        ),
+        shares_after=money_to_proto(credit.after.shares_fen),
+    )
+
+
 def income_run_to_proto(run: IncomeRun, payout: Payout | None) -> pb.IncomeRun:
     message = pb.IncomeRun(
         business_date=run.business_date.isoformat(),
@@ -235,6 +279,14 @@ def transfer_terms_to_proto(terms: TransferTerms) -> pb.TransferTerms:
         maturity_date=terms.maturity_date.isoformat(),
         remaining_days=terms.remaining_days,
         buyer_annual_yield=str(terms.buyer_annual_yield),
+    )
+
+
+def transfer_listing_to_proto(holding: Holding, business_date: date) -> pb.TransferListing:
+    """A listed holding and what buying it on business_date costs and pays."""
+    return pb.TransferListing(
+        holding=holding_to_proto(holding),
+        terms=transfer_terms_to_proto(transfer_terms(holding, business_date)),
     )
 
 
@@ -336,3 +388,21 @@ def fund_order_to_proto(order: FundOrder) -> pb.FundOrder:
     if order.priced_at is not None:
         message.priced_at.CopyFrom(timestamp_to_proto(order.priced_at))
     return message
+
+
+def omnibus_figures_to_proto(figures: OmnibusFigures) -> pb.OmnibusFigures:
+    return pb.OmnibusFigures(
+        account_id=figures.account_id,
+        liabilities=money_to_proto(figures.liabilities_fen),
+        payouts_owed=money_to_proto(figures.payouts_owed_fen),
+        receivable=money_to_proto(figures.receivable_fen),
+        expected_balance=money_to_proto(figures.expected_balance_fen),
+        pending_purchases=money_to_proto(figures.pending_purchases_fen),
+    )
+
+
+def wealth_audit_to_proto(audit: WealthAudit) -> pb.GetWealthAuditResponse:
+    return pb.GetWealthAuditResponse(
+        omnibus=[omnibus_figures_to_proto(figures) for figures in audit.omnibus],
+        breaches=list(audit.breaches),
+    )
