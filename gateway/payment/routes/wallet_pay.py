@@ -46,7 +46,12 @@ from gateway.payment.requests import (
     BILL_REFERENCE_LENGTH_MAX,
     BILLER_ID_LENGTH_MAX,
 )
-from gateway.payment.sagas.wallet_payment import bill_target, trade_target, wallet_payment_input
+from gateway.payment.sagas.wallet_payment import (
+    BillTarget,
+    PaymentTarget,
+    TradeTarget,
+    WalletPaymentInput,
+)
 from gateway.payment.trade_access import TRADE_ID_LENGTH_MAX, TradeParty, require_own_trade
 from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.definition import JsonObject
@@ -142,15 +147,14 @@ class WalletPayRoutes:
         payer_account_id = request[CALLER].account_id
 
         async def saga_input() -> JsonObject:
+            target: PaymentTarget
             if bill is None:
-                target, amount = (
-                    trade_target(trade_id),
-                    await self._payable_trade(trade_id, payer_account_id),
-                )
+                target = TradeTarget(trade_id)
+                amount = await self._payable_trade(trade_id, payer_account_id)
             else:
-                target, amount = bill_target(bill.biller_id, bill.reference), bill.amount
+                target, amount = BillTarget(bill.biller_id, bill.reference), bill.amount
                 await self._require_payable_bill(bill)
-            return wallet_payment_input(
+            return WalletPaymentInput.planned(
                 payer_account_id=payer_account_id,
                 target=target,
                 amount=amount,
@@ -159,7 +163,7 @@ class WalletPayRoutes:
                 payment_authorization=await self._operations.authorize(
                     body, payer_account_id, amount
                 ),
-            )
+            ).to_json()
 
         return await self._operations.start(
             request,

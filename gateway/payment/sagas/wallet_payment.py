@@ -12,13 +12,17 @@ ChargePaymentCode), which passes real-time risk control like any payment:
    transfer keyed by the payout (gateway.wealth.ledger). Undone by taking it back
    (WealthLedger.undo_payout: refused, and the saga parked for an operator, if the payer
    has spent it meanwhile).
-3. ``pay``: the target's payment from the balance, risk-checked. Past the point of no
-   return. A refusal (risk control denies or challenges it, the trade closed, the code
+3. ``pay``: the target's payment from the balance, risk-checked: each kind of target
+   (TradeTarget, BillTarget, PaymentCodeTarget) pays itself with its own RPC. Past the
+   point of no return. A refusal (risk control denies or challenges it, the trade closed, the code
    used) moved nothing: the steps above are undone and the shares come back.
 4. ``mark_payout_paid``: MarkPayoutPaid. Only now, after the target is paid, because a
    paid payout can no longer be cancelled.
 
 With no Yu'e Bao part, steps 1-2 and 4 do nothing and the saga is the payment alone.
+
+The saga's input is a WalletPaymentInput, stored in the saga log as the JSON object of
+to_json (the field names are the log's: records written before a change still read).
 
 A challenge (RISK_CHALLENGE_REQUIRED) is answered with the payment password, which never
 enters the saga log: the route exchanges it first for a payment authorization
@@ -30,8 +34,8 @@ code was issued, if any (the payer is not at the till to type a password).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
@@ -57,176 +61,267 @@ MARK_PAYOUT_PAID = "mark_payout_paid"
 SKIPPED: JsonObject = {"skipped": True}
 
 
-class Target(StrEnum):
-    """What a wallet payment pays."""
+@dataclass(frozen=True, slots=True)
+class TradeTarget:
+    """An escrow trade the payer buys: PayTrade, the trade's amount into escrow."""
 
-    TRADE = "trade"
-    BILL = "bill"
-    PAYMENT_CODE = "payment_code"
+    KIND: ClassVar[str] = "trade"
+    trade_id: str
 
+    def to_json(self) -> JsonObject:
+        return {"kind": self.KIND, "trade_id": self.trade_id}
 
-def trade_target(trade_id: str) -> JsonObject:
-    return {"kind": Target.TRADE.value, "trade_id": trade_id}
+    async def pay(self, payment: PaymentClient, order: WalletPaymentInput, key: str) -> JsonObject:
+        response = await payment.pay_trade(
+            pb.PayTradeRequest(
+                idempotency_key=key,
+                trade_id=self.trade_id,
+                buyer_account_id=order.payer_account_id,
+                risk=order.risk_signals(),
+            )
+        )
+        return {
+            "posting_id": response.posting.posting_id,
+            "paid_at": timestamp_json(response.trade.paid_at),
+        }
 
-
-def bill_target(biller_id: str, reference: str) -> JsonObject:
-    return {"kind": Target.BILL.value, "biller_id": biller_id, "reference": reference}
-
-
-def payment_code_target(merchant_account_id: str, code: str, memo: str) -> JsonObject:
-    """A charge of a payment code. The code is single use and lives 60 s; the log keeps it
-    only to replay the charge under its key, and the operators' view of a saga's input
-    redacts it (gateway.operations.answers.redacted)."""
-    return {
-        "kind": Target.PAYMENT_CODE.value,
-        "merchant_account_id": merchant_account_id,
-        "code": code,
-        "memo": memo,
-    }
-
-
-def wallet_payment_input(
-    *,
-    payer_account_id: str,
-    target: JsonObject,
-    amount: Money,
-    funding: Funding,
-    device_id: str = "",
-    payment_authorization: str = "",
-) -> JsonObject:
-    assert funding.total_fen == amount.fen, (funding, amount)
-    return {
-        "payer_account_id": payer_account_id,
-        "target": target,
-        "amount_fen": amount.fen,
-        "currency": amount.currency,
-        "funding": [[method.value, fen] for method, fen in funding.parts],
-        "yuebao_fen": funding.fen_of(PaymentMethod.YUEBAO),
-        "device_id": device_id,
-        "payment_authorization": payment_authorization,
-    }
+    def answer(self, paid: Mapping[str, Any]) -> JsonObject:
+        return {"trade_id": self.trade_id}
 
 
-def _money(saga_input: Mapping[str, Any], fen_field: str) -> Money:
-    return Money(int(saga_input[fen_field]), str(saga_input["currency"]))
+@dataclass(frozen=True, slots=True)
+class BillTarget:
+    """A utility bill (DOMAIN.md §6): PayBill to the biller for the payer's reference."""
+
+    KIND: ClassVar[str] = "bill"
+    biller_id: str
+    reference: str
+
+    def to_json(self) -> JsonObject:
+        return {"kind": self.KIND, "biller_id": self.biller_id, "reference": self.reference}
+
+    async def pay(self, payment: PaymentClient, order: WalletPaymentInput, key: str) -> JsonObject:
+        response = await payment.pay_bill(
+            pb.PayBillRequest(
+                idempotency_key=key,
+                account_id=order.payer_account_id,
+                biller_id=self.biller_id,
+                reference=self.reference,
+                amount=money_to_proto(order.amount),
+                risk=order.risk_signals(),
+            )
+        )
+        return {
+            "posting_id": response.posting.posting_id,
+            "paid_at": timestamp_json(response.posting.posted_at),
+        }
+
+    def answer(self, paid: Mapping[str, Any]) -> JsonObject:
+        return {"biller_id": self.biller_id, "reference": self.reference}
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentCodeTarget:
+    """A merchant's charge of the payer's payment code: ChargePaymentCode.
+
+    The code is single use and lives 60 s; the log keeps it only to replay the charge under
+    its key, and the operators' view of a saga's input redacts it
+    (gateway.operations.answers.redacted).
+    """
+
+    KIND: ClassVar[str] = "payment_code"
+    merchant_account_id: str
+    code: str
+    memo: str
+
+    def to_json(self) -> JsonObject:
+        return {
+            "kind": self.KIND,
+            "merchant_account_id": self.merchant_account_id,
+            "code": self.code,
+            "memo": self.memo,
+        }
+
+    async def pay(self, payment: PaymentClient, order: WalletPaymentInput, key: str) -> JsonObject:
+        response = await payment.charge_payment_code(
+            pb.ChargePaymentCodeRequest(
+                idempotency_key=key,
+                merchant_account_id=self.merchant_account_id,
+                code=self.code,
+                amount=money_to_proto(order.amount),
+                memo=self.memo,
+                payment_authorization=order.payment_authorization,
+            )
+        )
+        return {
+            "posting_id": response.posting.posting_id,
+            "paid_at": timestamp_json(response.posting.posted_at),
+            "payer_name": response.payer_name,
+            "memo": response.posting.memo,
+        }
+
+    def answer(self, paid: Mapping[str, Any]) -> JsonObject:
+        return {
+            "merchant_account_id": self.merchant_account_id,
+            "payer_name": paid["payer_name"],
+            "memo": paid["memo"],
+        }
+
+
+PaymentTarget = TradeTarget | BillTarget | PaymentCodeTarget
+
+
+def target_from_json(stored: Mapping[str, Any]) -> PaymentTarget:
+    """The target as the saga log stores it (its ``kind`` names the class)."""
+    kind = stored["kind"]
+    if kind == TradeTarget.KIND:
+        return TradeTarget(trade_id=stored["trade_id"])
+    if kind == BillTarget.KIND:
+        return BillTarget(biller_id=stored["biller_id"], reference=stored["reference"])
+    assert kind == PaymentCodeTarget.KIND, f"unknown wallet payment target {kind!r}"
+    return PaymentCodeTarget(
+        merchant_account_id=stored["merchant_account_id"],
+        code=stored["code"],
+        memo=stored["memo"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WalletPaymentInput:
+    """What a wallet payment pays, how much, and what each of the payer's methods gives."""
+
+    payer_account_id: str
+    target: PaymentTarget
+    amount: Money
+    # (method, fen) in the order the methods were drawn.
+    funding: tuple[tuple[PaymentMethod, int], ...]
+    device_id: str = ""
+    payment_authorization: str = ""
+
+    def __post_init__(self) -> None:
+        assert sum(fen for _, fen in self.funding) == self.amount.fen, self
+
+    @classmethod
+    def planned(
+        cls,
+        *,
+        payer_account_id: str,
+        target: PaymentTarget,
+        amount: Money,
+        funding: Funding,
+        device_id: str = "",
+        payment_authorization: str = "",
+    ) -> WalletPaymentInput:
+        """The input of a payment whose methods gateway.payment.methods planned."""
+        return cls(
+            payer_account_id=payer_account_id,
+            target=target,
+            amount=amount,
+            funding=funding.parts,
+            device_id=device_id,
+            payment_authorization=payment_authorization,
+        )
+
+    @property
+    def yuebao(self) -> Money:
+        """The Yu'e Bao part, redeemed fast into the balance before the target is paid."""
+        yuebao_fen = sum(fen for method, fen in self.funding if method is PaymentMethod.YUEBAO)
+        return Money(yuebao_fen, self.amount.currency)
+
+    def risk_signals(self) -> pb.RiskSignals:
+        return pb.RiskSignals(
+            device_id=self.device_id, payment_authorization=self.payment_authorization
+        )
+
+    def to_json(self) -> JsonObject:
+        """The saga log's form: these field names are what stored sagas carry."""
+        return {
+            "payer_account_id": self.payer_account_id,
+            "target": self.target.to_json(),
+            "amount_fen": self.amount.fen,
+            "currency": self.amount.currency,
+            "funding": [[method.value, fen] for method, fen in self.funding],
+            "yuebao_fen": self.yuebao.fen,
+            "device_id": self.device_id,
+            "payment_authorization": self.payment_authorization,
+        }
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> WalletPaymentInput:
+        currency = str(stored["currency"])
+        order = cls(
+            payer_account_id=stored["payer_account_id"],
+            target=target_from_json(stored["target"]),
+            amount=Money(int(stored["amount_fen"]), currency),
+            funding=tuple((PaymentMethod(method), int(fen)) for method, fen in stored["funding"]),
+            device_id=stored.get("device_id", ""),
+            payment_authorization=stored.get("payment_authorization", ""),
+        )
+        assert order.yuebao.fen == int(stored["yuebao_fen"]), stored
+        return order
 
 
 def wallet_payment_saga(
     payment: PaymentClient, wealth: WealthClient, ledger: WealthLedger
 ) -> SagaDefinition:
-    def yuebao_of(context: StepContext) -> Money:
-        return _money(context.input, "yuebao_fen")
+    def order_of(context: StepContext) -> WalletPaymentInput:
+        return WalletPaymentInput.from_json(context.input)
 
     def payout_id_of(context: StepContext) -> str:
         return str(context.results[REDEEM_SHARES]["payout_id"])
 
     async def redeem_shares(context: StepContext) -> JsonObject:
-        yuebao = yuebao_of(context)
-        if not yuebao.fen:
+        order = order_of(context)
+        if not order.yuebao.fen:
             return SKIPPED
         response = await wealth.redeem_shares(
             wpb.RedeemSharesRequest(
                 idempotency_key=context.key,
                 redemption_id=context.key,
-                investor_id=context.input["payer_account_id"],
-                amount=money_to_proto(yuebao),
+                investor_id=order.payer_account_id,
+                amount=money_to_proto(order.yuebao),
                 mode=wpb.REDEMPTION_MODE_FAST_ONLY,
             )
         )
         fast = fast_payout_of(response.redemption)
-        assert fast is not None and fast.amount.amount_fen == yuebao.fen, response
+        assert fast is not None and fast.amount.amount_fen == order.yuebao.fen, response
         return {"payout_id": fast.payout_id}
 
     cancel_redemption = cancel_redemption_step(wealth)
 
     async def cancel_shares_redemption(context: StepContext) -> JsonObject:
-        if not yuebao_of(context).fen:
+        if not order_of(context).yuebao.fen:
             return SKIPPED
         return await cancel_redemption(context)
 
     async def credit_balance(context: StepContext) -> JsonObject:
-        yuebao = yuebao_of(context)
-        if not yuebao.fen:
+        order = order_of(context)
+        if not order.yuebao.fen:
             return SKIPPED
         posting_id = await ledger.post_payout(
-            payout_id_of(context),
-            YUEBAO_OMNIBUS_ACCOUNT_ID,
-            context.input["payer_account_id"],
-            yuebao,
+            payout_id_of(context), YUEBAO_OMNIBUS_ACCOUNT_ID, order.payer_account_id, order.yuebao
         )
         return {"posting_id": posting_id}
 
     async def debit_balance_back(context: StepContext) -> JsonObject:
-        yuebao = yuebao_of(context)
-        if not yuebao.fen:
+        order = order_of(context)
+        if not order.yuebao.fen:
             return SKIPPED
         reversed_ = await ledger.undo_payout(
             payout_id_of(context),
             YUEBAO_OMNIBUS_ACCOUNT_ID,
-            context.input["payer_account_id"],
-            yuebao,
+            order.payer_account_id,
+            order.yuebao,
             reversal_key=context.compensation_key,
         )
         return {"reversed": reversed_}
 
-    def risk_of(context: StepContext) -> pb.RiskSignals:
-        return pb.RiskSignals(
-            device_id=context.input["device_id"],
-            payment_authorization=context.input.get("payment_authorization", ""),
-        )
-
     async def pay(context: StepContext) -> JsonObject:
-        target = context.input["target"]
-        payer_account_id = context.input["payer_account_id"]
-        amount = money_to_proto(_money(context.input, "amount_fen"))
-        kind = Target(target["kind"])
-        if kind is Target.TRADE:
-            paid_trade = await payment.pay_trade(
-                pb.PayTradeRequest(
-                    idempotency_key=context.key,
-                    trade_id=target["trade_id"],
-                    buyer_account_id=payer_account_id,
-                    risk=risk_of(context),
-                )
-            )
-            return {
-                "posting_id": paid_trade.posting.posting_id,
-                "paid_at": timestamp_json(paid_trade.trade.paid_at),
-            }
-        if kind is Target.BILL:
-            paid_bill = await payment.pay_bill(
-                pb.PayBillRequest(
-                    idempotency_key=context.key,
-                    account_id=payer_account_id,
-                    biller_id=target["biller_id"],
-                    reference=target["reference"],
-                    amount=amount,
-                    risk=risk_of(context),
-                )
-            )
-            return {
-                "posting_id": paid_bill.posting.posting_id,
-                "paid_at": timestamp_json(paid_bill.posting.posted_at),
-            }
-        charged = await payment.charge_payment_code(
-            pb.ChargePaymentCodeRequest(
-                idempotency_key=context.key,
-                merchant_account_id=target["merchant_account_id"],
-                code=target["code"],
-                amount=amount,
-                memo=target["memo"],
-                payment_authorization=context.input.get("payment_authorization", ""),
-            )
-        )
-        return {
-            "posting_id": charged.posting.posting_id,
-            "paid_at": timestamp_json(charged.posting.posted_at),
-            "payer_name": charged.payer_name,
-            "memo": charged.posting.memo,
-        }
+        order = order_of(context)
+        return await order.target.pay(payment, order, context.key)
 
     async def mark_payout_paid(context: StepContext) -> JsonObject:
-        if not yuebao_of(context).fen:
+        if not order_of(context).yuebao.fen:
             return SKIPPED
         await wealth.mark_payout_paid(
             wpb.MarkPayoutPaidRequest(
@@ -238,31 +333,19 @@ def wallet_payment_saga(
         return {}
 
     def outcome(saga_input: Mapping[str, Any], results: Mapping[str, JsonObject]) -> JsonObject:
-        currency = str(saga_input["currency"])
-        target = saga_input["target"]
+        order = WalletPaymentInput.from_json(saga_input)
         paid = results[PAY]
-        answer: JsonObject = {
-            "target": target["kind"],
-            "amount": money_json(_money(saga_input, "amount_fen")),
+        return {
+            "target": order.target.KIND,
+            "amount": money_json(order.amount),
             "funding": [
-                {"method": method, "amount": money_json(Money(int(fen), currency))}
-                for method, fen in saga_input["funding"]
+                {"method": method.value, "amount": money_json(Money(fen, order.amount.currency))}
+                for method, fen in order.funding
             ],
             "posting_id": paid["posting_id"],
             "paid_at": paid["paid_at"],
+            **order.target.answer(paid),
         }
-        kind = Target(target["kind"])
-        if kind is Target.TRADE:
-            answer["trade_id"] = target["trade_id"]
-        elif kind is Target.BILL:
-            answer |= {"biller_id": target["biller_id"], "reference": target["reference"]}
-        else:
-            answer |= {
-                "merchant_account_id": target["merchant_account_id"],
-                "payer_name": paid["payer_name"],
-                "memo": paid["memo"],
-            }
-        return answer
 
     return SagaDefinition(
         name=WALLET_PAYMENT,
