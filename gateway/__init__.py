@@ -2,7 +2,26 @@
 
 An aiohttp app that authenticates callers, checks that every account they touch is their
 own, validates input, and turns REST calls into gRPC calls on the business-line services.
-It holds identities, HTTP idempotency records and the saga log (gateway.sagas: wallet
-operations across services) in its own database, and no business rule that belongs to a
-service.
+It holds identities, HTTP idempotency records and the saga log in its own database, and no
+business rule that belongs to a service.
+
+Laid out like the services, by what a module is about:
+- ``app`` (the composition root: every area's routes, stores and jobs wired once),
+  ``__main__`` (settings, telemetry, database, serve), ``settings``, ``clients`` (one
+  client per business-line service, a deadline on every call).
+- ``edge``: the HTTP edge every request goes through — routing and OpenAPI, authentication,
+  tokens, passwords, API keys, identities and registration, payloads, paging, ownership
+  ("the caller's X"), risk signals, idempotency, representations, problems — and its own
+  routes (accounts, health, the API description).
+- ``sagas``: the saga engine (definition, log, engine, recovery, failpoints) and the
+  catalogue of the sagas this gateway runs.
+- ``operations``: a saga as its owner sees it — how a route starts one and answers with
+  it, and the operation routes.
+- one package per business area, holding that area's routes, sagas, jobs and
+  representations: ``payment`` (wallet, money movement, trades, payments, wallet pay, the
+  merchant API, payment admin) and ``wealth`` (Yu'e Bao, Zhaocaibao, funds, the business-
+  date job, wealth admin). Credit, loans and insurance are added the same way.
+
+Imports point inward: areas import the edge, the engine and operations; the edge imports
+no area; only the composition root imports route modules (``<package>.routes``).
 """

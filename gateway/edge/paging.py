@@ -1,7 +1,8 @@
 """Cursor paging of list routes: page_size and page_token from the query, passed to the service.
 
-The service caps page_size at 100 and issues opaque tokens (colony.common.v1.PageRequest);
-the gateway only refuses shapes that cannot be right before they travel.
+The service caps page_size at 100 and issues opaque tokens (chassis.paging, whose bounds
+these are; colony.common.v1.PageRequest); the gateway only refuses shapes that cannot be
+right before they travel.
 """
 
 from __future__ import annotations
@@ -9,12 +10,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from chassis.errors import InvalidArgument
+from chassis.paging import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, PAGE_TOKEN_LENGTH_MAX
 from colony.common.v1 import paging_pb2
 from gateway.edge.routing import QueryParameter
-
-PAGE_SIZE_DEFAULT = 20
-PAGE_SIZE_MAX = 100
-PAGE_TOKEN_LENGTH_MAX = 512
 
 
 def parse_page_size(text: str | None) -> int:

@@ -21,10 +21,12 @@ from typing import Any
 from aiohttp import web
 
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from chassis.paging import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 from gateway.edge.authentication import CALLER
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
-from gateway.edge.paging import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, parse_page_size
+from gateway.edge.ownership import get_own, path_id
+from gateway.edge.paging import parse_page_size
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, QueryParameter, Route
 from gateway.operations.answers import (
@@ -175,19 +177,7 @@ def operator_operation_json(record: SagaRecord) -> dict[str, Any]:
 
 
 def _operation_id_of(request: web.Request) -> str:
-    operation_id = request.match_info["operation_id"]
-    if len(operation_id) > OPERATION_ID_LENGTH_MAX or not (
-        operation_id.isascii() and operation_id.isprintable()
-    ):
-        raise _no_such_operation(operation_id[:OPERATION_ID_LENGTH_MAX])
-    return operation_id
-
-
-def _no_such_operation(operation_id: str) -> NotFound:
-    return NotFound(
-        f"there is no operation {operation_id!r} of yours",
-        metadata={"operation_id": operation_id},
-    )
+    return path_id(request, "operation_id", "operation", OPERATION_ID_LENGTH_MAX)
 
 
 def _states_of(request: web.Request) -> tuple[SagaState, ...]:
@@ -285,10 +275,12 @@ class OperationRoutes:
 
     async def get_operation(self, request: web.Request) -> web.Response:
         operation_id = _operation_id_of(request)
-        record = await self._engine.get(operation_id)
-        # Someone else's operation answers exactly like one that does not exist.
-        if record is None or record.owner_user_id != request[CALLER].user_id:
-            raise _no_such_operation(operation_id)
+        record = await get_own(
+            self._engine.get(operation_id),
+            lambda record: record.owner_user_id == request[CALLER].user_id,
+            what="operation",
+            object_id=operation_id,
+        )
         return json_response(operation_json(record))
 
     async def list_unfinished(self, request: web.Request) -> web.Response:

@@ -9,19 +9,20 @@ runs before any state is revealed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import DomainError, ErrorKind, InvalidArgument, NotFound
+from chassis.errors import ErrorKind, InvalidArgument
+from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
-from gateway.edge.authentication import CALLER
-from gateway.edge.paging import page_request
+from gateway.edge.ownership import get_own, list_own, path_id
 from gateway.edge.representations import (
     TRADE_STATE_NAMES,
-    json_response,
     trade_json,
     trade_state_value,
 )
@@ -35,16 +36,9 @@ class TradeParty(StrEnum):
     MERCHANT = "merchant"
 
 
-def _no_such_trade(trade_id: str) -> NotFound:
-    return NotFound(f"there is no trade {trade_id!r} of yours", metadata={"trade_id": trade_id})
-
-
 def trade_id_of(request: web.Request) -> str:
     """The {trade_id} of the path; an id that cannot exist is a 404 like any unknown one."""
-    trade_id = request.match_info["trade_id"]
-    if len(trade_id) > TRADE_ID_LENGTH_MAX or not (trade_id.isascii() and trade_id.isprintable()):
-        raise _no_such_trade(trade_id[:TRADE_ID_LENGTH_MAX])
-    return trade_id
+    return path_id(request, "trade_id", "trade", TRADE_ID_LENGTH_MAX)
 
 
 def is_party(trade: pb.Trade, account_id: str, party: TradeParty) -> bool:
@@ -58,16 +52,14 @@ async def require_own_trade(
 ) -> pb.Trade:
     """The trade if account_id is one of its given parties; 404 otherwise, as for no trade."""
     assert parties, "name the parties that may see the trade"
-    try:
-        trade = await payment.get_trade(trade_id)
-    except DomainError as error:
+    return await get_own(
+        payment.get_trade(trade_id),
+        lambda trade: any(is_party(trade, account_id, party) for party in parties),
+        what="trade",
+        object_id=trade_id,
         # An id the service cannot parse is as unknown as one it cannot find.
-        if error.kind in (ErrorKind.NOT_FOUND, ErrorKind.INVALID_ARGUMENT):
-            raise _no_such_trade(trade_id) from None
-        raise
-    if any(is_party(trade, account_id, party) for party in parties):
-        return trade
-    raise _no_such_trade(trade_id)
+        unknown_kinds=(ErrorKind.NOT_FOUND, ErrorKind.INVALID_ARGUMENT),
+    )
 
 
 TRADE_PROBLEMS: dict[int, tuple[str, ...]] = {
@@ -94,21 +86,32 @@ def parse_trade_state(text: str | None) -> pb.TradeState.ValueType:
 
 
 async def list_trades_as(
-    payment: PaymentClient, request: web.Request, party: TradeParty
+    payment: PaymentClient,
+    request: web.Request,
+    party: TradeParty,
+    trade_json_of: Callable[[pb.Trade], dict[str, Any]] | None = None,
+    *,
+    state: pb.TradeState.ValueType | None = None,
+    items_name: str = "trades",
 ) -> web.Response:
-    """A page of the caller's trades in which it is `party` (buyer or merchant)."""
-    state = parse_trade_state(request.query.get("state"))
-    account_id = request[CALLER].account_id
-    response = await payment.list_trades(
-        pb.ListTradesRequest(account_id=account_id, state=state, page=page_request(request))
-    )
-    return json_response(
-        {
-            "trades": [
-                trade_json(trade, merchant_view=party is TradeParty.MERCHANT)
-                for trade in response.trades
-                if is_party(trade, account_id, party)
-            ],
-            "next_page_token": response.page.next_page_token,
-        }
+    """A page of the caller's trades in which it is `party` (buyer or merchant).
+
+    The state filter is the query's ``state`` unless given; trade_json_of defaults to the
+    party's view of a trade, listed under items_name.
+    """
+    wanted = parse_trade_state(request.query.get("state")) if state is None else state
+    merchant_view = party is TradeParty.MERCHANT
+
+    async def list_call(account_id: str, page: paging_pb2.PageRequest) -> pb.ListTradesResponse:
+        return await payment.list_trades(
+            pb.ListTradesRequest(account_id=account_id, state=wanted, page=page)
+        )
+
+    return await list_own(
+        request,
+        items_name,
+        list_call,
+        trade_json_of or (lambda trade: trade_json(trade, merchant_view=merchant_view)),
+        items_field="trades",
+        keep=lambda trade, account_id: is_party(trade, account_id, party),
     )

@@ -21,7 +21,8 @@ from gateway.clients import PaymentClient, ServiceFault
 from gateway.edge.authentication import CALLER
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
-from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.ownership import list_page
+from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import read_json, read_json_object, require_bool, require_text
 from gateway.edge.representations import json_response, risk_decision_json, trade_json
 from gateway.edge.routing import AuthScheme, QueryParameter, Route
@@ -298,16 +299,13 @@ class AdminRoutes:
                 f"payer_account_id must be at most {ACCOUNT_ID_LENGTH_MAX} characters",
                 metadata={"field": "payer_account_id"},
             )
-        response = await self._payment.list_risk_decisions(
-            pb.ListRiskDecisionsRequest(
-                payer_account_id=payer_account_id, page=page_request(request)
-            )
-        )
-        return json_response(
-            {
-                "decisions": [risk_decision_json(decision) for decision in response.decisions],
-                "next_page_token": response.page.next_page_token,
-            }
+        return await list_page(
+            request,
+            "decisions",
+            lambda page: self._payment.list_risk_decisions(
+                pb.ListRiskDecisionsRequest(payer_account_id=payer_account_id, page=page)
+            ),
+            risk_decision_json,
         )
 
     async def decide_refund(self, request: web.Request) -> web.Response:

@@ -29,7 +29,7 @@ from gateway.edge.idempotency import (
 )
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
-from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import (
     AMOUNT_PROPERTIES,
     optional_text,
@@ -60,12 +60,11 @@ from gateway.payment.requests import (
     PHONE_LENGTH_MAX,
     parse_memo,
 )
-from gateway.payment.sagas.wallet_payment import payment_code_target, wallet_payment_input
+from gateway.payment.sagas.wallet_payment import PaymentCodeTarget, WalletPaymentInput
 from gateway.payment.trade_access import (
     TRADE_PROBLEMS,
     TRADE_STATE_QUERY,
     TradeParty,
-    is_party,
     list_trades_as,
     require_own_trade,
     trade_id_of,
@@ -567,13 +566,13 @@ class MerchantRoutes:
                 funding = await self._wallet_funding.plan(
                     wallet.account_id, amount, wallet.methods, split=wallet.split
                 )
-                return wallet_payment_input(
+                return WalletPaymentInput.planned(
                     payer_account_id=wallet.account_id,
-                    target=payment_code_target(caller.account_id, code, memo),
+                    target=PaymentCodeTarget(caller.account_id, code, memo),
                     amount=amount,
                     funding=funding,
                     payment_authorization=wallet.payment_authorization,
-                )
+                ).to_json()
 
             record = await self._operations.run(
                 self._operations.sagas.wallet_payment,
@@ -622,21 +621,13 @@ class MerchantRoutes:
         )
 
     async def list_settlements(self, request: web.Request) -> web.Response:
-        account_id = request[CALLER].account_id
-        response = await self._payment.list_trades(
-            pb.ListTradesRequest(
-                account_id=account_id, state=pb.TRADE_STATE_SETTLED, page=page_request(request)
-            )
-        )
-        return json_response(
-            {
-                "settlements": [
-                    settlement_json(trade)
-                    for trade in response.trades
-                    if is_party(trade, account_id, TradeParty.MERCHANT)
-                ],
-                "next_page_token": response.page.next_page_token,
-            }
+        return await list_trades_as(
+            self._payment,
+            request,
+            TradeParty.MERCHANT,
+            settlement_json,
+            state=pb.TRADE_STATE_SETTLED,
+            items_name="settlements",
         )
 
 

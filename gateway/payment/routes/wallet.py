@@ -16,13 +16,15 @@ from aiohttp import web
 
 from chassis.errors import DomainError
 from chassis.money import Money
+from chassis.paging import PAGE_SIZE_MAX
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.clients import PaymentClient, ServiceFault, WealthClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.openapi import schema_ref
-from gateway.edge.paging import PAGE_SIZE_MAX, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.ownership import list_own
+from gateway.edge.paging import PAGING_QUERY_PARAMETERS
 from gateway.edge.representations import (
     json_response,
     money_json,
@@ -245,14 +247,11 @@ class WalletRoutes:
         }
 
     async def statement(self, request: web.Request) -> web.Response:
-        response = await self._payment.list_statement(
-            pb.ListStatementRequest(
-                account_id=request[CALLER].account_id, page=page_request(request)
-            )
-        )
-        return json_response(
-            {
-                "entries": [statement_entry_json(entry) for entry in response.entries],
-                "next_page_token": response.page.next_page_token,
-            }
+        return await list_own(
+            request,
+            "entries",
+            lambda account_id, page: self._payment.list_statement(
+                pb.ListStatementRequest(account_id=account_id, page=page)
+            ),
+            statement_entry_json,
         )

@@ -27,6 +27,7 @@ from gateway.clients import PaymentClient, WealthClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
+from gateway.edge.ownership import path_id
 from gateway.edge.payloads import read_json_object, require_amount, require_text
 from gateway.edge.representations import json_response, money_json, money_proto_json, money_to_proto
 from gateway.edge.routing import AuthScheme, Route, route_factory
@@ -40,7 +41,6 @@ from gateway.wealth.representations import (
     nav_json,
     product_json,
 )
-from gateway.wealth.requests import path_id
 from gateway.wealth.reservations import AllocationOutcome, ReservationMatching
 
 log = logging.getLogger("colony.gateway.admin")

@@ -20,7 +20,8 @@ from gateway.clients import WealthClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.openapi import schema_ref
-from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.ownership import ID_LENGTH_MAX, get_own, list_own, list_page, path_id
+from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import (
     AMOUNT_PROPERTIES,
     read_json_object,
@@ -41,10 +42,7 @@ from gateway.wealth.representations import (
     reservation_json,
 )
 from gateway.wealth.requests import (
-    WEALTH_ID_LENGTH_MAX,
     money_property,
-    not_yours,
-    path_id,
     require_amount_field,
 )
 from gateway.wealth.sagas.product_subscription import product_subscription_input
@@ -275,7 +273,7 @@ ON_SALE_QUERY = QueryParameter(
     "on_sale_only", {"type": "boolean", "default": False}, "Only products on sale now."
 )
 PRODUCT_QUERY = QueryParameter(
-    "product_id", {"type": "string", "maxLength": WEALTH_ID_LENGTH_MAX}, "Only this product's."
+    "product_id", {"type": "string", "maxLength": ID_LENGTH_MAX}, "Only this product's."
 )
 
 
@@ -471,16 +469,14 @@ class FixedTermRoutes:
     # Catalog.
 
     async def list_products(self, request: web.Request) -> web.Response:
-        response = await self._wealth.list_products(
-            wpb.ListProductsRequest(
-                on_sale_only=_flag(request, "on_sale_only"), page=page_request(request)
-            )
-        )
-        return json_response(
-            {
-                "products": [product_json(product) for product in response.products],
-                "next_page_token": response.page.next_page_token,
-            }
+        on_sale_only = _flag(request, "on_sale_only")
+        return await list_page(
+            request,
+            "products",
+            lambda page: self._wealth.list_products(
+                wpb.ListProductsRequest(on_sale_only=on_sale_only, page=page)
+            ),
+            product_json,
         )
 
     async def get_product(self, request: web.Request) -> web.Response:
@@ -510,24 +506,28 @@ class FixedTermRoutes:
     # Holdings and listings.
 
     async def list_holdings(self, request: web.Request) -> web.Response:
-        response = await self._wealth.list_holdings(
-            wpb.ListHoldingsRequest(
-                investor_id=request[CALLER].account_id, page=page_request(request)
-            )
-        )
-        return json_response(
-            {
-                "holdings": [holding_json(holding) for holding in response.holdings],
-                "next_page_token": response.page.next_page_token,
-            }
+        return await list_own(
+            request,
+            "holdings",
+            lambda investor_id, page: self._wealth.list_holdings(
+                wpb.ListHoldingsRequest(investor_id=investor_id, page=page)
+            ),
+            holding_json,
         )
 
     async def get_holding(self, request: web.Request) -> web.Response:
         holding_id = path_id(request, "holding_id", "holding")
+        holding = await get_own(
+            self._holding(holding_id),
+            lambda holding: holding.investor_id == request[CALLER].account_id,
+            what="holding",
+            object_id=holding_id,
+        )
+        return json_response(holding_json(holding))
+
+    async def _holding(self, holding_id: str) -> wpb.Holding:
         response = await self._wealth.get_holding(wpb.GetHoldingRequest(holding_id=holding_id))
-        if response.holding.investor_id != request[CALLER].account_id:
-            raise not_yours("holding", holding_id)
-        return json_response(holding_json(response.holding))
+        return response.holding
 
     async def list_holding(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
@@ -578,15 +578,14 @@ class FixedTermRoutes:
         )
 
     async def list_listings(self, request: web.Request) -> web.Response:
-        product_id = request.query.get("product_id", "")[:WEALTH_ID_LENGTH_MAX]
-        response = await self._wealth.list_transfer_listings(
-            wpb.ListTransferListingsRequest(product_id=product_id, page=page_request(request))
-        )
-        return json_response(
-            {
-                "listings": [listing_json(listing) for listing in response.listings],
-                "next_page_token": response.page.next_page_token,
-            }
+        product_id = request.query.get("product_id", "")[:ID_LENGTH_MAX]
+        return await list_page(
+            request,
+            "listings",
+            lambda page: self._wealth.list_transfer_listings(
+                wpb.ListTransferListingsRequest(product_id=product_id, page=page)
+            ),
+            listing_json,
         )
 
     async def buy_listing(self, request: web.Request) -> web.Response:
@@ -646,16 +645,13 @@ class FixedTermRoutes:
         )
 
     async def list_reservations(self, request: web.Request) -> web.Response:
-        response = await self._wealth.list_reservations(
-            wpb.ListReservationsRequest(
-                investor_id=request[CALLER].account_id, page=page_request(request)
-            )
-        )
-        return json_response(
-            {
-                "reservations": [reservation_json(r) for r in response.reservations],
-                "next_page_token": response.page.next_page_token,
-            }
+        return await list_own(
+            request,
+            "reservations",
+            lambda investor_id, page: self._wealth.list_reservations(
+                wpb.ListReservationsRequest(investor_id=investor_id, page=page)
+            ),
+            reservation_json,
         )
 
     async def cancel_reservation(self, request: web.Request) -> web.Response:

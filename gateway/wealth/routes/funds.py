@@ -23,6 +23,7 @@ from gateway.clients import WealthClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.openapi import schema_ref
+from gateway.edge.ownership import get_own, list_own, list_page, path_id
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
 from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json_object, require_amount, require_text
 from gateway.edge.representations import encode_json, json_response, money_json
@@ -39,7 +40,6 @@ from gateway.wealth.representations import (
     nav_json,
     risk_profile_json,
 )
-from gateway.wealth.requests import not_yours, path_id
 from gateway.wealth.sagas.fund_purchase import fund_purchase_input
 
 OPERATION_BUY = "buyFund"
@@ -443,14 +443,13 @@ class FundRoutes:
                     metadata={"field": "category"},
                 )
             category = enum_value(wpb.FundCategory, category_text, "FUND_CATEGORY_")
-        response = await self._wealth.list_funds(
-            wpb.ListFundsRequest(category=category, page=page_request(request))  # type: ignore[arg-type]
-        )
-        return json_response(
-            {
-                "funds": [fund_json(fund) for fund in response.funds],
-                "next_page_token": response.page.next_page_token,
-            }
+        return await list_page(
+            request,
+            "funds",
+            lambda page: self._wealth.list_funds(
+                wpb.ListFundsRequest(category=category, page=page)  # type: ignore[arg-type]
+            ),
+            fund_json,
         )
 
     async def get_fund(self, request: web.Request) -> web.Response:
@@ -544,24 +543,28 @@ class FundRoutes:
         )
 
     async def list_orders(self, request: web.Request) -> web.Response:
-        response = await self._wealth.list_fund_orders(
-            wpb.ListFundOrdersRequest(
-                investor_id=request[CALLER].account_id, page=page_request(request)
-            )
-        )
-        return json_response(
-            {
-                "orders": [fund_order_json(order) for order in response.orders],
-                "next_page_token": response.page.next_page_token,
-            }
+        return await list_own(
+            request,
+            "orders",
+            lambda investor_id, page: self._wealth.list_fund_orders(
+                wpb.ListFundOrdersRequest(investor_id=investor_id, page=page)
+            ),
+            fund_order_json,
         )
 
     async def get_order(self, request: web.Request) -> web.Response:
         order_id = path_id(request, "order_id", "order")
+        order = await get_own(
+            self._fund_order(order_id),
+            lambda order: order.investor_id == request[CALLER].account_id,
+            what="order",
+            object_id=order_id,
+        )
+        return json_response(fund_order_json(order))
+
+    async def _fund_order(self, order_id: str) -> wpb.FundOrder:
         response = await self._wealth.get_fund_order(wpb.GetFundOrderRequest(order_id=order_id))
-        if response.order.investor_id != request[CALLER].account_id:
-            raise not_yours("order", order_id)
-        return json_response(fund_order_json(response.order))
+        return response.order
 
     async def positions(self, request: web.Request) -> web.Response:
         lines, total_fen = await fund_positions(self._wealth, request[CALLER].account_id)

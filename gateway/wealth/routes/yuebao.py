@@ -18,7 +18,8 @@ from gateway.clients import WealthClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.openapi import schema_ref
-from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.ownership import list_own
+from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json_object, require_amount
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
@@ -263,16 +264,13 @@ class YuebaoRoutes:
         return json_response(yuebao_account_json(response.account))
 
     async def income(self, request: web.Request) -> web.Response:
-        response = await self._wealth.list_yuebao_income(
-            wpb.ListYuebaoIncomeRequest(
-                investor_id=request[CALLER].account_id, page=page_request(request)
-            )
-        )
-        return json_response(
-            {
-                "income": [yuebao_income_json(line) for line in response.income],
-                "next_page_token": response.page.next_page_token,
-            }
+        return await list_own(
+            request,
+            "income",
+            lambda investor_id, page: self._wealth.list_yuebao_income(
+                wpb.ListYuebaoIncomeRequest(investor_id=investor_id, page=page)
+            ),
+            yuebao_income_json,
         )
 
     async def fund(self, request: web.Request) -> web.Response:
