@@ -1,0 +1,31 @@
+"""How far the bureau has read each upstream feed, and how far behind it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPosition:
+    """Saved with the effects of the events it covers (exactly once in effect)."""
+
+    feed: str
+    position: int = 0
+    events_applied: int = 0
+    events_skipped_unknown: int = 0
+    last_applied_at: datetime | None = None
+    last_event_at: datetime | None = None  # occurred_at of the last applied event
+
+
+@dataclass
+class FeedLag:
+    """What a consumer last measured (in memory: lag is a live measurement)."""
+
+    connected: bool = False
+    last_error: str = ""
+    events_behind: int = 0
+    events_behind_capped: bool = False
+    seconds_behind: float = 0.0
+    measured_at: datetime | None = None
+    reconnects: int = 0
