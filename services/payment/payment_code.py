@@ -17,7 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.payment.activity import Activity
+from services.payment.ledger import Account, Posting, PostingKind, plan_movement
+from services.payment.risk import PaymentKind
+from services.payment.screening import OutgoingPayment
+
+MEMO_LENGTH_MAX = 64
 
 PAYMENT_CODE_PREFIX = "28"
 PAYMENT_CODE_LENGTH = 18
@@ -100,13 +104,14 @@ def require_known(payment_code: PaymentCode | None) -> PaymentCode:
     return payment_code
 
 
-def payer_device(activity: Activity) -> str:
-    """The device a charged code counts as paid from: the payer's latest known device.
+def code_payment(payer: Account, merchant_account_id: str, amount_fen: int) -> OutgoingPayment:
+    """What risk control sees of a code payment: a payment from the payer's latest device.
 
-    The code was made on the payer's own phone, so risk control sees that device (and a
+    The code was made on the payer's own phone, so that device is the payer's (and a
     challenge is met only by an authorization the payer's wallet gave with the code).
     """
-    return activity.devices[-1] if activity.devices else ""
+    device_id = payer.activity.devices[-1] if payer.activity.devices else ""
+    return OutgoingPayment(merchant_account_id, PaymentKind.PAYMENT, amount_fen, device_id)
 
 
 def require_usable(payment_code: PaymentCode, now: datetime) -> None:
@@ -130,3 +135,24 @@ def mark_used(payment_code: PaymentCode, now: datetime) -> PaymentCode:
     """The code after a successful charge at now (refused if it was not usable)."""
     require_usable(payment_code, now)
     return replace(payment_code, used_at=now)
+
+
+def code_payment_posting(
+    payment_code: PaymentCode,
+    merchant: Account,
+    amount_fen: int,
+    memo: str,
+    now: datetime,
+    *,
+    posting_id: str,
+) -> Posting:
+    """The payer pays the merchant who charged the code (memo: the merchant's, or its name)."""
+    return plan_movement(
+        posting_id=posting_id,
+        kind=PostingKind.CODE_PAYMENT,
+        from_account_id=payment_code.account_id,
+        to_account_id=merchant.account_id,
+        amount_fen=amount_fen,
+        posted_at=now,
+        memo=memo or f"payment at {merchant.display_name}"[:MEMO_LENGTH_MAX],
+    )

@@ -55,13 +55,9 @@ class HoldsRpc(PaymentRpcBase):
             verified = await self._second_factor(requested.account_id, request.risk)
 
         async def create(session: Session) -> pb.CreateHoldResponse:
-            existing = await self._store.get_hold(requested.hold_id, session)
-            if existing is not None:
-                hold = check_repeated_create(existing, requested)
-                account = await self._store.get_account(hold.account_id, session)
-            else:
-                hold = requested
-                account = await self._place_hold(session, hold, payee_id, request.risk, verified)
+            hold, account = await self._place_hold(
+                session, requested, payee_id, request.risk, verified
+            )
             return pb.CreateHoldResponse(
                 hold=hold_to_proto(hold), account=account_to_proto(account)
             )
@@ -76,8 +72,13 @@ class HoldsRpc(PaymentRpcBase):
         payee_id: str,
         risk: pb.RiskSignals,
         verified: SecondFactor,
-    ) -> Account:
-        """Reserve a new hold; one that reserves a payment is screened as that payment."""
+    ) -> tuple[Hold, Account]:
+        """Reserve a new hold (a repeated try returns the first); one that reserves a payment
+        is screened as that payment."""
+        existing = await self._store.get_hold(hold.hold_id, session)
+        if existing is not None:
+            repeated = check_repeated_create(existing, hold)
+            return repeated, await self._store.get_account(repeated.account_id, session)
         if payee_id:
             payer = await self._store.get_account(hold.account_id, session)
             payment = OutgoingPayment(
@@ -88,7 +89,7 @@ class HoldsRpc(PaymentRpcBase):
         await self._events.append(
             session, "payment.hold.created", hold.hold_id, hold_to_proto(hold)
         )
-        return account
+        return hold, account
 
     async def CaptureHold(
         self, request: pb.CaptureHoldRequest, context: Context

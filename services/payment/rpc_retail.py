@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session
@@ -9,13 +12,15 @@ from chassis.wire import amount_from_proto, timestamp_to_proto
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.bills import find_biller, validate_bill_reference
 from services.payment.identity import mask_name
-from services.payment.ledger import AccountKind, PostingKind, require_kind
+from services.payment.ledger import Account, AccountKind, PostingKind, require_kind
 from services.payment.payment_authorization import authorization_factor
 from services.payment.payment_code import (
+    PaymentCode,
     code_digest,
+    code_payment,
+    code_payment_posting,
     issue_payment_code,
     mark_used,
-    payer_device,
     require_known,
     require_usable,
     validate_payment_code,
@@ -56,29 +61,31 @@ class RetailRpc(PaymentRpcBase):
 
         async def charge(session: Session) -> pb.ChargePaymentCodeResponse:
             now = self._clock.now()
-            code = require_known(await self._store.get_payment_code(session, digest))
-            require_usable(code, now)
-            merchant = await self._store.get_account(merchant_id, session, with_balance=False)
-            require_kind(merchant, (AccountKind.MERCHANT,), "charge payment codes")
-            payer = await self._store.get_account(code.account_id, session)
-            device_id = payer_device(payer.activity)
-            payment = OutgoingPayment(merchant_id, PaymentKind.PAYMENT, amount_fen, device_id)
+            code, merchant, payer = await self._charge_parties(session, digest, merchant_id, now)
+            payment = code_payment(payer, merchant_id, amount_fen)
             await self._screen(session, payer, payment, factor)
-            memo = request.memo or f"payment at {merchant.display_name}"[:MEMO_LENGTH_MAX]
-            kind = PostingKind.CODE_PAYMENT
-            posting = self._movement(
-                kind, payer.account_id, merchant_id, amount_fen, memo, posted_at=now
+            posting = code_payment_posting(
+                code, merchant, amount_fen, request.memo, now, posting_id=uuid.uuid4().hex
             )
             await self._store.mark_payment_code_used(session, mark_used(code, now))
             await self._post(session, posting, known=(payer, merchant))
-            payer_name = mask_name(payer.display_name)
             return pb.ChargePaymentCodeResponse(
-                posting=posting_to_proto(posting), payer_name=payer_name
+                posting=posting_to_proto(posting), payer_name=mask_name(payer.display_name)
             )
 
         async with self._risk_audit(), self._movement_scope():
             scope = f"charge-code:{merchant_id}"
             return await self._once(scope, request, pb.ChargePaymentCodeResponse, charge)
+
+    async def _charge_parties(
+        self, session: Session, digest: str, merchant_id: str, now: datetime
+    ) -> tuple[PaymentCode, Account, Account]:
+        """The scanned code (if usable), the merchant charging it, and the payer who showed it."""
+        code = require_known(await self._store.get_payment_code(session, digest))
+        require_usable(code, now)
+        merchant = await self._store.get_account(merchant_id, session, with_balance=False)
+        require_kind(merchant, (AccountKind.MERCHANT,), "charge payment codes")
+        return code, merchant, await self._store.get_account(code.account_id, session)
 
     async def ListBillers(
         self, request: pb.ListBillersRequest, context: Context

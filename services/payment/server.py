@@ -54,6 +54,32 @@ class PaymentServicer(
     feed_response = pb.StreamEventsResponse
 
 
+async def _ensure_system_accounts(store: PaymentStore, bank: BankChannel, clock: Clock) -> None:
+    """The accounts the service posts to on its own: bank clearing, fee income, escrow, billers."""
+    now = clock.now()
+    await store.ensure_system_account(
+        bank.clearing_account_id,
+        AccountKind.EXTERNAL,
+        "Bank clearing (fake bank)",
+        now,
+        hot_shards=BANK_CLEARING_HOT_SHARDS,
+    )
+    await store.ensure_system_account(
+        PLATFORM_FEE_INCOME_ACCOUNT_ID, AccountKind.PLATFORM, "Colony fee income", now
+    )
+    await store.ensure_system_account(
+        ESCROW_ACCOUNT_ID,
+        AccountKind.PLATFORM,
+        "Escrow (担保交易)",
+        now,
+        hot_shards=ESCROW_HOT_SHARDS,
+    )
+    for biller in DEMO_BILLERS:
+        await store.ensure_system_account(
+            biller.merchant_account_id, AccountKind.MERCHANT, biller.name, now
+        )
+
+
 async def build_payment_service(
     settings: ServiceSettings,
     client: MongoClient,
@@ -66,27 +92,7 @@ async def build_payment_service(
     feed = OutboxFeed(client, store.database)
     await feed.ensure_indexes()
     bank_channel = bank or FakeBankChannel()
-    await store.ensure_system_account(
-        bank_channel.clearing_account_id,
-        AccountKind.EXTERNAL,
-        "Bank clearing (fake bank)",
-        clock.now(),
-        hot_shards=BANK_CLEARING_HOT_SHARDS,
-    )
-    await store.ensure_system_account(
-        PLATFORM_FEE_INCOME_ACCOUNT_ID, AccountKind.PLATFORM, "Colony fee income", clock.now()
-    )
-    await store.ensure_system_account(
-        ESCROW_ACCOUNT_ID,
-        AccountKind.PLATFORM,
-        "Escrow (担保交易)",
-        clock.now(),
-        hot_shards=ESCROW_HOT_SHARDS,
-    )
-    for biller in DEMO_BILLERS:
-        await store.ensure_system_account(
-            biller.merchant_account_id, AccountKind.MERCHANT, biller.name, clock.now()
-        )
+    await _ensure_system_accounts(store, bank_channel, clock)
     stored_rules = await store.load_risk_rules()
     servicer = PaymentServicer(
         client,
