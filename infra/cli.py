@@ -20,7 +20,7 @@ from chassis.settings import ServiceSettings
 from services.payment.escrow import ESCROW_ACCOUNT_ID
 from services.payment.store import PaymentStore
 from services.wealth.store import WealthStore
-from services.wealth.store.audit import audit_wealth
+from services.wealth.store.audit import read_wealth_audit
 
 
 async def audit(
@@ -44,7 +44,7 @@ async def _reconcile_wealth(payments: PaymentStore, settings: ServiceSettings) -
     """Each wealth omnibus account's ledger balance = what the wealth service says it owes."""
     client = create_client(settings.mongo_url, "colony-audit-wealth")
     try:
-        report = await audit_wealth(WealthStore(client[settings.database_name]))
+        report = await read_wealth_audit(WealthStore(client[settings.database_name]))
     finally:
         await client.close()
     breaches = [f"wealth: {breach}" for breach in report.breaches]
@@ -53,10 +53,10 @@ async def _reconcile_wealth(payments: PaymentStore, settings: ServiceSettings) -
             balance_fen = 0
         else:
             balance_fen = (await payments.get_account(figures.account_id)).balance_fen
-        if balance_fen != figures.expected_balance.amount_fen:
+        if balance_fen != figures.expected_balance_fen:
             breaches.append(
                 f"{figures.account_id}: ledger balance {balance_fen} fen, the wealth service "
-                f"owes {figures.expected_balance.amount_fen} fen"
+                f"owes {figures.expected_balance_fen} fen"
             )
     return breaches
 

@@ -13,8 +13,8 @@ from chassis.wire import next_page, page_size_of
 from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.payouts import mark_paid
 from services.wealth.rpc_base import WealthRpcBase, require_id
-from services.wealth.store.audit import audit_wealth
-from services.wealth.wire import payout_to_proto
+from services.wealth.store.audit import read_wealth_audit
+from services.wealth.wire import payout_to_proto, wealth_audit_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -68,4 +68,4 @@ class PayoutsRpc(WealthRpcBase):
     async def GetWealthAudit(
         self, request: pb.GetWealthAuditRequest, context: Context
     ) -> pb.GetWealthAuditResponse:
-        return await audit_wealth(self._store)
+        return wealth_audit_to_proto(await read_wealth_audit(self._store))

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from chassis.mongo import Document
-from colony.wealth.v1 import wealth_pb2 as pb
 from services.wealth.audit import (
     OmnibusFigures,
     WealthAudit,
@@ -24,7 +23,6 @@ from services.wealth.payouts import (
 )
 from services.wealth.purchases import PurchaseKind, PurchaseState
 from services.wealth.store.collections import WealthCollections, sum_of
-from services.wealth.wire import wealth_audit_to_proto
 from services.wealth.yuebao_accounts import RedemptionState
 
 if TYPE_CHECKING:
@@ -131,8 +129,3 @@ async def read_wealth_audit(store: WealthStore) -> WealthAudit:
         pending_purchases_fen=await store.pending_purchases_fen([PurchaseKind.FUND_BUY]),
     )
     return WealthAudit(omnibus=(yuebao, fixed_term, funds), breaches=tuple(breaches))
-
-
-async def audit_wealth(store: WealthStore) -> pb.GetWealthAuditResponse:
-    """The audit as GetWealthAudit reports it (what infra/cli.py reconciles with payment)."""
-    return wealth_audit_to_proto(await read_wealth_audit(store))
