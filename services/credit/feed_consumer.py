@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import grpc
+from pymongo.errors import PyMongoError
 
 from chassis.clock import Clock
 from colony.common.v1 import events_pb2
@@ -89,12 +90,19 @@ class FeedConsumer:
                 await self._follow(channel)
                 attempt = 0
             except grpc.aio.AioRpcError as error:
-                self.lag.connected = False
-                self.lag.last_error = f"{error.code().name}: {error.details()}"
-                self.lag.reconnects += 1
-                log.warning("feed %s: stream broke (%s)", self.feed.name, self.lag.last_error)
+                self._broke(f"{error.code().name}: {error.details()}")
+            except PyMongoError as error:
+                # Conflicts outlasting the transaction's retries: a transaction left open by a
+                # killed process holds its documents until MongoDB aborts it (60 s by default).
+                self._broke(f"database: {error}")
             await asyncio.sleep(_backoff_seconds(attempt))
             attempt += 1
+
+    def _broke(self, why: str) -> None:
+        self.lag.connected = False
+        self.lag.last_error = why
+        self.lag.reconnects += 1
+        log.warning("feed %s: following again after: %s", self.feed.name, why)
 
     async def _follow(self, channel: grpc.aio.Channel) -> None:
         """One stream from the saved position; applies each batch with its position."""

@@ -146,7 +146,7 @@ class PersonStore:
 
     async def scored_by_another_version(self, model_version: str, limit: int) -> list[str]:
         cursor = self._persons.find(
-            {"score.model_version": {"$ne": model_version}}, {"_id": 1}
+            {"score.model_version": {"$exists": True, "$ne": model_version}}, {"_id": 1}
         ).limit(limit)
         return [d["_id"] async for d in cursor]
 
