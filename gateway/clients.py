@@ -265,6 +265,14 @@ class PaymentClient(ServiceClient):
         response: pb.GetTradeResponse = await self._call(self._stub.GetTrade, request)
         return response.trade
 
+    async def check_trade_payable(self, trade_id: str, buyer_account_id: str) -> pb.Trade:
+        """The trade, if the buyer may pay it now (the service's escrow rules; nothing moves)."""
+        request = pb.CheckTradePayableRequest(trade_id=trade_id, buyer_account_id=buyer_account_id)
+        response: pb.CheckTradePayableResponse = await self._call(
+            self._stub.CheckTradePayable, request
+        )
+        return response.trade
+
     async def list_trades(self, request: pb.ListTradesRequest) -> pb.ListTradesResponse:
         return await self._call(self._stub.ListTrades, request)
 

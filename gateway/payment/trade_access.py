@@ -62,6 +62,19 @@ async def require_own_trade(
     )
 
 
+async def require_payable_trade(
+    payment: PaymentClient, trade_id: str, buyer_account_id: str
+) -> pb.Trade:
+    """The caller's trade if the payment service says it can be paid now; 404 if not theirs."""
+    return await get_own(
+        payment.check_trade_payable(trade_id, buyer_account_id),
+        lambda trade: is_party(trade, buyer_account_id, TradeParty.BUYER),
+        what="trade",
+        object_id=trade_id,
+        unknown_kinds=(ErrorKind.NOT_FOUND, ErrorKind.INVALID_ARGUMENT),
+    )
+
+
 TRADE_PROBLEMS: dict[int, tuple[str, ...]] = {
     HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
     HTTPStatus.UNPROCESSABLE_ENTITY: ("ILLEGAL_TRANSITION",),

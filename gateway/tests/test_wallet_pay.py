@@ -436,3 +436,18 @@ async def test_someone_elses_trade_cannot_be_paid(
     response = await wallet_pay(gateway, stranger, trade_id)
     await problem_of(response, 404, "NOT_FOUND")
     assert await balance_fen(gateway, stranger) == 100 * YUAN
+
+
+async def test_a_trade_already_paid_is_refused_before_any_yuebao_is_redeemed(
+    gateway: Client, new_user: NewUser, merchant_api_key: str, books: Books
+) -> None:
+    buyer = await buyer_with(gateway, new_user, balance_fen=100 * YUAN, yuebao_fen=300 * YUAN)
+    trade_id = await trade_for(gateway, merchant_api_key, buyer, 80 * YUAN)
+    await completed(await wallet_pay(gateway, buyer, trade_id))
+    lines_before = await statement_lines(gateway, buyer)
+    again = await wallet_pay(gateway, buyer, trade_id, methods=["yuebao"])
+    problem = await problem_of(again, 422, "ILLEGAL_TRANSITION")
+    assert "is paid" in problem["detail"]  # the payment service's escrow rule answered
+    assert await yuebao_shares(gateway, buyer) == 300 * YUAN
+    assert await statement_lines(gateway, buyer) == lines_before
+    await books.check(settled=True)

@@ -309,6 +309,11 @@ def pay(trade: Trade, now: datetime) -> Trade:
     return replace(trade, state=TradeState.PAID, paid_at=now, updated_at=now)
 
 
+def require_payable(trade: Trade, now: datetime) -> None:
+    """Refuse, as pay would, a trade that cannot be paid now (no state changes)."""
+    pay(trade, now)
+
+
 def cancel(trade: Trade, now: datetime) -> Trade:
     """CREATED → CLOSED: a party cancels an unpaid trade; no money moves."""
     _require_aware(now)

@@ -39,6 +39,7 @@ from services.payment.escrow import (
     party_role,
     pay,
     request_refund,
+    require_payable,
     require_role,
 )
 from services.payment.escrow_postings import (
@@ -128,6 +129,15 @@ class TradesRpc(PaymentRpcBase):
 
         async with self._risk_audit(), self._movement_scope(buyer_id):
             return await self._once("pay-trade", request, pb.PayTradeResponse, pay_trade)
+
+    async def CheckTradePayable(
+        self, request: pb.CheckTradePayableRequest, context: Context
+    ) -> pb.CheckTradePayableResponse:
+        trade_id = _require_trade_id(request.trade_id)
+        buyer_id = require_account_id(request.buyer_account_id, "buyer_account_id")
+        trade = await self._trade_for(None, trade_id, buyer_id, TradeAction.PAY)
+        require_payable(trade, self._clock.now())
+        return pb.CheckTradePayableResponse(trade=trade_to_proto(trade))
 
     async def MarkTradeShipped(
         self, request: pb.MarkTradeShippedRequest, context: Context
@@ -330,7 +340,7 @@ class TradesRpc(PaymentRpcBase):
 
     async def _trade_for(
         self,
-        session: Session,
+        session: Session | None,
         trade_id: str,
         account_id: str,
         action: TradeAction,

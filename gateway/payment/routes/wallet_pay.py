@@ -24,9 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.errors import InvalidArgument
 from chassis.money import Money
-from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import require_idempotency_key
@@ -52,7 +51,7 @@ from gateway.payment.sagas.wallet_payment import (
     TradeTarget,
     WalletPaymentInput,
 )
-from gateway.payment.trade_access import TRADE_ID_LENGTH_MAX, TradeParty, require_own_trade
+from gateway.payment.trade_access import TRADE_ID_LENGTH_MAX, require_payable_trade
 from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.definition import JsonObject
 
@@ -174,15 +173,10 @@ class WalletPayRoutes:
         )
 
     async def _payable_trade(self, trade_id: str, buyer_account_id: str) -> Money:
-        """The amount of the caller's trade, refused unless it is waiting to be paid."""
-        trade = await require_own_trade(self._payment, trade_id, buyer_account_id, TradeParty.BUYER)
-        if trade.state != pb.TRADE_STATE_CREATED:
-            # Refused before any money moves (PayTrade would, after a redemption).
-            raise FailedPrecondition(
-                f"trade {trade_id} is not waiting to be paid",
-                reason="ILLEGAL_TRANSITION",
-                metadata={"trade_id": trade_id},
-            )
+        """The amount of the caller's trade, refused (by the payment service's escrow rules)
+        unless it can be paid now: before any money moves, as PayTrade would after a
+        redemption."""
+        trade = await require_payable_trade(self._payment, trade_id, buyer_account_id)
         return Money(trade.amount.amount_fen, trade.amount.currency or "CNY")
 
     async def _require_payable_bill(self, bill: _Bill) -> None:

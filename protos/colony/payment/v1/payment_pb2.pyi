@@ -1325,6 +1325,48 @@ class CreateTradeResponse(_message.Message):
 Global___CreateTradeResponse: _TypeAlias = CreateTradeResponse  # noqa: Y015
 
 @_typing.final
+class CheckTradePayableRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    buyer_account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        buyer_account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_account_id", b"buyer_account_id", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckTradePayableRequest: _TypeAlias = CheckTradePayableRequest  # noqa: Y015
+
+@_typing.final
+class CheckTradePayableResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def trade(self) -> Global___Trade: ...
+    def __init__(
+        self,
+        *,
+        trade: Global___Trade | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trade", b"trade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckTradePayableResponse: _TypeAlias = CheckTradePayableResponse  # noqa: Y015
+
+@_typing.final
 class PayTradeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -123,6 +123,11 @@ class PaymentServiceStub:
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeRequest.SerializeToString,
                 response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeResponse.FromString,
                 _registered_method=True)
+        self.CheckTradePayable = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/CheckTradePayable',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CheckTradePayableRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CheckTradePayableResponse.FromString,
+                _registered_method=True)
         self.MarkTradeShipped = channel.unary_unary(
                 '/colony.payment.v1.PaymentService/MarkTradeShipped',
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.MarkTradeShippedRequest.SerializeToString,
@@ -355,6 +360,14 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckTradePayable(self, request, context):
+        """Whether the buyer may pay the trade now (the escrow rules PayTrade applies, without
+        moving money): a wallet payment asks first, before it redeems any Yu'e Bao.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def MarkTradeShipped(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -577,6 +590,11 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.PayTrade,
                     request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeRequest.FromString,
                     response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeResponse.SerializeToString,
+            ),
+            'CheckTradePayable': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckTradePayable,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.CheckTradePayableRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.CheckTradePayableResponse.SerializeToString,
             ),
             'MarkTradeShipped': grpc.unary_unary_rpc_method_handler(
                     servicer.MarkTradeShipped,
@@ -1142,6 +1160,33 @@ class PaymentService:
             '/colony.payment.v1.PaymentService/PayTrade',
             colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeRequest.SerializeToString,
             colony_dot_payment_dot_v1_dot_payment__pb2.PayTradeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckTradePayable(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/CheckTradePayable',
+            colony_dot_payment_dot_v1_dot_payment__pb2.CheckTradePayableRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.CheckTradePayableResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,6 +79,10 @@ class PaymentServiceStub:
     """Escrow trades (担保交易): the buyer's money is held by the platform until receipt."""
     PayTrade: _grpc.UnaryUnaryMultiCallable[_payment_pb2.PayTradeRequest, _payment_pb2.PayTradeResponse]
     """The buyer pays: money moves from the buyer into escrow (risk-checked)."""
+    CheckTradePayable: _grpc.UnaryUnaryMultiCallable[_payment_pb2.CheckTradePayableRequest, _payment_pb2.CheckTradePayableResponse]
+    """Whether the buyer may pay the trade now (the escrow rules PayTrade applies, without
+    moving money): a wallet payment asks first, before it redeems any Yu'e Bao.
+    """
     MarkTradeShipped: _grpc.UnaryUnaryMultiCallable[_payment_pb2.MarkTradeShippedRequest, _payment_pb2.MarkTradeShippedResponse]
     ConfirmTradeReceipt: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ConfirmTradeReceiptRequest, _payment_pb2.ConfirmTradeReceiptResponse]
     """The buyer confirms receipt: escrow settles to the merchant less the acquiring fee."""
@@ -170,6 +174,10 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     """Escrow trades (担保交易): the buyer's money is held by the platform until receipt."""
     PayTrade: _aio.UnaryUnaryMultiCallable[_payment_pb2.PayTradeRequest, _payment_pb2.PayTradeResponse]  # type: ignore[assignment]
     """The buyer pays: money moves from the buyer into escrow (risk-checked)."""
+    CheckTradePayable: _aio.UnaryUnaryMultiCallable[_payment_pb2.CheckTradePayableRequest, _payment_pb2.CheckTradePayableResponse]  # type: ignore[assignment]
+    """Whether the buyer may pay the trade now (the escrow rules PayTrade applies, without
+    moving money): a wallet payment asks first, before it redeems any Yu'e Bao.
+    """
     MarkTradeShipped: _aio.UnaryUnaryMultiCallable[_payment_pb2.MarkTradeShippedRequest, _payment_pb2.MarkTradeShippedResponse]  # type: ignore[assignment]
     ConfirmTradeReceipt: _aio.UnaryUnaryMultiCallable[_payment_pb2.ConfirmTradeReceiptRequest, _payment_pb2.ConfirmTradeReceiptResponse]  # type: ignore[assignment]
     """The buyer confirms receipt: escrow settles to the merchant less the acquiring fee."""
@@ -360,6 +368,16 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.PayTradeResponse, _abc.Awaitable[_payment_pb2.PayTradeResponse]]:
         """The buyer pays: money moves from the buyer into escrow (risk-checked)."""
+
+    @_abc_1.abstractmethod
+    def CheckTradePayable(
+        self,
+        request: _payment_pb2.CheckTradePayableRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.CheckTradePayableResponse, _abc.Awaitable[_payment_pb2.CheckTradePayableResponse]]:
+        """Whether the buyer may pay the trade now (the escrow rules PayTrade applies, without
+        moving money): a wallet payment asks first, before it redeems any Yu'e Bao.
+        """
 
     @_abc_1.abstractmethod
     def MarkTradeShipped(

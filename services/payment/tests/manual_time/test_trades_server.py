@@ -441,6 +441,42 @@ async def test_a_trade_paid_after_its_pay_by_is_refused_as_expired(
     await assert_books_balance(store)
 
 
+async def test_check_trade_payable_applies_the_pay_rules_and_moves_nothing(
+    stub, store, clock: ManualClock
+) -> None:
+    parties = await trade_parties(stub, buyer_fen=2 * TRADE_FEN)
+    trade = await create_trade(stub, parties, TRADE_FEN, payment_window_seconds=60)
+    stranger = (await open_person(stub)).account_id
+
+    def check(trade_id: str, buyer: str) -> Awaitable[pb.CheckTradePayableResponse]:
+        return stub.CheckTradePayable(
+            pb.CheckTradePayableRequest(trade_id=trade_id, buyer_account_id=buyer)
+        )
+
+    assert (await check(trade.trade_id, parties.buyer)).trade.trade_id == trade.trade_id
+    assert await refusal_of(check(trade.trade_id, stranger)) == (
+        grpc.StatusCode.NOT_FOUND,
+        "NOT_FOUND",
+    )
+    assert await refusal_of(check(trade.trade_id, parties.merchant)) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "PERMISSION_DENIED",
+    )
+    clock.advance(timedelta(seconds=60))  # the payment window has closed
+    assert await refusal_of(check(trade.trade_id, parties.buyer)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "TRADE_EXPIRED",
+    )
+    paid = await pay_trade(stub, await create_trade(stub, parties, TRADE_FEN))
+    assert await refusal_of(check(paid.trade.trade_id, parties.buyer)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "ILLEGAL_TRANSITION",
+    )
+    assert (await get_trade(stub, trade.trade_id)).state == CREATED
+    assert await balance_fen(stub, parties.buyer) == TRADE_FEN
+    await assert_books_balance(store)
+
+
 # --- the daily job -------------------------------------------------------------------------
 
 
