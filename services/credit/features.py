@@ -129,7 +129,7 @@ class PersonFeatures:
         return not self.blacklisted and not self.overdue_90_loans
 
 
-# Facts: what an upstream event says about one person (decoded in feed_wire.py).
+# Facts: what an upstream event says about one person (decoded in feeds/decoders.py).
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The credit gRPC servicer: proto in, who-may-see check, one bureau or domain call, proto out.
 
 Rules live in the domain modules (scorecard, consent, blacklist, deposit_waiver,
-credit_advice, features); use cases spanning aggregates in bureau.py; documents in store/.
+credit_advice, features); use cases spanning aggregates in feeds/intake.py; documents in store/.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from colony.credit.v1 import credit_pb2 as pb
 from colony.credit.v1 import credit_pb2_grpc
 from services.credit import wire
 from services.credit.blacklist import require_listings, require_source
-from services.credit.bureau import ActiveModel, Bureau
 from services.credit.consent import (
     Caller,
     CallerKind,
@@ -53,7 +52,8 @@ from services.credit.consent import (
 from services.credit.credit_advice import advise_credit_limit
 from services.credit.deposit_waiver import decide_deposit_waiver
 from services.credit.features import PersonFeatures, declare
-from services.credit.feed_consumer import FeedConsumer, UpstreamFeed
+from services.credit.feeds.consumer import FeedConsumer, UpstreamFeed
+from services.credit.feeds.intake import ActiveModel, Bureau
 from services.credit.scorecard import Model, for_viewer, newcomer_score, parse_model
 from services.credit.store import CreditStore
 from services.credit.store.scorecards import StoredModel

@@ -15,8 +15,8 @@ from chassis.settings import ServiceSettings
 from colony.credit.v1 import credit_pb2_grpc
 from colony.payment.v1 import payment_pb2_grpc
 from conftest import running_service
-from services.credit.bureau import ActiveModel, Bureau
-from services.credit.feed_consumer import UpstreamFeed
+from services.credit.feeds.consumer import UpstreamFeed
+from services.credit.feeds.intake import ActiveModel, Bureau
 from services.credit.server import DEFAULT_MODEL_PATH, build_credit_service, load_active_model
 from services.credit.store import CreditStore
 

@@ -21,7 +21,7 @@ from services.credit.features import (
     apply_fact,
     facts_of_posting,
 )
-from services.credit.feed_wire import decode_event
+from services.credit.feeds.decoders import decode_event
 
 NOW = datetime(2025, 6, 15, 4, 0, tzinfo=UTC)
 ALICE, BOB, SHOP = "2088000000000001", "2088000000000002", "2188000000000001"

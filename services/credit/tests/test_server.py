@@ -11,7 +11,7 @@ from chassis.wire import timestamp_to_proto
 from colony.credit.v1 import credit_pb2 as cpb
 from services.credit.blacklist import resident_id_hash
 from services.credit.features import AccountOpened, OverdueEntered90, OverdueSettled
-from services.credit.feed_wire import DecodedEvent
+from services.credit.feeds.decoders import DecodedEvent
 from services.credit.tests.support import (
     LOAN_SERVICE,
     OPERATOR,

@@ -23,9 +23,9 @@ from pymongo.errors import PyMongoError
 from chassis.clock import Clock
 from colony.common.v1 import events_pb2
 from colony.credit.v1 import credit_pb2 as pb
-from services.credit.bureau import Bureau
 from services.credit.feed_progress import FeedLag
-from services.credit.feed_wire import DecodedEvent, decode_event
+from services.credit.feeds.decoders import DecodedEvent, decode_event
+from services.credit.feeds.intake import Bureau
 
 log = logging.getLogger(__name__)
 

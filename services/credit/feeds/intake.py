@@ -39,7 +39,7 @@ from services.credit.features import (
     feature_vector,
 )
 from services.credit.feed_progress import FeedPosition
-from services.credit.feed_wire import DecodedEvent
+from services.credit.feeds.decoders import DecodedEvent
 from services.credit.scorecard import Model, Score, explain
 from services.credit.store import CreditStore
 from services.credit.wire import change_to_proto, score_changed_to_proto
