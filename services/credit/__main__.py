@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chassis.clock import Clock
+from chassis.feed_follower import FEED_METHODS, UpstreamFeed
 from chassis.grpc_server import GrpcService
 from chassis.mongo import MongoClient
 from chassis.runtime import run_service
 from chassis.settings import ServiceSettings
-from services.credit.feeds.consumer import FEED_METHODS, UpstreamFeed
 from services.credit.server import build_credit_service
 
 # The feeds followed unless COLONY_CREDIT_FEEDS says otherwise (loan and insurance are added

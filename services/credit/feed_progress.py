@@ -1,4 +1,4 @@
-"""How far the bureau has read each upstream feed, and how far behind it is."""
+"""How far the bureau has read each upstream feed (its lag: chassis.feed_follower.FeedLag)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,3 @@ class FeedPosition:
     events_skipped_unknown: int = 0
     last_applied_at: datetime | None = None
     last_event_at: datetime | None = None  # occurred_at of the last applied event
-
-
-@dataclass
-class FeedLag:
-    """What a consumer last measured (in memory: lag is a live measurement)."""
-
-    connected: bool = False
-    last_error: str = ""
-    events_behind: int = 0
-    events_behind_capped: bool = False
-    seconds_behind: float = 0.0
-    measured_at: datetime | None = None
-    reconnects: int = 0

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from chassis.clock import Clock
 from chassis.errors import AlreadyExists, InvalidArgument, NotFound
+from chassis.feed_follower import FeedFollower, UpstreamFeed
 from chassis.grpc_server import Context, GrpcService, build_grpc_service
 from chassis.idempotency import IdempotencyStore
 from chassis.mongo import MongoClient, Session, run_in_transaction
@@ -52,7 +53,6 @@ from services.credit.consent import (
 from services.credit.credit_advice import advise_credit_limit
 from services.credit.deposit_waiver import decide_deposit_waiver
 from services.credit.features import PersonFeatures, declare
-from services.credit.feeds.consumer import FeedConsumer, UpstreamFeed
 from services.credit.feeds.intake import ActiveModel, Bureau
 from services.credit.scorecard import Model, for_viewer, newcomer_score, parse_model
 from services.credit.store import CreditStore
@@ -84,7 +84,7 @@ class CreditServicer(EventFeedRpc, credit_pb2_grpc.CreditServiceServicer):
         clock: Clock,
         feed: OutboxFeed,
         active: ActiveModel,
-        consumers: Sequence[FeedConsumer] = (),
+        consumers: Sequence[FeedFollower] = (),
     ) -> None:
         self._client = client
         self._store = store
@@ -464,7 +464,7 @@ async def build_credit_service(
     await feed.ensure_indexes()
     active = ActiveModel(await load_active_model(client, store, clock, DEFAULT_MODEL_PATH))
     bureau = Bureau(client, store, EventLog(feed.outbox, clock), clock, active)
-    consumers = [FeedConsumer(upstream, bureau, clock) for upstream in upstream_feeds]
+    consumers = [FeedFollower(upstream, bureau, clock) for upstream in upstream_feeds]
     servicer = CreditServicer(
         client,
         store=store,

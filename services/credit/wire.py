@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chassis.errors import InvalidArgument
+from chassis.feed_follower import FeedLag
 from chassis.wire import decimal_to_text, money_to_proto, timestamp_to_proto
 from colony.credit.v1 import credit_pb2 as pb
 from services.credit.blacklist import BlacklistChange, BlacklistEntry, ChangeReason, Listing
@@ -10,7 +11,7 @@ from services.credit.consent import Caller, CallerKind, ConsentGrant, ConsentPur
 from services.credit.credit_advice import CreditLimitAdvice
 from services.credit.deposit_waiver import WaiverDecision
 from services.credit.features import Declaration, Education
-from services.credit.feed_progress import FeedLag, FeedPosition
+from services.credit.feed_progress import FeedPosition
 from services.credit.scorecard import Score
 
 _CALLER_KINDS = {

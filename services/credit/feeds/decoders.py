@@ -7,6 +7,7 @@ counted (never fatal); a known type with no credit meaning decodes to no facts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,8 @@ M = TypeVar("M", bound=Message)
 Decoder = Callable[[events_pb2.Event], tuple[Fact, ...]]
 # The field the payment service is to add to Account (docs/credit.md "What payment adds").
 RESIDENT_ID_HASH_FIELD = "resident_id_hash"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,3 +255,12 @@ def decode_event(feed: str, event: events_pb2.Event) -> DecodedEvent:
         occurred_at=_moment(event.occurred_at),
         facts=None if decoder is None else decoder(event),
     )
+
+
+def decode_or_skip(feed: str, event: events_pb2.Event) -> DecodedEvent:
+    """decode_event, except that a payload breaking its contract is skipped, never fatal."""
+    try:
+        return decode_event(feed, event)
+    except ValueError as error:
+        log.error("feed %s: undecodable event %s: %s", feed, event.position, error)
+        return DecodedEvent(int(event.position), event.type, _moment(event.occurred_at), None)

@@ -17,6 +17,7 @@ from datetime import datetime
 from chassis.clock import Clock
 from chassis.mongo import MongoClient, Session, run_in_transaction
 from chassis.outbox import EventLog
+from colony.common.v1 import events_pb2
 from services.credit.blacklist import (
     LOAN_SOURCE,
     BlacklistChange,
@@ -39,7 +40,7 @@ from services.credit.features import (
     feature_vector,
 )
 from services.credit.feed_progress import FeedPosition
-from services.credit.feeds.decoders import DecodedEvent
+from services.credit.feeds.decoders import DecodedEvent, decode_or_skip
 from services.credit.scorecard import Model, Score, explain
 from services.credit.store import CreditStore
 from services.credit.wire import change_to_proto, score_changed_to_proto
@@ -314,6 +315,17 @@ class Bureau:
 
     async def feed_positions(self, feeds: Iterable[str]) -> list[FeedPosition]:
         return [await self._store.feeds.load(feed) for feed in feeds]
+
+    # What chassis.feed_follower.FeedFollower asks of the bureau (a FeedConsumer).
+
+    async def saved_position(self, feed: str) -> int:
+        return (await self._store.feeds.load(feed)).position
+
+    async def apply_batch(self, feed: str, events: Sequence[events_pb2.Event]) -> None:
+        """Decode a batch of the feed and apply it with its position (one transaction)."""
+        outcome = await self.apply_feed_batch(feed, [decode_or_skip(feed, e) for e in events])
+        if outcome.skipped_unknown:
+            log.info("feed %s: skipped %d events of unknown types", feed, outcome.skipped_unknown)
 
     def now(self) -> datetime:
         return self._clock.now()

@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from chassis.clock import Clock, SystemClock
+from chassis.feed_follower import UpstreamFeed
 from chassis.grpc_server import GrpcService
 from chassis.mongo import MongoClient
 from chassis.outbox import EventLog, OutboxFeed
@@ -15,7 +16,6 @@ from chassis.settings import ServiceSettings
 from colony.credit.v1 import credit_pb2_grpc
 from colony.payment.v1 import payment_pb2_grpc
 from conftest import running_service
-from services.credit.feeds.consumer import UpstreamFeed
 from services.credit.feeds.intake import ActiveModel, Bureau
 from services.credit.server import DEFAULT_MODEL_PATH, build_credit_service, load_active_model
 from services.credit.store import CreditStore

@@ -1441,56 +1441,6 @@ class StreamEventsResponse(_message.Message):
 Global___StreamEventsResponse: _TypeAlias = StreamEventsResponse  # noqa: Y015
 
 @_typing.final
-class UpstreamFeedRequest(_message.Message):
-    """What every service's StreamEvents takes and returns, field for field (the wire layout of
-    colony.payment.v1.StreamEventsRequest/Response and the others): the credit service's feed
-    consumer reads any upstream feed with these, given the feed's method path.
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    AFTER_POSITION_FIELD_NUMBER: _builtins.int
-    FOLLOW_FIELD_NUMBER: _builtins.int
-    BATCH_SIZE_FIELD_NUMBER: _builtins.int
-    after_position: _builtins.str
-    follow: _builtins.bool
-    batch_size: _builtins.int
-    def __init__(
-        self,
-        *,
-        after_position: _builtins.str = ...,
-        follow: _builtins.bool = ...,
-        batch_size: _builtins.int = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_position", b"after_position", "batch_size", b"batch_size", "follow", b"follow"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___UpstreamFeedRequest: _TypeAlias = UpstreamFeedRequest  # noqa: Y015
-
-@_typing.final
-class UpstreamFeedBatch(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    EVENTS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def events(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.Event]: ...
-    def __init__(
-        self,
-        *,
-        events: _abc.Iterable[_events_pb2.Event] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___UpstreamFeedBatch: _TypeAlias = UpstreamFeedBatch  # noqa: Y015
-
-@_typing.final
 class RepaymentReport(_message.Message):
     """The reporting format (like a bureau's Metro 2) of the loan service's credit events:
     loan.repayment.on_time, loan.repayment.late, loan.overdue.entered_90 and

@@ -1,11 +1,17 @@
-"""Upstream feed followers (DESIGN.md "Events"): at least once in, exactly once in effect.
+"""Following another service's event feed: at least once in, exactly once in effect.
 
-One consumer per upstream feed follows its ``StreamEvents`` from the position saved in the
-credit database; each batch is applied together with the new position in one transaction
-(Bureau.apply_feed_batch), so a redelivered event is recognised by its position and changes
-nothing. A broken stream (either side restarted) is reopened from the saved position after a
-bounded, jittered backoff. A lag probe counts the events committed upstream but not applied
-(bounded) and how long the oldest of them has waited; GetFeedStatus reports it and it is logged.
+A consumer (the credit bureau following payment and wealth, payment's risk control following
+the credit blacklist) runs one FeedFollower per upstream feed. The follower streams the
+feed's ``StreamEvents`` from the position the consumer saved, and hands each batch to the
+consumer's ``apply_batch``, which must apply the events *and save the new position in one
+transaction* (skipping any event at or below the saved position): a batch delivered twice
+then changes nothing. A broken stream (either side restarted, or the consumer's database
+busy) is reopened from the saved position after a bounded, jittered backoff.
+
+A lag probe, every few seconds, counts the upstream events past the saved position
+(bounded) and how long the oldest has waited; ``lag`` holds the last measurement and it is
+logged. Every service's StreamEvents has the layout of colony.common.v1.FeedRequest /
+FeedBatch, so the follower needs no stubs of the service it follows.
 """
 
 from __future__ import annotations
@@ -13,26 +19,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import grpc
 from pymongo.errors import PyMongoError
 
 from chassis.clock import Clock
 from colony.common.v1 import events_pb2
-from colony.credit.v1 import credit_pb2 as pb
-from services.credit.feed_progress import FeedLag
-from services.credit.feeds.decoders import DecodedEvent, decode_event
-from services.credit.feeds.intake import Bureau
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("colony.feeds")
 
-# Every service serves its feed as <package>.<Service>/StreamEvents with the same wire layout.
+# Every service serves its feed as <package>.<Service>/StreamEvents with the same layout.
 FEED_METHODS: Mapping[str, str] = {
     "payment": "/colony.payment.v1.PaymentService/StreamEvents",
     "wealth": "/colony.wealth.v1.WealthService/StreamEvents",
+    "credit": "/colony.credit.v1.CreditService/StreamEvents",
     "loan": "/colony.loan.v1.LoanService/StreamEvents",
     "insurance": "/colony.insurance.v1.InsuranceService/StreamEvents",
 }
@@ -47,6 +51,8 @@ LAG_PROBE_BATCHES_MAX = 20  # events behind is counted up to 10,000, then report
 
 @dataclass(frozen=True, slots=True)
 class UpstreamFeed:
+    """A feed to follow: the producing service's name and where it listens."""
+
     name: str
     address: str
 
@@ -55,32 +61,57 @@ class UpstreamFeed:
         return FEED_METHODS[self.name]
 
 
+@dataclass
+class FeedLag:
+    """What a follower last measured (in memory: lag is a live measurement)."""
+
+    connected: bool = False
+    last_error: str = ""
+    events_behind: int = 0
+    events_behind_capped: bool = False
+    seconds_behind: float = 0.0
+    measured_at: datetime | None = None
+    reconnects: int = 0
+
+
+class FeedConsumer(Protocol):
+    """What a service that follows a feed provides: its saved position and the applier."""
+
+    async def saved_position(self, feed: str) -> int:
+        """The position of the last event applied from feed (0 for none)."""
+        ...
+
+    async def apply_batch(self, feed: str, events: Sequence[events_pb2.Event]) -> None:
+        """Apply the events past the saved position and save the new one, in one transaction."""
+        ...
+
+
 def _backoff_seconds(attempt: int) -> float:
     ceiling = min(RECONNECT_BACKOFF_SECONDS_MAX, RECONNECT_BACKOFF_SECONDS_BASE * 2**attempt)
     return random.uniform(ceiling / 2, ceiling)
 
 
-class FeedConsumer:
-    """Follows one upstream feed for the lifetime of the service."""
+class FeedFollower:
+    """Follows one upstream feed for the lifetime of the service that runs it."""
 
-    def __init__(self, feed: UpstreamFeed, bureau: Bureau, clock: Clock) -> None:
+    def __init__(self, feed: UpstreamFeed, consumer: FeedConsumer, clock: Clock) -> None:
         self.feed = feed
         self.lag = FeedLag()
-        self._bureau = bureau
+        self._consumer = consumer
         self._clock = clock
 
     async def run(self) -> None:
-        """Follow and probe until cancelled (a lifetime job of the server)."""
+        """Follow and probe until cancelled (a background job of the server)."""
         async with grpc.aio.insecure_channel(self.feed.address) as channel:
             await asyncio.gather(self._follow_forever(channel), self._probe_forever(channel))
 
     def _stream(
         self, channel: grpc.aio.Channel
-    ) -> grpc.aio.UnaryStreamMultiCallable[pb.UpstreamFeedRequest, pb.UpstreamFeedBatch]:
+    ) -> grpc.aio.UnaryStreamMultiCallable[events_pb2.FeedRequest, events_pb2.FeedBatch]:
         return channel.unary_stream(
             self.feed.method,
-            request_serializer=pb.UpstreamFeedRequest.SerializeToString,
-            response_deserializer=pb.UpstreamFeedBatch.FromString,
+            request_serializer=events_pb2.FeedRequest.SerializeToString,
+            response_deserializer=events_pb2.FeedBatch.FromString,
         )
 
     async def _follow_forever(self, channel: grpc.aio.Channel) -> None:
@@ -105,43 +136,26 @@ class FeedConsumer:
         log.warning("feed %s: following again after: %s", self.feed.name, why)
 
     async def _follow(self, channel: grpc.aio.Channel) -> None:
-        """One stream from the saved position; applies each batch with its position."""
-        position = (await self._bureau.feed_positions([self.feed.name]))[0].position
-        request = pb.UpstreamFeedRequest(
+        """One stream from the saved position; the consumer applies each batch with it."""
+        position = await self._consumer.saved_position(self.feed.name)
+        request = events_pb2.FeedRequest(
             after_position=str(position), follow=True, batch_size=FEED_BATCH_SIZE
         )
         # A follow stream is a subscription, so it has no deadline; the server ends it on
-        # shutdown and this consumer reconnects.
+        # shutdown and this follower reconnects.
         call = self._stream(channel)(request)
         self.lag.connected = True
         async for batch in call:
-            decoded = [self._decode(event) for event in batch.events]
-            outcome = await self._bureau.apply_feed_batch(self.feed.name, decoded)
+            await self._consumer.apply_batch(self.feed.name, batch.events)
             self.lag.last_error = ""
-            if outcome.skipped_unknown:
-                log.info(
-                    "feed %s: skipped %d events of unknown types",
-                    self.feed.name,
-                    outcome.skipped_unknown,
-                )
-
-    def _decode(self, event: events_pb2.Event) -> DecodedEvent:
-        try:
-            return decode_event(self.feed.name, event)
-        except ValueError as error:
-            # A payload that breaks its contract is counted with the unknown, never fatal.
-            log.error("feed %s: undecodable event %s: %s", self.feed.name, event.position, error)
-            return DecodedEvent(
-                int(event.position), event.type, event.occurred_at.ToDatetime(tzinfo=UTC), None
-            )
 
     async def _probe_forever(self, channel: grpc.aio.Channel) -> None:
         while True:  # a lifetime job; each probe is bounded by its deadline and batch count
             await asyncio.sleep(LAG_PROBE_SECONDS)
             try:
                 await self.probe_lag(channel)
-            except grpc.aio.AioRpcError as error:
-                self.lag.last_error = f"lag probe: {error.code().name}"
+            except (grpc.aio.AioRpcError, PyMongoError) as error:
+                self.lag.last_error = f"lag probe: {type(error).__name__}"
                 continue
             log.info(
                 "feed lag",
@@ -154,8 +168,8 @@ class FeedConsumer:
 
     async def probe_lag(self, channel: grpc.aio.Channel) -> FeedLag:
         """Count the upstream events past the saved position (bounded) and the oldest's age."""
-        position = (await self._bureau.feed_positions([self.feed.name]))[0].position
-        request = pb.UpstreamFeedRequest(
+        position = await self._consumer.saved_position(self.feed.name)
+        request = events_pb2.FeedRequest(
             after_position=str(position), follow=False, batch_size=LAG_PROBE_BATCH
         )
         behind = 0
