@@ -15,7 +15,12 @@ from aiohttp import web
 
 from chassis.clock import Clock
 from chassis.mongo import MongoClient
-from gateway.clients import PaymentClient, ServiceChannels, WealthClient
+from gateway.clients import CreditClient, PaymentClient, ServiceChannels, WealthClient
+from gateway.credit import representations as credit_representations
+from gateway.credit.routes import admin as credit_admin
+from gateway.credit.routes import consents as credit_consents
+from gateway.credit.routes import merchant as credit_merchant
+from gateway.credit.routes import score as credit_score
 from gateway.edge.api_keys import ApiKeyStore
 from gateway.edge.authentication import Authenticator, authentication_middleware
 from gateway.edge.idempotency import IdempotentRequests
@@ -97,6 +102,7 @@ def create_app(
     )
     payment = PaymentClient(channels.payment, settings.rpc_deadline_seconds)
     wealth = WealthClient(channels.wealth, settings.rpc_deadline_seconds)
+    credit = CreditClient(channels.credit, settings.rpc_deadline_seconds)
     wealth_ledger = WealthLedger(payment)
     passwords = PasswordHasher()
     tokens = AccessTokens(settings.jwt_secret, settings.jwt_ttl_seconds, clock)
@@ -132,7 +138,7 @@ def create_app(
     documentation_routes = documentation.DocumentationRoutes()
     routes: list[Route] = [
         *accounts.AccountRoutes(registration, authenticator).routes(),
-        *wallet.WalletRoutes(payment, wealth).routes(),
+        *wallet.WalletRoutes(payment, wealth, credit).routes(),
         *wallet_pay.WalletPayRoutes(payment, wallet_funding, wallet_operations).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
         *trades.TradeRoutes(payment, idempotency).routes(),
@@ -167,6 +173,10 @@ def create_app(
             clock=clock,
         ).routes(),
         *admin.AdminRoutes(payment).routes(),
+        *credit_score.CreditScoreRoutes(credit, idempotency).routes(),
+        *credit_consents.CreditConsentRoutes(credit, payment, idempotency).routes(),
+        *credit_merchant.MerchantCreditRoutes(credit, payment).routes(),
+        *credit_admin.CreditAdminRoutes(credit, idempotency).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
         *documentation_routes.routes(),
     ]
@@ -188,6 +198,11 @@ def create_app(
                 operations.SCHEMAS,
                 merchant.SCHEMAS,
                 admin.SCHEMAS,
+                credit_representations.SCHEMAS,
+                credit_score.SCHEMAS,
+                credit_consents.SCHEMAS,
+                credit_merchant.SCHEMAS,
+                credit_admin.SCHEMAS,
                 system.SCHEMAS,
                 documentation.SCHEMAS,
             ),

@@ -1,15 +1,18 @@
 """The wallet (DOMAIN.md §6): the caller's balance and statement, read from the ledger,
-and the caller's wealth holdings beside them.
+and the caller's wealth holdings and credit score beside them.
 
 Both read the caller's own account, taken from their identity; no route takes an
 account id to read, so no user can read another's money. The wealth part of the overview
 (Yu'e Bao, fixed-term holdings, fund positions) is left out when the wealth service cannot
-answer: the balance is shown regardless.
+answer, and so is the credit score when the credit service cannot: the balance is shown
+regardless.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -20,8 +23,10 @@ from chassis.paging import PAGE_SIZE_MAX
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from colony.wealth.v1 import wealth_pb2 as wpb
-from gateway.clients import PaymentClient, ServiceFault, WealthClient
+from gateway.clients import CreditClient, PaymentClient, ServiceFault, WealthClient
+from gateway.credit.overview import WALLET_CREDIT_SCHEMA, score_summary
 from gateway.edge.authentication import CALLER
+from gateway.edge.identities import AccountType
 from gateway.edge.openapi import schema_ref
 from gateway.edge.ownership import list_own
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
@@ -76,8 +81,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 **schema_ref("WalletWealth"),
                 "description": "Absent when the wealth service cannot answer right now.",
             },
+            "credit": schema_ref("WalletCredit"),
         },
     },
+    "WalletCredit": WALLET_CREDIT_SCHEMA,
     "WalletWealth": {
         "type": "object",
         "required": ["yuebao", "fixed_term_total", "fund_positions_value"],
@@ -170,9 +177,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 class WalletRoutes:
     """GET /v1/wallet, GET /v1/statement."""
 
-    def __init__(self, payment: PaymentClient, wealth: WealthClient) -> None:
+    def __init__(self, payment: PaymentClient, wealth: WealthClient, credit: CreditClient) -> None:
         self._payment = payment
         self._wealth = wealth
+        self._credit = credit
 
     def routes(self) -> list[Route]:
         return [
@@ -181,8 +189,8 @@ class WalletRoutes:
                 "/v1/wallet",
                 self.wallet,
                 operation_id="getWallet",
-                summary="The caller's balance, available balance, money in escrow and "
-                "wealth holdings",
+                summary="The caller's balance, available balance, money in escrow, "
+                "wealth holdings and credit score",
                 tag="wallet",
                 auth=(AuthScheme.BEARER,),
                 response_schema="Wallet",
@@ -202,13 +210,19 @@ class WalletRoutes:
         ]
 
     async def wallet(self, request: web.Request) -> web.Response:
-        account_id = request[CALLER].account_id
-        account = await self._payment.get_account(account_id)
+        caller = request[CALLER]
+        account_id = caller.account_id
+        scored = caller.account_type is AccountType.PERSONAL  # merchants are never scored
+        account, wealth, credit = await asyncio.gather(
+            self._payment.get_account(account_id),
+            _or_none("wealth holdings", self._wealth_holdings(account_id)),
+            _or_none("credit score", score_summary(self._credit, account_id) if scored else None),
+        )
         overview = wallet_json(account)
-        try:
-            overview["wealth"] = await self._wealth_holdings(account_id)
-        except (DomainError, ServiceFault) as error:
-            log.warning("wallet shown without wealth holdings: %s", error)
+        if wealth is not None:
+            overview["wealth"] = wealth
+        if credit is not None:
+            overview["credit"] = credit
         return json_response(overview)
 
     async def _wealth_holdings(self, account_id: str) -> dict[str, Any]:
@@ -255,3 +269,16 @@ class WalletRoutes:
             ),
             statement_entry_json,
         )
+
+
+async def _or_none(
+    part: str, fetch: Coroutine[Any, Any, dict[str, Any]] | None
+) -> dict[str, Any] | None:
+    """A part of the overview another service gives, or None when it cannot answer now."""
+    if fetch is None:
+        return None
+    try:
+        return await fetch
+    except (DomainError, ServiceFault) as error:
+        log.warning("wallet shown without %s: %s", part, error)
+        return None
