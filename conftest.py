@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from chassis.clock import SystemClock
+from chassis.clock import Clock, SystemClock
+from chassis.feed_follower import UpstreamFeed
 from chassis.grpc_server import GrpcService
 from chassis.mongo import MongoClient, create_client
 from chassis.runtime import BuildService
 from chassis.settings import ServiceSettings, TelemetrySettings
 from infra.embedded_mongo import EmbeddedMongo, free_port
+from services.credit.server import build_credit_service
 from services.payment.server import build_payment_service
 from services.wealth.server import build_wealth_service
 
@@ -118,3 +120,32 @@ async def wealth_service(
 def wealth_address(wealth_service: GrpcService) -> str:
     """host:port of the module's wealth service."""
     return f"127.0.0.1:{wealth_service.port}"
+
+
+@pytest.fixture(scope="module")
+def credit_upstream_addresses(payment_address: str, wealth_address: str) -> dict[str, str]:
+    """The feeds the module's credit service follows: the module's payment and wealth."""
+    return {"payment": payment_address, "wealth": wealth_address}
+
+
+@pytest.fixture(scope="module")
+async def credit_service(
+    mongo_url: str,
+    mongo_client: MongoClient,
+    database_name: str,
+    credit_upstream_addresses: dict[str, str],
+) -> AsyncIterator[GrpcService]:
+    """A real credit service, backed by this module's database, following the upstream feeds."""
+    feeds = [UpstreamFeed(name, address) for name, address in credit_upstream_addresses.items()]
+
+    async def build(settings: ServiceSettings, client: MongoClient, clock: Clock) -> GrpcService:
+        return await build_credit_service(settings, client, clock, feeds)
+
+    async with running_service("credit", build, mongo_url, mongo_client, database_name) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def credit_address(credit_service: GrpcService) -> str:
+    """host:port of the module's credit service."""
+    return f"127.0.0.1:{credit_service.port}"

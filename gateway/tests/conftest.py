@@ -156,6 +156,22 @@ def wealth_service_addresses(
 
 
 @pytest.fixture(scope="module")
+def credit_upstream_addresses(payment_address: str, manual_wealth_address: str) -> dict[str, str]:
+    """In gateway tests the credit service follows the module's one wealth service, the one
+    on the module's ManualClock (the root conftest's would be a second on the same database)."""
+    return {"payment": payment_address, "wealth": manual_wealth_address}
+
+
+@pytest.fixture(scope="module")
+def credit_service_addresses(
+    wealth_service_addresses: dict[str, str], credit_address: str
+) -> dict[str, str]:
+    """The real payment, wealth and credit services; a credit test module returns this as
+    its service_addresses."""
+    return {**wealth_service_addresses, "credit": credit_address}
+
+
+@pytest.fixture(scope="module")
 async def channels(service_addresses: dict[str, str]) -> AsyncIterator[ServiceChannels]:
     opened = ServiceChannels.open(service_addresses)
     try:
