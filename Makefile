@@ -28,7 +28,8 @@ help:
 	@echo "  run        start mongod, the five services and the gateway, load demo data"
 	@echo "             (Ctrl-C stops all; ARGS=--no-demo skips the demo data)"
 	@echo "  test       the whole pytest suite against an embedded mongod (ARGS=... for pytest)"
-	@echo "  lint       lock check, ruff, ruff format --check, mypy, buf lint, bindings drift check"
+	@echo "  lint       lock check, ruff, ruff format --check, mypy, buf lint, bindings drift check,"
+	@echo "             hadolint (Dockerfile), compose-spec schema, rendered k8s overlays (kubernetes-validate)"
 	@echo "  protos     regenerate the Python bindings from protos/"
 	@echo "  audit      check the payment ledger's invariants and escrow (MONGO_URL or make run's)"
 	@echo "  bench      ledger benchmarks: raw transaction, spread vs hot merchant, risk rules"
@@ -87,6 +88,9 @@ lint: $(VENV_STAMP) $(NODE_STAMP)
 	$(VENV)/bin/mypy .
 	cd protos && ../node_modules/.bin/buf lint
 	$(VENV_PYTHON) -m infra.gen_protos --check
+	$(VENV)/bin/hadolint infra/docker/Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec infra/compose/compose.yaml
+	$(VENV_PYTHON) -m infra.k8s.check
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
