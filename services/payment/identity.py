@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date
 
@@ -37,6 +38,11 @@ def validate_resident_id(resident_id: str) -> str:
     if resident_id_check_char(normalised[:17]) != normalised[17]:
         raise refusal
     return normalised
+
+
+def resident_id_hash(resident_id: str) -> str:
+    """How lists of people (court lists of dishonest debtors) name a resident id: sha256 hex."""
+    return hashlib.sha256(resident_id.upper().encode()).hexdigest()
 
 
 def mask_resident_id(resident_id: str) -> str:

@@ -73,11 +73,18 @@ class Account:
     kyc_level: int = 1
     payment_password_set: bool = False
     activity: Activity = field(default_factory=Activity)
+    # The credit blacklist's entries (source:case) naming the holder, as the credit feed said.
+    credit_listings: tuple[str, ...] = ()
 
     @property
     def available_fen(self) -> int:
         """Posted balance less open holds."""
         return self.balance_fen - self.held_fen
+
+    @property
+    def dishonest_debtor(self) -> bool:
+        """On the credit blacklist (失信被执行人) under at least one entry."""
+        return bool(self.credit_listings)
 
     @property
     def is_hot(self) -> bool:

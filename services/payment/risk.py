@@ -77,6 +77,7 @@ class RuleKind(StrEnum):
     NEW_PAYEE = "new_payee"
     BLACKLISTED_PARTY = "blacklisted_party"
     UNKNOWN_DEVICE = "unknown_device"
+    DISHONEST_DEBTOR = "dishonest_debtor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,8 @@ class PaymentContext:
     today_amount_fen: int
     payer_blacklisted: bool
     payee_blacklisted: bool
+    # The payer is on the credit service's list of dishonest debtors (失信被执行人).
+    payer_dishonest_debtor: bool = False
 
     def __post_init__(self) -> None:
         if self.amount_fen <= 0:
@@ -259,6 +262,27 @@ class UnknownDevice(_RuleBase):
         return None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DishonestDebtor(_RuleBase):
+    """Fires on a movement above amount_fen_max by a payer on the credit blacklist.
+
+    A court-listed defaulter (失信被执行人) keeps small everyday payments but moves no larger
+    sums out of reach of the creditors; the list comes from the credit service's feed.
+    """
+
+    kind: ClassVar[RuleKind] = RuleKind.DISHONEST_DEBTOR
+    amount_fen_max: int
+
+    def reason_fired(self, context: PaymentContext) -> str | None:
+        """Why the rule fires for this payment, or None."""
+        if context.payer_dishonest_debtor and context.amount_fen > self.amount_fen_max:
+            return (
+                f"payer {context.payer_account_id} is on the credit blacklist; "
+                f"{context.amount_fen} fen is above its maximum of {self.amount_fen_max} fen"
+            )
+        return None
+
+
 Rule = (
     SingleTransactionLimit
     | DailyLimit
@@ -267,6 +291,7 @@ Rule = (
     | NewPayee
     | BlacklistedParty
     | UnknownDevice
+    | DishonestDebtor
 )
 
 
@@ -343,6 +368,7 @@ _KIND_FIELDS: Mapping[RuleKind, frozenset[str]] = {
     RuleKind.NEW_PAYEE: frozenset({"amount_fen_max"}),
     RuleKind.BLACKLISTED_PARTY: frozenset({"parties"}),
     RuleKind.UNKNOWN_DEVICE: frozenset({"amount_fen_max"}),
+    RuleKind.DISHONEST_DEBTOR: frozenset({"amount_fen_max"}),
 }
 _OPTIONAL_KIND_FIELDS = frozenset({"parties"})
 
@@ -438,6 +464,8 @@ def _parse_rule(item: object) -> Rule:
     if kind is RuleKind.BLACKLISTED_PARTY:
         parties = _enum_set(item, "parties", Party, frozenset(Party))
         return BlacklistedParty(**common, parties=parties)
+    if kind is RuleKind.DISHONEST_DEBTOR:
+        return DishonestDebtor(**common, amount_fen_max=_whole(item, "amount_fen_max"))
     return UnknownDevice(**common, amount_fen_max=_whole(item, "amount_fen_max"))
 
 
@@ -609,6 +637,17 @@ DEFAULT_RULES_DATA: tuple[Mapping[str, object], ...] = (
         # accounts) moves no money through the platform.
         "parties": ["payee", "payer"],
         "description": "a party is on the blacklist",
+    },
+    {
+        "rule_id": "dishonest-debtor",
+        "kind": "dishonest_debtor",
+        "action": "DENY",
+        # A person the credit service lists as a dishonest debtor (a court list, or a loan 90+
+        # days overdue) still pays for daily life, but sends no more than 500 yuan at a time
+        # to others or out to a bank card.
+        "payment_kinds": ["transfer", "withdrawal"],
+        "amount_fen_max": 500 * _YUAN,
+        "description": "a dishonest debtor's transfer or withdrawal above 500 yuan",
     },
     {
         "rule_id": "unknown-device",

@@ -30,7 +30,12 @@ from services.payment.ledger import (
 from services.payment.risk import KycLevel, PaymentKind
 from services.payment.rpc_base import PaymentRpcBase, require_account_id, require_owner_ref
 from services.payment.screening import OutgoingPayment
-from services.payment.wire import account_to_proto, posting_to_proto, statement_entry_to_proto
+from services.payment.wire import (
+    account_opened_event,
+    account_to_proto,
+    posting_to_proto,
+    statement_entry_to_proto,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +91,12 @@ class AccountsRpc(PaymentRpcBase):
         async def open_in(session: Session) -> pb.Account:
             await self._store.insert_account(session, account, resident_id)
             opened = account_to_proto(account)
-            await self._events.append(session, "payment.account.opened", account.account_id, opened)
+            await self._events.append(
+                session,
+                "payment.account.opened",
+                account.account_id,
+                account_opened_event(opened, resident_id),
+            )
             return opened
 
         return await self._once(f"open-account:{account.kind.value}", request, pb.Account, open_in)

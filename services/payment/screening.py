@@ -98,6 +98,7 @@ def payment_context(
         last_minute_amount_fen=figures.last_minute_amount_fen,
         today_amount_fen=figures.today_amount_fen,
         payer_blacklisted=payer.account_id in blacklisted,
+        payer_dishonest_debtor=payer.dishonest_debtor,
         payee_blacklisted=payment.payee_account_id in blacklisted,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from chassis.clock import Clock
+from chassis.feed_follower import FeedFollower, UpstreamFeed
 from chassis.grpc_server import GrpcService, build_grpc_service
 from chassis.mongo import MongoClient
 from chassis.outbox import EventFeedRpc, OutboxFeed
@@ -20,6 +21,7 @@ from colony.payment.v1 import payment_pb2_grpc
 from services.payment.bank_channel import BankChannel, FakeBankChannel
 from services.payment.bills import DEMO_BILLERS
 from services.payment.escrow import ESCROW_ACCOUNT_ID, ESCROW_HOT_SHARDS
+from services.payment.feeds.credit_blacklist import CreditBlacklistIntake
 from services.payment.ledger import (
     BANK_CLEARING_HOT_SHARDS,
     PLATFORM_FEE_INCOME_ACCOUNT_ID,
@@ -85,8 +87,13 @@ async def build_payment_service(
     client: MongoClient,
     clock: Clock,
     bank: BankChannel | None = None,
+    credit_feed: UpstreamFeed | None = None,
 ) -> GrpcService:
-    """Prepare the payment database (indexes, system accounts) and build its gRPC server."""
+    """Prepare the payment database (indexes, system accounts) and build its gRPC server.
+
+    With credit_feed, risk control follows the credit service's blacklist (the
+    dishonest-debtor rule); without it, nobody is listed as one.
+    """
     store = PaymentStore(client[settings.database_name])
     await store.ensure_indexes()
     feed = OutboxFeed(client, store.database)
@@ -111,6 +118,9 @@ async def build_payment_service(
         service_names=[SERVICE_NAME],
     )
     service.add_background("outbox-sequencer", feed.run_sequencer)
+    if credit_feed is not None:
+        intake = CreditBlacklistIntake(client, store)
+        service.add_background("credit-blacklist", FeedFollower(credit_feed, intake, clock).run)
     service.add_periodic("hold-sweeper", HOLD_SWEEP_INTERVAL_SECONDS, servicer.expire_due_holds)
     service.add_periodic(
         "risk-rules-refresh", RISK_RULES_REFRESH_SECONDS, servicer.refresh_risk_rules

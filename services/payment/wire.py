@@ -10,6 +10,7 @@ from services.payment.holds import (
     Hold,
     HoldState,
 )
+from services.payment.identity import resident_id_hash
 from services.payment.ledger import (
     Account,
     AccountKind,
@@ -47,7 +48,18 @@ def account_to_proto(account: Account) -> pb.Account:
         hot_shards=account.hot_shards,
         kyc_level=account.kyc_level,
         payment_password_set=account.payment_password_set,
+        dishonest_debtor=account.dishonest_debtor,
     )
+
+
+def account_opened_event(opened: pb.Account, resident_id: str | None) -> pb.Account:
+    """The payload of payment.account.opened: the account, and for a person the hash by which
+    lists of people (the credit service's blacklist) name them."""
+    event = pb.Account()
+    event.CopyFrom(opened)
+    if resident_id is not None:
+        event.resident_id_hash = resident_id_hash(resident_id)
+    return event
 
 
 def posting_to_proto(posting: Posting) -> pb.Posting:

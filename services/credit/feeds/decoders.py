@@ -38,7 +38,6 @@ from services.credit.features import (
 M = TypeVar("M", bound=Message)
 Decoder = Callable[[events_pb2.Event], tuple[Fact, ...]]
 # The field the payment service is to add to Account (docs/credit.md "What payment adds").
-RESIDENT_ID_HASH_FIELD = "resident_id_hash"
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +67,12 @@ def _account_opened(event: events_pb2.Event) -> tuple[Fact, ...]:
     account = _payload(event, payment_pb2.Account)
     if account.kind != payment_pb2.ACCOUNT_KIND_PERSONAL:
         return ()
-    resident_id_hash = ""
-    if RESIDENT_ID_HASH_FIELD in account.DESCRIPTOR.fields_by_name:
-        resident_id_hash = str(getattr(account, RESIDENT_ID_HASH_FIELD))
     return (
         AccountOpened(
-            account.account_id, account.kyc_level, _moment(account.opened_at), resident_id_hash
+            account.account_id,
+            account.kyc_level,
+            _moment(account.opened_at),
+            account.resident_id_hash,
         ),
     )
 

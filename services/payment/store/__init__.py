@@ -10,6 +10,7 @@ One module per aggregate, each a class over the shared collection handles
   risk.py           blacklist, risk rules, risk decisions (RiskStore)
   credentials.py    payment password, payment authorizations (CredentialStore)
   payment_codes.py  payment codes (PaymentCodeStore)
+  credit_listings.py  the credit blacklist's entries on accounts, the feed position
 
 PaymentStore puts them together, so the servicer, the tools and the tests hold one object.
 """
@@ -17,6 +18,7 @@ PaymentStore puts them together, so the servicer, the tools and the tests hold o
 from __future__ import annotations
 
 from services.payment.store.credentials import CredentialStore
+from services.payment.store.credit_listings import CreditListingStore
 from services.payment.store.holds import HoldStore
 from services.payment.store.payment_codes import PaymentCodeStore
 from services.payment.store.postings import PostingStore
@@ -25,7 +27,13 @@ from services.payment.store.trades import TradeStore
 
 
 class PaymentStore(
-    PostingStore, HoldStore, TradeStore, RiskStore, CredentialStore, PaymentCodeStore
+    PostingStore,
+    HoldStore,
+    TradeStore,
+    RiskStore,
+    CredentialStore,
+    PaymentCodeStore,
+    CreditListingStore,
 ):
     """Reads and writes the payment service's documents; every write takes the caller's session."""
 

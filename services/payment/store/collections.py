@@ -12,6 +12,7 @@ Collections in the service's own database:
   trades       escrow trades (escrow.py); job_runs: the daily trade job's completed dates
   payment_passwords, payment_authorizations, payment_codes   a payer's credentials
   blacklist, risk_rules, risk_decisions   risk control (risk.py, screening.py)
+  feed_positions  how far risk control has followed the credit blacklist's feed
   idempotency  idempotency records (chassis.idempotency)
   outbox       domain events (chassis.outbox)
 """
@@ -43,6 +44,7 @@ class PaymentCollections:
         self.risk_rules = database["risk_rules"]
         self.risk_decisions = database["risk_decisions"]
         self.job_runs = database["job_runs"]
+        self.feed_positions = database["feed_positions"]
         self.idempotency = database["idempotency"]
         self.outbox = database["outbox"]
         # Per hot account: how many in-flight requests of this process lease each sub-account.

@@ -41,6 +41,7 @@ def account_from_document(document: Document) -> Account:
         kyc_level=document.get("kyc_level", 1),
         payment_password_set=document.get("payment_password_set", False),
         activity=activity_from_document(document.get("activity")),
+        credit_listings=tuple(document.get("credit_listings", ())),
     )
 
 

@@ -255,6 +255,20 @@ def test_default_rules_deny_a_blacklisted_payee_even_when_otherwise_fine() -> No
     assert (decision.action, decision.rule_ids) == (RiskAction.DENY, ("blacklisted-party",))
 
 
+def test_default_rules_let_a_dishonest_debtor_transfer_500_yuan_and_deny_one_fen_more() -> None:
+    debtor = context(payer_dishonest_debtor=True, amount_fen=500 * YUAN)
+    assert evaluate_risk(DEFAULT_RULES, debtor).action is RiskAction.ALLOW
+    above = evaluate_risk(DEFAULT_RULES, replace(debtor, amount_fen=500 * YUAN + 1))
+    assert (above.action, above.rule_ids) == (RiskAction.DENY, ("dishonest-debtor",))
+    withdrawal = replace(debtor, amount_fen=500 * YUAN + 1, payment_kind=PaymentKind.WITHDRAWAL)
+    assert evaluate_risk(DEFAULT_RULES, withdrawal).rule_ids == ("dishonest-debtor",)
+    # Paying a merchant for daily life is not what the court list restricts.
+    shopping = replace(debtor, amount_fen=500 * YUAN + 1, payment_kind=PaymentKind.PAYMENT)
+    assert evaluate_risk(DEFAULT_RULES, shopping).action is RiskAction.ALLOW
+    listed_not = context(amount_fen=500 * YUAN + 1)
+    assert evaluate_risk(DEFAULT_RULES, listed_not).action is RiskAction.ALLOW
+
+
 def test_default_rules_challenge_a_new_device_and_a_large_first_transfer() -> None:
     decision = evaluate_risk(
         DEFAULT_RULES, context(device_known=False, payee_known=False, amount_fen=500 * YUAN + 1)
@@ -305,6 +319,7 @@ contexts = st.builds(
     today_amount_fen=st.integers(min_value=0, max_value=10**12),
     payer_blacklisted=st.booleans(),
     payee_blacklisted=st.booleans(),
+    payer_dishonest_debtor=st.booleans(),
 )
 
 
@@ -326,7 +341,7 @@ def test_decision_action_is_the_most_severe_of_the_fired_rules(ctx: PaymentConte
 def test_default_rules_round_trip_through_json() -> None:
     text = json.dumps(rules_to_data(DEFAULT_RULES))
     assert parse_rules(json.loads(text)) == DEFAULT_RULES
-    assert len(DEFAULT_RULES) == len(DEFAULT_RULES_DATA) == 9
+    assert len(DEFAULT_RULES) == len(DEFAULT_RULES_DATA) == 10
 
 
 def test_kyc_levels_may_be_written_as_numbers() -> None:

@@ -155,6 +155,8 @@ class Account(_message.Message):
     IN_ESCROW_FIELD_NUMBER: _builtins.int
     KYC_LEVEL_FIELD_NUMBER: _builtins.int
     PAYMENT_PASSWORD_SET_FIELD_NUMBER: _builtins.int
+    RESIDENT_ID_HASH_FIELD_NUMBER: _builtins.int
+    DISHONEST_DEBTOR_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     kind: Global___AccountKind.ValueType
     status: Global___AccountStatus.ValueType
@@ -172,6 +174,13 @@ class Account(_message.Message):
     """1 phone verified, 2 real-name, 3 bank card verified (after a first top-up)."""
     payment_password_set: _builtins.bool
     """Whether a 6-digit payment password has been set."""
+    resident_id_hash: _builtins.str
+    """sha256 of the upper-cased resident id, lower-case hex: set only on the
+    payment.account.opened event of a personal account, for the credit service to match
+    court and partner lists (which name people by this hash); never in an RPC answer.
+    """
+    dishonest_debtor: _builtins.bool
+    """The account's holder is on the credit service's list of dishonest debtors (失信被执行人)."""
     @_builtins.property
     def balance(self) -> _money_pb2.Money:
         """Posted balance: the sum of the account's ledger entries."""
@@ -205,10 +214,12 @@ class Account(_message.Message):
         in_escrow: _money_pb2.Money | None = ...,
         kyc_level: _builtins.int = ...,
         payment_password_set: _builtins.bool = ...,
+        resident_id_hash: _builtins.str = ...,
+        dishonest_debtor: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "balance", b"balance", "in_escrow", b"in_escrow", "opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available", b"available", "balance", b"balance", "display_name", b"display_name", "hot_shards", b"hot_shards", "in_escrow", b"in_escrow", "kind", b"kind", "kyc_level", b"kyc_level", "opened_at", b"opened_at", "owner_ref", b"owner_ref", "payment_password_set", b"payment_password_set", "phone", b"phone", "resident_id_masked", b"resident_id_masked", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available", b"available", "balance", b"balance", "dishonest_debtor", b"dishonest_debtor", "display_name", b"display_name", "hot_shards", b"hot_shards", "in_escrow", b"in_escrow", "kind", b"kind", "kyc_level", b"kyc_level", "opened_at", b"opened_at", "owner_ref", b"owner_ref", "payment_password_set", b"payment_password_set", "phone", b"phone", "resident_id_hash", b"resident_id_hash", "resident_id_masked", b"resident_id_masked", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
