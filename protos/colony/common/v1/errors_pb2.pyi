@@ -173,6 +173,30 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A scorecard model document is malformed (what is wrong in metadata)."""
     ERROR_REASON_SCORECARD_VERSION_EXISTS: _ErrorReason.ValueType  # 74
     """A scorecard model with that version was loaded before with other content."""
+    ERROR_REASON_HUABEI_LINE_FROZEN: _ErrorReason.ValueType  # 75
+    """The Huabei line is frozen (a blacklisted person): no purchase."""
+    ERROR_REASON_HUABEI_LINE_EXCEEDED: _ErrorReason.ValueType  # 76
+    """The Huabei line's available amount is smaller than the purchase."""
+    ERROR_REASON_HUABEI_RESERVATION_RELEASED: _ErrorReason.ValueType  # 77
+    """The Huabei reservation was released (or released before it was made)."""
+    ERROR_REASON_HUABEI_RESERVATION_MISMATCH: _ErrorReason.ValueType  # 78
+    """The Huabei reservation id exists with different terms, or was captured by another posting."""
+    ERROR_REASON_LOAN_OVERDUE: _ErrorReason.ValueType  # 79
+    """The borrower has an amount past due: repay it first."""
+    ERROR_REASON_INSTALLMENT_NOT_ALLOWED: _ErrorReason.ValueType  # 80
+    """The bill or purchase cannot be converted into installments (why in the message)."""
+    ERROR_REASON_REFUND_EXCEEDS_PURCHASE: _ErrorReason.ValueType  # 81
+    """A refund larger than what is left of the purchase."""
+    ERROR_REASON_REPAYMENT_EXCEEDS_OWED: _ErrorReason.ValueType  # 82
+    """A repayment above what may be repaid today (payoff in metadata): overpayment is refused."""
+    ERROR_REASON_REPAYMENT_CANCELLED: _ErrorReason.ValueType  # 83
+    """The repayment was cancelled (or cancelled before it was tried)."""
+    ERROR_REASON_REPAYMENT_MISMATCH: _ErrorReason.ValueType  # 84
+    """The repayment id exists with different terms, or was applied with another posting."""
+    ERROR_REASON_REPAYMENT_ALREADY_APPLIED: _ErrorReason.ValueType  # 85
+    """The repayment is applied; it cannot be cancelled."""
+    ERROR_REASON_BUSINESS_DATE_IN_FUTURE: _ErrorReason.ValueType  # 86
+    """A business date after today (the loan job runs only for dates that have begun)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -332,4 +356,28 @@ ERROR_REASON_INVALID_SCORECARD: ErrorReason.ValueType  # 73
 """A scorecard model document is malformed (what is wrong in metadata)."""
 ERROR_REASON_SCORECARD_VERSION_EXISTS: ErrorReason.ValueType  # 74
 """A scorecard model with that version was loaded before with other content."""
+ERROR_REASON_HUABEI_LINE_FROZEN: ErrorReason.ValueType  # 75
+"""The Huabei line is frozen (a blacklisted person): no purchase."""
+ERROR_REASON_HUABEI_LINE_EXCEEDED: ErrorReason.ValueType  # 76
+"""The Huabei line's available amount is smaller than the purchase."""
+ERROR_REASON_HUABEI_RESERVATION_RELEASED: ErrorReason.ValueType  # 77
+"""The Huabei reservation was released (or released before it was made)."""
+ERROR_REASON_HUABEI_RESERVATION_MISMATCH: ErrorReason.ValueType  # 78
+"""The Huabei reservation id exists with different terms, or was captured by another posting."""
+ERROR_REASON_LOAN_OVERDUE: ErrorReason.ValueType  # 79
+"""The borrower has an amount past due: repay it first."""
+ERROR_REASON_INSTALLMENT_NOT_ALLOWED: ErrorReason.ValueType  # 80
+"""The bill or purchase cannot be converted into installments (why in the message)."""
+ERROR_REASON_REFUND_EXCEEDS_PURCHASE: ErrorReason.ValueType  # 81
+"""A refund larger than what is left of the purchase."""
+ERROR_REASON_REPAYMENT_EXCEEDS_OWED: ErrorReason.ValueType  # 82
+"""A repayment above what may be repaid today (payoff in metadata): overpayment is refused."""
+ERROR_REASON_REPAYMENT_CANCELLED: ErrorReason.ValueType  # 83
+"""The repayment was cancelled (or cancelled before it was tried)."""
+ERROR_REASON_REPAYMENT_MISMATCH: ErrorReason.ValueType  # 84
+"""The repayment id exists with different terms, or was applied with another posting."""
+ERROR_REASON_REPAYMENT_ALREADY_APPLIED: ErrorReason.ValueType  # 85
+"""The repayment is applied; it cannot be cancelled."""
+ERROR_REASON_BUSINESS_DATE_IN_FUTURE: ErrorReason.ValueType  # 86
+"""A business date after today (the loan job runs only for dates that have begun)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
