@@ -1,0 +1,65 @@
+"""The loan gRPC servicer: proto in, one loan rule, proto out (DOMAIN.md §4, docs/loans.md).
+
+Each mutating method is a short use case: validate the request, then inside one idempotent
+transaction load the records, ask the domain rules (huabei.py, bills.py, installments.py,
+cash_loans.py, repayments.py, periods.py, delinquency.py), store the result and append its
+event. Documents live in store/; the RPC groups in rpc_*.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from chassis.clock import Clock
+from chassis.grpc_server import GrpcService, build_grpc_service
+from chassis.mongo import MongoClient
+from chassis.outbox import EventFeedRpc, OutboxFeed
+from chassis.settings import ServiceSettings
+from colony.loan.v1 import loan_pb2 as pb
+from colony.loan.v1 import loan_pb2_grpc
+from services.loan.rpc_bills import BillsRpc
+from services.loan.rpc_cash_loans import CashLoansRpc
+from services.loan.rpc_huabei import HuabeiRpc
+from services.loan.rpc_jobs import JobsRpc
+from services.loan.rpc_repayments import RepaymentsRpc
+from services.loan.store import LoanStore
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["LoanService"].full_name
+
+
+class LoanServicer(
+    EventFeedRpc,
+    HuabeiRpc,
+    BillsRpc,
+    CashLoansRpc,
+    RepaymentsRpc,
+    JobsRpc,
+    loan_pb2_grpc.LoanServiceServicer,
+):
+    """The LoanService: every RPC group mixed into one servicer over one LoanStore."""
+
+    feed_response = pb.StreamEventsResponse
+
+
+async def build_loan_service(
+    settings: ServiceSettings, client: MongoClient, clock: Clock
+) -> GrpcService:
+    """Prepare the loan database (indexes) and build its gRPC server.
+
+    The daily job is run by date (RunLoanJobs) by the gateway's schedule or an operator, like
+    the wealth job: the service itself runs no periodic job.
+    """
+    store = LoanStore(client[settings.database_name])
+    await store.ensure_indexes()
+    feed = OutboxFeed(client, store.database)
+    await feed.ensure_indexes()
+    servicer = LoanServicer(client, store, clock, feed)
+    service = build_grpc_service(
+        settings,
+        register=[lambda server: loan_pb2_grpc.add_LoanServiceServicer_to_server(servicer, server)],
+        service_names=[SERVICE_NAME],
+    )
+    service.add_background("outbox-sequencer", feed.run_sequencer)
+    return service
