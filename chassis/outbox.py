@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
@@ -40,6 +40,7 @@ OUTBOX_COLLECTION = "outbox"
 FEED_STATE_COLLECTION = "outbox_feed"
 SEQUENCER_STATE_ID = "sequencer"
 SEQUENCER_BATCH_MAX = 500
+SEQUENCER_BATCH_SECONDS = 0.02
 SEQUENCER_AWAIT_MS = 200
 SEQUENCER_RESTART_DELAY_SECONDS = 1.0
 FEED_BATCH_DEFAULT = 100
@@ -209,13 +210,19 @@ class OutboxFeed:
             if resume_token is None:
                 # Opened the stream first, then backfill: nothing committed in between is missed.
                 await self._backfill(stream.resume_token)
+            loop = asyncio.get_running_loop()
             while stream.alive:
                 event_ids: list[str] = []
                 change = await stream.try_next()
-                while change is not None and len(event_ids) < SEQUENCER_BATCH_MAX:
+                # A batch closes when the stream has nothing more right now, at
+                # SEQUENCER_BATCH_MAX events, or SEQUENCER_BATCH_SECONDS after it opened: under
+                # a steady stream of commits it would otherwise wait for the count alone.
+                batch_closes_at = loop.time() + SEQUENCER_BATCH_SECONDS
+                while change is not None:
                     event_ids.append(change["documentKey"]["_id"])
-                    if len(event_ids) < SEQUENCER_BATCH_MAX:
-                        change = await stream.try_next()
+                    if len(event_ids) >= SEQUENCER_BATCH_MAX or loop.time() >= batch_closes_at:
+                        break
+                    change = await stream.try_next()
                 if event_ids:
                     await self._assign(event_ids, stream.resume_token)
 
@@ -238,13 +245,29 @@ class OutboxFeed:
         async def assign(session: Session) -> None:
             state = await self.state.find_one({"_id": SEQUENCER_STATE_ID}, session=session)
             next_position = (state or {}).get("next_position", 1)
-            for event_id in event_ids:
-                result = await self.outbox.update_one(
-                    {"_id": event_id, "position": {"$exists": False}},
-                    {"$set": {"position": next_position}},
+            # Three round trips a batch, however long: which of these still lack a position,
+            # then every assignment in one bulk write, then the state.
+            unpositioned = {
+                document["_id"]
+                async for document in self.outbox.find(
+                    {"_id": {"$in": event_ids}, "position": {"$exists": False}},
+                    {"_id": 1},
                     session=session,
                 )
-                next_position += result.modified_count
+            }
+            assignments = []
+            for event_id in event_ids:  # commit order, as the change stream reported it
+                if event_id in unpositioned:
+                    assignments.append(
+                        UpdateOne(
+                            {"_id": event_id, "position": {"$exists": False}},
+                            {"$set": {"position": next_position}},
+                        )
+                    )
+                    next_position += 1
+            if assignments:
+                result = await self.outbox.bulk_write(assignments, ordered=True, session=session)
+                assert result.modified_count == len(assignments), "an event was positioned twice"
             await self.state.update_one(
                 {"_id": SEQUENCER_STATE_ID},
                 {"$set": {"next_position": next_position, "resume_token": resume_token}},

@@ -7,6 +7,10 @@ Scenarios, each for a fixed time with a fixed number of payments in flight:
   hot-merchant     the same payments all to one merchant flagged hot (16 sub-accounts)
   hot-unsharded    the same payments all to one ordinary merchant (the known bottleneck)
   risk-evaluation  the risk rule engine alone (pure), per-call latency
+  feed lag         while spread-merchants runs, the credit service (its own process) follows
+                   the payment feed; sampled every 250 ms from the two databases: events the
+                   payment service committed that credit has not applied, and how long the
+                   oldest of them has waited
 
 The machine is shared and noisy, so the report leads with ratios measured in the same run
 (hot ÷ spread, service ÷ raw) rather than absolute figures. Nothing here asserts a number.
@@ -26,7 +30,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,7 @@ HOT_SHARDS = 32
 BUYERS_PER_WORKER = 4
 SERVICE_START_SECONDS_MAX = 60.0
 RISK_EVALUATIONS = 100_000
+FEED_LAG_SAMPLE_SECONDS = 0.25
 
 
 @dataclass
@@ -152,19 +157,23 @@ def new_resident_id() -> str:
             return first_17 + resident_id_check_char(first_17)
 
 
-class PaymentProcess:
-    """The payment service as its own process, as in production."""
+class ServiceProcess:
+    """A business-line service as its own process, as in production."""
 
-    def __init__(self, mongo_url: str, database: str) -> None:
+    def __init__(
+        self, name: str, mongo_url: str, database: str, extra_env: dict[str, str] | None = None
+    ) -> None:
+        self.name = name
         self.port = free_port()
         environment = {
             **os.environ,
             "MONGO_URL": mongo_url,
-            "COLONY_PAYMENT_DB": database,
-            "COLONY_PAYMENT_GRPC_PORT": str(self.port),
+            f"COLONY_{name.upper()}_DB": database,
+            f"COLONY_{name.upper()}_GRPC_PORT": str(self.port),
             "COLONY_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
         }
-        self.process = subprocess.Popen([sys.executable, "-m", "services.payment"], env=environment)
+        self.process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=environment)
 
     @property
     def address(self) -> str:
@@ -181,7 +190,7 @@ class PaymentProcess:
                         return
                 except grpc.aio.AioRpcError:
                     await asyncio.sleep(0.2)
-        raise SystemExit("the payment service did not start")
+        raise SystemExit(f"the {self.name} service did not start")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -214,10 +223,83 @@ async def open_account(stub: payment_pb2_grpc.PaymentServiceAsyncStub, merchant:
     return response.account.account_id
 
 
-async def payment_scenarios(mongo_url: str, seconds: float, workers: int) -> list[Figures]:
-    service = PaymentProcess(mongo_url, f"bench_{uuid.uuid4().hex[:8]}")
+@dataclass
+class FeedLagFigures:
+    samples: int
+    events_behind_max: int
+    events_behind_p99: int
+    seconds_behind_p50: float
+    seconds_behind_p99: float
+    seconds_behind_max: float
+
+
+class FeedLagSampler:
+    """Reads, from outside both services, how far credit's intake is behind payment's feed."""
+
+    def __init__(self, mongo_url: str, payment_db: str, credit_db: str) -> None:
+        self._client = create_client(mongo_url, "colony-bench-lag")
+        self._outbox = self._client[payment_db]["outbox"]
+        self._positions = self._client[credit_db]["feed_positions"]
+        self._events_behind: list[int] = []
+        self._seconds_behind: list[float] = []
+
+    async def sample_until(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._sample()
+            await asyncio.sleep(FEED_LAG_SAMPLE_SECONDS)
+
+    async def _sample(self) -> None:
+        """Events committed by payment and not yet applied by credit, and the oldest's wait.
+
+        End to end: an event still waiting for its feed position (the sequencer) counts too.
+        """
+        applied = await self._positions.find_one({"_id": "payment"}) or {"position": 0}
+        waiting = {
+            "$or": [
+                {"position": {"$exists": False}},
+                {"position": {"$gt": int(applied["position"])}},
+            ]
+        }
+        behind = await self._outbox.count_documents(waiting)
+        oldest = await self._outbox.find_one(waiting, sort=[("occurred_at", 1)])
+        waited = 0.0
+        if oldest is not None:
+            occurred = oldest["occurred_at"].replace(tzinfo=UTC)
+            waited = max(0.0, (datetime.now(UTC) - occurred).total_seconds())
+        self._events_behind.append(behind)
+        self._seconds_behind.append(waited)
+
+    async def figures(self) -> FeedLagFigures:
+        await self._client.close()
+        events = sorted(self._events_behind) or [0]
+        waits = sorted(self._seconds_behind) or [0.0]
+        p99 = min(len(waits) - 1, int(len(waits) * 0.99))
+        return FeedLagFigures(
+            samples=len(self._events_behind),
+            events_behind_max=events[-1],
+            events_behind_p99=events[min(len(events) - 1, int(len(events) * 0.99))],
+            seconds_behind_p50=round(waits[len(waits) // 2], 3),
+            seconds_behind_p99=round(waits[p99], 3),
+            seconds_behind_max=round(waits[-1], 3),
+        )
+
+
+async def payment_scenarios(
+    mongo_url: str, seconds: float, workers: int
+) -> tuple[list[Figures], FeedLagFigures]:
+    run_id = uuid.uuid4().hex[:8]
+    payment_db, credit_db = f"bench_{run_id}", f"bench_credit_{run_id}"
+    service = ServiceProcess("payment", mongo_url, payment_db)
+    credit = ServiceProcess(
+        "credit",
+        mongo_url,
+        credit_db,
+        {"COLONY_CREDIT_FEEDS": "payment", "COLONY_PAYMENT_ADDRESS": service.address},
+    )
+    lag = FeedLagSampler(mongo_url, payment_db, credit_db)
     try:
         await service.wait_until_serving()
+        await credit.wait_until_serving()
         async with grpc.aio.insecure_channel(service.address) as channel:
             stub = payment_pb2_grpc.PaymentServiceStub(channel)
             buyers = await asyncio.gather(
@@ -269,11 +351,21 @@ async def payment_scenarios(mongo_url: str, seconds: float, workers: int) -> lis
                 ("hot-merchant", lambda: hot_merchant),
                 ("hot-unsharded", lambda: unsharded_merchant),
             ):
+                stop_sampling = asyncio.Event()
+                sampling = (
+                    asyncio.create_task(lag.sample_until(stop_sampling))
+                    if name == "spread-merchants"
+                    else None
+                )
                 started = time.perf_counter()
                 latencies, failures = await run_for(seconds, workers, paying(choose))
                 results.append(summarise(name, latencies, failures, time.perf_counter() - started))
-            return results
+                stop_sampling.set()
+                if sampling is not None:
+                    await sampling
+            return results, await lag.figures()
     finally:
+        credit.stop()
         service.stop()
 
 
@@ -312,7 +404,10 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
         mongo_url = server.url
     try:
         figures = [await raw_transaction_rate(mongo_url, options.seconds, options.workers)]
-        figures += await payment_scenarios(mongo_url, options.seconds, options.workers)
+        service_figures, feed_lag = await payment_scenarios(
+            mongo_url, options.seconds, options.workers
+        )
+        figures += service_figures
         figures.append(risk_evaluation())
     finally:
         if server is not None:
@@ -334,6 +429,7 @@ async def main_async(options: argparse.Namespace) -> dict[str, Any]:
         "settings": {"seconds": options.seconds, "workers": options.workers},
         "figures": [asdict(f) for f in figures],
         "ratios": ratios,
+        "feed_lag_credit_behind_payment_during_spread_merchants": asdict(feed_lag),
     }
 
 
@@ -356,6 +452,13 @@ def main() -> None:
         )
     for name, value in report["ratios"].items():
         print(f"{name}: {value}")
+    lag = report["feed_lag_credit_behind_payment_during_spread_merchants"]
+    print(
+        f"credit feed lag during spread-merchants: events behind max {lag['events_behind_max']} "
+        f"(p99 {lag['events_behind_p99']}); seconds behind p50 {lag['seconds_behind_p50']}, "
+        f"p99 {lag['seconds_behind_p99']}, max {lag['seconds_behind_max']} "
+        f"({lag['samples']} samples)"
+    )
     print(f"(written to {options.out})")
 
 
