@@ -170,7 +170,11 @@ def allowed(
 def expected_colony_traffic(source: str, target: str, port: int) -> bool:
     """The rules of docs/operations.md, between Colony's own pods."""
     if target in SERVICE_NAMES and port == DEFAULT_GRPC_PORTS[target]:
-        return source == "gateway" or (source == "credit" and target in FEED_SOURCES)
+        return (
+            source == "gateway"
+            or (source == "credit" and target in FEED_SOURCES)
+            or (source == "payment" and target == "credit")  # the credit blacklist's feed
+        )
     if target.endswith("-db") and port == MONGO_PORT:
         owner = target.removesuffix("-db")
         return source in (owner, target)  # its process, and the replica set's own members
