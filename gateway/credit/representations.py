@@ -125,7 +125,7 @@ def consent_json(grant: cpb.ConsentGrant) -> dict[str, Any]:
     return {
         "consent_id": grant.grant_id,
         "person_id": grant.person_id,
-        "merchant_account_id": grant.merchant_id,
+        "merchant_id": grant.merchant_id,
         "purpose": purpose_name(grant.purpose),
         "granted_at": timestamp_json(grant.granted_at),
         "expires_at": timestamp_json(grant.expires_at),
@@ -138,7 +138,7 @@ def access_json(access: cpb.ScoreAccess) -> dict[str, Any]:
     return {
         "access_id": access.access_id,
         "person_id": access.person_id,
-        "merchant_account_id": access.merchant_id,
+        "merchant_id": access.merchant_id,
         "purpose": purpose_name(access.purpose),
         "consent_id": access.grant_id,
         "read": _READS.get(access.method, access.method),
@@ -363,7 +363,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": [
             "consent_id",
             "person_id",
-            "merchant_account_id",
+            "merchant_id",
             "purpose",
             "granted_at",
             "expires_at",
@@ -373,7 +373,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "consent_id": {"type": "string"},
             "person_id": {"type": "string"},
-            "merchant_account_id": {"type": "string"},
+            "merchant_id": {"type": "string"},
             "purpose": {"type": "string", "enum": list(PURPOSE_NAMES)},
             "granted_at": _DATE_TIME,
             "expires_at": _DATE_TIME,
@@ -397,7 +397,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": [
             "access_id",
             "person_id",
-            "merchant_account_id",
+            "merchant_id",
             "purpose",
             "consent_id",
             "read",
@@ -406,7 +406,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "access_id": {"type": "string"},
             "person_id": {"type": "string"},
-            "merchant_account_id": {"type": "string"},
+            "merchant_id": {"type": "string"},
             "purpose": {"type": "string", "enum": list(PURPOSE_NAMES)},
             "consent_id": {"type": "string", "description": "The grant the merchant used."},
             "read": {"type": "string", "enum": ["score", "deposit_waiver"]},

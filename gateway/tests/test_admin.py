@@ -31,7 +31,7 @@ async def test_operators_get_the_role_at_log_in_and_nobody_else_passes(
         if path.startswith("/v1/admin/")
         for method in item
     ]
-    assert len(admin_operations) == 16
+    assert len(admin_operations) == 22
     for outsider in (await new_user(), await new_merchant()):
         for method, path in admin_operations:
             concrete = (
@@ -40,6 +40,7 @@ async def test_operators_get_the_role_at_log_in_and_nobody_else_passes(
                 .replace("{operation_id}", "O0")
                 .replace("{product_id}", "P0")
                 .replace("{fund_id}", "F0")
+                .replace("{resident_id_hash}", "0" * 64)
             )
             response = await gateway.request(method, concrete, json={}, headers=outsider.headers)
             await problem_of(response, 403, "PERMISSION_DENIED")

@@ -44,7 +44,7 @@ def new_key() -> str:
 
 
 async def test_every_money_moving_route_requires_an_idempotency_key(
-    gateway: Client, new_user: Any, new_merchant: Any
+    gateway: Client, new_user: Any, new_merchant: Any, operator: Any
 ) -> None:
     user = await new_user()
     merchant = await new_merchant()
@@ -76,9 +76,16 @@ async def test_every_money_moving_route_requires_an_idempotency_key(
         "/v1/wealth/risk-profile",
         "/v1/wealth/funds/{fund_id}/purchases",
         "/v1/wealth/funds/{fund_id}/sales",
+        "/v1/credit/declarations",
+        "/v1/credit/consents",
+        "/v1/admin/credit/blacklist",
+        "/v1/admin/credit/blacklist/removals",
+        "/v1/admin/credit/scorecards",
     }
     for method, path in keyed_operations:
         caller = merchant if path.startswith("/v1/merchant/") else user
+        if path.startswith("/v1/admin/"):
+            caller = operator
         response = await gateway.request(
             method,
             re.sub(r"{\w+}", "any-id", path),

@@ -103,7 +103,11 @@ async def test_a_personal_user_gets_403_on_every_merchant_endpoint(
     ]
     assert len(merchant_operations) >= 11
     for method, path in merchant_operations:
-        concrete = path.replace("{trade_id}", "T0").replace("{key_id}", "key_0")
+        concrete = (
+            path.replace("{trade_id}", "T0")
+            .replace("{key_id}", "key_0")
+            .replace("{person_id}", "P0")
+        )
         response = await gateway.request(method, concrete, json={}, headers=buyer.keyed(new_key()))
         await problem_of(response, 403, "PERMISSION_DENIED")
         anonymous = await gateway.request(method, concrete, json={})

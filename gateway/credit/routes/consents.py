@@ -33,7 +33,7 @@ from gateway.edge.representations import encode_json, json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
 
 OPERATION_GRANT = "createCreditConsent"
-GRANT_FIELDS = ("merchant_account_id", "purpose", "expires_at")
+GRANT_FIELDS = ("merchant_id", "purpose", "expires_at")
 # Transport bounds; the services hold the real rules (a grant lasts at most a year).
 ACCOUNT_ID_LENGTH_MAX = 64
 TIMESTAMP_LENGTH_MAX = 40
@@ -41,10 +41,10 @@ TIMESTAMP_LENGTH_MAX = 40
 SCHEMAS: dict[str, dict[str, Any]] = {
     "CreditConsentRequest": {
         "type": "object",
-        "required": ["merchant_account_id", "purpose", "expires_at"],
+        "required": ["merchant_id", "purpose", "expires_at"],
         "additionalProperties": False,
         "properties": {
-            "merchant_account_id": {
+            "merchant_id": {
                 "type": "string",
                 "maxLength": ACCOUNT_ID_LENGTH_MAX,
                 "description": "The merchant's account id (2188…).",
@@ -89,10 +89,10 @@ def _purpose(body: dict[str, Any]) -> cpb.ConsentPurpose.ValueType:
     return PURPOSE_NAMES[purpose]
 
 
-def _no_merchant(merchant_account_id: str) -> NotFound:
+def _no_merchant(merchant_id: str) -> NotFound:
     return NotFound(
-        f"there is no merchant {merchant_account_id!r}",
-        metadata={"merchant_account_id": merchant_account_id},
+        f"there is no merchant {merchant_id!r}",
+        metadata={"merchant_id": merchant_id},
     )
 
 
@@ -157,33 +157,33 @@ class CreditConsentRoutes:
             ),
         ]
 
-    async def _require_merchant(self, merchant_account_id: str) -> None:
+    async def _require_merchant(self, merchant_id: str) -> None:
         """The account must be a merchant's (a grant to anyone else could never be used)."""
         try:
-            account = await self._payment.get_account(merchant_account_id)
+            account = await self._payment.get_account(merchant_id)
         except DomainError as error:
             if error.kind in (ErrorKind.NOT_FOUND, ErrorKind.INVALID_ARGUMENT):
-                raise _no_merchant(merchant_account_id) from None
+                raise _no_merchant(merchant_id) from None
             raise
         if account.kind != pb.ACCOUNT_KIND_MERCHANT:
-            raise _no_merchant(merchant_account_id)
+            raise _no_merchant(merchant_id)
 
     async def grant(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
         body = await read_json_object(request, GRANT_FIELDS)
-        merchant_account_id = require_text(body, "merchant_account_id", ACCOUNT_ID_LENGTH_MAX)
+        merchant_id = require_text(body, "merchant_id", ACCOUNT_ID_LENGTH_MAX)
         purpose = _purpose(body)
         expires_at = _timestamp(body, "expires_at")
         caller, person_id = callers.owner(request), callers.person_of(request)
 
         async def grant(grpc_key: str) -> StoredResponse:
-            await self._require_merchant(merchant_account_id)
+            await self._require_merchant(merchant_id)
             granted = await self._credit.grant_consent(
                 cpb.GrantConsentRequest(
                     idempotency_key=grpc_key,
                     caller=caller,
                     person_id=person_id,
-                    merchant_id=merchant_account_id,
+                    merchant_id=merchant_id,
                     purpose=purpose,
                     expires_at=expires_at,
                 )

@@ -57,7 +57,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "error. The score itself is not shown: a deposit_waiver consent is no score consent.",
         "required": [
             "person_id",
-            "merchant_account_id",
+            "merchant_id",
             "deposit",
             "waived",
             "refusal",
@@ -65,7 +65,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ],
         "properties": {
             "person_id": {"type": "string"},
-            "merchant_account_id": {"type": "string"},
+            "merchant_id": {"type": "string"},
             "deposit": {**schema_ref("Money"), "description": "The deposit asked about."},
             "waived": {"type": "boolean"},
             "refusal": {
@@ -165,7 +165,7 @@ class MerchantCreditRoutes:
         return json_response(
             {
                 "person_id": person_id,
-                "merchant_account_id": caller.id,
+                "merchant_id": caller.id,
                 "deposit": money_json(deposit),
                 "waived": answer.waived,
                 "refusal": answer.refusal or None,
