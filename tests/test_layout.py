@@ -212,3 +212,18 @@ def test_the_probe_sees_an_io_import() -> None:
         "loaded": first_impure(["chassis.wire"])["loaded"],
     }
     assert first_impure(["chassis.wire"]) != {}
+
+
+def is_route_module(name: str) -> bool:
+    """gateway.<area>.routes and everything in it: the handlers of one business area."""
+    parts = name.split(".")
+    return parts[0] == "gateway" and "routes" in parts[1:]
+
+
+def test_only_the_composition_root_imports_route_modules() -> None:
+    def upward(importer: str, name: str) -> bool:
+        # A routes package may import its own modules; nothing else below app may.
+        same_routes = is_route_module(importer) and name.startswith(importer.rsplit(".", 1)[0])
+        return is_route_module(name) and importer != "gateway.app" and not same_routes
+
+    assert violations("gateway", upward) == []
