@@ -31,7 +31,7 @@ help:
 	@echo "  lint       lock check, ruff, ruff format --check, mypy, buf lint, bindings drift check,"
 	@echo "             hadolint (Dockerfile), compose-spec schema, rendered k8s overlays (kubernetes-validate)"
 	@echo "  protos     regenerate the Python bindings from protos/"
-	@echo "  audit      check the payment ledger's invariants and escrow (MONGO_URL or make run's)"
+	@echo "  audit      ledger invariants; escrow, wealth and loan accounts reconciled (make run's data)"
 	@echo "  bench      ledger benchmarks: raw transaction, spread vs hot merchant, risk rules"
 	@echo "  venv       create .venv and install the pinned dependencies (also: install)"
 	@echo "  clean      remove var/ (local data) and caches; distclean also .venv, node_modules"

@@ -1,12 +1,14 @@
 """The `colony` command: operator tasks against a running platform's databases.
 
-  colony audit   check the payment ledger's invariants, reconcile escrow, and reconcile each
-                 wealth omnibus account with what the wealth service owes; exit 1 on a breach
+  colony audit   check the payment ledger's invariants, reconcile escrow, reconcile each
+                 wealth omnibus account with what the wealth service owes, and each loan
+                 ledger account (Huabei, cash loans) with the loan service's books; exit 1 on
+                 a breach
 
 It reads the same settings as the services (MONGO_URL or COLONY_<NAME>_MONGO_URL,
 COLONY_<NAME>_DB), so it checks exactly the databases they write. An operator tool may read
 every line's database; the services never read each other's. The omnibus reconciliation
-holds at rest: run it when no wealth operation is in flight.
+holds at rest: run it when no wealth or loan operation is in flight.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import sys
 
 from chassis.mongo import create_client
 from chassis.settings import ServiceSettings
+from services.loan.portfolio import book_breaches
+from services.loan.store import LoanStore
+from services.loan.store.reports import read_ledger_flows
 from services.payment.escrow import ESCROW_ACCOUNT_ID
 from services.payment.store import PaymentStore
 from services.wealth.store import WealthStore
@@ -24,7 +29,9 @@ from services.wealth.store.audit import read_wealth_audit
 
 
 async def audit(
-    settings: ServiceSettings, wealth_settings: ServiceSettings | None = None
+    settings: ServiceSettings,
+    wealth_settings: ServiceSettings | None = None,
+    loan_settings: ServiceSettings | None = None,
 ) -> list[str]:
     """Every breach of the ledger invariants, held funds, escrow and omnibus reconciliation."""
     client = create_client(settings.mongo_url, "colony-audit")
@@ -35,6 +42,8 @@ async def audit(
             breaches += await store.audit_escrow(ESCROW_ACCOUNT_ID)
         if wealth_settings is not None:
             breaches += await _reconcile_wealth(store, wealth_settings)
+        if loan_settings is not None:
+            breaches += await _reconcile_loans(store, loan_settings)
         return breaches
     finally:
         await client.close()
@@ -49,14 +58,37 @@ async def _reconcile_wealth(payments: PaymentStore, settings: ServiceSettings) -
         await client.close()
     breaches = [f"wealth: {breach}" for breach in report.breaches]
     for figures in report.omnibus:
-        if await payments.accounts.find_one({"_id": figures.account_id}) is None:
-            balance_fen = 0
-        else:
-            balance_fen = (await payments.get_account(figures.account_id)).balance_fen
+        balance_fen = await _ledger_balance_fen(payments, figures.account_id)
         if balance_fen != figures.expected_balance_fen:
             breaches.append(
                 f"{figures.account_id}: ledger balance {balance_fen} fen, the wealth service "
                 f"owes {figures.expected_balance_fen} fen"
+            )
+    return breaches
+
+
+async def _ledger_balance_fen(payments: PaymentStore, account_id: str) -> int:
+    if await payments.accounts.find_one({"_id": account_id}) is None:
+        return 0
+    return (await payments.get_account(account_id)).balance_fen
+
+
+async def _reconcile_loans(payments: PaymentStore, settings: ServiceSettings) -> list[str]:
+    """Each loan ledger account's balance = what the loan books say was collected less lent."""
+    client = create_client(settings.mongo_url, "colony-audit-loan")
+    try:
+        flows = await read_ledger_flows(LoanStore(client[settings.database_name]))
+    finally:
+        await client.close()
+    breaches = []
+    for account in flows:
+        breaches += [f"loan: {breach}" for breach in book_breaches(account)]
+        balance_fen = await _ledger_balance_fen(payments, account.account_id)
+        if balance_fen != account.expected_balance_fen:
+            breaches.append(
+                f"{account.account_id}: ledger balance {balance_fen} fen, the loan books say "
+                f"{account.expected_balance_fen} fen (collected {account.collected_fen} - lent "
+                f"{account.lent_fen})"
             )
     return breaches
 
@@ -70,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     if options.command == "audit":
         settings = ServiceSettings.from_env("payment")
-        breaches = asyncio.run(audit(settings, ServiceSettings.from_env("wealth")))
+        breaches = asyncio.run(
+            audit(settings, ServiceSettings.from_env("wealth"), ServiceSettings.from_env("loan"))
+        )
         for breach in breaches:
             print(f"BREACH: {breach}")
         if breaches:

@@ -68,6 +68,9 @@ def audit_environment(monkeypatch: pytest.MonkeyPatch, settings: ServiceSettings
     # No wealth activity in this module: an empty wealth database owes nothing.
     monkeypatch.setenv("COLONY_WEALTH_MONGO_URL", settings.mongo_url)
     monkeypatch.setenv("COLONY_WEALTH_DB", f"{settings.database_name}_wealth_none")
+    # Nor loan activity: an empty loan database has lent nothing.
+    monkeypatch.setenv("COLONY_LOAN_MONGO_URL", settings.mongo_url)
+    monkeypatch.setenv("COLONY_LOAN_DB", f"{settings.database_name}_loan_none")
 
 
 async def run_colony_audit() -> int:
@@ -184,4 +187,31 @@ async def test_an_omnibus_balance_the_wealth_service_does_not_owe_is_a_breach(
     )
     assert await audit(settings, wealth) == [
         f"{omnibus}: ledger balance 100 fen, the wealth service owes 0 fen"
+    ]
+
+
+@pytest.mark.usefixtures("audit_environment")
+async def test_money_lent_from_a_loan_account_without_a_loan_on_the_books_is_a_breach(
+    stub: Stub, settings: ServiceSettings
+) -> None:
+    loan = ServiceSettings.from_env("loan")  # the empty loan database of this module
+    assert await audit(settings, None, loan) == []
+    huabei = "platform:loan:huabei"
+    await stub.EnsurePlatformAccount(
+        pb.EnsurePlatformAccountRequest(
+            account_id=huabei, display_name="Huabei funding", external_party=True
+        )
+    )
+    person = (await open_person(stub)).account_id
+    # 100 fen paid out of the Huabei line's account for which the loan service booked nothing.
+    await stub.PlatformTransfer(
+        pb.PlatformTransferRequest(
+            idempotency_key="stray-loan",
+            from_account_id=huabei,
+            to_account_id=person,
+            amount=cny(100),
+        )
+    )
+    assert await audit(settings, None, loan) == [
+        f"{huabei}: ledger balance -100 fen, the loan books say 0 fen (collected 0 - lent 0)"
     ]
