@@ -197,6 +197,28 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The repayment is applied; it cannot be cancelled."""
     ERROR_REASON_BUSINESS_DATE_IN_FUTURE: _ErrorReason.ValueType  # 86
     """A business date after today (the loan job runs only for dates that have begun)."""
+    ERROR_REASON_QUOTE_EXPIRED: _ErrorReason.ValueType  # 87
+    """The quote is past its 15 minutes of validity: ask for a new one."""
+    ERROR_REASON_QUOTE_INPUTS_MISMATCH: _ErrorReason.ValueType  # 88
+    """The inputs differ from those the quote was priced from."""
+    ERROR_REASON_QUOTE_ALREADY_USED: _ErrorReason.ValueType  # 89
+    """The quote was already used by another policy."""
+    ERROR_REASON_NOT_INSURABLE: _ErrorReason.ValueType  # 90
+    """The product's rules do not cover these inputs (an age, a duration, a tier outside its tables)."""
+    ERROR_REASON_POLICY_NOT_ACTIVE: _ErrorReason.ValueType  # 91
+    """The policy is not active (pending, expired, cancelled or void)."""
+    ERROR_REASON_POLICY_MISMATCH: _ErrorReason.ValueType  # 92
+    """The policy id exists with different terms, or was confirmed or paid by other transfers."""
+    ERROR_REASON_POLICY_PURCHASE_CANCELLED: _ErrorReason.ValueType  # 93
+    """The purchase was cancelled (or cancelled before it was tried)."""
+    ERROR_REASON_DUPLICATE_CLAIM: _ErrorReason.ValueType  # 94
+    """A claim for the same policy and event exists (its id in metadata)."""
+    ERROR_REASON_CLAIM_EXCEEDS_COVER: _ErrorReason.ValueType  # 95
+    """The claim is larger than the policy's remaining cover (remaining in metadata)."""
+    ERROR_REASON_CLAIM_MISMATCH: _ErrorReason.ValueType  # 96
+    """The claim id exists with different terms, or was paid by other transfers."""
+    ERROR_REASON_CLAIM_OPEN: _ErrorReason.ValueType  # 97
+    """The policy has a claim not yet settled: it cannot be cancelled."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -380,4 +402,26 @@ ERROR_REASON_REPAYMENT_ALREADY_APPLIED: ErrorReason.ValueType  # 85
 """The repayment is applied; it cannot be cancelled."""
 ERROR_REASON_BUSINESS_DATE_IN_FUTURE: ErrorReason.ValueType  # 86
 """A business date after today (the loan job runs only for dates that have begun)."""
+ERROR_REASON_QUOTE_EXPIRED: ErrorReason.ValueType  # 87
+"""The quote is past its 15 minutes of validity: ask for a new one."""
+ERROR_REASON_QUOTE_INPUTS_MISMATCH: ErrorReason.ValueType  # 88
+"""The inputs differ from those the quote was priced from."""
+ERROR_REASON_QUOTE_ALREADY_USED: ErrorReason.ValueType  # 89
+"""The quote was already used by another policy."""
+ERROR_REASON_NOT_INSURABLE: ErrorReason.ValueType  # 90
+"""The product's rules do not cover these inputs (an age, a duration, a tier outside its tables)."""
+ERROR_REASON_POLICY_NOT_ACTIVE: ErrorReason.ValueType  # 91
+"""The policy is not active (pending, expired, cancelled or void)."""
+ERROR_REASON_POLICY_MISMATCH: ErrorReason.ValueType  # 92
+"""The policy id exists with different terms, or was confirmed or paid by other transfers."""
+ERROR_REASON_POLICY_PURCHASE_CANCELLED: ErrorReason.ValueType  # 93
+"""The purchase was cancelled (or cancelled before it was tried)."""
+ERROR_REASON_DUPLICATE_CLAIM: ErrorReason.ValueType  # 94
+"""A claim for the same policy and event exists (its id in metadata)."""
+ERROR_REASON_CLAIM_EXCEEDS_COVER: ErrorReason.ValueType  # 95
+"""The claim is larger than the policy's remaining cover (remaining in metadata)."""
+ERROR_REASON_CLAIM_MISMATCH: ErrorReason.ValueType  # 96
+"""The claim id exists with different terms, or was paid by other transfers."""
+ERROR_REASON_CLAIM_OPEN: ErrorReason.ValueType  # 97
+"""The policy has a claim not yet settled: it cannot be cancelled."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
