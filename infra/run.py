@@ -28,6 +28,7 @@ from typing import TextIO
 import aiohttp
 
 from chassis.settings import SERVICE_NAMES, ServiceSettings
+from infra import console
 from infra.demo_data import DEMO_OPERATOR_PHONE, DemoDataError, format_logins, load_demo_data
 from infra.embedded_mongo import EmbeddedMongo, EmbeddedMongoError
 
@@ -182,8 +183,16 @@ class Child:
 class Supervisor:
     """Children started together, watched together, and stopped together in order."""
 
-    def __init__(self, out: TextIO, label_width: int, stop_grace_seconds: float) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        label_width: int,
+        stop_grace_seconds: float,
+        render: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.out = out
+        # How a child's line is shown (infra.console.render in a terminal); None: as it is.
+        self.render = render
         self.label_width = label_width
         self.stop_grace_seconds = stop_grace_seconds
         self.stop_requested = asyncio.Event()
@@ -255,7 +264,10 @@ class Supervisor:
                 # A line longer than the buffer: show it in pieces rather than lose it.
                 line = await stream.readexactly(overrun.consumed)
             if line:
-                self.say(line.decode("utf-8", errors="replace").rstrip("\r\n"), name)
+                text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+                shown = text if self.render is None else self.render(text)
+                if shown is not None:
+                    self.say(shown, name)
 
     async def _watch(self, name: str, process: asyncio.subprocess.Process) -> None:
         code = await process.wait()
@@ -362,12 +374,26 @@ async def bring_up(
 
 
 async def run_platform(
-    settings: RunSettings, environ: Mapping[str, str], load_demo: bool, out: TextIO
+    settings: RunSettings,
+    environ: Mapping[str, str],
+    load_demo: bool,
+    out: TextIO,
+    *,
+    readable_logs: bool = False,
 ) -> int:
-    """Run everything until a signal or a failure; return the process exit code."""
+    """Run everything until a signal or a failure; return the process exit code.
+
+    With readable_logs, the children's JSON lines are shown as short lines for a person
+    (infra.console); otherwise exactly as the processes wrote them.
+    """
     started_at = time.monotonic()
     names = (*SERVICE_NAMES, GATEWAY, SUPERVISOR)
-    supervisor = Supervisor(out, max(map(len, names)), STOP_GRACE_SECONDS)
+    supervisor = Supervisor(
+        out,
+        max(map(len, names)),
+        STOP_GRACE_SECONDS,
+        render=console.render if readable_logs else None,
+    )
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, supervisor.request_stop, signum.name)
@@ -414,9 +440,20 @@ async def run_platform(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--no-demo", action="store_true", help="do not load the demo data")
+    parser.add_argument(
+        "--json", action="store_true", help="show the processes' JSON log lines as they are"
+    )
     options = parser.parse_args(argv)
     settings = RunSettings.from_env(os.environ, REPO_ROOT / "var")
-    return asyncio.run(run_platform(settings, os.environ, not options.no_demo, sys.stdout))
+    # Short readable lines for a person at a terminal; JSON when piped, or when asked for.
+    readable = (
+        sys.stdout.isatty()
+        and not options.json
+        and os.environ.get("COLONY_LOG_FORMAT", "").lower() != "json"
+    )
+    return asyncio.run(
+        run_platform(settings, os.environ, not options.no_demo, sys.stdout, readable_logs=readable)
+    )
 
 
 if __name__ == "__main__":
