@@ -22,6 +22,7 @@ from chassis.runtime import BuildService
 from chassis.settings import ServiceSettings, TelemetrySettings
 from infra.embedded_mongo import EmbeddedMongo, free_port
 from services.credit.server import build_credit_service
+from services.loan.server import build_loan_service
 from services.payment.server import build_payment_service
 from services.wealth.server import build_wealth_service
 
@@ -149,3 +150,20 @@ async def credit_service(
 def credit_address(credit_service: GrpcService) -> str:
     """host:port of the module's credit service."""
     return f"127.0.0.1:{credit_service.port}"
+
+
+@pytest.fixture(scope="module")
+async def loan_service(
+    mongo_url: str, mongo_client: MongoClient, database_name: str
+) -> AsyncIterator[GrpcService]:
+    """A real loan service, backed by this module's database."""
+    async with running_service(
+        "loan", build_loan_service, mongo_url, mongo_client, database_name
+    ) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def loan_address(loan_service: GrpcService) -> str:
+    """host:port of the module's loan service."""
+    return f"127.0.0.1:{loan_service.port}"

@@ -15,7 +15,13 @@ from aiohttp import web
 
 from chassis.clock import Clock
 from chassis.mongo import MongoClient
-from gateway.clients import CreditClient, PaymentClient, ServiceChannels, WealthClient
+from gateway.clients import (
+    CreditClient,
+    LoanClient,
+    PaymentClient,
+    ServiceChannels,
+    WealthClient,
+)
 from gateway.credit import representations as credit_representations
 from gateway.credit.routes import admin as credit_admin
 from gateway.credit.routes import consents as credit_consents
@@ -32,6 +38,7 @@ from gateway.edge.registration import Registration
 from gateway.edge.routes import accounts, documentation, system
 from gateway.edge.routing import Route, register_routes
 from gateway.edge.tokens import AccessTokens
+from gateway.loans.ledger import LoanLedger
 from gateway.operations import routes as operations
 from gateway.operations.start import Operations
 from gateway.payment.code_wallets import PaymentCodeWallets
@@ -103,7 +110,9 @@ def create_app(
     payment = PaymentClient(channels.payment, settings.rpc_deadline_seconds)
     wealth = WealthClient(channels.wealth, settings.rpc_deadline_seconds)
     credit = CreditClient(channels.credit, settings.rpc_deadline_seconds)
+    loan = LoanClient(channels.loan, settings.rpc_deadline_seconds)
     wealth_ledger = WealthLedger(payment)
+    loan_ledger = LoanLedger(payment)
     passwords = PasswordHasher()
     tokens = AccessTokens(settings.jwt_secret, settings.jwt_ttl_seconds, clock)
     api_keys = ApiKeyStore(database[MERCHANT_API_KEYS_COLLECTION], clock)
@@ -113,7 +122,12 @@ def create_app(
     registration = Registration(identities, payment, passwords, clock)
     saga_settings = settings.sagas
     sagas = define_sagas(
-        payment, wealth, wealth_ledger, hold_ttl_seconds=saga_settings.hold_ttl_seconds
+        payment,
+        wealth,
+        wealth_ledger,
+        hold_ttl_seconds=saga_settings.hold_ttl_seconds,
+        loan=loan,
+        loan_ledger=loan_ledger,
     )
     saga_log = SagaLog(database[SAGAS_COLLECTION])
     code_wallets = PaymentCodeWallets(database[PAYMENT_CODE_WALLETS_COLLECTION])
@@ -132,7 +146,9 @@ def create_app(
         failpoints=Failpoints(saga_settings.failpoint),
     )
 
-    wallet_funding = WalletFunding(payment, wealth, wealth_ledger)
+    wallet_funding = WalletFunding(
+        payment, wealth, wealth_ledger, credit=credit, loan=loan, loan_ledger=loan_ledger
+    )
     wealth_jobs = WealthJobs(wealth, wealth_ledger)
     wallet_operations = Operations(saga_engine, sagas, saga_settings.inline_wait_seconds, payment)
     documentation_routes = documentation.DocumentationRoutes()

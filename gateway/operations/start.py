@@ -14,11 +14,18 @@ of the request, with the password or without, is answered by the latest attempt.
 itself never enters a saga log: Operations.authorize exchanges it for a payment
 authorization (single use, five minutes, bound to the payer and the amount), which the
 saga's payment step carries instead.
+
+A second kind of attempt is the *fall-through* of a payment whose method ran out between
+choosing and paying (a concurrent payment spent the balance first): the route gives a
+``fall_through`` that builds the next attempt's input from the refused one (the next
+methods in the payer's order, read afresh), and the request is answered by that attempt.
+Only the request that started an attempt falls through from it, at most
+FALL_THROUGH_ATTEMPTS_MAX times; a retry of the request follows the attempts it started.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +48,16 @@ from gateway.sagas.definition import JsonObject, SagaDefinition, SagaState, deri
 from gateway.sagas.engine import SagaEngine
 from gateway.sagas.log import SagaRecord
 
+# Refusals that mean "this method has not got the money any more", not "this payment cannot
+# be made": the payment moved nothing and the next method in the payer's order may pay.
+FALL_THROUGH_REASONS = frozenset(
+    {"INSUFFICIENT_FUNDS", "HUABEI_LINE_EXCEEDED", "FAST_REDEMPTION_LIMIT_EXCEEDED"}
+)
+FALL_THROUGH_ATTEMPTS_MAX = 3
+
+# Builds the next attempt's input from the refused attempt's; None when no method is left.
+FallThrough = Callable[[Mapping[str, Any]], Awaitable[JsonObject | None]]
+
 
 async def start_operation(
     request: web.Request,
@@ -52,6 +69,7 @@ async def start_operation(
     body: dict[str, Any],
     saga_input: Callable[[], Awaitable[JsonObject]],
     wait_seconds: float,
+    fall_through: FallThrough | None = None,
 ) -> web.Response:
     """Start (or find) the caller's saga for this request (key: its Idempotency-Key)."""
     caller = request[CALLER]
@@ -65,14 +83,15 @@ async def start_operation(
     while (
         existing is not None
         and existing.fingerprint == fingerprint
-        and _asks_for_the_password(existing)
+        and (_asks_for_the_password(existing) or _ran_out(existing))
     ):
         following = derive_saga_id(caller.user_id, key, attempt + 1)
         following_record = await engine.get(following)
-        if following_record is None and not answering:
-            break  # no later attempt: the refusal stands until the password comes
+        if following_record is None and not (answering and _asks_for_the_password(existing)):
+            break  # no later attempt: the refusal stands (until the password comes)
         attempt += 1
         saga_id, existing = following, following_record
+    started_here = existing is None
     record = await _start_or_follow(
         engine,
         definition,
@@ -83,7 +102,48 @@ async def start_operation(
         saga_input=saga_input,
         wait_seconds=wait_seconds,
     )
+    fallen_through = 0
+    while (
+        fall_through is not None
+        and started_here
+        and _ran_out(record)
+        and fallen_through < FALL_THROUGH_ATTEMPTS_MAX
+    ):
+        following_input = await fall_through(record.input)
+        if following_input is None:
+            break
+        fallen_through += 1
+        attempt += 1
+        saga_id = derive_saga_id(caller.user_id, key, attempt)
+        following_record = await engine.get(saga_id)
+        started_here = following_record is None
+        record = await _start_or_follow(
+            engine,
+            definition,
+            following_record,
+            saga_id=saga_id,
+            owner_user_id=caller.user_id,
+            fingerprint=fingerprint,
+            saga_input=_given(following_input),
+            wait_seconds=wait_seconds,
+        )
     return operation_answer(record)
+
+
+def _given(saga_input: JsonObject) -> Callable[[], Awaitable[JsonObject]]:
+    async def built() -> JsonObject:
+        return saga_input
+
+    return built
+
+
+def _ran_out(record: SagaRecord) -> bool:
+    """True for an operation undone because a payment method ran out of money."""
+    return (
+        record.state is SagaState.COMPENSATED
+        and record.error is not None
+        and record.error.reason in FALL_THROUGH_REASONS
+    )
 
 
 async def _start_or_follow(
@@ -172,6 +232,7 @@ class Operations:
         operation_id: str,
         body: dict[str, Any],
         saga_input: Callable[[], Awaitable[JsonObject]],
+        fall_through: FallThrough | None = None,
     ) -> web.Response:
         """start_operation with this gateway's engine and inline wait.
 
@@ -186,4 +247,5 @@ class Operations:
             body=body,
             saga_input=saga_input,
             wait_seconds=self.wait_seconds,
+            fall_through=fall_through,
         )

@@ -1,10 +1,11 @@
 """Wallet pay's payment methods (DOMAIN.md §6): which of the user's money pays, and how much.
 
-The user orders their methods (default: balance, then Yu'e Bao; Huabei joins with the
-loan issue). Without a split, the first method that covers the whole amount pays it; with
-a split, the methods are drawn in order until the amount is covered. Pure: the caller reads
-what each method can give now (the available balance; Yu'e Bao shares up to today's fast
-redemption allowance) and the saga moves the money.
+The user orders their methods (default: balance, then Yu'e Bao; Huabei, the credit
+line, when the user names it). Without a split, the first method that covers the whole
+amount pays it; with a split, the methods are drawn in order until the amount is
+covered. Pure: the caller reads what each method can give now (the available balance; Yu'e
+Bao shares up to today's fast redemption allowance; the Huabei line's available amount)
+and the saga moves the money.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ class PaymentMethod(StrEnum):
     BALANCE = "balance"
     # 余额宝: shares redeemed fast into the balance, then paid from it.
     YUEBAO = "yuebao"
-    # 花呗: the credit line of the loan issue; named so a client can ask for it today.
+    # 花呗: the consumer credit line (gateway.loans), drawn on and paid from the balance.
     HUABEI = "huabei"
 
 
 METHODS_DEFAULT = (PaymentMethod.BALANCE, PaymentMethod.YUEBAO)
-METHODS_AVAILABLE = frozenset({PaymentMethod.BALANCE, PaymentMethod.YUEBAO})
+METHODS_AVAILABLE = frozenset(PaymentMethod)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +135,9 @@ METHODS_PROPERTY: dict[str, Any] = {
     "uniqueItems": True,
     "default": [method.value for method in METHODS_DEFAULT],
     "description": "The payer's payment methods in order of preference. Yu'e Bao pays up "
-    "to today's fast redemption allowance; huabei is not available yet (it joins with the "
-    "consumer-credit line).",
+    "to today's fast redemption allowance; huabei up to what is available on the caller's "
+    "Huabei credit line. A method that runs out between choosing and paying falls through "
+    "to the next one in this order.",
 }
 SPLIT_PROPERTY: dict[str, Any] = {
     "type": "boolean",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from gateway.clients import PaymentClient, WealthClient
+from gateway.clients import LoanClient, PaymentClient, WealthClient
+from gateway.loans.ledger import LoanLedger
 from gateway.payment.sagas.merchant_payment import merchant_payment_saga
 from gateway.payment.sagas.wallet_payment import wallet_payment_saga
 from gateway.sagas.definition import SagaDefinition
@@ -35,13 +36,21 @@ class Sagas:
 
 
 def define_sagas(
-    payment: PaymentClient, wealth: WealthClient, ledger: WealthLedger, *, hold_ttl_seconds: int
+    payment: PaymentClient,
+    wealth: WealthClient,
+    ledger: WealthLedger,
+    *,
+    hold_ttl_seconds: int,
+    loan: LoanClient,
+    loan_ledger: LoanLedger,
 ) -> Sagas:
     return Sagas(
         merchant_payment=merchant_payment_saga(payment, hold_ttl_seconds),
         yuebao_subscription=yuebao_subscription_saga(payment, wealth, hold_ttl_seconds),
         yuebao_redemption=yuebao_redemption_saga(wealth, ledger),
-        wallet_payment=wallet_payment_saga(payment, wealth, ledger),
+        wallet_payment=wallet_payment_saga(
+            payment, wealth, ledger, loan=loan, loan_ledger=loan_ledger
+        ),
         product_subscription=product_subscription_saga(payment, wealth, hold_ttl_seconds),
         transfer_purchase=transfer_purchase_saga(payment, wealth, hold_ttl_seconds),
         fund_purchase=fund_purchase_saga(payment, wealth, hold_ttl_seconds),

@@ -24,6 +24,7 @@ from conftest import service_settings
 from gateway.app import create_app
 from gateway.clients import ServiceChannels
 from gateway.settings import GatewaySettings
+from services.loan.server import build_loan_service
 from services.payment.bank_channel import luhn_valid
 from services.payment.identity import resident_id_check_char
 from services.wealth.server import build_wealth_service
@@ -160,6 +161,32 @@ def credit_upstream_addresses(payment_address: str, manual_wealth_address: str) 
     """In gateway tests the credit service follows the module's one wealth service, the one
     on the module's ManualClock (the root conftest's would be a second on the same database)."""
     return {"payment": payment_address, "wealth": manual_wealth_address}
+
+
+@pytest.fixture(scope="module")
+async def manual_loan_address(
+    mongo_url: str, mongo_client: MongoClient, database_name: str, clock: ManualClock
+) -> AsyncIterator[str]:
+    """A real loan service on the module's ManualClock: its business date moves with the
+    tests' clock, and its daily job runs only when the tests run it (POST
+    /v1/admin/jobs/loans)."""
+    service = await build_loan_service(
+        service_settings("loan", mongo_url, f"{database_name}_loan"), mongo_client, clock
+    )
+    await service.start()
+    try:
+        yield f"127.0.0.1:{service.port}"
+    finally:
+        await service.stop()
+
+
+@pytest.fixture(scope="module")
+def loan_service_addresses(
+    credit_service_addresses: dict[str, str], manual_loan_address: str
+) -> dict[str, str]:
+    """The real payment, wealth, credit and loan services; a loan test module returns this as
+    its service_addresses."""
+    return {**credit_service_addresses, "loan": manual_loan_address}
 
 
 @pytest.fixture(scope="module")

@@ -90,6 +90,8 @@ async def plant_saga(
         _unused_payment_client(),
         _unused_payment_client(),
         hold_ttl_seconds=900,
+        loan=_unused_payment_client(),
+        loan_ledger=_unused_payment_client(),
     ).merchant_payment
     record = await saga_log.create(
         definition,

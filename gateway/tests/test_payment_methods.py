@@ -8,7 +8,7 @@ from chassis.errors import DomainError
 from gateway.payment.methods import PaymentMethod, parse_methods, plan_funding
 from gateway.wealth.positions import position_value_fen
 
-BALANCE, YUEBAO = PaymentMethod.BALANCE, PaymentMethod.YUEBAO
+BALANCE, YUEBAO, HUABEI = PaymentMethod.BALANCE, PaymentMethod.YUEBAO, PaymentMethod.HUABEI
 
 
 @pytest.mark.parametrize(
@@ -47,12 +47,10 @@ def test_when_the_methods_cannot_cover_the_amount_it_is_insufficient_funds(split
     assert refused.value.reason == "INSUFFICIENT_FUNDS"
 
 
-def test_methods_default_to_balance_then_yuebao_and_huabei_is_not_available_yet() -> None:
+def test_methods_default_to_balance_then_yuebao_and_huabei_is_named_to_be_used() -> None:
     assert parse_methods(None) == (BALANCE, YUEBAO)
     assert parse_methods(["yuebao"]) == (YUEBAO,)
-    with pytest.raises(DomainError) as refused:
-        parse_methods(["huabei"])
-    assert refused.value.reason == "FAILED_PRECONDITION"
+    assert parse_methods(["balance", "yuebao", "huabei"]) == (BALANCE, YUEBAO, HUABEI)
     for bad in ([], ["balance", "balance"], ["cash"], "balance", [1]):
         with pytest.raises(DomainError) as invalid:
             parse_methods(bad)

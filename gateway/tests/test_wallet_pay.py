@@ -11,6 +11,7 @@ way; a payment code is charged by the merchant with the methods the payer chose 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -170,8 +171,9 @@ async def test_when_no_method_covers_the_amount_nothing_moves(
     trade_id = await trade_for(gateway, merchant_api_key, buyer, 150 * YUAN)
     response = await wallet_pay(gateway, buyer, trade_id)
     await problem_of(response, 422, "INSUFFICIENT_FUNDS")
+    # Huabei is a method now (gateway/tests/test_loans.py); this module runs no loan service.
     huabei = await wallet_pay(gateway, buyer, trade_id, methods=["huabei"], split=True)
-    await problem_of(huabei, 422, "FAILED_PRECONDITION")
+    await problem_of(huabei, 503, "UNAVAILABLE")
     assert await balance_fen(gateway, buyer) == 100 * YUAN
     assert await yuebao_shares(gateway, buyer) == 100 * YUAN
     assert await trade_state(gateway, buyer, trade_id) == "created"
@@ -450,4 +452,32 @@ async def test_a_trade_already_paid_is_refused_before_any_yuebao_is_redeemed(
     assert "is paid" in problem["detail"]  # the payment service's escrow rule answered
     assert await yuebao_shares(gateway, buyer) == 300 * YUAN
     assert await statement_lines(gateway, buyer) == lines_before
+    await books.check(settled=True)
+
+
+async def test_a_method_that_runs_out_under_concurrency_falls_through_to_the_next(
+    gateway: Client, new_user: NewUser, merchant_api_key: str, books: Books
+) -> None:
+    """100.00 in the balance, 50.00 in Yu'e Bao, eight concurrent 25.00 payments with
+    ["balance", "yuebao"]: all eight choose the balance, four of them find it spent and fall
+    through to Yu'e Bao, which pays two; six succeed, as they would one after another."""
+    buyer = await buyer_with(gateway, new_user, balance_fen=100 * YUAN, yuebao_fen=50 * YUAN)
+    trade_ids = [await trade_for(gateway, merchant_api_key, buyer, 25 * YUAN) for _ in range(8)]
+    responses = await asyncio.gather(
+        *(
+            wallet_pay(gateway, buyer, trade_id, methods=["balance", "yuebao"])
+            for trade_id in trade_ids
+        )
+    )
+    paid = [response for response in responses if response.status == 201]
+    refused = [response for response in responses if response.status != 201]
+    assert len(paid) == 6, [response.status for response in responses]
+    for response in refused:
+        await problem_of(response, 422, "INSUFFICIENT_FUNDS")
+    methods = sorted([funding_of(await completed(response))[0][0] for response in paid])
+    assert methods == ["balance"] * 4 + ["yuebao"] * 2
+    assert await balance_fen(gateway, buyer) == 0
+    assert await yuebao_shares(gateway, buyer) == 0
+    states = [await trade_state(gateway, buyer, trade_id) for trade_id in trade_ids]
+    assert sorted(states) == ["created"] * 2 + ["paid"] * 6
     await books.check(settled=True)

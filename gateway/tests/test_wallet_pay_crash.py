@@ -87,7 +87,9 @@ AMOUNT_FEN = 1_000
 # The definition the gateway runs, built only for its name and steps: nothing here calls
 # a service, so the clients are never used.
 _NOT_CALLED: Any = None
-WALLET_PAY = wallet_payment_saga(_NOT_CALLED, _NOT_CALLED, WealthLedger(_NOT_CALLED))
+WALLET_PAY = wallet_payment_saga(
+    _NOT_CALLED, _NOT_CALLED, WealthLedger(_NOT_CALLED), loan=_NOT_CALLED, loan_ledger=_NOT_CALLED
+)
 STEPS = WALLET_PAY.step_names
 # The steps undone when a later one is refused (the ones before the point of no return).
 UNDOABLE_STEPS = [step.name for step in WALLET_PAY.steps if not step.retries_forward]

@@ -85,7 +85,14 @@ FUND_RISK_LEVEL = "R3"  # above C1: bought only with the risk acknowledged
 # The definitions the gateway runs, built only for their names and steps: nothing here
 # calls a service, so the clients are never used.
 _NOT_CALLED: Any = None
-SAGAS = define_sagas(_NOT_CALLED, _NOT_CALLED, WealthLedger(_NOT_CALLED), hold_ttl_seconds=60)
+SAGAS = define_sagas(
+    _NOT_CALLED,
+    _NOT_CALLED,
+    WealthLedger(_NOT_CALLED),
+    hold_ttl_seconds=60,
+    loan=_NOT_CALLED,
+    loan_ledger=_NOT_CALLED,
+)
 PRODUCT_SUBSCRIPTION = SAGAS.product_subscription
 FUND_PURCHASE = SAGAS.fund_purchase
 YUEBAO_REDEMPTION = SAGAS.yuebao_redemption

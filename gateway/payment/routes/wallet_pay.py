@@ -18,6 +18,7 @@ charge runs the same saga (gateway.payment.routes.merchant).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -39,7 +40,13 @@ from gateway.edge.risk_signals import (
 from gateway.edge.routing import AuthScheme, Route
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
-from gateway.payment.methods import METHODS_PROPERTY, SPLIT_PROPERTY, parse_methods, parse_split
+from gateway.payment.methods import (
+    METHODS_PROPERTY,
+    SPLIT_PROPERTY,
+    PaymentMethod,
+    parse_methods,
+    parse_split,
+)
 from gateway.payment.requests import (
     BILL_PROPERTIES,
     BILL_REFERENCE_LENGTH_MAX,
@@ -125,6 +132,9 @@ class WalletPayRoutes:
                         "ILLEGAL_TRANSITION",
                         "TRADE_EXPIRED",
                         "FAST_REDEMPTION_LIMIT_EXCEEDED",
+                        "HUABEI_LINE_EXCEEDED",
+                        "HUABEI_LINE_FROZEN",
+                        "LOAN_OVERDUE",
                         "FAILED_PRECONDITION",
                     ),
                     HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
@@ -164,12 +174,29 @@ class WalletPayRoutes:
                 ),
             ).to_json()
 
+        async def fall_through(refused: Mapping[str, Any]) -> JsonObject | None:
+            order = WalletPaymentInput.from_json(refused)
+            following = methods_after(methods, order.funding, split=split)
+            if not following:
+                return None
+            return WalletPaymentInput.planned(
+                payer_account_id=payer_account_id,
+                target=order.target,
+                amount=order.amount,
+                funding=await self._funding.plan(
+                    payer_account_id, order.amount, following, split=split
+                ),
+                device_id=order.device_id,
+                payment_authorization=order.payment_authorization,
+            ).to_json()
+
         return await self._operations.start(
             request,
             self._operations.sagas.wallet_payment,
             operation_id=OPERATION_WALLET_PAY,
             body=body,
             saga_input=saga_input,
+            fall_through=fall_through,
         )
 
     async def _payable_trade(self, trade_id: str, buyer_account_id: str) -> Money:
@@ -183,6 +210,20 @@ class WalletPayRoutes:
         """Refuse an unknown biller or a bad reference before any money moves (PayBill would
         refuse them too, but after the Yu'e Bao part was redeemed)."""
         await self._payment.check_bill_reference(bill.biller_id, bill.reference)
+
+
+def methods_after(
+    methods: tuple[PaymentMethod, ...],
+    refused_funding: tuple[tuple[PaymentMethod, int], ...],
+    *,
+    split: bool,
+) -> tuple[PaymentMethod, ...]:
+    """The methods a refused payment falls through to: without a split, those after the one
+    that ran out; with one, all of them again (what each holds is read afresh)."""
+    if split:
+        return methods
+    ran_out = refused_funding[0][0]
+    return methods[methods.index(ran_out) + 1 :]
 
 
 @dataclass(frozen=True, slots=True)

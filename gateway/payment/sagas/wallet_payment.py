@@ -19,7 +19,21 @@ ChargePaymentCode), which passes real-time risk control like any payment:
 4. ``mark_payout_paid``: MarkPayoutPaid. Only now, after the target is paid, because a
    paid payout can no longer be cancelled.
 
-With no Yu'e Bao part, steps 1-2 and 4 do nothing and the saga is the payment alone.
+A Huabei part (花呗, the credit line; docs/loans.md) is brought into the balance the same
+way, between the Yu'e Bao steps and the payment:
+
+- ``reserve_huabei``: ReserveHuabei on the payer's line (guarded in the loan service: two
+  concurrent purchases never exceed the line); undone by ReleaseHuabei, whose tombstone
+  refuses a late reserve.
+- ``credit_from_huabei``: a PlatformTransfer from platform:loan:huabei into the payer's
+  balance keyed "loan-huabei:<reservation id>" (the reservation id is the reserve step's
+  key, derived from the saga id); undone like a payout: replayed, then taken back
+  (gateway.loans.ledger.LoanLedger.undo_lend).
+- ``capture_huabei`` (after the payment, retried forward): CaptureHuabei with the
+  transfer's posting: the purchase is drawn on the line.
+
+The merchant sees an ordinary payment from the payer's balance. Without a Yu'e Bao or a
+Huabei part, their steps do nothing and the saga is the payment alone.
 
 The saga's input is a WalletPaymentInput, stored in the saga log as the JSON object of
 to_json (the field names are the log's: records written before a change still read).
@@ -38,10 +52,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chassis.money import Money
+from colony.loan.v1 import loan_pb2 as lpb
 from colony.payment.v1 import payment_pb2 as pb
 from colony.wealth.v1 import wealth_pb2 as wpb
-from gateway.clients import PaymentClient, WealthClient
+from gateway.clients import LoanClient, PaymentClient, WealthClient
 from gateway.edge.representations import money_json, money_to_proto, timestamp_json
+from gateway.loans.ledger import HUABEI_ACCOUNT_ID, LoanLedger, huabei_key
 from gateway.payment.methods import Funding, PaymentMethod
 from gateway.sagas.definition import (
     RETRY_FORWARD,
@@ -58,6 +74,9 @@ REDEEM_SHARES = "redeem_shares"
 CREDIT_BALANCE = "credit_balance"
 PAY = "pay"
 MARK_PAYOUT_PAID = "mark_payout_paid"
+RESERVE_HUABEI = "reserve_huabei"
+CREDIT_FROM_HUABEI = "credit_from_huabei"
+CAPTURE_HUABEI = "capture_huabei"
 SKIPPED: JsonObject = {"skipped": True}
 
 
@@ -87,6 +106,11 @@ class TradeTarget:
 
     def answer(self, paid: Mapping[str, Any]) -> JsonObject:
         return {"trade_id": self.trade_id}
+
+    @property
+    def payee(self) -> tuple[str, str]:
+        """(merchant id, reference) as a Huabei purchase records them."""
+        return "", f"trade:{self.trade_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +142,10 @@ class BillTarget:
 
     def answer(self, paid: Mapping[str, Any]) -> JsonObject:
         return {"biller_id": self.biller_id, "reference": self.reference}
+
+    @property
+    def payee(self) -> tuple[str, str]:
+        return self.biller_id, f"bill:{self.reference}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +194,10 @@ class PaymentCodeTarget:
             "payer_name": paid["payer_name"],
             "memo": paid["memo"],
         }
+
+    @property
+    def payee(self) -> tuple[str, str]:
+        return self.merchant_account_id, "payment_code"
 
 
 PaymentTarget = TradeTarget | BillTarget | PaymentCodeTarget
@@ -228,6 +260,12 @@ class WalletPaymentInput:
         yuebao_fen = sum(fen for method, fen in self.funding if method is PaymentMethod.YUEBAO)
         return Money(yuebao_fen, self.amount.currency)
 
+    @property
+    def huabei(self) -> Money:
+        """The Huabei part, drawn on the credit line into the balance before the payment."""
+        huabei_fen = sum(fen for method, fen in self.funding if method is PaymentMethod.HUABEI)
+        return Money(huabei_fen, self.amount.currency)
+
     def risk_signals(self) -> pb.RiskSignals:
         return pb.RiskSignals(
             device_id=self.device_id, payment_authorization=self.payment_authorization
@@ -262,7 +300,12 @@ class WalletPaymentInput:
 
 
 def wallet_payment_saga(
-    payment: PaymentClient, wealth: WealthClient, ledger: WealthLedger
+    payment: PaymentClient,
+    wealth: WealthClient,
+    ledger: WealthLedger,
+    *,
+    loan: LoanClient,
+    loan_ledger: LoanLedger,
 ) -> SagaDefinition:
     def order_of(context: StepContext) -> WalletPaymentInput:
         return WalletPaymentInput.from_json(context.input)
@@ -316,6 +359,77 @@ def wallet_payment_saga(
         )
         return {"reversed": reversed_}
 
+    async def reserve_huabei(context: StepContext) -> JsonObject:
+        order = order_of(context)
+        if not order.huabei.fen:
+            return SKIPPED
+        merchant_id, reference = order.target.payee
+        await loan.reserve_huabei(
+            lpb.ReserveHuabeiRequest(
+                idempotency_key=context.key,
+                reservation_id=context.key,
+                borrower_id=order.payer_account_id,
+                amount=money_to_proto(order.huabei),
+                merchant_id=merchant_id,
+                reference=reference,
+            )
+        )
+        return {"reservation_id": context.key}
+
+    async def release_huabei(context: StepContext) -> JsonObject:
+        order = order_of(context)
+        if not order.huabei.fen:
+            return SKIPPED
+        await loan.release_huabei(
+            lpb.ReleaseHuabeiRequest(
+                idempotency_key=context.compensation_key,
+                reservation_id=context.key,
+                borrower_id=order.payer_account_id,
+            )
+        )
+        return {}
+
+    async def credit_from_huabei(context: StepContext) -> JsonObject:
+        order = order_of(context)
+        if not order.huabei.fen:
+            return SKIPPED
+        reservation_id = context.key_of(RESERVE_HUABEI)
+        posting_id = await loan_ledger.lend(
+            huabei_key(reservation_id),
+            HUABEI_ACCOUNT_ID,
+            order.payer_account_id,
+            order.huabei,
+            reference=reservation_id,
+        )
+        return {"posting_id": posting_id}
+
+    async def debit_huabei_back(context: StepContext) -> JsonObject:
+        order = order_of(context)
+        if not order.huabei.fen:
+            return SKIPPED
+        reservation_id = context.key_of(RESERVE_HUABEI)
+        reversed_ = await loan_ledger.undo_lend(
+            huabei_key(reservation_id),
+            from_account_id=HUABEI_ACCOUNT_ID,
+            to_account_id=order.payer_account_id,
+            amount=order.huabei,
+            reference=reservation_id,
+            reversal_key=context.compensation_key,
+        )
+        return {"reversed": reversed_}
+
+    async def capture_huabei(context: StepContext) -> JsonObject:
+        if not order_of(context).huabei.fen:
+            return SKIPPED
+        await loan.capture_huabei(
+            lpb.CaptureHuabeiRequest(
+                idempotency_key=context.key,
+                reservation_id=context.key_of(RESERVE_HUABEI),
+                payment_posting_id=context.results[CREDIT_FROM_HUABEI]["posting_id"],
+            )
+        )
+        return {}
+
     async def pay(context: StepContext) -> JsonObject:
         order = order_of(context)
         return await order.target.pay(payment, order, context.key)
@@ -349,13 +463,16 @@ def wallet_payment_saga(
 
     return SagaDefinition(
         name=WALLET_PAYMENT,
-        summary="Pay a trade, a bill or a payment code from the balance and/or Yu'e Bao "
-        "(redeemed fast first)",
+        summary="Pay a trade, a bill or a payment code from the balance, Yu'e Bao (redeemed "
+        "fast first) and/or Huabei (drawn on the credit line first)",
         steps=(
             Step(REDEEM_SHARES, redeem_shares, compensation=cancel_shares_redemption),
             Step(CREDIT_BALANCE, credit_balance, compensation=debit_balance_back),
+            Step(RESERVE_HUABEI, reserve_huabei, compensation=release_huabei),
+            Step(CREDIT_FROM_HUABEI, credit_from_huabei, compensation=debit_huabei_back),
             Step(PAY, pay, compensation=RETRY_FORWARD),
             Step(MARK_PAYOUT_PAID, mark_payout_paid, compensation=RETRY_FORWARD),
+            Step(CAPTURE_HUABEI, capture_huabei, compensation=RETRY_FORWARD),
         ),
         outcome=outcome,
     )

@@ -1,0 +1,126 @@
+"""The loan line's money in the payment ledger: its accounts, and how money moves there.
+
+The loan service keeps the books; the cash sits in two external-party accounts of the
+payment ledger (colony.loan.v1 names them), which, like the bank's clearing account, may
+go negative: the lender's money comes from outside the ledger, so their balances are what
+was collected less what was lent. The gateway opens them with EnsurePlatformAccount before
+the first loan operation, once per process.
+
+- Lending (a Huabei purchase's funding, a cash-loan disbursement) is one PlatformTransfer
+  from the loan account to the borrower, keyed ("loan-huabei:<id>", "loan-disburse:<id>")
+  so a retried step posts it at most once.
+- Undoing a lending transfer replays that keyed transfer first (after the replay it has
+  happened exactly once, or certainly never), then takes the amount back from the borrower
+  with a hold captured into the loan account -- refused, and the saga parked for an
+  operator, if the borrower has spent it meanwhile (as gateway.wealth.ledger undoes a
+  payout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from chassis.errors import DomainError
+from chassis.money import Money
+from colony.payment.v1 import payment_pb2 as pb
+from gateway.clients import PaymentClient
+from gateway.edge.representations import money_to_proto
+
+HUABEI_ACCOUNT_ID = "platform:loan:huabei"
+CASH_LOAN_ACCOUNT_ID = "platform:loan:cash_loan"
+LOAN_ACCOUNTS = (
+    (HUABEI_ACCOUNT_ID, "花呗 Huabei credit line"),
+    (CASH_LOAN_ACCOUNT_ID, "借呗 Jiebei cash loans"),
+)
+
+HUABEI_KEY_PREFIX = "loan-huabei:"
+DISBURSEMENT_KEY_PREFIX = "loan-disburse:"
+HUABEI_MEMO = "Huabei purchase funding"
+DISBURSEMENT_MEMO = "cash loan disbursement"
+REVERSAL_MEMO = "loan transfer undone"
+
+
+def huabei_key(reservation_id: str) -> str:
+    """The payment idempotency key of a Huabei purchase's funding, as colony.loan.v1 names it."""
+    return HUABEI_KEY_PREFIX + reservation_id
+
+
+def disbursement_key(loan_id: str) -> str:
+    """The payment idempotency key of a cash loan's disbursement."""
+    return DISBURSEMENT_KEY_PREFIX + loan_id
+
+
+class LoanLedger:
+    """Opens the loan accounts in the payment ledger and moves money in and out of them."""
+
+    def __init__(self, payment: PaymentClient) -> None:
+        self._payment = payment
+        self._accounts_ready = False
+        self._lock = asyncio.Lock()
+
+    async def ensure_accounts(self) -> None:
+        """Open the loan line's external-party accounts (idempotent; once per process)."""
+        if self._accounts_ready:
+            return
+        async with self._lock:
+            if not self._accounts_ready:
+                for account_id, display_name in LOAN_ACCOUNTS:
+                    await self._payment.ensure_platform_account(
+                        pb.EnsurePlatformAccountRequest(
+                            account_id=account_id, display_name=display_name, external_party=True
+                        )
+                    )
+                self._accounts_ready = True
+
+    async def lend(
+        self, key: str, from_account_id: str, to_account_id: str, amount: Money, *, reference: str
+    ) -> str:
+        """Post a keyed transfer from a loan account to a borrower; the posting id."""
+        await self.ensure_accounts()
+        response = await self._payment.platform_transfer(
+            pb.PlatformTransferRequest(
+                idempotency_key=key,
+                from_account_id=from_account_id,
+                to_account_id=to_account_id,
+                amount=money_to_proto(amount),
+                memo=HUABEI_MEMO if from_account_id == HUABEI_ACCOUNT_ID else DISBURSEMENT_MEMO,
+                reference=reference,
+            )
+        )
+        return response.posting.posting_id
+
+    async def undo_lend(
+        self,
+        key: str,
+        *,
+        from_account_id: str,
+        to_account_id: str,
+        amount: Money,
+        reference: str,
+        reversal_key: str,
+    ) -> bool:
+        """Take back a lending transfer a saga may have posted; True if there was one."""
+        try:
+            await self.lend(key, from_account_id, to_account_id, amount, reference=reference)
+        except DomainError as error:
+            if error.is_refusal:
+                return False  # refused again: it never moved anything
+            raise
+        await self.collect(reversal_key, to_account_id, from_account_id, amount, REVERSAL_MEMO)
+        return True
+
+    async def collect(
+        self, hold_id: str, borrower_id: str, account_id: str, amount: Money, memo: str
+    ) -> str:
+        """Move amount from the borrower into a loan account: a keyed hold, captured; the
+        posting id (the same on every retry)."""
+        await self.ensure_accounts()
+        await self._payment.create_hold(
+            pb.CreateHoldRequest(
+                hold_id=hold_id, account_id=borrower_id, amount=money_to_proto(amount), memo=memo
+            )
+        )
+        response = await self._payment.capture_hold(
+            pb.CaptureHoldRequest(hold_id=hold_id, credit_account_id=account_id, memo=memo)
+        )
+        return response.posting.posting_id

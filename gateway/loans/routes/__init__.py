@@ -1,0 +1,1 @@
+"""The loan line's routes: huabei, cash_loans, repayments, admin."""

@@ -1,0 +1,1 @@
+"""The loan line's sagas: the cash-loan disbursement and the repayment."""
