@@ -21,7 +21,7 @@ PYTHON ?= $(shell for candidate in python3 python3.13 python3.12 python3.11; do 
 # Extra arguments: `make test ARGS="-k transfer -x"`, `make run ARGS=--no-demo`.
 ARGS ?=
 
-.PHONY: help venv install node run test protos lint audit bench clean distclean
+.PHONY: help venv install node run test protos lint audit bench loadtest clean distclean
 
 help:
 	@echo "Colony — make targets:"
@@ -33,6 +33,8 @@ help:
 	@echo "  protos     regenerate the Python bindings from protos/"
 	@echo "  audit      ledger invariants; escrow, wealth and loan accounts reconciled (make run's data)"
 	@echo "  bench      ledger benchmarks: raw transaction, spread vs hot merchant, risk rules"
+	@echo "  loadtest   Locust against the platform (started if none runs), then the audits"
+	@echo "             (ARGS=\"--shape double11 --users 40 --seconds 300\")"
 	@echo "  venv       create .venv and install the pinned dependencies (also: install)"
 	@echo "  clean      remove var/ (local data) and caches; distclean also .venv, node_modules"
 
@@ -70,6 +72,9 @@ audit: $(VENV_STAMP)
 
 bench: $(VENV_STAMP)
 	$(VENV_PYTHON) -m loadtests.bench_ledger $(ARGS)
+
+loadtest: $(VENV_STAMP)
+	$(VENV_PYTHON) -m loadtests.run_loadtest $(ARGS)
 
 protos: $(VENV_STAMP)
 	$(VENV_PYTHON) -m infra.gen_protos

@@ -35,6 +35,8 @@ BLACKLIST_REASON_LENGTH_MAX = 200
 # A transport bound: the service parses the date (INVALID_BUSINESS_DATE).
 BUSINESS_DATE_LENGTH_MAX = 32
 BLACKLIST_FIELDS = ("blacklisted", "reason")
+# The payment service's bound on sub-accounts (it refuses more itself); stated for the schema.
+HOT_SHARDS_MAX = 64
 REFUND_DECISION_FIELDS = ("approve",)
 TRADE_JOBS_FIELDS = ("business_date",)
 
@@ -61,6 +63,27 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "blacklisted": {"type": "boolean"},
             "reason": {"type": "string", "maxLength": BLACKLIST_REASON_LENGTH_MAX},
+        },
+    },
+    "HotAccountRequest": {
+        "type": "object",
+        "required": ["hot_shards"],
+        "additionalProperties": False,
+        "properties": {
+            "hot_shards": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": HOT_SHARDS_MAX,
+                "description": "Sub-accounts that take its credits (0: an ordinary account).",
+            },
+        },
+    },
+    "HotAccount": {
+        "type": "object",
+        "required": ["account_id", "hot_shards"],
+        "properties": {
+            "account_id": {"type": "string"},
+            "hot_shards": {"type": "integer"},
         },
     },
     "BlacklistEntry": {
@@ -202,6 +225,19 @@ class AdminRoutes:
                 problems={HTTPStatus.NOT_FOUND: ("NOT_FOUND",)},
             ),
             _admin_route(
+                "PUT",
+                "/v1/admin/accounts/{account_id}/hot",
+                self.set_account_hot,
+                "setAccountHot",
+                "Split an account's credits over sub-accounts (a big merchant on Double 11)",
+                request_schema="HotAccountRequest",
+                response_schema="HotAccount",
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT",),
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                },
+            ),
+            _admin_route(
                 "GET",
                 "/v1/admin/risk-decisions",
                 self.list_risk_decisions,
@@ -291,6 +327,25 @@ class AdminRoutes:
         return json_response(
             {"account_id": account_id, "blacklisted": blacklisted, "reason": reason}
         )
+
+    async def set_account_hot(self, request: web.Request) -> web.Response:
+        account_id = _account_id_of(request)
+        body = await read_json_object(request, ("hot_shards",))
+        hot_shards = body.get("hot_shards")
+        if not isinstance(hot_shards, int) or isinstance(hot_shards, bool):
+            raise InvalidArgument(
+                "hot_shards must be a whole number", metadata={"field": "hot_shards"}
+            )
+        account = await self._payment.set_account_hot(account_id, hot_shards)
+        log.info(
+            "account hot shards set",
+            extra={
+                "operator_user_id": request[CALLER].user_id,
+                "account_id": account_id,
+                "hot_shards": account.hot_shards,
+            },
+        )
+        return json_response({"account_id": account_id, "hot_shards": account.hot_shards})
 
     async def list_risk_decisions(self, request: web.Request) -> web.Response:
         payer_account_id = request.query.get("payer_account_id", "")
