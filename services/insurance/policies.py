@@ -5,7 +5,8 @@ transfers) → EXPIRED (the day after its end date, by the date-keyed job) or CA
 holder); PENDING → VOID when the purchase saga is undone. A cancellation arriving before the
 try leaves a VOID tombstone, so the late try is refused (POLICY_PURCHASE_CANCELLED).
 
-Refund on cancellation (a policy with a claim not yet settled cannot be cancelled):
+Refund on cancellation (a policy with a claim not yet settled cannot be cancelled; a policy
+with a claim paid refunds nothing, its cover having been used):
 - within the 15-day cooling-off period (cancelled on a business date before start + 15 days):
   the whole premium;
 - later: premium x days left / term days, where days left = end date - cancellation date
@@ -25,8 +26,9 @@ from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
 from chassis.errors import FailedPrecondition
-from services.insurance.pricing import Pricing
+from services.insurance.pricing import Pricing, QuoteInputs
 from services.insurance.products import Product, ProductKind
+from services.insurance.quotes import Quote, consume_quote
 
 COOLING_OFF_DAYS = 15
 
@@ -122,6 +124,22 @@ def open_policy(
     )
 
 
+def buy_from_quote(
+    policy_id: str, product: Product, quote: Quote, inputs: QuoteInputs, now: datetime
+) -> tuple[Quote, Policy]:
+    """The try: the quote consumed (unexpired, same inputs) and the PENDING policy it prices."""
+    consumed = consume_quote(quote, inputs, policy_id, now)
+    policy = open_policy(
+        policy_id,
+        product,
+        holder_id=inputs.holder_id,
+        quote_id=quote.quote_id,
+        pricing=quote.pricing,
+        now=now,
+    )
+    return consumed, policy
+
+
 def void_tombstone(policy_id: str, now: datetime) -> Policy:
     """What a purchase cancel arriving before its try leaves: a VOID policy with no terms."""
     return Policy(
@@ -199,6 +217,9 @@ def cancel_purchase(policy: Policy) -> Policy:
 def cancellation_refund(policy: Policy, cancelled_on: date) -> Refund:
     """Full within the cooling-off period, else pro rata by days left, ROUND_DOWN."""
     assert policy.start_date is not None and policy.end_date is not None
+    if policy.claims_paid_fen:
+        # The cover was used: nothing of the premium is unearned.
+        return Refund(0, 0, Decimal(0))
     if cancelled_on < policy.start_date + timedelta(days=COOLING_OFF_DAYS):
         refund_fen, residue = policy.premium_fen, Decimal(0)
     else:

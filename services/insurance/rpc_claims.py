@@ -9,7 +9,6 @@ from chassis.paging import decode_page_token, encode_page_token
 from chassis.wire import next_page, page_size_of
 from colony.insurance.v1 import insurance_pb2 as pb
 from services.insurance.claims import (
-    EVIDENCE_PER_CLAIM_MAX,
     Claim,
     ClaimState,
     add_evidence,
@@ -19,11 +18,13 @@ from services.insurance.claims import (
     review_claim,
     submit_claim,
 )
+from services.insurance.policies import Policy
 from services.insurance.rpc_base import InsuranceRpcBase
 from services.insurance.wire import (
     CLAIM_STATE_FROM_PROTO,
     claim_to_proto,
     evidence_from_proto,
+    evidence_list_from_proto,
     optional_amount_fen,
     require_id,
 )
@@ -48,18 +49,13 @@ class ClaimsRpc(InsuranceRpcBase):
     ) -> pb.SubmitClaimResponse:
         claim_id = require_id(request.claim_id, "claim_id")
         policy_id = require_id(request.policy_id, "policy_id")
-        if len(request.evidence) > EVIDENCE_PER_CLAIM_MAX:
-            raise InvalidArgument(f"at most {EVIDENCE_PER_CLAIM_MAX} pieces of evidence")
-        evidence = tuple(evidence_from_proto(item) for item in request.evidence)
+        evidence = evidence_list_from_proto(request.evidence)
         amount_fen = optional_amount_fen(request.amount, "amount")
 
         async def submit(session: Session) -> pb.SubmitClaimResponse:
-            if await self._store.find_claim(claim_id, session) is not None:
-                raise FailedPrecondition(f"claim {claim_id} exists", reason="CLAIM_MISMATCH")
-            policy = await self._store.get_policy(policy_id, session)
-            first = await self._store.claim_for_event(policy_id, request.event_reference, session)
-            require_not_duplicate(first, claim_id)
-            await self._store.serialise_claims(session, policy_id)
+            policy, taken_fen = await self._policy_for_claim(
+                session, claim_id, policy_id, request.event_reference
+            )
             claim = submit_claim(
                 claim_id,
                 policy,
@@ -67,15 +63,25 @@ class ClaimsRpc(InsuranceRpcBase):
                 amount_fen=amount_fen,
                 beneficiary_id=request.beneficiary_id,
                 evidence=evidence,
-                claims_not_rejected_fen=await self._store.claims_not_rejected_fen(
-                    policy_id, session
-                ),
+                claims_not_rejected_fen=taken_fen,
                 now=self._clock.now(),
             )
             events = ("insurance.claim.submitted", *decision_events(claim))
             return pb.SubmitClaimResponse(claim=await self._save_claim(session, claim, *events))
 
         return await self._idempotent("submit-claim", request, pb.SubmitClaimResponse, submit)
+
+    async def _policy_for_claim(
+        self, session: Session, claim_id: str, policy_id: str, event_reference: str
+    ) -> tuple[Policy, int]:
+        """The policy a new claim is filed on and the cover its other claims take."""
+        if await self._store.find_claim(claim_id, session) is not None:
+            raise FailedPrecondition(f"claim {claim_id} exists", reason="CLAIM_MISMATCH")
+        policy = await self._store.get_policy(policy_id, session)
+        first = await self._store.claim_for_event(policy_id, event_reference, session)
+        require_not_duplicate(first, claim_id)
+        await self._store.serialise_claims(session, policy_id)
+        return policy, await self._store.claims_not_rejected_fen(policy_id, session)
 
     async def AddClaimEvidence(
         self, request: pb.AddClaimEvidenceRequest, context: Context

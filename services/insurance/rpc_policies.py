@@ -9,15 +9,14 @@ from chassis.paging import decode_page_token, encode_page_token
 from chassis.wire import next_page, page_size_of
 from colony.insurance.v1 import insurance_pb2 as pb
 from services.insurance.policies import (
+    buy_from_quote,
     cancel_policy,
     cancel_purchase,
     confirm_purchase,
     mark_refund_paid,
-    open_policy,
     require_same_try,
     void_tombstone,
 )
-from services.insurance.quotes import consume_quote
 from services.insurance.rpc_base import InsuranceRpcBase
 from services.insurance.wire import quote_inputs_from_proto, require_id
 
@@ -38,16 +37,8 @@ class PoliciesRpc(InsuranceRpcBase):
                 policy = require_same_try(existing, quote_id)
                 return pb.TryBuyPolicyResponse(policy=await self._policy_view(policy, session))
             quote = await self._store.get_quote(quote_id, session)
-            consumed = consume_quote(quote, inputs, policy_id, self._clock.now())
             product = self._catalogue.product(quote.product_id)
-            policy = open_policy(
-                policy_id,
-                product,
-                holder_id=inputs.holder_id,
-                quote_id=quote_id,
-                pricing=quote.pricing,
-                now=self._clock.now(),
-            )
+            consumed, policy = buy_from_quote(policy_id, product, quote, inputs, self._clock.now())
             await self._store.save_quote(session, consumed)
             await self._store.save_policy(session, policy)
             return pb.TryBuyPolicyResponse(policy=await self._policy_view(policy, session))

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chassis.errors import InvalidArgument
 from chassis.wire import amount_from_proto, date_text, money_to_proto, timestamp_to_proto
 from colony.common.v1 import money_pb2
 from colony.insurance.v1 import insurance_pb2 as pb
 from services.insurance.books import AccountFigures, ProductFigures
-from services.insurance.claims import Claim, ClaimState, Evidence, EvidenceKind
+from services.insurance.claims import (
+    EVIDENCE_PER_CLAIM_MAX,
+    Claim,
+    ClaimState,
+    Evidence,
+    EvidenceKind,
+)
 from services.insurance.policies import Policy, PolicyState, RefundState
 from services.insurance.pricing import QuoteInputs
 from services.insurance.products import Product, ProductKind
@@ -159,6 +167,13 @@ def evidence_from_proto(evidence: pb.Evidence) -> Evidence:
         attested_by=evidence.attested_by,
         note=evidence.note[:500],
     )
+
+
+def evidence_list_from_proto(items: Sequence[pb.Evidence]) -> tuple[Evidence, ...]:
+    """A claim's evidence, at most EVIDENCE_PER_CLAIM_MAX pieces."""
+    if len(items) > EVIDENCE_PER_CLAIM_MAX:
+        raise InvalidArgument(f"at most {EVIDENCE_PER_CLAIM_MAX} pieces of evidence")
+    return tuple(evidence_from_proto(item) for item in items)
 
 
 def evidence_to_proto(evidence: Evidence) -> pb.Evidence:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import grpc
+
 from chassis.clock import business_date_of
 from colony.insurance.v1 import insurance_pb2 as pb
 from services.insurance.tests.support import (
@@ -21,6 +23,7 @@ from services.insurance.tests.support import (
     new_person,
     pay_claim,
     quote,
+    reason_of,
     refused,
 )
 
@@ -265,3 +268,32 @@ async def test_report_and_event_feed(insurance: RunningInsurance) -> None:
         await asyncio.sleep(0.05)
         stream = insurance.stub.StreamEvents(pb.StreamEventsRequest(follow=False))
         types = [event.type async for batch in stream for event in batch.events]
+
+
+async def test_concurrent_claims_never_exceed_the_cover_together(
+    insurance: RunningInsurance,
+) -> None:
+    inputs = pb.QuoteInputs(
+        product_id="merchant-deposit",
+        holder_id=new_person(),
+        cover=cny(100_000),
+        merchant_refund_rate_bps=100,
+    )
+    policy = await buy(insurance.stub, inputs)
+    buyer = new_person()
+    # Five claims of 30,000 fen each against 100,000 of cover: at most three can stand.
+    results = await asyncio.gather(
+        *(
+            claim(insurance.stub, policy.policy_id, f"rf-{n}", 30_000, beneficiary=buyer)
+            for n in range(5)
+        ),
+        return_exceptions=True,
+    )
+    accepted = [result for result in results if isinstance(result, pb.Claim)]
+    assert 1 <= len(accepted) <= 3
+    for result in results:
+        if not isinstance(result, pb.Claim):
+            assert isinstance(result, grpc.aio.AioRpcError)
+            assert reason_of(result) in {"CLAIM_EXCEEDS_COVER", "CONCURRENT_UPDATE"}
+    after = (await insurance.stub.GetPolicy(pb.GetPolicyRequest(policy_id=policy.policy_id))).policy
+    assert after.cover_remaining.amount_fen == 100_000 - 30_000 * len(accepted)

@@ -130,3 +130,10 @@ def test_expiry_is_the_day_after_the_end_date() -> None:
     policy = active_policy()
     assert expire_policy(policy, date(2026, 3, 2)) is policy
     assert expire_policy(policy, date(2026, 3, 3)).state is PolicyState.EXPIRED
+
+
+def test_a_policy_with_a_claim_paid_refunds_nothing_even_in_cooling_off() -> None:
+    used = replace(active_policy(), claims_paid_fen=1)
+    refund = cancellation_refund(used, START)
+    assert (refund.refund_fen, refund.insurer_share_fen) == (0, 0)
+    assert cancel_policy(used, START, 0).refund_state is RefundState.NONE
