@@ -38,7 +38,12 @@ from gateway.edge.registration import Registration
 from gateway.edge.routes import accounts, documentation, system
 from gateway.edge.routing import Route, register_routes
 from gateway.edge.tokens import AccessTokens
+from gateway.loans import representations as loan_representations
+from gateway.loans.jobs import LoanJobs
 from gateway.loans.ledger import LoanLedger
+from gateway.loans.routes import admin as loan_admin
+from gateway.loans.routes import cash_loans, huabei, repayments
+from gateway.loans.schedule import LoanJobsSchedule
 from gateway.operations import routes as operations
 from gateway.operations.start import Operations
 from gateway.payment.code_wallets import PaymentCodeWallets
@@ -75,6 +80,7 @@ MERCHANT_API_KEYS_COLLECTION = "merchant_api_keys"
 SAGAS_COLLECTION = "sagas"
 PAYMENT_CODE_WALLETS_COLLECTION = "payment_code_wallets"
 WEALTH_JOB_RUNS_COLLECTION = "wealth_job_runs"
+LOAN_JOB_RUNS_COLLECTION = "loan_job_runs"
 
 
 def instance_id() -> str:
@@ -150,11 +156,12 @@ def create_app(
         payment, wealth, wealth_ledger, credit=credit, loan=loan, loan_ledger=loan_ledger
     )
     wealth_jobs = WealthJobs(wealth, wealth_ledger)
+    loan_jobs = LoanJobs(loan)
     wallet_operations = Operations(saga_engine, sagas, saga_settings.inline_wait_seconds, payment)
     documentation_routes = documentation.DocumentationRoutes()
     routes: list[Route] = [
         *accounts.AccountRoutes(registration, authenticator).routes(),
-        *wallet.WalletRoutes(payment, wealth, credit).routes(),
+        *wallet.WalletRoutes(payment, wealth, credit, loan).routes(),
         *wallet_pay.WalletPayRoutes(payment, wallet_funding, wallet_operations).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
         *trades.TradeRoutes(payment, idempotency).routes(),
@@ -193,6 +200,10 @@ def create_app(
         *credit_consents.CreditConsentRoutes(credit, payment, idempotency).routes(),
         *credit_merchant.MerchantCreditRoutes(credit, payment).routes(),
         *credit_admin.CreditAdminRoutes(credit, idempotency).routes(),
+        *huabei.HuabeiRoutes(loan, credit, idempotency).routes(),
+        *cash_loans.CashLoanRoutes(loan, credit, loan_ledger, wallet_operations).routes(),
+        *repayments.RepaymentRoutes(loan, wallet_funding, wallet_operations).routes(),
+        *loan_admin.LoanAdminRoutes(loan, loan_jobs, clock=clock).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
         *documentation_routes.routes(),
     ]
@@ -219,6 +230,9 @@ def create_app(
                 credit_consents.SCHEMAS,
                 credit_merchant.SCHEMAS,
                 credit_admin.SCHEMAS,
+                loan_representations.SCHEMAS,
+                repayments.SCHEMAS,
+                loan_admin.SCHEMAS,
                 system.SCHEMAS,
                 documentation.SCHEMAS,
             ),
@@ -252,5 +266,11 @@ def create_app(
         clock,
         instance_id=saga_engine.instance_id,
         interval_seconds=settings.wealth_jobs_interval_seconds,
+    ).install(app)
+    LoanJobsSchedule(
+        loan_jobs,
+        database[LOAN_JOB_RUNS_COLLECTION],
+        clock,
+        interval_seconds=settings.loan_jobs_interval_seconds,
     ).install(app)
     return app

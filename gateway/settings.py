@@ -167,6 +167,8 @@ class GatewaySettings:
     # How often each replica looks for a business date whose wealth job is due (0: never;
     # the operator runs dates by hand). gateway.wealth.schedule.
     wealth_jobs_interval_seconds: float = 60.0
+    # The same for the loan job (bills, accrual, delinquency). gateway.loans.schedule.
+    loan_jobs_interval_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -198,5 +200,8 @@ class GatewaySettings:
             sagas=SagaSettings.from_env(env, environment),
             wealth_jobs_interval_seconds=_number(
                 env, "COLONY_WEALTH_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True
+            ),
+            loan_jobs_interval_seconds=_number(
+                env, "COLONY_LOAN_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True
             ),
         )

@@ -6,6 +6,8 @@ from dataclasses import dataclass, fields
 
 from gateway.clients import LoanClient, PaymentClient, WealthClient
 from gateway.loans.ledger import LoanLedger
+from gateway.loans.sagas.cash_loan_disbursement import cash_loan_disbursement_saga
+from gateway.loans.sagas.repayment import loan_repayment_saga
 from gateway.payment.sagas.merchant_payment import merchant_payment_saga
 from gateway.payment.sagas.wallet_payment import wallet_payment_saga
 from gateway.sagas.definition import SagaDefinition
@@ -30,6 +32,8 @@ class Sagas:
     transfer_purchase: SagaDefinition
     fund_purchase: SagaDefinition
     reservation_purchase: SagaDefinition
+    cash_loan_disbursement: SagaDefinition
+    loan_repayment: SagaDefinition
 
     def all(self) -> tuple[SagaDefinition, ...]:
         return tuple(getattr(self, field.name) for field in fields(self))
@@ -55,4 +59,6 @@ def define_sagas(
         transfer_purchase=transfer_purchase_saga(payment, wealth, hold_ttl_seconds),
         fund_purchase=fund_purchase_saga(payment, wealth, hold_ttl_seconds),
         reservation_purchase=reservation_purchase_saga(payment, wealth, hold_ttl_seconds),
+        cash_loan_disbursement=cash_loan_disbursement_saga(loan, loan_ledger),
+        loan_repayment=loan_repayment_saga(payment, wealth, ledger, loan),
     )

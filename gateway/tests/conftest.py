@@ -79,6 +79,7 @@ def gateway_settings(
         "COLONY_RPC_DEADLINE_SECONDS": "5",
         # Business dates are run by the tests themselves (test_wealth_schedule runs its own).
         "COLONY_WEALTH_JOBS_INTERVAL_SECONDS": "0",
+        "COLONY_LOAN_JOBS_INTERVAL_SECONDS": "0",
         **{f"COLONY_{name.upper()}_ADDRESS": address for name, address in addresses.items()},
         **environ_overrides,
     }

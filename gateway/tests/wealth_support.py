@@ -7,7 +7,10 @@ The books check is the issue's invariant, asked of the real services after every
   (GetWealthAudit's expected_balance: what is owed to investors, plus payouts owed, less
   payouts receivable);
 - and, once no payout is owed either way, the Yu'e Bao omnibus balance equals the shares
-  outstanding exactly.
+  outstanding exactly;
+- with the loan service (``Books.of(..., loans=True)``): the loan service finds no breach
+  of its books, and each loan ledger account's payment balance is what they say it must
+  hold at rest (collected less lent; GetLoanAudit's expected_balance_fen).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from chassis.errors import DomainError
 from chassis.mongo import MongoClient
+from colony.loan.v1 import loan_pb2 as lpb
 from colony.wealth.v1 import wealth_pb2 as wpb
-from gateway.clients import PaymentClient, ServiceChannels, WealthClient
+from gateway.clients import LoanClient, PaymentClient, ServiceChannels, WealthClient
 from gateway.tests.conftest import User, log_in
 from gateway.tests.saga_support import new_key
 from gateway.wealth.ledger import YUEBAO_OMNIBUS_ACCOUNT_ID
@@ -47,15 +52,42 @@ class Books:
     payment: PaymentClient
     wealth: WealthClient
     store: PaymentStore
+    loan: LoanClient | None = None
 
     @classmethod
-    def of(cls, channels: ServiceChannels, mongo_client: MongoClient, database_name: str) -> Books:
+    def of(
+        cls,
+        channels: ServiceChannels,
+        mongo_client: MongoClient,
+        database_name: str,
+        *,
+        loans: bool = False,
+    ) -> Books:
         """The books of a test module's services (the payment database of the root conftest)."""
         return cls(
             payment=PaymentClient(channels.payment, RPC_DEADLINE_SECONDS),
             wealth=WealthClient(channels.wealth, RPC_DEADLINE_SECONDS),
             store=PaymentStore(mongo_client[f"{database_name}_payment"]),
+            loan=LoanClient(channels.loan, RPC_DEADLINE_SECONDS) if loans else None,
         )
+
+    async def check_loans(self) -> dict[str, int]:
+        """The loan books against the payment ledger, at rest; each loan account's balance."""
+        assert self.loan is not None
+        assert await self.store.audit_ledger() == []
+        audit = await self.loan.get_loan_audit(lpb.GetLoanAuditRequest())
+        assert list(audit.breaches) == []
+        balances: dict[str, int] = {}
+        for figures in audit.accounts:
+            assert figures.pending.amount_fen == 0, figures
+            try:
+                account = await self.payment.get_account(figures.account_id)
+            except DomainError:
+                assert figures.expected_balance_fen == 0, figures  # never opened: nothing lent
+                continue
+            assert account.balance.amount_fen == figures.expected_balance_fen, (figures, account)
+            balances[figures.account_id] = account.balance.amount_fen
+        return balances
 
     async def check(self, *, settled: bool = False) -> YuebaoBooks:
         """Assert the invariants (see the module docstring); settled: nothing owed either way."""
@@ -88,6 +120,8 @@ class Books:
         if settled:
             assert (books.payouts_owed_fen, books.receivable_fen) == (0, 0), books
             assert books.omnibus_fen == books.shares_outstanding_fen
+        if self.loan is not None:
+            await self.check_loans()
         return books
 
 

@@ -1,11 +1,12 @@
 """The wallet (DOMAIN.md §6): the caller's balance and statement, read from the ledger,
-and the caller's wealth holdings and credit score beside them.
+and the caller's wealth holdings, credit score and loans beside them.
 
 Both read the caller's own account, taken from their identity; no route takes an
 account id to read, so no user can read another's money. The wealth part of the overview
 (Yu'e Bao, fixed-term holdings, fund positions) is left out when the wealth service cannot
-answer, and so is the credit score when the credit service cannot: the balance is shown
-regardless.
+answer, and so is the credit score when the credit service cannot, and the loans (the
+Huabei line, its current bill, the cash loans) when the loan service cannot: the balance is
+shown regardless.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from chassis.paging import PAGE_SIZE_MAX
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from colony.wealth.v1 import wealth_pb2 as wpb
-from gateway.clients import CreditClient, PaymentClient, ServiceFault, WealthClient
+from gateway.clients import CreditClient, LoanClient, PaymentClient, ServiceFault, WealthClient
 from gateway.credit.overview import WALLET_CREDIT_SCHEMA, score_summary
 from gateway.edge.authentication import CALLER
 from gateway.edge.identities import AccountType
@@ -38,6 +39,7 @@ from gateway.edge.representations import (
     wallet_json,
 )
 from gateway.edge.routing import AuthScheme, Route
+from gateway.loans.overview import WALLET_LOANS_SCHEMA, loans_summary
 from gateway.wealth.positions import fund_positions
 
 log = logging.getLogger("colony.gateway.wallet")
@@ -82,9 +84,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "Absent when the wealth service cannot answer right now.",
             },
             "credit": schema_ref("WalletCredit"),
+            "loans": schema_ref("WalletLoans"),
         },
     },
     "WalletCredit": WALLET_CREDIT_SCHEMA,
+    "WalletLoans": WALLET_LOANS_SCHEMA,
     "WalletWealth": {
         "type": "object",
         "required": ["yuebao", "fixed_term_total", "fund_positions_value"],
@@ -177,10 +181,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 class WalletRoutes:
     """GET /v1/wallet, GET /v1/statement."""
 
-    def __init__(self, payment: PaymentClient, wealth: WealthClient, credit: CreditClient) -> None:
+    def __init__(
+        self, payment: PaymentClient, wealth: WealthClient, credit: CreditClient, loan: LoanClient
+    ) -> None:
         self._payment = payment
         self._wealth = wealth
         self._credit = credit
+        self._loan = loan
 
     def routes(self) -> list[Route]:
         return [
@@ -213,16 +220,19 @@ class WalletRoutes:
         caller = request[CALLER]
         account_id = caller.account_id
         scored = caller.account_type is AccountType.PERSONAL  # merchants are never scored
-        account, wealth, credit = await asyncio.gather(
+        account, wealth, credit, loans = await asyncio.gather(
             self._payment.get_account(account_id),
             _or_none("wealth holdings", self._wealth_holdings(account_id)),
             _or_none("credit score", score_summary(self._credit, account_id) if scored else None),
+            _or_none("loans", loans_summary(self._loan, account_id) if scored else None),
         )
         overview = wallet_json(account)
         if wealth is not None:
             overview["wealth"] = wealth
         if credit is not None:
             overview["credit"] = credit
+        if loans is not None:
+            overview["loans"] = loans
         return json_response(overview)
 
     async def _wealth_holdings(self, account_id: str) -> dict[str, Any]:

@@ -1,0 +1,101 @@
+"""The loan business-date job on a schedule, like the wealth job (gateway.wealth.schedule).
+
+Every interval each gateway replica looks at today's business date (China Standard Time,
+from the gateway's clock) and at the dates completed (``loan_job_runs`` in the gateway
+database), and runs every date not completed yet -- today, and after downtime the dates
+missed since the last completed one, oldest first, at most CATCH_UP_DAYS -- then records
+it completed. No lease is needed: RunLoanJobs is idempotent by date in the loan service
+(a date two replicas both run is done once; the second answer is ``already_completed``),
+so the record only spares the next round a call. The first date the schedule ever sees is
+simply today. POST /v1/admin/jobs/loans still runs any date by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+from pymongo import DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+
+from chassis.clock import Clock, business_date_of
+from colony.loan.v1 import loan_pb2 as lpb
+from gateway.loans.jobs import LoanJobs
+from gateway.wealth.schedule import dates_due
+
+log = logging.getLogger("colony.gateway.loans")
+
+
+class LoanJobsSchedule:
+    """Runs LoanJobs for every business date due."""
+
+    def __init__(
+        self,
+        jobs: LoanJobs,
+        collection: AsyncCollection[dict[str, Any]],
+        clock: Clock,
+        *,
+        interval_seconds: float,
+    ) -> None:
+        self._jobs = jobs
+        self._collection = collection
+        self._clock = clock
+        self._interval_seconds = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def install(self, app: web.Application) -> None:
+        """Run the schedule for the app's lifetime (nothing when the interval is 0)."""
+        if self._interval_seconds > 0:
+            app.on_startup.append(self._start)
+            app.on_cleanup.append(self._stop)
+
+    async def run_due(self) -> list[lpb.LoanJobRun]:
+        """One round: run every date due; the runs."""
+        today = business_date_of(self._clock.now())
+        runs: list[lpb.LoanJobRun] = []
+        for business_date in dates_due(today, await self._last_completed()):
+            run = await self._jobs.run(business_date)
+            await self._collection.update_one(
+                {"_id": business_date.isoformat()},
+                {
+                    "$set": {
+                        "completed_at": self._clock.now(),
+                        "bills_issued": run.bills_issued,
+                        "accounts_accrued": run.accounts_accrued,
+                        "bucket_changes": run.bucket_changes,
+                    }
+                },
+                upsert=True,
+            )
+            log.info(
+                "scheduled loan jobs completed",
+                extra={"business_date": business_date.isoformat(), "bills": run.bills_issued},
+            )
+            runs.append(run)
+        return runs
+
+    async def _last_completed(self) -> date | None:
+        document = await self._collection.find_one({}, sort=[("_id", DESCENDING)])
+        return None if document is None else date.fromisoformat(document["_id"])
+
+    async def _start(self, app: web.Application) -> None:
+        self._task = asyncio.create_task(self._run(), name="loan jobs schedule")
+
+    async def _stop(self, app: web.Application) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_due()
+            except Exception:
+                # The loan service or the database away: log it; the next round tries again.
+                log.exception("scheduled loan jobs failed")
+            await asyncio.sleep(self._interval_seconds)
