@@ -9,8 +9,9 @@ import pytest
 
 from loadtests.wallet.journal import Journal, read_journal
 from loadtests.wallet.outcomes import Outcome, classify
-from loadtests.wallet.people import new_phone, new_resident_id
+from loadtests.wallet.people import new_payment_password, new_phone, new_resident_id
 from services.payment.identity import validate_phone, validate_resident_id
+from services.payment.payment_password import validate_payment_password
 
 
 def problem(reason: str) -> str:
@@ -43,9 +44,11 @@ def test_simulated_people_have_valid_unique_identities() -> None:
     assert len(phones) == 1_000
     for phone in list(phones)[:50]:
         assert validate_phone(phone) == phone
-    for _ in range(50):
-        resident_id = new_resident_id()
+    for _ in range(200):
+        resident_id, phone = new_resident_id(), new_phone()
         assert validate_resident_id(resident_id) == resident_id
+        password = new_payment_password(phone, resident_id)
+        assert validate_payment_password(password, (phone, resident_id)) == password
 
 
 def test_the_journal_of_every_process_is_read_back(tmp_path: Path) -> None:

@@ -33,3 +33,13 @@ GIVEN_NAMES = "伟芳娜敏静丽强磊军洋"
 
 def new_name() -> str:
     return random.choice(SURNAMES) + random.choice(GIVEN_NAMES) + random.choice(GIVEN_NAMES)
+
+
+def new_payment_password(*personal_numbers: str) -> str:
+    """Six digits that are no run, no repeat, and in none of the person's numbers (not weak)."""
+    while True:
+        digits = f"{random.randrange(10**6):06d}"
+        steps = {int(b) - int(a) for a, b in itertools.pairwise(digits)}
+        unrelated = all(digits not in number for number in personal_numbers)
+        if len(set(digits)) >= 4 and steps - {1, -1} and unrelated:
+            return digits

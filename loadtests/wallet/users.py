@@ -31,7 +31,12 @@ from locust.env import Environment
 
 from loadtests.wallet.journal import Journal
 from loadtests.wallet.outcomes import Outcome, classify, has_fields
-from loadtests.wallet.people import new_name, new_phone, new_resident_id
+from loadtests.wallet.people import (
+    new_name,
+    new_payment_password,
+    new_phone,
+    new_resident_id,
+)
 from loadtests.wallet.setup import MerchantAccount, Platform, prepare_platform
 
 PASSWORD = "load-test-password-1"
@@ -76,6 +81,9 @@ class WalletClientUser(FastHttpUser):
             headers["Idempotency-Key"] = key
         return headers
 
+    # A person answers a risk challenge with their payment password (set at start).
+    payment_password: str = ""
+
     def call(
         self,
         method: str,
@@ -88,9 +96,29 @@ class WalletClientUser(FastHttpUser):
         expect: tuple[str, ...] = (),
         extra_headers: dict[str, str] | None = None,
     ) -> Answer:
-        """One call (retried with the same key while worth it), counted by its outcome."""
+        """One call (retried with the same key while worth it), counted by its outcome.
+
+        A risk challenge is answered as a person would: the same request, the same key, and
+        the payment password (the challenge itself is counted as a business refusal).
+        """
         key = f"load-{uuid.uuid4().hex}" if keyed else None
         headers = {**self.headers(key, api_key), **(extra_headers or {})}
+        answer = self._send(method, path, name, body=body, headers=headers, expect=expect)
+        if answer.reason == "RISK_CHALLENGE_REQUIRED" and keyed and self.payment_password:
+            confirmed = {**(body or {}), "payment_password": self.payment_password}
+            answer = self._send(method, path, name, body=confirmed, headers=headers, expect=expect)
+        return answer
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        *,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+        expect: tuple[str, ...],
+    ) -> Answer:
         for attempt in range(RETRIES_MAX + 1):
             with self.client.request(
                 method, path, json=body, headers=headers, name=name, catch_response=True
@@ -148,6 +176,7 @@ class WalletHolder(WalletClientUser):
 
     def on_start(self) -> None:
         self.wallet = Wallet(phone=new_phone())
+        resident_id = new_resident_id()
         registered = self.call(
             "POST",
             "/v1/auth/register",
@@ -156,7 +185,7 @@ class WalletHolder(WalletClientUser):
                 "phone": self.wallet.phone,
                 "password": PASSWORD,
                 "real_name": new_name(),
-                "resident_id": new_resident_id(),
+                "resident_id": resident_id,
             },
             expect=("account_id",),
         )
@@ -165,6 +194,15 @@ class WalletHolder(WalletClientUser):
             return
         self.wallet.account_id = registered.payload["account_id"]
         self.log_in()
+        password = new_payment_password(self.wallet.phone, resident_id)
+        answer = self.call(
+            "PUT",
+            "/v1/payment-password",
+            name="/v1/payment-password",
+            body={"new_password": password},
+        )
+        if answer.outcome is Outcome.DONE:
+            self.payment_password = password
         REGISTERED_PHONES.append(self.wallet.phone)
         self.top_up(random.randint(2_000, 8_000) * 100)
 
@@ -245,6 +283,7 @@ class WalletHolder(WalletClientUser):
             "POST",
             f"/v1/trades/{trade_id}/pay",
             name="/v1/trades/{id}/pay",
+            body={},
             keyed=True,
             expect=("trade_id", "state"),
             extra_headers=self.pay_headers(),
