@@ -156,8 +156,15 @@ def create_app(
         payment, wealth, wealth_ledger, credit=credit, loan=loan, loan_ledger=loan_ledger
     )
     wealth_jobs = WealthJobs(wealth, wealth_ledger)
-    loan_jobs = LoanJobs(loan)
     wallet_operations = Operations(saga_engine, sagas, saga_settings.inline_wait_seconds, payment)
+    loan_jobs = LoanJobs(
+        loan,
+        payment,
+        wallet_funding,
+        saga_engine,
+        sagas.loan_repayment,
+        wait_seconds=saga_settings.inline_wait_seconds,
+    )
     documentation_routes = documentation.DocumentationRoutes()
     routes: list[Route] = [
         *accounts.AccountRoutes(registration, authenticator).routes(),

@@ -448,6 +448,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "bucket_changes": {"type": "integer"},
             "already_completed": {"type": "boolean"},
             "completed_at": {"type": ["string", "null"], "format": "date-time"},
+            "auto_debits": {
+                "type": "object",
+                "description": "The repayments the auto-debits due started: completed, and "
+                "failed (the sources could not cover the amount; left for the next date).",
+                "properties": {
+                    "completed": {"type": "integer"},
+                    "failed": {"type": "integer"},
+                },
+            },
         }
     ),
 }

@@ -3,11 +3,13 @@
 Every interval each gateway replica looks at today's business date (China Standard Time,
 from the gateway's clock) and at the dates completed (``loan_job_runs`` in the gateway
 database), and runs every date not completed yet -- today, and after downtime the dates
-missed since the last completed one, oldest first, at most CATCH_UP_DAYS -- then records
-it completed. No lease is needed: RunLoanJobs is idempotent by date in the loan service
-(a date two replicas both run is done once; the second answer is ``already_completed``),
-so the record only spares the next round a call. The first date the schedule ever sees is
-simply today. POST /v1/admin/jobs/loans still runs any date by hand.
+missed since the last completed one, oldest first, at most CATCH_UP_DAYS -- with its
+auto-debits (gateway.loans.jobs), then records it completed. No lease is needed:
+RunLoanJobs is idempotent by date in the loan service (a date two replicas both run is
+done once; the second answer is ``already_completed``) and each auto-debit's saga id
+derives from its repayment id, so the record only spares the next round a call. The
+first date the schedule ever sees is simply today. POST /v1/admin/jobs/loans still runs
+any date by hand.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from chassis.clock import Clock, business_date_of
-from colony.loan.v1 import loan_pb2 as lpb
-from gateway.loans.jobs import LoanJobs
+from gateway.loans.jobs import LoanJobs, LoanJobsReport
 from gateway.wealth.schedule import dates_due
 
 log = logging.getLogger("colony.gateway.loans")
@@ -53,12 +54,13 @@ class LoanJobsSchedule:
             app.on_startup.append(self._start)
             app.on_cleanup.append(self._stop)
 
-    async def run_due(self) -> list[lpb.LoanJobRun]:
+    async def run_due(self) -> list[LoanJobsReport]:
         """One round: run every date due; the runs."""
         today = business_date_of(self._clock.now())
-        runs: list[lpb.LoanJobRun] = []
+        runs: list[LoanJobsReport] = []
         for business_date in dates_due(today, await self._last_completed()):
-            run = await self._jobs.run(business_date)
+            report = await self._jobs.run(business_date)
+            run = report.run
             await self._collection.update_one(
                 {"_id": business_date.isoformat()},
                 {
@@ -67,6 +69,8 @@ class LoanJobsSchedule:
                         "bills_issued": run.bills_issued,
                         "accounts_accrued": run.accounts_accrued,
                         "bucket_changes": run.bucket_changes,
+                        "auto_debits_completed": report.auto_debits_completed,
+                        "auto_debits_failed": report.auto_debits_failed,
                     }
                 },
                 upsert=True,
@@ -75,7 +79,7 @@ class LoanJobsSchedule:
                 "scheduled loan jobs completed",
                 extra={"business_date": business_date.isoformat(), "bills": run.bills_issued},
             )
-            runs.append(run)
+            runs.append(report)
         return runs
 
     async def _last_completed(self) -> date | None:

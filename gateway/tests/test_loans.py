@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from gateway.clients import ServiceChannels
 from gateway.tests.conftest import User, balance_fen, problem_of, top_up
 from gateway.tests.saga_support import new_key
 from gateway.tests.test_credit import OPENED_SCORE, score_when
+from gateway.tests.test_retail_payments import WATER_BILLER, water_reference
 from gateway.tests.test_wallet_pay import trade_for, trade_state, wallet_pay
 from gateway.tests.wealth_support import Books, completed, fen, relog
 from infra.cli import audit
@@ -335,3 +336,111 @@ async def test_operator_portfolio_and_loan_jobs(
         "/v1/admin/jobs/loans", json={"business_date": "2099-01-01"}, headers=operator.headers
     )
     await problem_of(future, 400, "INVALID_BUSINESS_DATE")
+
+
+async def advance_to(clock: ManualClock, moment: datetime) -> None:
+    assert moment > clock.now()
+    clock.advance(moment - clock.now())
+
+
+async def pay_water_bill_with_huabei(gateway: Client, buyer: User, amount_fen: int) -> None:
+    """A utility bill paid by Huabei (the biller sees an ordinary bill payment)."""
+    response = await gateway.post(
+        "/v1/wallet/payments",
+        json={
+            "bill": {
+                "biller_id": WATER_BILLER,
+                "reference": water_reference(),
+                "amount_fen": amount_fen,
+            },
+            "methods": ["huabei"],
+        },
+        headers=buyer.keyed(new_key()),
+    )
+    await completed(response)
+
+
+async def test_bills_on_the_statement_day_installments_and_the_auto_debit(
+    gateway: Client,
+    new_user: NewUser,
+    clock: ManualClock,
+    operator: User,
+    books: Books,
+) -> None:
+    """Two purchases of 300 yuan in March are billed on 1 April (statement day 1, due 11
+    April, minimum 10% = 30 yuan). One bill becomes 3 installments (fee 2.5% = 7.50 yuan,
+    2.50 a part); the other is taken by the auto-debit on its due date."""
+    debited, converting = await opened_user(gateway, new_user), await opened_user(gateway, new_user)
+    for buyer in (debited, converting):
+        await pay_water_bill_with_huabei(gateway, buyer, 300 * YUAN)
+    setting = await gateway.put(
+        "/v1/loans/auto-debit",
+        json={"enabled": True, "sources": ["balance", "yuebao"]},
+        headers=debited.headers,
+    )
+    assert setting.status == 200, await setting.text()
+    assert (await setting.json())["enabled"] is True
+
+    await advance_to(clock, datetime(2025, 4, 1, 2, 0, tzinfo=UTC))  # 10:00 in China
+    await relog(gateway, debited, converting, operator)
+    run = await gateway.post(
+        "/v1/admin/jobs/loans", json={"business_date": "2025-04-01"}, headers=operator.headers
+    )
+    assert run.status == 200, await run.text()
+    assert (await run.json())["bills_issued"] >= 2
+    for buyer in (debited, converting):
+        bill = (await huabei(gateway, buyer))["current_bill"]
+        assert (bill["statement_date"], bill["due_date"], bill["state"]) == (
+            "2025-04-01",
+            "2025-04-11",
+            "open",
+        )
+        assert fen(bill["unpaid"]["total"]) == 300 * YUAN
+        assert fen(bill["minimum_payment"]) == 30 * YUAN
+
+    bill_id = (await huabei(gateway, converting))["current_bill"]["bill_id"]
+    hidden = await gateway.get(f"/v1/loans/huabei/bills/{bill_id}", headers=debited.headers)
+    await problem_of(hidden, 404, "NOT_FOUND")
+    offers = await (
+        await gateway.get(
+            f"/v1/loans/huabei/bills/{bill_id}/installment-offers", headers=converting.headers
+        )
+    ).json()
+    assert [(o["months"], fen(o["fee"])) for o in offers["offers"]] == [
+        (3, 750),
+        (6, 1_350),
+        (12, 2_640),
+    ]
+    key = new_key()
+    converted = await gateway.post(
+        f"/v1/loans/huabei/bills/{bill_id}/installments",
+        json={"months": 3},
+        headers=converting.keyed(key),
+    )
+    assert converted.status == 201, await converted.text()
+    plan = await converted.json()
+    assert [(fen(p["principal"]), fen(p["fee"])) for p in plan["parts"]] == [(10_000, 250)] * 3
+    replay = await gateway.post(
+        f"/v1/loans/huabei/bills/{bill_id}/installments",
+        json={"months": 3},
+        headers=converting.keyed(key),
+    )
+    assert (await replay.json())["plan_id"] == plan["plan_id"]
+
+    await top_up(gateway, debited, 500 * YUAN, new_key())
+    await advance_to(clock, datetime(2025, 4, 11, 2, 0, tzinfo=UTC))
+    await relog(gateway, debited, converting, operator)
+    run = await gateway.post(
+        "/v1/admin/jobs/loans", json={"business_date": "2025-04-11"}, headers=operator.headers
+    )
+    assert run.status == 200, await run.text()
+    assert (await run.json())["auto_debits"]["completed"] >= 1
+    repayments = (
+        await (await gateway.get("/v1/loans/repayments", headers=debited.headers)).json()
+    )["repayments"]
+    assert [(r["automatic"], r["state"]) for r in repayments] == [(True, "applied")]
+    taken = fen(repayments[0]["amount"])
+    assert await balance_fen(gateway, debited) == 500 * YUAN - taken
+    bill = (await huabei(gateway, debited))["current_bill"]
+    assert fen(bill["paid"]["total"]) == taken
+    await books.check_loans()

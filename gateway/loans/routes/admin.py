@@ -97,4 +97,12 @@ class LoanAdminRoutes:
                 "business_date": business_date.isoformat(),
             },
         )
-        return json_response(job_run_json(run))
+        return json_response(
+            {
+                **job_run_json(run.run),
+                "auto_debits": {
+                    "completed": run.auto_debits_completed,
+                    "failed": run.auto_debits_failed,
+                },
+            }
+        )
