@@ -20,9 +20,11 @@ Laid out like the services, by what a module is about:
 - one package per business area, holding that area's routes, sagas, jobs and
   representations: ``payment`` (wallet, money movement, trades, payments, wallet pay, the
   merchant API, payment admin), ``wealth`` (Yu'e Bao, Zhaocaibao, funds, the business-
-  date job, wealth admin) and ``credit`` (the caller's score, declarations, consent grants
-  and access log, merchant deposit waivers, credit admin). Loans and insurance are added
-  the same way.
+  date job, wealth admin), ``credit`` (the caller's score, declarations, consent grants
+  and access log, merchant deposit waivers, credit admin) and ``loans`` (the Huabei line,
+  bills and installments, cash loans, repayment and auto-debit, the loan business-date
+  job, loan admin; a Huabei payment is wallet pay's saga). Insurance is added the same
+  way.
 
 Imports point inward: areas import the edge, the engine and operations; the edge imports
 no area; only the composition root imports route modules (``<package>.routes``).

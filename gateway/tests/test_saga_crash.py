@@ -270,6 +270,7 @@ def _environment(
         "COLONY_SAGA_BACKOFF_SECONDS": "0.01",
         # No business-date job moving wealth money while a test counts it.
         "COLONY_WEALTH_JOBS_INTERVAL_SECONDS": "0",
+        "COLONY_LOAN_JOBS_INTERVAL_SECONDS": "0",
     }
 
 

@@ -45,8 +45,10 @@ from gateway.app import SAGAS_COLLECTION
 from gateway.clients import PaymentClient, ServiceChannels, WealthClient
 from gateway.payment.sagas.wallet_payment import (
     CREDIT_BALANCE,
+    CREDIT_FROM_HUABEI,
     PAY,
     REDEEM_SHARES,
+    RESERVE_HUABEI,
     wallet_payment_saga,
 )
 from gateway.sagas.definition import SagaState, StepStatus, derive_saga_id, step_key
@@ -139,7 +141,12 @@ class LeftAtKill:
 def _compensation_points() -> dict[str, LeftAtKill]:
     """After the refusal of pay came back unrecorded; then after each undo's call answered
     and after it was recorded (the last undoable step first)."""
-    assert UNDOABLE_STEPS == [REDEEM_SHARES, CREDIT_BALANCE], UNDOABLE_STEPS
+    assert UNDOABLE_STEPS == [
+        REDEEM_SHARES,
+        CREDIT_BALANCE,
+        RESERVE_HUABEI,
+        CREDIT_FROM_HUABEI,
+    ], UNDOABLE_STEPS
     refused = failpoint(PAY, Phase.CALLED)
     statuses = list(_statuses_after(PAY, Phase.CALLED))
     # The money reached the balance, the shares are redeemed, nothing is undone yet.
@@ -147,7 +154,13 @@ def _compensation_points() -> dict[str, LeftAtKill]:
     statuses[WALLET_PAY.index_of(PAY)] = _REFUSED
     # Once credit_balance's undo answered, the money is back off the balance; once
     # redeem_shares's did, the shares are back.
-    undone = {CREDIT_BALANCE: (0, AMOUNT_FEN), REDEEM_SHARES: (0, 0)}
+    # The Huabei steps have nothing to undo here (no Huabei part): nothing moves.
+    undone = {
+        CREDIT_FROM_HUABEI: (AMOUNT_FEN, AMOUNT_FEN),
+        RESERVE_HUABEI: (AMOUNT_FEN, AMOUNT_FEN),
+        CREDIT_BALANCE: (0, AMOUNT_FEN),
+        REDEEM_SHARES: (0, 0),
+    }
     for name in reversed(UNDOABLE_STEPS):
         index = WALLET_PAY.index_of(name)
         for phase, status in (
