@@ -5,6 +5,13 @@ so the real protection is online: PAYMENT_PASSWORD_FAILURES_MAX consecutive wron
 lock the password for PAYMENT_PASSWORD_LOCKOUT. The lockout policy is pure (PasswordState
 in, PasswordState out); the caller persists the new state before raising the refusal.
 
+Concurrent tries cannot get past the limit: each try reserves a slot before its (slow)
+verification, and no more tries are admitted than wrong ones may still be made
+(``reserve_try``). Settling a try gives its slot back; only a wrong try counts towards the
+lock, and a right one clears the count (``settle_try``) — so the owner's own concurrent
+payments never lock them out. A slot left by a process that died mid-verification lapses
+after TRY_RESERVATION_TTL.
+
 Offline, an argon2 hash of a six-digit secret falls to a brute force of 10^6 guesses, so
 the hash store must stay private; passing a `pepper` (a server-side secret kept out of
 the database) makes a leaked hash alone useless. Hashing costs tens of milliseconds:
@@ -18,16 +25,18 @@ import hmac
 import itertools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import argon2
 
-from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.errors import Aborted, FailedPrecondition, InvalidArgument
 
 PAYMENT_PASSWORD_LENGTH = 6
 PAYMENT_PASSWORD_FAILURES_MAX = 5
 PAYMENT_PASSWORD_LOCKOUT = timedelta(hours=3)
+# Longer than any verification takes (argon2 runs in tens of milliseconds).
+TRY_RESERVATION_TTL = timedelta(seconds=60)
 _SIX_DIGITS = re.compile(r"[0-9]{6}")
 # Periods of a repeating pattern refused as weak: 111111 (1), 121212 (2), 123123 (3).
 _WEAK_REPEAT_PERIODS = (1, 2, 3)
@@ -100,11 +109,20 @@ def verify_payment_password(
 
 
 @dataclass(frozen=True, slots=True)
+class TryReservation:
+    """A try admitted for verification and not yet settled."""
+
+    token: str
+    reserved_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PasswordState:
-    """Consecutive wrong tries and, once too many, when the lock ends."""
+    """Consecutive wrong tries, when a lock ends, and the tries being verified right now."""
 
     failed_attempts: int = 0
     locked_until: datetime | None = None
+    tries_in_flight: tuple[TryReservation, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.failed_attempts <= PAYMENT_PASSWORD_FAILURES_MAX:
@@ -150,6 +168,29 @@ def register_failure(state: PasswordState, now: datetime) -> PasswordState:
 def register_success(state: PasswordState) -> PasswordState:
     """A right password clears the count of wrong tries."""
     return PasswordState()
+
+
+def reserve_try(state: PasswordState, token: str, now: datetime) -> PasswordState:
+    """Admit one more try for verification, or refuse while the lock is on.
+
+    While as many tries are being verified as wrong ones may still be made, another waits
+    (REQUEST_IN_PROGRESS: retrying is safe), so concurrent guesses never exceed the limit.
+    """
+    require_not_locked(state, now)
+    live = tuple(t for t in state.tries_in_flight if now - t.reserved_at < TRY_RESERVATION_TTL)
+    if len(live) >= attempts_remaining(state, now):
+        raise Aborted("other payment password tries are being checked; retry in a moment")
+    return replace(state, tries_in_flight=(*live, TryReservation(token, now)))
+
+
+def settle_try(state: PasswordState, token: str, now: datetime, *, verified: bool) -> PasswordState:
+    """The state after one admitted try was verified: a right one clears, a wrong one counts."""
+    others = tuple(t for t in state.tries_in_flight if t.token != token)
+    if verified:
+        return replace(register_success(state), tries_in_flight=others)
+    if is_locked(state, now):
+        return replace(state, tries_in_flight=others)  # other wrong tries locked it meanwhile
+    return replace(register_failure(state, now), tries_in_flight=others)
 
 
 def wrong_password_error(state: PasswordState, now: datetime) -> FailedPrecondition:

@@ -20,7 +20,7 @@ import argon2
 from google.protobuf.message import Message
 
 from chassis.clock import Clock
-from chassis.errors import InvalidArgument
+from chassis.errors import Aborted, InvalidArgument
 from chassis.idempotency import IdempotencyStore
 from chassis.keyed_lock import KeyedLock
 from chassis.mongo import MongoClient, Session, run_in_transaction
@@ -45,9 +45,9 @@ from services.payment.payment_authorization import (
 from services.payment.payment_password import (
     PasswordRecord,
     PasswordState,
-    register_failure,
-    require_not_locked,
     require_password_set,
+    reserve_try,
+    settle_try,
     verify_payment_password,
     wrong_password_error,
 )
@@ -80,6 +80,11 @@ def require_owner_ref(owner_ref: str) -> str:
     if not owner_ref:
         raise InvalidArgument("owner_ref is required")
     return owner_ref
+
+
+# A try that finds every slot taken by tries being verified waits this long between looks.
+PASSWORD_TRY_WAIT_SECONDS = 0.05
+PASSWORD_TRY_WAITS_MAX = 60
 
 
 class PaymentRpcBase:
@@ -154,32 +159,51 @@ class PaymentRpcBase:
     async def _verify_payment_password(self, account_id: str, payment_password: str) -> None:
         """Verify the payment password, or refuse (wrong, locked, not set).
 
-        Each try is counted as a failure *before* the (slow) verification, in a transaction
-        that first checks the lock: concurrent guesses serialise on the record, so no more
-        than the allowed number can ever be verified. A right password then clears the count.
+        The try reserves a slot before the (slow) verification, in a transaction that checks
+        the lock (payment_password.reserve_try), and settles it afterwards: a right password
+        gives the slot back and clears the count, a wrong one counts towards the lock.
         """
-
-        async def reserve_attempt(session: Session) -> PasswordRecord:
-            record = require_password_set(
-                await self._store.get_password_record(account_id, session)
-            )
-            require_not_locked(record.state, self._clock.now())
-            counted = PasswordRecord(
-                record.password_hash, register_failure(record.state, self._clock.now())
-            )
-            await self._store.save_password_state(account_id, counted.state, session)
-            return counted
-
-        record = await run_in_transaction(self._client, reserve_attempt)
+        token = uuid.uuid4().hex
+        record = await self._reserve_password_try(account_id, token)
         verify = functools.partial(
             verify_payment_password,
             record.password_hash,
             payment_password,
             hasher=self._password_hasher,
         )
-        if not await asyncio.get_running_loop().run_in_executor(None, verify):
-            raise wrong_password_error(record.state, self._clock.now())
-        await self._store.save_password_state(account_id, PasswordState())
+        verified = await asyncio.get_running_loop().run_in_executor(None, verify)
+
+        async def settle(session: Session) -> PasswordState:
+            current = require_password_set(
+                await self._store.get_password_record(account_id, session)
+            )
+            state = settle_try(current.state, token, self._clock.now(), verified=verified)
+            await self._store.save_password_state(account_id, state, session)
+            return state
+
+        settled = await run_in_transaction(self._client, settle)
+        if not verified:
+            raise wrong_password_error(settled, self._clock.now())
+
+    async def _reserve_password_try(self, account_id: str, token: str) -> PasswordRecord:
+        """Admit the try, waiting (bounded) while other tries hold every slot."""
+
+        async def reserve(session: Session) -> PasswordRecord:
+            record = require_password_set(
+                await self._store.get_password_record(account_id, session)
+            )
+            state = reserve_try(record.state, token, self._clock.now())
+            await self._store.save_password_state(account_id, state, session)
+            return PasswordRecord(record.password_hash, state)
+
+        for wait in range(PASSWORD_TRY_WAITS_MAX):
+            try:
+                return await run_in_transaction(self._client, reserve)
+            except Aborted:
+                if wait == PASSWORD_TRY_WAITS_MAX - 1:
+                    raise
+                await asyncio.sleep(PASSWORD_TRY_WAIT_SECONDS)
+        raise AssertionError("unreachable: the last wait re-raises")
 
     async def _screen(
         self, session: Session, payer: Account, payment: OutgoingPayment, factor: SecondFactor

@@ -13,7 +13,7 @@ from services.payment.holds import Hold, HoldState
 from services.payment.ledger import Account, AccountKind, AccountStatus, Entry, Posting, PostingKind
 from services.payment.payment_authorization import PaymentAuthorization
 from services.payment.payment_code import PaymentCode
-from services.payment.payment_password import PasswordRecord, PasswordState
+from services.payment.payment_password import PasswordRecord, PasswordState, TryReservation
 from services.payment.risk import PaymentKind, RiskAction
 from services.payment.screening import RiskDecisionRecord
 from services.payment.statement import StatementEntry
@@ -267,11 +267,21 @@ def password_state_from_document(document: Document) -> PasswordState:
     return PasswordState(
         failed_attempts=document.get("failed_attempts", 0),
         locked_until=document.get("locked_until"),
+        tries_in_flight=tuple(
+            TryReservation(try_["token"], try_["reserved_at"])
+            for try_ in document.get("tries_in_flight", ())
+        ),
     )
 
 
 def password_state_to_document(state: PasswordState) -> Document:
-    return {"failed_attempts": state.failed_attempts, "locked_until": state.locked_until}
+    return {
+        "failed_attempts": state.failed_attempts,
+        "locked_until": state.locked_until,
+        "tries_in_flight": [
+            {"token": try_.token, "reserved_at": try_.reserved_at} for try_ in state.tries_in_flight
+        ],
+    }
 
 
 def authorization_to_document(authorization: PaymentAuthorization) -> Document:

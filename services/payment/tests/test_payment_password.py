@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import argon2
 import pytest
 
-from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.errors import Aborted, FailedPrecondition, InvalidArgument
 from services.payment.payment_password import (
+    TRY_RESERVATION_TTL,
     PasswordState,
     attempts_remaining,
     hash_payment_password,
@@ -15,6 +16,8 @@ from services.payment.payment_password import (
     register_failure,
     register_success,
     require_not_locked,
+    reserve_try,
+    settle_try,
     validate_payment_password,
     verify_payment_password,
     wrong_password_error,
@@ -174,3 +177,40 @@ def test_wrong_password_error_on_the_locking_try_says_until_when() -> None:
 def test_a_state_with_an_impossible_count_is_refused(failed_attempts: int) -> None:
     with pytest.raises(AssertionError):
         PasswordState(failed_attempts=failed_attempts)
+
+
+def test_no_more_tries_are_admitted_than_wrong_ones_may_still_be_made() -> None:
+    state = PasswordState()
+    for number in range(5):
+        state = reserve_try(state, f"try-{number}", NOW)
+    with pytest.raises(Aborted):
+        reserve_try(state, "try-5", NOW)
+    # Two wrong tries already made leave three slots.
+    assert len(reserve_try(fail(PasswordState(), 2), "a", NOW).tries_in_flight) == 1
+    with pytest.raises(Aborted):
+        state = fail(PasswordState(), 2)
+        for number in range(4):
+            state = reserve_try(state, f"try-{number}", NOW)
+
+
+def test_a_right_try_gives_its_slot_back_and_clears_the_count() -> None:
+    state = reserve_try(reserve_try(fail(PasswordState(), 3), "mine", NOW), "other", NOW)
+    settled = settle_try(state, "mine", NOW, verified=True)
+    assert settled.failed_attempts == 0 and settled.locked_until is None
+    assert [t.token for t in settled.tries_in_flight] == ["other"]
+
+
+def test_a_wrong_try_counts_and_the_fifth_locks() -> None:
+    state = reserve_try(fail(PasswordState(), 4), "mine", NOW)
+    settled = settle_try(state, "mine", NOW, verified=False)
+    assert settled.failed_attempts == 5
+    assert settled.locked_until == NOW + timedelta(hours=3)
+    assert settled.tries_in_flight == ()
+
+
+def test_a_slot_left_by_a_dead_process_lapses() -> None:
+    state = PasswordState()
+    for number in range(5):
+        state = reserve_try(state, f"lost-{number}", NOW)
+    later = NOW + TRY_RESERVATION_TTL
+    assert [t.token for t in reserve_try(state, "fresh", later).tries_in_flight] == ["fresh"]

@@ -7,6 +7,7 @@ record; a refused movement moves nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
@@ -282,6 +283,50 @@ async def test_five_wrong_passwords_lock_even_the_right_one_out_for_three_hours(
     clock.advance(timedelta(seconds=1))
     await send(stub, payer, receiver, 200_001, risk=PASSWORD)
     assert await balance_fen(stub, receiver) == 200_001
+    await assert_books_balance(store)
+
+
+async def test_concurrent_right_passwords_all_pay_and_only_wrong_tries_count(stub, store) -> None:
+    payer = await verified_payer(stub, 3_000_000, password=True)
+    receiver = await payee(stub)
+    # Six concurrent large payments with the right password: every one goes through (each
+    # try's slot is given back), and none is counted as a wrong try.
+    paid = await asyncio.gather(
+        *(send(stub, payer, receiver, 200_001, risk=PASSWORD) for _ in range(6))
+    )
+    assert len(paid) == 6
+    assert await balance_fen(stub, receiver) == 6 * 200_001
+    error = await refused(send(stub, payer, receiver, 1, risk=WRONG_PASSWORD))
+    assert error_info(error).metadata["attempts_remaining"] == "4"
+
+    # Eight concurrent wrong tries and two right ones: at most the four wrong tries left are
+    # ever verified (the lock comes at the fifth wrong try in all), nothing is paid by a
+    # wrong one, and the right ones either pay or meet the lock.
+    mixed = await asyncio.gather(
+        *(send(stub, payer, receiver, 200_001, risk=WRONG_PASSWORD) for _ in range(8)),
+        *(send(stub, payer, receiver, 200_001, risk=PASSWORD) for _ in range(2)),
+        return_exceptions=True,
+    )
+    wrong = [error_info(e).reason for e in mixed[:8] if isinstance(e, grpc.aio.AioRpcError)]
+    assert len(wrong) == 8  # no wrong password ever paid
+    assert set(wrong) <= {"PAYMENT_PASSWORD_WRONG", "PAYMENT_PASSWORD_LOCKED"}
+    right_paid = sum(1 for outcome in mixed[8:] if isinstance(outcome, pb.TransferResponse))
+    assert await balance_fen(stub, receiver) == (6 + right_paid) * 200_001
+    record = await store.get_password_record(payer)
+    assert record is not None and record.state.tries_in_flight == ()
+    await assert_books_balance(store)
+
+
+async def test_concurrent_wrong_guesses_never_get_more_than_five_tries(stub, store) -> None:
+    payer = await verified_payer(stub, 3_000_000, password=True)
+    receiver = await payee(stub)
+    guesses = await asyncio.gather(
+        *(send(stub, payer, receiver, 200_001, risk=WRONG_PASSWORD) for _ in range(8)),
+        return_exceptions=True,
+    )
+    reasons = sorted(error_info(e).reason for e in guesses if isinstance(e, grpc.aio.AioRpcError))
+    assert reasons == ["PAYMENT_PASSWORD_LOCKED"] * 3 + ["PAYMENT_PASSWORD_WRONG"] * 5
+    assert await balance_fen(stub, payer) == 3_000_000
     await assert_books_balance(store)
 
 
