@@ -2,7 +2,8 @@
 
   colony audit   check the payment ledger's invariants, reconcile escrow, reconcile each
                  wealth omnibus account with what the wealth service owes, and each loan
-                 ledger account (Huabei, cash loans) with the loan service's books; exit 1 on
+                 ledger account (Huabei, cash loans) with the loan service's books, and the
+                 insurance omnibus and insurer accounts with the insurance books; exit 1 on
                  a breach
 
 It reads the same settings as the services (MONGO_URL or COLONY_<NAME>_MONGO_URL,
@@ -19,6 +20,8 @@ import sys
 
 from chassis.mongo import create_client
 from chassis.settings import ServiceSettings
+from services.insurance.store import InsuranceStore
+from services.insurance.store.reports import read_insurance_audit
 from services.loan.portfolio import book_breaches
 from services.loan.store import LoanStore
 from services.loan.store.reports import read_ledger_flows
@@ -32,6 +35,7 @@ async def audit(
     settings: ServiceSettings,
     wealth_settings: ServiceSettings | None = None,
     loan_settings: ServiceSettings | None = None,
+    insurance_settings: ServiceSettings | None = None,
 ) -> list[str]:
     """Every breach of the ledger invariants, held funds, escrow and omnibus reconciliation."""
     client = create_client(settings.mongo_url, "colony-audit")
@@ -44,6 +48,8 @@ async def audit(
             breaches += await _reconcile_wealth(store, wealth_settings)
         if loan_settings is not None:
             breaches += await _reconcile_loans(store, loan_settings)
+        if insurance_settings is not None:
+            breaches += await _reconcile_insurance(store, insurance_settings)
         return breaches
     finally:
         await client.close()
@@ -93,6 +99,26 @@ async def _reconcile_loans(payments: PaymentStore, settings: ServiceSettings) ->
     return breaches
 
 
+async def _reconcile_insurance(payments: PaymentStore, settings: ServiceSettings) -> list[str]:
+    """The insurance omnibus and each insurer's account = what the insurance books say."""
+    client = create_client(settings.mongo_url, "colony-audit-insurance")
+    try:
+        accounts, book_breaches_found = await read_insurance_audit(
+            InsuranceStore(client[settings.database_name])
+        )
+    finally:
+        await client.close()
+    breaches = [f"insurance: {breach}" for breach in book_breaches_found]
+    for account in accounts:
+        balance_fen = await _ledger_balance_fen(payments, account.account_id)
+        if balance_fen != account.expected_balance_fen:
+            breaches.append(
+                f"{account.account_id}: ledger balance {balance_fen} fen, the insurance books "
+                f"say {account.expected_balance_fen} fen"
+            )
+    return breaches
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="colony", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -103,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "audit":
         settings = ServiceSettings.from_env("payment")
         breaches = asyncio.run(
-            audit(settings, ServiceSettings.from_env("wealth"), ServiceSettings.from_env("loan"))
+            audit(
+                settings,
+                ServiceSettings.from_env("wealth"),
+                ServiceSettings.from_env("loan"),
+                ServiceSettings.from_env("insurance"),
+            )
         )
         for breach in breaches:
             print(f"BREACH: {breach}")

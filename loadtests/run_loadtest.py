@@ -285,7 +285,10 @@ def main() -> int:
         )
         wealth = ServiceSettings.from_env("wealth", {**os.environ, "MONGO_URL": platform.mongo_url})
         loan = ServiceSettings.from_env("loan", {**os.environ, "MONGO_URL": platform.mongo_url})
-        breaches += [f"audit: {b}" for b in asyncio.run(audit(settings, wealth, loan))]
+        insurance = ServiceSettings.from_env(
+            "insurance", {**os.environ, "MONGO_URL": platform.mongo_url}
+        )
+        breaches += [f"audit: {b}" for b in asyncio.run(audit(settings, wealth, loan, insurance))]
         breaches += asyncio.run(
             missing_effects(platform.mongo_url, prefix.parent / f"{prefix.name}-journal")
         )

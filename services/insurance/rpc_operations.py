@@ -11,16 +11,10 @@ from chassis.grpc_server import Context
 from chassis.idempotency import require_idempotency_key
 from chassis.mongo import Session, run_in_transaction
 from colony.insurance.v1 import insurance_pb2 as pb
-from services.insurance.books import book_breaches, ledger_accounts
 from services.insurance.policies import expire_policy
 from services.insurance.rpc_base import InsuranceRpcBase
 from services.insurance.store.collections import JOB_PAGE_SIZE, JOB_POLICIES_MAX
-from services.insurance.store.reports import (
-    read_claims_paid_totals,
-    read_insurer_flows,
-    read_pending_fen,
-    read_product_figures,
-)
+from services.insurance.store.reports import read_insurance_audit, read_product_figures
 from services.insurance.wire import account_figures_to_proto, product_figures_to_proto
 
 
@@ -73,10 +67,8 @@ class OperationsRpc(InsuranceRpcBase):
     async def GetInsuranceAudit(
         self, request: pb.GetInsuranceAuditRequest, context: Context
     ) -> pb.GetInsuranceAuditResponse:
-        flows = await read_insurer_flows(self._store)
-        accounts = ledger_accounts(flows, await read_pending_fen(self._store))
-        on_policies_fen, claims_paid_fen = await read_claims_paid_totals(self._store)
+        accounts, breaches = await read_insurance_audit(self._store)
         return pb.GetInsuranceAuditResponse(
             accounts=[account_figures_to_proto(account) for account in accounts],
-            breaches=book_breaches(on_policies_fen, claims_paid_fen),
+            breaches=breaches,
         )

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from chassis.mongo import Document
-from services.insurance.books import InsurerFlows, ProductFigures
+from services.insurance.books import (
+    AccountFigures,
+    InsurerFlows,
+    ProductFigures,
+    book_breaches,
+    ledger_accounts,
+)
 from services.insurance.claims import ClaimState
 from services.insurance.policies import PolicyState, RefundState
 from services.insurance.store.collections import InsuranceCollections, sum_of
@@ -92,3 +98,12 @@ async def read_claims_paid_totals(store: InsuranceCollections) -> tuple[int, int
     """(Σ claims paid recorded on the policies, Σ paid claims)."""
     on_policies = await sum_of(store.policies, {}, "claims_paid_fen")
     return on_policies, await sum_of(store.claims, CLAIM_PAID, "amount_fen")
+
+
+async def read_insurance_audit(
+    store: InsuranceCollections,
+) -> tuple[list[AccountFigures], list[str]]:
+    """What each insurance ledger account must hold at rest, and the books' own breaches."""
+    accounts = ledger_accounts(await read_insurer_flows(store), await read_pending_fen(store))
+    on_policies_fen, claims_paid_fen = await read_claims_paid_totals(store)
+    return accounts, book_breaches(on_policies_fen, claims_paid_fen)

@@ -71,6 +71,9 @@ def audit_environment(monkeypatch: pytest.MonkeyPatch, settings: ServiceSettings
     # Nor loan activity: an empty loan database has lent nothing.
     monkeypatch.setenv("COLONY_LOAN_MONGO_URL", settings.mongo_url)
     monkeypatch.setenv("COLONY_LOAN_DB", f"{settings.database_name}_loan_none")
+    # Nor insurance: an empty insurance database collected and paid nothing.
+    monkeypatch.setenv("COLONY_INSURANCE_MONGO_URL", settings.mongo_url)
+    monkeypatch.setenv("COLONY_INSURANCE_DB", f"{settings.database_name}_insurance_none")
 
 
 async def run_colony_audit() -> int:
@@ -214,4 +217,32 @@ async def test_money_lent_from_a_loan_account_without_a_loan_on_the_books_is_a_b
     )
     assert await audit(settings, None, loan) == [
         f"{huabei}: ledger balance -100 fen, the loan books say 0 fen (collected 0 - lent 0)"
+    ]
+
+
+@pytest.mark.usefixtures("audit_environment")
+async def test_cash_in_the_insurance_omnibus_the_books_do_not_know_is_a_breach(
+    stub: Stub, settings: ServiceSettings
+) -> None:
+    insurance = ServiceSettings.from_env("insurance")  # the empty insurance database
+    assert await audit(settings, None, None, insurance) == []
+    insurer, omnibus = "platform:insurance:insurer:zhongan", "platform:insurance:omnibus"
+    await stub.EnsurePlatformAccount(
+        pb.EnsurePlatformAccountRequest(
+            account_id=insurer, display_name="ZhongAn (fake insurer)", external_party=True
+        )
+    )
+    await stub.EnsurePlatformAccount(
+        pb.EnsurePlatformAccountRequest(account_id=omnibus, display_name="Insurance omnibus")
+    )
+    await stub.PlatformTransfer(
+        pb.PlatformTransferRequest(
+            idempotency_key="stray-premium",
+            from_account_id=insurer,
+            to_account_id=omnibus,
+            amount=cny(88),
+        )
+    )
+    assert await audit(settings, None, None, insurance) == [
+        f"{omnibus}: ledger balance 88 fen, the insurance books say 0 fen"
     ]
