@@ -171,6 +171,7 @@ class ServiceProcess:
             f"COLONY_{name.upper()}_DB": database,
             f"COLONY_{name.upper()}_GRPC_PORT": str(self.port),
             "COLONY_LOG_LEVEL": "WARNING",
+            "COLONY_ENV": "dev",  # a benchmark runs with the development defaults
             **(extra_env or {}),
         }
         self.process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=environment)

@@ -36,6 +36,8 @@ class ServiceProcess:
             f"{prefix}DB": database_name,
             f"{prefix}GRPC_PORT": str(self.port),
             "COLONY_LOG_LEVEL": "WARNING",
+            # A test's process runs with the development defaults (no password pepper).
+            "COLONY_ENV": "dev",
         }
         self.process: subprocess.Popen[bytes] | None = None
 

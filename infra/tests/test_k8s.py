@@ -235,7 +235,7 @@ def test_secrets_are_referenced_and_provided(overlay: tuple[str, list[Resource]]
         for env in container.get("env", [])
         if "secretKeyRef" in env.get("valueFrom", {})
     }
-    assert referenced == {f"{p}-mongo" for p in PROCESSES} | {"gateway-jwt"}
+    assert referenced == {f"{p}-mongo" for p in PROCESSES} | {"gateway-jwt", "payment-pepper"}
     if name == "dev":
         assert referenced <= set(_objects(resources, "Secret"))
     else:

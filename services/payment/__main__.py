@@ -1,12 +1,15 @@
 """Run the payment service: `python -m services.payment`.
 
 With COLONY_CREDIT_ADDRESS set (as `make run`, compose and Kubernetes do), risk control
-follows the credit service's blacklist feed.
+follows the credit service's blacklist feed. COLONY_PAYMENT_PASSWORD_PEPPER is the secret mixed
+into payment password hashes: required unless COLONY_ENV=dev (changing it invalidates every
+payment password set before, so set it once, from a secret store).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from chassis.clock import Clock
 from chassis.feed_follower import UpstreamFeed
@@ -17,13 +20,29 @@ from chassis.settings import ServiceSettings
 from services.payment.feeds.credit_blacklist import CREDIT_FEED
 from services.payment.server import build_payment_service
 
+PEPPER_LENGTH_MIN = 16
+
+
+def password_pepper_from(environ: Mapping[str, str]) -> bytes:
+    """The payment password pepper; outside dev, a missing or short one stops the start."""
+    pepper = environ.get("COLONY_PAYMENT_PASSWORD_PEPPER", "")
+    if environ.get("COLONY_ENV", "") != "dev" and len(pepper) < PEPPER_LENGTH_MIN:
+        raise SystemExit(
+            f"COLONY_PAYMENT_PASSWORD_PEPPER (at least {PEPPER_LENGTH_MIN} characters) is "
+            "required outside COLONY_ENV=dev"
+        )
+    return pepper.encode()
+
 
 def main() -> None:
     credit_address = os.environ.get("COLONY_CREDIT_ADDRESS", "")
     credit_feed = UpstreamFeed(CREDIT_FEED, credit_address) if credit_address else None
+    pepper = password_pepper_from(os.environ)
 
     async def build(settings: ServiceSettings, client: MongoClient, clock: Clock) -> GrpcService:
-        return await build_payment_service(settings, client, clock, credit_feed=credit_feed)
+        return await build_payment_service(
+            settings, client, clock, credit_feed=credit_feed, password_pepper=pepper
+        )
 
     run_service("payment", build)
 

@@ -100,12 +100,16 @@ class PaymentRpcBase:
         *,
         risk_rules: tuple[Rule, ...] = DEFAULT_RULES,
         billers: tuple[Biller, ...] = (),
+        password_pepper: bytes = b"",
     ) -> None:
         self._client = client
         self._billers = billers
         self._risk_rules = risk_rules
         # One hasher per process; argon2 runs in the default executor (it is CPU-heavy).
         self._password_hasher = argon2.PasswordHasher()
+        # A server-side secret mixed into every payment password hash: a leaked hash store
+        # alone is then useless (payment_password.py).
+        self._password_pepper = password_pepper
         self._store = store
         self._feed = feed
         self._events = EventLog(store.outbox, clock)
@@ -170,6 +174,7 @@ class PaymentRpcBase:
             record.password_hash,
             payment_password,
             hasher=self._password_hasher,
+            pepper=self._password_pepper,
         )
         verified = await asyncio.get_running_loop().run_in_executor(None, verify)
 

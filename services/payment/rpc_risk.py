@@ -44,7 +44,10 @@ class RiskRpc(PaymentRpcBase):
         if account.payment_password_set:
             await self._verify_payment_password(account.account_id, request.current_password)
         hashing = functools.partial(
-            hash_payment_password, new_password, hasher=self._password_hasher
+            hash_payment_password,
+            new_password,
+            hasher=self._password_hasher,
+            pepper=self._password_pepper,
         )
         password_hash = await asyncio.get_running_loop().run_in_executor(None, hashing)
 

@@ -87,7 +87,9 @@ async def build_payment_service(
     client: MongoClient,
     clock: Clock,
     bank: BankChannel | None = None,
+    *,
     credit_feed: UpstreamFeed | None = None,
+    password_pepper: bytes = b"",
 ) -> GrpcService:
     """Prepare the payment database (indexes, system accounts) and build its gRPC server.
 
@@ -109,6 +111,7 @@ async def build_payment_service(
         feed,
         risk_rules=DEFAULT_RULES if stored_rules is None else parse_rules(stored_rules),
         billers=DEMO_BILLERS,
+        password_pepper=password_pepper,
     )
     service = build_grpc_service(
         settings,
