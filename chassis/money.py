@@ -13,7 +13,7 @@ FEN_PER_YUAN = 100
 # 10 billion yuan: far above any single movement the platform models, far below int64.
 AMOUNT_FEN_MAX = 1_000_000_000_000
 
-_YUAN_PATTERN = re.compile(r"^(0|[1-9][0-9]{0,10})(\.[0-9]{1,2})?$")
+_YUAN_PATTERN = re.compile(r"(0|[1-9][0-9]{0,10})(\.[0-9]{1,2})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ def parse_yuan(text: str) -> int:
     Rejects floats, exponents, signs, more than two decimals and thousands separators:
     money arrives as text precisely so that nothing is rounded on the way in.
     """
-    if not isinstance(text, str) or not _YUAN_PATTERN.match(text):
+    if not isinstance(text, str) or not _YUAN_PATTERN.fullmatch(text):
         raise InvalidArgument(
             f'amount {text!r} is not a yuan amount like "12.34" (at most two decimals)',
             reason="INVALID_AMOUNT",

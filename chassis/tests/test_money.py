@@ -24,7 +24,8 @@ def test_parse_yuan_is_exact(text: str, fen: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "-1", "+1", "1.234", "1e3", "1,000", " 1", "01", ".5", "1.", "abc", "NaN"]
+    "text",
+    ["", "-1", "+1", "1.234", "1e3", "1,000", " 1", "01", ".5", "1.", "abc", "NaN", "12.34\n"],
 )
 def test_parse_yuan_refuses_anything_but_plain_decimals(text: str) -> None:
     with pytest.raises(InvalidArgument) as refusal:

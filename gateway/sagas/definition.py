@@ -15,7 +15,7 @@ from enum import Enum, StrEnum
 from typing import Any, Literal
 
 # A name shows in the saga log, in failpoints and in keys: short, lower-case, no colons.
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 STEPS_MAX = 16
 # Payment hold ids are at most 200 characters; a step key stays well inside that.
 SAGA_ID_HEX_LENGTH = 32
@@ -107,7 +107,7 @@ class Step:
     compensation: StepCall | Literal[_RetryForward.RETRY_FORWARD]
 
     def __post_init__(self) -> None:
-        if not NAME_PATTERN.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):
             raise ValueError(f"step name {self.name!r} must match {NAME_PATTERN.pattern}")
 
     @property
@@ -132,7 +132,7 @@ class SagaDefinition:
     step_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        if not NAME_PATTERN.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):
             raise ValueError(f"saga name {self.name!r} must match {NAME_PATTERN.pattern}")
         if not 1 <= len(self.steps) <= STEPS_MAX:
             raise ValueError(f"a saga has 1 to {STEPS_MAX} steps")

@@ -62,7 +62,7 @@ class Failpoint:
         if len(parts) != 4 or parts[0] != KILL_AFTER:
             raise ValueError(f"failpoint {text!r} is not kill-after:<saga>:<step>:<phase>")
         _, saga_name, step_name, phase_text = parts
-        if not (NAME_PATTERN.match(saga_name) and NAME_PATTERN.match(step_name)):
+        if not (NAME_PATTERN.fullmatch(saga_name) and NAME_PATTERN.fullmatch(step_name)):
             raise ValueError(f"failpoint {text!r} names an impossible saga or step")
         try:
             phase = Phase(phase_text)

@@ -11,8 +11,8 @@ from chassis.errors import InvalidArgument
 # GB 11643-1999: 17 digits, then a check character from a weighted sum mod 11.
 _RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _RESIDENT_ID_CHECK_CHARS = "10X98765432"
-_RESIDENT_ID_PATTERN = re.compile(r"^[1-9][0-9]{16}[0-9X]$")
-_MOBILE_PATTERN = re.compile(r"^1[3-9][0-9]{9}$")
+_RESIDENT_ID_PATTERN = re.compile(r"[1-9][0-9]{16}[0-9X]")
+_MOBILE_PATTERN = re.compile(r"1[3-9][0-9]{9}")
 REAL_NAME_LENGTH_MAX = 64
 
 
@@ -29,7 +29,7 @@ def validate_resident_id(resident_id: str) -> str:
         "resident_id must be an 18-character resident identity number with a valid checksum",
         reason="INVALID_RESIDENT_ID",
     )
-    if not _RESIDENT_ID_PATTERN.match(normalised):
+    if not _RESIDENT_ID_PATTERN.fullmatch(normalised):
         raise refusal
     try:
         date(int(normalised[6:10]), int(normalised[10:12]), int(normalised[12:14]))
@@ -52,7 +52,7 @@ def mask_resident_id(resident_id: str) -> str:
 
 def validate_phone(phone: str) -> str:
     """Return the phone if it is an 11-digit mainland mobile number, else INVALID_PHONE."""
-    if not _MOBILE_PATTERN.match(phone):
+    if not _MOBILE_PATTERN.fullmatch(phone):
         raise InvalidArgument(
             "phone must be an 11-digit mainland mobile number", reason="INVALID_PHONE"
         )

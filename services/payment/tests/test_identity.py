@@ -60,7 +60,9 @@ def test_valid_phones(phone: str) -> None:
     assert validate_phone(phone) == phone
 
 
-@pytest.mark.parametrize("phone", ["12800138000", "1380013800", "138001380000", "+8613800138000"])
+@pytest.mark.parametrize(
+    "phone", ["12800138000", "1380013800", "138001380000", "+8613800138000", "13800138001\n"]
+)
 def test_invalid_phones(phone: str) -> None:
     with pytest.raises(InvalidArgument) as refusal:
         validate_phone(phone)
