@@ -28,6 +28,9 @@ async def read_json(request: web.Request) -> object:
         return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError):
         raise InvalidArgument("the request body must be valid UTF-8 JSON") from None
+    except RecursionError:
+        # 60,000 "[" parse to arrays nested deeper than Python's stack allows.
+        raise InvalidArgument("the request body is nested too deeply to be a request") from None
 
 
 async def read_optional_json_object(

@@ -40,6 +40,17 @@ async def test_an_oversized_body_is_a_413_problem(gateway: Client, new_user: Any
     await problem_of(response, 413, "PAYLOAD_TOO_LARGE")
 
 
+async def test_a_body_nested_too_deeply_is_a_400_problem(gateway: Client, new_user: Any) -> None:
+    user = await new_user()
+    for body in (b"[" * 60_000, b'{"a":' * 12_000):
+        response = await gateway.post(
+            "/v1/transfers",
+            data=body,
+            headers={**user.keyed(f"deep-{len(body)}"), "Content-Type": "application/json"},
+        )
+        await problem_of(response, 400, "INVALID_ARGUMENT")
+
+
 async def test_an_unexpected_failure_is_a_500_problem_that_reveals_nothing() -> None:
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError("password=hunter2 at mongodb://10.0.0.7")
