@@ -76,6 +76,8 @@ def problem_response(
     headers = {}
     if status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="colony"'
+    if metadata and "retry_after_seconds" in metadata:
+        headers["Retry-After"] = metadata["retry_after_seconds"]
     return web.Response(
         status=status,
         body=json.dumps(problem, ensure_ascii=False, separators=(",", ":")).encode(),
