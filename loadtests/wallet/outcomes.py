@@ -21,6 +21,10 @@ BUSINESS_REASONS = frozenset(
         "ILLEGAL_TRANSITION",
         "FAST_REDEMPTION_CAP_EXCEEDED",
         "BELOW_MINIMUM",
+        "HUABEI_LINE_EXCEEDED",
+        "HUABEI_LINE_FROZEN",
+        "LOAN_OVERDUE",
+        "REPAYMENT_EXCEEDS_OWED",
     }
 )
 RETRY_STATUSES = frozenset({0, 500, 502, 503, 504})

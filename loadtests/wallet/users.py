@@ -3,7 +3,8 @@
 - ``WalletHolder``: a person who registers once (or logs in again), tops up, and then does a
   weighted mix: open the wallet, read the statement, buy from a merchant in escrow and confirm
   receipt, transfer to a friend, top up, put money in and out of Yu'e Bao, pay a water bill
-  with wallet pay, look at the credit score. The mix depends on the shape (``COLONY_LOAD_SHAPE``):
+  with wallet pay, look at the credit score, buy with the Huabei credit line and repay it.
+  The mix depends on the shape (``COLONY_LOAD_SHAPE``):
   on payday, top-ups and Yu'e Bao dominate; on Double 11, buying does, mostly from one hot
   merchant.
 - ``Merchant``: ships the trades its buyers paid and reads its settlements.
@@ -260,25 +261,9 @@ class WalletHolder(WalletClientUser):
     @task(6 if SHAPE != "double11" else 20)
     def buy_from_a_merchant(self) -> None:
         """Checkout at a merchant: its server opens an escrow trade, the buyer pays it."""
-        merchant = self._choose_merchant()
-        if merchant is None:
+        trade_id = self._open_trade(random.randint(500, 30_000))
+        if trade_id is None:
             return
-        opened = self.call(
-            "POST",
-            "/v1/merchant/trades",
-            name="/v1/merchant/trades",
-            body={
-                "buyer_phone": self.wallet.phone,
-                "amount_fen": random.randint(500, 30_000),
-                "description": "load test order",
-            },
-            keyed=True,
-            api_key=merchant.api_key,
-            expect=("trade_id",),
-        )
-        if opened.outcome is not Outcome.DONE:
-            return
-        trade_id = opened.payload["trade_id"]
         paid = self.call(
             "POST",
             f"/v1/trades/{trade_id}/pay",
@@ -309,6 +294,33 @@ class WalletHolder(WalletClientUser):
             )
             if confirmed.outcome is Outcome.DONE:
                 JOURNAL.record("trade_settled", trade_id=trade["trade_id"])
+
+    @task(2 if SHAPE != "double11" else 6)
+    def buy_with_huabei(self) -> None:
+        """Checkout paid with the Huabei credit line (花呗) through wallet pay."""
+        trade_id = self._open_trade(random.randint(500, 10_000))
+        if trade_id is not None:
+            self.operation("/v1/wallet/payments", {"trade_id": trade_id, "methods": ["huabei"]})
+
+    @task(1)
+    def repay_huabei(self) -> None:
+        """Look at the Huabei line and repay part of what is used (bills oldest first)."""
+        line = self.call(
+            "GET", "/v1/loans/huabei", name="/v1/loans/huabei", expect=("line", "current_bill")
+        )
+        used_fen = int(
+            ((line.payload or {}).get("line") or {}).get("used", {}).get("amount_fen", 0)
+        )
+        if used_fen <= 0:
+            return
+        self.operation(
+            "/v1/loans/repayments",
+            {
+                "target": "huabei",
+                "amount_fen": random.randint(1, used_fen),
+                "methods": ["balance", "yuebao"],
+            },
+        )
 
     @task(4 if SHAPE != "double11" else 1)
     def transfer_to_a_friend(self) -> None:
@@ -364,6 +376,26 @@ class WalletHolder(WalletClientUser):
         )
         if answer.outcome is Outcome.DONE and answer.payload.get("state") == "completed":
             JOURNAL.record("operation", operation_id=answer.payload["operation_id"], path=path)
+
+    def _open_trade(self, amount_fen: int) -> str | None:
+        """The merchant's server opens an escrow trade for this buyer (at checkout)."""
+        merchant = self._choose_merchant()
+        if merchant is None:
+            return None
+        opened = self.call(
+            "POST",
+            "/v1/merchant/trades",
+            name="/v1/merchant/trades",
+            body={
+                "buyer_phone": self.wallet.phone,
+                "amount_fen": amount_fen,
+                "description": "load test order",
+            },
+            keyed=True,
+            api_key=merchant.api_key,
+            expect=("trade_id",),
+        )
+        return str(opened.payload["trade_id"]) if opened.outcome is Outcome.DONE else None
 
     def _choose_merchant(self) -> MerchantAccount | None:
         merchants = PLATFORM.merchants
