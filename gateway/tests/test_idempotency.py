@@ -81,6 +81,9 @@ async def test_every_money_moving_route_requires_an_idempotency_key(
         "/v1/admin/credit/blacklist",
         "/v1/admin/credit/blacklist/removals",
         "/v1/admin/credit/scorecards",
+        "/v1/loans/huabei/bills/{bill_id}/installments",
+        "/v1/loans/cash-loans",
+        "/v1/loans/repayments",
     }
     for method, path in keyed_operations:
         caller = merchant if path.startswith("/v1/merchant/") else user

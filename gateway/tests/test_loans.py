@@ -284,7 +284,7 @@ async def test_a_cash_loan_is_disbursed_repaid_by_the_waterfall_and_settled(
     repaid = await completed(
         await gateway.post(
             "/v1/loans/repayments",
-            json={"target": "cash_loan", "account_id": loan_id, "amount_fen": 1_000 * YUAN},
+            json={"target": "cash_loan", "loan_id": loan_id, "amount_fen": 1_000 * YUAN},
             headers=borrower.keyed(new_key()),
         )
     )
@@ -297,7 +297,7 @@ async def test_a_cash_loan_is_disbursed_repaid_by_the_waterfall_and_settled(
     last = await completed(
         await gateway.post(
             "/v1/loans/repayments",
-            json={"target": "cash_loan", "account_id": loan_id, "amount_fen": 500},
+            json={"target": "cash_loan", "loan_id": loan_id, "amount_fen": 500},
             headers=borrower.keyed(new_key()),
         )
     )

@@ -18,6 +18,7 @@ from chassis.errors import ErrorKind, InvalidArgument
 from colony.loan.v1 import loan_pb2 as lpb
 from gateway.clients import CreditClient, LoanClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.ownership import get_own, list_own, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
@@ -102,6 +103,7 @@ class CashLoanRoutes:
         ]
 
     async def apply(self, request: web.Request) -> web.Response:
+        require_idempotency_key(request)  # refused before the body is looked at
         body = await read_json_object(request, APPLY_FIELDS)
         amount = require_amount(body)
         term_months = body.get("term_months")

@@ -20,6 +20,7 @@ from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
 from colony.loan.v1 import loan_pb2 as lpb
 from gateway.clients import LoanClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.ownership import list_own
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
@@ -41,11 +42,16 @@ from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.definition import JsonObject
 
 OPERATION_REPAY = "createLoanRepayment"
-REPAY_FIELDS = ("target", "account_id", "amount_fen", "currency", "methods", "split")
+REPAY_FIELDS = ("target", "loan_id", "plan_id", "amount_fen", "currency", "methods", "split")
 TARGETS = {
     "huabei": lpb.REPAYMENT_TARGET_HUABEI,
     "installment_plan": lpb.REPAYMENT_TARGET_INSTALLMENT_PLAN,
     "cash_loan": lpb.REPAYMENT_TARGET_CASH_LOAN,
+}
+# The body field naming what is repaid, by target (Huabei: the caller's own line).
+TARGET_ID_FIELDS = {
+    lpb.REPAYMENT_TARGET_INSTALLMENT_PLAN: "plan_id",
+    lpb.REPAYMENT_TARGET_CASH_LOAN: "loan_id",
 }
 ACCOUNT_ID_LENGTH_MAX = 64
 SOURCES = ("balance", "yuebao")
@@ -57,10 +63,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "properties": {
             "target": {"type": "string", "enum": list(TARGETS)},
-            "account_id": {
+            "loan_id": {
                 "type": "string",
                 "maxLength": ACCOUNT_ID_LENGTH_MAX,
-                "description": "The plan or loan id (installment_plan, cash_loan); not for huabei.",
+                "description": "The cash loan repaid (target cash_loan only).",
+            },
+            "plan_id": {
+                "type": "string",
+                "maxLength": ACCOUNT_ID_LENGTH_MAX,
+                "description": "The installment plan settled early (target installment_plan "
+                "only): exactly its unbilled principal.",
             },
             "amount_fen": {"type": "integer", "format": "int64", "minimum": 1},
             "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
@@ -158,6 +170,7 @@ class RepaymentRoutes:
         ]
 
     async def repay(self, request: web.Request) -> web.Response:
+        require_idempotency_key(request)  # refused before the body is looked at
         body = await read_json_object(request, REPAY_FIELDS)
         target_name = body.get("target")
         if target_name not in TARGETS:
@@ -166,14 +179,15 @@ class RepaymentRoutes:
             )
         target = TARGETS[target_name]
         borrower_id = request[CALLER].account_id
-        if target == lpb.REPAYMENT_TARGET_HUABEI:
-            if "account_id" in body:
+        id_field = TARGET_ID_FIELDS.get(target)
+        for field in TARGET_ID_FIELDS.values():
+            if field in body and field != id_field:
                 raise InvalidArgument(
-                    "a Huabei repayment names no account_id", metadata={"field": "account_id"}
+                    f"a {target_name} repayment names no {field}", metadata={"field": field}
                 )
-            account_id = borrower_id
-        else:
-            account_id = require_text(body, "account_id", ACCOUNT_ID_LENGTH_MAX)
+        account_id = (
+            borrower_id if id_field is None else require_text(body, id_field, ACCOUNT_ID_LENGTH_MAX)
+        )
         amount = require_amount(body)
         methods = parse_methods(body.get("methods"))
         if PaymentMethod.HUABEI in methods:
