@@ -8,7 +8,7 @@ business rule that belongs to a service.
 Laid out like the services, by what a module is about:
 - ``app`` (the composition root: every area's routes, stores and jobs wired once),
   ``__main__`` (settings, telemetry, database, serve), ``settings``, ``clients`` (one
-  client per business-line service, a deadline on every call).
+  client module per business-line service over ``clients.base``, a deadline on every call).
 - ``edge``: the HTTP edge every request goes through — routing and OpenAPI, authentication,
   tokens, passwords, API keys, identities and registration, payloads, paging, ownership
   ("the caller's X"), risk signals, idempotency, representations, problems — and its own
