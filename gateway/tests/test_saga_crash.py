@@ -56,7 +56,9 @@ pytestmark = pytest.mark.slow
 STARTED_WITHIN_SECONDS = 30.0
 KILLED_WITHIN_SECONDS = 20.0
 FINISHED_WITHIN_SECONDS = 20.0
-STOPPED_WITHIN_SECONDS = 10.0
+# Longer than the gateway's own shutdown grace (10 s for requests in flight) plus its cleanup:
+# a busy machine once took longer than 10 s in all, and the test stopped a gateway mid-exit.
+STOPPED_WITHIN_SECONDS = 30.0
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=20)
 PAYER_TOP_UP_FEN = 100_000
 AMOUNT_FEN = 1_000
