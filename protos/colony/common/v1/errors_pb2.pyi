@@ -219,6 +219,24 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The claim id exists with different terms, or was paid by other transfers."""
     ERROR_REASON_CLAIM_OPEN: _ErrorReason.ValueType  # 97
     """The policy has a claim not yet settled: it cannot be cancelled."""
+    ERROR_REASON_LENDING_CAPACITY: _ErrorReason.ValueType  # 98
+    """Lending this would take principal outstanding beyond capital + bank borrowing
+    (capacity, used and available in metadata).
+    """
+    ERROR_REASON_BORROWING_LIMIT: _ErrorReason.ValueType  # 99
+    """Bank borrowing may be at most 50% of the loan business's capital (room in metadata)."""
+    ERROR_REASON_FACILITY_FIXED_PART: _ErrorReason.ValueType  # 100
+    """A facility's fixed part breaks a rule: at least 20% of the facility and at least
+    50,000 yuan (the rules broken in metadata "rules").
+    """
+    ERROR_REASON_FACILITY_EXCEEDED: _ErrorReason.ValueType  # 101
+    """The draw exceeds the revolving part available (available in metadata)."""
+    ERROR_REASON_FACILITY_NOT_ACTIVE: _ErrorReason.ValueType  # 102
+    """The facility is not active (pending, declined, cancelled, or past its end date)."""
+    ERROR_REASON_DRAW_CANCELLED: _ErrorReason.ValueType  # 103
+    """The draw was cancelled (or cancelled before it was tried)."""
+    ERROR_REASON_DRAW_MISMATCH: _ErrorReason.ValueType  # 104
+    """The draw id exists with different terms, or was confirmed with another posting."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -424,4 +442,22 @@ ERROR_REASON_CLAIM_MISMATCH: ErrorReason.ValueType  # 96
 """The claim id exists with different terms, or was paid by other transfers."""
 ERROR_REASON_CLAIM_OPEN: ErrorReason.ValueType  # 97
 """The policy has a claim not yet settled: it cannot be cancelled."""
+ERROR_REASON_LENDING_CAPACITY: ErrorReason.ValueType  # 98
+"""Lending this would take principal outstanding beyond capital + bank borrowing
+(capacity, used and available in metadata).
+"""
+ERROR_REASON_BORROWING_LIMIT: ErrorReason.ValueType  # 99
+"""Bank borrowing may be at most 50% of the loan business's capital (room in metadata)."""
+ERROR_REASON_FACILITY_FIXED_PART: ErrorReason.ValueType  # 100
+"""A facility's fixed part breaks a rule: at least 20% of the facility and at least
+50,000 yuan (the rules broken in metadata "rules").
+"""
+ERROR_REASON_FACILITY_EXCEEDED: ErrorReason.ValueType  # 101
+"""The draw exceeds the revolving part available (available in metadata)."""
+ERROR_REASON_FACILITY_NOT_ACTIVE: ErrorReason.ValueType  # 102
+"""The facility is not active (pending, declined, cancelled, or past its end date)."""
+ERROR_REASON_DRAW_CANCELLED: ErrorReason.ValueType  # 103
+"""The draw was cancelled (or cancelled before it was tried)."""
+ERROR_REASON_DRAW_MISMATCH: ErrorReason.ValueType  # 104
+"""The draw id exists with different terms, or was confirmed with another posting."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
