@@ -90,8 +90,11 @@ def is_domain_module(module: str) -> bool:
     parts = module.split(".")
     if len(parts) < 3 or parts[0] != "services":
         return False
-    local = parts[2]
-    if local in SERVICE_IO_MODULES or local in SERVICE_IO_PACKAGES:
+    # A sub-package of a line (services/loan/merchant/) is laid out like the line itself.
+    if any(part in SERVICE_IO_PACKAGES for part in parts[2:]):
+        return False
+    local = parts[-1]
+    if local in SERVICE_IO_MODULES:
         return False
     return not local.startswith(SERVICE_IO_PREFIXES)
 
@@ -133,7 +136,7 @@ def is_servicer(name: str) -> bool:
     return (
         parts[0] == "services"
         and len(parts) > 2
-        and (parts[2] == "server" or parts[2].startswith(SERVICE_IO_PREFIXES))
+        and (parts[-1] == "server" or parts[-1].startswith(SERVICE_IO_PREFIXES))
     )
 
 
@@ -156,6 +159,8 @@ def test_domain_modules_import_no_io_directly() -> None:
     found = []
     for module in domain_modules():
         path = ROOT / Path(*module.split(".")).with_suffix(".py")
+        if not path.exists():  # a sub-package's __init__
+            path = ROOT / Path(*module.split(".")) / "__init__.py"
         for name in imported_modules(path):
             own_io = top(name) == "services" and len(name.split(".")) > 2
             if is_io(name) or (own_io and not is_domain_module(name)):

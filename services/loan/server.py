@@ -17,6 +17,8 @@ from chassis.outbox import EventFeedRpc, OutboxFeed
 from chassis.settings import ServiceSettings
 from colony.loan.v1 import loan_pb2 as pb
 from colony.loan.v1 import loan_pb2_grpc
+from services.loan.merchant.server import SERVICE_NAME as MERCHANT_SERVICE_NAME
+from services.loan.merchant.server import merchant_lending_registration
 from services.loan.rpc_bills import BillsRpc
 from services.loan.rpc_cash_loans import CashLoansRpc
 from services.loan.rpc_huabei import HuabeiRpc
@@ -56,10 +58,15 @@ async def build_loan_service(
     feed = OutboxFeed(client, store.database)
     await feed.ensure_indexes()
     servicer = LoanServicer(client, store, clock, feed)
+    # Merchant lending and funding (issue 19): its own servicer over the same database.
+    merchant = await merchant_lending_registration(client, store.database, clock)
     service = build_grpc_service(
         settings,
-        register=[lambda server: loan_pb2_grpc.add_LoanServiceServicer_to_server(servicer, server)],
-        service_names=[SERVICE_NAME],
+        register=[
+            lambda server: loan_pb2_grpc.add_LoanServiceServicer_to_server(servicer, server),
+            merchant,
+        ],
+        service_names=[SERVICE_NAME, MERCHANT_SERVICE_NAME],
     )
     service.add_background("outbox-sequencer", feed.run_sequencer)
     return service

@@ -1,0 +1,95 @@
+"""Funding RPCs (funding.py holds the rules): capital, bank borrowing, capacity, the audit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chassis.grpc_server import Context
+from chassis.mongo import Session
+from chassis.wire import amount_from_proto, money_to_proto
+from colony.loan.v1 import merchant_lending_pb2 as pb
+from services.loan.merchant.facilities import MERCHANT_LEDGER_ACCOUNT_ID
+from services.loan.merchant.funding import (
+    FundingBook,
+    borrow,
+    pay_in_capital,
+    repay_borrowing,
+)
+from services.loan.merchant.rpc_base import MerchantRpcBase
+from services.loan.merchant.wire import capacity_to_proto
+
+
+class FundingRpc(MerchantRpcBase):
+    """The operator's funding book and the lending capacity."""
+
+    async def _change(
+        self,
+        scope: str,
+        request: pb.PayInCapitalRequest | pb.BorrowFromBankRequest | pb.RepayBankBorrowingRequest,
+        rule: Callable[[FundingBook, int], FundingBook],
+        event: str,
+    ) -> pb.LendingCapacity:
+        amount_fen = amount_from_proto(request.amount)
+
+        async def change(session: Session) -> pb.GetLendingCapacityResponse:
+            await self._store.claim_capacity(session)  # one funding change at a time
+            book = rule(await self._store.funding_book(session), amount_fen)
+            await self._store.save_funding_book(session, book)
+            message = capacity_to_proto(await self._store.capacity(session))
+            await self._events.append(session, event, "funding", message)
+            return pb.GetLendingCapacityResponse(capacity=message)
+
+        response = await self._idempotent(scope, request, pb.GetLendingCapacityResponse, change)
+        return response.capacity
+
+    async def PayInCapital(
+        self, request: pb.PayInCapitalRequest, context: Context
+    ) -> pb.PayInCapitalResponse:
+        capacity = await self._change(
+            "pay-in-capital", request, pay_in_capital, "loan.funding.capital_paid_in"
+        )
+        return pb.PayInCapitalResponse(capacity=capacity)
+
+    async def BorrowFromBank(
+        self, request: pb.BorrowFromBankRequest, context: Context
+    ) -> pb.BorrowFromBankResponse:
+        capacity = await self._change("borrow-from-bank", request, borrow, "loan.funding.borrowed")
+        return pb.BorrowFromBankResponse(capacity=capacity)
+
+    async def RepayBankBorrowing(
+        self, request: pb.RepayBankBorrowingRequest, context: Context
+    ) -> pb.RepayBankBorrowingResponse:
+        capacity = await self._change(
+            "repay-bank-borrowing", request, repay_borrowing, "loan.funding.borrowing_repaid"
+        )
+        return pb.RepayBankBorrowingResponse(capacity=capacity)
+
+    async def GetLendingCapacity(
+        self, request: pb.GetLendingCapacityRequest, context: Context
+    ) -> pb.GetLendingCapacityResponse:
+        return pb.GetLendingCapacityResponse(
+            capacity=capacity_to_proto(await self._store.capacity())
+        )
+
+    async def GetMerchantLendingAudit(
+        self, request: pb.GetMerchantLendingAuditRequest, context: Context
+    ) -> pb.GetMerchantLendingAuditResponse:
+        flows = await self._store.merchant_flows()
+        breaches = []
+        lent, repaid = flows["lent_fen"], flows["principal_repaid_fen"]
+        outstanding = flows["principal_outstanding_fen"]
+        if lent - repaid != outstanding:
+            breaches.append(
+                f"{MERCHANT_LEDGER_ACCOUNT_ID}: lent {lent} - principal repaid {repaid} "
+                f"!= principal outstanding {outstanding}"
+            )
+        return pb.GetMerchantLendingAuditResponse(
+            account_id=MERCHANT_LEDGER_ACCOUNT_ID,
+            lent=money_to_proto(lent),
+            collected=money_to_proto(flows["collected_fen"]),
+            principal_repaid=money_to_proto(repaid),
+            principal_outstanding=money_to_proto(outstanding),
+            expected_balance_fen=flows["collected_fen"] - lent,
+            in_flight=money_to_proto(flows["in_flight_fen"]),
+            breaches=breaches,
+        )

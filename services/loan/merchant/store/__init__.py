@@ -1,0 +1,182 @@
+"""Merchant lending's store: facilities, draws and repayments (steps), and the funding book.
+
+Collections (in the loan database, beside the consumer products'):
+  merchant_facilities   one per facility, both parts embedded
+  merchant_steps        draws and facility repayments, tried → applied or cancelled
+  loan_funding          one document "funding": capital and bank borrowing
+Reads of the consumer books (huabei_lines, cash_loans) are sums only: the lending capacity.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from chassis.errors import NotFound
+from chassis.mongo import Document, Session
+from services.loan.merchant.facilities import Facility, FacilityState
+from services.loan.merchant.funding import Capacity, FundingBook
+from services.loan.merchant.steps import Step, StepKind, StepState
+from services.loan.merchant.store.mapping import (
+    facility_from_document,
+    facility_to_document,
+    funding_from_document,
+    step_from_document,
+    step_to_document,
+)
+from services.loan.store.cash_loans import OWING_STATES
+from services.loan.store.collections import LoanCollections, after_key, sum_of
+
+FUNDING_ID = "funding"
+LENT_STATES = [FacilityState.ACTIVE.value]
+
+
+class MerchantLendingStore(LoanCollections):
+    """Merchant lending's aggregates over the loan database."""
+
+    def __init__(self, database: object) -> None:
+        super().__init__(database)  # type: ignore[arg-type]
+        self.merchant_facilities = self.database["merchant_facilities"]
+        self.merchant_steps = self.database["merchant_steps"]
+        self.loan_funding = self.database["loan_funding"]
+
+    async def ensure_merchant_indexes(self) -> None:
+        await self.merchant_facilities.create_indexes(
+            [
+                IndexModel([("merchant_id", ASCENDING), ("decided_on", DESCENDING)]),
+                IndexModel([("state", ASCENDING)]),
+            ]
+        )
+        await self.merchant_steps.create_indexes(
+            [IndexModel([("facility_id", ASCENDING), ("state", ASCENDING)])]
+        )
+
+    # facilities
+    async def find_facility(
+        self, facility_id: str, session: Session | None = None
+    ) -> Facility | None:
+        document = await self.merchant_facilities.find_one({"_id": facility_id}, session=session)
+        return facility_from_document(document) if document else None
+
+    async def get_facility(self, facility_id: str, session: Session | None = None) -> Facility:
+        facility = await self.find_facility(facility_id, session)
+        if facility is None:
+            raise NotFound(
+                f"facility {facility_id} not found", metadata={"facility_id": facility_id}
+            )
+        return facility
+
+    async def save_facility(self, session: Session, facility: Facility) -> None:
+        await self.merchant_facilities.replace_one(
+            {"_id": facility.facility_id},
+            facility_to_document(facility),
+            upsert=True,
+            session=session,
+        )
+
+    async def list_facilities(
+        self, merchant_id: str, limit: int, after: tuple[str, ...] | None
+    ) -> list[Facility]:
+        query: Document = {"merchant_id": merchant_id}
+        if after is not None:
+            query.update(after_key("decided_on", after[0], after[1], True))
+        cursor = (
+            self.merchant_facilities.find(query)
+            .sort([("decided_on", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [facility_from_document(document) async for document in cursor]
+
+    async def merchant_overdue(self, merchant_id: str, today: date, session: Session) -> bool:
+        """Any of the merchant's active facilities past its end date with principal owed."""
+        found = await self.merchant_facilities.find_one(
+            {
+                "merchant_id": merchant_id,
+                "state": FacilityState.ACTIVE.value,
+                "end_date": {"$lt": today.isoformat()},
+                "principal_outstanding_fen": {"$gt": 0},
+            },
+            {"_id": 1},
+            session=session,
+        )
+        return found is not None
+
+    # steps
+    async def find_step(self, step_id: str, session: Session | None = None) -> Step | None:
+        document = await self.merchant_steps.find_one({"_id": step_id}, session=session)
+        return step_from_document(document) if document else None
+
+    async def get_step(self, step_id: str, kind: StepKind, session: Session) -> Step:
+        step = await self.find_step(step_id, session)
+        if step is None or step.kind is not kind:
+            raise NotFound(f"{kind.value} {step_id} not found", metadata={"id": step_id})
+        return step
+
+    async def save_step(self, session: Session, step: Step) -> None:
+        await self.merchant_steps.replace_one(
+            {"_id": step.step_id}, step_to_document(step), upsert=True, session=session
+        )
+
+    # funding
+    async def funding_book(self, session: Session | None = None) -> FundingBook:
+        return funding_from_document(
+            await self.loan_funding.find_one({"_id": FUNDING_ID}, session=session)
+        )
+
+    async def save_funding_book(self, session: Session, book: FundingBook) -> None:
+        await self.loan_funding.update_one(
+            {"_id": FUNDING_ID},
+            {
+                "$set": {"capital_fen": book.capital_fen, "borrowing_fen": book.borrowing_fen},
+                "$inc": {"version": 1},
+            },
+            upsert=True,
+            session=session,
+        )
+
+    async def capacity(self, session: Session | None = None) -> Capacity:
+        """Capital, borrowing and every product's principal lent or about to be lent."""
+        consumer = (
+            await sum_of(self.huabei_lines, {}, "used_fen", session)
+            + await sum_of(self.huabei_lines, {}, "reserved_fen", session)
+            + await sum_of(
+                self.cash_loans,
+                {"state": {"$in": OWING_STATES}},
+                "principal_outstanding_fen",
+                session,
+            )
+        )
+        merchant = await sum_of(self.merchant_facilities, {}, "exposure_fen", session)
+        return Capacity(await self.funding_book(session), consumer, merchant)
+
+    async def claim_capacity(self, session: Session) -> Capacity:
+        """The capacity, read after writing the funding document: two transactions that
+        both lend conflict on it, so the second retries and sees the first's loan."""
+        await self.loan_funding.update_one(
+            {"_id": FUNDING_ID},
+            {"$inc": {"version": 1}, "$setOnInsert": {"capital_fen": 0, "borrowing_fen": 0}},
+            upsert=True,
+            session=session,
+        )
+        return await self.capacity(session)
+
+    # audit
+    async def merchant_flows(self) -> Document:
+        """The sums the audit compares (lent, collected, principal repaid and outstanding)."""
+        applied = {"state": StepState.APPLIED.value}
+        draws = {**applied, "kind": StepKind.DRAW.value}
+        repayments = {**applied, "kind": StepKind.REPAYMENT.value}
+        lent_fixed = await sum_of(
+            self.merchant_facilities, {"state": {"$in": LENT_STATES}}, "fixed_fen"
+        )
+        pending = {"state": StepState.PENDING.value}
+        return {
+            "lent_fen": lent_fixed + await sum_of(self.merchant_steps, draws, "amount_fen"),
+            "collected_fen": await sum_of(self.merchant_steps, repayments, "amount_fen"),
+            "principal_repaid_fen": await sum_of(self.merchant_steps, repayments, "principal_fen"),
+            "principal_outstanding_fen": await sum_of(
+                self.merchant_facilities, {}, "principal_outstanding_fen"
+            ),
+            "in_flight_fen": await sum_of(self.merchant_steps, pending, "amount_fen"),
+        }
