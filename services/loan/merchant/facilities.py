@@ -68,6 +68,22 @@ class CreditPolicy:
 DEFAULT_POLICY = CreditPolicy()
 
 
+def require_policy(policy: CreditPolicy) -> CreditPolicy:
+    """A usable policy: 0-12 months, a refund rate in [0, 1], a share of sales in (0, 1]."""
+    if not 0 <= policy.min_months_with_settlements <= 12:
+        raise InvalidArgument(
+            "min_months_with_settlements is 0 to 12",
+            metadata={"field": "min_months_with_settlements"},
+        )
+    if not Decimal(0) <= policy.max_refund_rate <= Decimal(1):
+        raise InvalidArgument("max_refund_rate is 0 to 1", metadata={"field": "max_refund_rate"})
+    if not Decimal(0) < policy.max_share_of_sales <= Decimal(1):
+        raise InvalidArgument(
+            "max_share_of_sales is above 0, at most 1", metadata={"field": "max_share_of_sales"}
+        )
+    return policy
+
+
 class Decline(StrEnum):
     SHORT_SETTLEMENT_HISTORY = "SHORT_SETTLEMENT_HISTORY"
     REFUND_RATE_HIGH = "REFUND_RATE_HIGH"

@@ -9,7 +9,6 @@ from chassis.wire import amount_from_proto, next_page, page_size_of
 from colony.loan.v1 import merchant_lending_pb2 as pb
 from services.loan.huabei import require_id
 from services.loan.merchant.facilities import (
-    DEFAULT_POLICY,
     Facility,
     FacilityState,
     Part,
@@ -77,7 +76,7 @@ class FacilitiesRpc(MerchantRpcBase):
                 amount_fen=amount_fen,
                 fixed_fen=fixed_fen,
                 figures=figures_from_proto(request.figures, overdue),
-                policy=DEFAULT_POLICY,
+                policy=await self._store.credit_policy(session),
                 today=today,
             )
             if facility.state is FacilityState.PENDING_DISBURSEMENT:

@@ -16,7 +16,7 @@ from services.loan.merchant.funding import (
     repay_borrowing,
 )
 from services.loan.merchant.rpc_base import MerchantRpcBase
-from services.loan.merchant.wire import capacity_to_proto
+from services.loan.merchant.wire import capacity_to_proto, policy_from_proto, policy_to_proto
 
 
 class FundingRpc(MerchantRpcBase):
@@ -92,4 +92,26 @@ class FundingRpc(MerchantRpcBase):
             expected_balance_fen=flows["collected_fen"] - lent,
             in_flight=money_to_proto(flows["in_flight_fen"]),
             breaches=breaches,
+        )
+
+    async def SetMerchantCreditPolicy(
+        self, request: pb.SetMerchantCreditPolicyRequest, context: Context
+    ) -> pb.SetMerchantCreditPolicyResponse:
+        policy = policy_from_proto(request.policy)
+
+        async def set_policy(session: Session) -> pb.SetMerchantCreditPolicyResponse:
+            await self._store.save_credit_policy(session, policy)
+            message = policy_to_proto(policy)
+            await self._events.append(session, "loan.merchant.credit_policy_set", "policy", message)
+            return pb.SetMerchantCreditPolicyResponse(policy=message)
+
+        return await self._idempotent(
+            "set-merchant-credit-policy", request, pb.SetMerchantCreditPolicyResponse, set_policy
+        )
+
+    async def GetMerchantCreditPolicy(
+        self, request: pb.GetMerchantCreditPolicyRequest, context: Context
+    ) -> pb.GetMerchantCreditPolicyResponse:
+        return pb.GetMerchantCreditPolicyResponse(
+            policy=policy_to_proto(await self._store.credit_policy())
         )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 from chassis.errors import InvalidArgument
-from chassis.wire import amount_from_proto, date_text, money_to_proto
+from chassis.wire import amount_from_proto, date_text, decimal_from_text, money_to_proto
 from colony.loan.v1 import merchant_lending_pb2 as pb
 from services.loan.merchant.facilities import (
+    CreditPolicy,
     Facility,
     FacilityState,
     MerchantFigures,
@@ -15,6 +16,7 @@ from services.loan.merchant.facilities import (
     Principal,
     accrue_facility,
     rate_of,
+    require_policy,
 )
 from services.loan.merchant.funding import Capacity
 from services.loan.merchant.steps import Step, StepState
@@ -126,4 +128,22 @@ def capacity_to_proto(capacity: Capacity) -> pb.LendingCapacity:
         merchant_used=money_to_proto(capacity.merchant_used_fen),
         used=money_to_proto(capacity.used_fen),
         available=money_to_proto(capacity.available_fen),
+    )
+
+
+def policy_from_proto(policy: pb.MerchantCreditPolicy) -> CreditPolicy:
+    return require_policy(
+        CreditPolicy(
+            min_months_with_settlements=policy.min_months_with_settlements,
+            max_refund_rate=decimal_from_text(policy.max_refund_rate, "max_refund_rate"),
+            max_share_of_sales=decimal_from_text(policy.max_share_of_sales, "max_share_of_sales"),
+        )
+    )
+
+
+def policy_to_proto(policy: CreditPolicy) -> pb.MerchantCreditPolicy:
+    return pb.MerchantCreditPolicy(
+        min_months_with_settlements=policy.min_months_with_settlements,
+        max_refund_rate=str(policy.max_refund_rate),
+        max_share_of_sales=str(policy.max_share_of_sales),
     )

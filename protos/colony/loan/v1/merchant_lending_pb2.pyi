@@ -1103,3 +1103,111 @@ class GetMerchantLendingAuditResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetMerchantLendingAuditResponse: _TypeAlias = GetMerchantLendingAuditResponse  # noqa: Y015
+
+@_typing.final
+class MerchantCreditPolicy(_message.Message):
+    """A facility is declined when the merchant settled in fewer than min_months_with_settlements
+    of the last 12 months, refunded more than max_refund_rate of what was paid, or asks for
+    more than max_share_of_sales of the last 12 months' settled sales (decimal strings).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MIN_MONTHS_WITH_SETTLEMENTS_FIELD_NUMBER: _builtins.int
+    MAX_REFUND_RATE_FIELD_NUMBER: _builtins.int
+    MAX_SHARE_OF_SALES_FIELD_NUMBER: _builtins.int
+    min_months_with_settlements: _builtins.int
+    max_refund_rate: _builtins.str
+    max_share_of_sales: _builtins.str
+    def __init__(
+        self,
+        *,
+        min_months_with_settlements: _builtins.int = ...,
+        max_refund_rate: _builtins.str = ...,
+        max_share_of_sales: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_refund_rate", b"max_refund_rate", "max_share_of_sales", b"max_share_of_sales", "min_months_with_settlements", b"min_months_with_settlements"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MerchantCreditPolicy: _TypeAlias = MerchantCreditPolicy  # noqa: Y015
+
+@_typing.final
+class SetMerchantCreditPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    @_builtins.property
+    def policy(self) -> Global___MerchantCreditPolicy: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        policy: Global___MerchantCreditPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetMerchantCreditPolicyRequest: _TypeAlias = SetMerchantCreditPolicyRequest  # noqa: Y015
+
+@_typing.final
+class SetMerchantCreditPolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> Global___MerchantCreditPolicy: ...
+    def __init__(
+        self,
+        *,
+        policy: Global___MerchantCreditPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetMerchantCreditPolicyResponse: _TypeAlias = SetMerchantCreditPolicyResponse  # noqa: Y015
+
+@_typing.final
+class GetMerchantCreditPolicyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMerchantCreditPolicyRequest: _TypeAlias = GetMerchantCreditPolicyRequest  # noqa: Y015
+
+@_typing.final
+class GetMerchantCreditPolicyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> Global___MerchantCreditPolicy: ...
+    def __init__(
+        self,
+        *,
+        policy: Global___MerchantCreditPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMerchantCreditPolicyResponse: _TypeAlias = GetMerchantCreditPolicyResponse  # noqa: Y015

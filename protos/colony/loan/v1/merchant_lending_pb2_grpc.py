@@ -140,6 +140,16 @@ class MerchantLendingServiceStub:
                 request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantLendingAuditRequest.SerializeToString,
                 response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantLendingAuditResponse.FromString,
                 _registered_method=True)
+        self.SetMerchantCreditPolicy = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/SetMerchantCreditPolicy',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.SetMerchantCreditPolicyRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.SetMerchantCreditPolicyResponse.FromString,
+                _registered_method=True)
+        self.GetMerchantCreditPolicy = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/GetMerchantCreditPolicy',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantLendingServiceServicer:
@@ -275,6 +285,19 @@ class MerchantLendingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetMerchantCreditPolicy(self, request, context):
+        """The pre-loan credit policy, as data (operator); the default until one is set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMerchantCreditPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantLendingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -357,6 +380,16 @@ def add_MerchantLendingServiceServicer_to_server(servicer, server):
                     servicer.GetMerchantLendingAudit,
                     request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantLendingAuditRequest.FromString,
                     response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantLendingAuditResponse.SerializeToString,
+            ),
+            'SetMerchantCreditPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMerchantCreditPolicy,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.SetMerchantCreditPolicyRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.SetMerchantCreditPolicyResponse.SerializeToString,
+            ),
+            'GetMerchantCreditPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMerchantCreditPolicy,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -817,6 +850,60 @@ class MerchantLendingService:
             '/colony.loan.v1.MerchantLendingService/GetMerchantLendingAudit',
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantLendingAuditRequest.SerializeToString,
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantLendingAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMerchantCreditPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/SetMerchantCreditPolicy',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.SetMerchantCreditPolicyRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.SetMerchantCreditPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMerchantCreditPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/GetMerchantCreditPolicy',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -86,6 +86,9 @@ class MerchantLendingServiceStub:
     RepayBankBorrowing: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.RepayBankBorrowingRequest, _merchant_lending_pb2.RepayBankBorrowingResponse]
     GetLendingCapacity: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetLendingCapacityRequest, _merchant_lending_pb2.GetLendingCapacityResponse]
     GetMerchantLendingAudit: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetMerchantLendingAuditRequest, _merchant_lending_pb2.GetMerchantLendingAuditResponse]
+    SetMerchantCreditPolicy: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.SetMerchantCreditPolicyRequest, _merchant_lending_pb2.SetMerchantCreditPolicyResponse]
+    """The pre-loan credit policy, as data (operator); the default until one is set."""
+    GetMerchantCreditPolicy: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetMerchantCreditPolicyRequest, _merchant_lending_pb2.GetMerchantCreditPolicyResponse]
 
 @_typing.type_check_only
 class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
@@ -145,6 +148,9 @@ class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
     RepayBankBorrowing: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.RepayBankBorrowingRequest, _merchant_lending_pb2.RepayBankBorrowingResponse]  # type: ignore[assignment]
     GetLendingCapacity: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetLendingCapacityRequest, _merchant_lending_pb2.GetLendingCapacityResponse]  # type: ignore[assignment]
     GetMerchantLendingAudit: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetMerchantLendingAuditRequest, _merchant_lending_pb2.GetMerchantLendingAuditResponse]  # type: ignore[assignment]
+    SetMerchantCreditPolicy: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.SetMerchantCreditPolicyRequest, _merchant_lending_pb2.SetMerchantCreditPolicyResponse]  # type: ignore[assignment]
+    """The pre-loan credit policy, as data (operator); the default until one is set."""
+    GetMerchantCreditPolicy: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetMerchantCreditPolicyRequest, _merchant_lending_pb2.GetMerchantCreditPolicyResponse]  # type: ignore[assignment]
 
 class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Merchant lending and funding (DOMAIN.md §4, issue 19; docs/loans.md "Merchant lending"),
@@ -297,5 +303,20 @@ class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _merchant_lending_pb2.GetMerchantLendingAuditRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_merchant_lending_pb2.GetMerchantLendingAuditResponse, _abc.Awaitable[_merchant_lending_pb2.GetMerchantLendingAuditResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetMerchantCreditPolicy(
+        self,
+        request: _merchant_lending_pb2.SetMerchantCreditPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.SetMerchantCreditPolicyResponse, _abc.Awaitable[_merchant_lending_pb2.SetMerchantCreditPolicyResponse]]:
+        """The pre-loan credit policy, as data (operator); the default until one is set."""
+
+    @_abc_1.abstractmethod
+    def GetMerchantCreditPolicy(
+        self,
+        request: _merchant_lending_pb2.GetMerchantCreditPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.GetMerchantCreditPolicyResponse, _abc.Awaitable[_merchant_lending_pb2.GetMerchantCreditPolicyResponse]]: ...
 
 def add_MerchantLendingServiceServicer_to_server(servicer: MerchantLendingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -10,12 +10,13 @@ Reads of the consumer books (huabei_lines, cash_loans) are sums only: the lendin
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from chassis.errors import NotFound
 from chassis.mongo import Document, Session
-from services.loan.merchant.facilities import Facility, FacilityState
+from services.loan.merchant.facilities import DEFAULT_POLICY, CreditPolicy, Facility, FacilityState
 from services.loan.merchant.funding import Capacity, FundingBook
 from services.loan.merchant.steps import Step, StepKind, StepState
 from services.loan.merchant.store.mapping import (
@@ -29,6 +30,7 @@ from services.loan.store.cash_loans import OWING_STATES
 from services.loan.store.collections import LoanCollections, after_key, sum_of
 
 FUNDING_ID = "funding"
+POLICY_ID = "credit_policy"
 LENT_STATES = [FacilityState.ACTIVE.value]
 
 
@@ -130,6 +132,28 @@ class MerchantLendingStore(LoanCollections):
             {
                 "$set": {"capital_fen": book.capital_fen, "borrowing_fen": book.borrowing_fen},
                 "$inc": {"version": 1},
+            },
+            upsert=True,
+            session=session,
+        )
+
+    async def credit_policy(self, session: Session | None = None) -> CreditPolicy:
+        document = await self.loan_funding.find_one({"_id": POLICY_ID}, session=session)
+        if document is None:
+            return DEFAULT_POLICY
+        return CreditPolicy(
+            min_months_with_settlements=document["min_months_with_settlements"],
+            max_refund_rate=Decimal(document["max_refund_rate"]),
+            max_share_of_sales=Decimal(document["max_share_of_sales"]),
+        )
+
+    async def save_credit_policy(self, session: Session, policy: CreditPolicy) -> None:
+        await self.loan_funding.replace_one(
+            {"_id": POLICY_ID},
+            {
+                "min_months_with_settlements": policy.min_months_with_settlements,
+                "max_refund_rate": str(policy.max_refund_rate),
+                "max_share_of_sales": str(policy.max_share_of_sales),
             },
             upsert=True,
             session=session,

@@ -315,3 +315,44 @@ async def test_audit_books_agree(merchant: Stub) -> None:
     )
     assert audit.expected_balance_fen == audit.collected.amount_fen - audit.lent.amount_fen
     _ = lpb  # the consumer contract shares the process
+
+
+async def test_the_credit_policy_is_data(merchant: Stub) -> None:
+    default = await merchant.GetMerchantCreditPolicy(pb.GetMerchantCreditPolicyRequest())
+    assert (default.policy.min_months_with_settlements, default.policy.max_refund_rate) == (
+        6,
+        "0.05",
+    )
+    bad = pb.MerchantCreditPolicy(
+        min_months_with_settlements=13, max_refund_rate="0.05", max_share_of_sales="0.5"
+    )
+    error = await refused(
+        merchant.SetMerchantCreditPolicy(
+            pb.SetMerchantCreditPolicyRequest(idempotency_key=new_key(), policy=bad)
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    lenient = pb.MerchantCreditPolicy(
+        min_months_with_settlements=1, max_refund_rate="0.10", max_share_of_sales="1"
+    )
+    await merchant.SetMerchantCreditPolicy(
+        pb.SetMerchantCreditPolicyRequest(idempotency_key=new_key(), policy=lenient)
+    )
+    approved = await merchant.ApplyFacility(
+        pb.ApplyFacilityRequest(
+            idempotency_key=new_key(),
+            facility_id=f"f-{uuid.uuid4().hex}",
+            merchant_id=new_merchant(),
+            amount=cny(200_000 * YUAN),
+            fixed_amount=cny(50_000 * YUAN),
+            figures=pb.MerchantFigures(
+                months_with_settlements=1, settled_sales=cny(200_000 * YUAN)
+            ),
+        )
+    )
+    assert approved.facility.state == pb.FACILITY_STATE_PENDING_DISBURSEMENT
+    await merchant.CancelFacility(
+        pb.CancelFacilityRequest(
+            idempotency_key=new_key(), facility_id=approved.facility.facility_id
+        )
+    )
