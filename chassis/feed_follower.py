@@ -25,12 +25,15 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import grpc
+from opentelemetry import trace
 from pymongo.errors import PyMongoError
 
 from chassis.clock import Clock
+from chassis.telemetry import links_to
 from colony.common.v1 import events_pb2
 
 log = logging.getLogger("colony.feeds")
+_tracer = trace.get_tracer("colony.feeds")
 
 # Every service serves its feed as <package>.<Service>/StreamEvents with the same layout.
 FEED_METHODS: Mapping[str, str] = {
@@ -146,7 +149,15 @@ class FeedFollower:
         call = self._stream(channel)(request)
         self.lag.connected = True
         async for batch in call:
-            await self._consumer.apply_batch(self.feed.name, batch.events)
+            # One span per batch, linked to the spans that appended its events (their
+            # producers' requests); the consumer's database commands are its children.
+            with _tracer.start_as_current_span(
+                f"apply {self.feed.name} events",
+                kind=trace.SpanKind.CONSUMER,
+                links=links_to(event.trace_context for event in batch.events),
+                attributes={"colony.feed": self.feed.name, "colony.events": len(batch.events)},
+            ):
+                await self._consumer.apply_batch(self.feed.name, batch.events)
             self.lag.last_error = ""
 
     async def _probe_forever(self, channel: grpc.aio.Channel) -> None:

@@ -25,6 +25,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeo
 
 from chassis.errors import Aborted, DomainError, Unavailable
 from chassis.grpc_status import status_code_of
+from chassis.metrics import RpcMetricsInterceptor
 from chassis.settings import ServiceSettings
 
 log = logging.getLogger("colony.rpc")
@@ -231,7 +232,11 @@ def build_grpc_service(
     ``service_names`` are the full names of those services (for health and reflection).
     """
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor(domain=f"colony.{settings.service_name}")],
+        interceptors=[
+            # Outermost: it sees the status code every other interceptor settled on.
+            RpcMetricsInterceptor(),
+            ErrorMappingInterceptor(domain=f"colony.{settings.service_name}"),
+        ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[("grpc.so_reuseport", 0)],
     )

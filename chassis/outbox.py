@@ -32,6 +32,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from chassis.errors import InvalidArgument
 from chassis.mongo import Document, MongoClient, Session, run_in_transaction
+from chassis.telemetry import trace_context_now
 from colony.common.v1 import events_pb2
 
 log = logging.getLogger(__name__)
@@ -58,19 +59,24 @@ async def append_event(
     payload: Message,
     occurred_at: datetime,
 ) -> str:
-    """Append one event inside the caller's transaction; returns its event id."""
+    """Append one event inside the caller's transaction; returns its event id.
+
+    The event carries the current span's trace context (if any), so that its consumers'
+    spans link back to the request that caused it.
+    """
     event_id = uuid.uuid4().hex
-    await outbox.insert_one(
-        {
-            "_id": event_id,
-            "type": event_type,
-            "aggregate_id": aggregate_id,
-            "occurred_at": occurred_at,
-            "payload_type": payload.DESCRIPTOR.full_name,
-            "payload": payload.SerializeToString(deterministic=True),
-        },
-        session=session,
-    )
+    document: dict[str, Any] = {
+        "_id": event_id,
+        "type": event_type,
+        "aggregate_id": aggregate_id,
+        "occurred_at": occurred_at,
+        "payload_type": payload.DESCRIPTOR.full_name,
+        "payload": payload.SerializeToString(deterministic=True),
+    }
+    trace_context = trace_context_now()
+    if trace_context:
+        document["trace_context"] = trace_context
+    await outbox.insert_one(document, session=session)
     return event_id
 
 
@@ -127,6 +133,7 @@ def event_to_proto(document: Document) -> events_pb2.Event:
         aggregate_id=document["aggregate_id"],
         occurred_at=occurred_at,
         payload=payload,
+        trace_context=document.get("trace_context", {}),
     )
 
 

@@ -12,7 +12,7 @@ from chassis.clock import Clock, SystemClock
 from chassis.grpc_server import GrpcService
 from chassis.mongo import MongoClient, create_client, ping
 from chassis.settings import ServiceSettings
-from chassis.telemetry import configure_logging, configure_tracing
+from chassis.telemetry import configure_logging, configure_metrics, configure_tracing
 
 log = logging.getLogger("colony.runtime")
 
@@ -70,4 +70,5 @@ def run_service(service_name: str, build: BuildService) -> None:
     settings = ServiceSettings.from_env(service_name)
     configure_logging(settings.telemetry)
     configure_tracing(settings.telemetry, instrument_grpc_server=True)
+    configure_metrics(settings.telemetry, settings.grpc_host)
     asyncio.run(_serve(settings, build))

@@ -34,11 +34,13 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class TelemetrySettings:
-    """Where traces go; with no OTLP endpoint, spans are not exported."""
+    """Where traces and metrics go; with no OTLP endpoint, spans are not exported."""
 
     service_name: str
     otlp_endpoint: str
     log_level: str
+    # COLONY_METRICS_PORT: where GET /metrics is served (chassis.metrics); 0: not served.
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls, service_name: str, environ: Mapping[str, str]) -> TelemetrySettings:
@@ -46,6 +48,7 @@ class TelemetrySettings:
             service_name=f"colony-{service_name}",
             otlp_endpoint=environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
             log_level=environ.get("COLONY_LOG_LEVEL", "INFO").upper(),
+            metrics_port=_int(environ, "COLONY_METRICS_PORT", 0),
         )
 
 

@@ -1,7 +1,12 @@
-"""Telemetry set up once per process: JSON logs carrying trace ids, OpenTelemetry traces.
+"""Telemetry set up once per process: JSON logs carrying trace ids, OpenTelemetry traces,
+Prometheus metrics.
 
 Handlers never open spans by hand: gRPC server/client and PyMongo instrumentation
-(and aiohttp in the gateway) produce them, and trace context travels in gRPC metadata.
+(and aiohttp in the gateway) produce them, and trace context travels in gRPC metadata. The
+exceptions are the saga engine's saga and step spans (gateway.sagas.tracing) and a feed
+consumer's span per batch, which links to the spans that appended its events: an event
+carries its producer's W3C trace context (``trace_context_now`` at append,
+``links_to`` at consumption).
 """
 
 from __future__ import annotations
@@ -9,15 +14,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from chassis.settings import TelemetrySettings
+
+# The W3C trace-context header an event carries (colony.common.v1.Event.trace_context).
+TRACEPARENT = "traceparent"
 
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -85,3 +94,31 @@ def configure_tracing(settings: TelemetrySettings, *, instrument_grpc_server: bo
     if instrument_grpc_server:
         GrpcAioInstrumentorServer().instrument()  # type: ignore[no-untyped-call]
     PymongoInstrumentor().instrument()
+
+
+def configure_metrics(settings: TelemetrySettings, host: str) -> int:
+    """Serve GET /metrics on COLONY_METRICS_PORT (bound to host); 0 and nothing when unset."""
+    if not settings.metrics_port:
+        return 0
+    from chassis.metrics import serve
+
+    return serve(settings.metrics_port, host)
+
+
+def trace_context_now() -> dict[str, str]:
+    """The current span's W3C trace context (traceparent, tracestate); {} with no span."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def links_to(contexts: Iterable[Mapping[str, str]]) -> list[trace.Link]:
+    """Span links to the spans whose trace contexts these are (invalid ones skipped)."""
+    links = []
+    for carrier in contexts:
+        if TRACEPARENT not in carrier:
+            continue
+        span_context = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+        if span_context.is_valid:
+            links.append(trace.Link(span_context))
+    return links

@@ -9,7 +9,7 @@ from aiohttp import web
 from chassis.clock import SystemClock
 from chassis.mongo import create_client
 from chassis.runtime import DATABASE_WAIT_SECONDS_MAX, wait_for_database
-from chassis.telemetry import configure_logging, configure_tracing
+from chassis.telemetry import configure_logging, configure_metrics, configure_tracing
 from gateway.app import create_app
 from gateway.clients import ServiceChannels
 from gateway.settings import GatewaySettings
@@ -40,6 +40,7 @@ def main() -> None:
     if settings.jwt_secret_is_dev_default:
         log.warning("COLONY_ENV=dev: signing tokens with the built-in dev secret")
     configure_tracing(settings.telemetry, instrument_grpc_server=False)
+    configure_metrics(settings.telemetry, settings.host)
     if settings.telemetry.otlp_endpoint:
         # Like the chassis, trace only when spans are collected. This patches
         # web.Application, so it must run before the app is created.

@@ -31,6 +31,11 @@ from gateway.edge.api_keys import ApiKeyStore
 from gateway.edge.authentication import Authenticator, authentication_middleware
 from gateway.edge.idempotency import IdempotentRequests
 from gateway.edge.identities import IdentityStore
+from gateway.edge.observability import (
+    StuckSagas,
+    http_metrics_middleware,
+    trace_id_middleware,
+)
 from gateway.edge.openapi import build_openapi_document
 from gateway.edge.passwords import PasswordHasher
 from gateway.edge.problems import problem_middleware
@@ -248,6 +253,9 @@ def create_app(
 
     app = web.Application(
         middlewares=[
+            # Outermost: every answer, problems included, names its trace and is measured.
+            trace_id_middleware,
+            http_metrics_middleware(),
             problem_middleware,
             # Per-IP rate limiting (a later issue) goes here, before any work is done;
             # per-user limits go right after authentication, where the caller is known.
@@ -267,6 +275,7 @@ def create_app(
     app.on_startup.append(ensure_indexes)
     # After the indexes: the loop's first round runs as soon as it starts.
     RecoveryLoop(saga_engine, saga_settings.recovery_interval_seconds).install(app)
+    StuckSagas(database[SAGAS_COLLECTION], clock).install(app)
     WealthJobsSchedule(
         wealth_jobs,
         database[WEALTH_JOB_RUNS_COLLECTION],

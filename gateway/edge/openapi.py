@@ -77,6 +77,11 @@ COMMON_SCHEMAS: dict[str, Schema] = {
                 "description": "Details of the refusal (for example the available amount).",
                 "additionalProperties": {"type": "string"},
             },
+            "trace_id": {
+                "type": "string",
+                "description": "The request's trace id (as in the X-Trace-Id header).",
+                "example": "4bf92f3577b34da6a3ce929d0e0e4736",
+            },
         },
     },
 }

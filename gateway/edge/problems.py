@@ -17,6 +17,7 @@ from aiohttp.typedefs import Handler
 from pymongo.errors import ConnectionFailure
 
 from chassis.errors import DomainError, ErrorKind
+from gateway.edge.observability import TRACE_ID
 
 log = logging.getLogger("colony.gateway")
 
@@ -62,7 +63,7 @@ def problem_response(
     detail: str,
     metadata: dict[str, str] | None = None,
 ) -> web.Response:
-    """A problem+json answer. Deterministic: the same inputs give the same bytes."""
+    """A problem+json answer. Deterministic: the same inputs (and trace id) give the same bytes."""
     problem: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + reason.lower().replace("_", "-"),
         "title": HTTPStatus(status).phrase,
@@ -73,6 +74,9 @@ def problem_response(
     }
     if metadata:
         problem["metadata"] = dict(sorted(metadata.items()))
+    trace_id = request.get(TRACE_ID)
+    if trace_id:
+        problem["trace_id"] = trace_id  # the trace to look up (gateway.edge.observability)
     headers = {}
     if status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Bearer realm="colony"'

@@ -47,6 +47,7 @@ from gateway.sagas.definition import (
 )
 from gateway.sagas.failpoints import SAGA_POINT, Failpoints, Phase
 from gateway.sagas.log import LeaseLost, SagaLog, SagaRecord, StepError
+from gateway.sagas.tracing import traced_pass, traced_step
 
 log = logging.getLogger("colony.gateway.sagas")
 
@@ -383,6 +384,7 @@ class SagaEngine:
             except PyMongoError as error:
                 log.warning("could not renew a saga lease: %s", error)
 
+    @traced_pass
     async def _pass(self, definition: SagaDefinition, record: SagaRecord, token: str) -> SagaRecord:
         if record.claims > CLAIMS_MAX:
             return await self._log.park(
@@ -514,6 +516,7 @@ class SagaEngine:
             record.saga_id, token, SagaState.COMPENSATED, result=None, now=self._clock.now()
         )
 
+    @traced_step
     async def _attempts(
         self,
         definition: SagaDefinition,

@@ -54,6 +54,7 @@ from services.credit.credit_advice import advise_credit_limit
 from services.credit.deposit_waiver import decide_deposit_waiver
 from services.credit.features import PersonFeatures, declare
 from services.credit.feeds.intake import ActiveModel, Bureau
+from services.credit.rpc_metrics import export_credit_metrics
 from services.credit.scorecard import Model, for_viewer, newcomer_score, parse_model
 from services.credit.store import CreditStore
 from services.credit.store.scorecards import StoredModel
@@ -486,4 +487,5 @@ async def build_credit_service(
         service.add_background(f"feed-{consumer.feed.name}", consumer.run)
     service.add_periodic("scorecard-refresh", SCORECARD_REFRESH_SECONDS, servicer.refresh_scorecard)
     service.add_periodic("rescore-catch-up", RESCORE_INTERVAL_SECONDS, servicer.rescore_catch_up)
+    export_credit_metrics(service, consumers)
     return service

@@ -18,6 +18,7 @@ from colony.insurance.v1 import insurance_pb2 as pb
 from colony.insurance.v1 import insurance_pb2_grpc
 from services.insurance.products import Catalogue, load_catalogue
 from services.insurance.rpc_claims import ClaimsRpc
+from services.insurance.rpc_metrics import export_insurance_metrics
 from services.insurance.rpc_operations import OperationsRpc
 from services.insurance.rpc_policies import PoliciesRpc
 from services.insurance.rpc_quotes import QuotesRpc
@@ -65,4 +66,5 @@ async def build_insurance_service(
         service_names=[SERVICE_NAME],
     )
     service.add_background("outbox-sequencer", feed.run_sequencer)
+    export_insurance_metrics()
     return service

@@ -23,6 +23,7 @@ from services.loan.rpc_bills import BillsRpc
 from services.loan.rpc_cash_loans import CashLoansRpc
 from services.loan.rpc_huabei import HuabeiRpc
 from services.loan.rpc_jobs import JobsRpc
+from services.loan.rpc_metrics import export_loan_metrics
 from services.loan.rpc_repayments import RepaymentsRpc
 from services.loan.store import LoanStore
 
@@ -69,4 +70,5 @@ async def build_loan_service(
         service_names=[SERVICE_NAME, MERCHANT_SERVICE_NAME],
     )
     service.add_background("outbox-sequencer", feed.run_sequencer)
+    export_loan_metrics(service, store)
     return service

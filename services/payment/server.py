@@ -30,6 +30,7 @@ from services.payment.ledger import (
 from services.payment.risk import DEFAULT_RULES, parse_rules
 from services.payment.rpc_accounts import AccountsRpc
 from services.payment.rpc_holds import HOLD_SWEEP_INTERVAL_SECONDS, HoldsRpc
+from services.payment.rpc_metrics import export_payment_metrics
 from services.payment.rpc_retail import RetailRpc
 from services.payment.rpc_risk import RiskRpc
 from services.payment.rpc_trades import TradesRpc
@@ -125,6 +126,7 @@ async def build_payment_service(
         intake = CreditBlacklistIntake(client, store)
         service.add_background("credit-blacklist", FeedFollower(credit_feed, intake, clock).run)
     service.add_periodic("hold-sweeper", HOLD_SWEEP_INTERVAL_SECONDS, servicer.expire_due_holds)
+    export_payment_metrics(service, store.database)
     service.add_periodic(
         "risk-rules-refresh", RISK_RULES_REFRESH_SECONDS, servicer.refresh_risk_rules
     )

@@ -21,6 +21,7 @@ from services.wealth.rpc_catalog import CatalogRpc
 from services.wealth.rpc_fixed_term import FixedTermRpc
 from services.wealth.rpc_funds import FundsRpc
 from services.wealth.rpc_income import IncomeRpc
+from services.wealth.rpc_metrics import export_wealth_metrics
 from services.wealth.rpc_payouts import PayoutsRpc
 from services.wealth.rpc_purchases import PurchasesRpc
 from services.wealth.rpc_reservations import ReservationsRpc
@@ -95,4 +96,5 @@ async def build_wealth_service(
         job_interval_seconds or ORDER_PRICER_INTERVAL_SECONDS,
         servicer.price_pending_orders,
     )
+    export_wealth_metrics(service, store)
     return service
