@@ -30,6 +30,7 @@ from pymongo.errors import PyMongoError
 
 from chassis.clock import Clock
 from chassis.telemetry import links_to
+from chassis.tls import PROCESS_TLS, open_channel
 from colony.common.v1 import events_pb2
 
 log = logging.getLogger("colony.feeds")
@@ -105,7 +106,8 @@ class FeedFollower:
 
     async def run(self) -> None:
         """Follow and probe until cancelled (a background job of the server)."""
-        async with grpc.aio.insecure_channel(self.feed.address) as channel:
+        # Mutual TLS with this service's certificate when it has one (chassis.tls).
+        async with open_channel(self.feed.address, self.feed.name, PROCESS_TLS.get()) as channel:
             await asyncio.gather(self._follow_forever(channel), self._probe_forever(channel))
 
     def _stream(

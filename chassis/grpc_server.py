@@ -1,7 +1,9 @@
 """gRPC server bootstrap shared by every service (DESIGN.md "Cross-cutting").
 
 Health and reflection services, the error-mapping and access-log interceptors, a cap on
-concurrent RPCs, and graceful shutdown on SIGTERM/SIGINT.
+concurrent RPCs, and graceful shutdown on SIGTERM/SIGINT. With TLS settings the port is
+mutual TLS and every call passes the authorisation interceptor (chassis.authz); without them
+the port is plaintext, which only COLONY_ENV=dev allows. Reflection is served only in dev.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
+from chassis.authz import AuthorizationInterceptor
 from chassis.errors import Aborted, DomainError, Unavailable
 from chassis.grpc_status import status_code_of
 from chassis.metrics import RpcMetricsInterceptor
-from chassis.settings import ServiceSettings
+from chassis.settings import ENVIRONMENT_DEV, ServiceSettings
+from chassis.tls import PROCESS_TLS
 
 log = logging.getLogger("colony.rpc")
 
@@ -143,6 +147,7 @@ class GrpcService:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     _periodic: dict[str, Callable[[], Awaitable[int]]] = field(default_factory=dict)
+    _health_server: grpc.aio.Server | None = None
 
     def add_background(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         """Run job() for the server's lifetime (a sequencer, a follower); cancelled at stop."""
@@ -169,20 +174,44 @@ class GrpcService:
 
     async def start(self) -> int:
         """Bind and start; returns the bound port (useful with port 0 in tests)."""
-        self.port = self.server.add_insecure_port(
-            f"{self.settings.grpc_host}:{self.settings.grpc_port}"
-        )
-        if self.port == 0:
-            raise RuntimeError(f"could not bind {self.settings.listen_address}")
+        self.port = self._bind()
         await self.server.start()
+        if self.settings.tls is not None and self.settings.health_port:
+            await self._start_health_port()
         self._tasks = [
-            asyncio.create_task(_logged(name, job), name=name)
+            asyncio.create_task(_logged(name, job, self.settings), name=name)
             for name, job in self._background.items()
         ]
         for name in ("", *self.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", extra={"address": f"{self.settings.grpc_host}:{self.port}"})
         return self.port
+
+    def _bind(self) -> int:
+        address = f"{self.settings.grpc_host}:{self.settings.grpc_port}"
+        tls = self.settings.tls
+        if tls is not None:
+            port = self.server.add_secure_port(address, tls.server_credentials())
+        elif self.settings.environment == ENVIRONMENT_DEV:
+            log.warning("plaintext gRPC with no caller authorisation (COLONY_ENV=dev only)")
+            port = self.server.add_insecure_port(address)
+        else:
+            raise SystemExit(
+                "mutual TLS is required outside COLONY_ENV=dev: set COLONY_TLS_CA, "
+                "COLONY_TLS_CERT and COLONY_TLS_KEY"
+            )
+        if port == 0:
+            raise RuntimeError(f"could not bind {self.settings.listen_address}")
+        return port
+
+    async def _start_health_port(self) -> None:
+        """Plaintext grpc.health.v1 only, for probes with no certificate (kubelet's)."""
+        self._health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._health_server)
+        address = f"{self.settings.grpc_host}:{self.settings.health_port}"
+        if self._health_server.add_insecure_port(address) == 0:
+            raise RuntimeError(f"could not bind the health port {address}")
+        await self._health_server.start()
 
     def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Register a coroutine to run after the server has drained (close clients, stop jobs)."""
@@ -192,6 +221,8 @@ class GrpcService:
         """Report NOT_SERVING, let in-flight RPCs finish within the grace period, then close."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.settings.shutdown_grace_seconds)
+        if self._health_server is not None:
+            await self._health_server.stop(0)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -210,8 +241,14 @@ class GrpcService:
         await self.stop()
 
 
-async def _logged(name: str, job: Callable[[], Awaitable[None]]) -> None:
-    """Run a background job; a crash is logged loudly rather than lost in a dropped task."""
+async def _logged(name: str, job: Callable[[], Awaitable[None]], settings: ServiceSettings) -> None:
+    """Run a background job; a crash is logged loudly rather than lost in a dropped task.
+
+    The job's channels to other services (a feed follower's) use this service's
+    certificate: PROCESS_TLS is set in the job's task only, so services run in one process
+    (tests) keep their own identities.
+    """
+    PROCESS_TLS.set(settings.tls)
     try:
         await job()
     except asyncio.CancelledError:
@@ -226,16 +263,19 @@ def build_grpc_service(
     register: Iterable[Callable[[grpc.aio.Server], None]],
     service_names: Iterable[str],
 ) -> GrpcService:
-    """Build a server with the chassis interceptors, health and reflection, and the given servicers.
+    """Build a server with the chassis interceptors, health, reflection (dev) and the servicers.
 
     ``register`` holds callables like ``lambda s: add_PaymentServiceServicer_to_server(x, s)``;
     ``service_names`` are the full names of those services (for health and reflection).
     """
+    domain = f"colony.{settings.service_name}"
+    authorisation = [AuthorizationInterceptor(domain)] if settings.tls is not None else []
     server = grpc.aio.server(
         interceptors=[
             # Outermost: it sees the status code every other interceptor settled on.
             RpcMetricsInterceptor(),
-            ErrorMappingInterceptor(domain=f"colony.{settings.service_name}"),
+            ErrorMappingInterceptor(domain=domain),
+            *authorisation,
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[("grpc.so_reuseport", 0)],
@@ -245,14 +285,15 @@ def build_grpc_service(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = tuple(service_names)
-    reflection.enable_server_reflection(
-        (
-            *names,
-            health.SERVICE_NAME,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
+    if settings.environment == ENVIRONMENT_DEV:
+        reflection.enable_server_reflection(
+            (
+                *names,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
     return GrpcService(
         settings=settings, server=server, health=health_servicer, service_names=names
     )

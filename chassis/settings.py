@@ -9,6 +9,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chassis.tls import TlsSettings
+
+ENVIRONMENT_DEV = "dev"
 DEFAULT_MONGO_URL = "mongodb://127.0.0.1:27027/?replicaSet=rs0"
 
 # One port per business line; the gateway listens on 8080.
@@ -58,7 +61,10 @@ class ServiceSettings:
 
     Environment, for service NAME (upper-case): COLONY_NAME_GRPC_HOST / _GRPC_PORT,
     COLONY_NAME_MONGO_URL (falls back to MONGO_URL), COLONY_NAME_DB (default "NAME"),
-    COLONY_GRPC_MAX_CONCURRENT_RPCS, COLONY_SHUTDOWN_GRACE_SECONDS.
+    COLONY_GRPC_MAX_CONCURRENT_RPCS, COLONY_SHUTDOWN_GRACE_SECONDS, COLONY_ENV,
+    COLONY_TLS_CA / _CERT / _KEY (chassis.tls: mutual TLS; without them the server is
+    plaintext, which only COLONY_ENV=dev allows), COLONY_NAME_HEALTH_PORT (a plaintext port
+    serving only grpc.health.v1, for probes that present no certificate; 0: none).
     """
 
     service_name: str
@@ -69,6 +75,11 @@ class ServiceSettings:
     max_concurrent_rpcs: int
     shutdown_grace_seconds: int
     telemetry: TelemetrySettings
+    # COLONY_ENV. Built directly (in-process tests) a service is a dev one; from_env reads it.
+    environment: str = ENVIRONMENT_DEV
+    # This process's certificate and the CA (mutual TLS); None: plaintext (dev only).
+    tls: TlsSettings | None = None
+    health_port: int = 0
 
     @classmethod
     def from_env(
@@ -85,6 +96,9 @@ class ServiceSettings:
             max_concurrent_rpcs=_int(env, "COLONY_GRPC_MAX_CONCURRENT_RPCS", 512),
             shutdown_grace_seconds=_int(env, "COLONY_SHUTDOWN_GRACE_SECONDS", 10),
             telemetry=TelemetrySettings.from_env(service_name, env),
+            environment=env.get("COLONY_ENV", ""),
+            tls=TlsSettings.from_env(env),
+            health_port=_int(env, f"{prefix}HEALTH_PORT", 0),
         )
 
     @property

@@ -10,9 +10,10 @@ from chassis.clock import SystemClock
 from chassis.mongo import create_client
 from chassis.runtime import DATABASE_WAIT_SECONDS_MAX, wait_for_database
 from chassis.telemetry import configure_logging, configure_metrics, configure_tracing
+from chassis.tls import PROCESS_TLS
 from gateway.app import create_app
 from gateway.clients import ServiceChannels
-from gateway.settings import GatewaySettings
+from gateway.settings import ENVIRONMENT_DEV, GatewaySettings
 
 log = logging.getLogger("colony.gateway")
 
@@ -23,7 +24,7 @@ async def build_app(settings: GatewaySettings) -> web.Application:
     """The app over a fresh database client and service channels, closed at shutdown."""
     client = create_client(settings.mongo_url, app_name="colony-gateway")
     await wait_for_database(client, DATABASE_WAIT_SECONDS_MAX)
-    channels = ServiceChannels.open(settings.service_addresses)
+    channels = ServiceChannels.open(settings.service_addresses, settings.tls)
     app = create_app(settings, client, SystemClock(), channels)
 
     async def close(app: web.Application) -> None:
@@ -37,8 +38,12 @@ async def build_app(settings: GatewaySettings) -> web.Application:
 def main() -> None:
     settings = GatewaySettings.from_env()
     configure_logging(settings.telemetry)
+    if settings.tls is None and settings.environment != ENVIRONMENT_DEV:
+        raise SystemExit("mutual TLS to the services is required outside COLONY_ENV=dev")
     if settings.jwt_secret_is_dev_default:
         log.warning("COLONY_ENV=dev: signing tokens with the built-in dev secret")
+    # The gateway's own feed followers (Huabei refunds follow payment) present its certificate.
+    PROCESS_TLS.set(settings.tls)
     configure_tracing(settings.telemetry, instrument_grpc_server=False)
     configure_metrics(settings.telemetry, settings.host)
     if settings.telemetry.otlp_endpoint:

@@ -13,6 +13,7 @@ from chassis.settings import (
     SERVICE_NAMES,
     TelemetrySettings,
 )
+from chassis.tls import TlsSettings
 from gateway.sagas.failpoints import Failpoint
 
 ENVIRONMENT_DEV = "dev"
@@ -169,6 +170,9 @@ class GatewaySettings:
     wealth_jobs_interval_seconds: float = 60.0
     # The same for the loan job (bills, accrual, delinquency). gateway.loans.schedule.
     loan_jobs_interval_seconds: float = 60.0
+    # The gateway's certificate and the CA (COLONY_TLS_CA/_CERT/_KEY, chassis.tls): mutual
+    # TLS to every service. None: plaintext, which gateway.__main__ allows only in dev.
+    tls: TlsSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -204,4 +208,5 @@ class GatewaySettings:
             loan_jobs_interval_seconds=_number(
                 env, "COLONY_LOAN_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True
             ),
+            tls=TlsSettings.from_env(env),
         )

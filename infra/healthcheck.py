@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from chassis.settings import SERVICE_NAMES, ServiceSettings
+from chassis.tls import TlsSettings, open_sync_channel
 
 GATEWAY = "gateway"
 PROCESS_NAMES = (*SERVICE_NAMES, GATEWAY)
@@ -72,9 +73,17 @@ def resolve_process(
     return name
 
 
-def check_grpc(port: int, timeout_seconds: float = TIMEOUT_SECONDS) -> str:
-    """The overall status the gRPC health service on this host's port reports."""
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+def check_grpc(
+    port: int,
+    timeout_seconds: float = TIMEOUT_SECONDS,
+    tls: TlsSettings | None = None,
+    service: str = "",
+) -> str:
+    """The overall status the gRPC health service on this host's port reports.
+
+    With tls (the process's own certificate, COLONY_TLS_*), over mutual TLS as service.
+    """
+    with open_sync_channel(f"127.0.0.1:{port}", service, tls) as channel:
         # The generated stub's methods are set in __init__, which the type stubs don't show.
         stub: Any = health_pb2_grpc.HealthStub(channel)
         try:
@@ -104,7 +113,8 @@ def check(name: str, environ: Mapping[str, str]) -> str:
     if name == GATEWAY:
         raw = environ.get("COLONY_GATEWAY_PORT") or str(GATEWAY_PORT_DEFAULT)
         return check_http(int(raw))
-    return check_grpc(ServiceSettings.from_env(name, environ).grpc_port)
+    settings = ServiceSettings.from_env(name, environ)
+    return check_grpc(settings.grpc_port, tls=settings.tls, service=name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

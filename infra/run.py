@@ -21,13 +21,15 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
 import aiohttp
 
+from chassis.authz import CLI_CALLER
 from chassis.settings import SERVICE_NAMES, ServiceSettings
+from chassis.tls import DevPki, ensure_dev_pki
 from infra import console
 from infra.demo_data import DEMO_OPERATOR_PHONE, DemoDataError, format_logins, load_demo_data
 from infra.embedded_mongo import EmbeddedMongo, EmbeddedMongoError
@@ -42,6 +44,9 @@ GATEWAY_PORT_DEFAULT = 8080
 # Warm start takes a few seconds; a cold one also compiles every module's bytecode.
 READY_TIMEOUT_SECONDS_DEFAULT = 120.0
 READY_POLL_INTERVAL_SECONDS = 0.25
+# Each child serves GET /metrics on its own port: 9464 (payment) to 9469 (the gateway) by
+# default; COLONY_RUN_METRICS=off serves none.
+METRICS_PORT_BASE_DEFAULT = 9464
 READY_REQUEST_TIMEOUT_SECONDS = 2.0
 # A service drains in-flight RPCs for COLONY_SHUTDOWN_GRACE_SECONDS (10 s by default).
 STOP_GRACE_SECONDS = 15.0
@@ -70,6 +75,10 @@ class RunSettings:
     gateway_host: str
     gateway_port: int
     ready_timeout_seconds: float
+    # Each child's metrics port (its COLONY_METRICS_PORT); a child not named serves none.
+    metrics_ports: Mapping[str, int] = field(default_factory=dict)
+    # The dev CA and each process's certificate (chassis.tls); None: plaintext gRPC.
+    tls_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], var_dir: Path) -> RunSettings:
@@ -84,6 +93,8 @@ class RunSettings:
             ready_timeout_seconds=float(
                 environ.get("COLONY_RUN_READY_TIMEOUT_SECONDS") or READY_TIMEOUT_SECONDS_DEFAULT
             ),
+            metrics_ports=metrics_ports(environ),
+            tls_dir=var_dir / "tls",
         )
 
     @property
@@ -98,6 +109,19 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise SystemExit(f"setting {name}={raw!r} is not a port number")
     return int(raw)
+
+
+def metrics_ports(environ: Mapping[str, str]) -> dict[str, int]:
+    """Each child's metrics port: COLONY_<NAME>_METRICS_PORT, else COLONY_RUN_METRICS_PORT_BASE
+    (9464) plus its place in (payment, wealth, credit, loan, insurance, gateway); none at all
+    with COLONY_RUN_METRICS=off."""
+    if environ.get("COLONY_RUN_METRICS", "").lower() in ("off", "0", "no", "false"):
+        return {}
+    base = _port(environ, "COLONY_RUN_METRICS_PORT_BASE", METRICS_PORT_BASE_DEFAULT)
+    return {
+        name: _port(environ, f"COLONY_{name.upper()}_METRICS_PORT", base + offset)
+        for offset, name in enumerate((*SERVICE_NAMES, GATEWAY))
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +157,27 @@ def process_specs(
         env.setdefault(f"COLONY_{name.upper()}_ADDRESS", f"127.0.0.1:{ports[name]}")
     env["COLONY_GATEWAY_HOST"] = settings.gateway_host
     env["COLONY_GATEWAY_PORT"] = str(settings.gateway_port)
+    # One metrics port per child (they share this host), or none.
+    env.pop("COLONY_METRICS_PORT", None)
+
+    def child_env(name: str) -> dict[str, str]:
+        port = settings.metrics_ports.get(name)
+        return env if port is None else {**env, "COLONY_METRICS_PORT": str(port)}
+
     services = tuple(
-        ProcessSpec(name, (python, "-m", f"services.{name}"), env) for name in SERVICE_NAMES
+        ProcessSpec(name, (python, "-m", f"services.{name}"), child_env(name))
+        for name in SERVICE_NAMES
     )
-    gateway = ProcessSpec(GATEWAY, (python, "-m", "gateway"), env)
+    gateway = ProcessSpec(GATEWAY, (python, "-m", "gateway"), child_env(GATEWAY))
     return (*services, gateway)
+
+
+def with_certificates(specs: Sequence[ProcessSpec], pki: DevPki) -> tuple[ProcessSpec, ...]:
+    """Each child with its own certificate of the dev CA (COLONY_TLS_*): mutual TLS."""
+    return tuple(
+        ProcessSpec(spec.name, spec.argv, {**spec.env, **pki.environment_for(spec.name)})
+        for spec in specs
+    )
 
 
 def output_prefix(name: str, width: int) -> str:
@@ -309,6 +349,20 @@ def _signal_group(process: asyncio.subprocess.Process, signum: signal.Signals) -
         os.killpg(process.pid, signum)
 
 
+def without_busy_metrics_ports(settings: RunSettings, supervisor: Supervisor) -> RunSettings:
+    """Metrics are a convenience here: a child whose metrics port is taken serves none."""
+    busy = set(ports_in_use(settings.metrics_ports))
+    if not busy:
+        return settings
+    free = {
+        name: port
+        for name, port in settings.metrics_ports.items()
+        if f"{name} (port {port})" not in busy
+    }
+    supervisor.say(f"metrics ports in use, serving no metrics for: {', '.join(sorted(busy))}")
+    return replace(settings, metrics_ports=free)
+
+
 async def wait_until_ready(gateway_url: str, timeout_seconds: float) -> None:
     """Poll GET /readyz until it answers 200, or raise GatewayNotReady at the deadline."""
     loop = asyncio.get_running_loop()
@@ -367,6 +421,9 @@ async def bring_up(
         f"  gateway   {settings.gateway_url}",
         f"  API docs  {settings.gateway_url}/docs",
     ]
+    if settings.metrics_ports:
+        served = ", ".join(f"{name} {port}" for name, port in settings.metrics_ports.items())
+        lines.append(f"  metrics   GET http://127.0.0.1:<port>/metrics  ({served})")
     if logins:
         lines.append(format_logins(logins))
     lines.append("Press Ctrl-C to stop everything.")
@@ -404,14 +461,22 @@ async def run_platform(
         busy = ports_in_use(child_ports(environ, settings))
         if busy:
             raise PortsInUse(f"ports in use, is another `make run` going? {', '.join(busy)}")
+        settings = without_busy_metrics_ports(settings, supervisor)
         mongo_url = settings.mongo_url
         if mongo_url is None:
             mongo = await start_mongo(settings, supervisor)
             mongo_url = mongo.url
         else:
             supervisor.say("MONGO_URL is set: using that cluster, starting no mongod")
+        pki = None
+        if settings.tls_dir is not None:
+            pki = await asyncio.to_thread(
+                ensure_dev_pki, settings.tls_dir, (*SERVICE_NAMES, GATEWAY, CLI_CALLER)
+            )
+            supervisor.say(f"mutual TLS: dev CA and certificates in {_shown(settings.tls_dir)}")
         if not supervisor.stop_requested.is_set():
-            for spec in process_specs(environ, mongo_url, settings, sys.executable):
+            specs = process_specs(environ, mongo_url, settings, sys.executable)
+            for spec in specs if pki is None else with_certificates(specs, pki):
                 await supervisor.start(spec)
             startup = asyncio.create_task(
                 bring_up(supervisor, settings, load_demo, started_at), name="start-up"

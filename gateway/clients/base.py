@@ -21,6 +21,7 @@ from grpc_status import rpc_status
 from chassis.errors import REFUSAL_KINDS, TRANSIENT_KINDS, DomainError, ErrorKind, Unavailable
 from chassis.grpc_status import kind_of
 from chassis.settings import SERVICE_NAMES
+from chassis.tls import TlsSettings, open_channel
 
 log = logging.getLogger("colony.gateway.clients")
 
@@ -74,12 +75,16 @@ class ServiceChannels:
     by_service: Mapping[str, grpc.aio.Channel]
 
     @classmethod
-    def open(cls, addresses: Mapping[str, str]) -> ServiceChannels:
-        """Channels to every business line in SERVICE_NAMES (created lazily connecting)."""
+    def open(cls, addresses: Mapping[str, str], tls: TlsSettings | None = None) -> ServiceChannels:
+        """Channels to every business line in SERVICE_NAMES (created lazily connecting).
+
+        With tls, each is mutual TLS with the gateway's certificate, and checks that the
+        server's certificate names the service dialled (chassis.tls); else plaintext (dev).
+        """
         missing = set(SERVICE_NAMES) - set(addresses)
         if missing:
             raise ValueError(f"no address for services {sorted(missing)}")
-        return cls({name: grpc.aio.insecure_channel(addresses[name]) for name in SERVICE_NAMES})
+        return cls({name: open_channel(addresses[name], name, tls) for name in SERVICE_NAMES})
 
     @property
     def payment(self) -> grpc.aio.Channel:
@@ -96,6 +101,10 @@ class ServiceChannels:
     @property
     def loan(self) -> grpc.aio.Channel:
         return self.by_service["loan"]
+
+    @property
+    def insurance(self) -> grpc.aio.Channel:
+        return self.by_service["insurance"]
 
     async def close(self) -> None:
         await asyncio.gather(*(channel.close() for channel in self.by_service.values()))
