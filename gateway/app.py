@@ -28,9 +28,10 @@ from gateway.credit.routes import consents as credit_consents
 from gateway.credit.routes import merchant as credit_merchant
 from gateway.credit.routes import score as credit_score
 from gateway.edge.api_keys import ApiKeyStore
-from gateway.edge.authentication import Authenticator, authentication_middleware
+from gateway.edge.authentication import CALLER, Authenticator, authentication_middleware
 from gateway.edge.idempotency import IdempotentRequests
-from gateway.edge.identities import IdentityStore
+from gateway.edge.identities import IdentityStore, Role
+from gateway.edge.login_throttle import LoginThrottle
 from gateway.edge.observability import (
     StuckSagas,
     http_metrics_middleware,
@@ -39,9 +40,11 @@ from gateway.edge.observability import (
 from gateway.edge.openapi import build_openapi_document
 from gateway.edge.passwords import PasswordHasher
 from gateway.edge.problems import problem_middleware
+from gateway.edge.rate_limits import RateLimits, rate_limit_middleware
 from gateway.edge.registration import Registration
 from gateway.edge.routes import accounts, documentation, system
 from gateway.edge.routing import Route, register_routes
+from gateway.edge.security_headers import install_security_headers
 from gateway.edge.tokens import AccessTokens
 from gateway.loans import representations as loan_representations
 from gateway.loans.jobs import LoanJobs
@@ -86,11 +89,18 @@ SAGAS_COLLECTION = "sagas"
 PAYMENT_CODE_WALLETS_COLLECTION = "payment_code_wallets"
 WEALTH_JOB_RUNS_COLLECTION = "wealth_job_runs"
 LOAN_JOB_RUNS_COLLECTION = "loan_job_runs"
+LOGIN_FAILURES_COLLECTION = "login_failures"
 
 
 def instance_id() -> str:
     """This gateway process among its replicas, as saga leases name their holder."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _caller_key(request: web.Request) -> str | None:
+    """Whose budget a request spends: its authenticated user's (None on public routes)."""
+    caller = request.get(CALLER)
+    return caller.user_id if caller is not None else None
 
 
 def _merge_schemas(*groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -131,6 +141,7 @@ def create_app(
         identities, passwords, tokens, api_keys, operator_phones=settings.operator_phones
     )
     registration = Registration(identities, payment, passwords, clock)
+    login_throttle = LoginThrottle(database[LOGIN_FAILURES_COLLECTION], clock)
     saga_settings = settings.sagas
     sagas = define_sagas(
         payment,
@@ -170,9 +181,9 @@ def create_app(
         sagas.loan_repayment,
         wait_seconds=saga_settings.inline_wait_seconds,
     )
-    documentation_routes = documentation.DocumentationRoutes()
+    documentation_routes = documentation.DocumentationRoutes(settings.api_docs_published)
     routes: list[Route] = [
-        *accounts.AccountRoutes(registration, authenticator).routes(),
+        *accounts.AccountRoutes(registration, authenticator, login_throttle).routes(),
         *wallet.WalletRoutes(payment, wealth, credit, loan).routes(),
         *wallet_pay.WalletPayRoutes(payment, wallet_funding, wallet_operations).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
@@ -221,7 +232,11 @@ def create_app(
     ]
     documentation_routes.publish(
         build_openapi_document(
-            routes,
+            [
+                route
+                for route in routes
+                if settings.openapi_includes_admin or route.required_role is not Role.OPERATOR
+            ],
             _merge_schemas(
                 accounts.SCHEMAS,
                 wallet.SCHEMAS,
@@ -257,16 +272,19 @@ def create_app(
             trace_id_middleware,
             http_metrics_middleware(),
             problem_middleware,
-            # Per-IP rate limiting (a later issue) goes here, before any work is done;
-            # per-user limits go right after authentication, where the caller is known.
+            # Per-user budgets right after authentication, where the caller is known;
+            # log-ins are throttled per phone and address (gateway.edge.login_throttle).
             authentication_middleware(authenticator),
+            rate_limit_middleware(RateLimits(settings.rate_limits), _caller_key),
         ],
         client_max_size=REQUEST_BODY_BYTES_MAX,
     )
     register_routes(app, routes)
+    install_security_headers(app)
 
     async def ensure_indexes(app: web.Application) -> None:
         await identities.ensure_indexes()
+        await login_throttle.ensure_indexes()
         await idempotency.ensure_indexes()
         await api_keys.ensure_indexes()
         await saga_log.ensure_indexes()

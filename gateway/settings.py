@@ -14,6 +14,7 @@ from chassis.settings import (
     TelemetrySettings,
 )
 from chassis.tls import TlsSettings
+from gateway.edge.rate_limits import DEFAULT_BUDGETS, Budget, RequestClass
 from gateway.sagas.failpoints import Failpoint
 
 ENVIRONMENT_DEV = "dev"
@@ -52,6 +53,29 @@ def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
 def _phones(environ: Mapping[str, str], name: str) -> frozenset[str]:
     """A comma-separated list of phone numbers; blanks around and between are ignored."""
     return frozenset(phone.strip() for phone in environ.get(name, "").split(",") if phone.strip())
+
+
+def _switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("on", "off"):
+        raise SystemExit(f"setting {name}={raw!r} must be on or off")
+    return raw == "on"
+
+
+def _rate_limits(environ: Mapping[str, str]) -> dict[RequestClass, Budget]:
+    """COLONY_RATE_LIMIT_<CLASS>_PER_MINUTE (0: unlimited) and _BURST per request class."""
+    budgets = {}
+    for request_class, default in DEFAULT_BUDGETS.items():
+        prefix = f"COLONY_RATE_LIMIT_{request_class.value.upper()}"
+        budgets[request_class] = Budget(
+            per_minute=_number(
+                environ, f"{prefix}_PER_MINUTE", default.per_minute, zero_allowed=True
+            ),
+            burst=_whole_number(environ, f"{prefix}_BURST", default.burst),
+        )
+    return budgets
 
 
 def _jwt_secret(environ: Mapping[str, str], environment: str) -> tuple[str, bool]:
@@ -141,7 +165,9 @@ class GatewaySettings:
     COLONY_<SERVICE>_ADDRESS for each business line, COLONY_RPC_DEADLINE_SECONDS,
     COLONY_READINESS_DEADLINE_SECONDS, COLONY_IDEMPOTENCY_LEASE_SECONDS,
     COLONY_IDEMPOTENCY_WAIT_SECONDS, COLONY_OPERATOR_PHONES (comma-separated phones whose
-    users get the "operator" role at log-in), COLONY_WEALTH_JOBS_INTERVAL_SECONDS and the
+    users get the "operator" role at log-in), COLONY_WEALTH_JOBS_INTERVAL_SECONDS, the
+    per-user budgets COLONY_RATE_LIMIT_{MONEY,WRITE,READ}_{PER_MINUTE,BURST},
+    COLONY_API_DOCS and COLONY_OPENAPI_ADMIN ("on"/"off"; on by default only in dev) and the
     saga settings (SagaSettings).
     """
 
@@ -173,6 +199,12 @@ class GatewaySettings:
     # The gateway's certificate and the CA (COLONY_TLS_CA/_CERT/_KEY, chassis.tls): mutual
     # TLS to every service. None: plaintext, which gateway.__main__ allows only in dev.
     tls: TlsSettings | None = None
+    # Per-user request budgets by class (gateway.edge.rate_limits).
+    rate_limits: Mapping[RequestClass, Budget] = field(default_factory=lambda: DEFAULT_BUDGETS)
+    # Swagger UI at /docs, and the operator routes in /openapi.json: dev conveniences that a
+    # deployment turns on explicitly (COLONY_API_DOCS, COLONY_OPENAPI_ADMIN: "on"/"off").
+    api_docs_published: bool = True
+    openapi_includes_admin: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -209,4 +241,9 @@ class GatewaySettings:
                 env, "COLONY_LOAN_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True
             ),
             tls=TlsSettings.from_env(env),
+            rate_limits=_rate_limits(env),
+            api_docs_published=_switch(env, "COLONY_API_DOCS", environment == ENVIRONMENT_DEV),
+            openapi_includes_admin=_switch(
+                env, "COLONY_OPENAPI_ADMIN", environment == ENVIRONMENT_DEV
+            ),
         )

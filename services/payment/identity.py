@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import re
-from datetime import date
 
 from chassis.errors import InvalidArgument
+from chassis.identifiers import resident_id_check_char, validate_phone, validate_resident_id
 
-# GB 11643-1999: 17 digits, then a check character from a weighted sum mod 11.
-_RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_RESIDENT_ID_CHECK_CHARS = "10X98765432"
-_RESIDENT_ID_PATTERN = re.compile(r"[1-9][0-9]{16}[0-9X]")
-_MOBILE_PATTERN = re.compile(r"1[3-9][0-9]{9}")
+__all__ = [
+    "mask_name",
+    "mask_resident_id",
+    "resident_id_check_char",
+    "resident_id_hash",
+    "validate_name",
+    "validate_phone",
+    "validate_resident_id",
+]
+
 REAL_NAME_LENGTH_MAX = 64
-
-
-def resident_id_check_char(first_17_digits: str) -> str:
-    """The GB 11643 check character for the first 17 digits of a resident id."""
-    total = sum(int(d) * w for d, w in zip(first_17_digits, _RESIDENT_ID_WEIGHTS, strict=True))
-    return _RESIDENT_ID_CHECK_CHARS[total % 11]
-
-
-def validate_resident_id(resident_id: str) -> str:
-    """Return the normalised (upper-case X) resident id, or refuse it with INVALID_RESIDENT_ID."""
-    normalised = resident_id.strip().upper()
-    refusal = InvalidArgument(
-        "resident_id must be an 18-character resident identity number with a valid checksum",
-        reason="INVALID_RESIDENT_ID",
-    )
-    if not _RESIDENT_ID_PATTERN.fullmatch(normalised):
-        raise refusal
-    try:
-        date(int(normalised[6:10]), int(normalised[10:12]), int(normalised[12:14]))
-    except ValueError:
-        raise refusal from None
-    if resident_id_check_char(normalised[:17]) != normalised[17]:
-        raise refusal
-    return normalised
 
 
 def resident_id_hash(resident_id: str) -> str:
@@ -48,15 +28,6 @@ def resident_id_hash(resident_id: str) -> str:
 def mask_resident_id(resident_id: str) -> str:
     """Keep the first 6 (region) and last 4 characters: 110101********1234."""
     return resident_id[:6] + "*" * (len(resident_id) - 10) + resident_id[-4:]
-
-
-def validate_phone(phone: str) -> str:
-    """Return the phone if it is an 11-digit mainland mobile number, else INVALID_PHONE."""
-    if not _MOBILE_PATTERN.fullmatch(phone):
-        raise InvalidArgument(
-            "phone must be an 11-digit mainland mobile number", reason="INVALID_PHONE"
-        )
-    return phone
 
 
 def validate_name(name: str, field: str) -> str:

@@ -7,9 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import InvalidArgument
+from chassis.errors import InvalidArgument, Unauthenticated
+from chassis.identifiers import validate_phone, validate_resident_id
 from gateway.edge.authentication import CALLER, Authenticator
 from gateway.edge.identities import AccountType
+from gateway.edge.login_throttle import LoginThrottle
 from gateway.edge.passwords import (
     PASSWORD_LENGTH_MAX,
     PASSWORD_LENGTH_MIN,
@@ -122,8 +124,12 @@ def _refuse_fields_of_other_type(body: dict[str, Any], fields: tuple[str, ...], 
 
 
 def parse_registration(body: dict[str, Any]) -> RegistrationApplication:
-    """The registration a request body asks for, or a 400 refusal."""
-    phone = require_text(body, "phone", PHONE_LENGTH_MAX)
+    """The registration a request body asks for, or a 400 refusal.
+
+    Everything that can be checked here is, before the password is hashed: the phone's and
+    the resident id's formats and checksum (chassis.identifiers, the rules the ledger applies).
+    """
+    phone = validate_phone(require_text(body, "phone", PHONE_LENGTH_MAX))
     password = body.get("password")
     if not isinstance(password, str):
         raise InvalidArgument("password is required", metadata={"field": "password"})
@@ -138,7 +144,9 @@ def parse_registration(body: dict[str, Any]) -> RegistrationApplication:
         _refuse_fields_of_other_type(body, _MERCHANT_FIELDS, "personal")
         holder = PersonalDetails(
             real_name=require_text(body, "real_name", NAME_LENGTH_MAX),
-            resident_id=require_text(body, "resident_id", RESIDENT_ID_LENGTH_MAX),
+            resident_id=validate_resident_id(
+                require_text(body, "resident_id", RESIDENT_ID_LENGTH_MAX)
+            ),
         )
     else:
         _refuse_fields_of_other_type(body, _PERSONAL_FIELDS, "merchant")
@@ -152,9 +160,15 @@ def parse_registration(body: dict[str, Any]) -> RegistrationApplication:
 class AccountRoutes:
     """POST /v1/auth/register, POST /v1/auth/login, GET /v1/me."""
 
-    def __init__(self, registration: Registration, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        registration: Registration,
+        authenticator: Authenticator,
+        login_throttle: LoginThrottle,
+    ) -> None:
         self._registration = registration
         self._authenticator = authenticator
+        self._login_throttle = login_throttle
 
     def routes(self) -> list[Route]:
         return [
@@ -184,7 +198,10 @@ class AccountRoutes:
                 tag="accounts",
                 request_schema="LoginRequest",
                 response_schema="AccessToken",
-                problems={HTTPStatus.UNAUTHORIZED: ("UNAUTHENTICATED",)},
+                problems={
+                    HTTPStatus.UNAUTHORIZED: ("UNAUTHENTICATED",),
+                    HTTPStatus.TOO_MANY_REQUESTS: ("RATE_LIMITED",),
+                },
             ),
             Route(
                 "GET",
@@ -213,10 +230,16 @@ class AccountRoutes:
 
     async def log_in(self, request: web.Request) -> web.Response:
         body = await read_json_object(request, LOGIN_FIELDS)
-        token = await self._authenticator.log_in(
-            phone=require_text(body, "phone", PHONE_LENGTH_MAX),
-            password=require_text(body, "password", PASSWORD_LENGTH_MAX),
-        )
+        phone = require_text(body, "phone", PHONE_LENGTH_MAX)
+        password = require_text(body, "password", PASSWORD_LENGTH_MAX)
+        address = request.remote or "unknown"
+        await self._login_throttle.check(phone, address)
+        try:
+            token = await self._authenticator.log_in(phone=phone, password=password)
+        except Unauthenticated:
+            await self._login_throttle.record_failure(phone, address)
+            raise
+        await self._login_throttle.record_success(phone)
         return json_response(
             {
                 "access_token": token.access_token,

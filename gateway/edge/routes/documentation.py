@@ -19,6 +19,7 @@ from chassis.errors import InvalidArgument
 from gateway.edge.routing import QueryParameter, Route
 
 SWAGGER_UI_COMPATIBLE_VERSION = "3.0.3"
+DOCS_SCRIPT_ASSET = "colony-docs.js"
 # The Swagger UI files /docs needs; nothing else in the package directory is served.
 DOCS_ASSETS = {
     "swagger-ui.css": "text/css",
@@ -37,18 +38,25 @@ _DOCS_PAGE = """<!DOCTYPE html>
 <body>
   <div id="swagger-ui"></div>
   <script src="/docs/assets/swagger-ui-bundle.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({
-      url: "/openapi.json?version=3.0",
-      dom_id: "#swagger-ui",
-      deepLinking: true,
-      presets: [SwaggerUIBundle.presets.apis],
-      layout: "BaseLayout"
-    });
-  </script>
+  <script src="/docs/assets/colony-docs.js"></script>
 </body>
 </html>
 """
+
+# The page's own script is a file, not inline, so its policy needs no 'unsafe-inline' for
+# scripts; Swagger UI sets style attributes, hence the one for styles.
+_DOCS_SCRIPT = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json?version=3.0",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout"
+});
+"""
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'"
+)
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "OpenApiDocument": {
@@ -60,34 +68,43 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 class DocumentationRoutes:
-    """GET /openapi.json, GET /docs and the Swagger UI files under /docs/assets/."""
+    """GET /openapi.json, and where configured GET /docs with its files under /docs/assets/.
 
-    def __init__(self) -> None:
+    Swagger UI is a convenience for developers: a deployment publishes it only when it says
+    so (COLONY_API_DOCS; on by default in dev only). The document itself is the API's public
+    contract and is always served (its operator part only where configured, gateway.app).
+    """
+
+    def __init__(self, docs_published: bool = True) -> None:
         self._document: dict[str, Any] | None = None
         self._assets_directory = Path(str(swagger_ui_path))
+        self._docs_published = docs_published
 
     def publish(self, document: dict[str, Any]) -> None:
         """Set the document to serve: built from every route, these included."""
         self._document = document
 
     def routes(self) -> list[Route]:
-        return [
-            Route(
-                "GET",
-                "/openapi.json",
-                self.openapi,
-                operation_id="getOpenApiDocument",
-                summary="This API's OpenAPI 3.1 document",
-                tag="documentation",
-                response_schema="OpenApiDocument",
-                query_parameters=(
-                    QueryParameter(
-                        "version",
-                        {"type": "string", "enum": ["3.1", "3.0"], "default": "3.1"},
-                        "3.0 announces the same document as OpenAPI 3.0.3 for older tools.",
-                    ),
+        document = Route(
+            "GET",
+            "/openapi.json",
+            self.openapi,
+            operation_id="getOpenApiDocument",
+            summary="This API's OpenAPI 3.1 document",
+            tag="documentation",
+            response_schema="OpenApiDocument",
+            query_parameters=(
+                QueryParameter(
+                    "version",
+                    {"type": "string", "enum": ["3.1", "3.0"], "default": "3.1"},
+                    "3.0 announces the same document as OpenAPI 3.0.3 for older tools.",
                 ),
             ),
+        )
+        if not self._docs_published:
+            return [document]
+        return [
+            document,
             Route(
                 "GET",
                 "/docs",
@@ -123,10 +140,16 @@ class DocumentationRoutes:
         )
 
     async def docs(self, request: web.Request) -> web.Response:
-        return web.Response(text=_DOCS_PAGE, content_type="text/html")
+        return web.Response(
+            text=_DOCS_PAGE,
+            content_type="text/html",
+            headers={"Content-Security-Policy": DOCS_CONTENT_SECURITY_POLICY},
+        )
 
     async def docs_asset(self, request: web.Request) -> web.StreamResponse:
         asset = request.match_info["asset"]
+        if asset == DOCS_SCRIPT_ASSET:
+            return web.Response(text=_DOCS_SCRIPT, content_type="application/javascript")
         if asset not in DOCS_ASSETS:
             raise web.HTTPNotFound()
         return web.FileResponse(
