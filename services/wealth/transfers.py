@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from chassis.errors import FailedPrecondition, NotFound
+from chassis.errors import FailedPrecondition
 from services.wealth.fixed_term import (
     Holding,
     Transfer,
@@ -20,6 +20,7 @@ from services.wealth.fixed_term import (
     transfer_terms,
 )
 from services.wealth.purchases import Purchase
+from services.wealth.unknown import holding_not_found
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ def require_holders(stored: StoredHolding, investor_id: str) -> StoredHolding:
     """The investor's holding; another's is NOT_FOUND (no hint that it exists)."""
     holding_id = stored.holding.holding_id
     if stored.holding.holder_id != investor_id:
-        raise NotFound(f"holding {holding_id} does not exist", metadata={"holding_id": holding_id})
+        raise holding_not_found(holding_id)
     return stored
 
 

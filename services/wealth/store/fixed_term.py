@@ -29,6 +29,7 @@ from services.wealth.store.mapping import (
     to_decimal128,
 )
 from services.wealth.transfers import StoredHolding
+from services.wealth.unknown import holding_not_found
 
 
 class FixedTermStore(WealthCollections):
@@ -130,9 +131,7 @@ class FixedTermStore(WealthCollections):
     async def get_holding(self, holding_id: str, session: Session | None = None) -> StoredHolding:
         document = await self.holdings.find_one({"_id": holding_id}, session=session)
         if document is None:
-            raise NotFound(
-                f"holding {holding_id} does not exist", metadata={"holding_id": holding_id}
-            )
+            raise holding_not_found(holding_id)
         return StoredHolding(
             holding_from_document(document), document.get("pending_purchase_id", "")
         )

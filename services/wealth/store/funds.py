@@ -31,6 +31,7 @@ from services.wealth.store.mapping import (
     to_decimal128,
     units_to_hundredths,
 )
+from services.wealth.unknown import fund_order_not_found
 
 
 class FundsStore(WealthCollections):
@@ -163,7 +164,7 @@ class FundsStore(WealthCollections):
     async def get_order(self, order_id: str, session: Session | None = None) -> FundOrder:
         document = await self.fund_orders.find_one({"_id": order_id}, session=session)
         if document is None:
-            raise NotFound(f"fund order {order_id} does not exist", metadata={"order_id": order_id})
+            raise fund_order_not_found(order_id)
         return order_from_document(document)
 
     async def save_order(self, session: Session, before: FundOrder, after: FundOrder) -> None:
