@@ -17,6 +17,7 @@ from chassis.clock import Clock
 from chassis.mongo import MongoClient
 from gateway.clients import (
     CreditClient,
+    InsuranceClient,
     LoanClient,
     PaymentClient,
     ServiceChannels,
@@ -46,6 +47,14 @@ from gateway.edge.routes import accounts, documentation, system
 from gateway.edge.routing import Route, register_routes
 from gateway.edge.security_headers import install_security_headers
 from gateway.edge.tokens import AccessTokens
+from gateway.insurance import representations as insurance_representations
+from gateway.insurance.claims import ClaimPayouts
+from gateway.insurance.jobs import InsuranceJobs, InsuranceJobsSchedule
+from gateway.insurance.ledger import InsuranceLedger
+from gateway.insurance.quoting import Quoting
+from gateway.insurance.routes import admin as insurance_admin
+from gateway.insurance.routes import claims as insurance_claims
+from gateway.insurance.routes import policies as insurance_policies
 from gateway.loans import representations as loan_representations
 from gateway.loans.jobs import LoanJobs
 from gateway.loans.ledger import LoanLedger
@@ -89,6 +98,7 @@ SAGAS_COLLECTION = "sagas"
 PAYMENT_CODE_WALLETS_COLLECTION = "payment_code_wallets"
 WEALTH_JOB_RUNS_COLLECTION = "wealth_job_runs"
 LOAN_JOB_RUNS_COLLECTION = "loan_job_runs"
+INSURANCE_QUOTES_COLLECTION = "insurance_quotes"
 LOGIN_FAILURES_COLLECTION = "login_failures"
 
 
@@ -134,6 +144,8 @@ def create_app(
     loan = LoanClient(channels.loan, settings.rpc_deadline_seconds)
     wealth_ledger = WealthLedger(payment)
     loan_ledger = LoanLedger(payment)
+    insurance = InsuranceClient(channels.insurance, settings.rpc_deadline_seconds)
+    insurance_ledger = InsuranceLedger(payment, insurance)
     passwords = PasswordHasher()
     tokens = AccessTokens(settings.jwt_secret, settings.jwt_ttl_seconds, clock)
     api_keys = ApiKeyStore(database[MERCHANT_API_KEYS_COLLECTION], clock)
@@ -150,6 +162,8 @@ def create_app(
         hold_ttl_seconds=saga_settings.hold_ttl_seconds,
         loan=loan,
         loan_ledger=loan_ledger,
+        insurance=insurance,
+        insurance_ledger=insurance_ledger,
     )
     saga_log = SagaLog(database[SAGAS_COLLECTION])
     code_wallets = PaymentCodeWallets(database[PAYMENT_CODE_WALLETS_COLLECTION])
@@ -181,10 +195,18 @@ def create_app(
         sagas.loan_repayment,
         wait_seconds=saga_settings.inline_wait_seconds,
     )
+    claim_payouts = ClaimPayouts(
+        insurance,
+        payment,
+        saga_engine,
+        sagas.claim_payout,
+        wait_seconds=saga_settings.inline_wait_seconds,
+    )
+    insurance_jobs = InsuranceJobs(insurance, claim_payouts)
     documentation_routes = documentation.DocumentationRoutes(settings.api_docs_published)
     routes: list[Route] = [
         *accounts.AccountRoutes(registration, authenticator, login_throttle).routes(),
-        *wallet.WalletRoutes(payment, wealth, credit, loan).routes(),
+        *wallet.WalletRoutes(payment, wealth, credit, loan, insurance).routes(),
         *wallet_pay.WalletPayRoutes(payment, wallet_funding, wallet_operations).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
         *trades.TradeRoutes(payment, idempotency).routes(),
@@ -227,6 +249,17 @@ def create_app(
         *cash_loans.CashLoanRoutes(loan, credit, loan_ledger, wallet_operations).routes(),
         *repayments.RepaymentRoutes(loan, wallet_funding, wallet_operations).routes(),
         *loan_admin.LoanAdminRoutes(loan, loan_jobs, clock=clock).routes(),
+        *insurance_policies.InsurancePolicyRoutes(
+            insurance,
+            Quoting(payment, credit, database[INSURANCE_QUOTES_COLLECTION]),
+            wallet_funding,
+            wallet_operations,
+            clock=clock,
+        ).routes(),
+        *insurance_claims.InsuranceClaimRoutes(insurance, payment, claim_payouts).routes(),
+        *insurance_admin.InsuranceAdminRoutes(
+            insurance, claim_payouts, insurance_jobs, clock=clock
+        ).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
         *documentation_routes.routes(),
     ]
@@ -260,6 +293,10 @@ def create_app(
                 loan_representations.SCHEMAS,
                 repayments.SCHEMAS,
                 loan_admin.SCHEMAS,
+                insurance_representations.SCHEMAS,
+                insurance_policies.SCHEMAS,
+                insurance_claims.SCHEMAS,
+                insurance_admin.SCHEMAS,
                 system.SCHEMAS,
                 documentation.SCHEMAS,
             ),
@@ -306,5 +343,8 @@ def create_app(
         database[LOAN_JOB_RUNS_COLLECTION],
         clock,
         interval_seconds=settings.loan_jobs_interval_seconds,
+    ).install(app)
+    InsuranceJobsSchedule(
+        insurance_jobs, clock, interval_seconds=settings.insurance_jobs_interval_seconds
     ).install(app)
     return app

@@ -196,6 +196,8 @@ class GatewaySettings:
     wealth_jobs_interval_seconds: float = 60.0
     # The same for the loan job (bills, accrual, delinquency). gateway.loans.schedule.
     loan_jobs_interval_seconds: float = 60.0
+    # The same for the insurance job (expiry; approved claims paid). gateway.insurance.jobs.
+    insurance_jobs_interval_seconds: float = 60.0
     # The gateway's certificate and the CA (COLONY_TLS_CA/_CERT/_KEY, chassis.tls): mutual
     # TLS to every service. None: plaintext, which gateway.__main__ allows only in dev.
     tls: TlsSettings | None = None
@@ -239,6 +241,9 @@ class GatewaySettings:
             ),
             loan_jobs_interval_seconds=_number(
                 env, "COLONY_LOAN_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True
+            ),
+            insurance_jobs_interval_seconds=_number(
+                env, "COLONY_INSURANCE_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True
             ),
             tls=TlsSettings.from_env(env),
             rate_limits=_rate_limits(env),

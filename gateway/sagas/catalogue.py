@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from gateway.clients import LoanClient, PaymentClient, WealthClient
+from gateway.clients import InsuranceClient, LoanClient, PaymentClient, WealthClient
+from gateway.insurance.ledger import InsuranceLedger
+from gateway.insurance.sagas.funding import FundingSteps
+from gateway.insurance.sagas.payout import claim_payout_saga
+from gateway.insurance.sagas.premium import policy_premium_saga
+from gateway.insurance.sagas.refund import policy_refund_saga
 from gateway.loans.ledger import LoanLedger
 from gateway.loans.sagas.cash_loan_disbursement import cash_loan_disbursement_saga
 from gateway.loans.sagas.repayment import loan_repayment_saga
@@ -34,6 +39,9 @@ class Sagas:
     reservation_purchase: SagaDefinition
     cash_loan_disbursement: SagaDefinition
     loan_repayment: SagaDefinition
+    policy_premium: SagaDefinition
+    policy_refund: SagaDefinition
+    claim_payout: SagaDefinition
 
     def all(self) -> tuple[SagaDefinition, ...]:
         return tuple(getattr(self, field.name) for field in fields(self))
@@ -47,7 +55,10 @@ def define_sagas(
     hold_ttl_seconds: int,
     loan: LoanClient,
     loan_ledger: LoanLedger,
+    insurance: InsuranceClient,
+    insurance_ledger: InsuranceLedger,
 ) -> Sagas:
+    funding = FundingSteps(wealth, ledger, loan, loan_ledger)
     return Sagas(
         merchant_payment=merchant_payment_saga(payment, hold_ttl_seconds),
         yuebao_subscription=yuebao_subscription_saga(payment, wealth, hold_ttl_seconds),
@@ -61,4 +72,7 @@ def define_sagas(
         reservation_purchase=reservation_purchase_saga(payment, wealth, hold_ttl_seconds),
         cash_loan_disbursement=cash_loan_disbursement_saga(loan, loan_ledger),
         loan_repayment=loan_repayment_saga(payment, wealth, ledger, loan),
+        policy_premium=policy_premium_saga(payment, insurance, insurance_ledger, funding),
+        policy_refund=policy_refund_saga(insurance, insurance_ledger),
+        claim_payout=claim_payout_saga(insurance, insurance_ledger),
     )

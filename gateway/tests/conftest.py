@@ -24,6 +24,7 @@ from conftest import service_settings
 from gateway.app import create_app
 from gateway.clients import ServiceChannels
 from gateway.settings import GatewaySettings
+from services.insurance.server import build_insurance_service
 from services.loan.server import build_loan_service
 from services.payment.bank_channel import luhn_valid
 from services.payment.identity import resident_id_check_char
@@ -80,6 +81,7 @@ def gateway_settings(
         # Business dates are run by the tests themselves (test_wealth_schedule runs its own).
         "COLONY_WEALTH_JOBS_INTERVAL_SECONDS": "0",
         "COLONY_LOAN_JOBS_INTERVAL_SECONDS": "0",
+        "COLONY_INSURANCE_JOBS_INTERVAL_SECONDS": "0",
         # The whole contract, operator routes included, and /docs: tests read both
         # (outside dev a deployment turns them on explicitly; test_edge_security).
         "COLONY_API_DOCS": "on",
@@ -192,6 +194,31 @@ def loan_service_addresses(
     """The real payment, wealth, credit and loan services; a loan test module returns this as
     its service_addresses."""
     return {**credit_service_addresses, "loan": manual_loan_address}
+
+
+@pytest.fixture(scope="module")
+async def manual_insurance_address(
+    mongo_url: str, mongo_client: MongoClient, database_name: str, clock: ManualClock
+) -> AsyncIterator[str]:
+    """A real insurance service on the module's ManualClock (cooling-off and cover dates
+    move with the tests' clock)."""
+    service = await build_insurance_service(
+        service_settings("insurance", mongo_url, f"{database_name}_insurance"), mongo_client, clock
+    )
+    await service.start()
+    try:
+        yield f"127.0.0.1:{service.port}"
+    finally:
+        await service.stop()
+
+
+@pytest.fixture(scope="module")
+def insurance_service_addresses(
+    loan_service_addresses: dict[str, str], manual_insurance_address: str
+) -> dict[str, str]:
+    """Every business line: payment, wealth, credit, loan and insurance; an insurance test
+    module returns this as its service_addresses."""
+    return {**loan_service_addresses, "insurance": manual_insurance_address}
 
 
 @pytest.fixture(scope="module")

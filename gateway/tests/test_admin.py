@@ -31,8 +31,9 @@ async def test_operators_get_the_role_at_log_in_and_nobody_else_passes(
         if path.startswith("/v1/admin/")
         for method in item
     ]
-    # 23, and the loan line's portfolio and business-date job.
-    assert len(admin_operations) == 25
+    # 23, the loan line's portfolio and business-date job, and the insurance line's claims,
+    # review, evidence, report and business-date job.
+    assert len(admin_operations) == 30
     for outsider in (await new_user(), await new_merchant()):
         for method, path in admin_operations:
             concrete = (
@@ -41,6 +42,7 @@ async def test_operators_get_the_role_at_log_in_and_nobody_else_passes(
                 .replace("{operation_id}", "O0")
                 .replace("{product_id}", "P0")
                 .replace("{fund_id}", "F0")
+                .replace("{claim_id}", "C0")
                 .replace("{resident_id_hash}", "0" * 64)
             )
             response = await gateway.request(method, concrete, json={}, headers=outsider.headers)

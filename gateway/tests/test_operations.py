@@ -92,6 +92,8 @@ async def plant_saga(
         hold_ttl_seconds=900,
         loan=_unused_payment_client(),
         loan_ledger=_unused_payment_client(),
+        insurance=_unused_payment_client(),
+        insurance_ledger=_unused_payment_client(),
     ).merchant_payment
     record = await saga_log.create(
         definition,

@@ -92,6 +92,8 @@ SAGAS = define_sagas(
     hold_ttl_seconds=60,
     loan=_NOT_CALLED,
     loan_ledger=_NOT_CALLED,
+    insurance=_NOT_CALLED,
+    insurance_ledger=_NOT_CALLED,
 )
 PRODUCT_SUBSCRIPTION = SAGAS.product_subscription
 FUND_PURCHASE = SAGAS.fund_purchase

@@ -1,12 +1,12 @@
 """The wallet (DOMAIN.md §6): the caller's balance and statement, read from the ledger,
-and the caller's wealth holdings, credit score and loans beside them.
+and the caller's wealth holdings, credit score, loans and insurance policies beside them.
 
 Both read the caller's own account, taken from their identity; no route takes an
 account id to read, so no user can read another's money. The wealth part of the overview
 (Yu'e Bao, fixed-term holdings, fund positions) is left out when the wealth service cannot
 answer, and so is the credit score when the credit service cannot, and the loans (the
-Huabei line, its current bill, the cash loans) when the loan service cannot: the balance is
-shown regardless.
+Huabei line, its current bill, the cash loans) when the loan service cannot, and the
+insurance policies when the insurance service cannot: the balance is shown regardless.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from chassis.paging import PAGE_SIZE_MAX
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from colony.wealth.v1 import wealth_pb2 as wpb
-from gateway.clients import CreditClient, LoanClient, PaymentClient, ServiceFault, WealthClient
+from gateway.clients import (
+    CreditClient,
+    InsuranceClient,
+    LoanClient,
+    PaymentClient,
+    ServiceFault,
+    WealthClient,
+)
 from gateway.credit.overview import WALLET_CREDIT_SCHEMA, score_summary
 from gateway.edge.authentication import CALLER
 from gateway.edge.identities import AccountType
@@ -39,6 +46,7 @@ from gateway.edge.representations import (
     wallet_json,
 )
 from gateway.edge.routing import AuthScheme, Route
+from gateway.insurance.overview import WALLET_INSURANCE_SCHEMA, insurance_summary
 from gateway.loans.overview import WALLET_LOANS_SCHEMA, loans_summary
 from gateway.wealth.positions import fund_positions
 
@@ -85,10 +93,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
             "credit": schema_ref("WalletCredit"),
             "loans": schema_ref("WalletLoans"),
+            "insurance": schema_ref("WalletInsurance"),
         },
     },
     "WalletCredit": WALLET_CREDIT_SCHEMA,
     "WalletLoans": WALLET_LOANS_SCHEMA,
+    "WalletInsurance": WALLET_INSURANCE_SCHEMA,
     "WalletWealth": {
         "type": "object",
         "required": ["yuebao", "fixed_term_total", "fund_positions_value"],
@@ -182,12 +192,18 @@ class WalletRoutes:
     """GET /v1/wallet, GET /v1/statement."""
 
     def __init__(
-        self, payment: PaymentClient, wealth: WealthClient, credit: CreditClient, loan: LoanClient
+        self,
+        payment: PaymentClient,
+        wealth: WealthClient,
+        credit: CreditClient,
+        loan: LoanClient,
+        insurance: InsuranceClient | None = None,
     ) -> None:
         self._payment = payment
         self._wealth = wealth
         self._credit = credit
         self._loan = loan
+        self._insurance = insurance
 
     def routes(self) -> list[Route]:
         return [
@@ -220,11 +236,15 @@ class WalletRoutes:
         caller = request[CALLER]
         account_id = caller.account_id
         scored = caller.account_type is AccountType.PERSONAL  # merchants are never scored
-        account, wealth, credit, loans = await asyncio.gather(
+        account, wealth, credit, loans, insurance = await asyncio.gather(
             self._payment.get_account(account_id),
             _or_none("wealth holdings", self._wealth_holdings(account_id)),
             _or_none("credit score", score_summary(self._credit, account_id) if scored else None),
             _or_none("loans", loans_summary(self._loan, account_id) if scored else None),
+            _or_none(
+                "insurance",
+                insurance_summary(self._insurance, account_id) if self._insurance else None,
+            ),
         )
         overview = wallet_json(account)
         if wealth is not None:
@@ -233,6 +253,8 @@ class WalletRoutes:
             overview["credit"] = credit
         if loans is not None:
             overview["loans"] = loans
+        if insurance is not None:
+            overview["insurance"] = insurance
         return json_response(overview)
 
     async def _wealth_holdings(self, account_id: str) -> dict[str, Any]:

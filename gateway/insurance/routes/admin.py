@@ -1,0 +1,287 @@
+"""Operator endpoints of the insurance line.
+
+- GET /v1/admin/insurance/claims?state=adjudicating: the claims awaiting review (or in any
+  other state);
+- POST /v1/admin/insurance/claims/{claim_id}/review: approve or reject an adjudicating
+  claim (a rejection carries its reason); an approved claim is paid at once;
+- POST /v1/admin/insurance/claims/{claim_id}/evidence: the operator confirms an
+  unauthorised debit (account security; attested ``operator:<user id>``), which approves
+  the claim that named the debit, and it is paid;
+- GET /v1/admin/insurance/report: premiums, commission, refunds and claims per product;
+- POST /v1/admin/jobs/insurance: the insurance job of a business date (expiry; approved
+  claims paid), which the gateway also runs on its schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from chassis.clock import Clock, business_date_of, parse_business_date
+from chassis.errors import InvalidArgument
+from colony.insurance.v1 import insurance_pb2 as ipb
+from gateway.clients import InsuranceClient
+from gateway.edge.authentication import CALLER
+from gateway.edge.identities import Role
+from gateway.edge.ownership import page_json, path_id
+from gateway.edge.paging import PAGING_QUERY_PARAMETERS, page_request
+from gateway.edge.payloads import optional_text, read_json_object, require_text
+from gateway.edge.representations import json_response, money_proto_json
+from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
+from gateway.insurance.claims import ClaimPayouts
+from gateway.insurance.jobs import InsuranceJobs
+from gateway.insurance.representations import CLAIM_STATE_PREFIX, claim_json
+from gateway.wealth.representations import enum_names, enum_value
+
+log = logging.getLogger("colony.gateway.admin")
+
+DECISIONS = {"approve": ipb.REVIEW_DECISION_APPROVE, "reject": ipb.REVIEW_DECISION_REJECT}
+REASON_LENGTH_MAX = 500
+REFERENCE_LENGTH_MAX = 200
+DATE_LENGTH_MAX = 10
+CLAIM_STATES = enum_names(ipb.ClaimState, CLAIM_STATE_PREFIX)
+UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "InsuranceClaimReview": {
+        "type": "object",
+        "required": ["decision"],
+        "additionalProperties": False,
+        "properties": {
+            "decision": {"type": "string", "enum": list(DECISIONS)},
+            "reason": {
+                "type": "string",
+                "maxLength": REASON_LENGTH_MAX,
+                "description": "Required for a rejection.",
+            },
+        },
+    },
+    "UnauthorisedDebitConfirmation": {
+        "type": "object",
+        "required": ["posting_id"],
+        "additionalProperties": False,
+        "properties": {
+            "posting_id": {
+                "type": "string",
+                "maxLength": REFERENCE_LENGTH_MAX,
+                "description": "The debit the claim names, confirmed unauthorised.",
+            },
+            "note": {"type": "string", "maxLength": REASON_LENGTH_MAX},
+        },
+    },
+    "InsuranceJobsRequest": {
+        "type": "object",
+        "required": ["business_date"],
+        "additionalProperties": False,
+        "properties": {"business_date": {"type": "string", "format": "date"}},
+    },
+    "InsuranceJobRun": {
+        "type": "object",
+        "required": ["business_date", "policies_expired", "already_completed", "claims_paid"],
+        "properties": {
+            "business_date": {"type": "string", "format": "date"},
+            "policies_expired": {"type": "integer"},
+            "already_completed": {"type": "boolean"},
+            "claims_paid": {
+                "type": "integer",
+                "description": "Approved claims whose payout was started (or found).",
+            },
+        },
+    },
+    "InsuranceReport": {
+        "type": "object",
+        "required": ["products"],
+        "properties": {"products": {"type": "array", "items": {"type": "object"}}},
+    },
+}
+
+
+class InsuranceAdminRoutes:
+    def __init__(
+        self,
+        insurance: InsuranceClient,
+        payouts: ClaimPayouts,
+        jobs: InsuranceJobs,
+        *,
+        clock: Clock,
+    ) -> None:
+        self._insurance = insurance
+        self._payouts = payouts
+        self._jobs = jobs
+        self._clock = clock
+
+    def routes(self) -> list[Route]:
+        route = route_factory("admin", (AuthScheme.BEARER,), Role.OPERATOR)
+        claim_problems = {
+            HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+            HTTPStatus.UNPROCESSABLE_ENTITY: ("ILLEGAL_TRANSITION",),
+            **UNAVAILABLE,
+        }
+        return [
+            route(
+                "GET",
+                "/v1/admin/insurance/claims",
+                self.list_claims,
+                "listInsuranceClaimsByState",
+                "Claims in a state: adjudicating (awaiting review), approved (awaiting payout)…",
+                response_schema="InsuranceClaims",
+                query_parameters=(
+                    QueryParameter(
+                        "state",
+                        {"type": "string", "enum": CLAIM_STATES, "default": "adjudicating"},
+                        "The claims' state.",
+                    ),
+                    *PAGING_QUERY_PARAMETERS,
+                ),
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_PAGE_TOKEN",), **UNAVAILABLE},
+            ),
+            route(
+                "POST",
+                "/v1/admin/insurance/claims/{claim_id}/review",
+                self.review,
+                "reviewInsuranceClaim",
+                "Approve or reject an adjudicating claim (a rejection names its reason); an "
+                "approved claim is paid to the beneficiary",
+                request_schema="InsuranceClaimReview",
+                response_schema="InsuranceClaim",
+                problems=claim_problems,
+            ),
+            route(
+                "POST",
+                "/v1/admin/insurance/claims/{claim_id}/evidence",
+                self.confirm_unauthorised_debit,
+                "confirmUnauthorisedDebit",
+                "Confirm the debit an account-security claim names was unauthorised: the "
+                "claim is approved and paid",
+                request_schema="UnauthorisedDebitConfirmation",
+                response_schema="InsuranceClaim",
+                problems=claim_problems,
+            ),
+            route(
+                "GET",
+                "/v1/admin/insurance/report",
+                self.report,
+                "getInsuranceReport",
+                "Premiums, commission, refunds and claims paid, per product",
+                response_schema="InsuranceReport",
+                problems=UNAVAILABLE,
+            ),
+            route(
+                "POST",
+                "/v1/admin/jobs/insurance",
+                self.run_jobs,
+                "runInsuranceJobs",
+                "Run the insurance job of a business date: policies past their cover "
+                "expire; approved claims are paid",
+                request_schema="InsuranceJobsRequest",
+                response_schema="InsuranceJobRun",
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_BUSINESS_DATE",),
+                    **UNAVAILABLE,
+                },
+            ),
+        ]
+
+    async def list_claims(self, request: web.Request) -> web.Response:
+        state = request.query.get("state", "adjudicating")
+        if state not in CLAIM_STATES:
+            raise InvalidArgument(
+                f"state must be one of {', '.join(CLAIM_STATES)}", metadata={"field": "state"}
+            )
+        response = await self._insurance.list_claims(
+            ipb.ListClaimsRequest(
+                state=enum_value(ipb.ClaimState, state, CLAIM_STATE_PREFIX),  # type: ignore[arg-type]
+                page=page_request(request),
+            )
+        )
+        return page_json("claims", response.claims, claim_json, response.page.next_page_token)
+
+    async def _paid(self, claim: ipb.Claim) -> web.Response:
+        await self._payouts.pay(claim)
+        return json_response(claim_json(await self._insurance.get_claim(claim.claim_id)))
+
+    async def review(self, request: web.Request) -> web.Response:
+        claim_id = path_id(request, "claim_id", "claim")
+        body = await read_json_object(request, ("decision", "reason"))
+        decision = body.get("decision")
+        if decision not in DECISIONS:
+            raise InvalidArgument(
+                "decision must be approve or reject", metadata={"field": "decision"}
+            )
+        reason = optional_text(body, "reason", REASON_LENGTH_MAX) or ""
+        operator_id = request[CALLER].user_id
+        response = await self._insurance.review_claim(
+            ipb.ReviewClaimRequest(
+                idempotency_key=f"review:{claim_id}:{decision}",
+                claim_id=claim_id,
+                decision=DECISIONS[decision],
+                operator_id=operator_id,
+                reason=reason,
+            )
+        )
+        log.info(
+            "insurance claim reviewed",
+            extra={"operator_user_id": operator_id, "claim_id": claim_id, "decision": decision},
+        )
+        return await self._paid(response.claim)
+
+    async def confirm_unauthorised_debit(self, request: web.Request) -> web.Response:
+        claim_id = path_id(request, "claim_id", "claim")
+        body = await read_json_object(request, ("posting_id", "note"))
+        posting_id = require_text(body, "posting_id", REFERENCE_LENGTH_MAX)
+        operator_id = request[CALLER].user_id
+        response = await self._insurance.add_claim_evidence(
+            ipb.AddClaimEvidenceRequest(
+                idempotency_key=f"evidence:{claim_id}:{posting_id}",
+                claim_id=claim_id,
+                evidence=ipb.Evidence(
+                    kind=ipb.EVIDENCE_KIND_UNAUTHORISED_DEBIT_CONFIRMED,
+                    reference=posting_id,
+                    attested_by=f"operator:{operator_id}",
+                    note=optional_text(body, "note", REASON_LENGTH_MAX) or "",
+                ),
+            )
+        )
+        return await self._paid(response.claim)
+
+    async def report(self, request: web.Request) -> web.Response:
+        response = await self._insurance.get_insurance_report()
+        return json_response(
+            {
+                "products": [
+                    {
+                        "product_id": figures.product_id,
+                        "policies_sold": figures.policies_sold,
+                        "premiums": money_proto_json(figures.premiums),
+                        "commission": money_proto_json(figures.commission),
+                        "refunds": money_proto_json(figures.refunds),
+                        "claims_paid": money_proto_json(figures.claims_paid),
+                        "claims_paid_count": figures.claims_paid_count,
+                        "claims_awaiting_review": figures.claims_awaiting_review,
+                    }
+                    for figures in response.products
+                ]
+            }
+        )
+
+    async def run_jobs(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request, ("business_date",))
+        business_date = parse_business_date(require_text(body, "business_date", DATE_LENGTH_MAX))
+        if business_date > business_date_of(self._clock.now()):
+            raise InvalidArgument(
+                f"business date {business_date} has not begun",
+                reason="INVALID_BUSINESS_DATE",
+                metadata={"business_date": business_date.isoformat()},
+            )
+        run = await self._jobs.run(business_date)
+        return json_response(
+            {
+                "business_date": run.business_date,
+                "policies_expired": run.policies_expired,
+                "already_completed": run.expiry_already_completed,
+                "claims_paid": run.claim_payouts_started,
+            }
+        )

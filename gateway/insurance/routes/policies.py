@@ -1,0 +1,321 @@
+"""Insurance for the caller: products, quotes, buying, their policies and cancelling one.
+
+``POST /v1/insurance/quotes`` prices a product for the caller (valid 15 minutes, bound to
+its inputs: gateway.insurance.quoting fills in what the platform knows). ``POST
+/v1/insurance/policies`` buys a quote with the wallet (balance, Yu'e Bao and/or Huabei, as
+wallet pay chooses: gateway.payment.methods) by the policy_premium saga. ``POST
+/v1/insurance/policies/{policy_id}/cancellation`` cancels one of the caller's policies and
+refunds the premium by the policy_refund saga (in full in the 15-day cooling-off period,
+later pro rata by days). Nobody sees or acts on another's quote or policy: it answers 404
+like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from chassis.clock import Clock
+from chassis.errors import ErrorKind, InvalidArgument
+from chassis.money import Money
+from colony.insurance.v1 import insurance_pb2 as ipb
+from gateway.clients import InsuranceClient
+from gateway.edge.authentication import CALLER
+from gateway.edge.idempotency import require_idempotency_key
+from gateway.edge.identities import Role
+from gateway.edge.ownership import get_own, list_own, path_id
+from gateway.edge.paging import PAGING_QUERY_PARAMETERS
+from gateway.edge.payloads import read_json_object, read_optional_json_object, require_text
+from gateway.edge.representations import json_response
+from gateway.edge.routing import AuthScheme, Route, route_factory
+from gateway.insurance.quoting import PRODUCT_ID_LENGTH_MAX, Quoting
+from gateway.insurance.representations import policy_json, product_json, quote_json
+from gateway.insurance.sagas.premium import premium_input
+from gateway.insurance.sagas.refund import refund_input
+from gateway.operations.answers import OPERATION_RESPONSES
+from gateway.operations.start import Operations
+from gateway.payment.methods import (
+    METHODS_PROPERTY,
+    SPLIT_PROPERTY,
+    parse_methods,
+    parse_split,
+)
+from gateway.payment.wallet_funding import WalletFunding
+from gateway.sagas.definition import JsonObject
+
+OPERATION_BUY = "buyInsurancePolicy"
+OPERATION_CANCEL = "cancelInsurancePolicy"
+QUOTE_FIELDS = ("product_id", "trade_id", "cover_fen", "insured_age", "duration_days")
+BUY_FIELDS = ("quote_id", "methods", "split")
+QUOTE_ID_LENGTH_MAX = 64
+UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "InsuranceQuoteRequest": {
+        "type": "object",
+        "required": ["product_id"],
+        "additionalProperties": False,
+        "properties": {
+            "product_id": {"type": "string", "maxLength": PRODUCT_ID_LENGTH_MAX},
+            "trade_id": {
+                "type": "string",
+                "description": "return-shipping: the caller's trade (as its buyer) to insure.",
+            },
+            "cover_fen": {
+                "type": "integer",
+                "format": "int64",
+                "description": "merchant-deposit: the cover tier (100000, 500000, 1000000 or "
+                "5000000 fen).",
+            },
+            "insured_age": {"type": "integer", "description": "travel and health."},
+            "duration_days": {
+                "type": "integer",
+                "description": "travel: the trip's days (1-30); health: 180 or 365.",
+            },
+        },
+    },
+    "InsuranceBuyRequest": {
+        "type": "object",
+        "required": ["quote_id"],
+        "additionalProperties": False,
+        "properties": {
+            "quote_id": {"type": "string", "maxLength": QUOTE_ID_LENGTH_MAX},
+            "methods": {
+                **METHODS_PROPERTY,
+                "description": "balance, yuebao and/or huabei, in the caller's order "
+                "(as wallet pay).",
+            },
+            "split": SPLIT_PROPERTY,
+        },
+    },
+}
+
+
+class InsurancePolicyRoutes:
+    """/v1/insurance/products, /quotes, /policies."""
+
+    def __init__(
+        self,
+        insurance: InsuranceClient,
+        quoting: Quoting,
+        funding: WalletFunding,
+        operations: Operations,
+        *,
+        clock: Clock,
+    ) -> None:
+        self._insurance = insurance
+        self._quoting = quoting
+        self._funding = funding
+        self._operations = operations
+        self._clock = clock
+
+    def routes(self) -> list[Route]:
+        route = route_factory("insurance", (AuthScheme.BEARER,))
+        refusals = (
+            "NOT_INSURABLE",
+            "QUOTE_EXPIRED",
+            "QUOTE_ALREADY_USED",
+            "QUOTE_INPUTS_MISMATCH",
+            "INSUFFICIENT_FUNDS",
+            "FAST_REDEMPTION_LIMIT_EXCEEDED",
+            "HUABEI_LINE_EXCEEDED",
+            "FAILED_PRECONDITION",
+        )
+        return [
+            route(
+                "GET",
+                "/v1/insurance/products",
+                self.list_products,
+                "listInsuranceProducts",
+                "The insurance products on sale, each with its partner insurer and pricing rule",
+                response_schema="InsuranceProducts",
+                problems=UNAVAILABLE,
+            ),
+            route(
+                "POST",
+                "/v1/insurance/quotes",
+                self.quote,
+                "createInsuranceQuote",
+                "Price a product for the caller: a quote valid 15 minutes, bound to its inputs",
+                request_schema="InsuranceQuoteRequest",
+                response_schema="InsuranceQuote",
+                response_status=HTTPStatus.CREATED,
+                problems={
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("NOT_INSURABLE", "FAILED_PRECONDITION"),
+                    **UNAVAILABLE,
+                },
+            ),
+            route(
+                "POST",
+                "/v1/insurance/policies",
+                self.buy,
+                OPERATION_BUY,
+                "Buy a quote: the premium from the balance, Yu'e Bao and/or Huabei (a saga); "
+                "the policy is active when the operation completes",
+                idempotency_key_required=True,
+                request_schema="InsuranceBuyRequest",
+                response_schema="Operation",
+                response_status=HTTPStatus.CREATED,
+                other_responses=OPERATION_RESPONSES,
+                problems={
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: refusals,
+                    **UNAVAILABLE,
+                },
+            ),
+            route(
+                "GET",
+                "/v1/insurance/policies",
+                self.list_policies,
+                "listInsurancePolicies",
+                "The caller's policies, newest first",
+                response_schema="InsurancePolicies",
+                query_parameters=PAGING_QUERY_PARAMETERS,
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_PAGE_TOKEN",), **UNAVAILABLE},
+            ),
+            route(
+                "GET",
+                "/v1/insurance/policies/{policy_id}",
+                self.get_policy,
+                "getInsurancePolicy",
+                "One of the caller's policies",
+                response_schema="InsurancePolicy",
+                problems={HTTPStatus.NOT_FOUND: ("NOT_FOUND",), **UNAVAILABLE},
+            ),
+            route(
+                "POST",
+                "/v1/insurance/policies/{policy_id}/cancellation",
+                self.cancel,
+                OPERATION_CANCEL,
+                "Cancel one of the caller's policies: the premium back in full within the "
+                "15-day cooling-off period, later pro rata by days left (rounded down)",
+                idempotency_key_required=True,
+                request_body_required=False,
+                response_schema="Operation",
+                response_status=HTTPStatus.CREATED,
+                other_responses=OPERATION_RESPONSES,
+                problems={
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("POLICY_NOT_ACTIVE", "CLAIM_OPEN"),
+                    **UNAVAILABLE,
+                },
+            ),
+        ]
+
+    async def _product(self, product_id: str) -> ipb.Product:
+        products = (await self._insurance.list_products()).products
+        for product in products:
+            if product.product_id == product_id:
+                return product
+        raise InvalidArgument(
+            f"there is no insurance product {product_id!r}",
+            metadata={"field": "product_id", "product_id": product_id},
+        )
+
+    async def list_products(self, request: web.Request) -> web.Response:
+        products = (await self._insurance.list_products()).products
+        return json_response({"products": [product_json(product) for product in products]})
+
+    async def quote(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request, QUOTE_FIELDS)
+        product = await self._product(require_text(body, "product_id", PRODUCT_ID_LENGTH_MAX))
+        caller = request[CALLER]
+        merchant_product = product.kind == ipb.PRODUCT_KIND_MERCHANT_DEPOSIT
+        if merchant_product != caller.has_role(Role.MERCHANT):
+            raise InvalidArgument(
+                f"{product.product_id} is for {'merchants' if merchant_product else 'people'}",
+                metadata={"field": "product_id", "product_id": product.product_id},
+            )
+        inputs = await self._quoting.inputs(product, caller.account_id, body, self._clock.now())
+        response = await self._insurance.create_quote(
+            ipb.CreateQuoteRequest(idempotency_key=f"quote:{uuid.uuid4().hex}", inputs=inputs)
+        )
+        await self._quoting.keep(response.quote, inputs)
+        return json_response(quote_json(response.quote), status=HTTPStatus.CREATED)
+
+    async def buy(self, request: web.Request) -> web.Response:
+        require_idempotency_key(request)  # refused before the body is looked at
+        body = await read_json_object(request, BUY_FIELDS)
+        quote_id = require_text(body, "quote_id", QUOTE_ID_LENGTH_MAX)
+        methods = parse_methods(body.get("methods"))
+        split = parse_split(body)
+        payer_id = request[CALLER].account_id
+
+        async def saga_input() -> JsonObject:
+            return await self.premium_saga_input(payer_id, quote_id, methods, split)
+
+        return await self._operations.start(
+            request,
+            self._operations.sagas.policy_premium,
+            operation_id=OPERATION_BUY,
+            body=body,
+            saga_input=saga_input,
+        )
+
+    async def premium_saga_input(
+        self, payer_id: str, quote_id: str, methods: Any, split: bool
+    ) -> JsonObject:
+        """The premium saga's input for the payer's quote (theirs, or 404)."""
+        inputs = await self._quoting.kept_inputs(quote_id, payer_id)
+        quote = await self._insurance.get_quote(quote_id)
+        product = await self._product(quote.product_id)
+        premium = Money(quote.premium.amount_fen, quote.premium.currency or "CNY")
+        return premium_input(
+            policy_id=f"pol_{uuid.uuid4().hex[:24]}",
+            quote=quote,
+            inputs=inputs,
+            insurer_account_id=product.insurer_account_id,
+            payer_account_id=payer_id,
+            funding=await self._funding.plan(payer_id, premium, methods, split=split),
+        )
+
+    async def list_policies(self, request: web.Request) -> web.Response:
+        return await list_own(
+            request,
+            "policies",
+            lambda holder_id, page: self._insurance.list_policies(
+                ipb.ListPoliciesRequest(holder_id=holder_id, page=page)
+            ),
+            policy_json,
+        )
+
+    async def own_policy(self, request: web.Request) -> ipb.Policy:
+        policy_id = path_id(request, "policy_id", "policy")
+        return await own_policy(self._insurance, policy_id, request[CALLER].account_id)
+
+    async def get_policy(self, request: web.Request) -> web.Response:
+        return json_response(policy_json(await self.own_policy(request)))
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        require_idempotency_key(request)
+        body = await read_optional_json_object(request, ())
+        policy = await self.own_policy(request)
+
+        async def saga_input() -> JsonObject:
+            return refund_input(policy)
+
+        return await self._operations.start(
+            request,
+            self._operations.sagas.policy_refund,
+            operation_id=OPERATION_CANCEL,
+            body={**body, "policy_id": policy.policy_id},
+            saga_input=saga_input,
+        )
+
+
+async def own_policy(insurance: InsuranceClient, policy_id: str, holder_id: str) -> ipb.Policy:
+    """The policy if holder_id holds it (and it was bought); 404 otherwise."""
+    return await get_own(
+        insurance.get_policy(policy_id),
+        lambda policy: (
+            policy.holder_id == holder_id
+            and policy.state not in (ipb.POLICY_STATE_VOID, ipb.POLICY_STATE_UNSPECIFIED)
+        ),
+        what="policy",
+        object_id=policy_id,
+        unknown_kinds=(ErrorKind.NOT_FOUND, ErrorKind.INVALID_ARGUMENT),
+    )
