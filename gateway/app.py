@@ -28,7 +28,7 @@ from gateway.credit.routes import admin as credit_admin
 from gateway.credit.routes import consents as credit_consents
 from gateway.credit.routes import merchant as credit_merchant
 from gateway.credit.routes import score as credit_score
-from gateway.edge.api_keys import ApiKeyStore
+from gateway.edge.api_keys import ApiKeyStore, api_key_scope_middleware
 from gateway.edge.authentication import CALLER, Authenticator, authentication_middleware
 from gateway.edge.idempotency import IdempotentRequests
 from gateway.edge.identities import IdentityStore, Role
@@ -111,6 +111,12 @@ def _caller_key(request: web.Request) -> str | None:
     """Whose budget a request spends: its authenticated user's (None on public routes)."""
     caller = request.get(CALLER)
     return caller.user_id if caller is not None else None
+
+
+def _api_key_scopes(request: web.Request) -> tuple[str, ...] | None:
+    """The scopes of the API key a request came with; None for a token or a public route."""
+    caller = request.get(CALLER)
+    return caller.api_key_scopes if caller is not None else None
 
 
 def _merge_schemas(*groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -312,6 +318,7 @@ def create_app(
             # Per-user budgets right after authentication, where the caller is known;
             # log-ins are throttled per phone and address (gateway.edge.login_throttle).
             authentication_middleware(authenticator),
+            api_key_scope_middleware(_api_key_scopes),
             rate_limit_middleware(RateLimits(settings.rate_limits), _caller_key),
         ],
         client_max_size=REQUEST_BODY_BYTES_MAX,

@@ -2,8 +2,15 @@
 
 A key is ``ck_live_`` and 32 random URL-safe characters, shown to the merchant once. The
 gateway keeps only its SHA-256 digest, in collection ``merchant_api_keys``:
-``{_id: key_id, secret_sha256 (unique), prefix, user_id, account_id, created_at,
-last_used_at, revoked_at}``.
+``{_id: key_id, secret_sha256 (unique), prefix, user_id, account_id, scopes, created_at,
+expires_at, last_used_at, revoked_at}``.
+
+A key carries scopes and an expiry (issue 21 item 12), so a leaked key is worth only what it
+was created for, and not forever. The scopes are the request classes of
+gateway.edge.rate_limits: ``read`` (GET), ``write`` (other changes) and ``money`` (routes that
+move money, which take an Idempotency-Key): a reporting server gets a ``read`` key, a
+checkout server ``read`` and ``money``. A key lives 90 days unless asked otherwise, at most
+365; keys created before scopes existed keep every scope and no expiry.
 
 Why a plain SHA-256 and not argon2 (as for log-in passwords): a slow, salted hash protects
 *low-entropy* secrets that people choose, whose guesses can be enumerated. A key here is
@@ -17,16 +24,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from chassis.clock import Clock
-from chassis.errors import NotFound, PermissionDenied
+from chassis.errors import InvalidArgument, NotFound, PermissionDenied
+from gateway.edge.rate_limits import RequestClass, request_class
+from gateway.edge.routing import route_of
 
 API_KEY_PREFIX = "ck_live_"
 # token_urlsafe(24) is 24 random bytes (192 bits) as 32 URL-safe base64 characters.
@@ -42,6 +54,9 @@ LISTED_KEYS_MAX = 2 * ACTIVE_KEYS_PER_MERCHANT_MAX
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # A collision of 192 random bits does not happen; the bound only makes the loop finite.
 GENERATION_ATTEMPTS_MAX = 3
+API_KEY_SCOPES: tuple[str, ...] = tuple(request_class.value for request_class in RequestClass)
+LIFETIME_DAYS_DEFAULT = 90
+LIFETIME_DAYS_MAX = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +70,12 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    scopes: tuple[str, ...] = API_KEY_SCOPES
+    # None only for keys created before keys expired.
+    expires_at: datetime | None = None
+
+    def allows(self, request_class: RequestClass) -> bool:
+        return request_class.value in self.scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +112,8 @@ def _from_document(document: dict[str, Any]) -> ApiKey:
         created_at=document["created_at"],
         last_used_at=document.get("last_used_at"),
         revoked_at=document.get("revoked_at"),
+        scopes=tuple(document.get("scopes", API_KEY_SCOPES)),
+        expires_at=document.get("expires_at"),
     )
 
 
@@ -109,7 +132,13 @@ class ApiKeyStore:
             [("user_id", ASCENDING), ("created_at", ASCENDING)], name="user_created"
         )
 
-    async def create(self, user_id: str, account_id: str) -> IssuedApiKey:
+    async def create(
+        self,
+        user_id: str,
+        account_id: str,
+        scopes: tuple[str, ...] = API_KEY_SCOPES,
+        lifetime_days: int = LIFETIME_DAYS_DEFAULT,
+    ) -> IssuedApiKey:
         """A new key for the merchant, refused once they hold the maximum of active keys."""
         active = await self._collection.count_documents({"user_id": user_id, "revoked_at": None})
         if active >= ACTIVE_KEYS_PER_MERCHANT_MAX:
@@ -117,6 +146,7 @@ class ApiKeyStore:
                 f"at most {ACTIVE_KEYS_PER_MERCHANT_MAX} API keys may be active; revoke one first",
                 metadata={"active_keys_max": str(ACTIVE_KEYS_PER_MERCHANT_MAX)},
             )
+        now = self._clock.now()
         for _ in range(GENERATION_ATTEMPTS_MAX):
             api_key = generate_api_key()
             record = ApiKey(
@@ -124,7 +154,9 @@ class ApiKeyStore:
                 prefix=api_key[:DISPLAY_PREFIX_LENGTH],
                 user_id=user_id,
                 account_id=account_id,
-                created_at=self._clock.now(),
+                created_at=now,
+                scopes=scopes,
+                expires_at=now + timedelta(days=lifetime_days),
             )
             try:
                 await self._collection.insert_one(
@@ -135,6 +167,8 @@ class ApiKeyStore:
                         "user_id": user_id,
                         "account_id": account_id,
                         "created_at": record.created_at,
+                        "scopes": list(scopes),
+                        "expires_at": record.expires_at,
                         "last_used_at": None,
                         "revoked_at": None,
                     }
@@ -161,17 +195,21 @@ class ApiKeyStore:
             raise NotFound(f"no active API key {key_id}")
 
     async def find_active(self, api_key: str) -> ApiKey | None:
-        """The active key with this secret, noting its use; None if unknown or revoked.
+        """The active key with this secret, noting its use; None if unknown, revoked or expired.
 
         The lookup is by digest, so the stored value compared is never the secret and a
         timing difference tells nothing about it.
         """
+        now = self._clock.now()
         document = await self._collection.find_one(
-            {"secret_sha256": secret_digest(api_key), "revoked_at": None}
+            {
+                "secret_sha256": secret_digest(api_key),
+                "revoked_at": None,
+                "$or": [{"expires_at": None}, {"expires_at": {"$gt": now}}],
+            }
         )
         if document is None:
             return None
-        now = self._clock.now()
         await self._collection.update_one(
             {
                 "_id": document["_id"],
@@ -183,3 +221,50 @@ class ApiKeyStore:
             {"$set": {"last_used_at": now}},
         )
         return _from_document(document)
+
+
+def parse_key_request(body: dict[str, Any]) -> tuple[tuple[str, ...], int]:
+    """The scopes and lifetime a key creation asks for (both optional), or a 400 refusal."""
+    scopes = body.get("scopes", list(API_KEY_SCOPES))
+    if (
+        not isinstance(scopes, list)
+        or not scopes
+        or not all(isinstance(scope, str) and scope in API_KEY_SCOPES for scope in scopes)
+    ):
+        raise InvalidArgument(
+            f"scopes must be a non-empty list of {', '.join(API_KEY_SCOPES)}",
+            metadata={"field": "scopes"},
+        )
+    days = body.get("expires_in_days", LIFETIME_DAYS_DEFAULT)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= LIFETIME_DAYS_MAX:
+        raise InvalidArgument(
+            f"expires_in_days must be a whole number from 1 to {LIFETIME_DAYS_MAX}",
+            metadata={"field": "expires_in_days"},
+        )
+    return tuple(scope for scope in API_KEY_SCOPES if scope in scopes), days
+
+
+def require_api_key_scope(
+    api_key_scopes: tuple[str, ...] | None, request_class: RequestClass
+) -> None:
+    """Refuse a request made with a key that lacks its class's scope (403 PERMISSION_DENIED)."""
+    if api_key_scopes is not None and request_class.value not in api_key_scopes:
+        raise PermissionDenied(
+            f"this API key does not have the {request_class.value!r} scope",
+            metadata={"scope": request_class.value},
+        )
+
+
+def api_key_scope_middleware(
+    scopes_of: Callable[[web.Request], tuple[str, ...] | None],
+) -> Middleware:
+    """Admit a request made with an API key only within the key's scopes (after authentication)."""
+
+    @web.middleware
+    async def check_scope(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_of(request)
+        if route is not None:
+            require_api_key_scope(scopes_of(request), request_class(request.method, route))
+        return await handler(request)
+
+    return check_scope

@@ -41,6 +41,8 @@ class Caller:
     roles: tuple[str, ...]
     # The merchant API key the request came with; None for an access token.
     api_key_id: str | None = None
+    # That key's scopes (gateway.edge.api_keys); None for an access token.
+    api_key_scopes: tuple[str, ...] | None = None
 
     def has_role(self, role: Role) -> bool:
         return role.value in self.roles
@@ -125,6 +127,7 @@ class Authenticator:
             account_type=identity.account_type,
             roles=identity.roles,
             api_key_id=api_key.key_id,
+            api_key_scopes=api_key.scopes,
         )
 
     async def authenticate(self, request: web.Request, route: Route) -> Caller:

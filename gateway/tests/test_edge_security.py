@@ -27,6 +27,7 @@ from gateway.tests.conftest import (
     CARD,
     GatewayFactory,
     User,
+    api_key_headers,
     gateway_settings,
     personal_registration,
     problem_of,
@@ -291,3 +292,83 @@ async def test_malformed_registrations_are_refused_before_any_password_is_hashed
     reasons = {(await response.json())["reason"] for response in responses}
     assert {response.status for response in responses} == {400}
     assert reasons == {"INVALID_RESIDENT_ID", "INVALID_PHONE"}
+
+
+# --- API keys: scopes and expiry -------------------------------------------------------
+
+
+async def _key(gateway: TestClient[Any, Any], merchant: User, **body: Any) -> dict[str, Any]:
+    response = await gateway.post("/v1/merchant/api-keys", json=body, headers=merchant.headers)
+    assert response.status == 201, await response.text()
+    return dict(await response.json())
+
+
+async def test_a_read_only_key_reads_but_cannot_create_a_trade(
+    gateway: TestClient[Any, Any],
+    new_merchant: Callable[..., Awaitable[User]],
+    new_user: Callable[..., Awaitable[User]],
+) -> None:
+    shop, buyer = await new_merchant(), await new_user()
+    issued = await _key(gateway, shop, scopes=["read"])
+    assert issued["scopes"] == ["read"]
+    reading = await gateway.get("/v1/merchant/trades", headers=api_key_headers(issued["api_key"]))
+    assert reading.status == 200
+    creating = await gateway.post(
+        "/v1/merchant/trades",
+        json={"amount_fen": 1_000, "description": "tea", "buyer_phone": buyer.phone},
+        headers=api_key_headers(issued["api_key"], new_key()),
+    )
+    problem = await problem_of(creating, 403, "PERMISSION_DENIED")
+    assert problem["metadata"] == {"scope": "money"}
+    # Nothing was created; a key with the money scope may.
+    listed = await gateway.get("/v1/merchant/trades", headers=shop.headers)
+    assert (await listed.json())["trades"] == []
+    checkout = await _key(gateway, shop, scopes=["read", "money"])
+    created = await gateway.post(
+        "/v1/merchant/trades",
+        json={"amount_fen": 1_000, "description": "tea", "buyer_phone": buyer.phone},
+        headers=api_key_headers(checkout["api_key"], new_key()),
+    )
+    assert created.status == 201, await created.text()
+
+
+async def test_a_key_expires_after_its_lifetime(
+    gateway: TestClient[Any, Any], new_merchant: Callable[..., Awaitable[User]], clock: ManualClock
+) -> None:
+    shop = await new_merchant()
+    issued = await _key(gateway, shop, expires_in_days=1)
+    default = await _key(gateway, shop)
+    created_at = datetime.fromisoformat(issued["created_at"])
+    assert datetime.fromisoformat(issued["expires_at"]) == created_at + timedelta(days=1)
+    assert datetime.fromisoformat(default["expires_at"]) == datetime.fromisoformat(
+        default["created_at"]
+    ) + timedelta(days=90)
+    headers = api_key_headers(issued["api_key"])
+    assert (await gateway.get("/v1/merchant/trades", headers=headers)).status == 200
+    clock.advance(timedelta(days=1))
+    expired = await gateway.get("/v1/merchant/trades", headers=headers)
+    await problem_of(expired, 401, "UNAUTHENTICATED")
+    still = await gateway.get("/v1/merchant/trades", headers=api_key_headers(default["api_key"]))
+    assert still.status == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"scopes": []},
+        {"scopes": ["admin"]},
+        {"scopes": "read"},
+        {"expires_in_days": 0},
+        {"expires_in_days": 366},
+        {"expires_in_days": True},
+        {"expires_in_days": 30.5},
+    ],
+)
+async def test_a_key_request_out_of_bounds_is_refused(
+    gateway: TestClient[Any, Any], new_merchant: Callable[..., Awaitable[User]], body: Any
+) -> None:
+    shop = await new_merchant()
+    response = await gateway.post("/v1/merchant/api-keys", json=body, headers=shop.headers)
+    await problem_of(response, 400, "INVALID_ARGUMENT")
+    listed = await gateway.get("/v1/merchant/api-keys", headers=shop.headers)
+    assert (await listed.json())["api_keys"] == []

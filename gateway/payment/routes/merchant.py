@@ -19,7 +19,14 @@ from chassis.errors import DomainError, InvalidArgument, NotFound, Unavailable
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
-from gateway.edge.api_keys import ApiKey, ApiKeyStore
+from gateway.edge.api_keys import (
+    API_KEY_SCOPES,
+    LIFETIME_DAYS_DEFAULT,
+    LIFETIME_DAYS_MAX,
+    ApiKey,
+    ApiKeyStore,
+    parse_key_request,
+)
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import (
     IdempotentRequests,
@@ -94,7 +101,30 @@ CREATE_TRADE_FIELDS = (
 CHARGE_FIELDS = ("code", "amount_fen", "currency", "memo")
 REFUND_DECISION_FIELDS = ("approve",)
 
+API_KEY_REQUEST_FIELDS = ("scopes", "expires_in_days")
+_API_KEY_SCOPES_SCHEMA = {
+    "type": "array",
+    "items": {"type": "string", "enum": list(API_KEY_SCOPES)},
+    "minItems": 1,
+    "uniqueItems": True,
+    "description": "read: GET routes; write: other changes; money: routes that move money "
+    "(they take an Idempotency-Key).",
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
+    "CreateApiKeyRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "scopes": {**_API_KEY_SCOPES_SCHEMA, "default": list(API_KEY_SCOPES)},
+            "expires_in_days": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": LIFETIME_DAYS_MAX,
+                "default": LIFETIME_DAYS_DEFAULT,
+            },
+        },
+    },
     "ApiKey": {
         "type": "object",
         "description": "A merchant API key as listed: never the secret.",
@@ -107,6 +137,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "example": "ck_live_Ab3x",
             },
             "created_at": {"type": "string", "format": "date-time"},
+            "scopes": _API_KEY_SCOPES_SCHEMA,
+            "expires_at": {
+                "type": "string",
+                "format": "date-time",
+                "description": "Refused from then on; absent only on keys from before expiry.",
+            },
             "last_used_at": {
                 "type": "string",
                 "format": "date-time",
@@ -127,6 +163,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
             "prefix": {"type": "string"},
             "created_at": {"type": "string", "format": "date-time"},
+            "scopes": _API_KEY_SCOPES_SCHEMA,
+            "expires_at": {"type": "string", "format": "date-time"},
         },
     },
     "ApiKeyList": {
@@ -238,7 +276,10 @@ def _api_key_json(api_key: ApiKey) -> dict[str, Any]:
         "key_id": api_key.key_id,
         "prefix": api_key.prefix,
         "created_at": api_key.created_at.isoformat(timespec="milliseconds"),
+        "scopes": list(api_key.scopes),
     }
+    if api_key.expires_at is not None:
+        payload["expires_at"] = api_key.expires_at.isoformat(timespec="milliseconds")
     if api_key.last_used_at is not None:
         payload["last_used_at"] = api_key.last_used_at.isoformat(timespec="milliseconds")
     return payload
@@ -298,9 +339,14 @@ class MerchantRoutes:
                 "createMerchantApiKey",
                 "Create an API key for the merchant's servers (the secret is shown once)",
                 auth=(AuthScheme.BEARER,),
+                request_schema="CreateApiKeyRequest",
+                request_body_required=False,
                 response_schema="ApiKeyCreated",
                 response_status=HTTPStatus.CREATED,
-                problems={HTTPStatus.FORBIDDEN: ("PERMISSION_DENIED",)},
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT",),
+                    HTTPStatus.FORBIDDEN: ("PERMISSION_DENIED",),
+                },
             ),
             _merchant_route(
                 "GET",
@@ -423,9 +469,12 @@ class MerchantRoutes:
         ]
 
     async def create_api_key(self, request: web.Request) -> web.Response:
-        await read_optional_json_object(request, ())
+        body = await read_optional_json_object(request, API_KEY_REQUEST_FIELDS)
+        scopes, lifetime_days = parse_key_request(body)
         caller = request[CALLER]
-        issued = await self._api_keys.create(caller.user_id, caller.account_id)
+        issued = await self._api_keys.create(
+            caller.user_id, caller.account_id, scopes=scopes, lifetime_days=lifetime_days
+        )
         log.info(
             "merchant API key created",
             extra={"user_id": caller.user_id, "key_id": issued.record.key_id},
