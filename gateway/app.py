@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from chassis.clock import Clock
+from chassis.feed_follower import UpstreamFeed
 from chassis.mongo import MongoClient
 from gateway.clients import (
     CreditClient,
@@ -58,6 +59,7 @@ from gateway.insurance.routes import policies as insurance_policies
 from gateway.loans import representations as loan_representations
 from gateway.loans.jobs import LoanJobs
 from gateway.loans.ledger import LoanLedger
+from gateway.loans.refunds import HuabeiRefunds
 from gateway.loans.routes import admin as loan_admin
 from gateway.loans.routes import cash_loans, huabei, repayments
 from gateway.loans.schedule import LoanJobsSchedule
@@ -351,6 +353,15 @@ def create_app(
         clock,
         interval_seconds=settings.loan_jobs_interval_seconds,
     ).install(app)
+    # Refunds of Huabei-paid trades go back to the line (the payment feed's refund decisions).
+    HuabeiRefunds(
+        mongo_client,
+        database,
+        payment=payment,
+        loan=loan,
+        engine=saga_engine,
+        saga=sagas.huabei_refund,
+    ).install(app, UpstreamFeed("payment", settings.service_addresses["payment"]), clock)
     InsuranceJobsSchedule(
         insurance_jobs, clock, interval_seconds=settings.insurance_jobs_interval_seconds
     ).install(app)

@@ -44,6 +44,11 @@ class LoanClient(ServiceClient):
     ) -> lpb.RefundHuabeiPurchaseResponse:
         return await self._call(self._stub.RefundHuabeiPurchase, request)
 
+    async def find_huabei_purchase(
+        self, request: lpb.FindHuabeiPurchaseRequest
+    ) -> lpb.FindHuabeiPurchaseResponse:
+        return await self._call(self._stub.FindHuabeiPurchase, request)
+
     async def list_huabei_purchases(
         self, request: lpb.ListHuabeiPurchasesRequest
     ) -> lpb.ListHuabeiPurchasesResponse:

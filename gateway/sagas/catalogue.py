@@ -12,6 +12,7 @@ from gateway.insurance.sagas.premium import policy_premium_saga
 from gateway.insurance.sagas.refund import policy_refund_saga
 from gateway.loans.ledger import LoanLedger
 from gateway.loans.sagas.cash_loan_disbursement import cash_loan_disbursement_saga
+from gateway.loans.sagas.huabei_refund import huabei_refund_saga
 from gateway.loans.sagas.repayment import loan_repayment_saga
 from gateway.payment.sagas.merchant_payment import merchant_payment_saga
 from gateway.payment.sagas.wallet_payment import wallet_payment_saga
@@ -39,6 +40,7 @@ class Sagas:
     reservation_purchase: SagaDefinition
     cash_loan_disbursement: SagaDefinition
     loan_repayment: SagaDefinition
+    huabei_refund: SagaDefinition
     policy_premium: SagaDefinition
     policy_refund: SagaDefinition
     claim_payout: SagaDefinition
@@ -72,6 +74,7 @@ def define_sagas(
         reservation_purchase=reservation_purchase_saga(payment, wealth, hold_ttl_seconds),
         cash_loan_disbursement=cash_loan_disbursement_saga(loan, loan_ledger),
         loan_repayment=loan_repayment_saga(payment, wealth, ledger, loan),
+        huabei_refund=huabei_refund_saga(payment, loan),
         policy_premium=policy_premium_saga(payment, insurance, insurance_ledger, funding),
         policy_refund=policy_refund_saga(insurance, insurance_ledger),
         claim_payout=claim_payout_saga(insurance, insurance_ledger),

@@ -265,19 +265,19 @@ def release_tombstone(purchase_id: str, borrower_id: str, now: datetime) -> Huab
 
 
 def refund_purchase(purchase: HuabeiPurchase, refund_id: str, amount_fen: int) -> HuabeiPurchase:
-    """Record a refund of part or all of a captured purchase (not one in installments)."""
+    """Record a refund of part or all of a captured purchase.
+
+    Where it goes is the caller's (rpc_huabei): an unbilled purchase simply owes less; a
+    billed one lowers its bill's unpaid principal (or, that bill paid, the latest open one),
+    the rest becoming credit for the next bill; a purchase in installments keeps its plan
+    (parts and fees as agreed) and the refund becomes credit netted against the next bill.
+    """
     require_positive_amount(amount_fen)
     if purchase.state is not PurchaseState.CAPTURED:
         raise FailedPrecondition(
             f"purchase {purchase.purchase_id} is {purchase.state.value}, not captured",
             reason="ILLEGAL_TRANSITION",
             metadata={"state": purchase.state.value},
-        )
-    if purchase.installment_plan_id:
-        raise FailedPrecondition(
-            f"purchase {purchase.purchase_id} is in installments; refunds of it are not supported",
-            reason="ILLEGAL_TRANSITION",
-            metadata={"installment_plan_id": purchase.installment_plan_id},
         )
     if amount_fen > purchase.net_fen or len(purchase.refund_ids) >= REFUNDS_PER_PURCHASE_MAX:
         raise FailedPrecondition(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from chassis.errors import NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session
 from chassis.paging import decode_page_token, encode_page_token
@@ -164,7 +165,8 @@ class HuabeiRpc(LoanRpcBase):
             refunded = refund_purchase(purchase, refund_id, amount_fen)
             bill_id, to_bill_fen = await self._refund_to_bill(session, refunded, amount_fen)
             line = await self._store.get_line(purchase.borrower_id, session)
-            credited_fen = amount_fen - to_bill_fen if purchase.bill_id else 0
+            billed = purchase.bill_id or purchase.installment_plan_id
+            credited_fen = amount_fen - to_bill_fen if billed else 0
             line = replace(
                 line, used_fen=line.used_fen - amount_fen, credit_fen=line.credit_fen + credited_fen
             )
@@ -199,6 +201,19 @@ class HuabeiRpc(LoanRpcBase):
         reduced, taken_fen = apply_refund_to_bill(bill, amount_fen)
         await self._store.save_bill(session, reduced)
         return bill.bill_id, taken_fen
+
+    async def FindHuabeiPurchase(
+        self, request: pb.FindHuabeiPurchaseRequest, context: Context
+    ) -> pb.FindHuabeiPurchaseResponse:
+        borrower_id = require_id(request.borrower_id, "borrower_id")
+        reference = require_id(request.reference, "reference")
+        purchase = await self._store.find_purchase_for(borrower_id, reference)
+        if purchase is None:
+            raise NotFound(
+                f"{borrower_id} made no Huabei purchase for {reference}",
+                metadata={"borrower_id": borrower_id, "reference": reference},
+            )
+        return pb.FindHuabeiPurchaseResponse(purchase=purchase_to_proto(purchase))
 
     async def ListHuabeiPurchases(
         self, request: pb.ListHuabeiPurchasesRequest, context: Context

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 
+import grpc
+
 from chassis.clock import Clock
+from chassis.feed_follower import FeedFollower, UpstreamFeed
 from chassis.grpc_server import GrpcService, build_grpc_service
 from chassis.mongo import MongoClient
 from chassis.outbox import EventFeedRpc, OutboxFeed
 from chassis.settings import ServiceSettings
 from colony.loan.v1 import loan_pb2 as pb
 from colony.loan.v1 import loan_pb2_grpc
+from services.loan.feeds.credit_scores import CreditScoreIntake, credit_advice_source
 from services.loan.merchant.server import SERVICE_NAME as MERCHANT_SERVICE_NAME
 from services.loan.merchant.server import merchant_lending_registration
 from services.loan.rpc_bills import BillsRpc
@@ -47,12 +51,17 @@ class LoanServicer(
 
 
 async def build_loan_service(
-    settings: ServiceSettings, client: MongoClient, clock: Clock
+    settings: ServiceSettings,
+    client: MongoClient,
+    clock: Clock,
+    credit_feed: UpstreamFeed | None = None,
 ) -> GrpcService:
     """Prepare the loan database (indexes) and build its gRPC server.
 
     The daily job is run by date (RunLoanJobs) by the gateway's schedule or an operator, like
-    the wealth job: the service itself runs no periodic job.
+    the wealth job: the service itself runs no periodic job. With credit_feed, the Huabei
+    lines follow the credit service's score and blacklist changes (feeds/credit_scores.py),
+    asking that service for the new advice.
     """
     store = LoanStore(client[settings.database_name])
     await store.ensure_indexes()
@@ -70,5 +79,10 @@ async def build_loan_service(
         service_names=[SERVICE_NAME, MERCHANT_SERVICE_NAME],
     )
     service.add_background("outbox-sequencer", feed.run_sequencer)
+    if credit_feed is not None:
+        channel = grpc.aio.insecure_channel(credit_feed.address)
+        intake = CreditScoreIntake(client, store, clock, credit_advice_source(channel))
+        service.add_background("credit-scores", FeedFollower(credit_feed, intake, clock).run)
+        service.on_stop(channel.close)
     export_loan_metrics(service, store)
     return service

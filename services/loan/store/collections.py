@@ -9,6 +9,7 @@ Collections in the service's own database:
   repayments          repayments, tried → applied or cancelled (tombstones included)
   auto_debits         auto-debit settings, one per borrower
   job_runs            one per business date the daily job has run
+  feed_positions      the last event applied of each feed followed (the credit feed)
   idempotency         idempotency records (chassis.idempotency)
   outbox              domain events (chassis.outbox)
 """
@@ -59,6 +60,7 @@ class LoanCollections:
         self.repayments = database["repayments"]
         self.auto_debits = database["auto_debits"]
         self.job_runs = database["job_runs"]
+        self.feed_positions = database["feed_positions"]
         self.idempotency = database["idempotency"]
         self.outbox = database["outbox"]
 
@@ -73,6 +75,7 @@ class LoanCollections:
                 IndexModel(
                     [("borrower_id", ASCENDING), ("state", ASCENDING), ("bill_id", ASCENDING)]
                 ),
+                IndexModel([("borrower_id", ASCENDING), ("reference", ASCENDING)]),
             ]
         )
         await self.bills.create_indexes(

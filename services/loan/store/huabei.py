@@ -87,6 +87,28 @@ class HuabeiStore(LoanCollections):
             )
         return purchase
 
+    async def find_purchase_for(self, borrower_id: str, reference: str) -> HuabeiPurchase | None:
+        """The borrower's purchase for a reference: the captured one, else a reserved one."""
+        query: Document = {
+            "borrower_id": borrower_id,
+            "reference": reference,
+            "state": {"$in": [PurchaseState.CAPTURED.value, PurchaseState.RESERVED.value]},
+        }
+        documents = await self.huabei_purchases.find(query).sort("_id").to_list(10)
+        purchases = [purchase_from_document(document) for document in documents]
+        captured = [p for p in purchases if p.state is PurchaseState.CAPTURED]
+        found = captured or purchases
+        return found[0] if found else None
+
+    async def feed_position(self, feed: str, session: Session | None = None) -> int:
+        document = await self.feed_positions.find_one({"_id": feed}, session=session)
+        return int(document["position"]) if document else 0
+
+    async def advance_feed_position(self, session: Session, feed: str, position: int) -> None:
+        await self.feed_positions.update_one(
+            {"_id": feed}, {"$set": {"position": position}}, upsert=True, session=session
+        )
+
     async def save_purchase(self, session: Session, purchase: HuabeiPurchase) -> None:
         await self.huabei_purchases.replace_one(
             {"_id": purchase.purchase_id},

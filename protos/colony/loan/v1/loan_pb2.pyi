@@ -727,6 +727,48 @@ class RefundHuabeiPurchaseResponse(_message.Message):
 Global___RefundHuabeiPurchaseResponse: _TypeAlias = RefundHuabeiPurchaseResponse  # noqa: Y015
 
 @_typing.final
+class FindHuabeiPurchaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BORROWER_ID_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    borrower_id: _builtins.str
+    reference: _builtins.str
+    def __init__(
+        self,
+        *,
+        borrower_id: _builtins.str = ...,
+        reference: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["borrower_id", b"borrower_id", "reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindHuabeiPurchaseRequest: _TypeAlias = FindHuabeiPurchaseRequest  # noqa: Y015
+
+@_typing.final
+class FindHuabeiPurchaseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURCHASE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def purchase(self) -> Global___HuabeiPurchase: ...
+    def __init__(
+        self,
+        *,
+        purchase: Global___HuabeiPurchase | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["purchase", b"purchase"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FindHuabeiPurchaseResponse: _TypeAlias = FindHuabeiPurchaseResponse  # noqa: Y015
+
+@_typing.final
 class ListHuabeiPurchasesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

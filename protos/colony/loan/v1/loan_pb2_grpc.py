@@ -56,8 +56,10 @@ class LoanServiceStub:
     captured into platform:loan:huabei)
     3. payment the target paid from the payer's balance (PayTrade, PayBill, ChargePaymentCode)
     4. loan    CaptureHuabei(reservation_id, payment_posting_id of step 2)  retried forward
-    REFUND of a Huabei purchase: the merchant's refund reaches the payer's balance; the saga
-    moves it into platform:loan:huabei (hold + capture) and calls RefundHuabeiPurchase.
+    REFUND of a Huabei purchase (gateway.loans.refunds follows the payment feed's
+    payment.trade.refund_decided; docs/loans.md "Refunds"): the merchant's refund reaches the
+    payer's balance; the Huabei share (the Huabei part is refunded first) is moved into
+    platform:loan:huabei (hold + capture, key per refund) and RefundHuabeiPurchase records it.
     REPAYMENT (manual, or the auto-debit listed by ListDueAutoDebits), repayment_id chosen by
     the saga:
     1. loan    TryRepayment(repayment_id, account, amount)   compensation: CancelRepayment
@@ -122,6 +124,11 @@ class LoanServiceStub:
                 '/colony.loan.v1.LoanService/ListHuabeiPurchases',
                 request_serializer=colony_dot_loan_dot_v1_dot_loan__pb2.ListHuabeiPurchasesRequest.SerializeToString,
                 response_deserializer=colony_dot_loan_dot_v1_dot_loan__pb2.ListHuabeiPurchasesResponse.FromString,
+                _registered_method=True)
+        self.FindHuabeiPurchase = channel.unary_unary(
+                '/colony.loan.v1.LoanService/FindHuabeiPurchase',
+                request_serializer=colony_dot_loan_dot_v1_dot_loan__pb2.FindHuabeiPurchaseRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_loan__pb2.FindHuabeiPurchaseResponse.FromString,
                 _registered_method=True)
         self.ListBills = channel.unary_unary(
                 '/colony.loan.v1.LoanService/ListBills',
@@ -266,8 +273,10 @@ class LoanServiceServicer:
     captured into platform:loan:huabei)
     3. payment the target paid from the payer's balance (PayTrade, PayBill, ChargePaymentCode)
     4. loan    CaptureHuabei(reservation_id, payment_posting_id of step 2)  retried forward
-    REFUND of a Huabei purchase: the merchant's refund reaches the payer's balance; the saga
-    moves it into platform:loan:huabei (hold + capture) and calls RefundHuabeiPurchase.
+    REFUND of a Huabei purchase (gateway.loans.refunds follows the payment feed's
+    payment.trade.refund_decided; docs/loans.md "Refunds"): the merchant's refund reaches the
+    payer's balance; the Huabei share (the Huabei part is refunded first) is moved into
+    platform:loan:huabei (hold + capture, key per refund) and RefundHuabeiPurchase records it.
     REPAYMENT (manual, or the auto-debit listed by ListDueAutoDebits), repayment_id chosen by
     the saga:
     1. loan    TryRepayment(repayment_id, account, amount)   compensation: CancelRepayment
@@ -342,6 +351,15 @@ class LoanServiceServicer:
 
     def ListHuabeiPurchases(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FindHuabeiPurchase(self, request, context):
+        """The purchase a borrower made for a reference ("trade:<trade_id>" for an escrow trade):
+        the captured one, else one still reserved; NOT_FOUND when none (released ones are not
+        purchases). The gateway's Huabei refund job asks it for every refunded trade.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -542,6 +560,11 @@ def add_LoanServiceServicer_to_server(servicer, server):
                     request_deserializer=colony_dot_loan_dot_v1_dot_loan__pb2.ListHuabeiPurchasesRequest.FromString,
                     response_serializer=colony_dot_loan_dot_v1_dot_loan__pb2.ListHuabeiPurchasesResponse.SerializeToString,
             ),
+            'FindHuabeiPurchase': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindHuabeiPurchase,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_loan__pb2.FindHuabeiPurchaseRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_loan__pb2.FindHuabeiPurchaseResponse.SerializeToString,
+            ),
             'ListBills': grpc.unary_unary_rpc_method_handler(
                     servicer.ListBills,
                     request_deserializer=colony_dot_loan_dot_v1_dot_loan__pb2.ListBillsRequest.FromString,
@@ -691,8 +714,10 @@ class LoanService:
     captured into platform:loan:huabei)
     3. payment the target paid from the payer's balance (PayTrade, PayBill, ChargePaymentCode)
     4. loan    CaptureHuabei(reservation_id, payment_posting_id of step 2)  retried forward
-    REFUND of a Huabei purchase: the merchant's refund reaches the payer's balance; the saga
-    moves it into platform:loan:huabei (hold + capture) and calls RefundHuabeiPurchase.
+    REFUND of a Huabei purchase (gateway.loans.refunds follows the payment feed's
+    payment.trade.refund_decided; docs/loans.md "Refunds"): the merchant's refund reaches the
+    payer's balance; the Huabei share (the Huabei part is refunded first) is moved into
+    platform:loan:huabei (hold + capture, key per refund) and RefundHuabeiPurchase records it.
     REPAYMENT (manual, or the auto-debit listed by ListDueAutoDebits), repayment_id chosen by
     the saga:
     1. loan    TryRepayment(repayment_id, account, amount)   compensation: CancelRepayment
@@ -896,6 +921,33 @@ class LoanService:
             '/colony.loan.v1.LoanService/ListHuabeiPurchases',
             colony_dot_loan_dot_v1_dot_loan__pb2.ListHuabeiPurchasesRequest.SerializeToString,
             colony_dot_loan_dot_v1_dot_loan__pb2.ListHuabeiPurchasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindHuabeiPurchase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.LoanService/FindHuabeiPurchase',
+            colony_dot_loan_dot_v1_dot_loan__pb2.FindHuabeiPurchaseRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_loan__pb2.FindHuabeiPurchaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,8 +57,10 @@ class LoanServiceStub:
                                             captured into platform:loan:huabei)
       3. payment the target paid from the payer's balance (PayTrade, PayBill, ChargePaymentCode)
       4. loan    CaptureHuabei(reservation_id, payment_posting_id of step 2)  retried forward
-    REFUND of a Huabei purchase: the merchant's refund reaches the payer's balance; the saga
-      moves it into platform:loan:huabei (hold + capture) and calls RefundHuabeiPurchase.
+    REFUND of a Huabei purchase (gateway.loans.refunds follows the payment feed's
+      payment.trade.refund_decided; docs/loans.md "Refunds"): the merchant's refund reaches the
+      payer's balance; the Huabei share (the Huabei part is refunded first) is moved into
+      platform:loan:huabei (hold + capture, key per refund) and RefundHuabeiPurchase records it.
     REPAYMENT (manual, or the auto-debit listed by ListDueAutoDebits), repayment_id chosen by
     the saga:
       1. loan    TryRepayment(repayment_id, account, amount)   compensation: CancelRepayment
@@ -110,6 +112,11 @@ class LoanServiceStub:
     next bill (as credit).
     """
     ListHuabeiPurchases: _grpc.UnaryUnaryMultiCallable[_loan_pb2.ListHuabeiPurchasesRequest, _loan_pb2.ListHuabeiPurchasesResponse]
+    FindHuabeiPurchase: _grpc.UnaryUnaryMultiCallable[_loan_pb2.FindHuabeiPurchaseRequest, _loan_pb2.FindHuabeiPurchaseResponse]
+    """The purchase a borrower made for a reference ("trade:<trade_id>" for an escrow trade):
+    the captured one, else one still reserved; NOT_FOUND when none (released ones are not
+    purchases). The gateway's Huabei refund job asks it for every refunded trade.
+    """
     ListBills: _grpc.UnaryUnaryMultiCallable[_loan_pb2.ListBillsRequest, _loan_pb2.ListBillsResponse]
     """--- Bills and installments ------------------------------------------------------------
 
@@ -198,8 +205,10 @@ class LoanServiceAsyncStub(LoanServiceStub):
                                             captured into platform:loan:huabei)
       3. payment the target paid from the payer's balance (PayTrade, PayBill, ChargePaymentCode)
       4. loan    CaptureHuabei(reservation_id, payment_posting_id of step 2)  retried forward
-    REFUND of a Huabei purchase: the merchant's refund reaches the payer's balance; the saga
-      moves it into platform:loan:huabei (hold + capture) and calls RefundHuabeiPurchase.
+    REFUND of a Huabei purchase (gateway.loans.refunds follows the payment feed's
+      payment.trade.refund_decided; docs/loans.md "Refunds"): the merchant's refund reaches the
+      payer's balance; the Huabei share (the Huabei part is refunded first) is moved into
+      platform:loan:huabei (hold + capture, key per refund) and RefundHuabeiPurchase records it.
     REPAYMENT (manual, or the auto-debit listed by ListDueAutoDebits), repayment_id chosen by
     the saga:
       1. loan    TryRepayment(repayment_id, account, amount)   compensation: CancelRepayment
@@ -248,6 +257,11 @@ class LoanServiceAsyncStub(LoanServiceStub):
     next bill (as credit).
     """
     ListHuabeiPurchases: _aio.UnaryUnaryMultiCallable[_loan_pb2.ListHuabeiPurchasesRequest, _loan_pb2.ListHuabeiPurchasesResponse]  # type: ignore[assignment]
+    FindHuabeiPurchase: _aio.UnaryUnaryMultiCallable[_loan_pb2.FindHuabeiPurchaseRequest, _loan_pb2.FindHuabeiPurchaseResponse]  # type: ignore[assignment]
+    """The purchase a borrower made for a reference ("trade:<trade_id>" for an escrow trade):
+    the captured one, else one still reserved; NOT_FOUND when none (released ones are not
+    purchases). The gateway's Huabei refund job asks it for every refunded trade.
+    """
     ListBills: _aio.UnaryUnaryMultiCallable[_loan_pb2.ListBillsRequest, _loan_pb2.ListBillsResponse]  # type: ignore[assignment]
     """--- Bills and installments ------------------------------------------------------------
 
@@ -335,8 +349,10 @@ class LoanServiceServicer(metaclass=_abc_1.ABCMeta):
                                             captured into platform:loan:huabei)
       3. payment the target paid from the payer's balance (PayTrade, PayBill, ChargePaymentCode)
       4. loan    CaptureHuabei(reservation_id, payment_posting_id of step 2)  retried forward
-    REFUND of a Huabei purchase: the merchant's refund reaches the payer's balance; the saga
-      moves it into platform:loan:huabei (hold + capture) and calls RefundHuabeiPurchase.
+    REFUND of a Huabei purchase (gateway.loans.refunds follows the payment feed's
+      payment.trade.refund_decided; docs/loans.md "Refunds"): the merchant's refund reaches the
+      payer's balance; the Huabei share (the Huabei part is refunded first) is moved into
+      platform:loan:huabei (hold + capture, key per refund) and RefundHuabeiPurchase records it.
     REPAYMENT (manual, or the auto-debit listed by ListDueAutoDebits), repayment_id chosen by
     the saga:
       1. loan    TryRepayment(repayment_id, account, amount)   compensation: CancelRepayment
@@ -425,6 +441,17 @@ class LoanServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _loan_pb2.ListHuabeiPurchasesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_loan_pb2.ListHuabeiPurchasesResponse, _abc.Awaitable[_loan_pb2.ListHuabeiPurchasesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def FindHuabeiPurchase(
+        self,
+        request: _loan_pb2.FindHuabeiPurchaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_loan_pb2.FindHuabeiPurchaseResponse, _abc.Awaitable[_loan_pb2.FindHuabeiPurchaseResponse]]:
+        """The purchase a borrower made for a reference ("trade:<trade_id>" for an escrow trade):
+        the captured one, else one still reserved; NOT_FOUND when none (released ones are not
+        purchases). The gateway's Huabei refund job asks it for every refunded trade.
+        """
 
     @_abc_1.abstractmethod
     def ListBills(

@@ -1,0 +1,1 @@
+"""The event feeds of other services that the loan service follows (chassis.feed_follower)."""
