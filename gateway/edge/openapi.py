@@ -236,6 +236,8 @@ def build_openapi_document(routes: Iterable[Route], schemas: Mapping[str, Schema
                         "type": "string",
                         "minLength": 1,
                         "maxLength": IDEMPOTENCY_KEY_LENGTH_MAX,
+                        # Printable ASCII, as gateway.edge.idempotency checks it.
+                        "pattern": "^[\\x20-\\x7e]+$",
                     },
                 },
                 "DeviceId": {

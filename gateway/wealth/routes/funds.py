@@ -187,7 +187,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "The trading day whose NAV prices it (15:00 CST cut-off).",
             },
             "nav_per_unit": {"type": "string"},
-            "priced_at": _TIME,
+            "priced_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "null while the order waits for its NAV.",
+            },
             "risk_acknowledged": {"type": "boolean"},
         },
     },
