@@ -59,6 +59,8 @@ from gateway.insurance.routes import policies as insurance_policies
 from gateway.loans import representations as loan_representations
 from gateway.loans.jobs import LoanJobs
 from gateway.loans.ledger import LoanLedger
+from gateway.loans.merchant import routes as merchant_lending_routes
+from gateway.loans.merchant.wiring import MerchantLending
 from gateway.loans.refunds import HuabeiRefunds
 from gateway.loans.routes import admin as loan_admin
 from gateway.loans.routes import cash_loans, huabei, repayments
@@ -152,6 +154,7 @@ def create_app(
     loan = LoanClient(channels.loan, settings.rpc_deadline_seconds)
     wealth_ledger = WealthLedger(payment)
     loan_ledger = LoanLedger(payment)
+    lending = MerchantLending.build(channels.loan, payment, settings.rpc_deadline_seconds)
     insurance = InsuranceClient(channels.insurance, settings.rpc_deadline_seconds)
     insurance_ledger = InsuranceLedger(payment, insurance)
     passwords = PasswordHasher()
@@ -177,7 +180,7 @@ def create_app(
     code_wallets = PaymentCodeWallets(database[PAYMENT_CODE_WALLETS_COLLECTION])
     saga_engine = SagaEngine(
         saga_log,
-        sagas.all(),
+        (*sagas.all(), *lending.sagas.all()),
         clock,
         instance_id=instance_id(),
         lease_seconds=saga_settings.lease_seconds,
@@ -257,6 +260,9 @@ def create_app(
         *cash_loans.CashLoanRoutes(loan, credit, loan_ledger, wallet_operations).routes(),
         *repayments.RepaymentRoutes(loan, wallet_funding, wallet_operations).routes(),
         *loan_admin.LoanAdminRoutes(loan, loan_jobs, clock=clock).routes(),
+        *merchant_lending_routes.MerchantLendingRoutes(
+            lending.client, payment, lending.ledger, lending.sagas, wallet_operations, clock=clock
+        ).routes(),
         *insurance_policies.InsurancePolicyRoutes(
             insurance,
             Quoting(payment, credit, database[INSURANCE_QUOTES_COLLECTION]),
@@ -301,6 +307,7 @@ def create_app(
                 loan_representations.SCHEMAS,
                 repayments.SCHEMAS,
                 loan_admin.SCHEMAS,
+                merchant_lending_routes.SCHEMAS,
                 insurance_representations.SCHEMAS,
                 insurance_policies.SCHEMAS,
                 insurance_claims.SCHEMAS,

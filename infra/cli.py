@@ -2,9 +2,9 @@
 
   colony audit   check the payment ledger's invariants, reconcile escrow, reconcile each
                  wealth omnibus account with what the wealth service owes, and each loan
-                 ledger account (Huabei, cash loans) with the loan service's books, and the
-                 insurance omnibus and insurer accounts with the insurance books; exit 1 on
-                 a breach
+                 ledger account (Huabei, cash loans, merchant lending) with the loan
+                 service's books, and the insurance omnibus and insurer accounts with the
+                 insurance books; exit 1 on a breach
 
 It reads the same settings as the services (MONGO_URL or COLONY_<NAME>_MONGO_URL,
 COLONY_<NAME>_DB), so it checks exactly the databases they write. An operator tool may read
@@ -22,6 +22,7 @@ from chassis.mongo import create_client
 from chassis.settings import ServiceSettings
 from services.insurance.store import InsuranceStore
 from services.insurance.store.reports import read_insurance_audit
+from services.loan.merchant.store import MerchantLendingStore
 from services.loan.portfolio import book_breaches
 from services.loan.store import LoanStore
 from services.loan.store.reports import read_ledger_flows
@@ -84,9 +85,16 @@ async def _reconcile_loans(payments: PaymentStore, settings: ServiceSettings) ->
     client = create_client(settings.mongo_url, "colony-audit-loan")
     try:
         flows = await read_ledger_flows(LoanStore(client[settings.database_name]))
+        merchant = await MerchantLendingStore(client[settings.database_name]).merchant_flows()
     finally:
         await client.close()
-    breaches = []
+    breaches = [f"loan: {breach}" for breach in merchant.breaches()]
+    merchant_balance_fen = await _ledger_balance_fen(payments, merchant.account_id)
+    if merchant_balance_fen != merchant.expected_balance_fen:
+        breaches.append(
+            f"{merchant.account_id}: ledger balance {merchant_balance_fen} fen, the merchant "
+            f"lending books say {merchant.expected_balance_fen} fen"
+        )
     for account in flows:
         breaches += [f"loan: {breach}" for breach in book_breaches(account)]
         balance_fen = await _ledger_balance_fen(payments, account.account_id)

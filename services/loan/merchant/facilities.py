@@ -22,10 +22,11 @@ reason is given.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
+from chassis.clock import business_date_of
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.money import require_positive_amount
 
@@ -37,6 +38,7 @@ FIXED_MIN_SHARE = Decimal("0.20")
 REVOLVING_DAILY_RATE = Decimal("0.0006")
 FIXED_DAILY_RATE = Decimal("0.0005")
 TERM_YEARS = 1
+MAX_SHARE_OF_SALES_CEILING = Decimal(100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,8 @@ class CreditPolicy:
 
     min_months_with_settlements: int = 6
     max_refund_rate: Decimal = Decimal("0.05")
-    # The facility may not exceed this share of the last 12 months' settled sales.
+    # The facility may not exceed this share (a multiple, when above 1) of the last 12
+    # months' settled sales.
     max_share_of_sales: Decimal = Decimal("0.50")
 
 
@@ -69,7 +72,7 @@ DEFAULT_POLICY = CreditPolicy()
 
 
 def require_policy(policy: CreditPolicy) -> CreditPolicy:
-    """A usable policy: 0-12 months, a refund rate in [0, 1], a share of sales in (0, 1]."""
+    """A usable policy: 0-12 months, a refund rate in [0, 1], a share of sales in (0, 100]."""
     if not 0 <= policy.min_months_with_settlements <= 12:
         raise InvalidArgument(
             "min_months_with_settlements is 0 to 12",
@@ -77,9 +80,9 @@ def require_policy(policy: CreditPolicy) -> CreditPolicy:
         )
     if not Decimal(0) <= policy.max_refund_rate <= Decimal(1):
         raise InvalidArgument("max_refund_rate is 0 to 1", metadata={"field": "max_refund_rate"})
-    if not Decimal(0) < policy.max_share_of_sales <= Decimal(1):
+    if not Decimal(0) < policy.max_share_of_sales <= MAX_SHARE_OF_SALES_CEILING:
         raise InvalidArgument(
-            "max_share_of_sales is above 0, at most 1", metadata={"field": "max_share_of_sales"}
+            "max_share_of_sales is above 0, at most 100", metadata={"field": "max_share_of_sales"}
         )
     return policy
 
@@ -183,6 +186,7 @@ class Facility:
     state: FacilityState
     declines: tuple[Decline, ...]
     decided_on: date
+    decided_at: datetime
     start_date: date | None = None
     end_date: date | None = None
     disbursement_posting_id: str = ""
@@ -247,7 +251,7 @@ def apply_for_facility(
     fixed_fen: int,
     figures: MerchantFigures,
     policy: CreditPolicy,
-    today: date,
+    now: datetime,
 ) -> Facility:
     """The decided facility: PENDING_DISBURSEMENT (the fixed part to pay out) or DECLINED."""
     require_split(amount_fen, fixed_fen)
@@ -260,7 +264,8 @@ def apply_for_facility(
         fixed_fen=fixed_fen,
         state=state,
         declines=tuple(declines),
-        decided_on=today,
+        decided_on=business_date_of(now),
+        decided_at=now,
     )
 
 
@@ -294,6 +299,11 @@ def cancel_facility(facility: Facility) -> Facility:
             "an active facility cannot be cancelled", reason="FACILITY_NOT_ACTIVE"
         )
     return replace(facility, state=FacilityState.CANCELLED)
+
+
+def facility_tombstone(facility_id: str, now: datetime) -> Facility:
+    """A cancel that came before its apply: the late apply finds it cancelled."""
+    return Facility(facility_id, "", 0, 0, FacilityState.CANCELLED, (), business_date_of(now), now)
 
 
 def accrue_facility(facility: Facility, day: date) -> Facility:

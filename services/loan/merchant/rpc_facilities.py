@@ -16,6 +16,7 @@ from services.loan.merchant.facilities import (
     apply_repayment,
     cancel_facility,
     confirm_draw,
+    facility_tombstone,
     release_draw,
     release_repayment,
     reserve_draw,
@@ -77,7 +78,7 @@ class FacilitiesRpc(MerchantRpcBase):
                 fixed_fen=fixed_fen,
                 figures=figures_from_proto(request.figures, overdue),
                 policy=await self._store.credit_policy(session),
-                today=today,
+                now=self._clock.now(),
             )
             if facility.state is FacilityState.PENDING_DISBURSEMENT:
                 require_capacity(await self._store.claim_capacity(session), fixed_fen)
@@ -110,7 +111,11 @@ class FacilitiesRpc(MerchantRpcBase):
         facility_id = require_id(request.facility_id, "facility_id")
 
         async def cancel(session: Session) -> pb.CancelFacilityResponse:
-            facility = await self._store.get_facility(facility_id, session)
+            facility = await self._store.find_facility(facility_id, session)
+            if facility is None:
+                tombstone_ = facility_tombstone(facility_id, self._clock.now())
+                await self._store.save_facility(session, tombstone_)
+                return pb.CancelFacilityResponse(facility=self._view(tombstone_))
             cancelled = cancel_facility(facility)
             if cancelled is facility:
                 return pb.CancelFacilityResponse(facility=self._view(facility))
@@ -139,7 +144,7 @@ class FacilitiesRpc(MerchantRpcBase):
                 len(facilities),
                 page_size,
                 lambda: encode_page_token(
-                    query, facilities[-1].decided_on.isoformat(), facilities[-1].facility_id
+                    query, facilities[-1].decided_at.isoformat(), facilities[-1].facility_id
                 ),
             ),
         )

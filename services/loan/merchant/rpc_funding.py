@@ -8,7 +8,6 @@ from chassis.grpc_server import Context
 from chassis.mongo import Session
 from chassis.wire import amount_from_proto, money_to_proto
 from colony.loan.v1 import merchant_lending_pb2 as pb
-from services.loan.merchant.facilities import MERCHANT_LEDGER_ACCOUNT_ID
 from services.loan.merchant.funding import (
     FundingBook,
     borrow,
@@ -75,23 +74,15 @@ class FundingRpc(MerchantRpcBase):
         self, request: pb.GetMerchantLendingAuditRequest, context: Context
     ) -> pb.GetMerchantLendingAuditResponse:
         flows = await self._store.merchant_flows()
-        breaches = []
-        lent, repaid = flows["lent_fen"], flows["principal_repaid_fen"]
-        outstanding = flows["principal_outstanding_fen"]
-        if lent - repaid != outstanding:
-            breaches.append(
-                f"{MERCHANT_LEDGER_ACCOUNT_ID}: lent {lent} - principal repaid {repaid} "
-                f"!= principal outstanding {outstanding}"
-            )
         return pb.GetMerchantLendingAuditResponse(
-            account_id=MERCHANT_LEDGER_ACCOUNT_ID,
-            lent=money_to_proto(lent),
-            collected=money_to_proto(flows["collected_fen"]),
-            principal_repaid=money_to_proto(repaid),
-            principal_outstanding=money_to_proto(outstanding),
-            expected_balance_fen=flows["collected_fen"] - lent,
-            in_flight=money_to_proto(flows["in_flight_fen"]),
-            breaches=breaches,
+            account_id=flows.account_id,
+            lent=money_to_proto(flows.lent_fen),
+            collected=money_to_proto(flows.collected_fen),
+            principal_repaid=money_to_proto(flows.principal_repaid_fen),
+            principal_outstanding=money_to_proto(flows.principal_outstanding_fen),
+            expected_balance_fen=flows.expected_balance_fen,
+            in_flight=money_to_proto(flows.in_flight_fen),
+            breaches=flows.breaches(),
         )
 
     async def SetMerchantCreditPolicy(

@@ -9,13 +9,14 @@ Reads of the consumer books (huabei_lines, cash_loans) are sums only: the lendin
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from chassis.errors import NotFound
 from chassis.mongo import Document, Session
+from services.loan.merchant.audit import MerchantFlows
 from services.loan.merchant.facilities import DEFAULT_POLICY, CreditPolicy, Facility, FacilityState
 from services.loan.merchant.funding import Capacity, FundingBook
 from services.loan.merchant.steps import Step, StepKind, StepState
@@ -46,7 +47,7 @@ class MerchantLendingStore(LoanCollections):
     async def ensure_merchant_indexes(self) -> None:
         await self.merchant_facilities.create_indexes(
             [
-                IndexModel([("merchant_id", ASCENDING), ("decided_on", DESCENDING)]),
+                IndexModel([("merchant_id", ASCENDING), ("decided_at", DESCENDING)]),
                 IndexModel([("state", ASCENDING)]),
             ]
         )
@@ -82,10 +83,10 @@ class MerchantLendingStore(LoanCollections):
     ) -> list[Facility]:
         query: Document = {"merchant_id": merchant_id}
         if after is not None:
-            query.update(after_key("decided_on", after[0], after[1], True))
+            query.update(after_key("decided_at", datetime.fromisoformat(after[0]), after[1], True))
         cursor = (
             self.merchant_facilities.find(query)
-            .sort([("decided_on", DESCENDING), ("_id", DESCENDING)])
+            .sort([("decided_at", DESCENDING), ("_id", DESCENDING)])
             .limit(limit)
         )
         return [facility_from_document(document) async for document in cursor]
@@ -186,21 +187,21 @@ class MerchantLendingStore(LoanCollections):
         return await self.capacity(session)
 
     # audit
-    async def merchant_flows(self) -> Document:
+    async def merchant_flows(self) -> MerchantFlows:
         """The sums the audit compares (lent, collected, principal repaid and outstanding)."""
         applied = {"state": StepState.APPLIED.value}
         draws = {**applied, "kind": StepKind.DRAW.value}
         repayments = {**applied, "kind": StepKind.REPAYMENT.value}
-        lent_fixed = await sum_of(
-            self.merchant_facilities, {"state": {"$in": LENT_STATES}}, "fixed_fen"
-        )
-        pending = {"state": StepState.PENDING.value}
-        return {
-            "lent_fen": lent_fixed + await sum_of(self.merchant_steps, draws, "amount_fen"),
-            "collected_fen": await sum_of(self.merchant_steps, repayments, "amount_fen"),
-            "principal_repaid_fen": await sum_of(self.merchant_steps, repayments, "principal_fen"),
-            "principal_outstanding_fen": await sum_of(
+        started = {"state": {"$in": LENT_STATES}}
+        return MerchantFlows(
+            lent_fen=await sum_of(self.merchant_facilities, started, "fixed_fen")
+            + await sum_of(self.merchant_steps, draws, "amount_fen"),
+            collected_fen=await sum_of(self.merchant_steps, repayments, "amount_fen"),
+            principal_repaid_fen=await sum_of(self.merchant_steps, repayments, "principal_fen"),
+            principal_outstanding_fen=await sum_of(
                 self.merchant_facilities, {}, "principal_outstanding_fen"
             ),
-            "in_flight_fen": await sum_of(self.merchant_steps, pending, "amount_fen"),
-        }
+            in_flight_fen=await sum_of(
+                self.merchant_steps, {"state": StepState.PENDING.value}, "amount_fen"
+            ),
+        )

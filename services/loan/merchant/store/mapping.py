@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
 
@@ -49,6 +49,7 @@ def facility_to_document(facility: Facility) -> Document:
         "state": facility.state.value,
         "declines": [decline.value for decline in facility.declines],
         "decided_on": facility.decided_on.isoformat(),
+        "decided_at": facility.decided_at,
         "start_date": _text(facility.start_date),
         "end_date": _text(facility.end_date),
         "disbursement_posting_id": facility.disbursement_posting_id,
@@ -72,6 +73,7 @@ def facility_from_document(document: Document) -> Facility:
         state=FacilityState(document["state"]),
         declines=tuple(Decline(value) for value in document["declines"]),
         decided_on=date.fromisoformat(document["decided_on"]),
+        decided_at=document["decided_at"].replace(tzinfo=UTC),
         start_date=_day(document["start_date"]),
         end_date=_day(document["end_date"]),
         disbursement_posting_id=document["disbursement_posting_id"],

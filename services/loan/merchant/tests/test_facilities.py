@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -24,6 +24,7 @@ from services.loan.merchant.facilities import (
 )
 
 DAY = date(2026, 3, 2)
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Beijing on DAY
 GOOD = MerchantFigures(
     months_with_settlements=12,
     settled_sales_fen=10_000_000_00,
@@ -40,7 +41,7 @@ def started(amount_fen: int, fixed_fen: int) -> object:
         fixed_fen=fixed_fen,
         figures=GOOD,
         policy=DEFAULT_POLICY,
-        today=DAY,
+        now=NOW,
     )
     assert facility.state is FacilityState.PENDING_DISBURSEMENT
     return start_facility(facility, "posting-1", DAY)
@@ -116,7 +117,7 @@ def test_fixed_part_rules_refuse_naming_the_rule(
             fixed_fen=fixed_fen,
             figures=GOOD,
             policy=DEFAULT_POLICY,
-            today=DAY,
+            now=NOW,
         )
     assert caught.value.reason == "FACILITY_FIXED_PART"
     assert caught.value.metadata["rules"] == rules
@@ -166,7 +167,7 @@ def test_credit_decision_lists_every_reason(
         fixed_fen=50_000_00,
         figures=figures,
         policy=DEFAULT_POLICY,
-        today=DAY,
+        now=NOW,
     )
     assert list(facility.declines) == declines
     expected = FacilityState.DECLINED if declines else FacilityState.PENDING_DISBURSEMENT

@@ -356,3 +356,20 @@ async def test_the_credit_policy_is_data(merchant: Stub) -> None:
             idempotency_key=new_key(), facility_id=approved.facility.facility_id
         )
     )
+
+
+async def test_a_cancel_before_the_apply_leaves_a_tombstone(merchant: Stub) -> None:
+    await merchant.CancelFacility(
+        pb.CancelFacilityRequest(idempotency_key=new_key(), facility_id="f-tomb")
+    )
+    late = await merchant.ApplyFacility(
+        pb.ApplyFacilityRequest(
+            idempotency_key=new_key(),
+            facility_id="f-tomb",
+            merchant_id=new_merchant(),
+            amount=cny(200_000 * YUAN),
+            fixed_amount=cny(50_000 * YUAN),
+            figures=GOOD,
+        )
+    )
+    assert late.facility.state == pb.FACILITY_STATE_CANCELLED

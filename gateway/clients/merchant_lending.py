@@ -1,0 +1,101 @@
+"""The loan service's merchant lending client (colony.loan.v1.MerchantLendingService)."""
+
+from __future__ import annotations
+
+import grpc
+
+from colony.loan.v1 import merchant_lending_pb2 as mpb
+from colony.loan.v1 import merchant_lending_pb2_grpc
+from gateway.clients.base import ServiceClient
+
+
+class MerchantLendingClient(ServiceClient):
+    """Facilities, draws, facility repayments, funding (docs/loans.md "Merchant lending").
+
+    Served by the loan process (the same channel as LoanClient); it moves no money: the
+    gateway's sagas (gateway.loans.merchant.sagas) pair each step with the payment ledger.
+    """
+
+    service_name = "loan"
+
+    def __init__(self, channel: grpc.aio.Channel, deadline_seconds: float) -> None:
+        super().__init__(deadline_seconds)
+        self._stub = merchant_lending_pb2_grpc.MerchantLendingServiceStub(channel)
+
+    async def apply_facility(self, request: mpb.ApplyFacilityRequest) -> mpb.ApplyFacilityResponse:
+        return await self._call(self._stub.ApplyFacility, request)
+
+    async def confirm_facility_disbursement(
+        self, request: mpb.ConfirmFacilityDisbursementRequest
+    ) -> mpb.ConfirmFacilityDisbursementResponse:
+        return await self._call(self._stub.ConfirmFacilityDisbursement, request)
+
+    async def cancel_facility(
+        self, request: mpb.CancelFacilityRequest
+    ) -> mpb.CancelFacilityResponse:
+        return await self._call(self._stub.CancelFacility, request)
+
+    async def get_facility(self, request: mpb.GetFacilityRequest) -> mpb.GetFacilityResponse:
+        return await self._call(self._stub.GetFacility, request)
+
+    async def list_facilities(
+        self, request: mpb.ListFacilitiesRequest
+    ) -> mpb.ListFacilitiesResponse:
+        return await self._call(self._stub.ListFacilities, request)
+
+    async def try_draw(self, request: mpb.TryDrawRequest) -> mpb.TryDrawResponse:
+        return await self._call(self._stub.TryDraw, request)
+
+    async def confirm_draw(self, request: mpb.ConfirmDrawRequest) -> mpb.ConfirmDrawResponse:
+        return await self._call(self._stub.ConfirmDraw, request)
+
+    async def cancel_draw(self, request: mpb.CancelDrawRequest) -> mpb.CancelDrawResponse:
+        return await self._call(self._stub.CancelDraw, request)
+
+    async def try_facility_repayment(
+        self, request: mpb.TryFacilityRepaymentRequest
+    ) -> mpb.TryFacilityRepaymentResponse:
+        return await self._call(self._stub.TryFacilityRepayment, request)
+
+    async def confirm_facility_repayment(
+        self, request: mpb.ConfirmFacilityRepaymentRequest
+    ) -> mpb.ConfirmFacilityRepaymentResponse:
+        return await self._call(self._stub.ConfirmFacilityRepayment, request)
+
+    async def cancel_facility_repayment(
+        self, request: mpb.CancelFacilityRepaymentRequest
+    ) -> mpb.CancelFacilityRepaymentResponse:
+        return await self._call(self._stub.CancelFacilityRepayment, request)
+
+    async def pay_in_capital(self, request: mpb.PayInCapitalRequest) -> mpb.PayInCapitalResponse:
+        return await self._call(self._stub.PayInCapital, request)
+
+    async def borrow_from_bank(
+        self, request: mpb.BorrowFromBankRequest
+    ) -> mpb.BorrowFromBankResponse:
+        return await self._call(self._stub.BorrowFromBank, request)
+
+    async def repay_bank_borrowing(
+        self, request: mpb.RepayBankBorrowingRequest
+    ) -> mpb.RepayBankBorrowingResponse:
+        return await self._call(self._stub.RepayBankBorrowing, request)
+
+    async def get_lending_capacity(
+        self, request: mpb.GetLendingCapacityRequest
+    ) -> mpb.GetLendingCapacityResponse:
+        return await self._call(self._stub.GetLendingCapacity, request)
+
+    async def get_merchant_lending_audit(
+        self, request: mpb.GetMerchantLendingAuditRequest
+    ) -> mpb.GetMerchantLendingAuditResponse:
+        return await self._call(self._stub.GetMerchantLendingAudit, request)
+
+    async def set_merchant_credit_policy(
+        self, request: mpb.SetMerchantCreditPolicyRequest
+    ) -> mpb.SetMerchantCreditPolicyResponse:
+        return await self._call(self._stub.SetMerchantCreditPolicy, request)
+
+    async def get_merchant_credit_policy(
+        self, request: mpb.GetMerchantCreditPolicyRequest
+    ) -> mpb.GetMerchantCreditPolicyResponse:
+        return await self._call(self._stub.GetMerchantCreditPolicy, request)
