@@ -4,6 +4,7 @@ With COLONY_CREDIT_ADDRESS set (as `make run`, compose and Kubernetes do), risk 
 follows the credit service's blacklist feed. COLONY_PAYMENT_PASSWORD_PEPPER is the secret mixed
 into payment password hashes: required unless COLONY_ENV=dev (changing it invalidates every
 payment password set before, so set it once, from a secret store).
+COLONY_PAYMENT_GROUP_COMMIT=0 turns group commit off (one transaction per Transfer).
 """
 
 from __future__ import annotations
@@ -38,10 +39,16 @@ def main() -> None:
     credit_address = os.environ.get("COLONY_CREDIT_ADDRESS", "")
     credit_feed = UpstreamFeed(CREDIT_FEED, credit_address) if credit_address else None
     pepper = password_pepper_from(os.environ)
+    group_commit = os.environ.get("COLONY_PAYMENT_GROUP_COMMIT", "1") != "0"
 
     async def build(settings: ServiceSettings, client: MongoClient, clock: Clock) -> GrpcService:
         return await build_payment_service(
-            settings, client, clock, credit_feed=credit_feed, password_pepper=pepper
+            settings,
+            client,
+            clock,
+            credit_feed=credit_feed,
+            password_pepper=pepper,
+            group_commit=group_commit,
         )
 
     run_service("payment", build)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from chassis.grpc_server import Context
-from chassis.idempotency import require_idempotency_key
+from chassis.idempotency import fingerprint_request, require_idempotency_key
 from chassis.mongo import Session
 from chassis.wire import amount_from_proto, money_to_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
+from services.payment.batch import TransferAsk
 from services.payment.identity import (
     mask_resident_id,
     validate_name,
@@ -171,11 +172,25 @@ class AccountsRpc(PaymentRpcBase):
             return await self._once("withdraw", request, pb.WithdrawResponse, withdraw)
 
     async def Transfer(self, request: pb.TransferRequest, context: Context) -> pb.TransferResponse:
-        require_idempotency_key(request.idempotency_key)
+        key = require_idempotency_key(request.idempotency_key)
         amount_fen = amount_from_proto(request.amount)
         from_id = require_account_id(request.from_account_id, "from_account_id")
         to_id = require_account_id(request.to_account_id, "to_account_id")
         verified = await self._second_factor(from_id, request.risk)
+        if self._transfers is not None and not verified.authorization_digest:
+            return await self._transfers.transfer(
+                TransferAsk(
+                    record_id=f"transfer:{key}",
+                    fingerprint=fingerprint_request(request),
+                    idempotency_key=key,
+                    from_account_id=from_id,
+                    to_account_id=to_id,
+                    amount_fen=amount_fen,
+                    memo=request.memo,
+                    device_id=request.risk.device_id,
+                    second_factor=verified,
+                )
+            )
         payment = OutgoingPayment(to_id, PaymentKind.TRANSFER, amount_fen, request.risk.device_id)
 
         async def transfer(session: Session) -> pb.TransferResponse:

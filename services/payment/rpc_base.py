@@ -52,6 +52,7 @@ from services.payment.payment_password import (
     wrong_password_error,
 )
 from services.payment.risk import DEFAULT_RULES, Rule
+from services.payment.rpc_batching import TransferBatcher
 from services.payment.screening import OutgoingPayment, RiskRefused, screen_outgoing
 from services.payment.store import PaymentStore
 from services.payment.wire import posting_to_proto
@@ -101,6 +102,7 @@ class PaymentRpcBase:
         risk_rules: tuple[Rule, ...] = DEFAULT_RULES,
         billers: tuple[Biller, ...] = (),
         password_pepper: bytes = b"",
+        group_commit: bool = True,
     ) -> None:
         self._client = client
         self._billers = billers
@@ -120,6 +122,12 @@ class PaymentRpcBase:
         # guarded debits would otherwise conflict; credits (above all to hot accounts)
         # must not queue behind each other.
         self._account_locks = KeyedLock()
+        # Group commit (rpc_batching.py): Transfers share transactions; off, one each.
+        self._transfers = (
+            TransferBatcher(client, store, clock, lambda: self._risk_rules)
+            if group_commit
+            else None
+        )
 
     async def _once(
         self,

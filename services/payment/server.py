@@ -91,11 +91,14 @@ async def build_payment_service(
     *,
     credit_feed: UpstreamFeed | None = None,
     password_pepper: bytes = b"",
+    group_commit: bool = True,
 ) -> GrpcService:
     """Prepare the payment database (indexes, system accounts) and build its gRPC server.
 
     With credit_feed, risk control follows the credit service's blacklist (the
-    dishonest-debtor rule); without it, nobody is listed as one.
+    dishonest-debtor rule); without it, nobody is listed as one. group_commit=False makes
+    every Transfer its own transaction (the path before group commit; the benchmark's
+    "before").
     """
     store = PaymentStore(client[settings.database_name])
     await store.ensure_indexes()
@@ -113,6 +116,7 @@ async def build_payment_service(
         risk_rules=DEFAULT_RULES if stored_rules is None else parse_rules(stored_rules),
         billers=DEMO_BILLERS,
         password_pepper=password_pepper,
+        group_commit=group_commit,
     )
     service = build_grpc_service(
         settings,

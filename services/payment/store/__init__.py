@@ -5,6 +5,7 @@ One module per aggregate, each a class over the shared collection handles
 
   accounts.py       accounts, identities, hot-account sub-accounts (AccountStore)
   postings.py       postings, statement lines, the balance guard, the ledger audit (PostingStore)
+  batches.py        a batch of movements: read once, written in bulk (BatchStore, group commit)
   holds.py          TCC holds and the funds they reserve (HoldStore)
   trades.py         escrow trades, the trade job's runs, the escrow audit (TradeStore)
   risk.py           blacklist, risk rules, risk decisions (RiskStore)
@@ -17,6 +18,7 @@ PaymentStore puts them together, so the servicer, the tools and the tests hold o
 
 from __future__ import annotations
 
+from services.payment.store.batches import BatchStore
 from services.payment.store.credentials import CredentialStore
 from services.payment.store.credit_listings import CreditListingStore
 from services.payment.store.holds import HoldStore
@@ -28,6 +30,7 @@ from services.payment.store.trades import TradeStore
 
 class PaymentStore(
     PostingStore,
+    BatchStore,
     HoldStore,
     TradeStore,
     RiskStore,
@@ -45,6 +48,7 @@ class PaymentStore(
         await self.ensure_trade_indexes()
         await self.ensure_risk_indexes()
         await self.ensure_credential_indexes()
+        await self.ensure_payment_code_indexes()
 
 
 __all__ = ["PaymentStore"]

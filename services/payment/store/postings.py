@@ -17,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from chassis.errors import NotFound
 from chassis.mongo import Document, Session
 from chassis.paging import decode_page_token, encode_page_token, invalid_page_token
+from services.payment.batch import time_statement_key
 from services.payment.holds import HoldState
 from services.payment.ledger import (
     Account,
@@ -59,8 +60,7 @@ class _Movement:
 # credited concurrently, so once an account has been hot its lines are ordered by posting
 # time (microseconds, with the moving document's sequence as a tie-breaker); such keys are
 # far above any sequence, so older sequence-keyed lines still sort below them.
-def _time_statement_key(moment: datetime, sequence: int) -> int:
-    return int(moment.timestamp() * 1_000_000) * 1_000 + sequence % 1_000
+_time_statement_key = time_statement_key
 
 
 def _movement(

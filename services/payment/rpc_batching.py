@@ -1,0 +1,180 @@
+"""Group commit: the movements of one process share transactions (issue "Ledger throughput").
+
+A movement arriving while a batch commits waits; when the batch is done, everything that
+waited (up to BATCH_SIZE_MAX) becomes the next batch: one transaction that reads what the
+batch touches once (store/batches.py), decides every movement in arrival order
+(batch.py) and writes in bulk. Under light load a batch is one movement and nothing waits;
+under heavy load the round trips per movement fall with the batch's size.
+
+Each movement gets its own answer: a refusal fails it alone. A batch whose transaction
+keeps conflicting with other writers (after run_in_transaction's own reruns) is rerun
+once, then split in halves, down to single movements, whose failure is their own.
+Nothing is acknowledged before its batch commits, so a crash loses no acknowledged
+movement, and a retried one finds its idempotency record.
+
+Batched today: Transfer (except one answering a challenge with a payment authorization,
+which takes the one-transaction path because its transaction spends the authorization).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from chassis.clock import Clock
+from chassis.errors import Aborted
+from chassis.mongo import MongoClient, Session, run_in_transaction
+from colony.payment.v1 import payment_pb2 as pb
+from services.payment.batch import (
+    Accepted,
+    Refused,
+    Replayed,
+    ReplayOf,
+    TransferAsk,
+    decide_transfers,
+)
+from services.payment.risk import Rule
+from services.payment.store import PaymentStore
+from services.payment.store.batches import BatchConflict
+from services.payment.wire import account_to_proto, posting_to_proto
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE_MAX = 64
+# A batch that conflicted after run_in_transaction's reruns is tried this many more times
+# before it is split.
+BATCH_RERUNS_MAX = 1
+
+Answer = pb.TransferResponse | BaseException
+
+
+@dataclass(slots=True)
+class _Waiting:
+    ask: TransferAsk
+    answer: asyncio.Future[pb.TransferResponse]
+
+
+def _conflicted(error: BaseException) -> bool:
+    """A batch-wide failure another try may not repeat: conflicts, a racing same key."""
+    if isinstance(error, BatchConflict | DuplicateKeyError):
+        return True
+    return isinstance(error, PyMongoError) and error.has_error_label("TransientTransactionError")
+
+
+class TransferBatcher:
+    """One per process: queues Transfers and commits them in batches, one batch at a time."""
+
+    def __init__(
+        self,
+        client: MongoClient,
+        store: PaymentStore,
+        clock: Clock,
+        rules: Callable[[], Sequence[Rule]],
+        *,
+        size_max: int = BATCH_SIZE_MAX,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._clock = clock
+        self._rules = rules
+        self._size_max = size_max
+        self._waiting: list[_Waiting] = []
+        self._worker: asyncio.Task[None] | None = None
+        self.batches = 0  # committed batches, and the movements in them (for the benchmark)
+        self.movements = 0
+
+    async def transfer(self, ask: TransferAsk) -> pb.TransferResponse:
+        """Queue one Transfer and wait for its batch's answer."""
+        answer: asyncio.Future[pb.TransferResponse] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(ask, answer))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain(), name="transfer-batcher")
+        return await answer
+
+    async def _drain(self) -> None:
+        """Commit batches while movements wait; arrivals during a commit join the next one."""
+        while self._waiting:
+            batch = self._waiting[: self._size_max]
+            del self._waiting[: self._size_max]
+            try:
+                await self._commit(batch)
+            except BaseException as error:  # never leave a caller waiting
+                for waiting in batch:
+                    if not waiting.answer.done():
+                        waiting.answer.set_exception(error)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+
+    async def _commit(self, batch: list[_Waiting], reruns: int = 0) -> None:
+        try:
+            answers = await self._run(batch)
+        except Exception as error:
+            if _conflicted(error) and reruns < BATCH_RERUNS_MAX:
+                await self._commit(batch, reruns + 1)
+            elif len(batch) > 1:
+                # Split: a conflict on one hot spot, or one movement that breaks, stays there.
+                half = len(batch) // 2
+                await self._commit(batch[:half])
+                await self._commit(batch[half:])
+            else:
+                batch[0].answer.set_exception(
+                    Aborted("the transfer conflicted with concurrent writes; retry")
+                    if _conflicted(error)
+                    else error
+                )
+            return
+        self.batches += 1
+        self.movements += len(batch)
+        for waiting, answer in zip(batch, answers, strict=True):
+            if waiting.answer.done():  # the caller gave up; its movement stands
+                continue
+            if isinstance(answer, BaseException):
+                waiting.answer.set_exception(answer)
+            else:
+                waiting.answer.set_result(answer)
+
+    async def _run(self, batch: list[_Waiting]) -> list[Answer]:
+        asks = [waiting.ask for waiting in batch]
+        parties = {a.from_account_id for a in asks} | {a.to_account_id for a in asks}
+
+        async def in_transaction(session: Session) -> list[Answer]:
+            now = self._clock.now()
+            view = await self._store.read_batch(session, [a.record_id for a in asks], parties)
+            decision = decide_transfers(asks, view, self._rules(), now)
+            answers: list[Answer] = []
+            responses: dict[str, tuple[str, pb.TransferResponse]] = {}
+            events = []
+            for ask, outcome in zip(asks, decision.outcomes, strict=True):
+                if isinstance(outcome, Accepted):
+                    posting = posting_to_proto(outcome.posting)
+                    response = pb.TransferResponse(
+                        posting=posting, account=account_to_proto(outcome.payer_after)
+                    )
+                    responses[ask.record_id] = (ask.fingerprint, response)
+                    events.append(
+                        (
+                            "payment.posting.recorded",
+                            outcome.posting.posting_id,
+                            posting,
+                            outcome.posting.posted_at,
+                        )
+                    )
+                    answers.append(response)
+                elif isinstance(outcome, Replayed):
+                    answers.append(pb.TransferResponse.FromString(outcome.response))
+                elif isinstance(outcome, ReplayOf):
+                    answers.append(answers[outcome.index])
+                else:
+                    assert isinstance(outcome, Refused)
+                    answers.append(outcome.error)
+            await self._store.write_batch(
+                session, decision, responses=responses, events=events, now=now
+            )
+            return answers
+
+        with self._store.shard_leases():
+            return await run_in_transaction(self._client, in_transaction)

@@ -1,0 +1,197 @@
+"""A batch of movements in one transaction: read what it touches once, write it in bulk.
+
+The batch's reads (idempotency records, accounts with their sub-accounts, the blacklist)
+take four round trips whatever the batch's size; its writes (balances and activity,
+statement lines, postings, idempotency records, risk decisions, outbox events) one bulk
+operation per collection. Each balance update is filtered on the sequence the batch read,
+so a document that moved under the batch fails the batch (it reruns), never a movement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.message import Message
+from pymongo import UpdateOne
+
+from chassis.errors import Aborted
+from chassis.mongo import Document, Session
+from services.payment.batch import BatchDecision, BatchView, LedgerDocument, StatementLine
+from services.payment.ledger import Account
+from services.payment.store.accounts import AccountStore, shard_id
+from services.payment.store.mapping import (
+    account_from_document,
+    activity_to_document,
+    posting_to_document,
+    risk_decision_to_document,
+)
+
+
+class BatchConflict(Aborted):
+    """A document the batch read moved before its writes: the batch reruns."""
+
+
+def _ledger_document(document: Document) -> LedgerDocument:
+    return LedgerDocument(
+        document_id=document["_id"],
+        balance_fen=document["balance_fen"],
+        held_fen=document.get("held_fen", 0),
+        sequence=int(document.get("sequence", 0)),
+        by_time="shard_of" in document or bool(document.get("statement_by_time", False)),
+        shard_of=document.get("shard_of", ""),
+    )
+
+
+def _line_document(line: StatementLine) -> Document:
+    posting = line.posting
+    return {
+        "_id": f"{posting.posting_id}:{line.ledger_account_id}",
+        "posting_id": posting.posting_id,
+        "account_id": line.account_id,
+        "ledger_account_id": line.ledger_account_id,
+        "kind": posting.kind.value,
+        "amount_fen": line.amount_fen,
+        "balance_after_fen": line.balance_after_fen,
+        "sequence": line.sequence,
+        "statement_key": line.statement_key,
+        "counterpart_account_id": line.counterpart_account_id,
+        "counterpart_name": line.counterpart_name,
+        "memo": posting.memo,
+        "reference": "",
+        "posted_at": posting.posted_at,
+    }
+
+
+class BatchStore(AccountStore):
+    """Reads and writes a batch of movements (services/payment/batch.py decides it)."""
+
+    async def read_batch(
+        self,
+        session: Session,
+        record_ids: Iterable[str],
+        account_ids: Iterable[str],
+    ) -> BatchView:
+        """Everything the batch decides on, as its transaction sees it."""
+        ids = sorted(set(account_ids))
+        records = {
+            document["_id"]: (document["fingerprint"], document["response"])
+            async for document in self.idempotency.find(
+                {"_id": {"$in": sorted(set(record_ids))}}, session=session
+            )
+        }
+        accounts: dict[str, Account] = {}
+        documents: dict[str, LedgerDocument] = {}
+        hot: list[str] = []
+        async for document in self.accounts.find({"_id": {"$in": ids}}, session=session):
+            if "shard_of" in document:
+                continue  # a sub-account's id is not an account
+            accounts[document["_id"]] = account_from_document(document)
+            documents[document["_id"]] = _ledger_document(document)
+            if document.get("hot_shards") or document.get("statement_by_time"):
+                hot.append(document["_id"])
+        shards_of: dict[str, list[str]] = {account_id: [] for account_id in hot}
+        if hot:
+            cursor = self.accounts.find({"shard_of": {"$in": hot}}, session=session)
+            async for document in cursor:
+                documents[document["_id"]] = _ledger_document(document)
+                shards_of[document["shard_of"]].append(document["_id"])
+        credit_shard = {
+            account_id: shard_id(account_id, self._pick_shard(accounts[account_id]))
+            for account_id in hot
+            if accounts[account_id].is_hot
+        }
+        blacklisted = {
+            document["_id"]
+            async for document in self.blacklist.find(
+                {"_id": {"$in": ids}}, {"_id": 1}, session=session
+            )
+        }
+        return BatchView(
+            accounts=accounts,
+            documents=documents,
+            shards_of={k: tuple(v) for k, v in shards_of.items()},
+            credit_shard=credit_shard,
+            blacklisted=blacklisted,
+            records=records,
+        )
+
+    async def write_batch(
+        self,
+        session: Session,
+        decision: BatchDecision,
+        *,
+        responses: Mapping[str, tuple[str, Message]],
+        events: Sequence[tuple[str, str, Message, datetime]],
+        now: datetime,
+    ) -> None:
+        """Write the batch's decision; responses: record id -> (fingerprint, answer)."""
+        updates: list[Any] = []
+        for document_id, read_sequence in decision.read_sequences.items():
+            after = decision.documents[document_id]
+            change: Document = {
+                "$inc": {
+                    "balance_fen": after.balance_fen - decision.read_balances[document_id],
+                    "sequence": after.sequence - read_sequence,
+                }
+            }
+            if document_id in decision.activities:
+                change["$set"] = {
+                    "activity": activity_to_document(decision.activities[document_id])
+                }
+            if after.shard_of and read_sequence == 0:
+                # A sub-account this batch may be the first to credit.
+                change["$setOnInsert"] = {"shard_of": after.shard_of, "held_fen": 0}
+                updates.append(UpdateOne({"_id": document_id}, change, upsert=True))
+            else:
+                updates.append(UpdateOne({"_id": document_id, "sequence": read_sequence}, change))
+        for account_id, activity in decision.activities.items():
+            if account_id not in decision.read_sequences:
+                change = {"$set": {"activity": activity_to_document(activity)}}
+                updates.append(UpdateOne({"_id": account_id}, change))
+        if updates:
+            result = await self.accounts.bulk_write(updates, ordered=False, session=session)
+            if result.matched_count + result.upserted_count != len(updates):
+                raise BatchConflict("an account moved under the batch; rerun it")
+        await self._insert(self.entries, [_line_document(line) for line in decision.lines], session)
+        await self._insert(
+            self.postings, [posting_to_document(p, "") for p in decision.postings], session
+        )
+        await self._insert(
+            self.risk_decisions, [risk_decision_to_document(r) for r in decision.decisions], session
+        )
+        await self._insert(
+            self.idempotency,
+            [
+                {
+                    "_id": record_id,
+                    "fingerprint": fingerprint,
+                    "recorded_at": now,
+                    "response": response.SerializeToString(),
+                }
+                for record_id, (fingerprint, response) in responses.items()
+            ],
+            session,
+        )
+        await self._insert(
+            self.outbox,
+            [
+                {
+                    "_id": uuid.uuid4().hex,
+                    "type": event_type,
+                    "aggregate_id": aggregate_id,
+                    "occurred_at": occurred_at,
+                    "payload_type": payload.DESCRIPTOR.full_name,
+                    "payload": payload.SerializeToString(deterministic=True),
+                }
+                for event_type, aggregate_id, payload, occurred_at in events
+            ],
+            session,
+        )
+
+    @staticmethod
+    async def _insert(collection: Any, documents: list[Document], session: Session) -> None:
+        if documents:
+            await collection.insert_many(documents, session=session)

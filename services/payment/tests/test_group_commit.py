@@ -1,0 +1,225 @@
+"""Property: transfers decided in batches end exactly as the same transfers one at a time.
+
+Two payment services on their own databases, the same people and merchants in each, the
+same clock: one commits every Transfer in its own transaction (group_commit=False, the
+path before group commit); in the other the same transfers, all queued at once, go
+through the group-commit batcher (rpc_batching.py) in batches of a few. A random mix
+(hypothesis) of overdrawing transfers, replays (the same request, or the same key with
+another amount), transfers to and from a hot merchant, to a blacklisted person, and ones
+risk control challenges (large, from a new device, the eleventh in a minute) must give
+every transfer the same answer (the posting's entries, the payer's balance, or the same
+refusal reason) and leave the same balances, statement lines and risk decisions; the
+ledger audit is clean on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from chassis.clock import ManualClock
+from chassis.errors import DomainError
+from chassis.idempotency import fingerprint_request
+from chassis.mongo import MongoClient
+from colony.payment.v1 import payment_pb2 as pb
+from colony.payment.v1 import payment_pb2_grpc
+from conftest import service_settings
+from services.payment.batch import TransferAsk
+from services.payment.payment_authorization import NO_SECOND_FACTOR
+from services.payment.risk import DEFAULT_RULES
+from services.payment.rpc_batching import TransferBatcher
+from services.payment.server import build_payment_service
+from services.payment.store import PaymentStore
+from services.payment.tests.support import Stub, cny, open_merchant, open_person, top_up
+from services.payment.tests.trade_support import error_info, manual_clock
+
+PERSONS = 4
+MERCHANT, HOT_MERCHANT, UNKNOWN = PERSONS, PERSONS + 1, PERSONS + 2
+BLACKLISTED = PERSONS - 1
+OPENING_FEN = 3_000_000  # 30,000 yuan: a few large transfers overdraw it
+UNKNOWN_ACCOUNT_ID = "2088000000000000"
+BATCH_SIZE = 5
+
+
+@dataclass
+class Side:
+    stub: Stub
+    store: PaymentStore
+    ids: list[str]
+
+
+@contextlib.asynccontextmanager
+async def payment_service(
+    mongo_url: str, client: MongoClient, database: str, clock: ManualClock, group_commit: bool
+) -> AsyncIterator[tuple[Stub, PaymentStore]]:
+    settings_ = service_settings("payment", mongo_url, database)
+    service = await build_payment_service(settings_, client, clock, group_commit=group_commit)
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            yield payment_pb2_grpc.PaymentServiceStub(channel), PaymentStore(client[database])
+    finally:
+        await service.stop()
+
+
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return manual_clock()
+
+
+@pytest.fixture(scope="module")
+async def services(
+    mongo_url: str, mongo_client: MongoClient, database_name: str, clock: ManualClock
+) -> AsyncIterator[tuple[tuple[Stub, PaymentStore], tuple[Stub, PaymentStore]]]:
+    async with (
+        payment_service(mongo_url, mongo_client, f"{database_name}_b", clock, True) as batched,
+        payment_service(mongo_url, mongo_client, f"{database_name}_s", clock, False) as single,
+    ):
+        yield batched, single
+
+
+async def open_parties(stub: Stub, store: PaymentStore) -> Side:
+    ids = [(await open_person(stub)).account_id for _ in range(PERSONS)]
+    ids.append((await open_merchant(stub)).account_id)
+    hot = (await open_merchant(stub, "Hot Tea")).account_id
+    await stub.SetAccountHot(pb.SetAccountHotRequest(account_id=hot, hot_shards=3))
+    ids += [hot, UNKNOWN_ACCOUNT_ID]
+    for index in range(PERSONS):
+        await top_up(stub, ids[index], OPENING_FEN)
+    await stub.SetBlacklisted(
+        pb.SetBlacklistedRequest(account_id=ids[BLACKLISTED], blacklisted=True, reason="test")
+    )
+    return Side(stub, store, ids)
+
+
+# A step: payer, payee, amount, device, and which earlier step's key it reuses (if any).
+amounts = st.one_of(st.integers(1, 400_000), st.integers(400_001, 2_500_000))
+steps = st.tuples(
+    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN]),
+    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN]),
+    amounts,
+    st.sampled_from(["", "", "phone-1", "phone-2"]),
+    st.one_of(st.none(), st.integers(1, 4)),
+    st.booleans(),
+)
+# Extra weight on the hot merchant and on one payer (the velocity rule).
+weighted = st.one_of(
+    steps,
+    steps.map(lambda s: (0, HOT_MERCHANT, *s[2:])),
+    steps.map(lambda s: (HOT_MERCHANT, s[1], *s[2:])),
+)
+
+
+def requests(step_list: list[tuple], ids: list[str]) -> list[pb.TransferRequest]:
+    made: list[pb.TransferRequest] = []
+    for number, (payer, payee, fen, device, reuse, same) in enumerate(step_list):
+        request = pb.TransferRequest(
+            idempotency_key=uuid.uuid4().hex,
+            from_account_id=ids[payer],
+            to_account_id=ids[payee],
+            amount=cny(fen),
+            memo=f"step {number}",
+            risk=pb.RiskSignals(device_id=device),
+        )
+        if reuse is not None and reuse <= number:
+            earlier = made[number - reuse]
+            request = pb.TransferRequest()
+            request.CopyFrom(earlier)
+            if not same:  # the same key for another transfer: IDEMPOTENCY_KEY_REUSED
+                request.amount.CopyFrom(cny(fen))
+        made.append(request)
+    return made
+
+
+def answer(response: pb.TransferResponse, ids: list[str]) -> tuple[object, ...]:
+    entries = tuple(
+        (ids.index(e.account_id), e.amount.amount_fen) for e in response.posting.entries
+    )
+    account = response.account
+    return ("ok", entries, account.balance.amount_fen, account.available.amount_fen)
+
+
+async def one_at_a_time(side: Side, made: list[pb.TransferRequest]) -> list[tuple[object, ...]]:
+    answers: list[tuple[object, ...]] = []
+    for request in made:
+        try:
+            answers.append(answer(await side.stub.Transfer(request), side.ids))
+        except grpc.aio.AioRpcError as error:
+            answers.append(("refused", error_info(error).reason))
+    return answers
+
+
+async def batched(
+    side: Side, client: MongoClient, clock: ManualClock, made: list[pb.TransferRequest]
+) -> tuple[list[tuple[object, ...]], TransferBatcher]:
+    batcher = TransferBatcher(client, side.store, clock, lambda: DEFAULT_RULES, size_max=BATCH_SIZE)
+
+    async def send(request: pb.TransferRequest) -> tuple[object, ...]:
+        ask = TransferAsk(
+            record_id=f"transfer:{request.idempotency_key}",
+            fingerprint=fingerprint_request(request),
+            idempotency_key=request.idempotency_key,
+            from_account_id=request.from_account_id,
+            to_account_id=request.to_account_id,
+            amount_fen=request.amount.amount_fen,
+            memo=request.memo,
+            device_id=request.risk.device_id,
+            second_factor=NO_SECOND_FACTOR,
+        )
+        try:
+            return answer(await batcher.transfer(ask), side.ids)
+        except DomainError as error:
+            return ("refused", error.reason)
+
+    # All queued at once, in order: they commit in batches of BATCH_SIZE, each batch
+    # deciding its transfers in arrival order after the batches before it committed.
+    return list(await asyncio.gather(*(send(r) for r in made))), batcher
+
+
+async def books(side: Side) -> tuple[object, ...]:
+    balances = []
+    for account_id in side.ids[:UNKNOWN]:
+        account = (await side.stub.GetAccount(pb.GetAccountRequest(account_id=account_id))).account
+        lines = await side.store.entries.count_documents({"account_id": account_id})
+        balances.append((account.balance.amount_fen, account.available.amount_fen, lines))
+    payers = side.ids[:UNKNOWN]
+    decisions = [
+        await side.store.risk_decisions.count_documents(
+            {"payer_account_id": {"$in": payers}, "proceeded": proceeded}
+        )
+        for proceeded in (True, False)
+    ]
+    return tuple(balances), tuple(decisions)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(step_list=st.lists(weighted, min_size=8, max_size=30))
+async def test_batched_transfers_end_as_one_at_a_time(
+    services: tuple[tuple[Stub, PaymentStore], tuple[Stub, PaymentStore]],
+    mongo_client: MongoClient,
+    clock: ManualClock,
+    step_list: list[tuple],
+) -> None:
+    (batched_stub, batched_store), (single_stub, single_store) = services
+    one = await open_parties(batched_stub, batched_store)
+    other = await open_parties(single_stub, single_store)
+
+    in_batches, batcher = await batched(one, mongo_client, clock, requests(step_list, one.ids))
+    in_turn = await one_at_a_time(other, requests(step_list, other.ids))
+
+    for number, (got, expected) in enumerate(zip(in_batches, in_turn, strict=True)):
+        event(str(expected[0] if expected[0] == "ok" else expected[1]))
+        assert got == expected, (number, step_list[number])
+    assert batcher.movements == len(step_list)
+    assert batcher.batches < len(step_list), "transfers shared transactions"
+    assert await books(one) == await books(other)
+    assert await batched_store.audit_ledger() == []
+    assert await single_store.audit_ledger() == []
