@@ -18,7 +18,6 @@ from chassis.feed_follower import UpstreamFeed
 from chassis.mongo import MongoClient
 from gateway.clients import (
     CreditClient,
-    InsuranceClient,
     LoanClient,
     PaymentClient,
     ServiceChannels,
@@ -49,13 +48,10 @@ from gateway.edge.routing import Route, register_routes
 from gateway.edge.security_headers import install_security_headers
 from gateway.edge.tokens import AccessTokens
 from gateway.insurance import representations as insurance_representations
-from gateway.insurance.claims import ClaimPayouts
-from gateway.insurance.jobs import InsuranceJobs, InsuranceJobsSchedule
-from gateway.insurance.ledger import InsuranceLedger
-from gateway.insurance.quoting import Quoting
 from gateway.insurance.routes import admin as insurance_admin
 from gateway.insurance.routes import claims as insurance_claims
 from gateway.insurance.routes import policies as insurance_policies
+from gateway.insurance.wiring import InsuranceLine
 from gateway.loans import representations as loan_representations
 from gateway.loans.jobs import LoanJobs
 from gateway.loans.ledger import LoanLedger
@@ -102,7 +98,6 @@ SAGAS_COLLECTION = "sagas"
 PAYMENT_CODE_WALLETS_COLLECTION = "payment_code_wallets"
 WEALTH_JOB_RUNS_COLLECTION = "wealth_job_runs"
 LOAN_JOB_RUNS_COLLECTION = "loan_job_runs"
-INSURANCE_QUOTES_COLLECTION = "insurance_quotes"
 LOGIN_FAILURES_COLLECTION = "login_failures"
 
 
@@ -155,8 +150,9 @@ def create_app(
     wealth_ledger = WealthLedger(payment)
     loan_ledger = LoanLedger(payment)
     lending = MerchantLending.build(channels.loan, payment, settings.rpc_deadline_seconds)
-    insurance = InsuranceClient(channels.insurance, settings.rpc_deadline_seconds)
-    insurance_ledger = InsuranceLedger(payment, insurance)
+    insurance = InsuranceLine.build(
+        channels.insurance, payment, credit, database, settings.rpc_deadline_seconds
+    )
     passwords = PasswordHasher()
     tokens = AccessTokens(settings.jwt_secret, settings.jwt_ttl_seconds, clock)
     api_keys = ApiKeyStore(database[MERCHANT_API_KEYS_COLLECTION], clock)
@@ -173,8 +169,8 @@ def create_app(
         hold_ttl_seconds=saga_settings.hold_ttl_seconds,
         loan=loan,
         loan_ledger=loan_ledger,
-        insurance=insurance,
-        insurance_ledger=insurance_ledger,
+        insurance=insurance.client,
+        insurance_ledger=insurance.ledger,
     )
     saga_log = SagaLog(database[SAGAS_COLLECTION])
     code_wallets = PaymentCodeWallets(database[PAYMENT_CODE_WALLETS_COLLECTION])
@@ -206,19 +202,14 @@ def create_app(
         sagas.loan_repayment,
         wait_seconds=saga_settings.inline_wait_seconds,
     )
-    claim_payouts = ClaimPayouts(
-        insurance,
-        payment,
-        saga_engine,
-        sagas.claim_payout,
-        wait_seconds=saga_settings.inline_wait_seconds,
-    )
-    insurance_jobs = InsuranceJobs(insurance, claim_payouts)
+    insured = insurance.operations(payment, saga_engine, wallet_funding, wallet_operations, clock)
     documentation_routes = documentation.DocumentationRoutes(settings.api_docs_published)
     routes: list[Route] = [
         *accounts.AccountRoutes(registration, authenticator, login_throttle).routes(),
-        *wallet.WalletRoutes(payment, wealth, credit, loan, insurance).routes(),
-        *wallet_pay.WalletPayRoutes(payment, wallet_funding, wallet_operations).routes(),
+        *wallet.WalletRoutes(payment, wealth, credit, loan, insurance.client).routes(),
+        *wallet_pay.WalletPayRoutes(
+            payment, wallet_funding, wallet_operations, insured.return_shipping
+        ).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
         *trades.TradeRoutes(payment, idempotency).routes(),
         *payments.PaymentRoutes(payment, idempotency, code_wallets).routes(),
@@ -264,15 +255,11 @@ def create_app(
             lending.client, payment, lending.ledger, lending.sagas, wallet_operations, clock=clock
         ).routes(),
         *insurance_policies.InsurancePolicyRoutes(
-            insurance,
-            Quoting(payment, credit, database[INSURANCE_QUOTES_COLLECTION]),
-            wallet_funding,
-            wallet_operations,
-            clock=clock,
+            insurance.client, insured.purchases, wallet_operations
         ).routes(),
-        *insurance_claims.InsuranceClaimRoutes(insurance, payment, claim_payouts).routes(),
+        *insurance_claims.InsuranceClaimRoutes(insurance.client, payment, insured.payouts).routes(),
         *insurance_admin.InsuranceAdminRoutes(
-            insurance, claim_payouts, insurance_jobs, clock=clock
+            insurance.client, insured.payouts, insured.jobs, clock=clock
         ).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
         *documentation_routes.routes(),
@@ -369,7 +356,11 @@ def create_app(
         engine=saga_engine,
         saga=sagas.huabei_refund,
     ).install(app, UpstreamFeed("payment", settings.service_addresses["payment"]), clock)
-    InsuranceJobsSchedule(
-        insurance_jobs, clock, interval_seconds=settings.insurance_jobs_interval_seconds
-    ).install(app)
+    # The insurance job on its schedule; refunded trades' return-shipping claims paid.
+    insured.install(
+        app,
+        clock,
+        interval_seconds=settings.insurance_jobs_interval_seconds,
+        payment_address=settings.service_addresses["payment"],
+    )
     return app

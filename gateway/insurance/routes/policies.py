@@ -12,15 +12,12 @@ like one that does not exist.
 
 from __future__ import annotations
 
-import uuid
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
-from chassis.clock import Clock
 from chassis.errors import ErrorKind, InvalidArgument
-from chassis.money import Money
 from colony.insurance.v1 import insurance_pb2 as ipb
 from gateway.clients import InsuranceClient
 from gateway.edge.authentication import CALLER
@@ -31,9 +28,9 @@ from gateway.edge.paging import PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import read_json_object, read_optional_json_object, require_text
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
-from gateway.insurance.quoting import PRODUCT_ID_LENGTH_MAX, Quoting
+from gateway.insurance.purchases import Purchases
+from gateway.insurance.quoting import PRODUCT_ID_LENGTH_MAX
 from gateway.insurance.representations import policy_json, product_json, quote_json
-from gateway.insurance.sagas.premium import premium_input
 from gateway.insurance.sagas.refund import refund_input
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
@@ -43,7 +40,7 @@ from gateway.payment.methods import (
     parse_methods,
     parse_split,
 )
-from gateway.payment.wallet_funding import WalletFunding
+from gateway.payment.trade_access import trade_id_of
 from gateway.sagas.definition import JsonObject
 
 OPERATION_BUY = "buyInsurancePolicy"
@@ -51,6 +48,7 @@ OPERATION_CANCEL = "cancelInsurancePolicy"
 QUOTE_FIELDS = ("product_id", "trade_id", "cover_fen", "insured_age", "duration_days")
 BUY_FIELDS = ("quote_id", "methods", "split")
 QUOTE_ID_LENGTH_MAX = 64
+RETURN_SHIPPING_PRODUCT_ID = "return-shipping"
 UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -98,19 +96,11 @@ class InsurancePolicyRoutes:
     """/v1/insurance/products, /quotes, /policies."""
 
     def __init__(
-        self,
-        insurance: InsuranceClient,
-        quoting: Quoting,
-        funding: WalletFunding,
-        operations: Operations,
-        *,
-        clock: Clock,
+        self, insurance: InsuranceClient, purchases: Purchases, operations: Operations
     ) -> None:
         self._insurance = insurance
-        self._quoting = quoting
-        self._funding = funding
+        self._purchases = purchases
         self._operations = operations
-        self._clock = clock
 
     def routes(self) -> list[Route]:
         route = route_factory("insurance", (AuthScheme.BEARER,))
@@ -146,6 +136,22 @@ class InsurancePolicyRoutes:
                 problems={
                     HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
                     HTTPStatus.UNPROCESSABLE_ENTITY: ("NOT_INSURABLE", "FAILED_PRECONDITION"),
+                    **UNAVAILABLE,
+                },
+            ),
+            route(
+                "POST",
+                "/v1/trades/{trade_id}/return-shipping-quote",
+                self.trade_quote,
+                "quoteReturnShippingInsurance",
+                "Return-shipping insurance (退货运费险) offered for one of the caller's trades: "
+                "a quote to accept with POST /v1/wallet/payments return_shipping_quote_id",
+                request_body_required=False,
+                response_schema="InsuranceQuote",
+                response_status=HTTPStatus.CREATED,
+                problems={
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("NOT_INSURABLE",),
                     **UNAVAILABLE,
                 },
             ),
@@ -206,23 +212,15 @@ class InsurancePolicyRoutes:
             ),
         ]
 
-    async def _product(self, product_id: str) -> ipb.Product:
-        products = (await self._insurance.list_products()).products
-        for product in products:
-            if product.product_id == product_id:
-                return product
-        raise InvalidArgument(
-            f"there is no insurance product {product_id!r}",
-            metadata={"field": "product_id", "product_id": product_id},
-        )
-
     async def list_products(self, request: web.Request) -> web.Response:
         products = (await self._insurance.list_products()).products
         return json_response({"products": [product_json(product) for product in products]})
 
     async def quote(self, request: web.Request) -> web.Response:
         body = await read_json_object(request, QUOTE_FIELDS)
-        product = await self._product(require_text(body, "product_id", PRODUCT_ID_LENGTH_MAX))
+        product = await self._purchases.product(
+            require_text(body, "product_id", PRODUCT_ID_LENGTH_MAX)
+        )
         caller = request[CALLER]
         merchant_product = product.kind == ipb.PRODUCT_KIND_MERCHANT_DEPOSIT
         if merchant_product != caller.has_role(Role.MERCHANT):
@@ -230,12 +228,17 @@ class InsurancePolicyRoutes:
                 f"{product.product_id} is for {'merchants' if merchant_product else 'people'}",
                 metadata={"field": "product_id", "product_id": product.product_id},
             )
-        inputs = await self._quoting.inputs(product, caller.account_id, body, self._clock.now())
-        response = await self._insurance.create_quote(
-            ipb.CreateQuoteRequest(idempotency_key=f"quote:{uuid.uuid4().hex}", inputs=inputs)
+        quote = await self._purchases.quote(product, caller.account_id, body)
+        return json_response(quote_json(quote), status=HTTPStatus.CREATED)
+
+    async def trade_quote(self, request: web.Request) -> web.Response:
+        await read_optional_json_object(request, ())
+        trade_id = trade_id_of(request)
+        product = await self._purchases.product(RETURN_SHIPPING_PRODUCT_ID)
+        quote = await self._purchases.quote(
+            product, request[CALLER].account_id, {"trade_id": trade_id}
         )
-        await self._quoting.keep(response.quote, inputs)
-        return json_response(quote_json(response.quote), status=HTTPStatus.CREATED)
+        return json_response(quote_json(quote), status=HTTPStatus.CREATED)
 
     async def buy(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
@@ -246,7 +249,7 @@ class InsurancePolicyRoutes:
         payer_id = request[CALLER].account_id
 
         async def saga_input() -> JsonObject:
-            return await self.premium_saga_input(payer_id, quote_id, methods, split)
+            return await self._purchases.premium_input(payer_id, quote_id, methods, split)
 
         return await self._operations.start(
             request,
@@ -254,23 +257,6 @@ class InsurancePolicyRoutes:
             operation_id=OPERATION_BUY,
             body=body,
             saga_input=saga_input,
-        )
-
-    async def premium_saga_input(
-        self, payer_id: str, quote_id: str, methods: Any, split: bool
-    ) -> JsonObject:
-        """The premium saga's input for the payer's quote (theirs, or 404)."""
-        inputs = await self._quoting.kept_inputs(quote_id, payer_id)
-        quote = await self._insurance.get_quote(quote_id)
-        product = await self._product(quote.product_id)
-        premium = Money(quote.premium.amount_fen, quote.premium.currency or "CNY")
-        return premium_input(
-            policy_id=f"pol_{uuid.uuid4().hex[:24]}",
-            quote=quote,
-            inputs=inputs,
-            insurer_account_id=product.insurer_account_id,
-            payer_account_id=payer_id,
-            funding=await self._funding.plan(payer_id, premium, methods, split=split),
         )
 
     async def list_policies(self, request: web.Request) -> web.Response:

@@ -38,6 +38,12 @@ from gateway.edge.risk_signals import (
     optional_payment_password,
 )
 from gateway.edge.routing import AuthScheme, Route
+from gateway.insurance.trade_cover import (
+    RETURN_SHIPPING_QUOTE_FIELD,
+    RETURN_SHIPPING_QUOTE_PROPERTY,
+    ReturnShippingCover,
+    return_shipping_quote_id,
+)
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
 from gateway.payment.methods import (
@@ -63,7 +69,14 @@ from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.definition import JsonObject
 
 OPERATION_WALLET_PAY = "createWalletPayment"
-WALLET_PAY_FIELDS = ("trade_id", "bill", "methods", "split", PAYMENT_PASSWORD_FIELD)
+WALLET_PAY_FIELDS = (
+    "trade_id",
+    "bill",
+    "methods",
+    "split",
+    PAYMENT_PASSWORD_FIELD,
+    RETURN_SHIPPING_QUOTE_FIELD,
+)
 BILL_FIELDS = ("biller_id", "reference", "amount_fen", "currency")
 
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -87,6 +100,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "methods": METHODS_PROPERTY,
             "split": SPLIT_PROPERTY,
             PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
+            RETURN_SHIPPING_QUOTE_FIELD: RETURN_SHIPPING_QUOTE_PROPERTY,
         },
     },
 }
@@ -96,11 +110,17 @@ class WalletPayRoutes:
     """POST /v1/wallet/payments."""
 
     def __init__(
-        self, payment: PaymentClient, funding: WalletFunding, operations: Operations
+        self,
+        payment: PaymentClient,
+        funding: WalletFunding,
+        operations: Operations,
+        return_shipping: ReturnShippingCover | None = None,
     ) -> None:
         self._payment = payment
         self._funding = funding
         self._operations = operations
+        # The return-shipping insurance offered with a trade (gateway.insurance.trade_cover).
+        self._return_shipping = return_shipping
 
     def routes(self) -> list[Route]:
         return [
@@ -151,6 +171,7 @@ class WalletPayRoutes:
         bill = _bill_of(body) if "bill" in body else None
         methods = parse_methods(body.get("methods"))
         split = parse_split(body)
+        cover_quote_id = return_shipping_quote_id(body, trade_id)
         optional_payment_password(body)  # its shape, before anything is read
         device_id = device_id_of(request)
         payer_account_id = request[CALLER].account_id
@@ -190,7 +211,7 @@ class WalletPayRoutes:
                 payment_authorization=order.payment_authorization,
             ).to_json()
 
-        return await self._operations.start(
+        paid = await self._operations.start(
             request,
             self._operations.sagas.wallet_payment,
             operation_id=OPERATION_WALLET_PAY,
@@ -198,6 +219,11 @@ class WalletPayRoutes:
             saga_input=saga_input,
             fall_through=fall_through,
         )
+        if cover_quote_id and self._return_shipping is not None:
+            return await self._return_shipping.after_payment(
+                request, paid, cover_quote_id, methods, split
+            )
+        return paid
 
     async def _payable_trade(self, trade_id: str, buyer_account_id: str) -> Money:
         """The amount of the caller's trade, refused (by the payment service's escrow rules)
