@@ -206,7 +206,9 @@ def create_app(
     documentation_routes = documentation.DocumentationRoutes(settings.api_docs_published)
     routes: list[Route] = [
         *accounts.AccountRoutes(registration, authenticator, login_throttle).routes(),
-        *wallet.WalletRoutes(payment, wealth, credit, loan, insurance.client).routes(),
+        *wallet.WalletRoutes(
+            payment, wealth, credit, loan, insurance.client, saga_of=saga_engine.get
+        ).routes(),
         *wallet_pay.WalletPayRoutes(
             payment, wallet_funding, wallet_operations, insured.return_shipping
         ).routes(),

@@ -48,6 +48,7 @@ from gateway.edge.representations import (
 from gateway.edge.routing import AuthScheme, Route
 from gateway.insurance.overview import WALLET_INSURANCE_SCHEMA, insurance_summary
 from gateway.loans.overview import WALLET_LOANS_SCHEMA, loans_summary
+from gateway.loans.statement import SagaReader, statement_response
 from gateway.wealth.positions import fund_positions
 
 log = logging.getLogger("colony.gateway.wallet")
@@ -167,6 +168,29 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "The trade, hold or bill reference the entry belongs to, if any.",
             },
             "posted_at": {"type": "string", "format": "date-time"},
+            "label": {
+                "type": "string",
+                "description": 'What a loan line is (docs/loans.md "On the statement"): '
+                "huabei_purchase, huabei_repayment, huabei_refund_to_line, huabei_funding, "
+                "huabei_funding_undone, cash_loan_disbursement or cash_loan_repayment.",
+            },
+            "funding": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["method", "amount"],
+                    "properties": {
+                        "method": {"type": "string", "example": "huabei"},
+                        "amount": schema_ref("Money"),
+                    },
+                },
+                "description": "A huabei_purchase: how it was paid, in the payer's order.",
+            },
+            "balance_amount": {
+                **schema_ref("Money"),
+                "description": "A huabei_purchase: what the balance itself gave (signed; the "
+                "amount less the Huabei part, whose funding line is not listed).",
+            },
         },
     },
     "Statement": {
@@ -198,12 +222,15 @@ class WalletRoutes:
         credit: CreditClient,
         loan: LoanClient,
         insurance: InsuranceClient | None = None,
+        *,
+        saga_of: SagaReader | None = None,
     ) -> None:
         self._payment = payment
         self._wealth = wealth
         self._credit = credit
         self._loan = loan
         self._insurance = insurance
+        self._saga_of = saga_of
 
     def routes(self) -> list[Route]:
         return [
@@ -293,6 +320,8 @@ class WalletRoutes:
         }
 
     async def statement(self, request: web.Request) -> web.Response:
+        if self._saga_of is not None:  # the loan lines made readable (gateway.loans.statement)
+            return await statement_response(request, self._payment, self._saga_of)
         return await list_own(
             request,
             "entries",
