@@ -1,0 +1,223 @@
+"""Asset securitisation (ABS, 资产证券化): a pool of loan receivables sold to investors.
+
+An operator creates a pool with eligibility rules (the loan current, at least
+``min_remaining_days`` of term left, no borrower above ``max_borrower_share`` of the
+investors' units) and a revolving period. Investors buy units with wallet money (1 unit = 1 fen of
+principal); the pool buys eligible loans at par with that cash, so the lender's capacity
+returns. Each period's collections on pooled loans pass through, in this order:
+
+1. interest collected pays investors the coupon on their units for the period's days
+   (units x coupon x days / 365, ROUND_DOWN to the fen), as far as it goes;
+2. the rest of the interest is *excess spread* (to the lender, the pool's residual holder);
+3. principal collected (with any cash carried from before) buys new eligible loans during
+   the revolving period (循环购买; what no eligible loan absorbs is carried to the next
+   period); after it, all of it is returned to investors, reducing their units.
+A defaulted loan leaves the pool with its principal unpaid (the investors' loss, no cash).
+
+Every fen is accounted for, each period:
+  carried in + interest collected + principal collected
+    = investor interest + excess spread + revolving purchases + principal returned + carried out
+and over a pool's whole life (nothing is carried once the revolving period is over):
+  collected = investor interest + excess spread + revolving purchases + principal returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import ROUND_DOWN, Decimal
+
+from chassis.errors import FailedPrecondition, InvalidArgument
+
+DAYS_PER_YEAR = 365
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    require_current: bool = True
+    min_remaining_days: int = 30
+    max_borrower_share: Decimal = Decimal("0.2")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A loan the lender offers the pool: its principal outstanding, borrower, state."""
+
+    loan_id: str
+    borrower_id: str
+    principal_fen: int
+    end_date: date
+    current: bool
+
+
+def ineligibility(
+    candidate: Candidate,
+    rules: Eligibility,
+    held: Mapping[str, int],
+    pool_size_fen: int,
+    today: date,
+) -> list[str]:
+    """Why the pool may not buy this loan (empty: eligible). held: borrower → principal
+    in the pool; pool_size_fen: the investors' units (a borrower's share is of those)."""
+    reasons = []
+    if rules.require_current and not candidate.current:
+        reasons.append("NOT_CURRENT")
+    if (candidate.end_date - today).days < rules.min_remaining_days:
+        reasons.append("REMAINING_TERM_SHORT")
+    borrower = held.get(candidate.borrower_id, 0) + candidate.principal_fen
+    if Decimal(borrower) > Decimal(pool_size_fen) * rules.max_borrower_share:
+        reasons.append("BORROWER_SHARE_HIGH")
+    if candidate.principal_fen <= 0:
+        reasons.append("NOTHING_OUTSTANDING")
+    return reasons
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    pool_id: str
+    coupon_rate: Decimal  # annual, simple
+    revolving_until: date
+    rules: Eligibility
+    units_fen: int = 0  # investors' principal outstanding
+    cash_fen: int = 0  # unitholders' cash not yet invested or returned
+    loans: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # id → (borrower, fen)
+
+    @property
+    def principal_fen(self) -> int:
+        return sum(fen for _, fen in self.loans.values())
+
+    def by_borrower(self) -> dict[str, int]:
+        held: dict[str, int] = {}
+        for borrower, fen in self.loans.values():
+            held[borrower] = held.get(borrower, 0) + fen
+        return held
+
+
+def require_pool_terms(coupon_rate: Decimal, rules: Eligibility) -> None:
+    if not Decimal(0) <= coupon_rate <= Decimal(1):
+        raise InvalidArgument("coupon_rate is 0 to 1", metadata={"field": "coupon_rate"})
+    if rules.min_remaining_days < 0:
+        raise InvalidArgument("min_remaining_days >= 0", metadata={"field": "min_remaining_days"})
+    if not Decimal(0) < rules.max_borrower_share <= Decimal(1):
+        raise InvalidArgument(
+            "max_borrower_share is above 0, at most 1", metadata={"field": "max_borrower_share"}
+        )
+
+
+def sell_units(pool: Pool, amount_fen: int) -> Pool:
+    """An investor's purchase of units: their cash joins the pool's."""
+    if amount_fen <= 0:
+        raise InvalidArgument("amount must be positive", reason="INVALID_AMOUNT")
+    return replace(pool, units_fen=pool.units_fen + amount_fen, cash_fen=pool.cash_fen + amount_fen)
+
+
+def buy_loans(
+    pool: Pool, candidates: Iterable[Candidate], today: date
+) -> tuple[Pool, list[Candidate]]:
+    """Buy, in the order offered, each eligible loan the pool's cash covers, at par."""
+    loans = dict(pool.loans)
+    cash = pool.cash_fen
+    bought = []
+    for candidate in candidates:
+        if candidate.loan_id in loans or candidate.principal_fen > cash:
+            continue
+        held = replace(pool, loans=loans).by_borrower()
+        reasons = ineligibility(candidate, pool.rules, held, pool.units_fen, today)
+        if reasons:
+            continue
+        loans[candidate.loan_id] = (candidate.borrower_id, candidate.principal_fen)
+        cash -= candidate.principal_fen
+        bought.append(candidate)
+    return replace(pool, loans=loans, cash_fen=cash), bought
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """What one pooled loan paid this period (principal ≤ its outstanding), or its default."""
+
+    loan_id: str
+    interest_fen: int = 0
+    principal_fen: int = 0
+    defaulted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodReport:
+    """Every fen of one period: where the collections went."""
+
+    carried_in_fen: int
+    interest_collected_fen: int
+    principal_collected_fen: int
+    investor_interest_fen: int
+    excess_spread_fen: int
+    purchases_fen: int
+    principal_returned_fen: int
+    carried_out_fen: int
+    defaulted_fen: int
+    bought: tuple[str, ...]
+
+    @property
+    def collected_fen(self) -> int:
+        return self.interest_collected_fen + self.principal_collected_fen
+
+
+def coupon_due_fen(units_fen: int, coupon_rate: Decimal, days: int) -> int:
+    exact = Decimal(units_fen) * coupon_rate * days / DAYS_PER_YEAR
+    return int(exact.to_integral_value(rounding=ROUND_DOWN))
+
+
+def pass_through(
+    pool: Pool,
+    collections: Iterable[Collection],
+    candidates: Iterable[Candidate],
+    *,
+    period_days: int,
+    today: date,
+) -> tuple[Pool, PeriodReport]:
+    """Apply one period's collections: the waterfall in the module docstring."""
+    if period_days <= 0:
+        raise InvalidArgument("period_days must be positive", metadata={"field": "period_days"})
+    loans = dict(pool.loans)
+    interest = principal = defaulted = 0
+    for item in collections:
+        if item.loan_id not in loans:
+            raise FailedPrecondition(f"loan {item.loan_id} is not in pool {pool.pool_id}")
+        borrower, outstanding = loans[item.loan_id]
+        if item.interest_fen < 0 or not 0 <= item.principal_fen <= outstanding:
+            raise InvalidArgument(f"collection on {item.loan_id} out of range")
+        interest += item.interest_fen
+        principal += item.principal_fen
+        left = outstanding - item.principal_fen
+        if item.defaulted:
+            defaulted += left
+            left = 0
+        if left:
+            loans[item.loan_id] = (borrower, left)
+        else:
+            del loans[item.loan_id]
+    investor_interest = min(interest, coupon_due_fen(pool.units_fen, pool.coupon_rate, period_days))
+    excess = interest - investor_interest
+    available = pool.cash_fen + principal
+    after = replace(pool, loans=loans, cash_fen=available)
+    bought: list[Candidate] = []
+    returned = 0
+    if today <= pool.revolving_until:
+        after, bought = buy_loans(after, candidates, today)
+    else:
+        returned = min(available, after.units_fen)
+        after = replace(after, cash_fen=available - returned, units_fen=after.units_fen - returned)
+    purchases = sum(candidate.principal_fen for candidate in bought)
+    report = PeriodReport(
+        carried_in_fen=pool.cash_fen,
+        interest_collected_fen=interest,
+        principal_collected_fen=principal,
+        investor_interest_fen=investor_interest,
+        excess_spread_fen=excess,
+        purchases_fen=purchases,
+        principal_returned_fen=returned,
+        carried_out_fen=after.cash_fen,
+        defaulted_fen=defaulted,
+        bought=tuple(candidate.loan_id for candidate in bought),
+    )
+    return after, report

@@ -1,0 +1,166 @@
+"""ABS pools: a worked month by hand, eligibility, and conservation as a property."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.loan.merchant.abs_pool import (
+    Candidate,
+    Collection,
+    Eligibility,
+    Pool,
+    buy_loans,
+    ineligibility,
+    pass_through,
+    sell_units,
+)
+
+YUAN = 100
+START = date(2026, 1, 1)
+RULES = Eligibility(require_current=True, min_remaining_days=30, max_borrower_share=Decimal("0.2"))
+
+
+def loan(n: int, yuan: int, borrower: str | None = None, *, current: bool = True) -> Candidate:
+    return Candidate(
+        f"L{n}", borrower or f"m{n}", yuan * YUAN, START + timedelta(days=300), current
+    )
+
+
+def test_a_worked_month() -> None:
+    pool = Pool("abs-1", Decimal("0.06"), revolving_until=date(2026, 6, 30), rules=RULES)
+    pool = sell_units(pool, 1_000_000 * YUAN)
+    pool, bought = buy_loans(pool, [loan(n, 100_000) for n in range(10)], START)
+    assert (len(bought), pool.cash_fen, pool.principal_fen) == (10, 0, 1_000_000 * YUAN)
+
+    # January: each loan pays 30 days of 0.05% (1,500 yuan); L0 and L1 repay 100,000 each.
+    collections = [
+        Collection(f"L{n}", 1_500 * YUAN, 100_000 * YUAN if n < 2 else 0) for n in range(10)
+    ]
+    offered = [loan(10, 150_000), loan(11, 40_000), loan(12, 30_000)]
+    pool, month = pass_through(pool, collections, offered, period_days=30, today=date(2026, 1, 31))
+    # coupon: 100,000,000 fen x 6% x 30 / 365 = 493,150.68 → 493,150 fen
+    assert month.investor_interest_fen == 493_150
+    assert month.excess_spread_fen == 1_500_000 - 493_150
+    # 200,000 yuan of principal buys L10 and L11 (190,000); L12 no longer fits: 10,000 carried
+    assert month.bought == ("L10", "L11")
+    assert (month.purchases_fen, month.carried_out_fen) == (190_000 * YUAN, 10_000 * YUAN)
+    assert month.principal_returned_fen == 0
+    assert pool.units_fen == 1_000_000 * YUAN
+
+
+def test_after_the_revolving_period_principal_goes_back_to_investors() -> None:
+    pool = sell_units(Pool("abs-2", Decimal("0.05"), date(2026, 1, 15), RULES), 500_000 * YUAN)
+    pool, _ = buy_loans(pool, [loan(n, 100_000) for n in range(5)], START)
+    collections = [Collection("L0", 0, 100_000 * YUAN), Collection("L1", 0, 50_000 * YUAN)]
+    pool, month = pass_through(
+        pool, collections, [loan(9, 10_000)], period_days=31, today=date(2026, 2, 1)
+    )
+    assert month.bought == ()
+    assert month.principal_returned_fen == 150_000 * YUAN
+    assert month.investor_interest_fen == 0  # no interest collected: nothing to pass through
+    assert pool.units_fen == 350_000 * YUAN
+
+
+def test_eligibility_rules() -> None:
+    held = {"m1": 150_000 * YUAN}
+    assert ineligibility(loan(2, 50_000, "m1"), RULES, held, 800_000 * YUAN, START) == [
+        "BORROWER_SHARE_HIGH"  # 200,000 is above 20% of a pool of 800,000
+    ]
+    assert ineligibility(loan(2, 10_000, "m1"), RULES, held, 800_000 * YUAN, START) == []
+    late = Candidate("L3", "m3", 1_000, START + timedelta(days=29), current=False)
+    assert ineligibility(late, RULES, {}, 10_000_000, START) == [
+        "NOT_CURRENT",
+        "REMAINING_TERM_SHORT",
+    ]
+
+
+@st.composite
+def pool_lives(draw: st.DrawFn) -> tuple[Pool, list[tuple[list[Candidate], int]]]:
+    rules = Eligibility(
+        require_current=draw(st.booleans()),
+        min_remaining_days=draw(st.integers(0, 60)),
+        max_borrower_share=Decimal(draw(st.integers(1, 100))) / 100,
+    )
+    pool = Pool(
+        "p",
+        Decimal(draw(st.integers(0, 2000))) / 10_000,
+        revolving_until=START + timedelta(days=draw(st.integers(0, 200))),
+        rules=rules,
+    )
+    pool = sell_units(pool, draw(st.integers(1, 10_000_000)))
+    seq = iter(range(10**6))
+
+    def candidates() -> list[Candidate]:
+        return [
+            Candidate(
+                f"L{next(seq)}",
+                draw(st.sampled_from(["a", "b", "c", "d", "e"])),
+                draw(st.integers(1, 3_000_000)),
+                START + timedelta(days=draw(st.integers(0, 500))),
+                draw(st.booleans()),
+            )
+            for _ in range(draw(st.integers(0, 6)))
+        ]
+
+    pool, _ = buy_loans(pool, candidates(), START)
+    periods = [(candidates(), draw(st.integers(1, 31))) for _ in range(draw(st.integers(1, 8)))]
+    return pool, periods
+
+
+@settings(max_examples=200, deadline=None)
+@given(pool_lives(), st.data())
+def test_every_fen_collected_is_accounted_for(
+    life: tuple[Pool, list[tuple[list[Candidate], int]]], data: st.DataObject
+) -> None:
+    pool, periods = life
+    today = START
+    totals = dict.fromkeys(("collected", "interest", "spread", "purchases", "returned"), 0)
+    units_sold = pool.units_fen
+    first_cash = pool.cash_fen
+    for offered, days in periods:
+        today += timedelta(days=days)
+        collections = [
+            Collection(
+                loan_id,
+                data.draw(st.integers(0, 100_000)),
+                data.draw(st.integers(0, fen)),
+                data.draw(st.booleans()) and data.draw(st.booleans()),
+            )
+            for loan_id, (_, fen) in sorted(pool.loans.items())
+            if data.draw(st.booleans())
+        ]
+        before = pool
+        pool, month = pass_through(pool, collections, offered, period_days=days, today=today)
+        # each period: every fen in is a fen out
+        assert (
+            month.carried_in_fen + month.collected_fen
+            == month.investor_interest_fen
+            + month.excess_spread_fen
+            + month.purchases_fen
+            + month.principal_returned_fen
+            + month.carried_out_fen
+        )
+        assert min(month.investor_interest_fen, month.excess_spread_fen, month.carried_out_fen) >= 0
+        # the pool's assets: loans + cash = units - losses, never more than investors paid in
+        assert pool.principal_fen + pool.cash_fen + month.principal_returned_fen <= (
+            before.principal_fen + before.cash_fen
+        )
+        assert pool.units_fen == before.units_fen - month.principal_returned_fen
+        totals["collected"] += month.collected_fen
+        totals["interest"] += month.investor_interest_fen
+        totals["spread"] += month.excess_spread_fen
+        totals["purchases"] += month.purchases_fen
+        totals["returned"] += month.principal_returned_fen
+    # over the whole life: collected + first cash = the four uses + what is still carried
+    assert totals["collected"] + first_cash == (
+        totals["interest"]
+        + totals["spread"]
+        + totals["purchases"]
+        + totals["returned"]
+        + pool.cash_fen
+    )
+    assert totals["returned"] <= units_sold
