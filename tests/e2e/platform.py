@@ -22,11 +22,16 @@ READY_WITHIN_SECONDS = 120.0
 STOPPED_WITHIN_SECONDS = 60.0
 LINES_MAX = 100_000
 READY_BANNER_END = "Press Ctrl-C"
+PROCESS_NAMES = (*SERVICE_NAMES, "gateway")
 
 
 def platform_environment(var_dir: Path) -> dict[str, str]:
     """Free ports and a private var/ for one platform run."""
     ports = {f"COLONY_{name.upper()}_GRPC_PORT": str(free_port()) for name in SERVICE_NAMES}
+    # Each of the six processes serves its metrics on a free port too.
+    ports.update(
+        {f"COLONY_{name.upper()}_METRICS_PORT": str(free_port()) for name in PROCESS_NAMES}
+    )
     environ = {key: value for key, value in os.environ.items() if key != "MONGO_URL"}
     return {
         **environ,
@@ -50,6 +55,10 @@ class RunningPlatform:
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.environ['COLONY_GATEWAY_PORT']}"
+
+    def metrics_url(self, name: str) -> str:
+        """Where process name (a service, or "gateway") serves GET /metrics."""
+        return f"http://127.0.0.1:{self.environ[f'COLONY_{name.upper()}_METRICS_PORT']}/metrics"
 
     @property
     def output(self) -> str:
