@@ -6,6 +6,10 @@ account until the code is used or expires, so the plaintext goes only to the pay
 screen: the stored PaymentCode carries its SHA-256 digest, and a scanned code is looked up
 by `code_digest(scanned)`. A plain hash is enough here (no salt or slow hash): the 16
 random digits give 10^16 possibilities, far beyond a search in the code's 60-second life.
+
+Codes do not pile up (issue 21, item 11): an account has at most PAYMENT_CODES_LIVE_MAX
+unused codes (issuing another retires the oldest, which then answers INVALID_PAYMENT_CODE),
+and a TTL index removes every code PAYMENT_CODE_RETENTION after it expired (used or not).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ PAYMENT_CODE_TTL = timedelta(seconds=60)
 PAYMENT_CODE_TTL_MIN = timedelta(seconds=10)
 PAYMENT_CODE_TTL_MAX = timedelta(minutes=5)
 _PAYMENT_CODE_PATTERN = re.compile(r"28[0-9]{16}")
+# Unused codes an account may hold at once; a screen shows one, refreshed each minute.
+PAYMENT_CODES_LIVE_MAX = 5
+# How long an expired code stays, so a late scan answers PAYMENT_CODE_EXPIRED, not unknown.
+PAYMENT_CODE_RETENTION = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)

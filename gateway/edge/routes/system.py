@@ -1,4 +1,10 @@
-"""Liveness and readiness for orchestrators (DESIGN.md "Cross-cutting")."""
+"""Liveness and readiness for orchestrators (DESIGN.md "Cross-cutting").
+
+/readyz is public (a load balancer asks it without credentials) and cheap: requests that
+arrive while a check is in flight share it rather than start their own, so however many
+ask at once the gateway runs one check at a time (a database ping and one health RPC per
+service), and every answer is fresh (issue 21, item 11; docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -46,6 +52,7 @@ class SystemRoutes:
         self._client = client
         self._channels = channels
         self._deadline_seconds = deadline_seconds
+        self._checking: asyncio.Task[dict[str, str]] | None = None
 
     def routes(self) -> list[Route]:
         return [
@@ -74,14 +81,20 @@ class SystemRoutes:
         return json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        database_ok, services = await asyncio.gather(
-            self._database_answers(), self._channels.check_health(self._deadline_seconds)
-        )
-        checks = {DATABASE_CHECK: SERVING if database_ok else "UNREACHABLE", **services}
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.create_task(self._check())
+        # shield: a client that hangs up does not cancel the check the others wait for.
+        checks = await asyncio.shield(self._checking)
         failing = sorted(name for name, status in checks.items() if status != SERVING)
         if failing:
             raise Unavailable(f"not ready: {', '.join(failing)}", metadata=checks)
         return json_response({"status": "ready", "checks": checks})
+
+    async def _check(self) -> dict[str, str]:
+        database_ok, services = await asyncio.gather(
+            self._database_answers(), self._channels.check_health(self._deadline_seconds)
+        )
+        return {DATABASE_CHECK: SERVING if database_ok else "UNREACHABLE", **services}
 
     async def _database_answers(self) -> bool:
         try:

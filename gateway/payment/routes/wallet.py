@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import DomainError
+from chassis.errors import DomainError, Unavailable
 from chassis.money import Money
 from chassis.paging import PAGE_SIZE_MAX
 from colony.common.v1 import paging_pb2
@@ -49,12 +49,16 @@ from gateway.edge.routing import AuthScheme, Route
 from gateway.insurance.overview import WALLET_INSURANCE_SCHEMA, insurance_summary
 from gateway.loans.overview import WALLET_LOANS_SCHEMA, loans_summary
 from gateway.loans.statement import SagaReader, statement_response
-from gateway.wealth.positions import fund_positions
+from gateway.wealth.positions import position_value_fen
 
 log = logging.getLogger("colony.gateway.wallet")
 
 # The overview sums at most this many pages of fixed-term holdings.
 HOLDING_PAGES_MAX = 20
+# Fund positions are valued from at most this many pages of the fund catalogue (one call
+# each, however many positions), plus at most FUND_LOOKUPS_MAX funds looked up one by one.
+FUND_CATALOGUE_PAGES_MAX = 5
+FUND_LOOKUPS_MAX = 10
 # Holdings whose principal the investor still has in the product.
 _LIVE_HOLDING_STATES = (wpb.HOLDING_STATE_HELD, wpb.HOLDING_STATE_LISTED)
 
@@ -307,7 +311,7 @@ class WalletRoutes:
             page_token = page.page.next_page_token
             if not page_token:
                 break
-        _, funds_fen = await fund_positions(self._wealth, account_id)
+        funds_fen = await self._fund_positions_value_fen(account_id)
         return {
             "yuebao": {
                 "shares": money_proto_json(yuebao.shares),
@@ -318,6 +322,46 @@ class WalletRoutes:
             "fixed_term_total": money_json(Money(fixed_term_fen)),
             "fund_positions_value": money_json(Money(funds_fen)),
         }
+
+    async def _fund_positions_value_fen(self, account_id: str) -> int:
+        """The positions at each fund's latest NAV, from the catalogue's pages (bounded calls).
+
+        Not one call per position: a few pages of the fund catalogue give every NAV; a
+        position beyond them is looked up on its own, at most FUND_LOOKUPS_MAX of them, and
+        past that the overview leaves wealth out rather than show a partial sum.
+        """
+        positions = (
+            await self._wealth.list_fund_positions(
+                wpb.ListFundPositionsRequest(investor_id=account_id)
+            )
+        ).positions
+        wanted = {position.fund_id for position in positions}
+        navs: dict[str, str] = {}
+        page_token = ""
+        for _ in range(FUND_CATALOGUE_PAGES_MAX if wanted else 0):
+            page = await self._wealth.list_funds(
+                wpb.ListFundsRequest(
+                    page=paging_pb2.PageRequest(page_size=PAGE_SIZE_MAX, page_token=page_token)
+                )
+            )
+            navs.update(
+                {fund.fund_id: fund.latest_nav for fund in page.funds if fund.fund_id in wanted}
+            )
+            page_token = page.page.next_page_token
+            if not page_token or wanted <= navs.keys():
+                break
+        missing = sorted(wanted - navs.keys())
+        if len(missing) > FUND_LOOKUPS_MAX:
+            raise Unavailable(
+                f"{len(missing)} fund positions are beyond what the overview values; "
+                "see /v1/wealth/fund-positions"
+            )
+        for fund_id in missing:
+            fund = (await self._wealth.get_fund(wpb.GetFundRequest(fund_id=fund_id))).fund
+            navs[fund_id] = fund.latest_nav
+        return sum(
+            position_value_fen(position.units, navs[position.fund_id]) for position in positions
+        )
 
     async def statement(self, request: web.Request) -> web.Response:
         if self._saga_of is not None:  # the loan lines made readable (gateway.loans.statement)
