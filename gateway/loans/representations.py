@@ -104,6 +104,27 @@ def plan_json(plan: lpb.InstallmentPlan) -> dict[str, Any]:
     }
 
 
+def purchase_json(purchase: lpb.HuabeiPurchase) -> dict[str, Any]:
+    """A Huabei purchase, named by the wallet payment (operation) that made it."""
+    return {
+        "purchase_id": purchase_operation_id(purchase.purchase_id),
+        "state": enum_name(lpb.HuabeiPurchaseState, purchase.state, "HUABEI_PURCHASE_STATE_"),
+        "amount": money_proto_json(purchase.amount),
+        "refunded": money_proto_json(purchase.refunded),
+        "reference": purchase.reference,
+        "merchant_id": purchase.merchant_id,
+        "captured_on": purchase.captured_on,
+        "bill_id": purchase.bill_id,
+        "installment_plan_id": purchase.installment_plan_id,
+    }
+
+
+def purchase_operation_id(reservation_id: str) -> str:
+    """The operation id of a purchase's reservation ("saga:<operation id>:reserve_huabei")."""
+    parts = reservation_id.split(":")
+    return parts[1] if len(parts) == 3 and parts[0] == "saga" else reservation_id
+
+
 def _period_json(period: lpb.LoanPeriod) -> dict[str, Any]:
     return {
         "number": period.number,
@@ -293,6 +314,31 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "HuabeiBills": _object(
         {
             "bills": {"type": "array", "items": schema_ref("HuabeiBill")},
+            "next_page_token": {"type": "string"},
+        }
+    ),
+    "HuabeiPurchase": _object(
+        {
+            "purchase_id": {
+                "type": "string",
+                "description": "The id of the wallet payment (operation) that made it.",
+            },
+            "state": {
+                "type": "string",
+                "enum": enum_names(lpb.HuabeiPurchaseState, "HUABEI_PURCHASE_STATE_"),
+            },
+            "amount": {**MONEY, "description": "The Huabei part of the payment."},
+            "refunded": {**MONEY, "description": "Refunds returned to the line."},
+            "reference": {"type": "string", "example": "trade:8f14e45f"},
+            "merchant_id": {"type": "string"},
+            "captured_on": _DATE,
+            "bill_id": {"type": "string", "description": "The bill it was billed on, if any."},
+            "installment_plan_id": {"type": "string"},
+        }
+    ),
+    "HuabeiPurchases": _object(
+        {
+            "purchases": {"type": "array", "items": schema_ref("HuabeiPurchase")},
             "next_page_token": {"type": "string"},
         }
     ),

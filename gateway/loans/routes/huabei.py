@@ -8,7 +8,9 @@ an unknown one. Reading the line first syncs it with today's credit advice
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 
@@ -19,15 +21,26 @@ from gateway.clients import CreditClient, LoanClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.identities import Role
-from gateway.edge.ownership import get_own, list_own, path_id
+from gateway.edge.ownership import get_own, list_own, not_yours, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import read_json_object
 from gateway.edge.representations import encode_json, json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
 from gateway.loans.lines import synced_line
-from gateway.loans.representations import bill_json, line_json, offer_json, plan_json
+from gateway.loans.representations import (
+    bill_json,
+    line_json,
+    offer_json,
+    plan_json,
+    purchase_json,
+)
+from gateway.payment.sagas.wallet_payment import RESERVE_HUABEI
+from gateway.sagas.definition import step_key
 
 OPERATION_CONVERT = "convertHuabeiBillToInstallments"
+OPERATION_CONVERT_PURCHASE = "convertHuabeiPurchaseToInstallments"
+# A purchase is named by the operation id of the wallet payment that made it.
+OPERATION_ID = re.compile(r"[0-9a-f]{32}")
 INSTALLMENT_MONTHS = (3, 6, 12)
 BILL_ID_LENGTH_MAX = 64
 
@@ -106,7 +119,109 @@ class HuabeiRoutes:
                     HTTPStatus.UNPROCESSABLE_ENTITY: ("INSTALLMENT_NOT_ALLOWED",),
                 },
             ),
+            *self.purchase_routes(),
         ]
+
+    def purchase_routes(self) -> list[Route]:
+        """A single unbilled purchase converted into installments (not only a whole bill)."""
+        route = route_factory("loans", (AuthScheme.BEARER,), Role.CUSTOMER)
+        unavailable = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
+        not_found = {HTTPStatus.NOT_FOUND: ("NOT_FOUND",), **unavailable}
+        return [
+            route(
+                "GET",
+                "/v1/loans/huabei/purchases",
+                self.purchases,
+                "listHuabeiPurchases",
+                "The caller's Huabei purchases, newest first",
+                response_schema="HuabeiPurchases",
+                query_parameters=PAGING_QUERY_PARAMETERS,
+                problems={HTTPStatus.BAD_REQUEST: ("INVALID_PAGE_TOKEN",), **unavailable},
+            ),
+            route(
+                "GET",
+                "/v1/loans/huabei/purchases/{purchase_id}/installment-offers",
+                self.purchase_offers,
+                "listPurchaseInstallmentOffers",
+                "What converting one unbilled purchase into 3, 6 or 12 monthly installments "
+                "would cost, part by part",
+                response_schema="InstallmentOffers",
+                problems={
+                    **not_found,
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("INSTALLMENT_NOT_ALLOWED",),
+                },
+            ),
+            route(
+                "POST",
+                "/v1/loans/huabei/purchases/{purchase_id}/installments",
+                self.convert_purchase,
+                OPERATION_CONVERT_PURCHASE,
+                "Convert one unbilled purchase into 3, 6 or 12 monthly installments",
+                idempotency_key_required=True,
+                request_schema="InstallmentsRequest",
+                response_schema="InstallmentPlan",
+                response_status=HTTPStatus.CREATED,
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT",),
+                    **not_found,
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("INSTALLMENT_NOT_ALLOWED",),
+                },
+            ),
+        ]
+
+    async def purchases(self, request: web.Request) -> web.Response:
+        return await list_own(
+            request,
+            "purchases",
+            lambda account_id, page: self._loan.list_huabei_purchases(
+                lpb.ListHuabeiPurchasesRequest(borrower_id=account_id, page=page)
+            ),
+            purchase_json,
+        )
+
+    @staticmethod
+    def _purchase_id(request: web.Request) -> str:
+        """The reservation id of the purchase the path names by its payment's operation id."""
+        operation_id = request.match_info["purchase_id"]
+        if not OPERATION_ID.fullmatch(operation_id):
+            raise not_yours("purchase", operation_id[:BILL_ID_LENGTH_MAX])
+        return step_key(operation_id, RESERVE_HUABEI)
+
+    async def purchase_offers(self, request: web.Request) -> web.Response:
+        response = await self._loan.get_installment_offers(
+            lpb.GetInstallmentOffersRequest(
+                borrower_id=request[CALLER].account_id, purchase_id=self._purchase_id(request)
+            )
+        )
+        return json_response({"offers": [offer_json(offer) for offer in response.offers]})
+
+    async def convert_purchase(self, request: web.Request) -> web.Response:
+        key = require_idempotency_key(request)
+        body = await read_json_object(request, ("months",))
+        months = _months(body)
+        purchase_id = self._purchase_id(request)
+        borrower_id = request[CALLER].account_id
+
+        async def convert(grpc_key: str) -> StoredResponse:
+            response = await self._loan.convert_to_installments(
+                lpb.ConvertToInstallmentsRequest(
+                    idempotency_key=grpc_key,
+                    borrower_id=borrower_id,
+                    purchase_id=purchase_id,
+                    months=months,
+                )
+            )
+            return StoredResponse(
+                status=HTTPStatus.CREATED, body=encode_json(plan_json(response.plan))
+            )
+
+        return await self._idempotency.respond(
+            user_id=request[CALLER].user_id,
+            key=key,
+            operation_id=OPERATION_CONVERT_PURCHASE,
+            body={**body, "purchase_id": purchase_id},
+            operation=convert,
+        )
 
     async def overview(self, request: web.Request) -> web.Response:
         borrower_id = request[CALLER].account_id
@@ -158,9 +273,7 @@ class HuabeiRoutes:
     async def convert(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
         body = await read_json_object(request, ("months",))
-        months = body.get("months")
-        if type(months) is not int or months not in INSTALLMENT_MONTHS:
-            raise InvalidArgument("months must be 3, 6 or 12", metadata={"field": "months"})
+        months = _months(body)
         bill = await self._own_bill(request)
 
         async def convert(grpc_key: str) -> StoredResponse:
@@ -183,3 +296,10 @@ class HuabeiRoutes:
             body={**body, "bill_id": bill.bill_id},
             operation=convert,
         )
+
+
+def _months(body: dict[str, Any]) -> int:
+    months = body.get("months")
+    if type(months) is not int or months not in INSTALLMENT_MONTHS:
+        raise InvalidArgument("months must be 3, 6 or 12", metadata={"field": "months"})
+    return months
