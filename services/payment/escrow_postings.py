@@ -6,6 +6,7 @@ Pay = buyer → escrow; an approved refund = escrow → buyer; settlement = escr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from services.payment.escrow import ESCROW_ACCOUNT_ID, Trade, settlement_split
@@ -51,11 +52,27 @@ def trade_refund_posting(
     )
 
 
-def settlement_posting(trade: Trade, posting_id: str, now: datetime) -> Posting:
-    """Escrow pays out a settled trade: merchant net of the fee, and the fee (one posting)."""
+def settlement_posting(
+    trade: Trade,
+    posting_id: str,
+    now: datetime,
+    withheld: Sequence[tuple[str, int]] = (),
+) -> Posting:
+    """Escrow pays out a settled trade: merchant net of the fee, and the fee (one posting).
+
+    withheld: (account, fen) legs taken from the merchant's part before it is paid
+    (withholding.py), at most that part in all.
+    """
     split = settlement_split(trade)
+    withheld_fen = sum(fen for _, fen in withheld)
+    if not 0 <= withheld_fen <= split.merchant_fen:
+        raise AssertionError(f"withholding {withheld_fen} fen of {split.merchant_fen} fen")
     entries = [Entry(ESCROW_ACCOUNT_ID, -(split.merchant_fen + split.fee_fen))]
-    entries.append(Entry(trade.merchant_account_id, split.merchant_fen))
+    entries.append(Entry(trade.merchant_account_id, split.merchant_fen - withheld_fen))
+    by_account: dict[str, int] = {}
+    for account_id, fen in withheld:  # one entry per account, in the order first named
+        by_account[account_id] = by_account.get(account_id, 0) + fen
+    entries.extend(Entry(account_id, fen) for account_id, fen in by_account.items())
     if split.fee_fen:
         entries.append(Entry(PLATFORM_FEE_INCOME_ACCOUNT_ID, split.fee_fen))
     return Posting(

@@ -41,6 +41,7 @@ from services.payment.escrow import (
     request_refund,
     require_payable,
     require_role,
+    settlement_split,
 )
 from services.payment.escrow_postings import (
     settlement_posting,
@@ -314,7 +315,18 @@ class TradesRpc(PaymentRpcBase):
         """Apply a settling transition and pay the escrowed money out, in one transaction."""
         now = self._clock.now()
         settled = transition(trade, now)
-        posting = settlement_posting(settled, uuid.uuid4().hex, now)
+        posting_id = uuid.uuid4().hex
+        # Withholding instructions (withholding.py) take their part of the merchant's net
+        # first, as legs of this same posting, in this same transaction.
+        withheld = await self._store.withhold_from_settlement(
+            session,
+            trade.trade_id,
+            trade.merchant_account_id,
+            settlement_split(settled).merchant_fen,
+            posting_id=posting_id,
+            now=now,
+        )
+        posting = settlement_posting(settled, posting_id, now, withheld)
         await self._post(session, posting, reference=trade.trade_id)
         await self._save_trade(session, trade, settled, "payment.trade.settled")
         return settled, posting

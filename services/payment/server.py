@@ -17,7 +17,7 @@ from chassis.mongo import MongoClient
 from chassis.outbox import EventFeedRpc, OutboxFeed
 from chassis.settings import ServiceSettings
 from colony.payment.v1 import payment_pb2 as pb
-from colony.payment.v1 import payment_pb2_grpc
+from colony.payment.v1 import payment_pb2_grpc, withholding_pb2, withholding_pb2_grpc
 from services.payment.bank_channel import BankChannel, FakeBankChannel
 from services.payment.bills import DEMO_BILLERS
 from services.payment.escrow import ESCROW_ACCOUNT_ID, ESCROW_HOT_SHARDS
@@ -34,6 +34,7 @@ from services.payment.rpc_metrics import export_payment_metrics
 from services.payment.rpc_retail import RetailRpc
 from services.payment.rpc_risk import RiskRpc
 from services.payment.rpc_trades import TradesRpc
+from services.payment.rpc_withholding import WithholdingRpc
 from services.payment.store import PaymentStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 # Another replica's rule change reaches this one within this many seconds.
 RISK_RULES_REFRESH_SECONDS = 10.0
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
+WITHHOLDING_SERVICE_NAME = withholding_pb2.DESCRIPTOR.services_by_name[
+    "WithholdingService"
+].full_name
 
 
 class PaymentServicer(
@@ -50,7 +54,9 @@ class PaymentServicer(
     TradesRpc,
     RetailRpc,
     RiskRpc,
+    WithholdingRpc,
     payment_pb2_grpc.PaymentServiceServicer,
+    withholding_pb2_grpc.WithholdingServiceServicer,
 ):
     """The PaymentService: every RPC group mixed into one servicer over one PaymentStore."""
 
@@ -121,9 +127,12 @@ async def build_payment_service(
     service = build_grpc_service(
         settings,
         register=[
-            lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server)
+            lambda server: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server),
+            lambda server: withholding_pb2_grpc.add_WithholdingServiceServicer_to_server(
+                servicer, server
+            ),
         ],
-        service_names=[SERVICE_NAME],
+        service_names=[SERVICE_NAME, WITHHOLDING_SERVICE_NAME],
     )
     service.add_background("outbox-sequencer", feed.run_sequencer)
     if credit_feed is not None:

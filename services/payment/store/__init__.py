@@ -26,6 +26,7 @@ from services.payment.store.payment_codes import PaymentCodeStore
 from services.payment.store.postings import PostingStore
 from services.payment.store.risk import RiskStore
 from services.payment.store.trades import TradeStore
+from services.payment.store.withholdings import WithholdingStore
 
 
 class PaymentStore(
@@ -37,6 +38,7 @@ class PaymentStore(
     CredentialStore,
     PaymentCodeStore,
     CreditListingStore,
+    WithholdingStore,
 ):
     """Reads and writes the payment service's documents; every write takes the caller's session."""
 
@@ -49,6 +51,7 @@ class PaymentStore(
         await self.ensure_risk_indexes()
         await self.ensure_credential_indexes()
         await self.ensure_payment_code_indexes()
+        await self.ensure_withholding_indexes()
 
 
 __all__ = ["PaymentStore"]
