@@ -202,6 +202,15 @@ class Flow:
         )
         observed.refusal = refusal
         observed.refusal_header = response.headers.get("X-Trace-Id", "")
+        # A saga refused at its first step: compensated (nothing to undo), answered 422.
+        await self.call(
+            "POST",
+            "/v1/wealth/yuebao/subscriptions",
+            token=token,
+            key="obs-yuebao-2",
+            body={"amount_fen": TOPUP_FEN * 10},
+            expect=422,
+        )
 
 
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
@@ -358,6 +367,15 @@ def test_the_red_series_and_the_business_series_the_flow_moved_are_scraped(
     assert value(gateway, "colony_http_server_duration_seconds_count", **route) >= 1
     assert value(gateway, "colony_http_server_requests_total", status="422") >= 1
     assert value(gateway, "colony_saga_outcomes_total", outcome="completed") >= 2
+    assert (
+        value(
+            gateway,
+            "colony_saga_outcomes_total",
+            saga="yuebao_subscription",
+            outcome="compensated",
+        )
+        == 1
+    )
     for name, rpc in (
         ("payment", "colony.payment.v1.PaymentService/TopUp"),
         ("wealth", "colony.wealth.v1.WealthService/IssueShares"),
