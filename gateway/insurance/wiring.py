@@ -20,6 +20,7 @@ from chassis.clock import Clock
 from chassis.feed_follower import UpstreamFeed
 from gateway.clients import CreditClient, InsuranceClient, PaymentClient
 from gateway.insurance.claims import ClaimPayouts
+from gateway.insurance.deposit import DepositInsurance
 from gateway.insurance.jobs import InsuranceJobs, InsuranceJobsSchedule
 from gateway.insurance.ledger import InsuranceLedger
 from gateway.insurance.purchases import Purchases
@@ -42,6 +43,8 @@ class InsuranceOperations:
     purchases: Purchases
     return_shipping: ReturnShippingCover
     refund_claims: ReturnShippingClaims
+    deposit: DepositInsurance
+    operations: Operations
 
     def install(
         self, app: web.Application, clock: Clock, *, interval_seconds: float, payment_address: str
@@ -96,4 +99,6 @@ class InsuranceLine:
             purchases=purchases,
             return_shipping=ReturnShippingCover(operations, purchases),
             refund_claims=ReturnShippingClaims(self.database, self.client, payouts),
+            deposit=DepositInsurance(self.client, payouts),
+            operations=operations,
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 
 from gateway.clients import InsuranceClient, LoanClient, PaymentClient, WealthClient
 from gateway.insurance.ledger import InsuranceLedger
+from gateway.insurance.sagas.after_sales import after_sales_refund_saga
 from gateway.insurance.sagas.funding import FundingSteps
 from gateway.insurance.sagas.payout import claim_payout_saga
 from gateway.insurance.sagas.premium import policy_premium_saga
@@ -44,6 +45,7 @@ class Sagas:
     policy_premium: SagaDefinition
     policy_refund: SagaDefinition
     claim_payout: SagaDefinition
+    after_sales_refund: SagaDefinition
 
     def all(self) -> tuple[SagaDefinition, ...]:
         return tuple(getattr(self, field.name) for field in fields(self))
@@ -78,4 +80,5 @@ def define_sagas(
         policy_premium=policy_premium_saga(payment, insurance, insurance_ledger, funding),
         policy_refund=policy_refund_saga(insurance, insurance_ledger),
         claim_payout=claim_payout_saga(insurance, insurance_ledger),
+        after_sales_refund=after_sales_refund_saga(payment),
     )

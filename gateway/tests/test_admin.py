@@ -31,9 +31,10 @@ async def test_operators_get_the_role_at_log_in_and_nobody_else_passes(
         if path.startswith("/v1/admin/")
         for method in item
     ]
-    # 23, the loan line's portfolio and business-date job, and the insurance line's claims,
-    # review, evidence, report and business-date job.
-    assert len(admin_operations) == 30
+    # 23, the loan line's operator routes (portfolio, business-date job, merchant lending),
+    # and the insurance line's claims, review, evidence, report, business-date job and the
+    # after-sales refund.
+    assert len(admin_operations) == 38
     for outsider in (await new_user(), await new_merchant()):
         for method, path in admin_operations:
             concrete = (

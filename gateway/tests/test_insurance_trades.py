@@ -172,3 +172,108 @@ async def test_cover_for_a_trade_is_offered_only_to_its_buyer(
         headers=buyer.keyed(new_key()),
     )
     await problem_of(response, 400, "INVALID_ARGUMENT")
+
+
+async def settled_trade(
+    gateway: Client, buyer: User, api_key: str, amount_fen: int
+) -> tuple[str, int]:
+    """A trade the buyer paid and confirmed: (trade id, what the merchant received)."""
+    trade_id = await trade_for(gateway, api_key, buyer, amount_fen)
+    response = await gateway.post(
+        "/v1/wallet/payments", json={"trade_id": trade_id}, headers=buyer.keyed(new_key())
+    )
+    assert response.status == 201, await response.text()
+    response = await gateway.post(
+        f"/v1/merchant/trades/{trade_id}/ship", headers=api_key_headers(api_key)
+    )
+    assert response.status == 200, await response.text()
+    response = await gateway.post(f"/v1/trades/{trade_id}/confirm-receipt", headers=buyer.headers)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["state"] == "settled"
+    response = await gateway.get(
+        f"/v1/merchant/trades/{trade_id}", headers=api_key_headers(api_key)
+    )
+    return trade_id, fen((await response.json())["merchant_settled"])
+
+
+async def after_sales_refund(
+    gateway: Client, operator: User, trade_id: str, amount_fen: int, key: str | None = None
+) -> Any:
+    return await gateway.post(
+        f"/v1/admin/trades/{trade_id}/after-sales-refund",
+        json={"amount_fen": amount_fen, "reason": "goods faulty after delivery"},
+        headers=operator.keyed(key or new_key()),
+    )
+
+
+async def test_a_refund_the_merchant_cannot_fund_is_paid_by_its_deposit_insurance(
+    gateway: Client,
+    new_user: NewUser,
+    new_merchant: NewUser,
+    operator: User,
+    books: InsuranceBooks,
+) -> None:
+    buyer, merchant = await new_user(), await new_merchant()
+    api_key = await create_api_key(gateway, merchant)
+    await top_up(gateway, buyer, 100 * YUAN, new_key())
+    trade_id, received_fen = await settled_trade(gateway, buyer, api_key, 100 * YUAN)
+    assert received_fen == 9_940  # less the 0.6% acquiring fee
+    # The merchant insures a 1,000-yuan deposit instead of locking one: 1.5% at a 0% refund
+    # rate = 15 yuan (docs/insurance.md).
+    response = await gateway.post(
+        "/v1/insurance/quotes",
+        json={"product_id": "merchant-deposit", "cover_fen": 100_000},
+        headers=merchant.headers,
+    )
+    assert response.status == 201, await response.text()
+    quoted = await response.json()
+    assert fen(quoted["premium"]) == 1_500
+    response = await gateway.post(
+        "/v1/insurance/policies",
+        json={"quote_id": quoted["quote_id"]},
+        headers=merchant.keyed(new_key()),
+    )
+    assert response.status == 201 and (await response.json())["state"] == "completed"
+    merchant_fen = await balance_fen(gateway, merchant)
+    assert merchant_fen == 9_940 - 1_500
+    await books.check()
+
+    # 90 yuan back to the buyer: more than the merchant holds, so the deposit cover pays.
+    key = new_key()
+    response = await after_sales_refund(gateway, operator, trade_id, 90 * YUAN, key)
+    assert response.status == 201, await response.text()
+    refunded = await response.json()
+    assert refunded["paid_by"] == "deposit_insurance"
+    assert refunded["claim"]["state"] == "paid"
+    assert refunded["claim"]["beneficiary_id"] == buyer.account_id
+    assert await balance_fen(gateway, buyer) == 90 * YUAN
+    assert await balance_fen(gateway, merchant) == merchant_fen
+    # The same request again pays nothing more.
+    response = await after_sales_refund(gateway, operator, trade_id, 90 * YUAN, key)
+    assert response.status == 201, await response.text()
+    assert (await response.json())["claim"]["claim_id"] == refunded["claim"]["claim_id"]
+    assert await balance_fen(gateway, buyer) == 90 * YUAN
+    await books.check()
+
+
+async def test_a_merchant_that_can_fund_an_after_sales_refund_pays_it_once(
+    gateway: Client, new_user: NewUser, new_merchant: NewUser, operator: User
+) -> None:
+    buyer, merchant = await new_user(), await new_merchant()
+    api_key = await create_api_key(gateway, merchant)
+    await top_up(gateway, buyer, 100 * YUAN, new_key())
+    trade_id, received_fen = await settled_trade(gateway, buyer, api_key, 50 * YUAN)
+    response = await after_sales_refund(gateway, operator, trade_id, 10 * YUAN)
+    assert response.status == 201, await response.text()
+    assert (await response.json())["paid_by"] == "merchant"
+    assert await balance_fen(gateway, buyer) == 60 * YUAN
+    assert await balance_fen(gateway, merchant) == received_fen - 10 * YUAN
+
+    # One after-sales refund per trade: another request answers the first, and moves nothing.
+    response = await after_sales_refund(gateway, operator, trade_id, 20 * YUAN)
+    assert response.status == 201, await response.text()
+    assert fen((await response.json())["amount"]) == 10 * YUAN
+    assert await balance_fen(gateway, buyer) == 60 * YUAN
+    # More than the merchant received is refused before anything moves.
+    response = await after_sales_refund(gateway, operator, trade_id, received_fen + 1)
+    await problem_of(response, 400, "INVALID_AMOUNT")

@@ -21,19 +21,32 @@ from typing import Any
 from aiohttp import web
 
 from chassis.clock import Clock, business_date_of, parse_business_date
-from chassis.errors import InvalidArgument
+from chassis.errors import DomainError, ErrorKind, FailedPrecondition, InvalidArgument
+from chassis.money import Money
 from colony.insurance.v1 import insurance_pb2 as ipb
-from gateway.clients import InsuranceClient
+from colony.payment.v1 import payment_pb2 as pb
+from gateway.clients import InsuranceClient, PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.identities import Role
-from gateway.edge.ownership import page_json, path_id
+from gateway.edge.openapi import schema_ref
+from gateway.edge.ownership import not_yours, page_json, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS, page_request
-from gateway.edge.payloads import optional_text, read_json_object, require_text
+from gateway.edge.payloads import (
+    optional_text,
+    read_json_object,
+    require_amount,
+    require_text,
+)
 from gateway.edge.representations import json_response, money_proto_json
 from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
-from gateway.insurance.claims import ClaimPayouts
-from gateway.insurance.jobs import InsuranceJobs
+from gateway.insurance.deposit import UNFUNDED_REASON, after_sales_refund_id
 from gateway.insurance.representations import CLAIM_STATE_PREFIX, claim_json
+from gateway.insurance.sagas.after_sales import after_sales_input
+from gateway.insurance.wiring import InsuranceOperations
+from gateway.operations.answers import operation_answer, refusal_of
+from gateway.payment.trade_access import trade_id_of
+from gateway.sagas.definition import JsonObject, SagaState, derive_saga_id
 from gateway.wealth.representations import enum_names, enum_value
 
 log = logging.getLogger("colony.gateway.admin")
@@ -46,6 +59,30 @@ CLAIM_STATES = enum_names(ipb.ClaimState, CLAIM_STATE_PREFIX)
 UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
+    "AfterSalesRefundRequest": {
+        "type": "object",
+        "required": ["amount_fen", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "amount_fen": {"type": "integer", "format": "int64", "minimum": 1},
+            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
+            "reason": {"type": "string", "maxLength": REASON_LENGTH_MAX},
+        },
+    },
+    "AfterSalesRefund": {
+        "type": "object",
+        "required": ["trade_id", "amount", "paid_by"],
+        "properties": {
+            "trade_id": {"type": "string"},
+            "amount": schema_ref("Money"),
+            "paid_by": {"type": "string", "enum": ["merchant", "deposit_insurance"]},
+            "posting_id": {"type": "string"},
+            "claim": {
+                **schema_ref("InsuranceClaim"),
+                "description": "The deposit claim that paid it (paid_by deposit_insurance).",
+            },
+        },
+    },
     "InsuranceClaimReview": {
         "type": "object",
         "required": ["decision"],
@@ -99,18 +136,49 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
+async def _given(saga_input: JsonObject) -> JsonObject:
+    return saga_input
+
+
+async def require_settled_trade(payment: PaymentClient, trade_id: str, amount: Money) -> pb.Trade:
+    """The settled trade an after-sales refund is for, at most what the merchant received."""
+    try:
+        trade = await payment.get_trade(trade_id)
+    except DomainError as error:
+        if error.kind in (ErrorKind.NOT_FOUND, ErrorKind.INVALID_ARGUMENT):
+            raise not_yours("trade", trade_id) from None
+        raise
+    if trade.state != pb.TRADE_STATE_SETTLED:
+        raise FailedPrecondition(
+            f"trade {trade_id} is not settled: its refunds come from escrow",
+            reason="ILLEGAL_TRANSITION",
+            metadata={"trade_id": trade_id},
+        )
+    if amount.fen > trade.merchant_settled.amount_fen:
+        raise InvalidArgument(
+            f"a refund of {amount.fen} fen exceeds the {trade.merchant_settled.amount_fen} fen "
+            "the merchant received",
+            reason="INVALID_AMOUNT",
+            metadata={"field": "amount_fen"},
+        )
+    return trade
+
+
 class InsuranceAdminRoutes:
     def __init__(
         self,
         insurance: InsuranceClient,
-        payouts: ClaimPayouts,
-        jobs: InsuranceJobs,
+        insured: InsuranceOperations,
+        payment: PaymentClient,
         *,
         clock: Clock,
     ) -> None:
         self._insurance = insurance
-        self._payouts = payouts
-        self._jobs = jobs
+        self._payouts = insured.payouts
+        self._jobs = insured.jobs
+        self._deposit = insured.deposit
+        self._operations = insured.operations
+        self._payment = payment
         self._clock = clock
 
     def routes(self) -> list[Route]:
@@ -159,6 +227,24 @@ class InsuranceAdminRoutes:
                 request_schema="UnauthorisedDebitConfirmation",
                 response_schema="InsuranceClaim",
                 problems=claim_problems,
+            ),
+            route(
+                "POST",
+                "/v1/admin/trades/{trade_id}/after-sales-refund",
+                self.after_sales_refund,
+                "refundSettledTrade",
+                "Refund a settled trade's buyer from the merchant's balance (one per trade); "
+                "a refund the merchant cannot fund is paid by its deposit insurance (消保险)",
+                idempotency_key_required=True,
+                request_schema="AfterSalesRefundRequest",
+                response_schema="AfterSalesRefund",
+                response_status=HTTPStatus.CREATED,
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_AMOUNT",),
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("INSUFFICIENT_FUNDS", "ILLEGAL_TRANSITION"),
+                    **UNAVAILABLE,
+                },
             ),
             route(
                 "GET",
@@ -246,6 +332,36 @@ class InsuranceAdminRoutes:
             )
         )
         return await self._paid(response.claim)
+
+    async def after_sales_refund(self, request: web.Request) -> web.Response:
+        require_idempotency_key(request)
+        body = await read_json_object(request, ("amount_fen", "currency", "reason"))
+        amount = require_amount(body)
+        reason = require_text(body, "reason", REASON_LENGTH_MAX)
+        trade = await require_settled_trade(self._payment, trade_id_of(request), amount)
+        refund_id = after_sales_refund_id(trade.trade_id)
+        record = await self._operations.run(
+            self._operations.sagas.after_sales_refund,
+            saga_id=derive_saga_id("after-sales-refund", refund_id),
+            owner_user_id=request[CALLER].user_id,
+            fingerprint=refund_id,
+            saga_input=lambda: _given(after_sales_input(trade, amount, reason)),
+        )
+        if record.state is SagaState.COMPENSATED:
+            refused = refusal_of(record)
+            if refused.reason != UNFUNDED_REASON:
+                raise refused
+            claim = await self._deposit.cover_refund(trade, amount, refused)
+            answer = {
+                "trade_id": trade.trade_id,
+                "amount": money_proto_json(claim.amount),
+                "paid_by": "deposit_insurance",
+                "claim": claim_json(claim),
+            }
+            return json_response(answer, status=HTTPStatus.CREATED)
+        if record.state is not SagaState.COMPLETED or record.result is None:
+            return operation_answer(record)
+        return json_response(record.result, status=HTTPStatus.CREATED)
 
     async def report(self, request: web.Request) -> web.Response:
         response = await self._insurance.get_insurance_report()
