@@ -40,6 +40,11 @@ def main() -> None:
     configure_logging(settings.telemetry)
     if settings.tls is None and settings.environment != ENVIRONMENT_DEV:
         raise SystemExit("mutual TLS to the services is required outside COLONY_ENV=dev")
+    if settings.operator_phones and settings.environment != ENVIRONMENT_DEV:
+        # A phone list makes whoever registers a listed phone first an operator.
+        raise SystemExit(
+            "COLONY_OPERATOR_PHONES is for dev only: grant operators with `colony operator grant`"
+        )
     if settings.jwt_secret_is_dev_default:
         log.warning("COLONY_ENV=dev: signing tokens with the built-in dev secret")
     # The gateway's own feed followers (Huabei refunds follow payment) present its certificate.

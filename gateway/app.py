@@ -29,6 +29,7 @@ from gateway.credit.routes import consents as credit_consents
 from gateway.credit.routes import merchant as credit_merchant
 from gateway.credit.routes import score as credit_score
 from gateway.edge.api_keys import ApiKeyStore, api_key_scope_middleware
+from gateway.edge.audit_log import OPERATOR_AUDIT_LOG_COLLECTION, OperatorAuditLog
 from gateway.edge.authentication import CALLER, Authenticator, authentication_middleware
 from gateway.edge.idempotency import IdempotentRequests
 from gateway.edge.identities import IdentityStore, Role
@@ -39,11 +40,13 @@ from gateway.edge.observability import (
     trace_id_middleware,
 )
 from gateway.edge.openapi import build_openapi_document
+from gateway.edge.operator_grants import OPERATOR_GRANTS_COLLECTION, OperatorGrants
 from gateway.edge.passwords import PasswordHasher
 from gateway.edge.problems import problem_middleware
 from gateway.edge.rate_limits import RateLimits, rate_limit_middleware
 from gateway.edge.registration import Registration
 from gateway.edge.routes import accounts, documentation, system
+from gateway.edge.routes import audit_log as audit_log_routes
 from gateway.edge.routing import Route, register_routes
 from gateway.edge.security_headers import install_security_headers
 from gateway.edge.tokens import AccessTokens
@@ -157,7 +160,13 @@ def create_app(
     tokens = AccessTokens(settings.jwt_secret, settings.jwt_ttl_seconds, clock)
     api_keys = ApiKeyStore(database[MERCHANT_API_KEYS_COLLECTION], clock)
     authenticator = Authenticator(
-        identities, passwords, tokens, api_keys, operator_phones=settings.operator_phones
+        identities,
+        passwords,
+        tokens,
+        api_keys,
+        operator_phones=settings.operator_phones,
+        operator_grants=OperatorGrants(database[OPERATOR_GRANTS_COLLECTION], clock),
+        audit_log=OperatorAuditLog(database[OPERATOR_AUDIT_LOG_COLLECTION], clock),
     )
     registration = Registration(identities, payment, passwords, clock)
     login_throttle = LoginThrottle(database[LOGIN_FAILURES_COLLECTION], clock)
@@ -245,6 +254,7 @@ def create_app(
             clock=clock,
         ).routes(),
         *admin.AdminRoutes(payment).routes(),
+        *audit_log_routes.AuditLogRoutes(authenticator.audit_log).routes(),
         *credit_score.CreditScoreRoutes(credit, idempotency).routes(),
         *credit_consents.CreditConsentRoutes(credit, payment, idempotency).routes(),
         *credit_merchant.MerchantCreditRoutes(credit, payment).routes(),
@@ -261,7 +271,7 @@ def create_app(
         ).routes(),
         *insurance_claims.InsuranceClaimRoutes(insurance.client, payment, insured.payouts).routes(),
         *insurance_admin.InsuranceAdminRoutes(
-            insurance.client, insured, payment, clock=clock
+            insurance.client, insured.payouts, insured.jobs, clock=clock
         ).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
         *documentation_routes.routes(),
@@ -288,6 +298,7 @@ def create_app(
                 operations.SCHEMAS,
                 merchant.SCHEMAS,
                 admin.SCHEMAS,
+                audit_log_routes.SCHEMAS,
                 credit_representations.SCHEMAS,
                 credit_score.SCHEMAS,
                 credit_consents.SCHEMAS,
@@ -326,6 +337,7 @@ def create_app(
 
     async def ensure_indexes(app: web.Application) -> None:
         await identities.ensure_indexes()
+        await authenticator.ensure_indexes()
         await login_throttle.ensure_indexes()
         await idempotency.ensure_indexes()
         await api_keys.ensure_indexes()

@@ -165,7 +165,9 @@ class GatewaySettings:
     COLONY_<SERVICE>_ADDRESS for each business line, COLONY_RPC_DEADLINE_SECONDS,
     COLONY_READINESS_DEADLINE_SECONDS, COLONY_IDEMPOTENCY_LEASE_SECONDS,
     COLONY_IDEMPOTENCY_WAIT_SECONDS, COLONY_OPERATOR_PHONES (comma-separated phones whose
-    users get the "operator" role at log-in), COLONY_WEALTH_JOBS_INTERVAL_SECONDS, the
+    users get the "operator" role at log-in: dev and tests only, refused by gateway.__main__
+    elsewhere; operators are granted with `colony operator grant`),
+    COLONY_WEALTH_JOBS_INTERVAL_SECONDS, the
     per-user budgets COLONY_RATE_LIMIT_{MONEY,WRITE,READ}_{PER_MINUTE,BURST},
     COLONY_API_DOCS and COLONY_OPENAPI_ADMIN ("on"/"off"; on by default only in dev) and the
     saga settings (SagaSettings).
@@ -188,7 +190,8 @@ class GatewaySettings:
     # How long a duplicate request waits for the first one with its key to finish.
     idempotency_wait_seconds: float
     telemetry: TelemetrySettings
-    # Users registered with these phones are platform operators (the admin endpoints).
+    # Users registered with these phones are platform operators (the admin endpoints): dev and
+    # tests only (gateway.__main__ refuses it elsewhere); see gateway.edge.operator_grants.
     operator_phones: frozenset[str] = frozenset()
     sagas: SagaSettings = field(default_factory=SagaSettings)
     # How often each replica looks for a business date whose wealth job is due (0: never;

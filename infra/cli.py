@@ -5,21 +5,40 @@
                  ledger account (Huabei, cash loans, merchant lending) with the loan
                  service's books, and the insurance omnibus and insurer accounts with the
                  insurance books; exit 1 on a breach
+  colony operator grant PHONE [--by WHO] [--reason TEXT]
+                 make the registered identity with PHONE a platform operator (recorded with
+                 who granted it and when; the gateway checks it on every request)
+  colony operator revoke PHONE [--by WHO] [--reason TEXT]
+  colony operator list
+                 the latest grants and revocations, newest first
 
 It reads the same settings as the services (MONGO_URL or COLONY_<NAME>_MONGO_URL,
 COLONY_<NAME>_DB), so it checks exactly the databases they write. An operator tool may read
 every line's database; the services never read each other's. The omnibus reconciliation
 holds at rest: run it when no wealth or loan operation is in flight.
+
+The operator commands write the gateway's database (MONGO_URL or COLONY_GATEWAY_MONGO_URL,
+COLONY_GATEWAY_DB): granting is for whoever may reach the platform's databases, never an
+API call. For the RPCs operators' tools may call (the audit reports), the tool's
+certificate under `make run` is var/tls/colony-cli.pem (docs/security.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import os
+import socket
 import sys
+from collections.abc import Mapping
 
+from chassis.clock import SystemClock
+from chassis.errors import DomainError
 from chassis.mongo import create_client
-from chassis.settings import ServiceSettings
+from chassis.settings import DEFAULT_MONGO_URL, ServiceSettings
+from gateway.edge.identities import IdentityStore
+from gateway.edge.operator_grants import OPERATOR_GRANTS_COLLECTION, OperatorGrants
 from services.insurance.store import InsuranceStore
 from services.insurance.store.reports import read_insurance_audit
 from services.loan.merchant.store import MerchantLendingStore
@@ -85,16 +104,19 @@ async def _reconcile_loans(payments: PaymentStore, settings: ServiceSettings) ->
     client = create_client(settings.mongo_url, "colony-audit-loan")
     try:
         flows = await read_ledger_flows(LoanStore(client[settings.database_name]))
-        merchant = await MerchantLendingStore(client[settings.database_name]).merchant_flows()
+        lending = MerchantLendingStore(client[settings.database_name])
+        merchant = [await lending.merchant_flows(), await lending.order_flows()]
     finally:
         await client.close()
-    breaches = [f"loan: {breach}" for breach in merchant.breaches()]
-    merchant_balance_fen = await _ledger_balance_fen(payments, merchant.account_id)
-    if merchant_balance_fen != merchant.expected_balance_fen:
-        breaches.append(
-            f"{merchant.account_id}: ledger balance {merchant_balance_fen} fen, the merchant "
-            f"lending books say {merchant.expected_balance_fen} fen"
-        )
+    breaches = []
+    for books in merchant:
+        breaches += [f"loan: {breach}" for breach in books.breaches()]
+        balance_fen = await _ledger_balance_fen(payments, books.account_id)
+        if balance_fen != books.expected_balance_fen:
+            breaches.append(
+                f"{books.account_id}: ledger balance {balance_fen} fen, the merchant lending "
+                f"books say {books.expected_balance_fen} fen"
+            )
     for account in flows:
         breaches += [f"loan: {breach}" for breach in book_breaches(account)]
         balance_fen = await _ledger_balance_fen(payments, account.account_id)
@@ -127,13 +149,89 @@ async def _reconcile_insurance(payments: PaymentStore, settings: ServiceSettings
     return breaches
 
 
+USERS_COLLECTION = "users"
+
+
+def gateway_database(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The gateway's MongoDB URL and database name, read as the gateway reads them."""
+    url = environ.get("COLONY_GATEWAY_MONGO_URL") or environ.get("MONGO_URL") or DEFAULT_MONGO_URL
+    return url, environ.get("COLONY_GATEWAY_DB", "gateway")
+
+
+async def change_operator(
+    mongo_url: str, database_name: str, phone: str, by: str, reason: str, *, grant: bool
+) -> str:
+    """Grant (or revoke) the operator role of the identity registered with phone."""
+    client = create_client(mongo_url, "colony-operator")
+    try:
+        database = client[database_name]
+        clock = SystemClock()
+        grants = OperatorGrants(database[OPERATOR_GRANTS_COLLECTION], clock)
+        await grants.ensure_indexes()
+        identities = IdentityStore(database[USERS_COLLECTION], clock)
+        change = grants.grant if grant else grants.revoke
+        event = await change(identities, phone, by, reason)
+        return (
+            f"{event.action.value}: {event.phone} (user {event.user_id}) by {event.by} "
+            f"at {event.at.isoformat()}"
+        )
+    finally:
+        await client.close()
+
+
+async def operator_history(mongo_url: str, database_name: str) -> list[str]:
+    """The latest grants and revocations, newest first, one line each."""
+    client = create_client(mongo_url, "colony-operator")
+    try:
+        grants = OperatorGrants(client[database_name][OPERATOR_GRANTS_COLLECTION], SystemClock())
+        return [
+            f"{event.at.isoformat()} {event.action.value:6} {event.phone} "
+            f"(user {event.user_id}) by {event.by}" + (f": {event.reason}" if event.reason else "")
+            for event in await grants.history()
+        ]
+    finally:
+        await client.close()
+
+
+def _operator(options: argparse.Namespace) -> int:
+    url, database_name = gateway_database(os.environ)
+    if options.action == "list":
+        for line in asyncio.run(operator_history(url, database_name)):
+            print(line)
+        return 0
+    grant = options.action == "grant"
+    try:
+        change = change_operator(
+            url, database_name, options.phone, options.by, options.reason, grant=grant
+        )
+        print(asyncio.run(change))
+    except DomainError as error:
+        print(f"colony operator {options.action}: {error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="colony", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("audit", help="check ledger invariants and escrow reconciliation")
+    operator = commands.add_parser("operator", help="grant, revoke or list platform operators")
+    actions = operator.add_subparsers(dest="action", required=True)
+    for action in ("grant", "revoke"):
+        change = actions.add_parser(action, help=f"{action} the operator role")
+        change.add_argument("phone", help="the phone of a registered identity")
+        change.add_argument(
+            "--by",
+            default=f"{getpass.getuser()}@{socket.gethostname()}",
+            help="who grants or revokes (recorded; default: this login and host)",
+        )
+        change.add_argument("--reason", default="", help="why (recorded)")
+    actions.add_parser("list", help="the latest grants and revocations")
     options = parser.parse_args(argv)
+    if options.command == "operator":
+        return _operator(options)
     if options.command == "audit":
         settings = ServiceSettings.from_env("payment")
         breaches = asyncio.run(

@@ -9,19 +9,29 @@ wallet is topped up only while it is empty, under a fixed Idempotency-Key per us
 the catalog is created by fixed ids. A gateway without the wealth line (the route answers
 404) is left without a catalog.
 
-``python -m infra.demo_data [--url http://127.0.0.1:8080]`` loads it into a running gateway.
+Demo users, with their public password, exist only in development: `make run` loads them
+only with COLONY_ENV=dev, and ``python -m infra.demo_data`` refuses without it. The demo
+operator is made one by an explicit grant, as `colony operator grant` makes (recorded as
+make run's), after it has registered: no phone is an operator before anyone registers it.
+
+``python -m infra.demo_data [--url http://127.0.0.1:8080]`` loads it into a running gateway
+(with COLONY_ENV=dev; it grants the demo operator in the gateway database that MONGO_URL /
+COLONY_GATEWAY_MONGO_URL and COLONY_GATEWAY_DB name).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from infra.cli import change_operator, gateway_database
 
 DEMO_PASSWORD = "colony-demo-1"
 # Passes the Luhn check and is not one of the cards the fake bank declines.
@@ -64,8 +74,8 @@ class DemoUser:
         return body
 
 
-# A personal user who is also a platform operator (make run lists it in
-# COLONY_OPERATOR_PHONES), for the admin endpoints.
+# A personal user who is also a platform operator (granted by make run once registered),
+# for the admin endpoints.
 DEMO_OPERATOR_PHONE = "13800138009"
 
 DEMO_USERS = (
@@ -95,15 +105,23 @@ class DemoLogin:
 
 
 async def load_demo_data(
-    gateway_url: str, users: Sequence[DemoUser] = DEMO_USERS
+    gateway_url: str,
+    users: Sequence[DemoUser] = DEMO_USERS,
+    grant_operator: Callable[[str], Awaitable[None]] | None = None,
 ) -> list[DemoLogin]:
-    """Register (or log in) every demo user and fund empty wallets; return their logins."""
+    """Register (or log in) every demo user and fund empty wallets; return their logins.
+
+    grant_operator(phone) makes the registered demo operator an operator before it loads
+    the wealth catalog (None: it already is one).
+    """
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
     async with aiohttp.ClientSession(gateway_url, timeout=timeout) as session:
         # One at a time: each registration is an argon2 hash, and there are two cores.
         logins = [await _load_user(session, user) for user in users]
         operators = [user for user in users if user.phone == DEMO_OPERATOR_PHONE]
         if operators:
+            if grant_operator is not None:
+                await grant_operator(operators[0].phone)
             await _load_wealth_catalog(session, operators[0])
         return logins
 
@@ -225,8 +243,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Load Colony's demo data into a running gateway.")
     parser.add_argument("--url", default=GATEWAY_URL_DEFAULT, help="the gateway's base URL")
     options = parser.parse_args(argv)
+    if os.environ.get("COLONY_ENV") != "dev":
+        sys.stderr.write("demo data (public passwords) is for COLONY_ENV=dev only\n")
+        return 2
+    url, database_name = gateway_database(os.environ)
+
+    async def grant(phone: str) -> None:
+        await change_operator(url, database_name, phone, "infra.demo_data", "demo", grant=True)
+
     try:
-        logins = asyncio.run(load_demo_data(options.url))
+        logins = asyncio.run(load_demo_data(options.url, grant_operator=grant))
     except DemoDataError as error:
         sys.stderr.write(f"demo data not loaded: {error}\n")
         return 1

@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
@@ -28,10 +28,12 @@ from typing import TextIO
 import aiohttp
 
 from chassis.authz import CLI_CALLER
+from chassis.errors import DomainError
 from chassis.settings import SERVICE_NAMES, ServiceSettings
 from chassis.tls import DevPki, ensure_dev_pki
 from infra import console
-from infra.demo_data import DEMO_OPERATOR_PHONE, DemoDataError, format_logins, load_demo_data
+from infra.cli import change_operator
+from infra.demo_data import DemoDataError, format_logins, load_demo_data
 from infra.embedded_mongo import EmbeddedMongo, EmbeddedMongoError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -148,8 +150,6 @@ def process_specs(
     env["MONGO_URL"] = mongo_url
     # The gateway's built-in development secrets are fine on a developer's machine only.
     env.setdefault("COLONY_ENV", "dev")
-    # The demo operator may use the admin endpoints (risk rules, blacklist, trade jobs).
-    env.setdefault("COLONY_OPERATOR_PHONES", DEMO_OPERATOR_PHONE)
     # Children write to a pipe; unbuffered, their lines reach the terminal as they happen.
     env["PYTHONUNBUFFERED"] = "1"
     for name in SERVICE_NAMES:
@@ -398,18 +398,44 @@ async def start_mongo(settings: RunSettings, supervisor: Supervisor) -> Embedded
     return mongo
 
 
+GrantOperator = Callable[[str], Awaitable[None]]
+
+
+def demo_operator_granter(environ: Mapping[str, str], mongo_url: str) -> GrantOperator:
+    """Grant the demo operator as `colony operator grant` would (recorded as make run's)."""
+    database_name = environ.get("COLONY_GATEWAY_DB", "gateway")
+
+    async def grant(phone: str) -> None:
+        try:
+            await change_operator(
+                mongo_url, database_name, phone, "make run", "the demo operator", grant=True
+            )
+        except DomainError as error:
+            raise DemoDataError(f"granting the demo operator: {error.message}") from error
+
+    return grant
+
+
 def _shown(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 async def bring_up(
-    supervisor: Supervisor, settings: RunSettings, load_demo: bool, started_at: float
+    supervisor: Supervisor,
+    settings: RunSettings,
+    load_demo: bool,
+    started_at: float,
+    grant_operator: GrantOperator | None = None,
 ) -> None:
     """Wait for the gateway to be ready, load the demo data, say where to go."""
     try:
         await wait_until_ready(settings.gateway_url, settings.ready_timeout_seconds)
         ready_seconds = time.monotonic() - started_at
-        logins = await load_demo_data(settings.gateway_url) if load_demo else []
+        logins = (
+            await load_demo_data(settings.gateway_url, grant_operator=grant_operator)
+            if load_demo
+            else []
+        )
     except GatewayNotReady as error:
         supervisor.fail(str(error))
         return
@@ -478,8 +504,13 @@ async def run_platform(
             specs = process_specs(environ, mongo_url, settings, sys.executable)
             for spec in specs if pki is None else with_certificates(specs, pki):
                 await supervisor.start(spec)
+            # Demo users (and their public password) exist only in a dev environment.
+            demo = load_demo and environ.get("COLONY_ENV", "dev") == "dev"
+            if load_demo and not demo:
+                supervisor.say("demo data is for COLONY_ENV=dev only: not loaded")
+            granter = demo_operator_granter(environ, mongo_url)
             startup = asyncio.create_task(
-                bring_up(supervisor, settings, load_demo, started_at), name="start-up"
+                bring_up(supervisor, settings, demo, started_at, granter), name="start-up"
             )
             startup.add_done_callback(supervisor.fail_if_crashed)
         await supervisor.stop_requested.wait()

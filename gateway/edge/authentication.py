@@ -5,6 +5,13 @@ body or the token alone, so the account a handler acts on is always the caller's
 Two schemes prove identity (gateway.edge.routing.AuthScheme): a bearer access token, and a
 merchant API key (gateway.edge.api_keys). A route lists the schemes it accepts and the role it
 requires; the middleware refuses everything else before a handler runs.
+
+The operator role is never stored with an identity: it comes from an explicit grant
+(gateway.edge.operator_grants, made with `colony operator grant`), checked at log-in and on
+every request with an operator token, so a revocation takes effect at once. Every
+/v1/admin/* request that changes something is written to the operators' audit log before it
+is answered (gateway.edge.audit_log). COLONY_OPERATOR_PHONES, a phone list, is a dev and test
+convenience that gateway.__main__ refuses outside COLONY_ENV=dev.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from aiohttp.typedefs import Handler, Middleware
 
 from chassis.errors import PermissionDenied, Unauthenticated
 from gateway.edge.api_keys import ApiKeyStore, looks_like_api_key
-from gateway.edge.identities import AccountType, IdentityState, IdentityStore, Role
+from gateway.edge.audit_log import AuditActor, OperatorAuditLog, is_audited
+from gateway.edge.identities import AccountType, Identity, IdentityState, IdentityStore, Role
+from gateway.edge.operator_grants import OperatorGrants
 from gateway.edge.passwords import PasswordHasher
 from gateway.edge.routing import AuthScheme, Route, route_of
 from gateway.edge.tokens import AccessTokens, IssuedToken
@@ -60,13 +69,28 @@ class Authenticator:
         passwords: PasswordHasher,
         tokens: AccessTokens,
         api_keys: ApiKeyStore,
+        *,
         operator_phones: Set[str] = frozenset(),
+        operator_grants: OperatorGrants,
+        audit_log: OperatorAuditLog,
     ) -> None:
         self._identities = identities
         self._passwords = passwords
         self._tokens = tokens
         self._api_keys = api_keys
         self._operator_phones = frozenset(operator_phones)
+        self._operator_grants = operator_grants
+        self.audit_log = audit_log
+
+    async def _is_operator(self, identity: Identity) -> bool:
+        """Granted explicitly (or, in dev and tests only, listed by phone)."""
+        if identity.phone in self._operator_phones:
+            return True
+        return await self._operator_grants.is_operator(identity.user_id)
+
+    async def ensure_indexes(self) -> None:
+        await self._operator_grants.ensure_indexes()
+        await self.audit_log.ensure_indexes()
 
     async def log_in(self, phone: str, password: str) -> IssuedToken:
         """A token for the active identity with this phone and password.
@@ -82,7 +106,7 @@ class Authenticator:
         if not password_matches or identity.state is not IdentityState.ACTIVE:
             raise Unauthenticated("wrong phone or password")
         roles = identity.roles
-        if identity.phone in self._operator_phones:
+        if await self._is_operator(identity):
             roles = (*roles, Role.OPERATOR.value)
         return self._tokens.issue(identity.user_id, roles)
 
@@ -93,9 +117,9 @@ class Authenticator:
             raise Unauthenticated("the access token's user is not active")
         roles = identity.roles
         # The operator role lives only in the token (it is never stored), and only while
-        # the phone is still listed: removing a phone from the setting and restarting
-        # ends its operator rights at once, not when its tokens expire.
-        if Role.OPERATOR.value in token.roles and identity.phone in self._operator_phones:
+        # the grant stands: a revocation ends its operator rights at once, not when its
+        # tokens expire.
+        if Role.OPERATOR.value in token.roles and await self._is_operator(identity):
             roles = (*roles, Role.OPERATOR.value)
         return Caller(
             user_id=identity.user_id,
@@ -158,6 +182,9 @@ def authentication_middleware(authenticator: Authenticator) -> Middleware:
             caller = await authenticator.authenticate(request, route)
             require_role(caller, route)
             request[CALLER] = caller
+            if is_audited(request):
+                actor = AuditActor(caller.user_id, caller.phone)
+                return await authenticator.audit_log.around(request, actor, handler)
         return await handler(request)
 
     return authenticate
