@@ -8,6 +8,7 @@ from chassis.grpc_server import Context
 from chassis.mongo import Session
 from chassis.wire import amount_from_proto, money_to_proto
 from colony.loan.v1 import merchant_lending_pb2 as pb
+from services.loan.merchant.audit import MerchantFlows
 from services.loan.merchant.funding import (
     FundingBook,
     borrow,
@@ -73,17 +74,9 @@ class FundingRpc(MerchantRpcBase):
     async def GetMerchantLendingAudit(
         self, request: pb.GetMerchantLendingAuditRequest, context: Context
     ) -> pb.GetMerchantLendingAuditResponse:
-        flows = await self._store.merchant_flows()
-        return pb.GetMerchantLendingAuditResponse(
-            account_id=flows.account_id,
-            lent=money_to_proto(flows.lent_fen),
-            collected=money_to_proto(flows.collected_fen),
-            principal_repaid=money_to_proto(flows.principal_repaid_fen),
-            principal_outstanding=money_to_proto(flows.principal_outstanding_fen),
-            expected_balance_fen=flows.expected_balance_fen,
-            in_flight=money_to_proto(flows.in_flight_fen),
-            breaches=flows.breaches(),
-        )
+        audit = _audit_to_proto(await self._store.merchant_flows())
+        audit.order_loans.CopyFrom(_audit_to_proto(await self._store.order_flows()))
+        return audit
 
     async def SetMerchantCreditPolicy(
         self, request: pb.SetMerchantCreditPolicyRequest, context: Context
@@ -106,3 +99,16 @@ class FundingRpc(MerchantRpcBase):
         return pb.GetMerchantCreditPolicyResponse(
             policy=policy_to_proto(await self._store.credit_policy())
         )
+
+
+def _audit_to_proto(flows: MerchantFlows) -> pb.GetMerchantLendingAuditResponse:
+    return pb.GetMerchantLendingAuditResponse(
+        account_id=flows.account_id,
+        lent=money_to_proto(flows.lent_fen),
+        collected=money_to_proto(flows.collected_fen),
+        principal_repaid=money_to_proto(flows.principal_repaid_fen),
+        principal_outstanding=money_to_proto(flows.principal_outstanding_fen),
+        expected_balance_fen=flows.expected_balance_fen,
+        in_flight=money_to_proto(flows.in_flight_fen),
+        breaches=flows.breaches(),
+    )

@@ -12,13 +12,17 @@ from colony.loan.v1 import merchant_lending_pb2 as pb
 from colony.loan.v1 import merchant_lending_pb2_grpc
 from services.loan.merchant.rpc_facilities import FacilitiesRpc
 from services.loan.merchant.rpc_funding import FundingRpc
+from services.loan.merchant.rpc_order_loans import OrderLoansRpc
 from services.loan.merchant.store import MerchantLendingStore
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MerchantLendingService"].full_name
 
 
 class MerchantLendingServicer(
-    FacilitiesRpc, FundingRpc, merchant_lending_pb2_grpc.MerchantLendingServiceServicer
+    FacilitiesRpc,
+    FundingRpc,
+    OrderLoansRpc,
+    merchant_lending_pb2_grpc.MerchantLendingServiceServicer,
 ):
     """Facilities, draws, repayments, funding: one servicer over one MerchantLendingStore."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from chassis.errors import InvalidArgument
@@ -19,6 +20,13 @@ from services.loan.merchant.facilities import (
     require_policy,
 )
 from services.loan.merchant.funding import Capacity
+from services.loan.merchant.order_loans import (
+    OrderLoan,
+    OrderLoanState,
+    PledgedTrade,
+    accrue_order_loan,
+    cover_fen,
+)
 from services.loan.merchant.steps import Step, StepState
 
 STATE_TO_PROTO = {
@@ -146,4 +154,58 @@ def policy_to_proto(policy: CreditPolicy) -> pb.MerchantCreditPolicy:
         min_months_with_settlements=policy.min_months_with_settlements,
         max_refund_rate=str(policy.max_refund_rate),
         max_share_of_sales=str(policy.max_share_of_sales),
+    )
+
+
+ORDER_STATE_TO_PROTO = {
+    OrderLoanState.PENDING_DISBURSEMENT: pb.ORDER_LOAN_STATE_PENDING_DISBURSEMENT,
+    OrderLoanState.CANCELLED: pb.ORDER_LOAN_STATE_CANCELLED,
+    OrderLoanState.ACTIVE: pb.ORDER_LOAN_STATE_ACTIVE,
+    OrderLoanState.SETTLED: pb.ORDER_LOAN_STATE_SETTLED,
+}
+
+
+def pledged_from_proto(trades: Iterable[pb.PledgedTrade]) -> list[PledgedTrade]:
+    pledged = []
+    for trade in trades:
+        if not trade.trade_id:
+            raise InvalidArgument("trade_id is required", metadata={"field": "trades"})
+        pledged.append(
+            PledgedTrade(trade.trade_id, amount_from_proto(trade.in_escrow, "in_escrow"))
+        )
+    return pledged
+
+
+def order_loan_to_proto(loan: OrderLoan, today: date) -> pb.OrderLoan:
+    accrued = accrue_order_loan(loan, today)
+    part = accrued.principal
+    return pb.OrderLoan(
+        loan_id=accrued.loan_id,
+        merchant_id=accrued.merchant_id,
+        trades=[
+            pb.PledgedTrade(
+                trade_id=t.trade_id, in_escrow=money_to_proto(t.in_escrow_fen), finished=t.finished
+            )
+            for t in accrued.trades
+        ],
+        amount=money_to_proto(accrued.amount_fen),
+        state=ORDER_STATE_TO_PROTO[accrued.state],
+        disbursed_on=date_text(accrued.disbursed_on),
+        due_date=date_text(accrued.due_date),
+        principal=money_to_proto(part.principal_fen),
+        interest_owed=money_to_proto(part.interest_owed_fen),
+        owed=money_to_proto(part.owed_fen),
+        collected=money_to_proto(accrued.collected_fen),
+        excess=[
+            pb.ExcessDue(
+                application_id=e.application_id,
+                amount=money_to_proto(e.amount_fen),
+                returned=e.returned,
+            )
+            for e in accrued.excess
+        ],
+        overdue=accrued.overdue_on(today),
+        overdue_since=date_text(accrued.overdue_since),
+        disbursement_posting_id=accrued.disbursement_posting_id,
+        cover=money_to_proto(cover_fen(accrued.trades)),
     )

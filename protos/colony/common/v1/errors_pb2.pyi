@@ -237,6 +237,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The draw was cancelled (or cancelled before it was tried)."""
     ERROR_REASON_DRAW_MISMATCH: _ErrorReason.ValueType  # 104
     """The draw id exists with different terms, or was confirmed with another posting."""
+    ERROR_REASON_ORDER_LOAN_COVER: _ErrorReason.ValueType  # 105
+    """An order loan above 80% of its trades in escrow (the cover in metadata)."""
+    ERROR_REASON_TRADE_PLEDGED: _ErrorReason.ValueType  # 106
+    """A trade is pledged to another order loan (their ids in metadata)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -460,4 +464,8 @@ ERROR_REASON_DRAW_CANCELLED: ErrorReason.ValueType  # 103
 """The draw was cancelled (or cancelled before it was tried)."""
 ERROR_REASON_DRAW_MISMATCH: ErrorReason.ValueType  # 104
 """The draw id exists with different terms, or was confirmed with another posting."""
+ERROR_REASON_ORDER_LOAN_COVER: ErrorReason.ValueType  # 105
+"""An order loan above 80% of its trades in escrow (the cover in metadata)."""
+ERROR_REASON_TRADE_PLEDGED: ErrorReason.ValueType  # 106
+"""A trade is pledged to another order loan (their ids in metadata)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

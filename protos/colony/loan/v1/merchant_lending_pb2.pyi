@@ -78,6 +78,27 @@ MERCHANT_STEP_STATE_APPLIED: MerchantStepState.ValueType  # 2
 MERCHANT_STEP_STATE_CANCELLED: MerchantStepState.ValueType  # 3
 Global___MerchantStepState: _TypeAlias = MerchantStepState  # noqa: Y015
 
+class _OrderLoanState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OrderLoanStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OrderLoanState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ORDER_LOAN_STATE_UNSPECIFIED: _OrderLoanState.ValueType  # 0
+    ORDER_LOAN_STATE_PENDING_DISBURSEMENT: _OrderLoanState.ValueType  # 1
+    ORDER_LOAN_STATE_CANCELLED: _OrderLoanState.ValueType  # 2
+    ORDER_LOAN_STATE_ACTIVE: _OrderLoanState.ValueType  # 3
+    ORDER_LOAN_STATE_SETTLED: _OrderLoanState.ValueType  # 4
+
+class OrderLoanState(_OrderLoanState, metaclass=_OrderLoanStateEnumTypeWrapper): ...
+
+ORDER_LOAN_STATE_UNSPECIFIED: OrderLoanState.ValueType  # 0
+ORDER_LOAN_STATE_PENDING_DISBURSEMENT: OrderLoanState.ValueType  # 1
+ORDER_LOAN_STATE_CANCELLED: OrderLoanState.ValueType  # 2
+ORDER_LOAN_STATE_ACTIVE: OrderLoanState.ValueType  # 3
+ORDER_LOAN_STATE_SETTLED: OrderLoanState.ValueType  # 4
+Global___OrderLoanState: _TypeAlias = OrderLoanState  # noqa: Y015
+
 @_typing.final
 class MerchantFigures(_message.Message):
     """The merchant's last 12 months in the payment ledger (the gateway reads them from the
@@ -1061,6 +1082,7 @@ class GetMerchantLendingAuditResponse(_message.Message):
     EXPECTED_BALANCE_FEN_FIELD_NUMBER: _builtins.int
     IN_FLIGHT_FIELD_NUMBER: _builtins.int
     BREACHES_FIELD_NUMBER: _builtins.int
+    ORDER_LOANS_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     expected_balance_fen: _builtins.int
     """collected - lent: the payment balance of platform:loan:merchant at rest."""
@@ -1084,6 +1106,12 @@ class GetMerchantLendingAuditResponse(_message.Message):
     def breaches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """lent - principal repaid != principal outstanding, described."""
 
+    @_builtins.property
+    def order_loans(self) -> Global___GetMerchantLendingAuditResponse:
+        """The same figures for platform:loan:order (order loans; collected is net of the excess
+        given back, in_flight the excess not yet given back).
+        """
+
     def __init__(
         self,
         *,
@@ -1095,10 +1123,11 @@ class GetMerchantLendingAuditResponse(_message.Message):
         expected_balance_fen: _builtins.int = ...,
         in_flight: _money_pb2.Money | None = ...,
         breaches: _abc.Iterable[_builtins.str] | None = ...,
+        order_loans: Global___GetMerchantLendingAuditResponse | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["collected", b"collected", "in_flight", b"in_flight", "lent", b"lent", "principal_outstanding", b"principal_outstanding", "principal_repaid", b"principal_repaid"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["collected", b"collected", "in_flight", b"in_flight", "lent", b"lent", "order_loans", b"order_loans", "principal_outstanding", b"principal_outstanding", "principal_repaid", b"principal_repaid"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "breaches", b"breaches", "collected", b"collected", "expected_balance_fen", b"expected_balance_fen", "in_flight", b"in_flight", "lent", b"lent", "principal_outstanding", b"principal_outstanding", "principal_repaid", b"principal_repaid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "breaches", b"breaches", "collected", b"collected", "expected_balance_fen", b"expected_balance_fen", "in_flight", b"in_flight", "lent", b"lent", "order_loans", b"order_loans", "principal_outstanding", b"principal_outstanding", "principal_repaid", b"principal_repaid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1211,3 +1240,556 @@ class GetMerchantCreditPolicyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetMerchantCreditPolicyResponse: _TypeAlias = GetMerchantCreditPolicyResponse  # noqa: Y015
+
+@_typing.final
+class PledgedTrade(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRADE_ID_FIELD_NUMBER: _builtins.int
+    IN_ESCROW_FIELD_NUMBER: _builtins.int
+    FINISHED_FIELD_NUMBER: _builtins.int
+    trade_id: _builtins.str
+    finished: _builtins.bool
+    """Settled, refunded or closed."""
+    @_builtins.property
+    def in_escrow(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        trade_id: _builtins.str = ...,
+        in_escrow: _money_pb2.Money | None = ...,
+        finished: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["in_escrow", b"in_escrow"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["finished", b"finished", "in_escrow", b"in_escrow", "trade_id", b"trade_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PledgedTrade: _TypeAlias = PledgedTrade  # noqa: Y015
+
+@_typing.final
+class ExcessDue(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    RETURNED_FIELD_NUMBER: _builtins.int
+    application_id: _builtins.str
+    returned: _builtins.bool
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        application_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        returned: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "application_id", b"application_id", "returned", b"returned"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExcessDue: _TypeAlias = ExcessDue  # noqa: Y015
+
+@_typing.final
+class OrderLoan(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    TRADES_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DISBURSED_ON_FIELD_NUMBER: _builtins.int
+    DUE_DATE_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    INTEREST_OWED_FIELD_NUMBER: _builtins.int
+    OWED_FIELD_NUMBER: _builtins.int
+    COLLECTED_FIELD_NUMBER: _builtins.int
+    EXCESS_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    OVERDUE_SINCE_FIELD_NUMBER: _builtins.int
+    DISBURSEMENT_POSTING_ID_FIELD_NUMBER: _builtins.int
+    COVER_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    merchant_id: _builtins.str
+    state: Global___OrderLoanState.ValueType
+    disbursed_on: _builtins.str
+    due_date: _builtins.str
+    overdue: _builtins.bool
+    overdue_since: _builtins.str
+    disbursement_posting_id: _builtins.str
+    @_builtins.property
+    def trades(self) -> _containers.RepeatedCompositeFieldContainer[Global___PledgedTrade]: ...
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def principal(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def interest_owed(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def owed(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def collected(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def excess(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExcessDue]: ...
+    @_builtins.property
+    def cover(self) -> _money_pb2.Money:
+        """The cover: 80% of the trades in escrow when lent."""
+
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        trades: _abc.Iterable[Global___PledgedTrade] | None = ...,
+        amount: _money_pb2.Money | None = ...,
+        state: Global___OrderLoanState.ValueType = ...,
+        disbursed_on: _builtins.str = ...,
+        due_date: _builtins.str = ...,
+        principal: _money_pb2.Money | None = ...,
+        interest_owed: _money_pb2.Money | None = ...,
+        owed: _money_pb2.Money | None = ...,
+        collected: _money_pb2.Money | None = ...,
+        excess: _abc.Iterable[Global___ExcessDue] | None = ...,
+        overdue: _builtins.bool = ...,
+        overdue_since: _builtins.str = ...,
+        disbursement_posting_id: _builtins.str = ...,
+        cover: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "collected", b"collected", "cover", b"cover", "interest_owed", b"interest_owed", "owed", b"owed", "principal", b"principal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "collected", b"collected", "cover", b"cover", "disbursed_on", b"disbursed_on", "disbursement_posting_id", b"disbursement_posting_id", "due_date", b"due_date", "excess", b"excess", "interest_owed", b"interest_owed", "loan_id", b"loan_id", "merchant_id", b"merchant_id", "overdue", b"overdue", "overdue_since", b"overdue_since", "owed", b"owed", "principal", b"principal", "state", b"state", "trades", b"trades"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderLoan: _TypeAlias = OrderLoan  # noqa: Y015
+
+@_typing.final
+class ApplyOrderLoanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    TRADES_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    loan_id: _builtins.str
+    merchant_id: _builtins.str
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def trades(self) -> _containers.RepeatedCompositeFieldContainer[Global___PledgedTrade]: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        loan_id: _builtins.str = ...,
+        merchant_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        trades: _abc.Iterable[Global___PledgedTrade] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "idempotency_key", b"idempotency_key", "loan_id", b"loan_id", "merchant_id", b"merchant_id", "trades", b"trades"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyOrderLoanRequest: _TypeAlias = ApplyOrderLoanRequest  # noqa: Y015
+
+@_typing.final
+class ApplyOrderLoanResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___OrderLoan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___OrderLoan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyOrderLoanResponse: _TypeAlias = ApplyOrderLoanResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmOrderLoanDisbursementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_POSTING_ID_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    loan_id: _builtins.str
+    payment_posting_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        loan_id: _builtins.str = ...,
+        payment_posting_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "loan_id", b"loan_id", "payment_posting_id", b"payment_posting_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmOrderLoanDisbursementRequest: _TypeAlias = ConfirmOrderLoanDisbursementRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmOrderLoanDisbursementResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___OrderLoan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___OrderLoan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmOrderLoanDisbursementResponse: _TypeAlias = ConfirmOrderLoanDisbursementResponse  # noqa: Y015
+
+@_typing.final
+class CancelOrderLoanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    loan_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        loan_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "loan_id", b"loan_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelOrderLoanRequest: _TypeAlias = CancelOrderLoanRequest  # noqa: Y015
+
+@_typing.final
+class CancelOrderLoanResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___OrderLoan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___OrderLoan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelOrderLoanResponse: _TypeAlias = CancelOrderLoanResponse  # noqa: Y015
+
+@_typing.final
+class GetOrderLoanRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan_id", b"loan_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderLoanRequest: _TypeAlias = GetOrderLoanRequest  # noqa: Y015
+
+@_typing.final
+class GetOrderLoanResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___OrderLoan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___OrderLoan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOrderLoanResponse: _TypeAlias = GetOrderLoanResponse  # noqa: Y015
+
+@_typing.final
+class ListOrderLoansRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    merchant_id: _builtins.str
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        merchant_id: _builtins.str = ...,
+        page: _paging_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merchant_id", b"merchant_id", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOrderLoansRequest: _TypeAlias = ListOrderLoansRequest  # noqa: Y015
+
+@_typing.final
+class ListOrderLoansResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOANS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loans(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderLoan]: ...
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageInfo: ...
+    def __init__(
+        self,
+        *,
+        loans: _abc.Iterable[Global___OrderLoan] | None = ...,
+        page: _paging_pb2.PageInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loans", b"loans", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOrderLoansResponse: _TypeAlias = ListOrderLoansResponse  # noqa: Y015
+
+@_typing.final
+class ListOrderLoansToFollowRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        page: _paging_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOrderLoansToFollowRequest: _TypeAlias = ListOrderLoansToFollowRequest  # noqa: Y015
+
+@_typing.final
+class ListOrderLoansToFollowResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOANS_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loans(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderLoan]: ...
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageInfo: ...
+    def __init__(
+        self,
+        *,
+        loans: _abc.Iterable[Global___OrderLoan] | None = ...,
+        page: _paging_pb2.PageInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loans", b"loans", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOrderLoansToFollowResponse: _TypeAlias = ListOrderLoansToFollowResponse  # noqa: Y015
+
+@_typing.final
+class ApplyOrderLoanCollectionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    loan_id: _builtins.str
+    application_id: _builtins.str
+    """"<withholding id>:<settlement posting id>": once per application."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        loan_id: _builtins.str = ...,
+        application_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "application_id", b"application_id", "idempotency_key", b"idempotency_key", "loan_id", b"loan_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyOrderLoanCollectionRequest: _TypeAlias = ApplyOrderLoanCollectionRequest  # noqa: Y015
+
+@_typing.final
+class ApplyOrderLoanCollectionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    INTEREST_APPLIED_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_APPLIED_FIELD_NUMBER: _builtins.int
+    EXCESS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___OrderLoan: ...
+    @_builtins.property
+    def interest_applied(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def principal_applied(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def excess(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___OrderLoan | None = ...,
+        interest_applied: _money_pb2.Money | None = ...,
+        principal_applied: _money_pb2.Money | None = ...,
+        excess: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["excess", b"excess", "interest_applied", b"interest_applied", "loan", b"loan", "principal_applied", b"principal_applied"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["excess", b"excess", "interest_applied", b"interest_applied", "loan", b"loan", "principal_applied", b"principal_applied"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyOrderLoanCollectionResponse: _TypeAlias = ApplyOrderLoanCollectionResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmOrderLoanExcessReturnedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_POSTING_ID_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    loan_id: _builtins.str
+    application_id: _builtins.str
+    payment_posting_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        loan_id: _builtins.str = ...,
+        application_id: _builtins.str = ...,
+        payment_posting_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "idempotency_key", b"idempotency_key", "loan_id", b"loan_id", "payment_posting_id", b"payment_posting_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmOrderLoanExcessReturnedRequest: _TypeAlias = ConfirmOrderLoanExcessReturnedRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmOrderLoanExcessReturnedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___OrderLoan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___OrderLoan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmOrderLoanExcessReturnedResponse: _TypeAlias = ConfirmOrderLoanExcessReturnedResponse  # noqa: Y015
+
+@_typing.final
+class FinishOrderLoanTradesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    TRADE_IDS_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    loan_id: _builtins.str
+    @_builtins.property
+    def trade_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        loan_id: _builtins.str = ...,
+        trade_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "loan_id", b"loan_id", "trade_ids", b"trade_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FinishOrderLoanTradesRequest: _TypeAlias = FinishOrderLoanTradesRequest  # noqa: Y015
+
+@_typing.final
+class FinishOrderLoanTradesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def loan(self) -> Global___OrderLoan: ...
+    def __init__(
+        self,
+        *,
+        loan: Global___OrderLoan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan", b"loan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FinishOrderLoanTradesResponse: _TypeAlias = FinishOrderLoanTradesResponse  # noqa: Y015

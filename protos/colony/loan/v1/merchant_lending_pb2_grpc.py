@@ -150,6 +150,51 @@ class MerchantLendingServiceStub:
                 request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyRequest.SerializeToString,
                 response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyResponse.FromString,
                 _registered_method=True)
+        self.ApplyOrderLoan = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ApplyOrderLoan',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanResponse.FromString,
+                _registered_method=True)
+        self.ConfirmOrderLoanDisbursement = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ConfirmOrderLoanDisbursement',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanDisbursementRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanDisbursementResponse.FromString,
+                _registered_method=True)
+        self.CancelOrderLoan = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/CancelOrderLoan',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CancelOrderLoanRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CancelOrderLoanResponse.FromString,
+                _registered_method=True)
+        self.GetOrderLoan = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/GetOrderLoan',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetOrderLoanRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetOrderLoanResponse.FromString,
+                _registered_method=True)
+        self.ListOrderLoans = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ListOrderLoans',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansResponse.FromString,
+                _registered_method=True)
+        self.ListOrderLoansToFollow = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ListOrderLoansToFollow',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansToFollowRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansToFollowResponse.FromString,
+                _registered_method=True)
+        self.ApplyOrderLoanCollection = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ApplyOrderLoanCollection',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanCollectionRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanCollectionResponse.FromString,
+                _registered_method=True)
+        self.ConfirmOrderLoanExcessReturned = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ConfirmOrderLoanExcessReturned',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanExcessReturnedRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanExcessReturnedResponse.FromString,
+                _registered_method=True)
+        self.FinishOrderLoanTrades = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/FinishOrderLoanTrades',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantLendingServiceServicer:
@@ -298,6 +343,74 @@ class MerchantLendingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyOrderLoan(self, request, context):
+        """Order loans (订单贷款): at most 80% of the named trades in escrow (ORDER_LOAN_COVER),
+        none pledged to another order loan (TRADE_PLEDGED), LENDING_CAPACITY, LOAN_OVERDUE.
+        ORDER LOAN (loan_id chosen by the gateway's saga):
+        1. loan    ApplyOrderLoan                      compensation: CancelOrderLoan
+        2. payment SetWithholding per trade (reference = loan id, account platform:loan:order)
+        compensation: ReleaseWithholding
+        3. payment PlatformTransfer(platform:loan:order → merchant, key "loan-order:<id>")
+        4. loan    ConfirmOrderLoanDisbursement(posting)   retried forward
+        Collections (the gateway's order-loan job, from ListWithholdings(reference = loan id)):
+        ApplyOrderLoanCollection per withholding application (idempotent by its id); excess
+        given back by PlatformTransfer "loan-order-excess:<application id>", then
+        ConfirmOrderLoanExcessReturned; FinishOrderLoanTrades when tied trades are refunded or
+        closed (the shortfall then overdue, withheld merchant-wide until repaid).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmOrderLoanDisbursement(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelOrderLoan(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrderLoan(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrderLoans(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrderLoansToFollow(self, request, context):
+        """Loans the job must look at: active, or with excess not yet given back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyOrderLoanCollection(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmOrderLoanExcessReturned(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishOrderLoanTrades(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantLendingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -390,6 +503,51 @@ def add_MerchantLendingServiceServicer_to_server(servicer, server):
                     servicer.GetMerchantCreditPolicy,
                     request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyRequest.FromString,
                     response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyResponse.SerializeToString,
+            ),
+            'ApplyOrderLoan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyOrderLoan,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanResponse.SerializeToString,
+            ),
+            'ConfirmOrderLoanDisbursement': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmOrderLoanDisbursement,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanDisbursementRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanDisbursementResponse.SerializeToString,
+            ),
+            'CancelOrderLoan': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOrderLoan,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CancelOrderLoanRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CancelOrderLoanResponse.SerializeToString,
+            ),
+            'GetOrderLoan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrderLoan,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetOrderLoanRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetOrderLoanResponse.SerializeToString,
+            ),
+            'ListOrderLoans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrderLoans,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansResponse.SerializeToString,
+            ),
+            'ListOrderLoansToFollow': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrderLoansToFollow,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansToFollowRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansToFollowResponse.SerializeToString,
+            ),
+            'ApplyOrderLoanCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyOrderLoanCollection,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanCollectionRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanCollectionResponse.SerializeToString,
+            ),
+            'ConfirmOrderLoanExcessReturned': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmOrderLoanExcessReturned,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanExcessReturnedRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanExcessReturnedResponse.SerializeToString,
+            ),
+            'FinishOrderLoanTrades': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishOrderLoanTrades,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -904,6 +1062,249 @@ class MerchantLendingService:
             '/colony.loan.v1.MerchantLendingService/GetMerchantCreditPolicy',
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyRequest.SerializeToString,
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetMerchantCreditPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyOrderLoan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ApplyOrderLoan',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmOrderLoanDisbursement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ConfirmOrderLoanDisbursement',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanDisbursementRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanDisbursementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOrderLoan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/CancelOrderLoan',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CancelOrderLoanRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CancelOrderLoanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrderLoan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/GetOrderLoan',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetOrderLoanRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetOrderLoanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrderLoans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ListOrderLoans',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrderLoansToFollow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ListOrderLoansToFollow',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansToFollowRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListOrderLoansToFollowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyOrderLoanCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ApplyOrderLoanCollection',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanCollectionRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyOrderLoanCollectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmOrderLoanExcessReturned(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ConfirmOrderLoanExcessReturned',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanExcessReturnedRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmOrderLoanExcessReturnedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishOrderLoanTrades(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/FinishOrderLoanTrades',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesResponse.FromString,
             options,
             channel_credentials,
             insecure,

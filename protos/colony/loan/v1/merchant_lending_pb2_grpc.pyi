@@ -89,6 +89,30 @@ class MerchantLendingServiceStub:
     SetMerchantCreditPolicy: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.SetMerchantCreditPolicyRequest, _merchant_lending_pb2.SetMerchantCreditPolicyResponse]
     """The pre-loan credit policy, as data (operator); the default until one is set."""
     GetMerchantCreditPolicy: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetMerchantCreditPolicyRequest, _merchant_lending_pb2.GetMerchantCreditPolicyResponse]
+    ApplyOrderLoan: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyOrderLoanRequest, _merchant_lending_pb2.ApplyOrderLoanResponse]
+    """Order loans (订单贷款): at most 80% of the named trades in escrow (ORDER_LOAN_COVER),
+    none pledged to another order loan (TRADE_PLEDGED), LENDING_CAPACITY, LOAN_OVERDUE.
+    ORDER LOAN (loan_id chosen by the gateway's saga):
+      1. loan    ApplyOrderLoan                      compensation: CancelOrderLoan
+      2. payment SetWithholding per trade (reference = loan id, account platform:loan:order)
+                                                     compensation: ReleaseWithholding
+      3. payment PlatformTransfer(platform:loan:order → merchant, key "loan-order:<id>")
+      4. loan    ConfirmOrderLoanDisbursement(posting)   retried forward
+    Collections (the gateway's order-loan job, from ListWithholdings(reference = loan id)):
+      ApplyOrderLoanCollection per withholding application (idempotent by its id); excess
+      given back by PlatformTransfer "loan-order-excess:<application id>", then
+      ConfirmOrderLoanExcessReturned; FinishOrderLoanTrades when tied trades are refunded or
+      closed (the shortfall then overdue, withheld merchant-wide until repaid).
+    """
+    ConfirmOrderLoanDisbursement: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmOrderLoanDisbursementRequest, _merchant_lending_pb2.ConfirmOrderLoanDisbursementResponse]
+    CancelOrderLoan: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.CancelOrderLoanRequest, _merchant_lending_pb2.CancelOrderLoanResponse]
+    GetOrderLoan: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetOrderLoanRequest, _merchant_lending_pb2.GetOrderLoanResponse]
+    ListOrderLoans: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListOrderLoansRequest, _merchant_lending_pb2.ListOrderLoansResponse]
+    ListOrderLoansToFollow: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListOrderLoansToFollowRequest, _merchant_lending_pb2.ListOrderLoansToFollowResponse]
+    """Loans the job must look at: active, or with excess not yet given back."""
+    ApplyOrderLoanCollection: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyOrderLoanCollectionRequest, _merchant_lending_pb2.ApplyOrderLoanCollectionResponse]
+    ConfirmOrderLoanExcessReturned: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmOrderLoanExcessReturnedRequest, _merchant_lending_pb2.ConfirmOrderLoanExcessReturnedResponse]
+    FinishOrderLoanTrades: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.FinishOrderLoanTradesRequest, _merchant_lending_pb2.FinishOrderLoanTradesResponse]
 
 @_typing.type_check_only
 class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
@@ -151,6 +175,30 @@ class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
     SetMerchantCreditPolicy: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.SetMerchantCreditPolicyRequest, _merchant_lending_pb2.SetMerchantCreditPolicyResponse]  # type: ignore[assignment]
     """The pre-loan credit policy, as data (operator); the default until one is set."""
     GetMerchantCreditPolicy: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetMerchantCreditPolicyRequest, _merchant_lending_pb2.GetMerchantCreditPolicyResponse]  # type: ignore[assignment]
+    ApplyOrderLoan: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyOrderLoanRequest, _merchant_lending_pb2.ApplyOrderLoanResponse]  # type: ignore[assignment]
+    """Order loans (订单贷款): at most 80% of the named trades in escrow (ORDER_LOAN_COVER),
+    none pledged to another order loan (TRADE_PLEDGED), LENDING_CAPACITY, LOAN_OVERDUE.
+    ORDER LOAN (loan_id chosen by the gateway's saga):
+      1. loan    ApplyOrderLoan                      compensation: CancelOrderLoan
+      2. payment SetWithholding per trade (reference = loan id, account platform:loan:order)
+                                                     compensation: ReleaseWithholding
+      3. payment PlatformTransfer(platform:loan:order → merchant, key "loan-order:<id>")
+      4. loan    ConfirmOrderLoanDisbursement(posting)   retried forward
+    Collections (the gateway's order-loan job, from ListWithholdings(reference = loan id)):
+      ApplyOrderLoanCollection per withholding application (idempotent by its id); excess
+      given back by PlatformTransfer "loan-order-excess:<application id>", then
+      ConfirmOrderLoanExcessReturned; FinishOrderLoanTrades when tied trades are refunded or
+      closed (the shortfall then overdue, withheld merchant-wide until repaid).
+    """
+    ConfirmOrderLoanDisbursement: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmOrderLoanDisbursementRequest, _merchant_lending_pb2.ConfirmOrderLoanDisbursementResponse]  # type: ignore[assignment]
+    CancelOrderLoan: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.CancelOrderLoanRequest, _merchant_lending_pb2.CancelOrderLoanResponse]  # type: ignore[assignment]
+    GetOrderLoan: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetOrderLoanRequest, _merchant_lending_pb2.GetOrderLoanResponse]  # type: ignore[assignment]
+    ListOrderLoans: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListOrderLoansRequest, _merchant_lending_pb2.ListOrderLoansResponse]  # type: ignore[assignment]
+    ListOrderLoansToFollow: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListOrderLoansToFollowRequest, _merchant_lending_pb2.ListOrderLoansToFollowResponse]  # type: ignore[assignment]
+    """Loans the job must look at: active, or with excess not yet given back."""
+    ApplyOrderLoanCollection: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyOrderLoanCollectionRequest, _merchant_lending_pb2.ApplyOrderLoanCollectionResponse]  # type: ignore[assignment]
+    ConfirmOrderLoanExcessReturned: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmOrderLoanExcessReturnedRequest, _merchant_lending_pb2.ConfirmOrderLoanExcessReturnedResponse]  # type: ignore[assignment]
+    FinishOrderLoanTrades: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.FinishOrderLoanTradesRequest, _merchant_lending_pb2.FinishOrderLoanTradesResponse]  # type: ignore[assignment]
 
 class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Merchant lending and funding (DOMAIN.md §4, issue 19; docs/loans.md "Merchant lending"),
@@ -318,5 +366,83 @@ class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _merchant_lending_pb2.GetMerchantCreditPolicyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_merchant_lending_pb2.GetMerchantCreditPolicyResponse, _abc.Awaitable[_merchant_lending_pb2.GetMerchantCreditPolicyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ApplyOrderLoan(
+        self,
+        request: _merchant_lending_pb2.ApplyOrderLoanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ApplyOrderLoanResponse, _abc.Awaitable[_merchant_lending_pb2.ApplyOrderLoanResponse]]:
+        """Order loans (订单贷款): at most 80% of the named trades in escrow (ORDER_LOAN_COVER),
+        none pledged to another order loan (TRADE_PLEDGED), LENDING_CAPACITY, LOAN_OVERDUE.
+        ORDER LOAN (loan_id chosen by the gateway's saga):
+          1. loan    ApplyOrderLoan                      compensation: CancelOrderLoan
+          2. payment SetWithholding per trade (reference = loan id, account platform:loan:order)
+                                                         compensation: ReleaseWithholding
+          3. payment PlatformTransfer(platform:loan:order → merchant, key "loan-order:<id>")
+          4. loan    ConfirmOrderLoanDisbursement(posting)   retried forward
+        Collections (the gateway's order-loan job, from ListWithholdings(reference = loan id)):
+          ApplyOrderLoanCollection per withholding application (idempotent by its id); excess
+          given back by PlatformTransfer "loan-order-excess:<application id>", then
+          ConfirmOrderLoanExcessReturned; FinishOrderLoanTrades when tied trades are refunded or
+          closed (the shortfall then overdue, withheld merchant-wide until repaid).
+        """
+
+    @_abc_1.abstractmethod
+    def ConfirmOrderLoanDisbursement(
+        self,
+        request: _merchant_lending_pb2.ConfirmOrderLoanDisbursementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ConfirmOrderLoanDisbursementResponse, _abc.Awaitable[_merchant_lending_pb2.ConfirmOrderLoanDisbursementResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CancelOrderLoan(
+        self,
+        request: _merchant_lending_pb2.CancelOrderLoanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.CancelOrderLoanResponse, _abc.Awaitable[_merchant_lending_pb2.CancelOrderLoanResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetOrderLoan(
+        self,
+        request: _merchant_lending_pb2.GetOrderLoanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.GetOrderLoanResponse, _abc.Awaitable[_merchant_lending_pb2.GetOrderLoanResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListOrderLoans(
+        self,
+        request: _merchant_lending_pb2.ListOrderLoansRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ListOrderLoansResponse, _abc.Awaitable[_merchant_lending_pb2.ListOrderLoansResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListOrderLoansToFollow(
+        self,
+        request: _merchant_lending_pb2.ListOrderLoansToFollowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ListOrderLoansToFollowResponse, _abc.Awaitable[_merchant_lending_pb2.ListOrderLoansToFollowResponse]]:
+        """Loans the job must look at: active, or with excess not yet given back."""
+
+    @_abc_1.abstractmethod
+    def ApplyOrderLoanCollection(
+        self,
+        request: _merchant_lending_pb2.ApplyOrderLoanCollectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ApplyOrderLoanCollectionResponse, _abc.Awaitable[_merchant_lending_pb2.ApplyOrderLoanCollectionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ConfirmOrderLoanExcessReturned(
+        self,
+        request: _merchant_lending_pb2.ConfirmOrderLoanExcessReturnedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ConfirmOrderLoanExcessReturnedResponse, _abc.Awaitable[_merchant_lending_pb2.ConfirmOrderLoanExcessReturnedResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def FinishOrderLoanTrades(
+        self,
+        request: _merchant_lending_pb2.FinishOrderLoanTradesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.FinishOrderLoanTradesResponse, _abc.Awaitable[_merchant_lending_pb2.FinishOrderLoanTradesResponse]]: ...
 
 def add_MerchantLendingServiceServicer_to_server(servicer: MerchantLendingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

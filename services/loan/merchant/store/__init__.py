@@ -27,15 +27,16 @@ from services.loan.merchant.store.mapping import (
     step_from_document,
     step_to_document,
 )
+from services.loan.merchant.store.order_loans import OrderLoanStore
 from services.loan.store.cash_loans import OWING_STATES
-from services.loan.store.collections import LoanCollections, after_key, sum_of
+from services.loan.store.collections import after_key, sum_of
 
 FUNDING_ID = "funding"
 POLICY_ID = "credit_policy"
 LENT_STATES = [FacilityState.ACTIVE.value]
 
 
-class MerchantLendingStore(LoanCollections):
+class MerchantLendingStore(OrderLoanStore):
     """Merchant lending's aggregates over the loan database."""
 
     def __init__(self, database: object) -> None:
@@ -51,6 +52,7 @@ class MerchantLendingStore(LoanCollections):
                 IndexModel([("state", ASCENDING)]),
             ]
         )
+        await self.ensure_order_loan_indexes()
         await self.merchant_steps.create_indexes(
             [IndexModel([("facility_id", ASCENDING), ("state", ASCENDING)])]
         )
@@ -92,7 +94,8 @@ class MerchantLendingStore(LoanCollections):
         return [facility_from_document(document) async for document in cursor]
 
     async def merchant_overdue(self, merchant_id: str, today: date, session: Session) -> bool:
-        """Any of the merchant's active facilities past its end date with principal owed."""
+        """Any of the merchant's facilities past its end date with principal owed, or an
+        order loan overdue."""
         found = await self.merchant_facilities.find_one(
             {
                 "merchant_id": merchant_id,
@@ -103,7 +106,7 @@ class MerchantLendingStore(LoanCollections):
             {"_id": 1},
             session=session,
         )
-        return found is not None
+        return found is not None or await self.order_loan_overdue(merchant_id, today, session)
 
     # steps
     async def find_step(self, step_id: str, session: Session | None = None) -> Step | None:
@@ -172,7 +175,9 @@ class MerchantLendingStore(LoanCollections):
                 session,
             )
         )
-        merchant = await sum_of(self.merchant_facilities, {}, "exposure_fen", session)
+        merchant = await sum_of(
+            self.merchant_facilities, {}, "exposure_fen", session
+        ) + await self.order_exposure_fen(session)
         return Capacity(await self.funding_book(session), consumer, merchant)
 
     async def claim_capacity(self, session: Session) -> Capacity:

@@ -373,3 +373,131 @@ async def test_a_cancel_before_the_apply_leaves_a_tombstone(merchant: Stub) -> N
         )
     )
     assert late.facility.state == pb.FACILITY_STATE_CANCELLED
+
+
+def pledged(trade_id: str, fen: int) -> pb.PledgedTrade:
+    return pb.PledgedTrade(trade_id=trade_id, in_escrow=cny(fen))
+
+
+async def test_an_order_loan_repaid_from_settlements_with_a_refund_shortfall(
+    loan: RunningLoan, merchant: Stub
+) -> None:
+    seller = new_merchant()
+    trades = [pledged(f"t600-{seller}", 60_000), pledged(f"t400-{seller}", 40_000)]
+    over = await refused(
+        merchant.ApplyOrderLoan(
+            pb.ApplyOrderLoanRequest(
+                idempotency_key=new_key(),
+                loan_id="ol-over",
+                merchant_id=seller,
+                amount=cny(80_001),
+                trades=trades,
+            )
+        )
+    )
+    assert (error_info(over).reason, error_info(over).metadata["cover_fen"]) == (
+        "ORDER_LOAN_COVER",
+        "80000",
+    )
+    loan_id = f"ol-{seller}"
+    before = (await capacity(merchant)).merchant_used.amount_fen
+    await merchant.ApplyOrderLoan(
+        pb.ApplyOrderLoanRequest(
+            idempotency_key=new_key(),
+            loan_id=loan_id,
+            merchant_id=seller,
+            amount=cny(80_000),
+            trades=trades,
+        )
+    )
+    assert (await capacity(merchant)).merchant_used.amount_fen == before + 80_000
+    pledged_again = await refused(
+        merchant.ApplyOrderLoan(
+            pb.ApplyOrderLoanRequest(
+                idempotency_key=new_key(),
+                loan_id="ol-again",
+                merchant_id=seller,
+                amount=cny(1_000),
+                trades=trades[1:],
+            )
+        )
+    )
+    assert error_info(pledged_again).reason == "TRADE_PLEDGED"
+    await merchant.ConfirmOrderLoanDisbursement(
+        pb.ConfirmOrderLoanDisbursementRequest(
+            idempotency_key=new_key(), loan_id=loan_id, payment_posting_id="p-" + loan_id
+        )
+    )
+    move_to(loan.clock, today(loan.clock) + timedelta(days=5))
+    # the 600-yuan trade settles: 59,640 net withheld → 200 interest, 59,440 principal
+    key = new_key()
+    request = pb.ApplyOrderLoanCollectionRequest(
+        idempotency_key=key, loan_id=loan_id, application_id="w600:p1", amount=cny(59_640)
+    )
+    got = await merchant.ApplyOrderLoanCollection(request)
+    assert (got.interest_applied.amount_fen, got.principal_applied.amount_fen) == (200, 59_440)
+    again = await merchant.ApplyOrderLoanCollection(
+        pb.ApplyOrderLoanCollectionRequest(
+            idempotency_key=new_key(), loan_id=loan_id, application_id="w600:p1", amount=cny(59_640)
+        )
+    )
+    assert again.principal_applied.amount_fen == 0  # the same application once
+    assert again.loan.principal.amount_fen == 20_560
+    # the 400-yuan trade is refunded: the shortfall is overdue now
+    finished = await merchant.FinishOrderLoanTrades(
+        pb.FinishOrderLoanTradesRequest(
+            idempotency_key=new_key(),
+            loan_id=loan_id,
+            trade_ids=[trades[0].trade_id, trades[1].trade_id],
+        )
+    )
+    assert finished.loan.overdue
+    # an overdue merchant borrows no more, and a facility is declined
+    blocked = await refused(
+        merchant.ApplyOrderLoan(
+            pb.ApplyOrderLoanRequest(
+                idempotency_key=new_key(),
+                loan_id="ol-blocked",
+                merchant_id=seller,
+                amount=cny(1_000),
+                trades=[pledged("t-new", 10_000)],
+            )
+        )
+    )
+    assert error_info(blocked).reason == "LOAN_OVERDUE"
+    declined = await merchant.ApplyFacility(
+        pb.ApplyFacilityRequest(
+            idempotency_key=new_key(),
+            facility_id=f"f-{seller}",
+            merchant_id=seller,
+            amount=cny(200_000 * YUAN),
+            fixed_amount=cny(50_000 * YUAN),
+            figures=GOOD,
+        )
+    )
+    assert "OVERDUE_EXISTING" in declined.facility.declines
+    # two days later a settlement (merchant-wide withholding) brings 30,000: 20,560 + 20 fen
+    # interest (20,560 x 0.05% x 2 = 20.56) owed, 9,420 excess
+    move_to(loan.clock, today(loan.clock) + timedelta(days=2))
+    paid = await merchant.ApplyOrderLoanCollection(
+        pb.ApplyOrderLoanCollectionRequest(
+            idempotency_key=new_key(), loan_id=loan_id, application_id="wall:p2", amount=cny(30_000)
+        )
+    )
+    assert (paid.interest_applied.amount_fen, paid.principal_applied.amount_fen) == (20, 20_560)
+    assert paid.excess.amount_fen == 9_420
+    assert paid.loan.state == pb.ORDER_LOAN_STATE_SETTLED
+    audit = await merchant.GetMerchantLendingAudit(pb.GetMerchantLendingAuditRequest())
+    assert audit.order_loans.in_flight.amount_fen == 9_420
+    await merchant.ConfirmOrderLoanExcessReturned(
+        pb.ConfirmOrderLoanExcessReturnedRequest(
+            idempotency_key=new_key(),
+            loan_id=loan_id,
+            application_id="wall:p2",
+            payment_posting_id="p-excess",
+        )
+    )
+    audit = await merchant.GetMerchantLendingAudit(pb.GetMerchantLendingAuditRequest())
+    books = audit.order_loans
+    assert list(books.breaches) == []
+    assert (books.in_flight.amount_fen, books.expected_balance_fen) == (0, 59_640 + 20_580 - 80_000)
