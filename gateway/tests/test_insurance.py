@@ -27,7 +27,7 @@ from gateway.clients import InsuranceClient, PaymentClient, ServiceChannels
 from gateway.insurance.ledger import OMNIBUS_ACCOUNT_ID
 from gateway.tests.conftest import User, balance_fen, problem_of, top_up
 from gateway.tests.insurance_support import InsuranceBooks, buy, claim_of, policy_of, quote
-from gateway.tests.saga_support import new_key
+from gateway.tests.saga_support import eventually, new_key
 from gateway.tests.wealth_support import completed, fen, relog
 from services.payment.store import PaymentStore
 
@@ -44,6 +44,19 @@ TRAVEL = {"product_id": "travel", "insured_age": 30, "duration_days": 10}
 @pytest.fixture(scope="module")
 def service_addresses(insurance_service_addresses: dict[str, str]) -> dict[str, str]:
     return insurance_service_addresses
+
+
+@pytest.fixture(scope="module")
+def credit_upstream_addresses(
+    payment_address: str, manual_wealth_address: str, manual_insurance_address: str
+) -> dict[str, str]:
+    """The module's credit service follows the insurance feed too (and the module's own
+    payment and wealth services)."""
+    return {
+        "payment": payment_address,
+        "wealth": manual_wealth_address,
+        "insurance": manual_insurance_address,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +136,7 @@ async def test_a_travel_policy_is_bought_from_the_balance_and_the_commission_kep
     assert after[PINGAN] - before.get(PINGAN, 0) == TRAVEL_FEN - TRAVEL_COMMISSION_FEN
 
     response = await gateway.get("/v1/insurance/policies", headers=user.headers)
-    assert [p["policy_id"] for p in (await response.json())["policies"]] == [
-        result["policy_id"]
-    ]
+    assert [p["policy_id"] for p in (await response.json())["policies"]] == [result["policy_id"]]
     wallet = await (await gateway.get("/v1/wallet", headers=user.headers)).json()
     assert [p["policy_id"] for p in wallet["insurance"]["policies"]] == [result["policy_id"]]
 
@@ -230,9 +241,7 @@ async def test_a_travel_claim_is_reviewed_then_paid_or_rejected_with_its_reason(
     # The same request again files nothing new; another for the same event is a duplicate.
     again = await gateway.post("/v1/insurance/claims", json=body, headers=user.keyed(key))
     assert (await again.json())["claim_id"] == claim["claim_id"]
-    duplicate = await gateway.post(
-        "/v1/insurance/claims", json=body, headers=user.keyed(new_key())
-    )
+    duplicate = await gateway.post("/v1/insurance/claims", json=body, headers=user.keyed(new_key()))
     problem = await problem_of(duplicate, 422, "DUPLICATE_CLAIM")
     assert problem["metadata"]["claim_id"] == claim["claim_id"]
 
@@ -308,9 +317,7 @@ async def test_nobody_sees_or_acts_on_anothers_policy_quote_or_claim(
             {"policy_id": policy_id, "event_reference": "e2", "amount_fen": 100},
         ),
     ):
-        response = await gateway.request(
-            method, path, json=body, headers=other.keyed(new_key())
-        )
+        response = await gateway.request(method, path, json=body, headers=other.keyed(new_key()))
         await problem_of(response, 404, "NOT_FOUND")
     response = await gateway.get("/v1/insurance/policies", headers=other.headers)
     assert (await response.json())["policies"] == []
@@ -319,3 +326,22 @@ async def test_nobody_sees_or_acts_on_anothers_policy_quote_or_claim(
     response = await gateway.get("/v1/admin/insurance/claims", headers=owner.headers)
     await problem_of(response, 403, "PERMISSION_DENIED")
     assert (await policy_of(gateway, owner, policy_id))["state"] == "active"
+
+
+async def test_the_credit_bureau_follows_the_insurance_feed(
+    gateway: Client, new_user: NewUser, operator: User
+) -> None:
+    user = await funded(gateway, new_user, 100 * YUAN)
+    await travel_policy(gateway, user)
+
+    async def insurance_feed() -> dict[str, Any] | None:
+        response = await gateway.get("/v1/admin/credit/feeds", headers=operator.headers)
+        assert response.status == 200, await response.text()
+        feeds = {feed["feed"]: feed for feed in (await response.json())["feeds"]}
+        feed = feeds.get("insurance")
+        return feed if feed is not None and int(feed["position"]) > 0 else None
+
+    feed = await eventually(insurance_feed, 30.0, "the credit service applies insurance events")
+    # Policies and claims are known types: none skipped as unknown.
+    assert feed["events_skipped_unknown"] == 0
+    assert feed["events_applied"] > 0

@@ -14,9 +14,8 @@ from chassis.runtime import run_service
 from chassis.settings import ServiceSettings
 from services.credit.server import build_credit_service
 
-# The feeds followed unless COLONY_CREDIT_FEEDS says otherwise (insurance is added
-# there once its service serves StreamEvents).
-DEFAULT_FEEDS = ("payment", "wealth", "loan")
+# The feeds followed unless COLONY_CREDIT_FEEDS says otherwise.
+DEFAULT_FEEDS = ("payment", "wealth", "loan", "insurance")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from colony.common.v1 import events_pb2
 from colony.credit.v1 import credit_pb2
+from colony.insurance.v1 import insurance_pb2
 from colony.payment.v1 import payment_pb2
 from colony.wealth.v1 import wealth_pb2
 from services.credit.features import (
@@ -236,12 +237,41 @@ def _loan_report(event: events_pb2.Event) -> tuple[Fact, ...]:
 
 LOAN_DECODERS: Mapping[str, Decoder] = dict.fromkeys(LOAN_REPORT_FACTS, _loan_report)
 
+
+def _checked(message_type: type[Message]) -> Decoder:
+    """An event whose payload is checked against its contract and that says nothing new."""
+
+    def decode(event: events_pb2.Event) -> tuple[Fact, ...]:
+        _payload(event, message_type)
+        return ()
+
+    return decode
+
+
+# The insurance feed: policies (issued, cancelled, expired) and claims (submitted, approved,
+# rejected, paid). Their money already reaches the bureau as payment postings (the premium
+# the holder paid, the refund and the claim payout into their balance), so decoding it here
+# again would count it twice; the scorecard (models/sesame-2025.1.json) gives holding a
+# policy or filing a claim no points. Each event is still decoded against its contract, so
+# a payload breaking it is skipped and counted like any other, and the types are known (not
+# counted as unknown).
+INSURANCE_DECODERS: Mapping[str, Decoder] = {
+    **{
+        f"insurance.policy.{name}": _checked(insurance_pb2.Policy)
+        for name in ("issued", "cancelled", "expired")
+    },
+    **{
+        f"insurance.claim.{name}": _checked(insurance_pb2.Claim)
+        for name in ("submitted", "approved", "rejected", "paid")
+    },
+}
+
 # Feed name → its decoders: the config hook for a new upstream feed.
 DECODERS_BY_FEED: Mapping[str, Mapping[str, Decoder]] = {
     "payment": PAYMENT_DECODERS,
     "wealth": WEALTH_DECODERS,
     "loan": LOAN_DECODERS,
-    "insurance": {},
+    "insurance": INSURANCE_DECODERS,
 }
 
 
