@@ -32,6 +32,7 @@ from colony.credit.v1 import credit_pb2, credit_pb2_grpc
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from gateway.clients import ServiceChannels
+from infra.embedded_mongo import free_port
 from services.credit.server import build_credit_service
 from services.payment.server import build_payment_service
 from services.payment.tests.support import error_reason, new_phone, new_resident_id
@@ -262,3 +263,25 @@ def test_make_run_gives_each_child_its_own_certificate(tmp_path: Path) -> None:
         tls = TlsSettings.from_env(spec.env)
         assert tls is not None and tls.identity == spec.name
         assert ServiceSettings.from_env("payment", spec.env).tls == tls
+
+
+async def test_the_health_port_serves_health_only_in_plaintext(
+    pki: DevPki, mongo_url: str, mongo_client: MongoClient, database_name: str
+) -> None:
+    health_port = free_port()
+    settings = replace(
+        _settings("payment", mongo_url, f"{database_name}_probe", pki.settings_for("payment")),
+        health_port=health_port,
+    )
+    service = await build_payment_service(settings, mongo_client, SystemClock())
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{health_port}") as channel:
+            health: Any = health_pb2_grpc.HealthStub(channel)
+            reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=3)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await _get_account(channel)
+            assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        await service.stop()
