@@ -49,8 +49,13 @@ def time_statement_key(moment: datetime, sequence: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class TransferAsk:
-    """One Transfer as its request asked for it (the request's checks already passed)."""
+class MovementAsk:
+    """One payer-to-payee movement as its request asked for it (the request's checks passed).
+
+    A Transfer (the defaults) checks the payee first, as its RPC does; a bill payment
+    (payee_may="") checks the payer and risk control first and meets the payee only when
+    crediting it, as PayBill does.
+    """
 
     record_id: str  # the idempotency record: "<scope>:<key>"
     fingerprint: str
@@ -61,6 +66,11 @@ class TransferAsk:
     memo: str
     device_id: str
     second_factor: SecondFactor
+    posting_kind: PostingKind = PostingKind.TRANSFER
+    payment_kind: PaymentKind = PaymentKind.TRANSFER
+    reference: str = ""
+    payer_may: str = "send transfers"
+    payee_may: str = "receive transfers"
 
 
 @dataclass(slots=True)
@@ -101,6 +111,7 @@ class StatementLine:
     statement_key: int
     counterpart_account_id: str
     counterpart_name: str
+    reference: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +148,7 @@ class BatchDecision:
     read_balances: dict[str, int] = field(default_factory=dict)
     activities: dict[str, Activity] = field(default_factory=dict)
     lines: list[StatementLine] = field(default_factory=list)
-    postings: list[Posting] = field(default_factory=list)
+    postings: list[tuple[Posting, str]] = field(default_factory=list)  # with its reference
     decisions: list[RiskDecisionRecord] = field(default_factory=list)
 
 
@@ -170,7 +181,7 @@ class _Batch:
         )
         return replace(account, balance_fen=total)
 
-    def decide(self, index: int, ask: TransferAsk) -> Outcome:
+    def decide(self, index: int, ask: MovementAsk) -> Outcome:
         recorded = self.view.records.get(ask.record_id)
         if recorded is not None:
             if recorded[0] != ask.fingerprint:
@@ -181,23 +192,17 @@ class _Batch:
             if earlier[0] != ask.fingerprint:
                 raise IdempotencyKeyReused(ask.idempotency_key)
             return ReplayOf(earlier[1])
-        payee = self.account(ask.to_account_id)
-        require_kind(payee, PEOPLE_AND_MERCHANTS, "receive transfers")
-        posting = plan_movement(
-            posting_id=uuid.uuid4().hex,
-            kind=PostingKind.TRANSFER,
-            from_account_id=ask.from_account_id,
-            to_account_id=ask.to_account_id,
-            amount_fen=ask.amount_fen,
-            posted_at=self.now,
-            memo=ask.memo,
-        )
+        payee: Account | None = None
+        if ask.payee_may:
+            payee = self.account(ask.to_account_id)
+            require_kind(payee, PEOPLE_AND_MERCHANTS, ask.payee_may)
+            posting = self.plan(ask)
         payer = self.with_balance(self.account(ask.from_account_id))
-        require_kind(payer, PEOPLE_AND_MERCHANTS, "send transfers")
+        require_kind(payer, PEOPLE_AND_MERCHANTS, ask.payer_may)
         payment = OutgoingPayment(
-            ask.to_account_id, PaymentKind.TRANSFER, ask.amount_fen, ask.device_id
+            ask.to_account_id, ask.payment_kind, ask.amount_fen, ask.device_id
         )
-        parties = {payer.account_id, payee.account_id}
+        parties = {payer.account_id, ask.to_account_id}
         blacklisted = {a for a in parties if a in self.view.blacklisted}
         try:
             screening = screen_outgoing(
@@ -213,19 +218,33 @@ class _Batch:
             raise
         # A challenge answered by a payment authorization is not batched (rpc_batching.py).
         assert not screening.authorization_digest, "authorizations take the unbatched path"
-        moves = [
-            *self.plan_debit(payer, ask.amount_fen),
-            *self.plan_credit(payee, ask.amount_fen),
-        ]
-        payer_after = self.apply(posting, moves, payer, payee)
+        if payee is None:
+            posting = self.plan(ask)
+            moves = self.plan_debit(payer, ask.amount_fen)
+            payee = self.account(ask.to_account_id)
+        else:
+            moves = self.plan_debit(payer, ask.amount_fen)
+        moves += self.plan_credit(payee, ask.amount_fen)
+        payer_after = self.apply(posting, ask.reference, moves, payer, payee)
         self.decision.decisions.append(screening.record)
         self.decision.activities[payer.account_id] = screening.activity
         self.accounts[payer.account_id] = replace(
             self.accounts[payer.account_id], activity=screening.activity
         )
-        self.decision.postings.append(posting)
+        self.decision.postings.append((posting, ask.reference))
         self.recorded[ask.record_id] = (ask.fingerprint, index)
         return Accepted(posting, payer_after)
+
+    def plan(self, ask: MovementAsk) -> Posting:
+        return plan_movement(
+            posting_id=uuid.uuid4().hex,
+            kind=ask.posting_kind,
+            from_account_id=ask.from_account_id,
+            to_account_id=ask.to_account_id,
+            amount_fen=ask.amount_fen,
+            posted_at=self.now,
+            memo=ask.memo,
+        )
 
     def plan_debit(self, payer: Account, amount_fen: int) -> list[tuple[str, str, int]]:
         """(account id, document id, fen) moves of the debit, under the balance guard."""
@@ -253,7 +272,12 @@ class _Batch:
         return [(payee.account_id, payee.account_id, amount_fen)]
 
     def apply(
-        self, posting: Posting, moves: list[tuple[str, str, int]], payer: Account, payee: Account
+        self,
+        posting: Posting,
+        reference: str,
+        moves: list[tuple[str, str, int]],
+        payer: Account,
+        payee: Account,
     ) -> Account:
         """Move the documents, write the statement lines; returns the payer as after it."""
         documents = self.decision.documents
@@ -300,15 +324,16 @@ class _Batch:
                     ),
                     counterpart_account_id=counterpart_id,
                     counterpart_name=public_name(counterpart) if counterpart else "",
+                    reference=reference,
                 )
             )
         return after[payer.account_id]
 
 
-def decide_transfers(
-    asks: Sequence[TransferAsk], view: BatchView, rules: Sequence[Rule], now: datetime
+def decide_movements(
+    asks: Sequence[MovementAsk], view: BatchView, rules: Sequence[Rule], now: datetime
 ) -> BatchDecision:
-    """Decide every transfer of the batch in arrival order (see the module's docstring)."""
+    """Decide every movement of the batch in arrival order (see the module's docstring)."""
     batch = _Batch(view, rules, now)
     for index, ask in enumerate(asks):
         try:

@@ -10,7 +10,7 @@ from chassis.mongo import Session
 from chassis.wire import amount_from_proto, money_to_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
-from services.payment.batch import TransferAsk
+from services.payment.batch import MovementAsk
 from services.payment.identity import (
     mask_resident_id,
     validate_name,
@@ -177,9 +177,9 @@ class AccountsRpc(PaymentRpcBase):
         from_id = require_account_id(request.from_account_id, "from_account_id")
         to_id = require_account_id(request.to_account_id, "to_account_id")
         verified = await self._second_factor(from_id, request.risk)
-        if self._transfers is not None and not verified.authorization_digest:
-            return await self._transfers.transfer(
-                TransferAsk(
+        if self._batcher is not None and not verified.authorization_digest:
+            return await self._batcher.transfer(
+                MovementAsk(
                     record_id=f"transfer:{key}",
                     fingerprint=fingerprint_request(request),
                     idempotency_key=key,

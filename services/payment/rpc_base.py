@@ -52,7 +52,7 @@ from services.payment.payment_password import (
     wrong_password_error,
 )
 from services.payment.risk import DEFAULT_RULES, Rule
-from services.payment.rpc_batching import TransferBatcher
+from services.payment.rpc_batching import MovementBatcher
 from services.payment.screening import OutgoingPayment, RiskRefused, screen_outgoing
 from services.payment.store import PaymentStore
 from services.payment.wire import posting_to_proto
@@ -122,9 +122,9 @@ class PaymentRpcBase:
         # guarded debits would otherwise conflict; credits (above all to hot accounts)
         # must not queue behind each other.
         self._account_locks = KeyedLock()
-        # Group commit (rpc_batching.py): Transfers share transactions; off, one each.
-        self._transfers = (
-            TransferBatcher(client, store, clock, lambda: self._risk_rules)
+        # Group commit (rpc_batching.py): Transfers and bill payments share transactions.
+        self._batcher = (
+            MovementBatcher(client, store, clock, lambda: self._risk_rules)
             if group_commit
             else None
         )

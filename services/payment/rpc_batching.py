@@ -12,8 +12,9 @@ once, then split in halves, down to single movements, whose failure is their own
 Nothing is acknowledged before its batch commits, so a crash loses no acknowledged
 movement, and a retried one finds its idempotency record.
 
-Batched today: Transfer (except one answering a challenge with a payment authorization,
-which takes the one-transaction path because its transaction spends the authorization).
+Batched today: Transfer and PayBill (except a movement answering a challenge with a payment
+authorization, which takes the one-transaction path because its transaction spends the
+authorization).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -31,11 +33,11 @@ from chassis.mongo import MongoClient, Session, run_in_transaction
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.batch import (
     Accepted,
+    MovementAsk,
     Refused,
     Replayed,
     ReplayOf,
-    TransferAsk,
-    decide_transfers,
+    decide_movements,
 )
 from services.payment.risk import Rule
 from services.payment.store import PaymentStore
@@ -49,13 +51,17 @@ BATCH_SIZE_MAX = 64
 # before it is split.
 BATCH_RERUNS_MAX = 1
 
-Answer = pb.TransferResponse | BaseException
+# The answer of a batched movement: both carry the posting and the payer's account.
+Response = pb.TransferResponse | pb.PayBillResponse
+_R = TypeVar("_R", pb.TransferResponse, pb.PayBillResponse)
+Answer = Response | BaseException
 
 
 @dataclass(slots=True)
 class _Waiting:
-    ask: TransferAsk
-    answer: asyncio.Future[pb.TransferResponse]
+    ask: MovementAsk
+    response_type: type[Response]
+    answer: asyncio.Future[Response]
 
 
 def _conflicted(error: BaseException) -> bool:
@@ -65,8 +71,8 @@ def _conflicted(error: BaseException) -> bool:
     return isinstance(error, PyMongoError) and error.has_error_label("TransientTransactionError")
 
 
-class TransferBatcher:
-    """One per process: queues Transfers and commits them in batches, one batch at a time."""
+class MovementBatcher:
+    """One per process: queues movements and commits them in batches, one batch at a time."""
 
     def __init__(
         self,
@@ -87,13 +93,19 @@ class TransferBatcher:
         self.batches = 0  # committed batches, and the movements in them (for the benchmark)
         self.movements = 0
 
-    async def transfer(self, ask: TransferAsk) -> pb.TransferResponse:
+    async def transfer(self, ask: MovementAsk) -> pb.TransferResponse:
         """Queue one Transfer and wait for its batch's answer."""
-        answer: asyncio.Future[pb.TransferResponse] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(ask, answer))
+        return await self.submit(ask, pb.TransferResponse)
+
+    async def submit(self, ask: MovementAsk, response_type: type[_R]) -> _R:
+        """Queue one movement and wait for its batch's answer."""
+        answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(ask, response_type, answer))
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain(), name="transfer-batcher")
-        return await answer
+            self._worker = asyncio.create_task(self._drain(), name="movement-batcher")
+        response = await answer
+        assert isinstance(response, response_type)
+        return response
 
     async def _drain(self) -> None:
         """Commit batches while movements wait; arrivals during a commit join the next one."""
@@ -144,14 +156,15 @@ class TransferBatcher:
         async def in_transaction(session: Session) -> list[Answer]:
             now = self._clock.now()
             view = await self._store.read_batch(session, [a.record_id for a in asks], parties)
-            decision = decide_transfers(asks, view, self._rules(), now)
+            decision = decide_movements(asks, view, self._rules(), now)
             answers: list[Answer] = []
-            responses: dict[str, tuple[str, pb.TransferResponse]] = {}
+            responses: dict[str, tuple[str, Response]] = {}
             events = []
-            for ask, outcome in zip(asks, decision.outcomes, strict=True):
+            for waiting, outcome in zip(batch, decision.outcomes, strict=True):
+                ask = waiting.ask
                 if isinstance(outcome, Accepted):
                     posting = posting_to_proto(outcome.posting)
-                    response = pb.TransferResponse(
+                    response = waiting.response_type(
                         posting=posting, account=account_to_proto(outcome.payer_after)
                     )
                     responses[ask.record_id] = (ask.fingerprint, response)
@@ -165,7 +178,7 @@ class TransferBatcher:
                     )
                     answers.append(response)
                 elif isinstance(outcome, Replayed):
-                    answers.append(pb.TransferResponse.FromString(outcome.response))
+                    answers.append(waiting.response_type.FromString(outcome.response))
                 elif isinstance(outcome, ReplayOf):
                     answers.append(answers[outcome.index])
                 else:

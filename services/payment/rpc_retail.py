@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 
 from chassis.grpc_server import Context
-from chassis.idempotency import require_idempotency_key
+from chassis.idempotency import fingerprint_request, require_idempotency_key
 from chassis.mongo import Session
 from chassis.wire import amount_from_proto, timestamp_to_proto
 from colony.payment.v1 import payment_pb2 as pb
+from services.payment.batch import MovementAsk
 from services.payment.bills import find_biller, validate_bill_reference
 from services.payment.identity import mask_name
 from services.payment.ledger import Account, AccountKind, PostingKind, require_kind
@@ -101,13 +102,31 @@ class RetailRpc(PaymentRpcBase):
         )
 
     async def PayBill(self, request: pb.PayBillRequest, context: Context) -> pb.PayBillResponse:
-        require_idempotency_key(request.idempotency_key)
+        key = require_idempotency_key(request.idempotency_key)
         account_id = require_account_id(request.account_id)
         biller = find_biller(self._billers, request.biller_id)
         reference = validate_bill_reference(biller, request.reference)
         amount_fen = amount_from_proto(request.amount)
         verified = await self._second_factor(account_id, request.risk)
         payee_id = biller.merchant_account_id
+        if self._batcher is not None and not verified.authorization_digest:
+            ask = MovementAsk(
+                record_id=f"pay-bill:{key}",
+                fingerprint=fingerprint_request(request),
+                idempotency_key=key,
+                from_account_id=account_id,
+                to_account_id=payee_id,
+                amount_fen=amount_fen,
+                memo=f"{biller.name} {reference}"[:MEMO_LENGTH_MAX],
+                device_id=request.risk.device_id,
+                second_factor=verified,
+                posting_kind=PostingKind.BILL_PAYMENT,
+                payment_kind=PaymentKind.PAYMENT,
+                reference=reference,
+                payer_may="pay bills",
+                payee_may="",
+            )
+            return await self._batcher.submit(ask, pb.PayBillResponse)
         payment = OutgoingPayment(payee_id, PaymentKind.PAYMENT, amount_fen, request.risk.device_id)
 
         async def pay_bill(session: Session) -> pb.PayBillResponse:

@@ -60,7 +60,7 @@ def _line_document(line: StatementLine) -> Document:
         "counterpart_account_id": line.counterpart_account_id,
         "counterpart_name": line.counterpart_name,
         "memo": posting.memo,
-        "reference": "",
+        "reference": line.reference,
         "posted_at": posting.posted_at,
     }
 
@@ -157,7 +157,9 @@ class BatchStore(AccountStore):
                 raise BatchConflict("an account moved under the batch; rerun it")
         await self._insert(self.entries, [_line_document(line) for line in decision.lines], session)
         await self._insert(
-            self.postings, [posting_to_document(p, "") for p in decision.postings], session
+            self.postings,
+            [posting_to_document(p, reference) for p, reference in decision.postings],
+            session,
         )
         await self._insert(
             self.risk_decisions, [risk_decision_to_document(r) for r in decision.decisions], session

@@ -1,15 +1,15 @@
-"""Property: transfers decided in batches end exactly as the same transfers one at a time.
+"""Property: movements decided in batches end exactly as the same ones one at a time.
 
 Two payment services on their own databases, the same people and merchants in each, the
-same clock: one commits every Transfer in its own transaction (group_commit=False, the
-path before group commit); in the other the same transfers, all queued at once, go
+same clock: one commits every movement in its own transaction (group_commit=False, the
+path before group commit); in the other the same movements, all queued at once, go
 through the group-commit batcher (rpc_batching.py) in batches of a few. A random mix
 (hypothesis) of overdrawing transfers, replays (the same request, or the same key with
-another amount), transfers to and from a hot merchant, to a blacklisted person, and ones
-risk control challenges (large, from a new device, the eleventh in a minute) must give
-every transfer the same answer (the posting's entries, the payer's balance, or the same
-refusal reason) and leave the same balances, statement lines and risk decisions; the
-ledger audit is clean on both.
+another amount), transfers to and from a hot merchant, to a blacklisted person, ones risk
+control challenges (large, from a new device, the eleventh in a minute), and bill payments
+(PayBill, batched with the transfers) must give every movement the same answer (the
+posting's entries, the payer's balance, or the same refusal reason) and leave the same
+balances, statement lines and risk decisions; the ledger audit is clean on both.
 """
 
 from __future__ import annotations
@@ -32,20 +32,24 @@ from chassis.mongo import MongoClient
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from conftest import service_settings
-from services.payment.batch import TransferAsk
+from services.payment.batch import MovementAsk
+from services.payment.bills import DEMO_BILLERS
+from services.payment.ledger import PostingKind
 from services.payment.payment_authorization import NO_SECOND_FACTOR
-from services.payment.risk import DEFAULT_RULES
-from services.payment.rpc_batching import TransferBatcher
+from services.payment.risk import DEFAULT_RULES, PaymentKind
+from services.payment.rpc_batching import MovementBatcher
 from services.payment.server import build_payment_service
 from services.payment.store import PaymentStore
 from services.payment.tests.support import Stub, cny, open_merchant, open_person, top_up
 from services.payment.tests.trade_support import error_info, manual_clock
 
 PERSONS = 4
-MERCHANT, HOT_MERCHANT, UNKNOWN = PERSONS, PERSONS + 1, PERSONS + 2
+MERCHANT, HOT_MERCHANT, UNKNOWN, BILL = PERSONS, PERSONS + 1, PERSONS + 2, PERSONS + 3
 BLACKLISTED = PERSONS - 1
 OPENING_FEN = 3_000_000  # 30,000 yuan: a few large transfers overdraw it
 UNKNOWN_ACCOUNT_ID = "2088000000000000"
+WATER = DEMO_BILLERS[0]
+WATER_REFERENCE = "3301061234"
 BATCH_SIZE = 5
 
 
@@ -91,7 +95,7 @@ async def open_parties(stub: Stub, store: PaymentStore) -> Side:
     ids.append((await open_merchant(stub)).account_id)
     hot = (await open_merchant(stub, "Hot Tea")).account_id
     await stub.SetAccountHot(pb.SetAccountHotRequest(account_id=hot, hot_shards=3))
-    ids += [hot, UNKNOWN_ACCOUNT_ID]
+    ids += [hot, UNKNOWN_ACCOUNT_ID, WATER.merchant_account_id]
     for index in range(PERSONS):
         await top_up(stub, ids[index], OPENING_FEN)
     await stub.SetBlacklisted(
@@ -104,7 +108,7 @@ async def open_parties(stub: Stub, store: PaymentStore) -> Side:
 amounts = st.one_of(st.integers(1, 400_000), st.integers(400_001, 2_500_000))
 steps = st.tuples(
     st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN]),
-    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN]),
+    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN, BILL]),
     amounts,
     st.sampled_from(["", "", "phone-1", "phone-2"]),
     st.one_of(st.none(), st.integers(1, 4)),
@@ -118,10 +122,13 @@ weighted = st.one_of(
 )
 
 
-def requests(step_list: list[tuple], ids: list[str]) -> list[pb.TransferRequest]:
-    made: list[pb.TransferRequest] = []
+Request = pb.TransferRequest | pb.PayBillRequest
+
+
+def requests(step_list: list[tuple], ids: list[str]) -> list[Request]:
+    made: list[Request] = []
     for number, (payer, payee, fen, device, reuse, same) in enumerate(step_list):
-        request = pb.TransferRequest(
+        request: Request = pb.TransferRequest(
             idempotency_key=uuid.uuid4().hex,
             from_account_id=ids[payer],
             to_account_id=ids[payee],
@@ -129,9 +136,18 @@ def requests(step_list: list[tuple], ids: list[str]) -> list[pb.TransferRequest]
             memo=f"step {number}",
             risk=pb.RiskSignals(device_id=device),
         )
+        if payee == BILL:
+            request = pb.PayBillRequest(
+                idempotency_key=uuid.uuid4().hex,
+                account_id=ids[payer],
+                biller_id=WATER.biller_id,
+                reference=WATER_REFERENCE,
+                amount=cny(fen),
+                risk=pb.RiskSignals(device_id=device),
+            )
         if reuse is not None and reuse <= number:
             earlier = made[number - reuse]
-            request = pb.TransferRequest()
+            request = type(earlier)()
             request.CopyFrom(earlier)
             if not same:  # the same key for another transfer: IDEMPOTENCY_KEY_REUSED
                 request.amount.CopyFrom(cny(fen))
@@ -139,7 +155,9 @@ def requests(step_list: list[tuple], ids: list[str]) -> list[pb.TransferRequest]
     return made
 
 
-def answer(response: pb.TransferResponse, ids: list[str]) -> tuple[object, ...]:
+def answer(
+    response: pb.TransferResponse | pb.PayBillResponse, ids: list[str]
+) -> tuple[object, ...]:
     entries = tuple(
         (ids.index(e.account_id), e.amount.amount_fen) for e in response.posting.entries
     )
@@ -147,10 +165,13 @@ def answer(response: pb.TransferResponse, ids: list[str]) -> tuple[object, ...]:
     return ("ok", entries, account.balance.amount_fen, account.available.amount_fen)
 
 
-async def one_at_a_time(side: Side, made: list[pb.TransferRequest]) -> list[tuple[object, ...]]:
+async def one_at_a_time(side: Side, made: list[Request]) -> list[tuple[object, ...]]:
     answers: list[tuple[object, ...]] = []
     for request in made:
         try:
+            if isinstance(request, pb.PayBillRequest):
+                answers.append(answer(await side.stub.PayBill(request), side.ids))
+                continue
             answers.append(answer(await side.stub.Transfer(request), side.ids))
         except grpc.aio.AioRpcError as error:
             answers.append(("refused", error_info(error).reason))
@@ -158,12 +179,14 @@ async def one_at_a_time(side: Side, made: list[pb.TransferRequest]) -> list[tupl
 
 
 async def batched(
-    side: Side, client: MongoClient, clock: ManualClock, made: list[pb.TransferRequest]
-) -> tuple[list[tuple[object, ...]], TransferBatcher]:
-    batcher = TransferBatcher(client, side.store, clock, lambda: DEFAULT_RULES, size_max=BATCH_SIZE)
+    side: Side, client: MongoClient, clock: ManualClock, made: list[Request]
+) -> tuple[list[tuple[object, ...]], MovementBatcher]:
+    batcher = MovementBatcher(client, side.store, clock, lambda: DEFAULT_RULES, size_max=BATCH_SIZE)
 
-    async def send(request: pb.TransferRequest) -> tuple[object, ...]:
-        ask = TransferAsk(
+    async def send(request: Request) -> tuple[object, ...]:
+        if isinstance(request, pb.PayBillRequest):
+            return await pay_bill(request)
+        ask = MovementAsk(
             record_id=f"transfer:{request.idempotency_key}",
             fingerprint=fingerprint_request(request),
             idempotency_key=request.idempotency_key,
@@ -179,6 +202,28 @@ async def batched(
         except DomainError as error:
             return ("refused", error.reason)
 
+    async def pay_bill(request: pb.PayBillRequest) -> tuple[object, ...]:
+        ask = MovementAsk(
+            record_id=f"pay-bill:{request.idempotency_key}",
+            fingerprint=fingerprint_request(request),
+            idempotency_key=request.idempotency_key,
+            from_account_id=request.account_id,
+            to_account_id=WATER.merchant_account_id,
+            amount_fen=request.amount.amount_fen,
+            memo=f"{WATER.name} {request.reference}",
+            device_id=request.risk.device_id,
+            second_factor=NO_SECOND_FACTOR,
+            posting_kind=PostingKind.BILL_PAYMENT,
+            payment_kind=PaymentKind.PAYMENT,
+            reference=request.reference,
+            payer_may="pay bills",
+            payee_may="",
+        )
+        try:
+            return answer(await batcher.submit(ask, pb.PayBillResponse), side.ids)
+        except DomainError as error:
+            return ("refused", error.reason)
+
     # All queued at once, in order: they commit in batches of BATCH_SIZE, each batch
     # deciding its transfers in arrival order after the batches before it committed.
     return list(await asyncio.gather(*(send(r) for r in made))), batcher
@@ -186,7 +231,7 @@ async def batched(
 
 async def books(side: Side) -> tuple[object, ...]:
     balances = []
-    for account_id in side.ids[:UNKNOWN]:
+    for account_id in [*side.ids[:UNKNOWN], side.ids[BILL]]:
         account = (await side.stub.GetAccount(pb.GetAccountRequest(account_id=account_id))).account
         lines = await side.store.entries.count_documents({"account_id": account_id})
         balances.append((account.balance.amount_fen, account.available.amount_fen, lines))
