@@ -68,6 +68,8 @@ class Observed:
     saga_id: str = ""
     refusal: dict[str, Any] = field(default_factory=dict)
     refusal_header: str = ""
+    replayed_refusal: dict[str, Any] = field(default_factory=dict)
+    replay_header: str = ""
     spans: list[ReceivedSpan] = field(default_factory=list)
     scrapes: dict[str, str] = field(default_factory=dict)
     log_lines: list[str] = field(default_factory=list)
@@ -202,6 +204,16 @@ class Flow:
         )
         observed.refusal = refusal
         observed.refusal_header = response.headers.get("X-Trace-Id", "")
+        replayed, response = await self.call(
+            "POST",
+            "/v1/transfers",
+            token=token,
+            key="obs-transfer-2",
+            body={"amount_fen": TOPUP_FEN - 10_000, "to_phone": "13800138001"},
+            expect=422,
+        )
+        observed.replayed_refusal = replayed
+        observed.replay_header = response.headers.get("X-Trace-Id", "")
         # A saga refused at its first step: compensated (nothing to undo), answered 422.
         await self.call(
             "POST",
@@ -353,6 +365,9 @@ def test_every_answer_names_its_trace_and_a_problem_carries_it_in_its_body(
     assert observed.refusal["reason"] == "INSUFFICIENT_FUNDS"
     assert observed.refusal["trace_id"] == observed.refusal_header
     assert any(s.trace_id == observed.refusal_header for s in observed.spans)
+    # The same key again: the stored refusal, byte for byte, naming the trace that refused.
+    assert observed.replayed_refusal == observed.refusal
+    assert observed.replay_header not in ("", observed.refusal_header)
 
 
 # --- metrics ------------------------------------------------------------------------------

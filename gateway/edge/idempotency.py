@@ -48,6 +48,7 @@ from chassis.errors import (
     FailedPrecondition,
     InvalidArgument,
 )
+from gateway.edge.observability import current_trace_id, mark_replayed
 
 log = logging.getLogger("colony.gateway.edge.idempotency")
 
@@ -146,6 +147,7 @@ def _error_outcome(error: DomainError) -> dict[str, Any]:
             "reason": error.reason,
             "message": error.message,
             "metadata": error.metadata,
+            "trace_id": current_trace_id(),
         }
     }
 
@@ -153,13 +155,15 @@ def _error_outcome(error: DomainError) -> dict[str, Any]:
 def _replay(outcome: dict[str, Any]) -> StoredResponse:
     if "error" in outcome:
         error = outcome["error"]
-        # Raised again, the refusal is rendered by the same middleware into the same bytes.
-        raise DomainError(
+        # Raised again, the refusal is rendered by the same middleware into the same bytes
+        # (its trace_id that of the refused attempt, gateway.edge.observability).
+        replayed = DomainError(
             error["message"],
             reason=error["reason"],
             metadata=error["metadata"],
             kind=ErrorKind[error["code"]],
         )
+        raise mark_replayed(replayed, error.get("trace_id", ""))
     return StoredResponse(
         status=outcome["status"], body=outcome["body"], content_type=outcome["content_type"]
     )

@@ -26,6 +26,7 @@ from opentelemetry import context, propagate, trace
 from pymongo.asynchronous.collection import AsyncCollection
 
 from chassis.clock import Clock
+from chassis.errors import DomainError
 from chassis.metrics import (
     FIGURES_REFRESH_SECONDS,
     HTTP_SERVER_DURATION,
@@ -43,6 +44,30 @@ TRACE_ID_HEADER = "X-Trace-Id"
 TRACE_ID = web.RequestKey("colony_trace_id", str)
 UNMATCHED_ROUTE = "unmatched"
 _STUCK_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("colony.stuck_sagas_task")
+
+
+def current_trace_id() -> str:
+    """The current span's trace id (32 hex digits), "" outside a request."""
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else ""
+
+
+# A refusal replayed from an idempotency record (gateway.edge.idempotency) names the trace of
+# the attempt that was refused: its body is then the same bytes as the first answer's.
+_REPLAYED_TRACE_ID = "colony_replayed_trace_id"
+
+
+def mark_replayed(error: DomainError, trace_id: str) -> DomainError:
+    """The error, marked as the replay of a refusal first answered in trace trace_id."""
+    if trace_id:
+        vars(error)[_REPLAYED_TRACE_ID] = trace_id
+    return error
+
+
+def replayed_trace_id(error: DomainError) -> str | None:
+    """The trace id of the first answer when error is a replayed refusal, else None."""
+    trace_id = vars(error).get(_REPLAYED_TRACE_ID)
+    return str(trace_id) if trace_id else None
 
 
 def _request_span_context() -> trace.SpanContext | None:

@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler
 from pymongo.errors import ConnectionFailure
 
 from chassis.errors import DomainError, ErrorKind
-from gateway.edge.observability import TRACE_ID
+from gateway.edge.observability import TRACE_ID, replayed_trace_id
 
 log = logging.getLogger("colony.gateway")
 
@@ -62,6 +62,8 @@ def problem_response(
     reason: str,
     detail: str,
     metadata: dict[str, str] | None = None,
+    *,
+    trace_id: str | None = None,
 ) -> web.Response:
     """A problem+json answer. Deterministic: the same inputs (and trace id) give the same bytes."""
     problem: dict[str, Any] = {
@@ -74,7 +76,7 @@ def problem_response(
     }
     if metadata:
         problem["metadata"] = dict(sorted(metadata.items()))
-    trace_id = request.get(TRACE_ID)
+    trace_id = trace_id or request.get(TRACE_ID)
     if trace_id:
         problem["trace_id"] = trace_id  # the trace to look up (gateway.edge.observability)
     headers = {}
@@ -100,7 +102,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if status == HTTPStatus.INTERNAL_SERVER_ERROR:
             log.error("unmapped domain error %s: %s", error.kind.name, error.reason)
             return problem_response(request, status, REASON_INTERNAL, "internal error")
-        return problem_response(request, status, error.reason, error.message, error.metadata)
+        return problem_response(
+            request,
+            status,
+            error.reason,
+            error.message,
+            error.metadata,
+            trace_id=replayed_trace_id(error),
+        )
     except web.HTTPException as error:
         if error.status < HTTPStatus.BAD_REQUEST:
             raise  # a redirect or a success raised as an exception is not a problem
