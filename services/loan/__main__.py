@@ -1,6 +1,6 @@
 """Run the loan service: `python -m services.loan`.
 
-With COLONY_CREDIT_ADDRESS set (as `make run`, compose and Kubernetes do), the Huabei lines
+With COLONY_CREDIT_ADDRESS set (as `make run` does), the Huabei lines
 follow the credit service's score and blacklist changes (services/loan/feeds/credit_scores.py).
 """
 

@@ -32,7 +32,10 @@ class LoanServiceStub:
     come later in this service, beside these products.
 
     The loan service keeps the books (lines, purchases, bills, plans, loans, repayments) in its
-    own database and never calls another service. Money moves in the payment ledger, composed by
+    own database. Its one outbound call: following the credit feed (credit.score.changed,
+    credit.blacklist.*), it asks GetCreditLimitAdvice for the person named and re-evaluates the
+    Huabei line as SyncHuabeiLine does (docs/loans.md "Where the lines come from"). Money moves
+    in the payment ledger, composed by
     the gateway's sagas; the RPCs here are the loan-side steps of those sagas, each idempotent
     (idempotency_key; the saga derives it from saga id + step), and each step that follows a
     ledger movement records the movement's posting id.
@@ -249,7 +252,10 @@ class LoanServiceServicer:
     come later in this service, beside these products.
 
     The loan service keeps the books (lines, purchases, bills, plans, loans, repayments) in its
-    own database and never calls another service. Money moves in the payment ledger, composed by
+    own database. Its one outbound call: following the credit feed (credit.score.changed,
+    credit.blacklist.*), it asks GetCreditLimitAdvice for the person named and re-evaluates the
+    Huabei line as SyncHuabeiLine does (docs/loans.md "Where the lines come from"). Money moves
+    in the payment ledger, composed by
     the gateway's sagas; the RPCs here are the loan-side steps of those sagas, each idempotent
     (idempotency_key; the saga derives it from saga id + step), and each step that follows a
     ledger movement records the movement's posting id.
@@ -303,9 +309,10 @@ class LoanServiceServicer:
 
     def SyncHuabeiLine(self, request, context):
         """Opens or re-evaluates a person's Huabei line from the credit service's advice (the
-        gateway, or its job following credit.score.changed, fetches GetCreditLimitAdvice and
-        passes it): a higher advice raises the line; a lower one lowers only the unused part,
-        never below what is used; a blacklisted person's line is frozen (no purchase).
+        gateway fetches GetCreditLimitAdvice and passes it; the service's own credit-feed
+        follower applies the same rule on score and blacklist changes): a higher advice raises
+        the line; a lower one lowers only the unused part, never below what is used; a
+        blacklisted person's line is frozen (no purchase).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -690,7 +697,10 @@ class LoanService:
     come later in this service, beside these products.
 
     The loan service keeps the books (lines, purchases, bills, plans, loans, repayments) in its
-    own database and never calls another service. Money moves in the payment ledger, composed by
+    own database. Its one outbound call: following the credit feed (credit.score.changed,
+    credit.blacklist.*), it asks GetCreditLimitAdvice for the person named and re-evaluates the
+    Huabei line as SyncHuabeiLine does (docs/loans.md "Where the lines come from"). Money moves
+    in the payment ledger, composed by
     the gateway's sagas; the RPCs here are the loan-side steps of those sagas, each idempotent
     (idempotency_key; the saga derives it from saga id + step), and each step that follows a
     ledger movement records the movement's posting id.

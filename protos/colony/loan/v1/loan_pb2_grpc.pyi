@@ -33,7 +33,10 @@ class LoanServiceStub:
     come later in this service, beside these products.
 
     The loan service keeps the books (lines, purchases, bills, plans, loans, repayments) in its
-    own database and never calls another service. Money moves in the payment ledger, composed by
+    own database. Its one outbound call: following the credit feed (credit.score.changed,
+    credit.blacklist.*), it asks GetCreditLimitAdvice for the person named and re-evaluates the
+    Huabei line as SyncHuabeiLine does (docs/loans.md "Where the lines come from"). Money moves
+    in the payment ledger, composed by
     the gateway's sagas; the RPCs here are the loan-side steps of those sagas, each idempotent
     (idempotency_key; the saga derives it from saga id + step), and each step that follows a
     ledger movement records the movement's posting id.
@@ -91,9 +94,10 @@ class LoanServiceStub:
     def __new__(cls, channel: _aio.Channel) -> LoanServiceAsyncStub: ...
     SyncHuabeiLine: _grpc.UnaryUnaryMultiCallable[_loan_pb2.SyncHuabeiLineRequest, _loan_pb2.SyncHuabeiLineResponse]
     """Opens or re-evaluates a person's Huabei line from the credit service's advice (the
-    gateway, or its job following credit.score.changed, fetches GetCreditLimitAdvice and
-    passes it): a higher advice raises the line; a lower one lowers only the unused part,
-    never below what is used; a blacklisted person's line is frozen (no purchase).
+    gateway fetches GetCreditLimitAdvice and passes it; the service's own credit-feed
+    follower applies the same rule on score and blacklist changes): a higher advice raises
+    the line; a lower one lowers only the unused part, never below what is used; a
+    blacklisted person's line is frozen (no purchase).
     """
     GetHuabeiLine: _grpc.UnaryUnaryMultiCallable[_loan_pb2.GetHuabeiLineRequest, _loan_pb2.GetHuabeiLineResponse]
     ReserveHuabei: _grpc.UnaryUnaryMultiCallable[_loan_pb2.ReserveHuabeiRequest, _loan_pb2.ReserveHuabeiResponse]
@@ -181,7 +185,10 @@ class LoanServiceAsyncStub(LoanServiceStub):
     come later in this service, beside these products.
 
     The loan service keeps the books (lines, purchases, bills, plans, loans, repayments) in its
-    own database and never calls another service. Money moves in the payment ledger, composed by
+    own database. Its one outbound call: following the credit feed (credit.score.changed,
+    credit.blacklist.*), it asks GetCreditLimitAdvice for the person named and re-evaluates the
+    Huabei line as SyncHuabeiLine does (docs/loans.md "Where the lines come from"). Money moves
+    in the payment ledger, composed by
     the gateway's sagas; the RPCs here are the loan-side steps of those sagas, each idempotent
     (idempotency_key; the saga derives it from saga id + step), and each step that follows a
     ledger movement records the movement's posting id.
@@ -236,9 +243,10 @@ class LoanServiceAsyncStub(LoanServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     SyncHuabeiLine: _aio.UnaryUnaryMultiCallable[_loan_pb2.SyncHuabeiLineRequest, _loan_pb2.SyncHuabeiLineResponse]  # type: ignore[assignment]
     """Opens or re-evaluates a person's Huabei line from the credit service's advice (the
-    gateway, or its job following credit.score.changed, fetches GetCreditLimitAdvice and
-    passes it): a higher advice raises the line; a lower one lowers only the unused part,
-    never below what is used; a blacklisted person's line is frozen (no purchase).
+    gateway fetches GetCreditLimitAdvice and passes it; the service's own credit-feed
+    follower applies the same rule on score and blacklist changes): a higher advice raises
+    the line; a lower one lowers only the unused part, never below what is used; a
+    blacklisted person's line is frozen (no purchase).
     """
     GetHuabeiLine: _aio.UnaryUnaryMultiCallable[_loan_pb2.GetHuabeiLineRequest, _loan_pb2.GetHuabeiLineResponse]  # type: ignore[assignment]
     ReserveHuabei: _aio.UnaryUnaryMultiCallable[_loan_pb2.ReserveHuabeiRequest, _loan_pb2.ReserveHuabeiResponse]  # type: ignore[assignment]
@@ -325,7 +333,10 @@ class LoanServiceServicer(metaclass=_abc_1.ABCMeta):
     come later in this service, beside these products.
 
     The loan service keeps the books (lines, purchases, bills, plans, loans, repayments) in its
-    own database and never calls another service. Money moves in the payment ledger, composed by
+    own database. Its one outbound call: following the credit feed (credit.score.changed,
+    credit.blacklist.*), it asks GetCreditLimitAdvice for the person named and re-evaluates the
+    Huabei line as SyncHuabeiLine does (docs/loans.md "Where the lines come from"). Money moves
+    in the payment ledger, composed by
     the gateway's sagas; the RPCs here are the loan-side steps of those sagas, each idempotent
     (idempotency_key; the saga derives it from saga id + step), and each step that follows a
     ledger movement records the movement's posting id.
@@ -384,9 +395,10 @@ class LoanServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_loan_pb2.SyncHuabeiLineResponse, _abc.Awaitable[_loan_pb2.SyncHuabeiLineResponse]]:
         """Opens or re-evaluates a person's Huabei line from the credit service's advice (the
-        gateway, or its job following credit.score.changed, fetches GetCreditLimitAdvice and
-        passes it): a higher advice raises the line; a lower one lowers only the unused part,
-        never below what is used; a blacklisted person's line is frozen (no purchase).
+        gateway fetches GetCreditLimitAdvice and passes it; the service's own credit-feed
+        follower applies the same rule on score and blacklist changes): a higher advice raises
+        the line; a lower one lowers only the unused part, never below what is used; a
+        blacklisted person's line is frozen (no purchase).
         """
 
     @_abc_1.abstractmethod
