@@ -32,6 +32,7 @@ from colony.credit.v1 import credit_pb2, credit_pb2_grpc
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from gateway.clients import ServiceChannels
+from infra import healthcheck
 from infra.embedded_mongo import free_port
 from services.credit.server import build_credit_service
 from services.payment.server import build_payment_service
@@ -285,3 +286,15 @@ async def test_the_health_port_serves_health_only_in_plaintext(
             assert refused.value.code() is grpc.StatusCode.UNIMPLEMENTED
     finally:
         await service.stop()
+
+
+async def test_the_containers_healthcheck_uses_the_process_certificate(
+    services: tuple[GrpcService, GrpcService], pki: DevPki
+) -> None:
+    payment = services[0]
+    environ = {**pki.environment_for("payment"), "COLONY_PAYMENT_GRPC_PORT": str(payment.port)}
+    status = await asyncio.to_thread(healthcheck.check, "payment", environ)
+    assert status == "SERVING"
+    # Without the certificate the same check cannot get through.
+    plain = {"COLONY_PAYMENT_GRPC_PORT": str(payment.port)}
+    assert (await asyncio.to_thread(healthcheck.check, "payment", plain)).startswith("RPC failed")
