@@ -152,7 +152,7 @@ def create_app(
     loan = LoanClient(channels.loan, settings.rpc_deadline_seconds)
     wealth_ledger = WealthLedger(payment)
     loan_ledger = LoanLedger(payment)
-    lending = MerchantLending.build(channels.loan, payment, settings.rpc_deadline_seconds)
+    lending = MerchantLending.build(channels, payment, settings.rpc_deadline_seconds)
     insurance = InsuranceLine.build(
         channels.insurance, payment, credit, database, settings.rpc_deadline_seconds
     )
@@ -264,7 +264,7 @@ def create_app(
         *repayments.RepaymentRoutes(loan, wallet_funding, wallet_operations).routes(),
         *loan_admin.LoanAdminRoutes(loan, loan_jobs, clock=clock).routes(),
         *merchant_lending_routes.MerchantLendingRoutes(
-            lending.client, payment, lending.ledger, lending.sagas, wallet_operations, clock=clock
+            lending, payment, wallet_operations, clock=clock
         ).routes(),
         *insurance_policies.InsurancePolicyRoutes(
             insurance.client, insured.purchases, wallet_operations

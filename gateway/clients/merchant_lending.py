@@ -99,3 +99,46 @@ class MerchantLendingClient(ServiceClient):
         self, request: mpb.GetMerchantCreditPolicyRequest
     ) -> mpb.GetMerchantCreditPolicyResponse:
         return await self._call(self._stub.GetMerchantCreditPolicy, request)
+
+    async def apply_order_loan(
+        self, request: mpb.ApplyOrderLoanRequest
+    ) -> mpb.ApplyOrderLoanResponse:
+        return await self._call(self._stub.ApplyOrderLoan, request)
+
+    async def confirm_order_loan_disbursement(
+        self, request: mpb.ConfirmOrderLoanDisbursementRequest
+    ) -> mpb.ConfirmOrderLoanDisbursementResponse:
+        return await self._call(self._stub.ConfirmOrderLoanDisbursement, request)
+
+    async def cancel_order_loan(
+        self, request: mpb.CancelOrderLoanRequest
+    ) -> mpb.CancelOrderLoanResponse:
+        return await self._call(self._stub.CancelOrderLoan, request)
+
+    async def get_order_loan(self, request: mpb.GetOrderLoanRequest) -> mpb.GetOrderLoanResponse:
+        return await self._call(self._stub.GetOrderLoan, request)
+
+    async def list_order_loans(
+        self, request: mpb.ListOrderLoansRequest
+    ) -> mpb.ListOrderLoansResponse:
+        return await self._call(self._stub.ListOrderLoans, request)
+
+    async def list_order_loans_to_follow(
+        self, request: mpb.ListOrderLoansToFollowRequest
+    ) -> mpb.ListOrderLoansToFollowResponse:
+        return await self._call(self._stub.ListOrderLoansToFollow, request)
+
+    async def apply_order_loan_collection(
+        self, request: mpb.ApplyOrderLoanCollectionRequest
+    ) -> mpb.ApplyOrderLoanCollectionResponse:
+        return await self._call(self._stub.ApplyOrderLoanCollection, request)
+
+    async def confirm_order_loan_excess_returned(
+        self, request: mpb.ConfirmOrderLoanExcessReturnedRequest
+    ) -> mpb.ConfirmOrderLoanExcessReturnedResponse:
+        return await self._call(self._stub.ConfirmOrderLoanExcessReturned, request)
+
+    async def finish_order_loan_trades(
+        self, request: mpb.FinishOrderLoanTradesRequest
+    ) -> mpb.FinishOrderLoanTradesResponse:
+        return await self._call(self._stub.FinishOrderLoanTrades, request)

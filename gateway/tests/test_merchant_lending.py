@@ -164,8 +164,9 @@ async def test_a_fixed_part_under_50000_yuan_is_refused_naming_the_rule(
 
 
 async def test_the_fixed_part_is_paid_out_and_draws_stop_at_capacity(
-    gateway: Client, seller: User, operator: User
+    gateway: Client, seller: User, operator: User, clock: ManualClock
 ) -> None:
+    clock.advance(timedelta(seconds=1))  # newest first: decided after the declined one
     opened = await completed(await post(gateway, seller, "/v1/merchant/loans/facilities", TERMS))
     assert opened["decision"] == "approved"
     FACILITY["path"] = path = f"/v1/merchant/loans/facilities/{opened['facility_id']}"

@@ -175,6 +175,66 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         ["amount_fen", "fixed_amount_fen"],
     ),
+    "OrderLoanOffer": _object(
+        {
+            "trades": {
+                "type": "array",
+                "items": _object({"trade_id": {"type": "string"}, "in_escrow": MONEY_REF}),
+            },
+            "most": MONEY_REF,
+        }
+    ),
+    "OrderLoan": _object(
+        {
+            "loan_id": {"type": "string"},
+            "state": {
+                "type": "string",
+                "enum": ["pending_disbursement", "cancelled", "active", "settled"],
+            },
+            **{
+                name: MONEY_REF
+                for name in ("amount", "cover", "principal", "interest_owed", "owed", "collected")
+            },
+            "trades": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "trade_id": {"type": "string"},
+                        "in_escrow": MONEY_REF,
+                        "finished": {"type": "boolean"},
+                    }
+                ),
+            },
+            "disbursed_on": {"type": ["string", "null"], "format": "date"},
+            "due_date": {"type": ["string", "null"], "format": "date"},
+            "overdue": {"type": "boolean"},
+            "overdue_since": {"type": ["string", "null"], "format": "date"},
+            "excess_given_back": {
+                "type": "array",
+                "items": _object({"amount": MONEY_REF, "returned": {"type": "boolean"}}),
+            },
+        }
+    ),
+    "OrderLoans": _object(
+        {
+            "loans": {"type": "array", "items": {"$ref": "#/components/schemas/OrderLoan"}},
+            "next_page_token": {"type": ["string", "null"]},
+        }
+    ),
+    "OrderLoanJobRun": _object(
+        {
+            name: {"type": "integer"}
+            for name in (
+                "loans",
+                "collections",
+                "collected_fen",
+                "excess_returned_fen",
+                "trades_finished",
+                "overdue_withholdings",
+                "released",
+            )
+        }
+    ),
     "LoanAmountRequest": _object(
         {
             "amount_fen": {"type": "integer", "minimum": 1},

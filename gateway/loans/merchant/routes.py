@@ -24,7 +24,6 @@ from chassis.errors import ErrorKind, InvalidArgument
 from chassis.money import Money
 from colony.loan.v1 import merchant_lending_pb2 as mpb
 from gateway.clients import PaymentClient
-from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import derive_grpc_idempotency_key, require_idempotency_key
 from gateway.edge.identities import Role
@@ -34,7 +33,7 @@ from gateway.edge.payloads import read_json_object, require_amount
 from gateway.edge.representations import json_response, money_json, money_to_proto
 from gateway.edge.routing import AuthScheme, Route, route_factory
 from gateway.loans.merchant.figures import merchant_figures
-from gateway.loans.merchant.ledger import MerchantLoanLedger
+from gateway.loans.merchant.order_loan_routes import OrderLoanRoutes
 from gateway.loans.merchant.representations import (
     SCHEMAS,
     audit_json,
@@ -44,11 +43,11 @@ from gateway.loans.merchant.representations import (
 )
 from gateway.loans.merchant.sagas import (
     PARTS,
-    MerchantSagas,
     draw_input,
     facility_input,
     repayment_input,
 )
+from gateway.loans.merchant.wiring import MerchantLending
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
 from gateway.sagas.definition import JsonObject
@@ -71,20 +70,19 @@ __all__ = ["SCHEMAS", "MerchantLendingRoutes"]
 class MerchantLendingRoutes:
     def __init__(
         self,
-        lending: MerchantLendingClient,
+        lending: MerchantLending,
         payment: PaymentClient,
-        ledger: MerchantLoanLedger,
-        sagas: MerchantSagas,
         operations: Operations,
         *,
         clock: Clock,
     ) -> None:
-        self._lending = lending
+        self._lending = lending.client
         self._payment = payment
-        self._ledger = ledger
-        self._sagas = sagas
+        self._ledger = lending.ledger
+        self._sagas = lending.sagas
         self._operations = operations
         self._clock = clock
+        self._order_loans = OrderLoanRoutes(lending, payment, operations)
 
     def routes(self) -> list[Route]:
         merchant = route_factory(
@@ -108,6 +106,7 @@ class MerchantLendingRoutes:
             **UNAVAILABLE,
         }
         return [
+            *self._order_loans.routes(merchant, operator),
             merchant(
                 "GET",
                 "/v1/merchant/loans/figures",

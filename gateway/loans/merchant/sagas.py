@@ -30,12 +30,14 @@ from google.protobuf import json_format
 from chassis.money import Money
 from colony.loan.v1 import merchant_lending_pb2 as mpb
 from gateway.clients.merchant_lending import MerchantLendingClient
+from gateway.clients.withholding import WithholdingClient
 from gateway.edge.representations import money_to_proto
 from gateway.loans.merchant.ledger import (
     DRAW_KEY_PREFIX,
     FACILITY_KEY_PREFIX,
     MerchantLoanLedger,
 )
+from gateway.loans.merchant.order_loans import order_loan_saga
 from gateway.sagas.definition import RETRY_FORWARD, JsonObject, SagaDefinition, Step, StepContext
 
 MERCHANT_LOAN_PAYOUT = "merchant_loan_payout"
@@ -291,12 +293,17 @@ def repayment_saga(lending: MerchantLendingClient, ledger: MerchantLoanLedger) -
 class MerchantSagas:
     payout: SagaDefinition
     repayment: SagaDefinition
+    order_loan: SagaDefinition
 
     def all(self) -> tuple[SagaDefinition, ...]:
-        return (self.payout, self.repayment)
+        return (self.payout, self.repayment, self.order_loan)
 
 
 def merchant_lending_sagas(
-    lending: MerchantLendingClient, ledger: MerchantLoanLedger
+    lending: MerchantLendingClient, ledger: MerchantLoanLedger, withholding: WithholdingClient
 ) -> MerchantSagas:
-    return MerchantSagas(payout_saga(lending, ledger), repayment_saga(lending, ledger))
+    return MerchantSagas(
+        payout_saga(lending, ledger),
+        repayment_saga(lending, ledger),
+        order_loan_saga(lending, withholding, ledger),
+    )
