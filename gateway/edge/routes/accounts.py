@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 from aiohttp import web
+from pydantic import Field
 
-from chassis.errors import InvalidArgument, Unauthenticated
-from chassis.identifiers import validate_phone, validate_resident_id
+from chassis.errors import Unauthenticated
+from chassis.identifiers import validate_resident_id
 from gateway.edge.authentication import CALLER, Authenticator
+from gateway.edge.bodies import (
+    RESIDENT_ID_PATTERN,
+    Body,
+    Phone,
+    body_schemas,
+    parse_body,
+    read_body,
+)
 from gateway.edge.identities import AccountType
 from gateway.edge.login_throttle import LoginThrottle
-from gateway.edge.passwords import (
-    PASSWORD_LENGTH_MAX,
-    PASSWORD_LENGTH_MIN,
-    require_acceptable_password,
-)
-from gateway.edge.payloads import read_json_object, require_text
+from gateway.edge.openapi import schema_ref
+from gateway.edge.passwords import PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN
+from gateway.edge.payloads import read_json
 from gateway.edge.registration import (
     MerchantDetails,
     PersonalDetails,
@@ -27,50 +34,76 @@ from gateway.edge.registration import (
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route
 
-PHONE_LENGTH_MAX = 32
 NAME_LENGTH_MAX = 64
-RESIDENT_ID_LENGTH_MAX = 32
 BUSINESS_LICENCE_LENGTH_MAX = 64
 
-_PERSONAL_FIELDS = ("real_name", "resident_id")
-_MERCHANT_FIELDS = ("merchant_name", "business_licence")
-REGISTER_FIELDS = ("phone", "password", "account_type", *_PERSONAL_FIELDS, *_MERCHANT_FIELDS)
-LOGIN_FIELDS = ("phone", "password")
+Password = Annotated[
+    str,
+    Field(
+        min_length=PASSWORD_LENGTH_MIN,
+        max_length=PASSWORD_LENGTH_MAX,
+        json_schema_extra={"format": "password"},
+    ),
+]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH_MAX, pattern=r"\S")]
+
+
+class PersonalRegistration(Body):
+    """A personal account: a real name and a resident id (KYC, DOMAIN.md §1)."""
+
+    field_reasons: ClassVar[Mapping[str, str]] = {
+        "phone": "INVALID_PHONE",
+        "resident_id": "INVALID_RESIDENT_ID",
+    }
+
+    phone: Phone
+    password: Password
+    account_type: Literal["personal"] = "personal"
+    real_name: Name
+    resident_id: Annotated[
+        str,
+        Field(
+            pattern=RESIDENT_ID_PATTERN,
+            description="18-character resident identity number; its date and check "
+            "character (GB 11643) are validated too.",
+        ),
+    ]
+
+
+class MerchantRegistration(Body):
+    """A merchant account: the business's name and licence."""
+
+    field_reasons: ClassVar[Mapping[str, str]] = {"phone": "INVALID_PHONE"}
+
+    phone: Phone
+    password: Password
+    account_type: Literal["merchant"]
+    merchant_name: Name
+    business_licence: Annotated[
+        str, Field(min_length=1, max_length=BUSINESS_LICENCE_LENGTH_MAX, pattern=r"\S")
+    ]
+
+
+class LoginRequest(Body):
+    # Any phone-length string: a malformed phone is simply a phone nobody registered,
+    # answered like a wrong password.
+    phone: Annotated[str, Field(min_length=1, max_length=32)]
+    password: Annotated[
+        str,
+        Field(
+            min_length=1, max_length=PASSWORD_LENGTH_MAX, json_schema_extra={"format": "password"}
+        ),
+    ]
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
+    **body_schemas(PersonalRegistration, MerchantRegistration, LoginRequest),
     "RegisterRequest": {
-        "type": "object",
         "description": (
-            "A personal account needs real_name and resident_id; a merchant account needs "
-            "merchant_name and business_licence. Fields of the other type are refused."
+            "A personal account (account_type personal, the default) needs real_name and "
+            "resident_id; a merchant account needs merchant_name and business_licence."
         ),
-        "required": ["phone", "password"],
-        "additionalProperties": False,
-        "properties": {
-            "phone": {
-                "type": "string",
-                "description": "11-digit mainland mobile number.",
-                "example": "13800138000",
-            },
-            "password": {
-                "type": "string",
-                "minLength": PASSWORD_LENGTH_MIN,
-                "maxLength": PASSWORD_LENGTH_MAX,
-                "format": "password",
-            },
-            "account_type": {
-                "type": "string",
-                "enum": [t.value for t in AccountType],
-                "default": AccountType.PERSONAL.value,
-            },
-            "real_name": {"type": "string", "maxLength": NAME_LENGTH_MAX},
-            "resident_id": {
-                "type": "string",
-                "description": "18-character resident identity number (checksum validated).",
-            },
-            "merchant_name": {"type": "string", "maxLength": NAME_LENGTH_MAX},
-            "business_licence": {"type": "string", "maxLength": BUSINESS_LICENCE_LENGTH_MAX},
-        },
+        "oneOf": [schema_ref("PersonalRegistration"), schema_ref("MerchantRegistration")],
     },
     "Registration": {
         "type": "object",
@@ -80,15 +113,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "phone": {"type": "string"},
             "account_id": {"type": "string", "description": "The user's payment account."},
             "account_type": {"type": "string", "enum": [t.value for t in AccountType]},
-        },
-    },
-    "LoginRequest": {
-        "type": "object",
-        "required": ["phone", "password"],
-        "additionalProperties": False,
-        "properties": {
-            "phone": {"type": "string"},
-            "password": {"type": "string", "format": "password"},
         },
     },
     "AccessToken": {
@@ -114,46 +138,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def _refuse_fields_of_other_type(body: dict[str, Any], fields: tuple[str, ...], kind: str) -> None:
-    present = [field for field in fields if field in body]
-    if present:
-        raise InvalidArgument(
-            f"{', '.join(present)} do not apply to a {kind} account",
-            metadata={"field": present[0]},
-        )
-
-
-def parse_registration(body: dict[str, Any]) -> RegistrationApplication:
+def parse_registration(body: object) -> RegistrationApplication:
     """The registration a request body asks for, or a 400 refusal.
 
-    Everything that can be checked here is, before the password is hashed: the phone's and
-    the resident id's formats and checksum (chassis.identifiers, the rules the ledger applies).
+    Everything that can be checked here is, before the password is hashed: the body's shape
+    (the models), then the resident id's date and checksum (chassis.identifiers, the rules the
+    ledger applies).
     """
-    phone = validate_phone(require_text(body, "phone", PHONE_LENGTH_MAX))
-    password = body.get("password")
-    if not isinstance(password, str):
-        raise InvalidArgument("password is required", metadata={"field": "password"})
-    require_acceptable_password(password)
-    account_type_text = body.get("account_type", AccountType.PERSONAL.value)
-    if account_type_text not in {t.value for t in AccountType}:
-        raise InvalidArgument(
-            'account_type must be "personal" or "merchant"', metadata={"field": "account_type"}
-        )
+    merchant = isinstance(body, dict) and body.get("account_type") == AccountType.MERCHANT.value
     holder: PersonalDetails | MerchantDetails
-    if AccountType(account_type_text) is AccountType.PERSONAL:
-        _refuse_fields_of_other_type(body, _MERCHANT_FIELDS, "personal")
-        holder = PersonalDetails(
-            real_name=require_text(body, "real_name", NAME_LENGTH_MAX),
-            resident_id=validate_resident_id(
-                require_text(body, "resident_id", RESIDENT_ID_LENGTH_MAX)
-            ),
-        )
+    if merchant:
+        as_merchant = parse_body(MerchantRegistration, body)
+        phone, password = as_merchant.phone, as_merchant.password
+        holder = MerchantDetails(as_merchant.merchant_name, as_merchant.business_licence)
     else:
-        _refuse_fields_of_other_type(body, _PERSONAL_FIELDS, "merchant")
-        holder = MerchantDetails(
-            merchant_name=require_text(body, "merchant_name", NAME_LENGTH_MAX),
-            business_licence=require_text(body, "business_licence", BUSINESS_LICENCE_LENGTH_MAX),
-        )
+        personal = parse_body(PersonalRegistration, body)
+        phone, password = personal.phone, personal.password
+        holder = PersonalDetails(personal.real_name, validate_resident_id(personal.resident_id))
     return RegistrationApplication(phone=phone, password=password, holder=holder)
 
 
@@ -216,8 +217,7 @@ class AccountRoutes:
         ]
 
     async def register(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, REGISTER_FIELDS)
-        identity = await self._registration.register(parse_registration(body))
+        identity = await self._registration.register(parse_registration(await read_json(request)))
         return json_response(
             {
                 "user_id": identity.user_id,
@@ -229,9 +229,8 @@ class AccountRoutes:
         )
 
     async def log_in(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, LOGIN_FIELDS)
-        phone = require_text(body, "phone", PHONE_LENGTH_MAX)
-        password = require_text(body, "password", PASSWORD_LENGTH_MAX)
+        body = await read_body(request, LoginRequest)
+        phone, password = body.phone, body.password
         address = request.remote or "unknown"
         await self._login_throttle.check(phone, address)
         try:
