@@ -223,6 +223,8 @@ async def _finish(world: InsuranceWorld, operation_id: str, statuses: tuple[Any,
     left = await world.saga_log.get(operation_id)
     assert left is not None, f"no saga {operation_id}"
     assert left.state.value == "running" and left.statuses == statuses, left
+    # Money is conserved at the kill point too: every posting balanced, nothing half-posted.
+    assert await world.store.audit_ledger() == []
     restarted = await world.gateway().start(world.session)
     try:
 
