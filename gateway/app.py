@@ -271,7 +271,7 @@ def create_app(
         ).routes(),
         *insurance_claims.InsuranceClaimRoutes(insurance.client, payment, insured.payouts).routes(),
         *insurance_admin.InsuranceAdminRoutes(
-            insurance.client, insured.payouts, insured.jobs, clock=clock
+            insurance.client, insured, payment, clock=clock
         ).routes(),
         *system.SystemRoutes(mongo_client, channels, settings.readiness_deadline_seconds).routes(),
         *documentation_routes.routes(),
