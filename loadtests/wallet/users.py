@@ -45,6 +45,8 @@ CARD = "6222020200112233446"
 WATER_BILL = {"biller_id": "westlake-water", "reference": "3301061234"}
 RETRIES_MAX = 3
 RETRY_PAUSE_SECONDS = 0.5
+# Of the travel policies bought, the share cancelled at once (in the cooling-off period).
+INSURANCE_CANCEL_SHARE = 0.3
 SHAPE = os.environ.get("COLONY_LOAD_SHAPE", "steady").lower()
 # On Double 11 most buying goes to the one hot merchant.
 HOT_MERCHANT_SHARE = 0.9 if SHAPE == "double11" else 0.0
@@ -363,12 +365,44 @@ class WalletHolder(WalletClientUser):
             },
         )
 
-    def operation(self, path: str, body: dict[str, Any]) -> None:
-        """A saga across services: answered with the operation, journalled when completed."""
+    @task(1)
+    def buy_travel_insurance(self) -> None:
+        """A quote for a short trip, bought with the wallet (the premium saga); now and then
+        cancelled at once, inside the cooling-off period (the whole premium back)."""
+        quoted = self.call(
+            "POST",
+            "/v1/insurance/quotes",
+            name="/v1/insurance/quotes",
+            body={
+                "product_id": "travel",
+                "insured_age": random.randint(18, 59),
+                "duration_days": random.randint(1, 15),
+            },
+            expect=("quote_id", "premium"),
+        )
+        if quoted.outcome is not Outcome.DONE:
+            return
+        bought = self.operation(
+            "/v1/insurance/policies",
+            {"quote_id": quoted.payload["quote_id"], "methods": ["balance", "yuebao"]},
+        )
+        if bought is None or random.random() >= INSURANCE_CANCEL_SHARE:
+            return
+        self.operation(
+            f"/v1/insurance/policies/{bought['policy_id']}/cancellation",
+            {},
+            name="/v1/insurance/policies/{id}/cancellation",
+        )
+
+    def operation(
+        self, path: str, body: dict[str, Any], name: str | None = None
+    ) -> dict[str, Any] | None:
+        """A saga across services: answered with the operation, journalled when completed;
+        the completed operation's result (None otherwise)."""
         answer = self.call(
             "POST",
             path,
-            name=path,
+            name=name or path,
             body=body,
             keyed=True,
             expect=("operation_id", "state"),
@@ -376,6 +410,8 @@ class WalletHolder(WalletClientUser):
         )
         if answer.outcome is Outcome.DONE and answer.payload.get("state") == "completed":
             JOURNAL.record("operation", operation_id=answer.payload["operation_id"], path=path)
+            return dict(answer.payload.get("result") or {})
+        return None
 
     def _open_trade(self, amount_fen: int) -> str | None:
         """The merchant's server opens an escrow trade for this buyer (at checkout)."""
