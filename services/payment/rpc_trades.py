@@ -52,6 +52,7 @@ from services.payment.ledger import AccountKind, Posting, require_kind
 from services.payment.risk import PaymentKind
 from services.payment.rpc_base import PaymentRpcBase, require_account_id
 from services.payment.screening import OutgoingPayment
+from services.payment.store_freeze import require_store_open
 from services.payment.wire import posting_to_proto, trade_state_from_proto, trade_to_proto
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class TradesRpc(PaymentRpcBase):
         async def create(session: Session) -> pb.CreateTradeResponse:
             merchant = await self._store.get_account(merchant_id, session, with_balance=False)
             require_kind(merchant, (AccountKind.MERCHANT,), "sell in escrow trades")
+            # Post-loan control: a store the platform froze takes no new trades.
+            require_store_open(await self._store.find_store_freeze(merchant_id, session))
             buyer = await self._store.get_account(buyer_id, session, with_balance=False)
             require_kind(buyer, (AccountKind.PERSONAL, AccountKind.MERCHANT), "buy")
             trade = create_trade(

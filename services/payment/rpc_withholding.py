@@ -11,6 +11,7 @@ from colony.payment.v1 import withholding_pb2 as wpb
 from services.payment.escrow import TradeState
 from services.payment.ledger import AccountKind, require_kind, require_platform_account_id
 from services.payment.rpc_base import PaymentRpcBase, require_account_id
+from services.payment.store_freeze import StoreFreeze, require_reason
 from services.payment.withholding import (
     Withholding,
     WithholdingState,
@@ -152,3 +153,41 @@ class WithholdingRpc(PaymentRpcBase):
         return wpb.ListWithholdingsResponse(
             withholdings=[withholding_to_proto(item) for item in found]
         )
+
+    async def SetStoreFreeze(
+        self, request: wpb.SetStoreFreezeRequest, context: Context
+    ) -> wpb.SetStoreFreezeResponse:
+        merchant_id = require_account_id(request.merchant_account_id, "merchant_account_id")
+        reason = require_reason(request.frozen, request.reason)
+
+        async def set_freeze(session: Session) -> wpb.SetStoreFreezeResponse:
+            merchant = await self._store.get_account(merchant_id, session, with_balance=False)
+            require_kind(merchant, (AccountKind.MERCHANT,), "have a store")
+            freeze = StoreFreeze(merchant_id, request.frozen, reason, self._clock.now())
+            await self._store.save_store_freeze(session, freeze)
+            message = store_freeze_to_proto(freeze)
+            kind = "frozen" if freeze.frozen else "reopened"
+            await self._events.append(session, f"payment.store.{kind}", merchant_id, message)
+            return wpb.SetStoreFreezeResponse(freeze=message)
+
+        return await self._once("set-store-freeze", request, wpb.SetStoreFreezeResponse, set_freeze)
+
+    async def GetStoreFreeze(
+        self, request: wpb.GetStoreFreezeRequest, context: Context
+    ) -> wpb.GetStoreFreezeResponse:
+        merchant_id = require_account_id(request.merchant_account_id, "merchant_account_id")
+        freeze = await self._store.find_store_freeze(merchant_id)
+        if freeze is None:
+            return wpb.GetStoreFreezeResponse(
+                freeze=wpb.StoreFreeze(merchant_account_id=merchant_id, frozen=False)
+            )
+        return wpb.GetStoreFreezeResponse(freeze=store_freeze_to_proto(freeze))
+
+
+def store_freeze_to_proto(freeze: StoreFreeze) -> wpb.StoreFreeze:
+    return wpb.StoreFreeze(
+        merchant_account_id=freeze.merchant_account_id,
+        frozen=freeze.frozen,
+        reason=freeze.reason,
+        changed_at=timestamp_to_proto(freeze.changed_at),
+    )

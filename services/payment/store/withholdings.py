@@ -1,4 +1,5 @@
-"""Withholding instructions (withholding.py), with their applications embedded.
+"""Withholding instructions (withholding.py), with their applications embedded, and store
+freezes (store_freeze.py): the payment side of post-loan control.
 
 Collection ``withholdings`` (its handle here, beside PaymentCollections'): one document per
 instruction; the settlement reads the merchant's active ones and writes them back in its
@@ -15,6 +16,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from chassis.errors import NotFound
 from chassis.mongo import Document, Session
 from services.payment.store.collections import PaymentCollections
+from services.payment.store_freeze import StoreFreeze
 from services.payment.withholding import (
     Application,
     Withholding,
@@ -136,3 +138,29 @@ class WithholdingStore(PaymentCollections):
         for item in changed:
             await self.save_withholding(session, item)
         return legs
+
+    # store freezes (store_freeze.py), one document per merchant
+    @property
+    def store_freezes(self) -> AsyncCollection[Document]:
+        return self.database["store_freezes"]
+
+    async def find_store_freeze(
+        self, merchant_account_id: str, session: Session | None = None
+    ) -> StoreFreeze | None:
+        document = await self.store_freezes.find_one({"_id": merchant_account_id}, session=session)
+        if document is None:
+            return None
+        return StoreFreeze(
+            merchant_account_id,
+            document["frozen"],
+            document["reason"],
+            document["changed_at"].astimezone(UTC),
+        )
+
+    async def save_store_freeze(self, session: Session, freeze: StoreFreeze) -> None:
+        await self.store_freezes.replace_one(
+            {"_id": freeze.merchant_account_id},
+            {"frozen": freeze.frozen, "reason": freeze.reason, "changed_at": freeze.changed_at},
+            upsert=True,
+            session=session,
+        )

@@ -241,6 +241,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """An order loan above 80% of its trades in escrow (the cover in metadata)."""
     ERROR_REASON_TRADE_PLEDGED: _ErrorReason.ValueType  # 106
     """A trade is pledged to another order loan (their ids in metadata)."""
+    ERROR_REASON_STORE_FROZEN: _ErrorReason.ValueType  # 107
+    """The merchant's store is frozen by the platform: no new trades (the reason in metadata)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -468,4 +470,6 @@ ERROR_REASON_ORDER_LOAN_COVER: ErrorReason.ValueType  # 105
 """An order loan above 80% of its trades in escrow (the cover in metadata)."""
 ERROR_REASON_TRADE_PLEDGED: ErrorReason.ValueType  # 106
 """A trade is pledged to another order loan (their ids in metadata)."""
+ERROR_REASON_STORE_FROZEN: ErrorReason.ValueType  # 107
+"""The merchant's store is frozen by the platform: no new trades (the reason in metadata)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -302,3 +302,122 @@ class ListWithholdingsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListWithholdingsResponse: _TypeAlias = ListWithholdingsResponse  # noqa: Y015
+
+@_typing.final
+class StoreFreeze(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FROZEN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CHANGED_AT_FIELD_NUMBER: _builtins.int
+    merchant_account_id: _builtins.str
+    frozen: _builtins.bool
+    reason: _builtins.str
+    @_builtins.property
+    def changed_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was last frozen or reopened (unset: never)."""
+
+    def __init__(
+        self,
+        *,
+        merchant_account_id: _builtins.str = ...,
+        frozen: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        changed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_at", b"changed_at", "frozen", b"frozen", "merchant_account_id", b"merchant_account_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreFreeze: _TypeAlias = StoreFreeze  # noqa: Y015
+
+@_typing.final
+class SetStoreFreezeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    MERCHANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FROZEN_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    merchant_account_id: _builtins.str
+    frozen: _builtins.bool
+    reason: _builtins.str
+    """Required to freeze; shown to the merchant."""
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        merchant_account_id: _builtins.str = ...,
+        frozen: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["frozen", b"frozen", "idempotency_key", b"idempotency_key", "merchant_account_id", b"merchant_account_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetStoreFreezeRequest: _TypeAlias = SetStoreFreezeRequest  # noqa: Y015
+
+@_typing.final
+class SetStoreFreezeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FREEZE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def freeze(self) -> Global___StoreFreeze: ...
+    def __init__(
+        self,
+        *,
+        freeze: Global___StoreFreeze | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["freeze", b"freeze"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["freeze", b"freeze"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetStoreFreezeResponse: _TypeAlias = SetStoreFreezeResponse  # noqa: Y015
+
+@_typing.final
+class GetStoreFreezeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERCHANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    merchant_account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        merchant_account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merchant_account_id", b"merchant_account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStoreFreezeRequest: _TypeAlias = GetStoreFreezeRequest  # noqa: Y015
+
+@_typing.final
+class GetStoreFreezeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FREEZE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def freeze(self) -> Global___StoreFreeze: ...
+    def __init__(
+        self,
+        *,
+        freeze: Global___StoreFreeze | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["freeze", b"freeze"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["freeze", b"freeze"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStoreFreezeResponse: _TypeAlias = GetStoreFreezeResponse  # noqa: Y015

@@ -64,6 +64,16 @@ class WithholdingServiceStub:
                 request_serializer=colony_dot_payment_dot_v1_dot_withholding__pb2.ListWithholdingsRequest.SerializeToString,
                 response_deserializer=colony_dot_payment_dot_v1_dot_withholding__pb2.ListWithholdingsResponse.FromString,
                 _registered_method=True)
+        self.SetStoreFreeze = channel.unary_unary(
+                '/colony.payment.v1.WithholdingService/SetStoreFreeze',
+                request_serializer=colony_dot_payment_dot_v1_dot_withholding__pb2.SetStoreFreezeRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_withholding__pb2.SetStoreFreezeResponse.FromString,
+                _registered_method=True)
+        self.GetStoreFreeze = channel.unary_unary(
+                '/colony.payment.v1.WithholdingService/GetStoreFreeze',
+                request_serializer=colony_dot_payment_dot_v1_dot_withholding__pb2.GetStoreFreezeRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_withholding__pb2.GetStoreFreezeResponse.FromString,
+                _registered_method=True)
 
 
 class WithholdingServiceServicer:
@@ -107,6 +117,20 @@ class WithholdingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetStoreFreeze(self, request, context):
+        """Freeze (or reopen) a merchant's store: while frozen, CreateTrade is refused with
+        STORE_FROZEN carrying the reason (post-loan control for a long default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStoreFreeze(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WithholdingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +153,16 @@ def add_WithholdingServiceServicer_to_server(servicer, server):
                     servicer.ListWithholdings,
                     request_deserializer=colony_dot_payment_dot_v1_dot_withholding__pb2.ListWithholdingsRequest.FromString,
                     response_serializer=colony_dot_payment_dot_v1_dot_withholding__pb2.ListWithholdingsResponse.SerializeToString,
+            ),
+            'SetStoreFreeze': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetStoreFreeze,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_withholding__pb2.SetStoreFreezeRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_withholding__pb2.SetStoreFreezeResponse.SerializeToString,
+            ),
+            'GetStoreFreeze': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStoreFreeze,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_withholding__pb2.GetStoreFreezeRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_withholding__pb2.GetStoreFreezeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -249,6 +283,60 @@ class WithholdingService:
             '/colony.payment.v1.WithholdingService/ListWithholdings',
             colony_dot_payment_dot_v1_dot_withholding__pb2.ListWithholdingsRequest.SerializeToString,
             colony_dot_payment_dot_v1_dot_withholding__pb2.ListWithholdingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetStoreFreeze(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.WithholdingService/SetStoreFreeze',
+            colony_dot_payment_dot_v1_dot_withholding__pb2.SetStoreFreezeRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_withholding__pb2.SetStoreFreezeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStoreFreeze(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.WithholdingService/GetStoreFreeze',
+            colony_dot_payment_dot_v1_dot_withholding__pb2.GetStoreFreezeRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_withholding__pb2.GetStoreFreezeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,11 @@ class WithholdingServiceStub:
     GetWithholding: _grpc.UnaryUnaryMultiCallable[_withholding_pb2.GetWithholdingRequest, _withholding_pb2.GetWithholdingResponse]
     ListWithholdings: _grpc.UnaryUnaryMultiCallable[_withholding_pb2.ListWithholdingsRequest, _withholding_pb2.ListWithholdingsResponse]
     """The instructions of one reference (a loan), oldest first, with their applications."""
+    SetStoreFreeze: _grpc.UnaryUnaryMultiCallable[_withholding_pb2.SetStoreFreezeRequest, _withholding_pb2.SetStoreFreezeResponse]
+    """Freeze (or reopen) a merchant's store: while frozen, CreateTrade is refused with
+    STORE_FROZEN carrying the reason (post-loan control for a long default).
+    """
+    GetStoreFreeze: _grpc.UnaryUnaryMultiCallable[_withholding_pb2.GetStoreFreezeRequest, _withholding_pb2.GetStoreFreezeResponse]
 
 @_typing.type_check_only
 class WithholdingServiceAsyncStub(WithholdingServiceStub):
@@ -77,6 +82,11 @@ class WithholdingServiceAsyncStub(WithholdingServiceStub):
     GetWithholding: _aio.UnaryUnaryMultiCallable[_withholding_pb2.GetWithholdingRequest, _withholding_pb2.GetWithholdingResponse]  # type: ignore[assignment]
     ListWithholdings: _aio.UnaryUnaryMultiCallable[_withholding_pb2.ListWithholdingsRequest, _withholding_pb2.ListWithholdingsResponse]  # type: ignore[assignment]
     """The instructions of one reference (a loan), oldest first, with their applications."""
+    SetStoreFreeze: _aio.UnaryUnaryMultiCallable[_withholding_pb2.SetStoreFreezeRequest, _withholding_pb2.SetStoreFreezeResponse]  # type: ignore[assignment]
+    """Freeze (or reopen) a merchant's store: while frozen, CreateTrade is refused with
+    STORE_FROZEN carrying the reason (post-loan control for a long default).
+    """
+    GetStoreFreeze: _aio.UnaryUnaryMultiCallable[_withholding_pb2.GetStoreFreezeRequest, _withholding_pb2.GetStoreFreezeResponse]  # type: ignore[assignment]
 
 class WithholdingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Withholding from settlements (代扣; docs/loans.md "Order loans" and "Post-loan control"),
@@ -123,5 +133,22 @@ class WithholdingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_withholding_pb2.ListWithholdingsResponse, _abc.Awaitable[_withholding_pb2.ListWithholdingsResponse]]:
         """The instructions of one reference (a loan), oldest first, with their applications."""
+
+    @_abc_1.abstractmethod
+    def SetStoreFreeze(
+        self,
+        request: _withholding_pb2.SetStoreFreezeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_withholding_pb2.SetStoreFreezeResponse, _abc.Awaitable[_withholding_pb2.SetStoreFreezeResponse]]:
+        """Freeze (or reopen) a merchant's store: while frozen, CreateTrade is refused with
+        STORE_FROZEN carrying the reason (post-loan control for a long default).
+        """
+
+    @_abc_1.abstractmethod
+    def GetStoreFreeze(
+        self,
+        request: _withholding_pb2.GetStoreFreezeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_withholding_pb2.GetStoreFreezeResponse, _abc.Awaitable[_withholding_pb2.GetStoreFreezeResponse]]: ...
 
 def add_WithholdingServiceServicer_to_server(servicer: WithholdingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -150,3 +150,46 @@ async def test_refusals_and_release(payment: RunningPayment, withholding: W) -> 
     await confirm(stub, trade)
     assert await balance_fen(stub, trade.merchant_account_id) == 9_940
     await assert_ledger_consistent(payment.store)
+
+
+async def test_a_frozen_store_takes_no_new_trades_and_says_why(
+    payment: RunningPayment, withholding: W
+) -> None:
+    stub = payment.stub
+    parties = await trade_parties(stub, buyer_fen=30_000)
+    before = await paid_trade(payment, 10_000, parties)
+    frozen = await withholding.SetStoreFreeze(
+        wpb.SetStoreFreezeRequest(
+            idempotency_key=new_key(),
+            merchant_account_id=parties.merchant,
+            frozen=True,
+            reason="order loan ol_1 overdue 95 days",
+        )
+    )
+    assert frozen.freeze.frozen
+    error = await refused(create_trade(stub, parties, 5_000))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_info(error).reason == "STORE_FROZEN"
+    assert error_info(error).metadata["reason"] == "order loan ol_1 overdue 95 days"
+    # a trade made before still settles
+    await ship(stub, before)
+    await confirm(stub, before)
+    assert await balance_fen(stub, parties.merchant) == 9_940
+    no_reason = await refused(
+        withholding.SetStoreFreeze(
+            wpb.SetStoreFreezeRequest(
+                idempotency_key=new_key(), merchant_account_id=parties.merchant, frozen=True
+            )
+        )
+    )
+    assert no_reason.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await withholding.SetStoreFreeze(
+        wpb.SetStoreFreezeRequest(
+            idempotency_key=new_key(), merchant_account_id=parties.merchant, frozen=False
+        )
+    )
+    got = await withholding.GetStoreFreeze(
+        wpb.GetStoreFreezeRequest(merchant_account_id=parties.merchant)
+    )
+    assert not got.freeze.frozen
+    await create_trade(stub, parties, 5_000)  # open again
