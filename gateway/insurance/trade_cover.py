@@ -32,6 +32,7 @@ RETURN_SHIPPING_QUOTE_FIELD = "return_shipping_quote_id"
 QUOTE_ID_LENGTH_MAX = 64
 KEY_SUFFIX = "#return-shipping-insurance"
 OPERATION_BUY = "buyInsurancePolicy"
+RETURN_SHIPPING_PRODUCT_ID = "return-shipping"
 
 # OpenAPI: the property of POST /v1/wallet/payments that accepts the offered cover.
 RETURN_SHIPPING_QUOTE_PROPERTY: dict[str, Any] = {
@@ -79,8 +80,16 @@ class ReturnShippingCover:
         caller = request[CALLER]
         key = require_idempotency_key(request) + KEY_SUFFIX
 
+        trade_id = (answer.get("result") or {}).get("trade_id")
+
         async def saga_input() -> JsonObject:
-            return await self._purchases.premium_input(caller.account_id, quote_id, methods, split)
+            built = await self._purchases.premium_input(caller.account_id, quote_id, methods, split)
+            if built["product_id"] != RETURN_SHIPPING_PRODUCT_ID or built["subject_id"] != trade_id:
+                raise InvalidArgument(
+                    f"quote {quote_id} is not return-shipping insurance for trade {trade_id}",
+                    metadata={"field": RETURN_SHIPPING_QUOTE_FIELD},
+                )
+            return built
 
         try:
             record = await self._operations.run(

@@ -174,6 +174,35 @@ async def test_cover_for_a_trade_is_offered_only_to_its_buyer(
     await problem_of(response, 400, "INVALID_ARGUMENT")
 
 
+async def test_a_quote_for_something_else_is_not_bought_with_the_trade(
+    gateway: Client, new_user: NewUser, new_merchant: NewUser
+) -> None:
+    buyer, merchant = await new_user(), await new_merchant()
+    api_key = await create_api_key(gateway, merchant)
+    await top_up(gateway, buyer, 100 * YUAN, new_key())
+    trade_id = await trade_for(gateway, api_key, buyer, 20 * YUAN)
+    response = await gateway.post(
+        "/v1/insurance/quotes",
+        json={"product_id": "travel", "insured_age": 30, "duration_days": 10},
+        headers=buyer.headers,
+    )
+    travel_quote = (await response.json())["quote_id"]
+    response = await gateway.post(
+        "/v1/wallet/payments",
+        json={"trade_id": trade_id, "return_shipping_quote_id": travel_quote},
+        headers=buyer.keyed(new_key()),
+    )
+    assert response.status == 201, await response.text()
+    paid = await response.json()
+    # The trade is paid; the travel quote is not bought in its place.
+    assert paid["state"] == "completed"
+    cover = paid["return_shipping_insurance"]
+    assert (cover["state"], cover["error"]["reason"]) == ("refused", "INVALID_ARGUMENT")
+    assert await balance_fen(gateway, buyer) == 80 * YUAN
+    response = await gateway.get("/v1/insurance/policies", headers=buyer.headers)
+    assert (await response.json())["policies"] == []
+
+
 async def settled_trade(
     gateway: Client, buyer: User, api_key: str, amount_fen: int
 ) -> tuple[str, int]:
