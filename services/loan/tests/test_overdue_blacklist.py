@@ -3,7 +3,8 @@ loan and credit services (issue 18: "entering 90+ puts the person on the credit 
 settling removes them"; the line "frozen for a blacklisted person").
 
 The loan service runs on a manual clock and follows the credit feed; the credit service
-follows the payment feed (the account opening) and the loan feed (the overdue reports).
+follows the payment feed (the account opening) and the loan feed (the overdue reports),
+served by a second loan replica over the same database.
 The clock moves a bill through the buckets; nothing but the feeds carries the news: the
 loan service's entered_90 report lists the person, the credit feed's listing freezes the
 line; the settling repayment's report removes the listing and the line unfreezes.
@@ -11,9 +12,7 @@ line; the settling repayment's report removes the listing and the line unfreezes
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
-import socket
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
@@ -51,16 +50,17 @@ DUE = date(2025, 4, 11)
 WITHIN_SECONDS = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def loan_port() -> int:
-    """The loan service's port, known before the credit service that follows it starts."""
-    return _free_port()
+async def loan_feed(
+    mongo_url: str, mongo_client: MongoClient, database_name: str
+) -> AsyncIterator[GrpcService]:
+    """A second replica of the loan service over the same database, serving its feed to the
+    credit service (which starts before the replica the test drives, since that one
+    follows the credit feed)."""
+    async with running_service(
+        "loan", build_loan_service, mongo_url, mongo_client, database_name
+    ) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +69,11 @@ async def credit_service(
     mongo_client: MongoClient,
     database_name: str,
     payment_address: str,
-    loan_port: int,
+    loan_feed: GrpcService,
 ) -> AsyncIterator[GrpcService]:
     feeds = [
         UpstreamFeed("payment", payment_address),
-        UpstreamFeed("loan", f"127.0.0.1:{loan_port}"),
+        UpstreamFeed("loan", f"127.0.0.1:{loan_feed.port}"),
     ]
 
     async def build(settings: ServiceSettings, client: MongoClient, clock: Clock) -> GrpcService:
@@ -101,11 +101,8 @@ async def loan(
     mongo_client: MongoClient,
     database_name: str,
     credit_service: GrpcService,
-    loan_port: int,
 ) -> AsyncIterator[tuple[loan_pb2_grpc.LoanServiceStub, ManualClock]]:
-    settings = dataclasses.replace(
-        service_settings("loan", mongo_url, f"{database_name}_loan"), grpc_port=loan_port
-    )
+    settings = service_settings("loan", mongo_url, f"{database_name}_loan")
     clock = ManualClock(CLOCK_START)
     feed = UpstreamFeed(CREDIT_FEED, f"127.0.0.1:{credit_service.port}")
     service = await build_loan_service(settings, mongo_client, clock, feed)
