@@ -33,3 +33,13 @@ class WithholdingClient(ServiceClient):
         self, request: wpb.ListWithholdingsRequest
     ) -> wpb.ListWithholdingsResponse:
         return await self._call(self._stub.ListWithholdings, request)
+
+    async def set_store_freeze(
+        self, request: wpb.SetStoreFreezeRequest
+    ) -> wpb.SetStoreFreezeResponse:
+        return await self._call(self._stub.SetStoreFreeze, request)
+
+    async def get_store_freeze(
+        self, request: wpb.GetStoreFreezeRequest
+    ) -> wpb.GetStoreFreezeResponse:
+        return await self._call(self._stub.GetStoreFreeze, request)

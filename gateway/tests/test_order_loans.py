@@ -99,6 +99,34 @@ async def order_loan(gateway: Client, merchant: User, loan_id: str) -> dict[str,
     return dict(await response.json())
 
 
+async def freeze_and_reopen(gateway: Client, operator: User, shop: Shop) -> None:
+    """A long default: the operator freezes the store; the merchant sees why, and makes no
+    new trades until it is reopened."""
+    merchant, buyer = shop.merchant, shop.buyer
+    reason = "order loan overdue 95 days"
+    frozen = await gateway.put(
+        f"/v1/admin/merchants/{merchant.account_id}/store-freeze",
+        json={"frozen": True, "reason": reason},
+        headers=operator.keyed(new_key()),
+    )
+    assert frozen.status == 200, await frozen.text()
+    status = await gateway.get("/v1/merchant/loans/store-status", headers=merchant.headers)
+    assert (await status.json())["reason"] == reason
+    refused = await gateway.post(
+        "/v1/merchant/trades",
+        json={"buyer_phone": buyer.phone, "amount_fen": YUAN, "description": "tea"},
+        headers=api_key_headers(shop.api_key, new_key()),
+    )
+    problem = await problem_of(refused, 422, "STORE_FROZEN")
+    assert problem["metadata"]["reason"] == reason
+    reopened = await gateway.put(
+        f"/v1/admin/merchants/{merchant.account_id}/store-freeze",
+        json={"frozen": False},
+        headers=operator.keyed(new_key()),
+    )
+    assert (await reopened.json())["frozen"] is False
+
+
 @pytest.fixture(scope="module")
 def colony_audit(mongo_url: str, database_name: str) -> Callable[[], Awaitable[list[str]]]:
     async def run() -> list[str]:
@@ -186,6 +214,8 @@ async def test_an_order_loan_repaid_from_settlements_then_withheld_after_a_refun
     loan = await order_loan(gateway, merchant, loan_id)
     assert (loan["state"], fen(loan["owed"]), loan["overdue"]) == ("settled", 0, False)
     assert fen(loan["collected"]) == 80_000
+
+    await freeze_and_reopen(gateway, operator, shop)
 
     # A further settlement is the merchant's in full, and every account reconciles.
     t100 = await shop.paid_trade(100 * YUAN)

@@ -23,13 +23,19 @@ from chassis.money import Money
 from colony.common.v1 import paging_pb2
 from colony.loan.v1 import merchant_lending_pb2 as mpb
 from colony.payment.v1 import payment_pb2 as pb
+from colony.payment.v1 import withholding_pb2 as wpb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
-from gateway.edge.idempotency import require_idempotency_key
+from gateway.edge.idempotency import derive_grpc_idempotency_key, require_idempotency_key
 from gateway.edge.ownership import get_own, list_own, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import read_json_object, require_amount
-from gateway.edge.representations import json_response, money_json, money_proto_json
+from gateway.edge.payloads import optional_text, read_json_object, require_amount, require_bool
+from gateway.edge.representations import (
+    json_response,
+    money_json,
+    money_proto_json,
+    optional_timestamp_json,
+)
 from gateway.edge.routing import Route, RouteFactory
 from gateway.loans.merchant.order_loans import order_loan_input
 from gateway.operations.answers import OPERATION_RESPONSES
@@ -49,6 +55,7 @@ STATES = {
     mpb.ORDER_LOAN_STATE_SETTLED: "settled",
 }
 LOAN_ID_LENGTH_MAX = 64
+REASON_LENGTH_MAX = 200
 UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
 
 
@@ -85,6 +92,7 @@ class OrderLoanRoutes:
         self, lending: MerchantLending, payment: PaymentClient, operations: Operations
     ) -> None:
         self._lending = lending.client
+        self._withholding = lending.withholding
         self._saga = lending.sagas.order_loan
         self._jobs = lending.order_jobs
         self._ledger = lending.ledger
@@ -144,6 +152,32 @@ class OrderLoanRoutes:
                 "One order loan: what it owes today, its trades, overdue and since when",
                 response_schema="OrderLoan",
                 problems={HTTPStatus.NOT_FOUND: ("NOT_FOUND",), **UNAVAILABLE},
+            ),
+            merchant(
+                "GET",
+                "/v1/merchant/loans/store-status",
+                self.store_status,
+                "getStoreStatus",
+                "Whether the platform froze the store (no new trades) and why",
+                response_schema="StoreFreeze",
+                problems=UNAVAILABLE,
+            ),
+            operator(
+                "PUT",
+                "/v1/admin/merchants/{merchant_id}/store-freeze",
+                self.freeze_store,
+                "setStoreFreeze",
+                "Freeze a defaulting merchant's store (no new trades; the reason is shown to "
+                "the merchant and in its refusals) or reopen it",
+                idempotency_key_required=True,
+                request_schema="StoreFreezeRequest",
+                response_schema="StoreFreeze",
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT",),
+                    HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: ("ACCOUNT_KIND_NOT_ALLOWED",),
+                    **UNAVAILABLE,
+                },
             ),
             operator(
                 "POST",
@@ -257,3 +291,30 @@ class OrderLoanRoutes:
 
     async def run_job(self, request: web.Request) -> web.Response:
         return json_response(asdict(await self._jobs.run()))
+
+    async def store_status(self, request: web.Request) -> web.Response:
+        response = await self._withholding.get_store_freeze(
+            wpb.GetStoreFreezeRequest(merchant_account_id=request[CALLER].account_id)
+        )
+        return json_response(store_freeze_json(response.freeze))
+
+    async def freeze_store(self, request: web.Request) -> web.Response:
+        key = derive_grpc_idempotency_key(request[CALLER].user_id, require_idempotency_key(request))
+        merchant_id = path_id(request, "merchant_id", "merchant", LOAN_ID_LENGTH_MAX)
+        body = await read_json_object(request, ("frozen", "reason"))
+        frozen = require_bool(body, "frozen")
+        reason = optional_text(body, "reason", REASON_LENGTH_MAX) or ""
+        response = await self._withholding.set_store_freeze(
+            wpb.SetStoreFreezeRequest(
+                idempotency_key=key, merchant_account_id=merchant_id, frozen=frozen, reason=reason
+            )
+        )
+        return json_response(store_freeze_json(response.freeze))
+
+
+def store_freeze_json(freeze: wpb.StoreFreeze) -> dict[str, Any]:
+    return {
+        "frozen": freeze.frozen,
+        "reason": freeze.reason or None,
+        "since": optional_timestamp_json(freeze.changed_at) if freeze.frozen else None,
+    }

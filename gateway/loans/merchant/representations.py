@@ -235,6 +235,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             )
         }
     ),
+    "StoreFreeze": _object(
+        {
+            "frozen": {"type": "boolean"},
+            "reason": {"type": ["string", "null"]},
+            "since": {"type": ["string", "null"], "format": "date-time"},
+        }
+    ),
+    "StoreFreezeRequest": _object(
+        {"frozen": {"type": "boolean"}, "reason": {"type": "string", "maxLength": 200}},
+        ["frozen"],
+    ),
     "LoanAmountRequest": _object(
         {
             "amount_fen": {"type": "integer", "minimum": 1},
