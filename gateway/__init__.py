@@ -23,8 +23,9 @@ Laid out like the services, by what a module is about:
   date job, wealth admin), ``credit`` (the caller's score, declarations, consent grants
   and access log, merchant deposit waivers, credit admin) and ``loans`` (the Huabei line,
   bills and installments, cash loans, repayment and auto-debit, the loan business-date
-  job, loan admin; a Huabei payment is wallet pay's saga). Insurance is added the same
-  way.
+  job, loan admin, refunds of Huabei purchases back to the line from the payment feed,
+  the statement's loan lines; a Huabei payment is wallet pay's saga). Insurance is added
+  the same way.
 
 Imports point inward: areas import the edge, the engine and operations; the edge imports
 no area; only the composition root imports route modules (``<package>.routes``).

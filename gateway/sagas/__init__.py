@@ -17,8 +17,9 @@ bill or a payment code) and gateway.wealth.sagas (the purchases on the PURCHASE 
 ``purchase``: ``yuebao_subscription``, ``product_subscription``, ``transfer_purchase``,
 ``fund_purchase``, ``reservation_purchase``; and ``yuebao_redemption``). Their payment-side
 mechanics (the wealth accounts, how a payout is posted) are in gateway.wealth.ledger.
-gateway.loans.sagas holds ``cash_loan_disbursement`` and ``loan_repayment``; their
-accounts and transfers are in gateway.loans.ledger.
+gateway.loans.sagas holds ``cash_loan_disbursement``, ``loan_repayment`` and ``huabei_refund``
+(started by gateway.loans.refunds from the payment feed); their accounts and transfers are
+in gateway.loans.ledger.
 
 How to add a saga — the Yu'e Bao subscription, for example (the real one is written on the
 PURCHASE template, gateway.wealth.sagas.purchase.purchase_saga):
