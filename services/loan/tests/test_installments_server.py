@@ -79,3 +79,34 @@ async def test_a_refund_lowers_the_current_bill(loan: RunningLoan) -> None:
     assert bill.unpaid.principal.amount_fen == 20_000
     assert refund.line.used.amount_fen == 20_000
     await assert_books_clean(loan.stub)
+
+
+async def test_a_refund_after_the_bill_was_paid_reduces_the_next_bill(loan: RunningLoan) -> None:
+    """300 yuan billed on 1 June and paid; a 100-yuan refund then has no open bill to lower:
+    it is credit, netted on the next bill (1 July: a 250-yuan purchase bills 150)."""
+    borrower = new_borrower()
+    await open_line(loan.stub, borrower, day=1)
+    purchase = await buy_with_huabei(loan.stub, borrower, 30_000)
+    move_to(loan.clock, date(2025, 6, 1))
+    await run_jobs(loan.stub, date(2025, 6, 1))
+    await repay(loan.stub, pb.REPAYMENT_TARGET_HUABEI, borrower, 30_000)
+    refund = await loan.stub.RefundHuabeiPurchase(
+        pb.RefundHuabeiPurchaseRequest(
+            idempotency_key=new_key(),
+            refund_id=f"refund-{purchase}",
+            purchase_id=purchase,
+            amount=cny(10_000),
+            payment_posting_id="posting-refund",
+        )
+    )
+    assert (refund.applied_to_bill.amount_fen, refund.credited.amount_fen) == (0, 10_000)
+    assert (refund.line.used.amount_fen, refund.line.credit.amount_fen) == (-10_000, 10_000)
+    await buy_with_huabei(loan.stub, borrower, 25_000)
+    move_to(loan.clock, date(2025, 7, 1))
+    await run_jobs(loan.stub, date(2025, 7, 1))
+    july = (await loan.stub.GetBill(pb.GetBillRequest(bill_id=f"{borrower}:2025-07-01"))).bill
+    assert (july.purchases.amount_fen, july.credit_netted.amount_fen) == (25_000, 10_000)
+    assert july.unpaid.principal.amount_fen == 15_000
+    line = (await loan.stub.GetHuabeiLine(pb.GetHuabeiLineRequest(borrower_id=borrower))).line
+    assert (line.used.amount_fen, line.credit.amount_fen) == (15_000, 0)
+    await assert_books_clean(loan.stub)
