@@ -60,7 +60,8 @@ def test_networks_mirror_the_network_policy(compose: dict[str, Any]) -> None:
     for name in SERVICE_NAMES:
         callers = {"gateway", "credit"} if name in FEED_SOURCES else {"gateway"}
         if name == "credit":
-            callers |= {"payment"}  # risk control follows the credit blacklist's feed
+            # Risk control follows the credit blacklist's feed; Huabei lines the score changes.
+            callers |= {"payment", "loan"}
         assert _members(compose, f"{name}-rpc") == {name} | callers
         assert networks[f"{name}-rpc"]["internal"] is True
     assert networks["telemetry"]["internal"] is True
@@ -87,9 +88,12 @@ def test_processes_run_from_one_image_with_health_checks(compose: dict[str, Any]
         env = service["environment"]
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4317"
         # Told where a service is only when the network lets it call that service.
-        callees = {"gateway": SERVICE_NAMES, "credit": FEED_SOURCES, "payment": ("credit",)}.get(
-            name, ()
-        )
+        callees = {
+            "gateway": SERVICE_NAMES,
+            "credit": FEED_SOURCES,
+            "payment": ("credit",),
+            "loan": ("credit",),
+        }.get(name, ())
         addresses = {k: v for k, v in env.items() if k.endswith("_ADDRESS")}
         assert addresses == {
             f"COLONY_{other.upper()}_ADDRESS": f"{other}:{DEFAULT_GRPC_PORTS[other]}"

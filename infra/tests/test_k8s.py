@@ -175,6 +175,7 @@ def expected_colony_traffic(source: str, target: str, port: int) -> bool:
             source == "gateway"
             or (source == "credit" and target in FEED_SOURCES)
             or (source == "payment" and target == "credit")  # the credit blacklist's feed
+            or (source == "loan" and target == "credit")  # Huabei lines follow the score
         )
     if target.endswith("-db") and port == MONGO_PORT:
         owner = target.removesuffix("-db")
