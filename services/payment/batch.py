@@ -71,6 +71,14 @@ class MovementAsk:
     reference: str = ""
     payer_may: str = "send transfers"
     payee_may: str = "receive transfers"
+    # A top-up: the payer is the bank's clearing account, the memo is the bank's answer
+    # (decide_movements' bank argument), and the payee's KYC level rises to this.
+    bank_card_number: str = ""
+    raise_kyc_to: int = 0
+
+    @property
+    def is_top_up(self) -> bool:
+        return self.posting_kind is PostingKind.TOP_UP
 
 
 @dataclass(slots=True)
@@ -117,7 +125,7 @@ class StatementLine:
 @dataclass(frozen=True, slots=True)
 class Accepted:
     posting: Posting
-    payer_after: Account
+    account_after: Account  # the account the answer shows: the payer's, a top-up's payee
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +155,7 @@ class BatchDecision:
     read_sequences: dict[str, int] = field(default_factory=dict)  # documents moved: as read
     read_balances: dict[str, int] = field(default_factory=dict)
     activities: dict[str, Activity] = field(default_factory=dict)
+    kyc_levels: dict[str, int] = field(default_factory=dict)
     lines: list[StatementLine] = field(default_factory=list)
     postings: list[tuple[Posting, str]] = field(default_factory=list)  # with its reference
     decisions: list[RiskDecisionRecord] = field(default_factory=list)
@@ -157,8 +166,15 @@ def _not_found(account_id: str) -> NotFound:
 
 
 class _Batch:
-    def __init__(self, view: BatchView, rules: Sequence[Rule], now: datetime) -> None:
+    def __init__(
+        self,
+        view: BatchView,
+        rules: Sequence[Rule],
+        now: datetime,
+        bank: Mapping[str, str | DomainError],
+    ) -> None:
         self.view = view
+        self.bank = bank
         self.rules = rules
         self.now = now
         self.accounts = dict(view.accounts)
@@ -192,6 +208,8 @@ class _Batch:
             if earlier[0] != ask.fingerprint:
                 raise IdempotencyKeyReused(ask.idempotency_key)
             return ReplayOf(earlier[1])
+        if ask.is_top_up:
+            return self.top_up(index, ask)
         payee: Account | None = None
         if ask.payee_may:
             payee = self.account(ask.to_account_id)
@@ -225,7 +243,7 @@ class _Batch:
         else:
             moves = self.plan_debit(payer, ask.amount_fen)
         moves += self.plan_credit(payee, ask.amount_fen)
-        payer_after = self.apply(posting, ask.reference, moves, payer, payee)
+        payer_after = self.apply(posting, ask.reference, moves, payer, payee)[payer.account_id]
         self.decision.decisions.append(screening.record)
         self.decision.activities[payer.account_id] = screening.activity
         self.accounts[payer.account_id] = replace(
@@ -235,7 +253,37 @@ class _Batch:
         self.recorded[ask.record_id] = (ask.fingerprint, index)
         return Accepted(posting, payer_after)
 
-    def plan(self, ask: MovementAsk) -> Posting:
+    def top_up(self, index: int, ask: MovementAsk) -> Outcome:
+        """A top-up, in TopUp's order: the payee, the bank's answer, the posting."""
+        payee = self.account(ask.to_account_id)
+        require_kind(payee, PEOPLE_AND_MERCHANTS, ask.payee_may)
+        answer = self.bank[ask.record_id]
+        if isinstance(answer, DomainError):
+            raise answer
+        posting = self.plan(ask, memo=answer)
+        clearing = self.account(ask.from_account_id)
+        require_active(clearing)
+        if clearing.is_hot:
+            moves = [(clearing.account_id, self.view.credit_shard[clearing.account_id], 0)]
+        else:
+            main = self.decision.documents[clearing.account_id]
+            require_can_debit(
+                replace(clearing, balance_fen=main.balance_fen, held_fen=main.held_fen),
+                ask.amount_fen,
+            )
+            moves = [(clearing.account_id, clearing.account_id, 0)]
+        moves = [(a, d, -ask.amount_fen) for a, d, _ in moves]
+        moves += self.plan_credit(payee, ask.amount_fen)
+        if ask.raise_kyc_to > payee.kyc_level:
+            payee = replace(payee, kyc_level=ask.raise_kyc_to)
+            self.accounts[payee.account_id] = payee
+            self.decision.kyc_levels[payee.account_id] = ask.raise_kyc_to
+        payee_after = self.apply(posting, ask.reference, moves, clearing, payee)[payee.account_id]
+        self.decision.postings.append((posting, ask.reference))
+        self.recorded[ask.record_id] = (ask.fingerprint, index)
+        return Accepted(posting, payee_after)
+
+    def plan(self, ask: MovementAsk, memo: str | None = None) -> Posting:
         return plan_movement(
             posting_id=uuid.uuid4().hex,
             kind=ask.posting_kind,
@@ -243,7 +291,7 @@ class _Batch:
             to_account_id=ask.to_account_id,
             amount_fen=ask.amount_fen,
             posted_at=self.now,
-            memo=ask.memo,
+            memo=ask.memo if memo is None else memo,
         )
 
     def plan_debit(self, payer: Account, amount_fen: int) -> list[tuple[str, str, int]]:
@@ -278,8 +326,8 @@ class _Batch:
         moves: list[tuple[str, str, int]],
         payer: Account,
         payee: Account,
-    ) -> Account:
-        """Move the documents, write the statement lines; returns the payer as after it."""
+    ) -> dict[str, Account]:
+        """Move the documents, write the statement lines; returns the two accounts after it."""
         documents = self.decision.documents
         moved: list[tuple[str, LedgerDocument, int]] = []
         for account_id, document_id, fen in moves:
@@ -327,14 +375,22 @@ class _Batch:
                     reference=reference,
                 )
             )
-        return after[payer.account_id]
+        return after
 
 
 def decide_movements(
-    asks: Sequence[MovementAsk], view: BatchView, rules: Sequence[Rule], now: datetime
+    asks: Sequence[MovementAsk],
+    view: BatchView,
+    rules: Sequence[Rule],
+    now: datetime,
+    bank: Mapping[str, str | DomainError] | None = None,
 ) -> BatchDecision:
-    """Decide every movement of the batch in arrival order (see the module's docstring)."""
-    batch = _Batch(view, rules, now)
+    """Decide every movement of the batch in arrival order (see the module's docstring).
+
+    bank: for each top-up (by record id), the bank's answer to charging the card: the
+    posting's memo, or the refusal.
+    """
+    batch = _Batch(view, rules, now, bank or {})
     for index, ask in enumerate(asks):
         try:
             # Every refusal is raised before the movement changes anything in memory.

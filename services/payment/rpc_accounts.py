@@ -28,6 +28,7 @@ from services.payment.ledger import (
     require_platform_account_id,
     require_shard_count,
 )
+from services.payment.payment_authorization import NO_SECOND_FACTOR
 from services.payment.risk import KycLevel, PaymentKind
 from services.payment.rpc_base import PaymentRpcBase, require_account_id, require_owner_ref
 from services.payment.screening import OutgoingPayment
@@ -122,6 +123,25 @@ class AccountsRpc(PaymentRpcBase):
         key = require_idempotency_key(request.idempotency_key)
         amount_fen = amount_from_proto(request.amount)
         account_id = require_account_id(request.account_id)
+        if self._batcher is not None:
+            ask = MovementAsk(
+                record_id=f"top-up:{key}",
+                fingerprint=fingerprint_request(request),
+                idempotency_key=key,
+                from_account_id=self._bank.clearing_account_id,
+                to_account_id=account_id,
+                amount_fen=amount_fen,
+                memo="",
+                device_id="",
+                second_factor=NO_SECOND_FACTOR,
+                posting_kind=PostingKind.TOP_UP,
+                payer_may="",
+                payee_may="top up",
+                bank_card_number=request.bank_card_number,
+                # A card that the bank charged proves the holder: the highest KYC level.
+                raise_kyc_to=KycLevel.BANK_CARD_VERIFIED,
+            )
+            return await self._batcher.submit(ask, pb.TopUpResponse)
 
         async def top_up(session: Session) -> pb.TopUpResponse:
             account = await self._store.get_account(account_id, session)

@@ -122,9 +122,9 @@ class PaymentRpcBase:
         # guarded debits would otherwise conflict; credits (above all to hot accounts)
         # must not queue behind each other.
         self._account_locks = KeyedLock()
-        # Group commit (rpc_batching.py): Transfers and bill payments share transactions.
+        # Group commit (rpc_batching.py): transfers, bills, top-ups share transactions.
         self._batcher = (
-            MovementBatcher(client, store, clock, lambda: self._risk_rules)
+            MovementBatcher(client, store, clock, lambda: self._risk_rules, bank)
             if group_commit
             else None
         )

@@ -12,9 +12,10 @@ once, then split in halves, down to single movements, whose failure is their own
 Nothing is acknowledged before its batch commits, so a crash loses no acknowledged
 movement, and a retried one finds its idempotency record.
 
-Batched today: Transfer and PayBill (except a movement answering a challenge with a payment
-authorization, which takes the one-transaction path because its transaction spends the
-authorization).
+Batched today: Transfer, PayBill and TopUp (except a movement answering a challenge with a
+payment authorization, which takes the one-transaction path because its transaction spends
+the authorization). A top-up's card is charged inside the batch's transaction, as TopUp
+does, once its account is known to take top-ups; a declined card fails that top-up alone.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ from typing import TypeVar
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chassis.clock import Clock
-from chassis.errors import Aborted
+from chassis.errors import Aborted, DomainError
 from chassis.mongo import MongoClient, Session, run_in_transaction
 from colony.payment.v1 import payment_pb2 as pb
+from services.payment.bank_channel import BankChannel
 from services.payment.batch import (
+    PEOPLE_AND_MERCHANTS,
     Accepted,
+    BatchView,
     MovementAsk,
     Refused,
     Replayed,
@@ -51,9 +55,9 @@ BATCH_SIZE_MAX = 64
 # before it is split.
 BATCH_RERUNS_MAX = 1
 
-# The answer of a batched movement: both carry the posting and the payer's account.
-Response = pb.TransferResponse | pb.PayBillResponse
-_R = TypeVar("_R", pb.TransferResponse, pb.PayBillResponse)
+# The answer of a batched movement: each carries the posting and one party's account.
+Response = pb.TransferResponse | pb.PayBillResponse | pb.TopUpResponse
+_R = TypeVar("_R", pb.TransferResponse, pb.PayBillResponse, pb.TopUpResponse)
 Answer = Response | BaseException
 
 
@@ -80,6 +84,7 @@ class MovementBatcher:
         store: PaymentStore,
         clock: Clock,
         rules: Callable[[], Sequence[Rule]],
+        bank: BankChannel,
         *,
         size_max: int = BATCH_SIZE_MAX,
     ) -> None:
@@ -87,6 +92,7 @@ class MovementBatcher:
         self._store = store
         self._clock = clock
         self._rules = rules
+        self._bank = bank
         self._size_max = size_max
         self._waiting: list[_Waiting] = []
         self._worker: asyncio.Task[None] | None = None
@@ -156,7 +162,8 @@ class MovementBatcher:
         async def in_transaction(session: Session) -> list[Answer]:
             now = self._clock.now()
             view = await self._store.read_batch(session, [a.record_id for a in asks], parties)
-            decision = decide_movements(asks, view, self._rules(), now)
+            bank = await self._charge_cards(asks, view)
+            decision = decide_movements(asks, view, self._rules(), now, bank)
             answers: list[Answer] = []
             responses: dict[str, tuple[str, Response]] = {}
             events = []
@@ -165,7 +172,7 @@ class MovementBatcher:
                 if isinstance(outcome, Accepted):
                     posting = posting_to_proto(outcome.posting)
                     response = waiting.response_type(
-                        posting=posting, account=account_to_proto(outcome.payer_after)
+                        posting=posting, account=account_to_proto(outcome.account_after)
                     )
                     responses[ask.record_id] = (ask.fingerprint, response)
                     events.append(
@@ -191,3 +198,27 @@ class MovementBatcher:
 
         with self._store.shard_leases():
             return await run_in_transaction(self._client, in_transaction)
+
+    async def _charge_cards(
+        self, asks: Sequence[MovementAsk], view: BatchView
+    ) -> dict[str, str | DomainError]:
+        """Charge each new top-up's card whose account takes top-ups: the memo or refusal."""
+        answers: dict[str, str | DomainError] = {}
+        for ask in asks:
+            account = view.accounts.get(ask.to_account_id)
+            if (
+                not ask.is_top_up
+                or ask.record_id in view.records
+                or account is None
+                or account.kind not in PEOPLE_AND_MERCHANTS
+            ):
+                continue  # decide_movements refuses or replays it before any charge
+            try:
+                receipt = await self._bank.charge_card(
+                    ask.idempotency_key, ask.bank_card_number, ask.amount_fen
+                )
+            except DomainError as refused:
+                answers[ask.record_id] = refused
+                continue
+            answers[ask.record_id] = f"top-up from card ending {receipt.card_last4}"
+        return answers

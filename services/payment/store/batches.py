@@ -137,6 +137,8 @@ class BatchStore(AccountStore):
                     "sequence": after.sequence - read_sequence,
                 }
             }
+            if document_id in decision.kyc_levels:
+                change["$max"] = {"kyc_level": decision.kyc_levels[document_id]}
             if document_id in decision.activities:
                 change["$set"] = {
                     "activity": activity_to_document(decision.activities[document_id])

@@ -7,9 +7,10 @@ through the group-commit batcher (rpc_batching.py) in batches of a few. A random
 (hypothesis) of overdrawing transfers, replays (the same request, or the same key with
 another amount), transfers to and from a hot merchant, to a blacklisted person, ones risk
 control challenges (large, from a new device, the eleventh in a minute), and bill payments
-(PayBill, batched with the transfers) must give every movement the same answer (the
-posting's entries, the payer's balance, or the same refusal reason) and leave the same
-balances, statement lines and risk decisions; the ledger audit is clean on both.
+(PayBill) and top-ups (TopUp, some declined by the bank), batched together, must give
+every movement the same answer (the posting's entries and memo, the account's balance and
+KYC level, or the same refusal reason) and leave the same balances, statement lines and
+risk decisions; the ledger audit is clean on both.
 """
 
 from __future__ import annotations
@@ -32,19 +33,29 @@ from chassis.mongo import MongoClient
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from conftest import service_settings
+from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID, FakeBankChannel
 from services.payment.batch import MovementAsk
 from services.payment.bills import DEMO_BILLERS
 from services.payment.ledger import PostingKind
 from services.payment.payment_authorization import NO_SECOND_FACTOR
-from services.payment.risk import DEFAULT_RULES, PaymentKind
+from services.payment.risk import DEFAULT_RULES, KycLevel, PaymentKind
 from services.payment.rpc_batching import MovementBatcher
 from services.payment.server import build_payment_service
 from services.payment.store import PaymentStore
-from services.payment.tests.support import Stub, cny, open_merchant, open_person, top_up
+from services.payment.tests.support import (
+    CARD,
+    DECLINED_CARD,
+    Stub,
+    cny,
+    open_merchant,
+    open_person,
+    top_up,
+)
 from services.payment.tests.trade_support import error_info, manual_clock
 
 PERSONS = 4
 MERCHANT, HOT_MERCHANT, UNKNOWN, BILL = PERSONS, PERSONS + 1, PERSONS + 2, PERSONS + 3
+BANK = PERSONS + 4  # as a payer: a top-up of the payee (from a card the bank declines on phone-2)
 BLACKLISTED = PERSONS - 1
 OPENING_FEN = 3_000_000  # 30,000 yuan: a few large transfers overdraw it
 UNKNOWN_ACCOUNT_ID = "2088000000000000"
@@ -107,7 +118,7 @@ async def open_parties(stub: Stub, store: PaymentStore) -> Side:
 # A step: payer, payee, amount, device, and which earlier step's key it reuses (if any).
 amounts = st.one_of(st.integers(1, 400_000), st.integers(400_001, 2_500_000))
 steps = st.tuples(
-    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN]),
+    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN, BANK]),
     st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN, BILL]),
     amounts,
     st.sampled_from(["", "", "phone-1", "phone-2"]),
@@ -122,7 +133,7 @@ weighted = st.one_of(
 )
 
 
-Request = pb.TransferRequest | pb.PayBillRequest
+Request = pb.TransferRequest | pb.PayBillRequest | pb.TopUpRequest
 
 
 def requests(step_list: list[tuple], ids: list[str]) -> list[Request]:
@@ -130,7 +141,7 @@ def requests(step_list: list[tuple], ids: list[str]) -> list[Request]:
     for number, (payer, payee, fen, device, reuse, same) in enumerate(step_list):
         request: Request = pb.TransferRequest(
             idempotency_key=uuid.uuid4().hex,
-            from_account_id=ids[payer],
+            from_account_id=ids[payer] if payer != BANK else ids[payee],
             to_account_id=ids[payee],
             amount=cny(fen),
             memo=f"step {number}",
@@ -145,6 +156,13 @@ def requests(step_list: list[tuple], ids: list[str]) -> list[Request]:
                 amount=cny(fen),
                 risk=pb.RiskSignals(device_id=device),
             )
+        if payer == BANK:
+            request = pb.TopUpRequest(
+                idempotency_key=uuid.uuid4().hex,
+                account_id=ids[payee],
+                amount=cny(fen),
+                bank_card_number=DECLINED_CARD if device == "phone-2" else CARD,
+            )
         if reuse is not None and reuse <= number:
             earlier = made[number - reuse]
             request = type(earlier)()
@@ -156,13 +174,21 @@ def requests(step_list: list[tuple], ids: list[str]) -> list[Request]:
 
 
 def answer(
-    response: pb.TransferResponse | pb.PayBillResponse, ids: list[str]
+    response: pb.TransferResponse | pb.PayBillResponse | pb.TopUpResponse, ids: list[str]
 ) -> tuple[object, ...]:
     entries = tuple(
-        (ids.index(e.account_id), e.amount.amount_fen) for e in response.posting.entries
+        (ids.index(e.account_id) if e.account_id in ids else -1, e.amount.amount_fen)
+        for e in response.posting.entries
     )
     account = response.account
-    return ("ok", entries, account.balance.amount_fen, account.available.amount_fen)
+    return (
+        "ok",
+        entries,
+        response.posting.memo,
+        account.balance.amount_fen,
+        account.available.amount_fen,
+        account.kyc_level,
+    )
 
 
 async def one_at_a_time(side: Side, made: list[Request]) -> list[tuple[object, ...]]:
@@ -171,6 +197,9 @@ async def one_at_a_time(side: Side, made: list[Request]) -> list[tuple[object, .
         try:
             if isinstance(request, pb.PayBillRequest):
                 answers.append(answer(await side.stub.PayBill(request), side.ids))
+                continue
+            if isinstance(request, pb.TopUpRequest):
+                answers.append(answer(await side.stub.TopUp(request), side.ids))
                 continue
             answers.append(answer(await side.stub.Transfer(request), side.ids))
         except grpc.aio.AioRpcError as error:
@@ -181,11 +210,15 @@ async def one_at_a_time(side: Side, made: list[Request]) -> list[tuple[object, .
 async def batched(
     side: Side, client: MongoClient, clock: ManualClock, made: list[Request]
 ) -> tuple[list[tuple[object, ...]], MovementBatcher]:
-    batcher = MovementBatcher(client, side.store, clock, lambda: DEFAULT_RULES, size_max=BATCH_SIZE)
+    batcher = MovementBatcher(
+        client, side.store, clock, lambda: DEFAULT_RULES, FakeBankChannel(), size_max=BATCH_SIZE
+    )
 
     async def send(request: Request) -> tuple[object, ...]:
         if isinstance(request, pb.PayBillRequest):
             return await pay_bill(request)
+        if isinstance(request, pb.TopUpRequest):
+            return await top_up(request)
         ask = MovementAsk(
             record_id=f"transfer:{request.idempotency_key}",
             fingerprint=fingerprint_request(request),
@@ -199,6 +232,28 @@ async def batched(
         )
         try:
             return answer(await batcher.transfer(ask), side.ids)
+        except DomainError as error:
+            return ("refused", error.reason)
+
+    async def top_up(request: pb.TopUpRequest) -> tuple[object, ...]:
+        ask = MovementAsk(
+            record_id=f"top-up:{request.idempotency_key}",
+            fingerprint=fingerprint_request(request),
+            idempotency_key=request.idempotency_key,
+            from_account_id=FAKE_BANK_CLEARING_ACCOUNT_ID,
+            to_account_id=request.account_id,
+            amount_fen=request.amount.amount_fen,
+            memo="",
+            device_id="",
+            second_factor=NO_SECOND_FACTOR,
+            posting_kind=PostingKind.TOP_UP,
+            payer_may="",
+            payee_may="top up",
+            bank_card_number=request.bank_card_number,
+            raise_kyc_to=KycLevel.BANK_CARD_VERIFIED,
+        )
+        try:
+            return answer(await batcher.submit(ask, pb.TopUpResponse), side.ids)
         except DomainError as error:
             return ("refused", error.reason)
 
