@@ -401,6 +401,11 @@ async def start_mongo(settings: RunSettings, supervisor: Supervisor) -> Embedded
 GrantOperator = Callable[[str], Awaitable[None]]
 
 
+def demo_data_wanted(load_demo: bool, environ: Mapping[str, str]) -> bool:
+    """Demo users (and their public password) exist only in a dev environment."""
+    return load_demo and environ.get("COLONY_ENV", "dev") == "dev"
+
+
 def demo_operator_granter(environ: Mapping[str, str], mongo_url: str) -> GrantOperator:
     """Grant the demo operator as `colony operator grant` would (recorded as make run's)."""
     database_name = environ.get("COLONY_GATEWAY_DB", "gateway")
@@ -504,8 +509,7 @@ async def run_platform(
             specs = process_specs(environ, mongo_url, settings, sys.executable)
             for spec in specs if pki is None else with_certificates(specs, pki):
                 await supervisor.start(spec)
-            # Demo users (and their public password) exist only in a dev environment.
-            demo = load_demo and environ.get("COLONY_ENV", "dev") == "dev"
+            demo = demo_data_wanted(load_demo, environ)
             if load_demo and not demo:
                 supervisor.say("demo data is for COLONY_ENV=dev only: not loaded")
             granter = demo_operator_granter(environ, mongo_url)

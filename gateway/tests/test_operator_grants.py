@@ -27,7 +27,7 @@ from gateway.settings import GatewaySettings
 from gateway.tests.conftest import User, log_in, problem_of
 from infra import demo_data
 from infra.cli import change_operator, operator_history
-from infra.run import RunSettings, process_specs
+from infra.run import RunSettings, demo_data_wanted, process_specs
 
 Client = TestClient[Any, Any]
 NewUser = Callable[..., Awaitable[User]]
@@ -132,6 +132,10 @@ def test_make_run_names_no_operator_phone(tmp_path: Path) -> None:
 def test_demo_data_is_refused_outside_dev(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLONY_ENV", "prod")
     assert demo_data.main(["--url", "http://127.0.0.1:9"]) == 2
+    assert not demo_data_wanted(True, {"COLONY_ENV": "staging"})
+    assert demo_data_wanted(True, {"COLONY_ENV": "dev"})
+    assert demo_data_wanted(True, {})  # make run's own default is dev
+    assert not demo_data_wanted(False, {"COLONY_ENV": "dev"})
 
 
 def test_the_gateway_refuses_a_phone_list_outside_dev(tmp_path: Path) -> None:
