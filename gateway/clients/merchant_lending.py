@@ -142,3 +142,18 @@ class MerchantLendingClient(ServiceClient):
         self, request: mpb.FinishOrderLoanTradesRequest
     ) -> mpb.FinishOrderLoanTradesResponse:
         return await self._call(self._stub.FinishOrderLoanTrades, request)
+
+    async def list_facilities_to_follow(
+        self, request: mpb.ListFacilitiesToFollowRequest
+    ) -> mpb.ListFacilitiesToFollowResponse:
+        return await self._call(self._stub.ListFacilitiesToFollow, request)
+
+    async def apply_facility_collection(
+        self, request: mpb.ApplyFacilityCollectionRequest
+    ) -> mpb.ApplyFacilityCollectionResponse:
+        return await self._call(self._stub.ApplyFacilityCollection, request)
+
+    async def confirm_facility_excess_returned(
+        self, request: mpb.ConfirmFacilityExcessReturnedRequest
+    ) -> mpb.ConfirmFacilityExcessReturnedResponse:
+        return await self._call(self._stub.ConfirmFacilityExcessReturned, request)

@@ -248,3 +248,42 @@ async def test_merchant_routes_are_the_merchants_own(
     await problem_of(bad, 400, "INVALID_AMOUNT")
     refused = await gateway.get("/v1/admin/loans/funding", headers=other.headers)
     assert refused.status == 403
+
+
+async def test_an_overdue_facility_is_withheld_from_every_later_settlement(
+    gateway: Client,
+    *,
+    seller: User,
+    operator: User,
+    new_user: NewUser,
+    clock: ManualClock,
+    mongo_url: str,
+    database_name: str,
+) -> None:
+    path = FACILITY["path"]
+    # A year and a day after it started, the fixed 50,000 yuan is still owed: overdue.
+    clock.advance(timedelta(days=366))
+    await relog(gateway, seller, operator)
+    facility = await get(gateway, seller, path)
+    assert facility["overdue"] is True
+    owed = fen(facility["fixed"]["owed"])
+    # 50,000 yuan x 0.05% x 376 days of interest (10 + 366)
+    assert owed == 50_000 * YUAN + 940_000
+    run = await post(gateway, operator, "/v1/admin/jobs/order-loans", {})
+    assert run.status == 200, await run.text()
+    assert (await run.json())["facility_withholdings"] == 1
+
+    # The merchant sells 1,000 yuan: the whole 994 net goes to the facility, none to them.
+    buyer = await new_user()
+    await top_up(gateway, buyer, 1_000 * YUAN, new_key())
+    before = await balance_fen(gateway, seller)
+    await settled_trade(gateway, seller, buyer, 1_000 * YUAN)
+    assert await balance_fen(gateway, seller) == before
+    run = await post(gateway, operator, "/v1/admin/jobs/order-loans", {})
+    assert (await run.json())["facility_collected_fen"] == SETTLED_FEN
+    facility = await get(gateway, seller, path)
+    assert fen(facility["fixed"]["owed"]) == owed - SETTLED_FEN
+    again = await post(gateway, operator, "/v1/admin/jobs/order-loans", {})
+    assert (await again.json())["facility_withholdings"] == 0  # the instruction still stands
+    assert fen((await get(gateway, seller, path))["fixed"]["owed"]) == owed - SETTLED_FEN
+    assert await colony_audit(mongo_url, database_name) == []

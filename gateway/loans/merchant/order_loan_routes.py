@@ -184,8 +184,9 @@ class OrderLoanRoutes:
                 "/v1/admin/jobs/order-loans",
                 self.run_job,
                 "runOrderLoanJob",
-                "Relay the settlements' withholdings to the order loans, give back excess, "
-                "mark refunded trades, withhold an overdue loan from every later settlement",
+                "Relay the settlements' withholdings to the order loans and overdue "
+                "facilities, give back excess, mark refunded trades, withhold an overdue loan "
+                "from every later settlement until repaid",
                 response_schema="OrderLoanJobRun",
                 problems=UNAVAILABLE,
             ),

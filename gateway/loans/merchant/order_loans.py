@@ -37,6 +37,7 @@ from gateway.clients import PaymentClient
 from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.clients.withholding import WithholdingClient
 from gateway.edge.representations import money_to_proto
+from gateway.loans.merchant.facility_follow import FacilityFollow, FacilityFollowRun
 from gateway.loans.merchant.ledger import (
     EXCESS_KEY_PREFIX,
     EXCESS_MEMO,
@@ -198,7 +199,7 @@ def order_loan_saga(
 
 
 @dataclass
-class OrderLoanJobRun:
+class OrderLoanJobRun(FacilityFollowRun):
     loans: int = 0
     collections: int = 0
     collected_fen: int = 0
@@ -222,9 +223,11 @@ class OrderLoanJobs:
         self._withholding = withholding
         self._payment = payment
         self._ledger = ledger
+        self._facilities = FacilityFollow(lending, withholding, ledger)
 
     async def run(self) -> OrderLoanJobRun:
-        run = OrderLoanJobRun()
+        """Follow every open order loan, then every facility under post-loan control."""
+        run = OrderLoanJobRun(**vars(await self._facilities.run()))
         token = ""
         while True:
             page = await self._lending.list_order_loans_to_follow(

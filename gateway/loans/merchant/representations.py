@@ -232,6 +232,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "trades_finished",
                 "overdue_withholdings",
                 "released",
+                "facilities",
+                "facility_collected_fen",
+                "facility_excess_returned_fen",
+                "facility_withholdings",
+                "facility_released",
             )
         }
     ),

@@ -196,6 +196,8 @@ class Facility:
     drawing_fen: int = 0
     repaying_fixed_fen: int = 0
     repaying_revolving_fen: int = 0
+    # Withheld from settlements beyond what was owed, not yet given back (post_loan.py).
+    excess_pending_fen: int = 0
 
     @property
     def revolving_limit_fen(self) -> int:

@@ -13,6 +13,7 @@ from colony.loan.v1 import merchant_lending_pb2_grpc
 from services.loan.merchant.rpc_facilities import FacilitiesRpc
 from services.loan.merchant.rpc_funding import FundingRpc
 from services.loan.merchant.rpc_order_loans import OrderLoansRpc
+from services.loan.merchant.rpc_post_loan import PostLoanRpc
 from services.loan.merchant.store import MerchantLendingStore
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MerchantLendingService"].full_name
@@ -22,9 +23,11 @@ class MerchantLendingServicer(
     FacilitiesRpc,
     FundingRpc,
     OrderLoansRpc,
+    PostLoanRpc,
     merchant_lending_pb2_grpc.MerchantLendingServiceServicer,
 ):
-    """Facilities, draws, repayments, funding: one servicer over one MerchantLendingStore."""
+    """Facilities, draws, repayments, funding, order loans, post-loan control: one servicer
+    over one MerchantLendingStore."""
 
 
 async def merchant_lending_registration(

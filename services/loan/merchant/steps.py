@@ -25,11 +25,14 @@ class StepState(StrEnum):
 class StepKind(StrEnum):
     DRAW = "draw"
     REPAYMENT = "repayment"
+    # What a settlement's withholding brought beyond the debt: PENDING until given back.
+    EXCESS = "excess"
 
 
 REASONS = {
     StepKind.DRAW: ("DRAW_CANCELLED", "DRAW_MISMATCH"),
     StepKind.REPAYMENT: ("REPAYMENT_CANCELLED", "REPAYMENT_MISMATCH"),
+    StepKind.EXCESS: ("REPAYMENT_CANCELLED", "REPAYMENT_MISMATCH"),
 }
 
 

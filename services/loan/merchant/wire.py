@@ -97,6 +97,8 @@ def facility_to_proto(facility: Facility, today: date) -> pb.Facility:
         ),
         overdue=accrued.overdue_on(today),
         disbursement_posting_id=accrued.disbursement_posting_id,
+        excess_pending=money_to_proto(accrued.excess_pending_fen),
+        owed=money_to_proto(accrued.fixed.owed_fen + accrued.revolving.owed_fen),
     )
 
 

@@ -194,6 +194,8 @@ class Facility(_message.Message):
     REVOLVING_AVAILABLE_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
     DISBURSEMENT_POSTING_ID_FIELD_NUMBER: _builtins.int
+    EXCESS_PENDING_FIELD_NUMBER: _builtins.int
+    OWED_FIELD_NUMBER: _builtins.int
     facility_id: _builtins.str
     merchant_id: _builtins.str
     state: Global___FacilityState.ValueType
@@ -219,6 +221,14 @@ class Facility(_message.Message):
     def revolving(self) -> Global___FacilityPrincipal: ...
     @_builtins.property
     def revolving_available(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def excess_pending(self) -> _money_pb2.Money:
+        """Withheld beyond what was owed, not yet given back."""
+
+    @_builtins.property
+    def owed(self) -> _money_pb2.Money:
+        """What it owes today, both parts."""
+
     def __init__(
         self,
         *,
@@ -236,10 +246,12 @@ class Facility(_message.Message):
         revolving_available: _money_pb2.Money | None = ...,
         overdue: _builtins.bool = ...,
         disbursement_posting_id: _builtins.str = ...,
+        excess_pending: _money_pb2.Money | None = ...,
+        owed: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "fixed", b"fixed", "fixed_amount", b"fixed_amount", "revolving", b"revolving", "revolving_available", b"revolving_available"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "excess_pending", b"excess_pending", "fixed", b"fixed", "fixed_amount", b"fixed_amount", "owed", b"owed", "revolving", b"revolving", "revolving_available", b"revolving_available"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "decided_on", b"decided_on", "declines", b"declines", "disbursement_posting_id", b"disbursement_posting_id", "end_date", b"end_date", "facility_id", b"facility_id", "fixed", b"fixed", "fixed_amount", b"fixed_amount", "merchant_id", b"merchant_id", "overdue", b"overdue", "revolving", b"revolving", "revolving_available", b"revolving_available", "start_date", b"start_date", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "decided_on", b"decided_on", "declines", b"declines", "disbursement_posting_id", b"disbursement_posting_id", "end_date", b"end_date", "excess_pending", b"excess_pending", "facility_id", b"facility_id", "fixed", b"fixed", "fixed_amount", b"fixed_amount", "merchant_id", b"merchant_id", "overdue", b"overdue", "owed", b"owed", "revolving", b"revolving", "revolving_available", b"revolving_available", "start_date", b"start_date", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1793,3 +1805,146 @@ class FinishOrderLoanTradesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FinishOrderLoanTradesResponse: _TypeAlias = FinishOrderLoanTradesResponse  # noqa: Y015
+
+@_typing.final
+class ListFacilitiesToFollowRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageRequest: ...
+    def __init__(
+        self,
+        *,
+        page: _paging_pb2.PageRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFacilitiesToFollowRequest: _TypeAlias = ListFacilitiesToFollowRequest  # noqa: Y015
+
+@_typing.final
+class ListFacilitiesToFollowResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACILITIES_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def facilities(self) -> _containers.RepeatedCompositeFieldContainer[Global___Facility]: ...
+    @_builtins.property
+    def page(self) -> _paging_pb2.PageInfo: ...
+    def __init__(
+        self,
+        *,
+        facilities: _abc.Iterable[Global___Facility] | None = ...,
+        page: _paging_pb2.PageInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facilities", b"facilities", "page", b"page"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListFacilitiesToFollowResponse: _TypeAlias = ListFacilitiesToFollowResponse  # noqa: Y015
+
+@_typing.final
+class ApplyFacilityCollectionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    FACILITY_ID_FIELD_NUMBER: _builtins.int
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    facility_id: _builtins.str
+    application_id: _builtins.str
+    """"<withholding id>:<settlement posting id>": once per application."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        facility_id: _builtins.str = ...,
+        application_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "application_id", b"application_id", "facility_id", b"facility_id", "idempotency_key", b"idempotency_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyFacilityCollectionRequest: _TypeAlias = ApplyFacilityCollectionRequest  # noqa: Y015
+
+@_typing.final
+class ApplyFacilityCollectionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACILITY_FIELD_NUMBER: _builtins.int
+    EXCESS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def facility(self) -> Global___Facility: ...
+    @_builtins.property
+    def excess(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        facility: Global___Facility | None = ...,
+        excess: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["excess", b"excess", "facility", b"facility"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["excess", b"excess", "facility", b"facility"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyFacilityCollectionResponse: _TypeAlias = ApplyFacilityCollectionResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmFacilityExcessReturnedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_POSTING_ID_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    application_id: _builtins.str
+    payment_posting_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        application_id: _builtins.str = ...,
+        payment_posting_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "idempotency_key", b"idempotency_key", "payment_posting_id", b"payment_posting_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmFacilityExcessReturnedRequest: _TypeAlias = ConfirmFacilityExcessReturnedRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmFacilityExcessReturnedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FACILITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def facility(self) -> Global___Facility: ...
+    def __init__(
+        self,
+        *,
+        facility: Global___Facility | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["facility", b"facility"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facility", b"facility"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmFacilityExcessReturnedResponse: _TypeAlias = ConfirmFacilityExcessReturnedResponse  # noqa: Y015

@@ -195,6 +195,21 @@ class MerchantLendingServiceStub:
                 request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesRequest.SerializeToString,
                 response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesResponse.FromString,
                 _registered_method=True)
+        self.ListFacilitiesToFollow = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ListFacilitiesToFollow',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListFacilitiesToFollowRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListFacilitiesToFollowResponse.FromString,
+                _registered_method=True)
+        self.ApplyFacilityCollection = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ApplyFacilityCollection',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyFacilityCollectionRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyFacilityCollectionResponse.FromString,
+                _registered_method=True)
+        self.ConfirmFacilityExcessReturned = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ConfirmFacilityExcessReturned',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantLendingServiceServicer:
@@ -411,6 +426,29 @@ class MerchantLendingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFacilitiesToFollow(self, request, context):
+        """Post-loan control of a facility past its end date with money owed: the gateway's job
+        withholds it from every later settlement (reference = facility id, into
+        platform:loan:merchant) and relays each application here (once per application id):
+        the revolving part first, then the fixed (each interest, then principal); the rest is
+        excess, given back ("loan-facility-excess:<application id>") and confirmed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyFacilityCollection(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmFacilityExcessReturned(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantLendingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -548,6 +586,21 @@ def add_MerchantLendingServiceServicer_to_server(servicer, server):
                     servicer.FinishOrderLoanTrades,
                     request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesRequest.FromString,
                     response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesResponse.SerializeToString,
+            ),
+            'ListFacilitiesToFollow': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFacilitiesToFollow,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListFacilitiesToFollowRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListFacilitiesToFollowResponse.SerializeToString,
+            ),
+            'ApplyFacilityCollection': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyFacilityCollection,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyFacilityCollectionRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyFacilityCollectionResponse.SerializeToString,
+            ),
+            'ConfirmFacilityExcessReturned': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmFacilityExcessReturned,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1305,6 +1358,87 @@ class MerchantLendingService:
             '/colony.loan.v1.MerchantLendingService/FinishOrderLoanTrades',
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesRequest.SerializeToString,
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.FinishOrderLoanTradesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFacilitiesToFollow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ListFacilitiesToFollow',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListFacilitiesToFollowRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListFacilitiesToFollowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyFacilityCollection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ApplyFacilityCollection',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyFacilityCollectionRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ApplyFacilityCollectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmFacilityExcessReturned(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ConfirmFacilityExcessReturned',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -113,6 +113,15 @@ class MerchantLendingServiceStub:
     ApplyOrderLoanCollection: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyOrderLoanCollectionRequest, _merchant_lending_pb2.ApplyOrderLoanCollectionResponse]
     ConfirmOrderLoanExcessReturned: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmOrderLoanExcessReturnedRequest, _merchant_lending_pb2.ConfirmOrderLoanExcessReturnedResponse]
     FinishOrderLoanTrades: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.FinishOrderLoanTradesRequest, _merchant_lending_pb2.FinishOrderLoanTradesResponse]
+    ListFacilitiesToFollow: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListFacilitiesToFollowRequest, _merchant_lending_pb2.ListFacilitiesToFollowResponse]
+    """Post-loan control of a facility past its end date with money owed: the gateway's job
+    withholds it from every later settlement (reference = facility id, into
+    platform:loan:merchant) and relays each application here (once per application id):
+    the revolving part first, then the fixed (each interest, then principal); the rest is
+    excess, given back ("loan-facility-excess:<application id>") and confirmed.
+    """
+    ApplyFacilityCollection: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyFacilityCollectionRequest, _merchant_lending_pb2.ApplyFacilityCollectionResponse]
+    ConfirmFacilityExcessReturned: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmFacilityExcessReturnedRequest, _merchant_lending_pb2.ConfirmFacilityExcessReturnedResponse]
 
 @_typing.type_check_only
 class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
@@ -199,6 +208,15 @@ class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
     ApplyOrderLoanCollection: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyOrderLoanCollectionRequest, _merchant_lending_pb2.ApplyOrderLoanCollectionResponse]  # type: ignore[assignment]
     ConfirmOrderLoanExcessReturned: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmOrderLoanExcessReturnedRequest, _merchant_lending_pb2.ConfirmOrderLoanExcessReturnedResponse]  # type: ignore[assignment]
     FinishOrderLoanTrades: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.FinishOrderLoanTradesRequest, _merchant_lending_pb2.FinishOrderLoanTradesResponse]  # type: ignore[assignment]
+    ListFacilitiesToFollow: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListFacilitiesToFollowRequest, _merchant_lending_pb2.ListFacilitiesToFollowResponse]  # type: ignore[assignment]
+    """Post-loan control of a facility past its end date with money owed: the gateway's job
+    withholds it from every later settlement (reference = facility id, into
+    platform:loan:merchant) and relays each application here (once per application id):
+    the revolving part first, then the fixed (each interest, then principal); the rest is
+    excess, given back ("loan-facility-excess:<application id>") and confirmed.
+    """
+    ApplyFacilityCollection: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyFacilityCollectionRequest, _merchant_lending_pb2.ApplyFacilityCollectionResponse]  # type: ignore[assignment]
+    ConfirmFacilityExcessReturned: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmFacilityExcessReturnedRequest, _merchant_lending_pb2.ConfirmFacilityExcessReturnedResponse]  # type: ignore[assignment]
 
 class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Merchant lending and funding (DOMAIN.md §4, issue 19; docs/loans.md "Merchant lending"),
@@ -444,5 +462,32 @@ class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _merchant_lending_pb2.FinishOrderLoanTradesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_merchant_lending_pb2.FinishOrderLoanTradesResponse, _abc.Awaitable[_merchant_lending_pb2.FinishOrderLoanTradesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListFacilitiesToFollow(
+        self,
+        request: _merchant_lending_pb2.ListFacilitiesToFollowRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ListFacilitiesToFollowResponse, _abc.Awaitable[_merchant_lending_pb2.ListFacilitiesToFollowResponse]]:
+        """Post-loan control of a facility past its end date with money owed: the gateway's job
+        withholds it from every later settlement (reference = facility id, into
+        platform:loan:merchant) and relays each application here (once per application id):
+        the revolving part first, then the fixed (each interest, then principal); the rest is
+        excess, given back ("loan-facility-excess:<application id>") and confirmed.
+        """
+
+    @_abc_1.abstractmethod
+    def ApplyFacilityCollection(
+        self,
+        request: _merchant_lending_pb2.ApplyFacilityCollectionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ApplyFacilityCollectionResponse, _abc.Awaitable[_merchant_lending_pb2.ApplyFacilityCollectionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ConfirmFacilityExcessReturned(
+        self,
+        request: _merchant_lending_pb2.ConfirmFacilityExcessReturnedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ConfirmFacilityExcessReturnedResponse, _abc.Awaitable[_merchant_lending_pb2.ConfirmFacilityExcessReturnedResponse]]: ...
 
 def add_MerchantLendingServiceServicer_to_server(servicer: MerchantLendingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -108,6 +108,25 @@ class MerchantLendingStore(OrderLoanStore):
         )
         return found is not None or await self.order_loan_overdue(merchant_id, today, session)
 
+    async def facilities_to_follow(self, today: date, after_id: str, limit: int) -> list[Facility]:
+        """Facilities past their end date (owing, or with a withholding to release) or with
+        excess to give back."""
+        cursor = (
+            self.merchant_facilities.find(
+                {
+                    "_id": {"$gt": after_id},
+                    "state": FacilityState.ACTIVE.value,
+                    "$or": [
+                        {"end_date": {"$lt": today.isoformat()}},
+                        {"excess_pending_fen": {"$gt": 0}},
+                    ],
+                }
+            )
+            .sort("_id")
+            .limit(limit)
+        )
+        return [facility_from_document(document) async for document in cursor]
+
     # steps
     async def find_step(self, step_id: str, session: Session | None = None) -> Step | None:
         document = await self.merchant_steps.find_one({"_id": step_id}, session=session)

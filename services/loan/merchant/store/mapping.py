@@ -58,6 +58,8 @@ def facility_to_document(facility: Facility) -> Document:
         "drawing_fen": facility.drawing_fen,
         "repaying_fixed_fen": facility.repaying_fixed_fen,
         "repaying_revolving_fen": facility.repaying_revolving_fen,
+        "excess_pending_fen": facility.excess_pending_fen,
+        "end_date_text": facility.end_date.isoformat() if facility.end_date else "",
         # Denormalised for the capacity and audit sums.
         "principal_outstanding_fen": facility.principal_outstanding_fen,
         "exposure_fen": facility.exposure_fen,
@@ -82,6 +84,7 @@ def facility_from_document(document: Document) -> Facility:
         drawing_fen=document["drawing_fen"],
         repaying_fixed_fen=document["repaying_fixed_fen"],
         repaying_revolving_fen=document["repaying_revolving_fen"],
+        excess_pending_fen=document.get("excess_pending_fen", 0),
     )
 
 
