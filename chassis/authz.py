@@ -224,12 +224,17 @@ RPC_CALLERS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "ApplyOrderLoanCollection": GATEWAY,
         "ConfirmOrderLoanExcessReturned": GATEWAY,
         "FinishOrderLoanTrades": GATEWAY,
+        "ListFacilitiesToFollow": GATEWAY,
+        "ApplyFacilityCollection": GATEWAY,
+        "ConfirmFacilityExcessReturned": GATEWAY,
     },
     "colony.payment.v1.WithholdingService": {
         "SetWithholding": GATEWAY,
         "ReleaseWithholding": GATEWAY,
         "GetWithholding": GATEWAY,
         "ListWithholdings": GATEWAY,
+        "SetStoreFreeze": GATEWAY,
+        "GetStoreFreeze": GATEWAY,
     },
     "colony.insurance.v1.InsuranceService": {
         "ListProducts": GATEWAY,
