@@ -107,6 +107,8 @@ async def test_a_personal_user_gets_403_on_every_merchant_endpoint(
             path.replace("{trade_id}", "T0")
             .replace("{key_id}", "key_0")
             .replace("{person_id}", "P0")
+            .replace("{facility_id}", "F0")
+            .replace("{loan_id}", "L0")
         )
         response = await gateway.request(method, concrete, json={}, headers=buyer.keyed(new_key()))
         await problem_of(response, 403, "PERMISSION_DENIED")
