@@ -84,6 +84,15 @@ async def test_every_money_moving_route_requires_an_idempotency_key(
         "/v1/loans/huabei/bills/{bill_id}/installments",
         "/v1/loans/cash-loans",
         "/v1/loans/repayments",
+        "/v1/merchant/loans/facilities",
+        "/v1/merchant/loans/facilities/{facility_id}/draws",
+        "/v1/merchant/loans/facilities/{facility_id}/repayments",
+        "/v1/merchant/loans/order-loans",
+        "/v1/admin/loans/funding/capital",
+        "/v1/admin/loans/funding/borrowings",
+        "/v1/admin/loans/funding/borrowing-repayments",
+        "/v1/admin/loans/merchant-credit-policy",
+        "/v1/admin/merchants/{merchant_id}/store-freeze",
     }
     for method, path in keyed_operations:
         caller = merchant if path.startswith("/v1/merchant/") else user
