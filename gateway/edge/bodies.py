@@ -14,11 +14,21 @@ after the model, and the field's description says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, TypeVar
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from chassis.errors import InvalidArgument
 from chassis.money import AMOUNT_FEN_MAX
@@ -41,6 +51,79 @@ AmountFen = Annotated[
     ),
 ]
 Phone = Annotated[str, Field(pattern=PHONE_PATTERN, description="11-digit mainland mobile number.")]
+# A plain non-negative decimal as text ("0.0420", "100.25"): no sign, exponent, NaN or spaces.
+DECIMAL_PATTERN = r"^(0|[1-9][0-9]{0,15})(\.[0-9]{1,12})?$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# RFC 3339 with its offset (a moment, not a wall-clock time).
+DATE_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+DATE_TIME_LENGTH_MAX = 40
+
+Currency = Annotated[
+    Literal["CNY"], Field(description="ISO 4217 code of the amount; CNY is the one supported.")
+]
+NonNegativeAmountFen = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=AMOUNT_FEN_MAX,
+        json_schema_extra={"format": "int64"},
+        description="Whole fen as a JSON integer, 0 or more.",
+    ),
+]
+# The reasons of an amount_fen and its currency, for a body's field_reasons.
+MONEY_REASONS: Mapping[str, str] = {
+    "amount_fen": "INVALID_AMOUNT",
+    "currency": "UNSUPPORTED_CURRENCY",
+}
+
+
+def one_of(names: Iterable[str], **field: Any) -> Any:
+    """A string field that is one of names: stated as an enum, enforced by a pattern.
+
+    For enums the platform takes from its protos at import time (a Literal must be
+    spelled out); use it in Annotated[str, one_of(...)].
+    """
+    values: list[JsonValue] = list(names)
+    return Field(
+        pattern=f"^({'|'.join(re.escape(str(value)) for value in values)})$",
+        json_schema_extra={"enum": values},
+        **field,
+    )
+
+
+def _moment(value: object) -> datetime:
+    """An RFC 3339 date-time with its offset, as an aware datetime (nothing else is one)."""
+    text = value if isinstance(value, str) else ""
+    if len(text) > DATE_TIME_LENGTH_MAX or not re.fullmatch(DATE_TIME_PATTERN, text):
+        raise ValueError("must be an RFC 3339 date-time with its offset")
+    # fromisoformat takes 6 fraction digits and upper-case T and Z: normalise to that.
+    whole, _, rest = text.upper().partition(".")
+    if rest:
+        digits = re.match(r"[0-9]+", rest)
+        assert digits is not None
+        fraction = digits.group()
+        whole = f"{whole}.{(fraction + '000000')[:6]}{rest[len(fraction) :]}"
+    try:
+        return datetime.fromisoformat(whole)
+    except ValueError:
+        raise ValueError("must be a real RFC 3339 date-time") from None
+
+
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_moment),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": DATE_TIME_PATTERN,
+            "maxLength": DATE_TIME_LENGTH_MAX,
+        }
+    ),
+]
 
 
 class Body(BaseModel):
@@ -50,6 +133,10 @@ class Body(BaseModel):
 
     # A field's refusal reason when it is not the generic INVALID_ARGUMENT.
     field_reasons: ClassVar[Mapping[str, str]] = {}
+
+    def fields_sent(self) -> dict[str, Any]:
+        """The fields the request sent, as JSON values (a request's idempotency fingerprint)."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 B = TypeVar("B", bound=Body)

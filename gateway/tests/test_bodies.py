@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 import pytest
 from pydantic import Field
 
 from chassis.errors import InvalidArgument
-from gateway.edge.bodies import AmountFen, Body, Phone, body_schemas, parse_body
+from gateway.edge.bodies import (
+    AmountFen,
+    Body,
+    Currency,
+    Moment,
+    Phone,
+    body_schemas,
+    one_of,
+    parse_body,
+)
 from gateway.edge.routes.accounts import (
     LoginRequest,
     MerchantRegistration,
@@ -107,3 +117,65 @@ def test_the_registration_schema_is_one_of_its_two_models() -> None:
     ]
     assert schemas["PersonalRegistration"]["properties"]["account_type"]["default"] == "personal"
     assert schemas["LoginRequest"]["properties"]["password"]["format"] == "password"
+
+
+class Window(Body):
+    opens_at: Moment
+    kind: Annotated[str, one_of(["court", "partner"])]
+    currency: Currency = "CNY"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-01T08:00:00+08:00", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-01-01t00:00:00z", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-01-01 00:00:00.123456789Z", datetime(2026, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)),
+    ],
+)
+def test_a_moment_is_rfc_3339_with_its_offset(text: str, expected: datetime) -> None:
+    assert parse_body(Window, {"opens_at": text, "kind": "court"}).opens_at == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-01-01T00:00:00",  # no offset: a wall-clock time, not a moment
+        "2026-13-01T00:00:00Z",
+        "20260101T000000Z",  # ISO 8601 basic format, not RFC 3339
+        "2026-01-01T00:00:00Z\n",
+        1767225600,
+        None,
+    ],
+)
+def test_anything_else_is_no_moment(text: Any) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        parse_body(Window, {"opens_at": text, "kind": "court"})
+    assert raised.value.metadata == {"field": "opens_at"}
+
+
+def test_one_of_is_an_enum_in_the_schema_and_a_rule_in_the_model() -> None:
+    schema = body_schemas(Window)["Window"]["properties"]
+    assert schema["kind"]["enum"] == ["court", "partner"]
+    assert schema["opens_at"]["format"] == "date-time"
+    assert schema["currency"] == {
+        "const": "CNY",
+        "default": "CNY",
+        "description": "ISO 4217 code of the amount; CNY is the one supported.",
+        "type": "string",
+    }
+    for kind in ("gossip", "court ", "Court", 1):
+        with pytest.raises(InvalidArgument) as raised:
+            parse_body(Window, {"opens_at": "2026-01-01T00:00:00Z", "kind": kind})
+        assert raised.value.metadata == {"field": "kind"}
+    with pytest.raises(InvalidArgument):
+        parse_body(Window, {"opens_at": "2026-01-01T00:00:00Z", "kind": "court", "currency": "USD"})
+
+
+def test_fields_sent_are_what_the_request_named_and_no_defaults() -> None:
+    body = {"opens_at": "2026-01-01T00:00:00Z", "kind": "court"}
+    assert parse_body(Window, body).fields_sent() == {
+        "opens_at": "2026-01-01T00:00:00Z",
+        "kind": "court",
+    }
+    assert parse_body(Window, {**body, "currency": "CNY"}).fields_sent()["currency"] == "CNY"

@@ -12,11 +12,12 @@ import json
 import logging
 import re
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import Field
 
-from chassis.errors import InvalidArgument, NotFound
+from chassis.errors import NotFound
 from colony.credit.v1 import credit_pb2 as cpb
 from gateway.clients import CreditClient
 from gateway.credit import callers
@@ -27,10 +28,10 @@ from gateway.credit.representations import (
     feed_status_json,
 )
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import Body, body_schemas, one_of, read_body
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
-from gateway.edge.payloads import optional_text, read_json_object, require_text
 from gateway.edge.representations import encode_json, json_response, timestamp_json
 from gateway.edge.routing import AuthScheme, Route, route_factory
 
@@ -39,56 +40,79 @@ log = logging.getLogger("colony.gateway.credit.admin")
 OPERATION_IMPORT = "importCreditBlacklist"
 OPERATION_REMOVE = "removeCreditBlacklistEntries"
 OPERATION_LOAD_SCORECARD = "loadCreditScorecard"
-IMPORT_FIELDS = ("source", "listings")
-LISTING_FIELDS = ("resident_id_hash", "case_reference")
-REMOVAL_FIELDS = ("source", "case_references", "reason", "note")
-SCORECARD_FIELDS = ("model",)
 # Transport bounds; the credit service holds the real rules.
 SOURCE_LENGTH_MAX = 100
 CASE_REFERENCE_LENGTH_MAX = 100
 NOTE_LENGTH_MAX = 500
 PER_CALL_MAX = 1_000
-RESIDENT_ID_HASH = re.compile(r"[0-9a-f]{64}")
+RESIDENT_ID_HASH_PATTERN = r"^[0-9a-f]{64}$"
+RESIDENT_ID_HASH = re.compile(RESIDENT_ID_HASH_PATTERN)
+# The credit service's rule for a list's publisher (services.credit.blacklist).
+SOURCE_PATTERN = r"^(court|partner):[A-Za-z0-9_.\-]{1,60}$"
 
-_SOURCE_PROPERTY = {
-    "type": "string",
-    "maxLength": SOURCE_LENGTH_MAX,
-    "description": "Who publishes the list: court:<name> or partner:<name>.",
-    "example": "court:beijing-haidian",
-}
+Source = Annotated[
+    str,
+    Field(
+        pattern=SOURCE_PATTERN,
+        max_length=SOURCE_LENGTH_MAX,
+        description="Who publishes the list: court:<name> or partner:<name>.",
+        examples=["court:beijing-haidian"],
+    ),
+]
+CaseReference = Annotated[
+    str, Field(min_length=1, max_length=CASE_REFERENCE_LENGTH_MAX, pattern=r"\S")
+]
+
+
+class CreditBlacklistListing(Body):
+    resident_id_hash: Annotated[
+        str,
+        Field(
+            pattern=RESIDENT_ID_HASH_PATTERN,
+            description="sha256 of the 18-character resident id (upper-case X), lower-case "
+            "hex: the id itself never travels.",
+        ),
+    ]
+    case_reference: Annotated[
+        CaseReference, Field(description="The case reference (执行案号), unique per source.")
+    ]
+
+
+class CreditBlacklistImportRequest(Body):
+    source: Source
+    listings: Annotated[list[CreditBlacklistListing], Field(min_length=1, max_length=PER_CALL_MAX)]
+
+
+class CreditBlacklistRemovalRequest(Body):
+    source: Source
+    case_references: Annotated[list[CaseReference], Field(min_length=1, max_length=PER_CALL_MAX)]
+    reason: Annotated[
+        str,
+        one_of(
+            REMOVAL_REASON_NAMES,
+            description="settled: the debt was paid (履行完毕); list_withdrawn: the "
+            "publisher withdrew the listing.",
+        ),
+    ]
+    note: Annotated[str, Field(min_length=1, max_length=NOTE_LENGTH_MAX, pattern=r"\S")] | None = (
+        None
+    )
+
+
+class CreditScorecardLoadRequest(Body):
+    model: Annotated[
+        dict[str, Any],
+        Field(
+            description="A scorecard model with a new version; it becomes the active one and "
+            'people are rescored in the background (docs/credit.md "The scorecard").'
+        ),
+    ]
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "CreditBlacklistImportRequest": {
-        "type": "object",
-        "required": ["source", "listings"],
-        "additionalProperties": False,
-        "properties": {
-            "source": _SOURCE_PROPERTY,
-            "listings": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": PER_CALL_MAX,
-                "items": {
-                    "type": "object",
-                    "required": ["resident_id_hash", "case_reference"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "resident_id_hash": {
-                            "type": "string",
-                            "pattern": "^[0-9a-f]{64}$",
-                            "description": "sha256 of the 18-character resident id (upper-"
-                            "case X), lower-case hex: the id itself never travels.",
-                        },
-                        "case_reference": {
-                            "type": "string",
-                            "maxLength": CASE_REFERENCE_LENGTH_MAX,
-                            "description": "The case reference (执行案号), unique per source.",
-                        },
-                    },
-                },
-            },
-        },
-    },
+    **body_schemas(
+        CreditBlacklistImportRequest, CreditBlacklistRemovalRequest, CreditScorecardLoadRequest
+    ),
     "CreditBlacklistImported": {
         "type": "object",
         "required": ["source", "entered", "already_listed", "matched_person_ids"],
@@ -101,27 +125,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "items": {"type": "string"},
                 "description": "Known people the new listings named (now blacklisted).",
             },
-        },
-    },
-    "CreditBlacklistRemovalRequest": {
-        "type": "object",
-        "required": ["source", "case_references", "reason"],
-        "additionalProperties": False,
-        "properties": {
-            "source": _SOURCE_PROPERTY,
-            "case_references": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": PER_CALL_MAX,
-                "items": {"type": "string", "maxLength": CASE_REFERENCE_LENGTH_MAX},
-            },
-            "reason": {
-                "type": "string",
-                "enum": list(REMOVAL_REASON_NAMES),
-                "description": "settled: the debt was paid (履行完毕); list_withdrawn: the "
-                "publisher withdrew the listing.",
-            },
-            "note": {"type": "string", "maxLength": NOTE_LENGTH_MAX},
         },
     },
     "CreditBlacklistRemoved": {
@@ -169,19 +172,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
         },
     },
-    "CreditScorecardLoadRequest": {
-        "type": "object",
-        "required": ["model"],
-        "additionalProperties": False,
-        "properties": {
-            "model": {
-                "type": "object",
-                "additionalProperties": True,
-                "description": "A scorecard model with a new version; it becomes the active "
-                "one and people are rescored in the background.",
-            }
-        },
-    },
     "CreditScorecardLoaded": {
         "type": "object",
         "required": ["model_version", "newcomer_score"],
@@ -194,49 +184,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
 }
-
-
-def _text_list(body: dict[str, Any], field: str, length_max: int) -> list[str]:
-    values = body.get(field)
-    if not isinstance(values, list) or not 1 <= len(values) <= PER_CALL_MAX:
-        raise InvalidArgument(
-            f"{field} must be a list of 1 to {PER_CALL_MAX} items", metadata={"field": field}
-        )
-    if not all(isinstance(v, str) and v and len(v) <= length_max for v in values):
-        raise InvalidArgument(
-            f"each of {field} must be a non-empty string of at most {length_max} characters",
-            metadata={"field": field},
-        )
-    return values
-
-
-def _listings(body: dict[str, Any]) -> list[cpb.BlacklistListing]:
-    items = body.get("listings")
-    if not isinstance(items, list) or not 1 <= len(items) <= PER_CALL_MAX:
-        raise InvalidArgument(
-            f"listings must be a list of 1 to {PER_CALL_MAX} listings",
-            metadata={"field": "listings"},
-        )
-    listings = []
-    for item in items:
-        if not isinstance(item, dict) or set(item) - set(LISTING_FIELDS):
-            raise InvalidArgument(
-                "each listing is an object of resident_id_hash and case_reference",
-                metadata={"field": "listings"},
-            )
-        resident_id_hash = require_text(item, "resident_id_hash", 64)
-        if not RESIDENT_ID_HASH.fullmatch(resident_id_hash):
-            raise InvalidArgument(
-                "resident_id_hash must be a lower-case hex sha256 digest",
-                metadata={"field": "resident_id_hash"},
-            )
-        listings.append(
-            cpb.BlacklistListing(
-                resident_id_hash=resident_id_hash,
-                case_reference=require_text(item, "case_reference", CASE_REFERENCE_LENGTH_MAX),
-            )
-        )
-    return listings
 
 
 class CreditAdminRoutes:
@@ -323,9 +270,14 @@ class CreditAdminRoutes:
 
     async def import_blacklist(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, IMPORT_FIELDS)
-        source = require_text(body, "source", SOURCE_LENGTH_MAX)
-        listings = _listings(body)
+        body = await read_body(request, CreditBlacklistImportRequest)
+        source = body.source
+        listings = [
+            cpb.BlacklistListing(
+                resident_id_hash=listing.resident_id_hash, case_reference=listing.case_reference
+            )
+            for listing in body.listings
+        ]
         caller = callers.operator(request)
 
         async def import_(grpc_key: str) -> StoredResponse:
@@ -354,22 +306,15 @@ class CreditAdminRoutes:
             user_id=request[CALLER].user_id,
             key=key,
             operation_id=OPERATION_IMPORT,
-            body=body,
+            body=body.fields_sent(),
             operation=import_,
         )
 
     async def remove_entries(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, REMOVAL_FIELDS)
-        source = require_text(body, "source", SOURCE_LENGTH_MAX)
-        references = _text_list(body, "case_references", CASE_REFERENCE_LENGTH_MAX)
-        reason = body.get("reason")
-        if reason not in REMOVAL_REASON_NAMES:
-            raise InvalidArgument(
-                f"reason must be one of {', '.join(REMOVAL_REASON_NAMES)}",
-                metadata={"field": "reason"},
-            )
-        note = optional_text(body, "note", NOTE_LENGTH_MAX) or ""
+        body = await read_body(request, CreditBlacklistRemovalRequest)
+        source, references, reason = body.source, body.case_references, body.reason
+        note = body.note or ""
         caller = callers.operator(request)
 
         async def remove(grpc_key: str) -> StoredResponse:
@@ -402,7 +347,7 @@ class CreditAdminRoutes:
             user_id=request[CALLER].user_id,
             key=key,
             operation_id=OPERATION_REMOVE,
-            body=body,
+            body=body.fields_sent(),
             operation=remove,
         )
 
@@ -443,10 +388,8 @@ class CreditAdminRoutes:
 
     async def load_scorecard(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, SCORECARD_FIELDS)
-        model = body.get("model")
-        if not isinstance(model, dict):
-            raise InvalidArgument("model must be a JSON object", metadata={"field": "model"})
+        body = await read_body(request, CreditScorecardLoadRequest)
+        model = body.model
         # One canonical text per model: the same model sent again is the same version's content.
         model_json = json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         caller = callers.operator(request)
@@ -474,6 +417,6 @@ class CreditAdminRoutes:
             user_id=request[CALLER].user_id,
             key=key,
             operation_id=OPERATION_LOAD_SCORECARD,
-            body=body,
+            body=body.fields_sent(),
             operation=load,
         )

@@ -12,81 +12,66 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import Field
 
-from chassis.errors import DomainError, ErrorKind, InvalidArgument, NotFound
+from chassis.errors import DomainError, ErrorKind, NotFound
 from colony.credit.v1 import credit_pb2 as cpb
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import CreditClient, PaymentClient
 from gateway.credit import callers
 from gateway.credit.representations import PURPOSE_NAMES, access_json, consent_json
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import Body, Moment, body_schemas, one_of, read_body
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.ownership import not_yours, page_json, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS, page_request
-from gateway.edge.payloads import read_json_object, require_text
 from gateway.edge.representations import encode_json, json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
 
 OPERATION_GRANT = "createCreditConsent"
-GRANT_FIELDS = ("merchant_id", "purpose", "expires_at")
 # Transport bounds; the services hold the real rules (a grant lasts at most a year).
 ACCOUNT_ID_LENGTH_MAX = 64
-TIMESTAMP_LENGTH_MAX = 40
-
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "CreditConsentRequest": {
-        "type": "object",
-        "required": ["merchant_id", "purpose", "expires_at"],
-        "additionalProperties": False,
-        "properties": {
-            "merchant_id": {
-                "type": "string",
-                "maxLength": ACCOUNT_ID_LENGTH_MAX,
-                "description": "The merchant's account id (2188…).",
-            },
-            "purpose": {
-                "type": "string",
-                "enum": list(PURPOSE_NAMES),
-                "description": "score: read the score and band; deposit_waiver: ask whether "
-                "a deposit is waived (免押金).",
-            },
-            "expires_at": {
-                "type": "string",
-                "format": "date-time",
-                "description": "In the future and at most a year ahead, with its offset.",
-            },
-        },
-    },
-}
 
 
-def _timestamp(body: dict[str, Any], field: str) -> Timestamp:
-    text = require_text(body, field, TIMESTAMP_LENGTH_MAX)
-    try:
-        moment: datetime | None = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InvalidArgument(
-            f"{field} must be an RFC 3339 date-time with its offset", metadata={"field": field}
-        )
+class CreditConsentRequest(Body):
+    merchant_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=ACCOUNT_ID_LENGTH_MAX,
+            pattern=r"\S",
+            description="The merchant's account id (2188…); another account is a 404.",
+        ),
+    ]
+    purpose: Annotated[
+        str,
+        one_of(
+            PURPOSE_NAMES,
+            description="score: read the score and band; deposit_waiver: ask whether "
+            "a deposit is waived (免押金).",
+        ),
+    ]
+    expires_at: Annotated[
+        Moment,
+        Field(
+            description="In the future and at most a year ahead (the credit service's rule), "
+            "with its offset."
+        ),
+    ]
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {**body_schemas(CreditConsentRequest)}
+
+
+def _timestamp(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
     return stamp
-
-
-def _purpose(body: dict[str, Any]) -> cpb.ConsentPurpose.ValueType:
-    purpose = body.get("purpose")
-    if purpose not in PURPOSE_NAMES:
-        raise InvalidArgument(
-            f"purpose must be one of {', '.join(PURPOSE_NAMES)}", metadata={"field": "purpose"}
-        )
-    return PURPOSE_NAMES[purpose]
 
 
 def _no_merchant(merchant_id: str) -> NotFound:
@@ -170,10 +155,10 @@ class CreditConsentRoutes:
 
     async def grant(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, GRANT_FIELDS)
-        merchant_id = require_text(body, "merchant_id", ACCOUNT_ID_LENGTH_MAX)
-        purpose = _purpose(body)
-        expires_at = _timestamp(body, "expires_at")
+        body = await read_body(request, CreditConsentRequest)
+        merchant_id = body.merchant_id
+        purpose = PURPOSE_NAMES[body.purpose]
+        expires_at = _timestamp(body.expires_at)
         caller, person_id = callers.owner(request), callers.person_of(request)
 
         async def grant(grpc_key: str) -> StoredResponse:
@@ -195,7 +180,7 @@ class CreditConsentRoutes:
             user_id=request[CALLER].user_id,
             key=key,
             operation_id=OPERATION_GRANT,
-            body=body,
+            body=body.fields_sent(),
             operation=grant,
         )
 

@@ -10,21 +10,33 @@ so phones cannot be probed here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
+from pydantic import Field
 
-from chassis.errors import DomainError, ErrorKind, InvalidArgument, PermissionDenied
+from chassis.errors import DomainError, ErrorKind, PermissionDenied
+from chassis.money import Money
 from colony.credit.v1 import credit_pb2 as cpb
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import CreditClient, PaymentClient
 from gateway.credit import callers
 from gateway.credit.representations import merchant_score_json
+from gateway.edge.bodies import (
+    MONEY_REASONS,
+    AmountFen,
+    Body,
+    Currency,
+    Phone,
+    body_schemas,
+    parse_body,
+)
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
 from gateway.edge.ownership import path_id
-from gateway.edge.payloads import AMOUNT_PROPERTIES, optional_text, read_json_object, require_amount
+from gateway.edge.payloads import read_json
 from gateway.edge.representations import (
     json_response,
     money_json,
@@ -34,22 +46,39 @@ from gateway.edge.representations import (
 from gateway.edge.routing import AuthScheme, Route, route_factory
 
 ACCOUNT_ID_LENGTH_MAX = 64
-PHONE_LENGTH_MAX = 32
-WAIVER_FIELDS = ("person_account_id", "person_phone", "amount_fen", "currency")
 WAIVER_REFUSALS = ("SCORE_TOO_LOW", "DEPOSIT_ABOVE_CAP", "BLACKLISTED")
 
+
+class _DepositWaiverCheck(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = {
+        **MONEY_REASONS,
+        "person_phone": "INVALID_PHONE",
+    }
+
+    amount_fen: Annotated[AmountFen, Field(description="The deposit the merchant would take.")]
+    currency: Currency = "CNY"
+
+
+class DepositWaiverForAccount(_DepositWaiverCheck):
+    """The person named by their payment account id."""
+
+    person_account_id: Annotated[
+        str, Field(min_length=1, max_length=ACCOUNT_ID_LENGTH_MAX, pattern=r"\S")
+    ]
+
+
+class DepositWaiverForPhone(_DepositWaiverCheck):
+    """The person named by their phone (a phone nobody has is CONSENT_REQUIRED)."""
+
+    person_phone: Phone
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
+    **body_schemas(DepositWaiverForAccount, DepositWaiverForPhone),
     "CreditDepositWaiverRequest": {
-        "type": "object",
-        "description": "Give exactly one of person_account_id and person_phone; amount_fen is "
-        "the deposit the merchant would take.",
-        "required": ["amount_fen"],
-        "additionalProperties": False,
-        "properties": {
-            "person_account_id": {"type": "string", "maxLength": ACCOUNT_ID_LENGTH_MAX},
-            "person_phone": {"type": "string", "maxLength": PHONE_LENGTH_MAX},
-            **AMOUNT_PROPERTIES,
-        },
+        "description": "Exactly one of person_account_id and person_phone names the person; "
+        "amount_fen is the deposit the merchant would take.",
+        "oneOf": [schema_ref("DepositWaiverForAccount"), schema_ref("DepositWaiverForPhone")],
     },
     "CreditDepositWaiver": {
         "type": "object",
@@ -95,6 +124,14 @@ def _no_consent() -> PermissionDenied:
     )
 
 
+def parse_waiver_check(body: object) -> DepositWaiverForAccount | DepositWaiverForPhone:
+    """The check a body asks for: by phone when it names a person_phone, else by account id
+    (a body with both is refused for the field its model does not have)."""
+    if isinstance(body, dict) and "person_phone" in body:
+        return parse_body(DepositWaiverForPhone, body)
+    return parse_body(DepositWaiverForAccount, body)
+
+
 class MerchantCreditRoutes:
     """POST /v1/merchant/credit/deposit-waivers, GET /v1/merchant/credit/scores/{person_id}."""
 
@@ -115,7 +152,11 @@ class MerchantCreditRoutes:
                 request_schema="CreditDepositWaiverRequest",
                 response_schema="CreditDepositWaiver",
                 problems={
-                    HTTPStatus.BAD_REQUEST: ("INVALID_AMOUNT", "UNSUPPORTED_CURRENCY"),
+                    HTTPStatus.BAD_REQUEST: (
+                        "INVALID_AMOUNT",
+                        "UNSUPPORTED_CURRENCY",
+                        "INVALID_PHONE",
+                    ),
                     **_CONSENT_PROBLEMS,
                 },
             ),
@@ -131,16 +172,11 @@ class MerchantCreditRoutes:
             ),
         ]
 
-    async def _person_id(self, body: dict[str, Any]) -> str:
-        account_id = optional_text(body, "person_account_id", ACCOUNT_ID_LENGTH_MAX)
-        phone = optional_text(body, "person_phone", PHONE_LENGTH_MAX)
-        if (account_id is None) == (phone is None):
-            raise InvalidArgument("give exactly one of person_account_id and person_phone")
-        if account_id is not None:
-            return account_id
-        assert phone is not None
+    async def _person_id(self, body: DepositWaiverForAccount | DepositWaiverForPhone) -> str:
+        if isinstance(body, DepositWaiverForAccount):
+            return body.person_account_id
         try:
-            account = await self._payment.find_account_by_phone(phone)
+            account = await self._payment.find_account_by_phone(body.person_phone)
         except DomainError as error:
             if error.kind in (ErrorKind.NOT_FOUND, ErrorKind.INVALID_ARGUMENT):
                 raise _no_consent() from None
@@ -150,8 +186,8 @@ class MerchantCreditRoutes:
         return account.account_id
 
     async def check_deposit_waiver(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, WAIVER_FIELDS)
-        deposit = require_amount(body)
+        body = parse_waiver_check(await read_json(request))
+        deposit = Money(body.amount_fen, body.currency)
         person_id = await self._person_id(body)
         caller = callers.merchant(request)
         answer = await self._credit.check_deposit_waiver(

@@ -8,13 +8,14 @@ History is its own paged route (GET /v1/credit/score/history), not embedded in t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
+from pydantic import Field
 
-from chassis.errors import InvalidArgument
-from chassis.money import AMOUNT_FEN_MAX, Money
+from chassis.money import Money
 from colony.credit.v1 import credit_pb2 as cpb
 from gateway.clients import CreditClient
 from gateway.credit import callers
@@ -25,39 +26,49 @@ from gateway.credit.representations import (
     score_json,
 )
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import (
+    Body,
+    Currency,
+    NonNegativeAmountFen,
+    body_schemas,
+    one_of,
+    read_body,
+)
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
 from gateway.edge.ownership import page_json
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS, page_request
-from gateway.edge.payloads import optional_text, read_json_object, require_currency
 from gateway.edge.representations import encode_json, json_response, money_to_proto
 from gateway.edge.routing import AuthScheme, Route, route_factory
 
 OPERATION_DECLARE = "createCreditDeclaration"
-DECLARATION_FIELDS = ("monthly_income_fen", "currency", "education", "employer")
 # A transport bound; the credit service holds the real limit.
 EMPLOYER_LENGTH_MAX = 100
 
+Employer = Annotated[str, Field(min_length=1, max_length=EMPLOYER_LENGTH_MAX, pattern=r"\S")]
+
+
+class CreditDeclarationRequest(Body):
+    """Self-declared data, weighed less than what the platform observes. A declaration
+    replaces the previous one: a field left out (or null) is no longer declared."""
+
+    field_reasons: ClassVar[Mapping[str, str]] = {
+        "monthly_income_fen": "INVALID_AMOUNT",
+        "currency": "UNSUPPORTED_CURRENCY",
+    }
+
+    monthly_income_fen: Annotated[
+        NonNegativeAmountFen,
+        Field(description="Monthly income in whole fen (0 or absent: not declared)."),
+    ] = 0
+    currency: Currency = "CNY"
+    education: Annotated[str, one_of(EDUCATION_NAMES)] | None = None
+    employer: Employer | None = None
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "CreditDeclarationRequest": {
-        "type": "object",
-        "description": "Self-declared data, weighed less than what the platform observes. A "
-        "declaration replaces the previous one: a field left out is no longer declared.",
-        "additionalProperties": False,
-        "properties": {
-            "monthly_income_fen": {
-                "type": "integer",
-                "format": "int64",
-                "minimum": 0,
-                "maximum": AMOUNT_FEN_MAX,
-                "description": "Monthly income in whole fen (0 or absent: not declared).",
-            },
-            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
-            "education": {"type": "string", "enum": list(EDUCATION_NAMES)},
-            "employer": {"type": "string", "maxLength": EMPLOYER_LENGTH_MAX},
-        },
-    },
+    **body_schemas(CreditDeclarationRequest),
     "CreditDeclared": {
         "type": "object",
         "required": ["declaration", "score"],
@@ -69,25 +80,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def _declaration(body: dict[str, Any]) -> cpb.Declaration:
-    income_fen = body.get("monthly_income_fen", 0)
-    if type(income_fen) is not int or not 0 <= income_fen <= AMOUNT_FEN_MAX:
-        raise InvalidArgument(
-            "monthly_income_fen must be a whole number of fen, 0 or more",
-            reason="INVALID_AMOUNT",
-            metadata={"field": "monthly_income_fen"},
-        )
-    income = Money(income_fen, require_currency(body))
-    education = body.get("education")
-    if education is not None and education not in EDUCATION_NAMES:
-        raise InvalidArgument(
-            f"education must be one of {', '.join(EDUCATION_NAMES)}",
-            metadata={"field": "education"},
-        )
+def _declaration(body: CreditDeclarationRequest) -> cpb.Declaration:
     return cpb.Declaration(
-        monthly_income=money_to_proto(income),
-        education=EDUCATION_NAMES[education] if education else cpb.EDUCATION_UNSPECIFIED,
-        employer=optional_text(body, "employer", EMPLOYER_LENGTH_MAX) or "",
+        monthly_income=money_to_proto(Money(body.monthly_income_fen, body.currency)),
+        education=EDUCATION_NAMES[body.education] if body.education else cpb.EDUCATION_UNSPECIFIED,
+        employer=body.employer or "",
     )
 
 
@@ -163,7 +160,7 @@ class CreditScoreRoutes:
 
     async def declare(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, DECLARATION_FIELDS)
+        body = await read_body(request, CreditDeclarationRequest)
         declaration = _declaration(body)
         caller, person_id = callers.owner(request), callers.person_of(request)
 
@@ -186,6 +183,6 @@ class CreditScoreRoutes:
             user_id=request[CALLER].user_id,
             key=key,
             operation_id=OPERATION_DECLARE,
-            body=body,
+            body=body.fields_sent(),
             operation=declare,
         )

@@ -11,24 +11,35 @@ Only operators get past the middleware; every change is logged with the operator
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import Field
 
 from chassis.clock import Clock, business_date_of, parse_business_date
 from chassis.errors import InvalidArgument
 from chassis.money import Money
-from colony.common.v1 import money_pb2
 from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.clients import PaymentClient, WealthClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import (
+    DATE_PATTERN,
+    DECIMAL_PATTERN,
+    AmountFen,
+    Body,
+    Currency,
+    Moment,
+    body_schemas,
+    one_of,
+    read_body,
+)
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
 from gateway.edge.ownership import path_id
-from gateway.edge.payloads import read_json_object, require_amount, require_text
 from gateway.edge.representations import json_response, money_json, money_proto_json, money_to_proto
 from gateway.edge.routing import AuthScheme, Route, route_factory
 from gateway.wealth.jobs import WealthJobs
@@ -45,43 +56,73 @@ from gateway.wealth.reservations import AllocationOutcome, ReservationMatching
 
 log = logging.getLogger("colony.gateway.admin")
 
-JOBS_FIELDS = ("business_date",)
-PRODUCT_FIELDS = (
-    "product_id",
-    "issuer",
-    "insurer",
-    "term_days",
-    "expected_annual_yield",
-    "amount_min_fen",
-    "quota_fen",
-    "currency",
-    "sale_starts_at",
-    "sale_ends_at",
-)
-FUND_FIELDS = ("fund_id", "name", "category", "risk_level")
-NAV_FIELDS = ("nav_date", "nav_per_unit")
 # Transport bounds only: the wealth service holds the rules.
 TEXT_LENGTH_MAX = 200
 DECIMAL_LENGTH_MAX = 32
 TERM_DAYS_MAX = 3650
 FUND_CATEGORIES = enum_names(wpb.FundCategory, "FUND_CATEGORY_")
+RISK_LEVELS = ("R1", "R2", "R3", "R4", "R5")
+
+Text = Annotated[str, Field(min_length=1, max_length=TEXT_LENGTH_MAX, pattern=r"\S")]
+DateText = Annotated[
+    str,
+    Field(pattern=DATE_PATTERN, json_schema_extra={"format": "date"}),
+]
+DecimalText = Annotated[str, Field(pattern=DECIMAL_PATTERN, max_length=DECIMAL_LENGTH_MAX)]
+
+
+class WealthJobsRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = {"business_date": "INVALID_BUSINESS_DATE"}
+
+    business_date: Annotated[
+        DateText,
+        Field(
+            description="The business date (CST) the jobs run for; it must have begun. "
+            "The Yu'e Bao income distributed is that of the day before."
+        ),
+    ]
+
+
+class CreateProductRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = {
+        "amount_min_fen": "INVALID_AMOUNT",
+        "quota_fen": "INVALID_AMOUNT",
+        "currency": "UNSUPPORTED_CURRENCY",
+    }
+
+    product_id: Annotated[
+        Text, Field(description="Chosen by the operator: creating it again is the same call.")
+    ]
+    issuer: Text
+    insurer: Text
+    term_days: Annotated[int, Field(ge=1, le=TERM_DAYS_MAX)]
+    expected_annual_yield: Annotated[DecimalText, Field(examples=["0.0420"])]
+    amount_min_fen: AmountFen
+    quota_fen: AmountFen
+    currency: Currency = "CNY"
+    sale_starts_at: Moment
+    sale_ends_at: Moment
+
+
+class CreateFundRequest(Body):
+    fund_id: Text
+    name: Text
+    category: Annotated[str, one_of(FUND_CATEGORIES)]
+    risk_level: Literal["R1", "R2", "R3", "R4", "R5"]
+
+
+class PublishNavRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = {"nav_date": "INVALID_BUSINESS_DATE"}
+
+    nav_date: DateText
+    nav_per_unit: Annotated[DecimalText, Field(examples=["1.0234"])]
+
 
 _MONEY = schema_ref("Money")
 _DATE = {"type": "string", "format": "date"}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "WealthJobsRequest": {
-        "type": "object",
-        "required": ["business_date"],
-        "additionalProperties": False,
-        "properties": {
-            "business_date": {
-                **_DATE,
-                "description": "The business date (CST) the jobs run for; it must have begun. "
-                "The Yu'e Bao income distributed is that of the day before.",
-            }
-        },
-    },
+    **body_schemas(WealthJobsRequest, CreateProductRequest, CreateFundRequest, PublishNavRequest),
     "WealthJobsRun": {
         "type": "object",
         "required": ["business_date", "income", "income_skipped", "fixed_term", "payouts"],
@@ -162,37 +203,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "breaches": {"type": "array", "items": {"type": "string"}},
         },
     },
-    "CreateProductRequest": {
-        "type": "object",
-        "required": [
-            "product_id",
-            "issuer",
-            "insurer",
-            "term_days",
-            "expected_annual_yield",
-            "amount_min_fen",
-            "quota_fen",
-            "sale_starts_at",
-            "sale_ends_at",
-        ],
-        "additionalProperties": False,
-        "properties": {
-            "product_id": {
-                "type": "string",
-                "maxLength": TEXT_LENGTH_MAX,
-                "description": "Chosen by the operator: creating it again is the same call.",
-            },
-            "issuer": {"type": "string", "maxLength": TEXT_LENGTH_MAX},
-            "insurer": {"type": "string", "maxLength": TEXT_LENGTH_MAX},
-            "term_days": {"type": "integer", "minimum": 1, "maximum": TERM_DAYS_MAX},
-            "expected_annual_yield": {"type": "string", "example": "0.0420"},
-            "amount_min_fen": {"type": "integer", "format": "int64", "minimum": 1},
-            "quota_fen": {"type": "integer", "format": "int64", "minimum": 1},
-            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
-            "sale_starts_at": {"type": "string", "format": "date-time"},
-            "sale_ends_at": {"type": "string", "format": "date-time"},
-        },
-    },
     "ReservationMatching": {
         "type": "object",
         "required": ["reservation_purchases"],
@@ -233,26 +243,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             },
         },
     },
-    "CreateFundRequest": {
-        "type": "object",
-        "required": ["fund_id", "name", "category", "risk_level"],
-        "additionalProperties": False,
-        "properties": {
-            "fund_id": {"type": "string", "maxLength": TEXT_LENGTH_MAX},
-            "name": {"type": "string", "maxLength": TEXT_LENGTH_MAX},
-            "category": {"type": "string", "enum": FUND_CATEGORIES},
-            "risk_level": {"type": "string", "enum": ["R1", "R2", "R3", "R4", "R5"]},
-        },
-    },
-    "PublishNavRequest": {
-        "type": "object",
-        "required": ["nav_date", "nav_per_unit"],
-        "additionalProperties": False,
-        "properties": {
-            "nav_date": _DATE,
-            "nav_per_unit": {"type": "string", "example": "1.0234"},
-        },
-    },
     "NavPublished": {
         "type": "object",
         "required": ["nav", "orders_priced"],
@@ -270,56 +260,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def _timestamp(body: dict[str, Any], field: str) -> Timestamp:
-    text = require_text(body, field, TEXT_LENGTH_MAX)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InvalidArgument(
-            f"{field} must be an RFC 3339 date-time with its offset", metadata={"field": field}
-        )
+def _timestamp(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment)
     return stamp
-
-
-def _whole_number(body: dict[str, Any], field: str, maximum: int) -> int:
-    value = body.get(field)
-    if type(value) is not int or not 1 <= value <= maximum:
-        raise InvalidArgument(
-            f"{field} must be a whole number from 1 to {maximum}", metadata={"field": field}
-        )
-    return value
-
-
-def _money_field(body: dict[str, Any], field: str) -> money_pb2.Money:
-    try:
-        amount = require_amount(
-            {"amount_fen": body.get(field), "currency": body.get("currency", "CNY")}
-        )
-    except InvalidArgument as error:
-        raise InvalidArgument(
-            f"{field}: {error.message}", reason=error.reason, metadata={"field": field}
-        ) from None
-    return money_to_proto(amount)
-
-
-def _risk_level(body: dict[str, Any]) -> int:
-    text = body.get("risk_level")
-    if text not in ("R1", "R2", "R3", "R4", "R5"):
-        raise InvalidArgument("risk_level is one of R1 to R5", metadata={"field": "risk_level"})
-    return int(str(text)[1])
-
-
-def _fund_category(body: dict[str, Any]) -> int:
-    text = body.get("category")
-    if text not in FUND_CATEGORIES:
-        raise InvalidArgument(
-            f"category is one of {', '.join(FUND_CATEGORIES)}", metadata={"field": "category"}
-        )
-    return enum_value(wpb.FundCategory, str(text), "FUND_CATEGORY_")
 
 
 def _outcomes_json(outcomes: list[AllocationOutcome]) -> list[dict[str, Any]]:
@@ -448,8 +392,8 @@ class WealthAdminRoutes:
         ]
 
     async def run_jobs(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, JOBS_FIELDS)
-        business_date = parse_business_date(require_text(body, "business_date", DECIMAL_LENGTH_MAX))
+        body = await read_body(request, WealthJobsRequest)
+        business_date = parse_business_date(body.business_date)
         if business_date > business_date_of(self._clock.now()):
             raise InvalidArgument(
                 f"business date {business_date} has not begun",
@@ -487,25 +431,21 @@ class WealthAdminRoutes:
         return json_response({"omnibus": lines, "breaches": list(audit.breaches)})
 
     async def create_product(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, PRODUCT_FIELDS)
-        product_id = require_text(body, "product_id", TEXT_LENGTH_MAX)
-        amount_min = _money_field(body, "amount_min_fen")
-        quota = _money_field(body, "quota_fen")
+        body = await read_body(request, CreateProductRequest)
+        product_id = body.product_id
         await self._wealth.create_product(
             wpb.CreateProductRequest(
                 # The operator names the product: the same product again is the same call.
                 idempotency_key=f"create-product:{product_id}",
                 product_id=product_id,
-                issuer=require_text(body, "issuer", TEXT_LENGTH_MAX),
-                insurer=require_text(body, "insurer", TEXT_LENGTH_MAX),
-                term_days=_whole_number(body, "term_days", TERM_DAYS_MAX),
-                expected_annual_yield=require_text(
-                    body, "expected_annual_yield", DECIMAL_LENGTH_MAX
-                ),
-                amount_min=amount_min,
-                quota=quota,
-                sale_starts_at=_timestamp(body, "sale_starts_at"),
-                sale_ends_at=_timestamp(body, "sale_ends_at"),
+                issuer=body.issuer,
+                insurer=body.insurer,
+                term_days=body.term_days,
+                expected_annual_yield=body.expected_annual_yield,
+                amount_min=money_to_proto(Money(body.amount_min_fen, body.currency)),
+                quota=money_to_proto(Money(body.quota_fen, body.currency)),
+                sale_starts_at=_timestamp(body.sale_starts_at),
+                sale_ends_at=_timestamp(body.sale_ends_at),
             )
         )
         log.info(
@@ -545,15 +485,17 @@ class WealthAdminRoutes:
         return json_response(product_json(response.product))
 
     async def create_fund(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, FUND_FIELDS)
-        fund_id = require_text(body, "fund_id", TEXT_LENGTH_MAX)
+        body = await read_body(request, CreateFundRequest)
+        fund_id = body.fund_id
         response = await self._wealth.create_fund(
             wpb.CreateFundRequest(
                 idempotency_key=f"create-fund:{fund_id}",
                 fund_id=fund_id,
-                name=require_text(body, "name", TEXT_LENGTH_MAX),
-                category=_fund_category(body),  # type: ignore[arg-type]
-                risk_level=_risk_level(body),
+                name=body.name,
+                category=enum_value(  # type: ignore[arg-type]
+                    wpb.FundCategory, body.category, "FUND_CATEGORY_"
+                ),
+                risk_level=RISK_LEVELS.index(body.risk_level) + 1,
             )
         )
         log.info(
@@ -563,12 +505,10 @@ class WealthAdminRoutes:
         return json_response(fund_json(response.fund), status=HTTPStatus.CREATED)
 
     async def publish_nav(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, NAV_FIELDS)
+        body = await read_body(request, PublishNavRequest)
         fund_id = path_id(request, "fund_id", "fund")
-        nav_date = parse_business_date(
-            require_text(body, "nav_date", DECIMAL_LENGTH_MAX), "nav_date"
-        )
-        nav_per_unit = require_text(body, "nav_per_unit", DECIMAL_LENGTH_MAX)
+        nav_date = parse_business_date(body.nav_date, "nav_date")
+        nav_per_unit = body.nav_per_unit
         # Publishing the same NAV again changes nothing; a different one is refused.
         response = await self._wealth.publish_nav(
             wpb.PublishNavRequest(

@@ -15,35 +15,37 @@ from typing import Any
 from aiohttp import web
 
 from chassis.errors import InvalidArgument
+from chassis.money import Money
 from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.clients import WealthClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import (
+    body_schemas,
+    read_body,
+    read_optional_body,
+)
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.openapi import schema_ref
 from gateway.edge.ownership import ID_LENGTH_MAX, get_own, list_own, list_page, path_id
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import (
-    AMOUNT_PROPERTIES,
-    read_json_object,
-    read_optional_json_object,
-    require_amount,
-    require_text,
-)
 from gateway.edge.representations import encode_json, json_response, money_to_proto
 from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
+from gateway.wealth.bodies import (
+    NoOptions,
+    PriceRequest,
+    ProductSubscriptionRequest,
+    ReservationRequest,
+)
 from gateway.wealth.ledger import WealthLedger
+from gateway.wealth.prechecks import check_listing_purchase, check_subscription
 from gateway.wealth.representations import (
     enum_names,
     holding_json,
     listing_json,
     product_json,
     reservation_json,
-)
-from gateway.wealth.requests import (
-    money_property,
-    require_amount_field,
 )
 from gateway.wealth.sagas.product_subscription import product_subscription_input
 from gateway.wealth.sagas.transfer_purchase import transfer_purchase_input
@@ -54,11 +56,7 @@ OPERATION_WITHDRAW_LISTING = "withdrawTransferListing"
 OPERATION_BUY_LISTING = "buyTransferListing"
 OPERATION_CREATE_RESERVATION = "createReservation"
 OPERATION_CANCEL_RESERVATION = "cancelReservation"
-AMOUNT_FIELDS = ("amount_fen", "currency")
-PRICE_FIELDS = ("price_fen", "currency")
-RESERVATION_FIELDS = ("amount_fen", "currency", "annual_yield_min", "term_days_max")
-DECIMAL_LENGTH_MAX = 32
-TERM_DAYS_MAX = 3650
+
 
 _MONEY = schema_ref("Money")
 _DATE = {"type": "string", "format": "date"}
@@ -242,31 +240,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
         },
     },
-    "ProductSubscriptionRequest": {
-        "type": "object",
-        "required": ["amount_fen"],
-        "additionalProperties": False,
-        "properties": AMOUNT_PROPERTIES,
-    },
-    "PriceRequest": {
-        "type": "object",
-        "required": ["price_fen"],
-        "additionalProperties": False,
-        "properties": {
-            "price_fen": money_property("The price."),
-            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
-        },
-    },
-    "ReservationRequest": {
-        "type": "object",
-        "required": ["amount_fen", "annual_yield_min", "term_days_max"],
-        "additionalProperties": False,
-        "properties": {
-            **AMOUNT_PROPERTIES,
-            "annual_yield_min": _YIELD,
-            "term_days_max": {"type": "integer", "minimum": 1, "maximum": TERM_DAYS_MAX},
-        },
-    },
+    **body_schemas(ProductSubscriptionRequest, PriceRequest, ReservationRequest),
 }
 
 ON_SALE_QUERY = QueryParameter(
@@ -487,19 +461,21 @@ class FixedTermRoutes:
     async def subscribe(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
         product_id = path_id(request, "product_id", "product")
-        body = await read_json_object(request, AMOUNT_FIELDS)
-        amount = require_amount(body)
+        body = await read_body(request, ProductSubscriptionRequest)
+        amount = Money(body.amount_fen, body.currency)
         account_id = request[CALLER].account_id
 
         async def saga_input() -> dict[str, Any]:
             await self._ledger.ensure_accounts()
+            # Only for a new operation: a refusal here is answered before any hold.
+            await check_subscription(self._wealth, product_id, amount)
             return product_subscription_input(account_id, product_id, amount)
 
         return await self._operations.start(
             request,
             self._operations.sagas.product_subscription,
             operation_id=OPERATION_SUBSCRIBE,
-            body={"product_id": product_id, **body},
+            body={"product_id": product_id, **body.fields_sent()},
             saga_input=saga_input,
         )
 
@@ -532,8 +508,8 @@ class FixedTermRoutes:
     async def list_holding(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
         holding_id = path_id(request, "holding_id", "holding")
-        body = await read_json_object(request, PRICE_FIELDS)
-        price = require_amount_field(body, "price_fen")
+        body = await read_body(request, PriceRequest)
+        price = Money(body.price_fen, body.currency)
         caller = request[CALLER]
 
         async def offer(grpc_key: str) -> StoredResponse:
@@ -551,14 +527,14 @@ class FixedTermRoutes:
             user_id=caller.user_id,
             key=key,
             operation_id=OPERATION_LIST_HOLDING,
-            body={"holding_id": holding_id, **body},
+            body={"holding_id": holding_id, **body.fields_sent()},
             operation=offer,
         )
 
     async def withdraw_listing(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
         holding_id = path_id(request, "holding_id", "holding")
-        await read_optional_json_object(request, ())
+        await read_optional_body(request, NoOptions)
         caller = request[CALLER]
 
         async def withdraw(grpc_key: str) -> StoredResponse:
@@ -591,19 +567,21 @@ class FixedTermRoutes:
     async def buy_listing(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
         holding_id = path_id(request, "holding_id", "holding")
-        body = await read_json_object(request, PRICE_FIELDS)
-        price = require_amount_field(body, "price_fen")
+        body = await read_body(request, PriceRequest)
+        price = Money(body.price_fen, body.currency)
         account_id = request[CALLER].account_id
 
         async def saga_input() -> dict[str, Any]:
             await self._ledger.ensure_accounts()
+            # Only for a new operation: a refusal here is answered before any hold.
+            await check_listing_purchase(self._wealth, account_id, holding_id, price)
             return transfer_purchase_input(account_id, holding_id, price)
 
         return await self._operations.start(
             request,
             self._operations.sagas.transfer_purchase,
             operation_id=OPERATION_BUY_LISTING,
-            body={"holding_id": holding_id, **body},
+            body={"holding_id": holding_id, **body.fields_sent()},
             saga_input=saga_input,
         )
 
@@ -611,15 +589,9 @@ class FixedTermRoutes:
 
     async def create_reservation(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, RESERVATION_FIELDS)
-        amount = require_amount(body)
-        annual_yield_min = require_text(body, "annual_yield_min", DECIMAL_LENGTH_MAX)
-        term_days_max = body.get("term_days_max")
-        if type(term_days_max) is not int or not 1 <= term_days_max <= TERM_DAYS_MAX:
-            raise InvalidArgument(
-                f"term_days_max must be a whole number from 1 to {TERM_DAYS_MAX}",
-                metadata={"field": "term_days_max"},
-            )
+        body = await read_body(request, ReservationRequest)
+        amount = Money(body.amount_fen, body.currency)
+        annual_yield_min, term_days_max = body.annual_yield_min, body.term_days_max
         caller = request[CALLER]
 
         async def create(grpc_key: str) -> StoredResponse:
@@ -640,7 +612,7 @@ class FixedTermRoutes:
             user_id=caller.user_id,
             key=key,
             operation_id=OPERATION_CREATE_RESERVATION,
-            body=body,
+            body=body.fields_sent(),
             operation=create,
         )
 
@@ -657,7 +629,7 @@ class FixedTermRoutes:
     async def cancel_reservation(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
         reservation_id = path_id(request, "reservation_id", "reservation")
-        await read_optional_json_object(request, ())
+        await read_optional_body(request, NoOptions)
         caller = request[CALLER]
 
         async def cancel(grpc_key: str) -> StoredResponse:

@@ -10,7 +10,6 @@ positions are the caller's only.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
 from typing import Any
 
@@ -21,17 +20,22 @@ from chassis.money import Money
 from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.clients import WealthClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import (
+    body_schemas,
+    read_body,
+)
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.openapi import schema_ref
 from gateway.edge.ownership import get_own, list_own, list_page, path_id
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS, page_request
-from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json_object, require_amount, require_text
 from gateway.edge.representations import encode_json, json_response, money_json
 from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
+from gateway.wealth.bodies import FundBuyRequest, FundSellRequest, RiskQuestionnaire
 from gateway.wealth.ledger import WealthLedger
 from gateway.wealth.positions import fund_positions
+from gateway.wealth.prechecks import check_fund_purchase
 from gateway.wealth.representations import (
     enum_names,
     enum_value,
@@ -45,13 +49,9 @@ from gateway.wealth.sagas.fund_purchase import fund_purchase_input
 OPERATION_BUY = "buyFund"
 OPERATION_SELL = "sellFund"
 OPERATION_SUBMIT_PROFILE = "submitRiskProfile"
-BUY_FIELDS = ("amount_fen", "currency", "risk_acknowledged")
-SELL_FIELDS = ("units",)
-PROFILE_FIELDS = ("answer_scores",)
-QUESTIONS = 10
-UNITS_LENGTH_MAX = 32
 RECOMMENDATIONS_MAX = 20
 FUND_CATEGORIES = enum_names(wpb.FundCategory, "FUND_CATEGORY_")
+
 
 _MONEY = schema_ref("Money")
 _DATE = {"type": "string", "format": "date"}
@@ -124,40 +124,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "valid": {"type": "boolean", "description": "False a year after assessment."},
         },
     },
-    "RiskQuestionnaire": {
-        "type": "object",
-        "required": ["answer_scores"],
-        "additionalProperties": False,
-        "properties": {
-            "answer_scores": {
-                "type": "array",
-                "minItems": QUESTIONS,
-                "maxItems": QUESTIONS,
-                "items": {"type": "integer", "minimum": 1, "maximum": 5},
-                "description": "The 10 answers, each scored 1 (most cautious) to 5.",
-            }
-        },
-    },
-    "FundBuyRequest": {
-        "type": "object",
-        "required": ["amount_fen"],
-        "additionalProperties": False,
-        "properties": {
-            **AMOUNT_PROPERTIES,
-            "risk_acknowledged": {
-                "type": "boolean",
-                "default": False,
-                "description": "The caller accepts a fund above their risk level "
-                "(without it such a buy is refused with SUITABILITY).",
-            },
-        },
-    },
-    "FundSellRequest": {
-        "type": "object",
-        "required": ["units"],
-        "additionalProperties": False,
-        "properties": {"units": _UNITS},
-    },
+    **body_schemas(RiskQuestionnaire, FundBuyRequest, FundSellRequest),
     "FundOrder": {
         "type": "object",
         "required": [
@@ -259,42 +226,6 @@ LIMIT_QUERY = QueryParameter(
     {"type": "integer", "minimum": 1, "maximum": RECOMMENDATIONS_MAX, "default": 10},
     "At most this many.",
 )
-
-
-def _units(body: dict[str, Any]) -> str:
-    text = require_text(body, "units", UNITS_LENGTH_MAX)
-    try:
-        Decimal(text)
-    except InvalidOperation:
-        raise InvalidArgument(
-            'units must be a decimal such as "100.25"',
-            reason="INVALID_AMOUNT",
-            metadata={"field": "units"},
-        ) from None
-    return text
-
-
-def _answer_scores(body: dict[str, Any]) -> list[int]:
-    scores = body.get("answer_scores")
-    if (
-        not isinstance(scores, list)
-        or len(scores) != QUESTIONS
-        or not all(type(score) is int and 1 <= score <= 5 for score in scores)
-    ):
-        raise InvalidArgument(
-            f"answer_scores must be {QUESTIONS} whole numbers from 1 to 5",
-            metadata={"field": "answer_scores"},
-        )
-    return scores
-
-
-def _risk_acknowledged(body: dict[str, Any]) -> bool:
-    value = body.get("risk_acknowledged", False)
-    if not isinstance(value, bool):
-        raise InvalidArgument(
-            "risk_acknowledged must be true or false", metadata={"field": "risk_acknowledged"}
-        )
-    return value
 
 
 class FundRoutes:
@@ -478,8 +409,8 @@ class FundRoutes:
 
     async def submit_risk_profile(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, PROFILE_FIELDS)
-        scores = _answer_scores(body)
+        body = await read_body(request, RiskQuestionnaire)
+        scores = body.answer_scores
         caller = request[CALLER]
 
         async def submit(grpc_key: str) -> StoredResponse:
@@ -496,35 +427,39 @@ class FundRoutes:
             user_id=caller.user_id,
             key=key,
             operation_id=OPERATION_SUBMIT_PROFILE,
-            body=body,
+            body=body.fields_sent(),
             operation=submit,
         )
 
     async def buy(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
         fund_id = path_id(request, "fund_id", "fund")
-        body = await read_json_object(request, BUY_FIELDS)
-        amount = require_amount(body)
-        acknowledged = _risk_acknowledged(body)
+        body = await read_body(request, FundBuyRequest)
+        amount = Money(body.amount_fen, body.currency)
+        acknowledged = body.risk_acknowledged
         account_id = request[CALLER].account_id
 
         async def saga_input() -> dict[str, Any]:
             await self._ledger.ensure_accounts()
+            # Only for a new operation: a refusal here is answered before any hold.
+            await check_fund_purchase(
+                self._wealth, account_id, fund_id, amount, risk_acknowledged=acknowledged
+            )
             return fund_purchase_input(account_id, fund_id, amount, risk_acknowledged=acknowledged)
 
         return await self._operations.start(
             request,
             self._operations.sagas.fund_purchase,
             operation_id=OPERATION_BUY,
-            body={"fund_id": fund_id, **body},
+            body={"fund_id": fund_id, **body.fields_sent()},
             saga_input=saga_input,
         )
 
     async def sell(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
         fund_id = path_id(request, "fund_id", "fund")
-        body = await read_json_object(request, SELL_FIELDS)
-        units = _units(body)
+        body = await read_body(request, FundSellRequest)
+        units = body.units
         caller = request[CALLER]
 
         async def sell(grpc_key: str) -> StoredResponse:
@@ -542,7 +477,7 @@ class FundRoutes:
             user_id=caller.user_id,
             key=key,
             operation_id=OPERATION_SELL,
-            body={"fund_id": fund_id, **body},
+            body={"fund_id": fund_id, **body.fields_sent()},
             operation=sell,
         )
 

@@ -13,18 +13,20 @@ from typing import Any
 
 from aiohttp import web
 
+from chassis.money import Money
 from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.clients import WealthClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import body_schemas, read_body
 from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.openapi import schema_ref
 from gateway.edge.ownership import list_own
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json_object, require_amount
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
+from gateway.wealth.bodies import YuebaoAmountRequest
 from gateway.wealth.ledger import WealthLedger
 from gateway.wealth.representations import (
     yuebao_account_json,
@@ -36,7 +38,7 @@ from gateway.wealth.sagas.yuebao_subscription import yuebao_subscription_input
 
 OPERATION_SUBSCRIBE = "subscribeYuebao"
 OPERATION_REDEEM = "redeemYuebao"
-AMOUNT_FIELDS = ("amount_fen", "currency")
+
 
 _MONEY = schema_ref("Money")
 _RATE = {"type": "string", "description": 'A decimal fraction: "0.0175" is 1.75%.'}
@@ -161,12 +163,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "shares_outstanding": _MONEY,
         },
     },
-    "YuebaoAmountRequest": {
-        "type": "object",
-        "required": ["amount_fen"],
-        "additionalProperties": False,
-        "properties": AMOUNT_PROPERTIES,
-    },
+    **body_schemas(YuebaoAmountRequest),
 }
 
 
@@ -280,8 +277,8 @@ class YuebaoRoutes:
 
     async def subscribe(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
-        body = await read_json_object(request, AMOUNT_FIELDS)
-        amount = require_amount(body)
+        body = await read_body(request, YuebaoAmountRequest)
+        amount = Money(body.amount_fen, body.currency)
         account_id = request[CALLER].account_id
 
         async def saga_input() -> dict[str, Any]:
@@ -292,14 +289,14 @@ class YuebaoRoutes:
             request,
             self._operations.sagas.yuebao_subscription,
             operation_id=OPERATION_SUBSCRIBE,
-            body=body,
+            body=body.fields_sent(),
             saga_input=saga_input,
         )
 
     async def redeem(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
-        body = await read_json_object(request, AMOUNT_FIELDS)
-        amount = require_amount(body)
+        body = await read_body(request, YuebaoAmountRequest)
+        amount = Money(body.amount_fen, body.currency)
         account_id = request[CALLER].account_id
 
         async def saga_input() -> dict[str, Any]:
@@ -310,6 +307,6 @@ class YuebaoRoutes:
             request,
             self._operations.sagas.yuebao_redemption,
             operation_id=OPERATION_REDEEM,
-            body=body,
+            body=body.fields_sent(),
             saga_input=saga_input,
         )
