@@ -12,10 +12,11 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+from pymongo.asynchronous.database import AsyncDatabase
 
 from chassis.clock import Clock
 from chassis.feed_follower import UpstreamFeed
-from chassis.mongo import MongoClient
+from chassis.mongo import Document, MongoClient
 from gateway.clients import (
     CreditClient,
     LoanClient,
@@ -59,6 +60,7 @@ from gateway.loans import representations as loan_representations
 from gateway.loans.jobs import LoanJobs
 from gateway.loans.ledger import LoanLedger
 from gateway.loans.merchant import routes as merchant_lending_routes
+from gateway.loans.merchant.schedule import OrderLoanJobsSchedule
 from gateway.loans.merchant.wiring import MerchantLending
 from gateway.loans.refunds import HuabeiRefunds
 from gateway.loans.routes import admin as loan_admin
@@ -101,6 +103,7 @@ SAGAS_COLLECTION = "sagas"
 PAYMENT_CODE_WALLETS_COLLECTION = "payment_code_wallets"
 WEALTH_JOB_RUNS_COLLECTION = "wealth_job_runs"
 LOAN_JOB_RUNS_COLLECTION = "loan_job_runs"
+ORDER_LOAN_JOB_RUNS_COLLECTION = "order_loan_job_runs"
 LOGIN_FAILURES_COLLECTION = "login_failures"
 
 
@@ -119,6 +122,33 @@ def _api_key_scopes(request: web.Request) -> tuple[str, ...] | None:
     """The scopes of the API key a request came with; None for a token or a public route."""
     caller = request.get(CALLER)
     return caller.api_key_scopes if caller is not None else None
+
+
+def _install_loan_schedules(
+    app: web.Application,
+    settings: GatewaySettings,
+    *,
+    database: AsyncDatabase[Document],
+    clock: Clock,
+    loan_jobs: LoanJobs,
+    lending: MerchantLending,
+    saga_engine: SagaEngine,
+) -> None:
+    """The loan job by business date, and the order-loan job (withholdings relayed,
+    post-loan control) once an interval on one replica."""
+    LoanJobsSchedule(
+        loan_jobs,
+        database[LOAN_JOB_RUNS_COLLECTION],
+        clock,
+        interval_seconds=settings.loan_jobs_interval_seconds,
+    ).install(app)
+    OrderLoanJobsSchedule(
+        lending.order_jobs,
+        database[ORDER_LOAN_JOB_RUNS_COLLECTION],
+        clock,
+        instance_id=saga_engine.instance_id,
+        interval_seconds=settings.order_loan_jobs_interval_seconds,
+    ).install(app)
 
 
 def _merge_schemas(*groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -355,12 +385,15 @@ def create_app(
         instance_id=saga_engine.instance_id,
         interval_seconds=settings.wealth_jobs_interval_seconds,
     ).install(app)
-    LoanJobsSchedule(
-        loan_jobs,
-        database[LOAN_JOB_RUNS_COLLECTION],
-        clock,
-        interval_seconds=settings.loan_jobs_interval_seconds,
-    ).install(app)
+    _install_loan_schedules(
+        app,
+        settings,
+        database=database,
+        clock=clock,
+        loan_jobs=loan_jobs,
+        lending=lending,
+        saga_engine=saga_engine,
+    )
     # Refunds of Huabei-paid trades go back to the line (the payment feed's refund decisions).
     HuabeiRefunds(
         mongo_client,

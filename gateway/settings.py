@@ -199,6 +199,8 @@ class GatewaySettings:
     wealth_jobs_interval_seconds: float = 60.0
     # The same for the loan job (bills, accrual, delinquency). gateway.loans.schedule.
     loan_jobs_interval_seconds: float = 60.0
+    # The same for the order-loan job (a round, not a date). gateway.loans.merchant.schedule.
+    order_loan_jobs_interval_seconds: float = 60.0
     # The same for the insurance job (expiry; approved claims paid). gateway.insurance.jobs.
     insurance_jobs_interval_seconds: float = 60.0
     # The gateway's certificate and the CA (COLONY_TLS_CA/_CERT/_KEY, chassis.tls): mutual
@@ -244,6 +246,9 @@ class GatewaySettings:
             ),
             loan_jobs_interval_seconds=_number(
                 env, "COLONY_LOAN_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True
+            ),
+            order_loan_jobs_interval_seconds=_number(
+                env, "COLONY_ORDER_LOAN_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True
             ),
             insurance_jobs_interval_seconds=_number(
                 env, "COLONY_INSURANCE_JOBS_INTERVAL_SECONDS", 60.0, zero_allowed=True

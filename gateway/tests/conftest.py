@@ -81,6 +81,7 @@ def gateway_settings(
         # Business dates are run by the tests themselves (test_wealth_schedule runs its own).
         "COLONY_WEALTH_JOBS_INTERVAL_SECONDS": "0",
         "COLONY_LOAN_JOBS_INTERVAL_SECONDS": "0",
+        "COLONY_ORDER_LOAN_JOBS_INTERVAL_SECONDS": "0",
         "COLONY_INSURANCE_JOBS_INTERVAL_SECONDS": "0",
         # The whole contract, operator routes included, and /docs: tests read both
         # (outside dev a deployment turns them on explicitly; test_edge_security).

@@ -273,6 +273,7 @@ def _environment(
         # No business-date job moving wealth money while a test counts it.
         "COLONY_WEALTH_JOBS_INTERVAL_SECONDS": "0",
         "COLONY_LOAN_JOBS_INTERVAL_SECONDS": "0",
+        "COLONY_ORDER_LOAN_JOBS_INTERVAL_SECONDS": "0",
     }
 
 
