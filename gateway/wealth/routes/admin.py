@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, ClassVar, Literal
 
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from chassis.clock import Clock, business_date_of, parse_business_date
 from chassis.errors import InvalidArgument
@@ -64,9 +64,17 @@ FUND_CATEGORIES = enum_names(wpb.FundCategory, "FUND_CATEGORY_")
 RISK_LEVELS = ("R1", "R2", "R3", "R4", "R5")
 
 Text = Annotated[str, Field(min_length=1, max_length=TEXT_LENGTH_MAX, pattern=r"\S")]
+
+
+def _real_date(text: str) -> str:
+    date.fromisoformat(text)  # 2025-02-30 matches the pattern but is no date: ValueError
+    return text
+
+
 DateText = Annotated[
     str,
     Field(pattern=DATE_PATTERN, json_schema_extra={"format": "date"}),
+    AfterValidator(_real_date),
 ]
 DecimalText = Annotated[str, Field(pattern=DECIMAL_PATTERN, max_length=DECIMAL_LENGTH_MAX)]
 
