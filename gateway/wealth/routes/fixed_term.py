@@ -208,6 +208,7 @@ class FixedTermRoutes:
                     HTTPStatus.UNPROCESSABLE_ENTITY: (
                         "INSUFFICIENT_FUNDS",
                         "HOLDING_NOT_TRANSFERABLE",
+                        "ILLEGAL_TRANSITION",
                         "LISTING_RESERVED",
                         "LISTING_CHANGED",
                     ),
