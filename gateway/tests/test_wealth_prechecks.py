@@ -25,6 +25,8 @@ from gateway.sagas.definition import derive_saga_id
 from gateway.tests.conftest import User, problem_of, statement
 from gateway.tests.saga_support import funded_payer, new_key
 from gateway.tests.wealth_support import Books, completed, relog
+from gateway.wealth import prechecks
+from services.wealth import marketplace
 
 Client = TestClient[Any, Any]
 NewUser = Callable[..., Awaitable[User]]
@@ -179,6 +181,18 @@ async def test_refused_purchases_hold_nothing_and_write_no_operation(
     assert await _wallet(gateway, investor) == (9 * UNIT_FEN - 100 * YUAN,) * 2
     await books.check()
 
+    # A year on, the profile has expired: refused before the hold, acknowledged or not.
+    clock.advance(timedelta(days=366))
+    await relog(gateway, investor, operator)
+    await _refused_and_nothing_written(
+        gateway,
+        investor,
+        fund,
+        {"amount_fen": 100 * YUAN, "risk_acknowledged": True},
+        (422, "RISK_PROFILE_EXPIRED"),
+    )
+    await books.check()
+
 
 async def test_a_listing_is_checked_before_the_buyer_is_held(
     gateway: Client, new_user: NewUser, operator: User, clock: ManualClock, books: Books
@@ -215,3 +229,7 @@ async def test_a_listing_is_checked_before_the_buyer_is_held(
         gateway, seller, listing_path, {"price_fen": UNIT_FEN}, (400, "SAME_ACCOUNT")
     )
     await books.check()
+
+
+def test_the_least_fund_purchase_is_the_wealth_services() -> None:
+    assert prechecks.FUND_PURCHASE_FEN_MIN == marketplace.FUND_PURCHASE_FEN_MIN
