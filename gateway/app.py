@@ -43,6 +43,7 @@ from gateway.edge.observability import (
 from gateway.edge.openapi import build_openapi_document
 from gateway.edge.operator_grants import OPERATOR_GRANTS_COLLECTION, OperatorGrants
 from gateway.edge.passwords import PasswordHasher
+from gateway.edge.phone_verification import PhoneVerifications, SmsChannel, load_sms_channel
 from gateway.edge.problems import problem_middleware
 from gateway.edge.rate_limits import RateLimits, rate_limit_middleware
 from gateway.edge.registration import Registration
@@ -105,6 +106,7 @@ WEALTH_JOB_RUNS_COLLECTION = "wealth_job_runs"
 LOAN_JOB_RUNS_COLLECTION = "loan_job_runs"
 ORDER_LOAN_JOB_RUNS_COLLECTION = "order_loan_job_runs"
 LOGIN_FAILURES_COLLECTION = "login_failures"
+PHONE_VERIFICATIONS_COLLECTION = "phone_verifications"
 
 
 def instance_id() -> str:
@@ -122,6 +124,21 @@ def _api_key_scopes(request: web.Request) -> tuple[str, ...] | None:
     """The scopes of the API key a request came with; None for a token or a public route."""
     caller = request.get(CALLER)
     return caller.api_key_scopes if caller is not None else None
+
+
+def _sign_in_guards(
+    settings: GatewaySettings,
+    database: AsyncDatabase[Document],
+    clock: Clock,
+    sms: SmsChannel | None,
+) -> tuple[LoginThrottle, PhoneVerifications]:
+    """Failed log-ins' counters, and phone verification over the SMS adapter."""
+    if sms is None:
+        sms = load_sms_channel(settings.sms_channel, settings.environment)
+    return (
+        LoginThrottle(database[LOGIN_FAILURES_COLLECTION], clock),
+        PhoneVerifications(database[PHONE_VERIFICATIONS_COLLECTION], sms, clock),
+    )
 
 
 def _install_loan_schedules(
@@ -166,8 +183,13 @@ def create_app(
     mongo_client: MongoClient,
     clock: Clock,
     channels: ServiceChannels,
+    sms: SmsChannel | None = None,
 ) -> web.Application:
-    """The gateway application over the given database client, clock and service channels."""
+    """The gateway application over the given database client, clock and service channels.
+
+    ``sms`` is the SMS gateway for phone verification; None loads the adapter the settings
+    name (a test passes its FakeSmsChannel to read the codes).
+    """
     database = mongo_client[settings.database_name]
     identities = IdentityStore(database[USERS_COLLECTION], clock)
     idempotency = IdempotentRequests(
@@ -199,7 +221,7 @@ def create_app(
         audit_log=OperatorAuditLog(database[OPERATOR_AUDIT_LOG_COLLECTION], clock),
     )
     registration = Registration(identities, payment, passwords, clock)
-    login_throttle = LoginThrottle(database[LOGIN_FAILURES_COLLECTION], clock)
+    login_throttle, verifications = _sign_in_guards(settings, database, clock, sms)
     saga_settings = settings.sagas
     sagas = define_sagas(
         payment,
@@ -244,7 +266,13 @@ def create_app(
     insured = insurance.operations(payment, saga_engine, wallet_funding, wallet_operations, clock)
     documentation_routes = documentation.DocumentationRoutes(settings.api_docs_published)
     routes: list[Route] = [
-        *accounts.AccountRoutes(registration, authenticator, login_throttle).routes(),
+        *accounts.AccountRoutes(
+            registration,
+            authenticator,
+            login_throttle,
+            verifications,
+            dev_sms=verifications.dev_outbox,
+        ).routes(),
         *wallet.WalletRoutes(
             payment, wealth, credit, loan, insurance.client, saga_of=saga_engine.get
         ).routes(),
@@ -369,6 +397,7 @@ def create_app(
         await identities.ensure_indexes()
         await authenticator.ensure_indexes()
         await login_throttle.ensure_indexes()
+        await verifications.ensure_indexes()
         await idempotency.ensure_indexes()
         await api_keys.ensure_indexes()
         await saga_log.ensure_indexes()

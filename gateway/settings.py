@@ -169,8 +169,8 @@ class GatewaySettings:
     elsewhere; operators are granted with `colony operator grant`),
     COLONY_WEALTH_JOBS_INTERVAL_SECONDS, the
     per-user budgets COLONY_RATE_LIMIT_{MONEY,WRITE,READ}_{PER_MINUTE,BURST},
-    COLONY_API_DOCS and COLONY_OPENAPI_ADMIN ("on"/"off"; on by default only in dev) and the
-    saga settings (SagaSettings).
+    COLONY_API_DOCS and COLONY_OPENAPI_ADMIN ("on"/"off"; on by default only in dev),
+    COLONY_SMS_CHANNEL and the saga settings (SagaSettings).
     """
 
     host: str
@@ -212,6 +212,9 @@ class GatewaySettings:
     # deployment turns on explicitly (COLONY_API_DOCS, COLONY_OPENAPI_ADMIN: "on"/"off").
     api_docs_published: bool = True
     openapi_includes_admin: bool = True
+    # The SMS adapter for phone verification (gateway.edge.phone_verification.load_sms_channel):
+    # "fake" by default in dev only; elsewhere a package.module:factory the deployment provides.
+    sms_channel: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -258,5 +261,8 @@ class GatewaySettings:
             api_docs_published=_switch(env, "COLONY_API_DOCS", environment == ENVIRONMENT_DEV),
             openapi_includes_admin=_switch(
                 env, "COLONY_OPENAPI_ADMIN", environment == ENVIRONMENT_DEV
+            ),
+            sms_channel=env.get(
+                "COLONY_SMS_CHANNEL", "fake" if environment == ENVIRONMENT_DEV else ""
             ),
         )

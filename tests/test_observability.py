@@ -31,6 +31,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.edge.api_keys import API_KEY_PREFIX
+from gateway.edge.phone_verification import code_in
 from tests.e2e.platform import PROCESS_NAMES, RunningPlatform, platform_environment
 from tests.log_secrets import find_secrets
 from tests.otlp_receiver import (
@@ -125,6 +126,11 @@ class Flow:
                 "demo password": DEMO_PASSWORD,
             }
         )
+        verification, _ = await self.call(
+            "POST", "/v1/auth/phone-verifications", body={"phone": PHONE}, expect=202
+        )
+        outbox, _ = await self.call("GET", f"/v1/dev/sms?phone={PHONE}")
+        code = code_in(outbox["messages"][-1])
         await self.call(
             "POST",
             "/v1/auth/register",
@@ -133,6 +139,8 @@ class Flow:
                 "password": PASSWORD,
                 "real_name": "张伟",
                 "resident_id": RESIDENT_ID,
+                "verification_id": verification["verification_id"],
+                "verification_code": code,
             },
         )
         token = await self.login(PHONE, PASSWORD)

@@ -48,7 +48,13 @@ REASON_BY_HTTP_STATUS = {
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
 }
 REASON_INTERNAL = "INTERNAL"
-GATEWAY_ONLY_REASONS = ("METHOD_NOT_ALLOWED", "PAYLOAD_TOO_LARGE", REASON_INTERNAL)
+# PHONE_NOT_VERIFIED: a registration without a live, matching SMS code (edge.phone_verification).
+GATEWAY_ONLY_REASONS = (
+    "METHOD_NOT_ALLOWED",
+    "PAYLOAD_TOO_LARGE",
+    REASON_INTERNAL,
+    "PHONE_NOT_VERIFIED",
+)
 
 
 def http_status_of(error: DomainError) -> int:

@@ -87,6 +87,11 @@ class Registration:
         self._passwords = passwords
         self._clock = clock
 
+    async def is_registered(self, phone: str) -> bool:
+        """True if an active identity holds the phone (told only to the phone, by SMS)."""
+        identity = await self._identities.find_by_phone(phone)
+        return identity is not None and identity.state is IdentityState.ACTIVE
+
     async def register(self, application: RegistrationApplication) -> Identity:
         """Register a new phone, or finish a registration that failed halfway."""
         identity = await self._claim_phone(application)

@@ -23,6 +23,7 @@ from chassis.settings import SERVICE_NAMES
 from conftest import service_settings
 from gateway.app import create_app
 from gateway.clients import ServiceChannels
+from gateway.edge.phone_verification import FakeSmsChannel
 from gateway.settings import GatewaySettings
 from services.insurance.server import build_insurance_service
 from services.loan.server import build_loan_service
@@ -264,7 +265,9 @@ async def start_gateway(
     started: list[TestClient[Any, Any]] = []
 
     async def start(settings: GatewaySettings, channels: ServiceChannels) -> TestClient[Any, Any]:
-        client = TestClient(TestServer(create_app(settings, mongo_client, clock, channels)))
+        client = TestClient(
+            TestServer(create_app(settings, mongo_client, clock, channels, sms=SMS))
+        )
         await client.start_server()
         started.append(client)
         return client
@@ -309,6 +312,35 @@ def personal_registration(phone: str | None = None, **fields: Any) -> dict[str, 
     }
 
 
+# The tests' SMS gateway: a fake that keeps the codes (gateway.edge.phone_verification).
+SMS = FakeSmsChannel()
+_verified: dict[tuple[int, str], dict[str, str]] = {}
+
+
+async def verification_of(gateway: TestClient[Any, Any], phone: str) -> dict[str, str]:
+    """verification_id and verification_code for phone on this gateway, as its owner reads them.
+
+    One per phone and gateway (a code may be presented again until it expires), so a test
+    that registers the same phone twice does not hit the one-code-a-minute limit.
+    """
+    key = (id(gateway), phone)
+    if key not in _verified:
+        response = await gateway.post("/v1/auth/phone-verifications", json={"phone": phone})
+        assert response.status == 202, await response.text()
+        _verified[key] = {
+            "verification_id": (await response.json())["verification_id"],
+            "verification_code": SMS.last_code(phone),
+        }
+    return _verified[key]
+
+
+async def verified(gateway: TestClient[Any, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """A registration body with its phone's verification (unless the body brings its own)."""
+    if "verification_id" in body:
+        return body
+    return {**body, **await verification_of(gateway, body["phone"])}
+
+
 async def log_in(gateway: TestClient[Any, Any], phone: str, password: str = PASSWORD) -> str:
     response = await gateway.post("/v1/auth/login", json={"phone": phone, "password": password})
     assert response.status == 200, await response.text()
@@ -321,7 +353,7 @@ def new_user(gateway: TestClient[Any, Any]) -> Callable[..., Awaitable[User]]:
 
     async def register(**fields: Any) -> User:
         body = personal_registration(**fields)
-        response = await gateway.post("/v1/auth/register", json=body)
+        response = await gateway.post("/v1/auth/register", json=await verified(gateway, body))
         assert response.status == 201, await response.text()
         registered = await response.json()
         return User(
@@ -347,7 +379,7 @@ def merchant_registration(phone: str | None = None, **fields: Any) -> dict[str, 
 
 
 async def _register_and_log_in(gateway: TestClient[Any, Any], body: dict[str, Any]) -> User:
-    response = await gateway.post("/v1/auth/register", json=body)
+    response = await gateway.post("/v1/auth/register", json=await verified(gateway, body))
     assert response.status == 201, await response.text()
     registered = await response.json()
     return User(

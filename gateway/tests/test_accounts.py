@@ -26,6 +26,8 @@ from gateway.tests.conftest import (
     next_phone,
     personal_registration,
     problem_of,
+    verification_of,
+    verified,
 )
 
 Client = TestClient[Any, Any]
@@ -39,7 +41,7 @@ def users(mongo_client: MongoClient, settings: GatewaySettings) -> Users:
 
 
 async def test_register_log_in_and_me(gateway: Client) -> None:
-    body = personal_registration()
+    body = await verified(gateway, personal_registration())
     registered = await gateway.post("/v1/auth/register", json=body)
     assert registered.status == 201
     identity = await registered.json()
@@ -54,7 +56,7 @@ async def test_register_log_in_and_me(gateway: Client) -> None:
 
 
 async def test_login_answers_token_type_and_lifetime(gateway: Client) -> None:
-    body = personal_registration()
+    body = await verified(gateway, personal_registration())
     assert (await gateway.post("/v1/auth/register", json=body)).status == 201
     response = await gateway.post(
         "/v1/auth/login", json={"phone": body["phone"], "password": PASSWORD}
@@ -76,7 +78,7 @@ async def test_merchant_registration_opens_a_merchant_account(gateway: Client) -
         "merchant_name": "Hangzhou Tea House",
         "business_licence": "91330100MA27XYZ12K",
     }
-    response = await gateway.post("/v1/auth/register", json=body)
+    response = await gateway.post("/v1/auth/register", json=await verified(gateway, body))
     assert response.status == 201, await response.text()
     assert (await response.json())["account_type"] == "merchant"
     token = await log_in(gateway, body["phone"])
@@ -143,7 +145,9 @@ async def test_registering_an_active_phone_again_is_a_conflict(
     gateway: Client, new_user: Any
 ) -> None:
     user = await new_user()
-    again = await gateway.post("/v1/auth/register", json=personal_registration(user.phone))
+    again = await gateway.post(
+        "/v1/auth/register", json=await verified(gateway, personal_registration(user.phone))
+    )
     await problem_of(again, 409, "ALREADY_REGISTERED")
 
 
@@ -166,17 +170,21 @@ async def test_bad_registrations_are_refused_and_leave_the_phone_free(
         ),
         (personal_registration("12345"), 400, "INVALID_PHONE"),
     ]
+    proof = await verification_of(gateway, phone)
     for body, status, reason in refusals:
-        await problem_of(await gateway.post("/v1/auth/register", json=body), status, reason)
+        response = await gateway.post("/v1/auth/register", json={**body, **proof})
+        await problem_of(response, status, reason)
     assert await users.count_documents({"phone": {"$in": [phone, "12345"]}}) == 0
-    accepted = await gateway.post("/v1/auth/register", json=personal_registration(phone))
+    accepted = await gateway.post(
+        "/v1/auth/register", json={**personal_registration(phone), **proof}
+    )
     assert accepted.status == 201
 
 
 async def test_registration_that_failed_halfway_completes_on_retry(
     gateway: Client, cut_off_gateway: Client, users: Users, payment_address: str
 ) -> None:
-    body = personal_registration()
+    body = await verified(gateway, personal_registration())
     first = await cut_off_gateway.post("/v1/auth/register", json=body)
     await problem_of(first, 503, "UNAVAILABLE")
     assert "127.0.0.1" not in (await first.text())
@@ -211,7 +219,7 @@ async def test_registration_that_failed_halfway_completes_on_retry(
 async def test_registration_whose_account_opened_but_answer_was_lost_finds_that_account(
     gateway: Client, cut_off_gateway: Client, users: Users, payment_address: str
 ) -> None:
-    body = personal_registration()
+    body = await verified(gateway, personal_registration())
     first = await cut_off_gateway.post("/v1/auth/register", json=body)
     await problem_of(first, 503, "UNAVAILABLE")
     pending = await users.find_one({"phone": body["phone"]})
@@ -237,7 +245,7 @@ async def test_registration_whose_account_opened_but_answer_was_lost_finds_that_
 async def test_concurrent_registrations_of_one_phone_make_one_identity(
     gateway: Client, users: Users
 ) -> None:
-    body = personal_registration()
+    body = await verified(gateway, personal_registration())
     responses = await asyncio.gather(
         *(gateway.post("/v1/auth/register", json=body) for _ in range(5))
     )

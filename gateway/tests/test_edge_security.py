@@ -282,9 +282,11 @@ async def test_malformed_registrations_are_refused_before_any_password_is_hashed
     # More at once than the hashing waiting room holds: had any been hashed, the overflow
     # would have been answered 503 (test_passwords); every one is a 400 instead.
     flood = HASHING_CONCURRENCY_DEFAULT * HASHING_WAITERS_PER_SLOT + 20
+    # Well-formed verification fields: the refusals are the phone's and the resident id's own.
+    proof = {"verification_id": "pv_" + "0" * 32, "verification_code": "123456"}
     bodies = [
-        personal_registration(resident_id="110101199003074514"[:17] + "0"),  # bad checksum
-        personal_registration(phone="23800138000"),
+        {**personal_registration(resident_id="110101199003074514"[:17] + "0"), **proof},
+        {**personal_registration(phone="23800138000"), **proof},
     ]
     responses = await asyncio.gather(
         *(gateway.post("/v1/auth/register", json=bodies[n % 2]) for n in range(flood))

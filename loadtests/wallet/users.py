@@ -38,7 +38,7 @@ from loadtests.wallet.people import (
     new_phone,
     new_resident_id,
 )
-from loadtests.wallet.setup import MerchantAccount, Platform, prepare_platform
+from loadtests.wallet.setup import SMS_CODE, MerchantAccount, Platform, prepare_platform
 
 PASSWORD = "load-test-password-1"
 CARD = "6222020200112233446"
@@ -144,6 +144,26 @@ class WalletClientUser(FastHttpUser):
             time.sleep(RETRY_PAUSE_SECONDS * (attempt + 1))
         return Answer(Outcome.ERROR, "RETRIES")
 
+    def verify_phone(self, phone: str) -> dict[str, str] | None:
+        """The phone's registration proof, read as its owner would read the SMS: the load test
+        runs against a dev platform, whose SMS gateway is the fake with a dev-only outbox."""
+        started = self.call(
+            "POST",
+            "/v1/auth/phone-verifications",
+            name="/v1/auth/phone-verifications",
+            body={"phone": phone},
+            expect=("verification_id",),
+        )
+        if started.outcome is not Outcome.DONE:
+            return None
+        outbox = self.call(
+            "GET", f"/v1/dev/sms?phone={phone}", name="/v1/dev/sms", expect=("messages",)
+        )
+        code = SMS_CODE.search(outbox.payload["messages"][-1]) if outbox.payload else None
+        if code is None:
+            return None
+        return {"verification_id": started.payload["verification_id"], "verification_code": code[0]}
+
     def _count_refusal(self, name: str, reason: str) -> None:
         self.environment.events.request.fire(
             request_type="REFUSAL",
@@ -180,6 +200,10 @@ class WalletHolder(WalletClientUser):
     def on_start(self) -> None:
         self.wallet = Wallet(phone=new_phone())
         resident_id = new_resident_id()
+        proof = self.verify_phone(self.wallet.phone)
+        if proof is None:
+            self.stop()
+            return
         registered = self.call(
             "POST",
             "/v1/auth/register",
@@ -189,6 +213,7 @@ class WalletHolder(WalletClientUser):
                 "password": PASSWORD,
                 "real_name": new_name(),
                 "resident_id": resident_id,
+                **proof,
             },
             expect=("account_id",),
         )

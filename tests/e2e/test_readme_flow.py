@@ -57,7 +57,8 @@ async def test_the_readme_curl_flow_works_as_written(tmp_path: Path) -> None:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, stderr.decode()
     documents = json_documents(stdout.decode())
-    registered, topped_up, transferred, subscribed, paid, wallet, statement, refused = documents
+    assert len(documents) == 15, documents
+    registered, topped_up, transferred, subscribed, paid, wallet, statement, refused = documents[:8]
     assert registered["account_type"] == "personal"
     assert topped_up["balance"]["amount_fen"] == 50_000
     assert transferred["balance"]["amount_fen"] == 50_000 - 1_234
@@ -70,3 +71,12 @@ async def test_the_readme_curl_flow_works_as_written(tmp_path: Path) -> None:
     assert sorted(amounts) == sorted([-8_600, 8_600, -20_000, -1_234, 50_000])
     assert sum(amounts) == 28_766
     assert (refused["status"], refused["reason"]) == (422, "INSUFFICIENT_FUNDS")
+    line, huabei_paid, purchases, bills, repaid, cash_loan, statement_after = documents[8:]
+    assert line["line"]["available"]["amount_fen"] == line["line"]["line"]["amount_fen"] > 0
+    assert [part["method"] for part in huabei_paid["result"]["funding"]] == ["huabei"]
+    assert [p["amount"]["amount_fen"] for p in purchases["purchases"]] == [5_000]
+    assert bills["bills"] == []  # nothing is billed before the statement day
+    assert (repaid["kind"], repaid["state"]) == ("loan_repayment", "completed")
+    assert (cash_loan["result"]["decision"], cash_loan["state"]) == ("approved", "completed")
+    labels = [entry.get("label") for entry in statement_after["entries"]]
+    assert labels[:3] == ["cash_loan_disbursement", "huabei_repayment", "huabei_purchase"]

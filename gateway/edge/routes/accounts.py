@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -25,6 +26,7 @@ from gateway.edge.login_throttle import LoginThrottle
 from gateway.edge.openapi import schema_ref
 from gateway.edge.passwords import PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN
 from gateway.edge.payloads import read_json
+from gateway.edge.phone_verification import RESEND_AFTER, FakeSmsChannel, PhoneVerifications
 from gateway.edge.registration import (
     MerchantDetails,
     PersonalDetails,
@@ -32,7 +34,7 @@ from gateway.edge.registration import (
     RegistrationApplication,
 )
 from gateway.edge.representations import json_response
-from gateway.edge.routing import AuthScheme, Route
+from gateway.edge.routing import AuthScheme, QueryParameter, Route
 
 NAME_LENGTH_MAX = 64
 BUSINESS_LICENCE_LENGTH_MAX = 64
@@ -44,6 +46,16 @@ Password = Annotated[
         max_length=PASSWORD_LENGTH_MAX,
         json_schema_extra={"format": "password"},
     ),
+]
+VerificationId = Annotated[
+    str,
+    Field(
+        pattern=r"^pv_[0-9a-f]{32}$",
+        description="From POST /v1/auth/phone-verifications for this phone.",
+    ),
+]
+VerificationCode = Annotated[
+    str, Field(pattern=r"^[0-9]{6}$", description="The 6-digit code the SMS carried.")
 ]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH_MAX, pattern=r"\S")]
 
@@ -58,6 +70,8 @@ class PersonalRegistration(Body):
 
     phone: Phone
     password: Password
+    verification_id: VerificationId
+    verification_code: VerificationCode
     account_type: Literal["personal"] = "personal"
     real_name: Name
     resident_id: Annotated[
@@ -77,11 +91,19 @@ class MerchantRegistration(Body):
 
     phone: Phone
     password: Password
+    verification_id: VerificationId
+    verification_code: VerificationCode
     account_type: Literal["merchant"]
     merchant_name: Name
     business_licence: Annotated[
         str, Field(min_length=1, max_length=BUSINESS_LICENCE_LENGTH_MAX, pattern=r"\S")
     ]
+
+
+class PhoneVerificationRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = {"phone": "INVALID_PHONE"}
+
+    phone: Phone
 
 
 class LoginRequest(Body):
@@ -97,7 +119,29 @@ class LoginRequest(Body):
 
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    **body_schemas(PersonalRegistration, MerchantRegistration, LoginRequest),
+    **body_schemas(
+        PersonalRegistration, MerchantRegistration, LoginRequest, PhoneVerificationRequest
+    ),
+    "PhoneVerification": {
+        "type": "object",
+        "required": ["verification_id", "expires_in", "resend_after"],
+        "properties": {
+            "verification_id": {"type": "string"},
+            "expires_in": {"type": "integer", "description": "Seconds the code lives."},
+            "resend_after": {
+                "type": "integer",
+                "description": "Seconds before this phone may be sent another code.",
+            },
+        },
+    },
+    "DevSmsOutbox": {
+        "type": "object",
+        "required": ["phone", "messages"],
+        "properties": {
+            "phone": {"type": "string"},
+            "messages": {"type": "array", "items": {"type": "string"}},
+        },
+    },
     "RegisterRequest": {
         "description": (
             "A personal account (account_type personal, the default) needs real_name and "
@@ -138,7 +182,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_registration(body: object) -> RegistrationApplication:
+@dataclass(frozen=True, slots=True)
+class VerificationProof:
+    verification_id: str
+    code: str
+
+
+def parse_registration(body: object) -> tuple[RegistrationApplication, VerificationProof]:
     """The registration a request body asks for, or a 400 refusal.
 
     Everything that can be checked here is, before the password is hashed: the body's shape
@@ -149,30 +199,73 @@ def parse_registration(body: object) -> RegistrationApplication:
     holder: PersonalDetails | MerchantDetails
     if merchant:
         as_merchant = parse_body(MerchantRegistration, body)
-        phone, password = as_merchant.phone, as_merchant.password
+        model: PersonalRegistration | MerchantRegistration = as_merchant
         holder = MerchantDetails(as_merchant.merchant_name, as_merchant.business_licence)
     else:
         personal = parse_body(PersonalRegistration, body)
-        phone, password = personal.phone, personal.password
+        model = personal
         holder = PersonalDetails(personal.real_name, validate_resident_id(personal.resident_id))
-    return RegistrationApplication(phone=phone, password=password, holder=holder)
+    application = RegistrationApplication(phone=model.phone, password=model.password, holder=holder)
+    return application, VerificationProof(model.verification_id, model.verification_code)
 
 
 class AccountRoutes:
-    """POST /v1/auth/register, POST /v1/auth/login, GET /v1/me."""
+    """Phone verification, register, log in, who the caller is; the dev SMS outbox."""
 
     def __init__(
         self,
         registration: Registration,
         authenticator: Authenticator,
         login_throttle: LoginThrottle,
+        verifications: PhoneVerifications,
+        dev_sms: FakeSmsChannel | None = None,
     ) -> None:
         self._registration = registration
         self._authenticator = authenticator
         self._login_throttle = login_throttle
+        self._verifications = verifications
+        self._dev_sms = dev_sms
 
     def routes(self) -> list[Route]:
+        return [*self._account_routes(), *self._dev_routes()]
+
+    def _dev_routes(self) -> list[Route]:
+        if self._dev_sms is None:
+            return []
         return [
+            Route(
+                "GET",
+                "/v1/dev/sms",
+                self.dev_sms,
+                operation_id="getDevSmsOutbox",
+                summary="DEV ONLY: the fake SMS gateway's last messages to a phone",
+                tag="development",
+                query_parameters=(
+                    QueryParameter("phone", {"type": "string"}, "The phone the SMS went to."),
+                ),
+                response_schema="DevSmsOutbox",
+            )
+        ]
+
+    def _account_routes(self) -> list[Route]:
+        return [
+            Route(
+                "POST",
+                "/v1/auth/phone-verifications",
+                self.start_phone_verification,
+                operation_id="startPhoneVerification",
+                summary="Send a registration code to a phone by SMS",
+                tag="accounts",
+                request_schema="PhoneVerificationRequest",
+                response_schema="PhoneVerification",
+                response_status=HTTPStatus.ACCEPTED,
+                response_description="Sent (the same answer whether or not the phone is "
+                "registered).",
+                problems={
+                    HTTPStatus.BAD_REQUEST: ("INVALID_PHONE",),
+                    HTTPStatus.TOO_MANY_REQUESTS: ("RATE_LIMITED",),
+                },
+            ),
             Route(
                 "POST",
                 "/v1/auth/register",
@@ -185,7 +278,11 @@ class AccountRoutes:
                 response_status=HTTPStatus.CREATED,
                 response_description="Registered (also the answer to a retry that finishes one).",
                 problems={
-                    HTTPStatus.BAD_REQUEST: ("INVALID_PHONE", "INVALID_RESIDENT_ID"),
+                    HTTPStatus.BAD_REQUEST: (
+                        "INVALID_PHONE",
+                        "INVALID_RESIDENT_ID",
+                        "PHONE_NOT_VERIFIED",
+                    ),
                     HTTPStatus.CONFLICT: ("ALREADY_REGISTERED",),
                     HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
                 },
@@ -216,8 +313,29 @@ class AccountRoutes:
             ),
         ]
 
+    async def start_phone_verification(self, request: web.Request) -> web.Response:
+        phone = (await read_body(request, PhoneVerificationRequest)).phone
+        registered = await self._registration.is_registered(phone)
+        verification_id, lifetime = await self._verifications.start(phone, registered)
+        return json_response(
+            {
+                "verification_id": verification_id,
+                "expires_in": int(lifetime.total_seconds()),
+                "resend_after": int(RESEND_AFTER.total_seconds()),
+            },
+            status=HTTPStatus.ACCEPTED,
+        )
+
+    async def dev_sms(self, request: web.Request) -> web.Response:
+        assert self._dev_sms is not None
+        phone = request.query.get("phone", "")
+        return json_response({"phone": phone, "messages": self._dev_sms.messages(phone)})
+
     async def register(self, request: web.Request) -> web.Response:
-        identity = await self._registration.register(parse_registration(await read_json(request)))
+        application, proof = parse_registration(await read_json(request))
+        # Before the password is hashed: an unproven phone costs the gateway one read.
+        await self._verifications.check(proof.verification_id, application.phone, proof.code)
+        identity = await self._registration.register(application)
         return json_response(
             {
                 "user_id": identity.user_id,
