@@ -87,12 +87,18 @@ def test_the_schema_states_every_constraint_without_generated_titles() -> None:
 
 
 def test_registration_picks_its_model_by_account_type() -> None:
-    base = {"phone": "13800138000", "password": "correct horse"}
-    personal = parse_registration(
+    base = {
+        "phone": "13800138000",
+        "password": "correct horse",
+        "verification_id": "pv_" + "a" * 32,
+        "verification_code": "123456",
+    }
+    personal, proof = parse_registration(
         {**base, "real_name": "张三", "resident_id": "11010519491231002x"}
     )
     assert personal.holder.resident_id == "11010519491231002X"  # type: ignore[union-attr]
-    merchant = parse_registration(
+    assert (proof.verification_id, proof.code) == ("pv_" + "a" * 32, "123456")
+    merchant, _ = parse_registration(
         {**base, "account_type": "merchant", "merchant_name": "茶铺", "business_licence": "L1"}
     )
     assert merchant.account_type.value == "merchant"
@@ -111,6 +117,8 @@ def test_the_registration_schema_is_one_of_its_two_models() -> None:
     assert schemas["MerchantRegistration"]["required"] == [
         "phone",
         "password",
+        "verification_id",
+        "verification_code",
         "account_type",
         "merchant_name",
         "business_licence",
