@@ -46,6 +46,7 @@ from gateway.edge.passwords import PasswordHasher
 from gateway.edge.phone_verification import PhoneVerifications, SmsChannel, load_sms_channel
 from gateway.edge.problems import problem_middleware
 from gateway.edge.rate_limits import RateLimits, rate_limit_middleware
+from gateway.edge.reauthentication import Reauthentication
 from gateway.edge.registration import Registration
 from gateway.edge.routes import accounts, documentation, system
 from gateway.edge.routes import audit_log as audit_log_routes
@@ -281,7 +282,9 @@ def create_app(
         ).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
         *trades.TradeRoutes(payment, idempotency).routes(),
-        *payments.PaymentRoutes(payment, idempotency, code_wallets).routes(),
+        *payments.PaymentRoutes(
+            payment, idempotency, code_wallets, Reauthentication(authenticator, login_throttle)
+        ).routes(),
         *merchant_payments.MerchantPaymentRoutes(payment, wallet_operations).routes(),
         *operations.OperationRoutes(saga_engine).routes(),
         *yuebao.YuebaoRoutes(wealth, wealth_ledger, wallet_operations).routes(),

@@ -145,7 +145,10 @@ class Flow:
         )
         token = await self.login(PHONE, PASSWORD)
         await self.call(
-            "PUT", "/v1/payment-password", token=token, body={"new_password": PAYMENT_PASSWORD}
+            "PUT",
+            "/v1/payment-password",
+            token=token,
+            body={"login_password": PASSWORD, "new_password": PAYMENT_PASSWORD},
         )
         await self.call(
             "POST",

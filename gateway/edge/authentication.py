@@ -110,6 +110,14 @@ class Authenticator:
             roles = (*roles, Role.OPERATOR.value)
         return self._tokens.issue(identity.user_id, roles)
 
+    async def confirms_password(self, caller: Caller, password: str) -> bool:
+        """True if password is the caller's log-in password (re-authentication for a
+        sensitive change: the bearer token alone is not enough)."""
+        identity = await self._identities.get_active(caller.user_id)
+        if identity is None:
+            return False
+        return await self._passwords.verify(identity.password_hash, password)
+
     async def authenticate_bearer(self, credentials: str) -> Caller:
         token = self._tokens.verify(credentials)
         identity = await self._identities.get_active(token.user_id)

@@ -63,7 +63,9 @@ POLLS_MAX = 1_000
 
 # Body fields that are secrets: left out of the fingerprint (so a challenge can be answered
 # by adding one) and so never stored, not even hashed.
-SECRET_BODY_FIELDS = frozenset({"payment_password", "current_password", "new_password"})
+SECRET_BODY_FIELDS = frozenset(
+    {"payment_password", "current_password", "new_password", "login_password"}
+)
 # Refusals that ask the client to retry the same request with a (right) payment password:
 # not final, and certain that nothing moved (gateway.edge.risk_signals sends the password).
 PAYMENT_PASSWORD_RETRY_REASONS = frozenset(

@@ -48,12 +48,14 @@ REASON_BY_HTTP_STATUS = {
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
 }
 REASON_INTERNAL = "INTERNAL"
-# PHONE_NOT_VERIFIED: a registration without a live, matching SMS code (edge.phone_verification).
+# PHONE_NOT_VERIFIED: a registration without a live, matching SMS code (edge.phone_verification);
+# LOGIN_PASSWORD_WRONG: a re-authentication that failed (edge.reauthentication).
 GATEWAY_ONLY_REASONS = (
     "METHOD_NOT_ALLOWED",
     "PAYLOAD_TOO_LARGE",
     REASON_INTERNAL,
     "PHONE_NOT_VERIFIED",
+    "LOGIN_PASSWORD_WRONG",
 )
 
 

@@ -141,16 +141,22 @@ async def test_setting_and_changing_the_payment_password(gateway: Client, new_us
     assert wallet["payment_password_set"] is False
 
     weak = await gateway.put(
-        "/v1/payment-password", json={"new_password": "123456"}, headers=user.headers
+        "/v1/payment-password",
+        json={"login_password": user.password, "new_password": "123456"},
+        headers=user.headers,
     )
     await problem_of(weak, 400, "WEAK_PAYMENT_PASSWORD")
     malformed = await gateway.put(
-        "/v1/payment-password", json={"new_password": "12ab"}, headers=user.headers
+        "/v1/payment-password",
+        json={"login_password": user.password, "new_password": "12ab"},
+        headers=user.headers,
     )
     await problem_of(malformed, 400, "INVALID_PAYMENT_PASSWORD")
 
     first = await gateway.put(
-        "/v1/payment-password", json={"new_password": "385912"}, headers=user.headers
+        "/v1/payment-password",
+        json={"login_password": user.password, "new_password": "385912"},
+        headers=user.headers,
     )
     assert first.status == 204, await first.text()
     assert await first.read() == b""
@@ -158,12 +164,51 @@ async def test_setting_and_changing_the_payment_password(gateway: Client, new_us
     assert wallet["payment_password_set"] is True
 
     without_current = await gateway.put(
-        "/v1/payment-password", json={"new_password": "604817"}, headers=user.headers
+        "/v1/payment-password",
+        json={"login_password": user.password, "new_password": "604817"},
+        headers=user.headers,
     )
     await problem_of(without_current, 422, "PAYMENT_PASSWORD_WRONG")
     changed = await gateway.put(
         "/v1/payment-password",
-        json={"new_password": "604817", "current_password": "385912"},
+        json={
+            "login_password": user.password,
+            "new_password": "604817",
+            "current_password": "385912",
+        },
         headers=user.headers,
     )
     assert changed.status == 204, await changed.text()
+
+
+async def test_the_token_alone_cannot_set_the_payment_password(
+    gateway: Client, new_user: Any
+) -> None:
+    user = await new_user()
+    tokens_only = await gateway.put(
+        "/v1/payment-password", json={"new_password": "385912"}, headers=user.headers
+    )
+    problem = await problem_of(tokens_only, 400, "INVALID_ARGUMENT")
+    assert problem["metadata"] == {"field": "login_password"}
+    wrong = await gateway.put(
+        "/v1/payment-password",
+        json={"login_password": "not my password", "new_password": "385912"},
+        headers=user.headers,
+    )
+    await problem_of(wrong, 403, "LOGIN_PASSWORD_WRONG")
+    wallet = await (await gateway.get("/v1/wallet", headers=user.headers)).json()
+    assert wallet["payment_password_set"] is False
+    # Wrong log-in passwords here count like failed log-ins: no side door for guessing.
+    statuses = []
+    for attempt in range(6):
+        response = await gateway.put(
+            "/v1/payment-password",
+            json={"login_password": f"guess {attempt}", "new_password": "385912"},
+            headers=user.headers,
+        )
+        statuses.append(response.status)
+    assert statuses[-1] == 429
+    login = await gateway.post(
+        "/v1/auth/login", json={"phone": user.phone, "password": user.password}
+    )
+    await problem_of(login, 429, "RATE_LIMITED")

@@ -28,7 +28,9 @@ def new_key() -> str:
 
 async def set_payment_password(gateway: Client, user: User) -> None:
     response = await gateway.put(
-        "/v1/payment-password", json={"new_password": PAYMENT_PASSWORD}, headers=user.headers
+        "/v1/payment-password",
+        json={"login_password": user.password, "new_password": PAYMENT_PASSWORD},
+        headers=user.headers,
     )
     assert response.status == 204, await response.text()
 

@@ -227,7 +227,7 @@ class WalletHolder(WalletClientUser):
             "PUT",
             "/v1/payment-password",
             name="/v1/payment-password",
-            body={"new_password": password},
+            body={"login_password": PASSWORD, "new_password": password},
         )
         if answer.outcome is Outcome.DONE:
             self.payment_password = password

@@ -23,6 +23,7 @@ from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.openapi import schema_ref
+from gateway.edge.passwords import PASSWORD_LENGTH_MAX
 from gateway.edge.payloads import (
     optional_text,
     read_json_object,
@@ -30,6 +31,7 @@ from gateway.edge.payloads import (
     require_amount,
     require_text,
 )
+from gateway.edge.reauthentication import Reauthentication
 from gateway.edge.representations import (
     biller_json,
     encode_json,
@@ -56,7 +58,7 @@ from gateway.payment.requests import (
 
 OPERATION_PAY_BILL = "createBillPayment"
 BILL_PAYMENT_FIELDS = ("biller_id", "reference", "amount_fen", "currency", PAYMENT_PASSWORD_FIELD)
-PAYMENT_PASSWORD_FIELDS = ("new_password", "current_password")
+PAYMENT_PASSWORD_FIELDS = ("login_password", "new_password", "current_password")
 PAYMENT_CODE_FIELDS = ("methods", "split", "amount_limit_fen", PAYMENT_PASSWORD_FIELD)
 
 _PASSWORD_PROPERTY: dict[str, Any] = {
@@ -128,9 +130,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "PaymentPasswordRequest": {
         "type": "object",
-        "required": ["new_password"],
+        "required": ["login_password", "new_password"],
         "additionalProperties": False,
         "properties": {
+            "login_password": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": PASSWORD_LENGTH_MAX,
+                "format": "password",
+                "description": "The log-in password: the token alone cannot set or change "
+                "the payment password.",
+            },
             "new_password": {
                 **_PASSWORD_PROPERTY,
                 "description": "Six digits, not a run (123456) or a repeat (111111).",
@@ -152,10 +162,12 @@ class PaymentRoutes:
         payment: PaymentClient,
         idempotency: IdempotentRequests,
         code_wallets: PaymentCodeWallets,
+        reauthentication: Reauthentication,
     ) -> None:
         self._payment = payment
         self._idempotency = idempotency
         self._code_wallets = code_wallets
+        self._reauthentication = reauthentication
 
     def routes(self) -> list[Route]:
         return [
@@ -232,10 +244,12 @@ class PaymentRoutes:
                         "INVALID_PAYMENT_PASSWORD",
                         "WEAK_PAYMENT_PASSWORD",
                     ),
+                    HTTPStatus.FORBIDDEN: ("LOGIN_PASSWORD_WRONG",),
                     HTTPStatus.UNPROCESSABLE_ENTITY: (
                         "PAYMENT_PASSWORD_WRONG",
                         "PAYMENT_PASSWORD_LOCKED",
                     ),
+                    HTTPStatus.TOO_MANY_REQUESTS: ("RATE_LIMITED",),
                 },
             ),
         ]
@@ -328,8 +342,10 @@ class PaymentRoutes:
 
     async def set_payment_password(self, request: web.Request) -> web.Response:
         body = await read_json_object(request, PAYMENT_PASSWORD_FIELDS)
+        login_password = require_text(body, "login_password", PASSWORD_LENGTH_MAX)
         new_password = require_text(body, "new_password", PAYMENT_PASSWORD_LENGTH_MAX)
         current_password = optional_text(body, "current_password", PAYMENT_PASSWORD_LENGTH_MAX)
+        await self._reauthentication.require(request, request[CALLER], login_password)
         await self._payment.set_payment_password(
             pb.SetPaymentPasswordRequest(
                 account_id=request[CALLER].account_id,
