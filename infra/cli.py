@@ -2,9 +2,10 @@
 
   colony audit   check the payment ledger's invariants, reconcile escrow, reconcile each
                  wealth omnibus account with what the wealth service owes, and each loan
-                 ledger account (Huabei, cash loans, merchant lending) with the loan
-                 service's books, and the insurance omnibus and insurer accounts with the
-                 insurance books; exit 1 on a breach
+                 ledger account (Huabei, cash loans, merchant lending, the funding:
+                 capital and bank borrowing) with the loan service's books, and the
+                 insurance omnibus and insurer accounts with the insurance books; exit 1
+                 on a breach
   colony operator grant PHONE [--by WHO] [--reason TEXT]
                  make the registered identity with PHONE a platform operator (recorded with
                  who granted it and when; the gateway checks it on every request)
@@ -106,9 +107,18 @@ async def _reconcile_loans(payments: PaymentStore, settings: ServiceSettings) ->
         flows = await read_ledger_flows(LoanStore(client[settings.database_name]))
         lending = MerchantLendingStore(client[settings.database_name])
         merchant = [await lending.merchant_flows(), await lending.order_flows()]
+        funding = await lending.funding_book()
     finally:
         await client.close()
     breaches = []
+    for account_id, expected_fen in funding.expected_ledger_balances().items():
+        balance_fen = await _ledger_balance_fen(payments, account_id)
+        if balance_fen != expected_fen:
+            breaches.append(
+                f"{account_id}: ledger balance {balance_fen} fen, the funding book says "
+                f"{expected_fen} fen (capital {funding.capital_fen}, bank borrowing "
+                f"{funding.borrowing_fen})"
+            )
     for books in merchant:
         breaches += [f"loan: {breach}" for breach in books.breaches()]
         balance_fen = await _ledger_balance_fen(payments, books.account_id)

@@ -21,6 +21,12 @@ from aiohttp.test_utils import TestClient
 from chassis.clock import ManualClock
 from chassis.settings import SERVICE_NAMES
 from conftest import service_settings
+from gateway.clients import PaymentClient, ServiceChannels
+from gateway.loans.merchant.funding import (
+    BANK_LENDER_ACCOUNT_ID,
+    CAPITAL_ACCOUNT_ID,
+    SHAREHOLDERS_ACCOUNT_ID,
+)
 from gateway.tests.conftest import (
     User,
     api_key_headers,
@@ -97,24 +103,73 @@ TERMS = {"amount_fen": 100_000 * YUAN, "fixed_amount_fen": 50_000 * YUAN}
 FACILITY: dict[str, str] = {}
 
 
-async def test_bank_borrowing_is_at_most_half_the_capital(gateway: Client, operator: User) -> None:
-    funded = await post(
-        gateway, operator, "/v1/admin/loans/funding/capital", {"amount_fen": 60_000 * YUAN}
+async def ledger_balances(channels: ServiceChannels) -> tuple[int, int, int]:
+    """platform:loan:capital, platform:loan:shareholders, the fake bank lender: balances."""
+    payment = PaymentClient(channels.payment, 5.0)
+    return (
+        (await payment.get_account(CAPITAL_ACCOUNT_ID)).balance.amount_fen,
+        (await payment.get_account(SHAREHOLDERS_ACCOUNT_ID)).balance.amount_fen,
+        (await payment.get_account(BANK_LENDER_ACCOUNT_ID)).balance.amount_fen,
     )
-    assert funded.status == 200, await funded.text()
+
+
+async def test_bank_borrowing_is_at_most_half_the_capital(
+    gateway: Client,
+    operator: User,
+    channels: ServiceChannels,
+    *,
+    mongo_url: str,
+    database_name: str,
+) -> None:
+    funded = await completed(
+        await post(
+            gateway, operator, "/v1/admin/loans/funding/capital", {"amount_fen": 60_000 * YUAN}
+        )
+    )
+    assert fen(funded["capacity"]["capital"]) == 60_000 * YUAN
     over = await post(
         gateway, operator, "/v1/admin/loans/funding/borrowings", {"amount_fen": 30_000 * YUAN + 1}
     )
     problem = await problem_of(over, 422, "BORROWING_LIMIT")
     assert problem["metadata"]["room_fen"] == str(30_000 * YUAN)
-    borrowed = await post(
-        gateway, operator, "/v1/admin/loans/funding/borrowings", {"amount_fen": 30_000 * YUAN}
+    # The refusal moved nothing: the capital account holds the capital only.
+    assert await ledger_balances(channels) == (60_000 * YUAN, -60_000 * YUAN, 0)
+    borrowed = await completed(
+        await post(
+            gateway, operator, "/v1/admin/loans/funding/borrowings", {"amount_fen": 30_000 * YUAN}
+        )
     )
-    capacity = await borrowed.json()
+    capacity = borrowed["capacity"]
     assert (fen(capacity["capacity"]), fen(capacity["borrowing_allowed"])) == (
         90_000 * YUAN,
         30_000 * YUAN,
     )
+    assert await ledger_balances(channels) == (90_000 * YUAN, -60_000 * YUAN, -30_000 * YUAN)
+    # 10,000 yuan repaid to the bank, then borrowed again: the money follows the book.
+    repaid = await completed(
+        await post(
+            gateway,
+            operator,
+            "/v1/admin/loans/funding/borrowing-repayments",
+            {"amount_fen": 10_000 * YUAN},
+        )
+    )
+    assert fen(repaid["capacity"]["bank_borrowing"]) == 20_000 * YUAN
+    assert await ledger_balances(channels) == (80_000 * YUAN, -60_000 * YUAN, -20_000 * YUAN)
+    too_much = await post(
+        gateway,
+        operator,
+        "/v1/admin/loans/funding/borrowing-repayments",
+        {"amount_fen": 20_000 * YUAN + 1},
+    )
+    await problem_of(too_much, 422, "INVALID_AMOUNT")
+    assert await colony_audit(mongo_url, database_name) == []
+    await completed(
+        await post(
+            gateway, operator, "/v1/admin/loans/funding/borrowings", {"amount_fen": 10_000 * YUAN}
+        )
+    )
+    assert await ledger_balances(channels) == (90_000 * YUAN, -60_000 * YUAN, -30_000 * YUAN)
 
 
 async def test_the_credit_decision_reads_the_merchants_figures(

@@ -74,7 +74,7 @@ async def lend_against_one_trade(
         json={"amount_fen": 1_000_000 * YUAN},
         headers=operator.keyed(new_key()),
     )
-    assert funded.status == 200, await funded.text()
+    assert funded.status == 201, await funded.text()
     merchant, buyer = await new_merchant(), await new_user()
     await top_up(gateway, buyer, 100 * YUAN, new_key())
     shop = Shop(gateway, merchant, buyer, await create_api_key(gateway, merchant))

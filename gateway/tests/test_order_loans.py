@@ -150,7 +150,7 @@ async def test_an_order_loan_repaid_from_settlements_then_withheld_after_a_refun
         json={"amount_fen": 10_000_000 * YUAN},
         headers=operator.keyed(new_key()),
     )
-    assert funded.status == 200, await funded.text()
+    assert funded.status == 201, await funded.text()
     merchant, buyer = await new_merchant(), await new_user()
     await top_up(gateway, buyer, 1_300 * YUAN, new_key())
     shop = Shop(gateway, merchant, buyer, await create_api_key(gateway, merchant))

@@ -41,6 +41,10 @@ class MerchantLoanLedger:
         self._ready = False
         self._lock = asyncio.Lock()
 
+    @property
+    def payment(self) -> PaymentClient:
+        return self._payment
+
     async def ensure_account(self) -> None:
         if self._ready:
             return

@@ -7,7 +7,8 @@ always the caller's):
 - GET  /v1/merchant/loans/facilities[/{facility_id}];
 - POST /v1/merchant/loans/facilities/{facility_id}/draws: a revolving draw (a saga);
 - POST /v1/merchant/loans/facilities/{facility_id}/repayments: repay a part (a saga).
-The operator: capital, bank borrowing and its repayment, the capacity used, the merchant
+The operator: capital, bank borrowing and its repayment (operations: the loan_funding saga
+moves the money too, gateway.loans.merchant.funding), the capacity used, the merchant
 credit policy, the merchant lending audit (/v1/admin/loans/...).
 """
 
@@ -30,9 +31,10 @@ from gateway.edge.identities import Role
 from gateway.edge.ownership import get_own, list_own, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import read_json_object, require_amount
-from gateway.edge.representations import json_response, money_json, money_to_proto
+from gateway.edge.representations import json_response, money_json
 from gateway.edge.routing import AuthScheme, Route, route_factory
 from gateway.loans.merchant.figures import merchant_figures
+from gateway.loans.merchant.funding import BORROW, CAPITAL, REPAY, funding_input
 from gateway.loans.merchant.order_loan_routes import OrderLoanRoutes
 from gateway.loans.merchant.representations import (
     SCHEMAS,
@@ -193,10 +195,13 @@ class MerchantLendingRoutes:
                 "/v1/admin/loans/funding/capital",
                 self.pay_in_capital,
                 "payInLoanCapital",
-                "Record capital paid into the loan business",
+                "Capital paid into the loan business: the book, and the money from the "
+                "shareholders into platform:loan:capital (an operation)",
                 idempotency_key_required=True,
                 request_schema="LoanAmountRequest",
-                response_schema="LendingCapacity",
+                response_schema="Operation",
+                response_status=HTTPStatus.CREATED,
+                other_responses=OPERATION_RESPONSES,
                 problems=funding_problems,
             ),
             operator(
@@ -204,10 +209,13 @@ class MerchantLendingRoutes:
                 "/v1/admin/loans/funding/borrowings",
                 self.borrow,
                 "borrowFromBank",
-                "Record bank borrowing (refused beyond 50% of capital: BORROWING_LIMIT)",
+                "Bank borrowing (refused beyond 50% of capital: BORROWING_LIMIT): the book, and "
+                "the money from the bank lender into platform:loan:capital (an operation)",
                 idempotency_key_required=True,
                 request_schema="LoanAmountRequest",
-                response_schema="LendingCapacity",
+                response_schema="Operation",
+                response_status=HTTPStatus.CREATED,
+                other_responses=OPERATION_RESPONSES,
                 problems=funding_problems,
             ),
             operator(
@@ -215,10 +223,13 @@ class MerchantLendingRoutes:
                 "/v1/admin/loans/funding/borrowing-repayments",
                 self.repay_borrowing,
                 "repayBankBorrowing",
-                "Record a repayment of bank borrowing",
+                "A repayment of bank borrowing: the book, and the money from "
+                "platform:loan:capital to the bank lender (an operation)",
                 idempotency_key_required=True,
                 request_schema="LoanAmountRequest",
-                response_schema="LendingCapacity",
+                response_schema="Operation",
+                response_status=HTTPStatus.CREATED,
+                other_responses=OPERATION_RESPONSES,
                 problems=funding_problems,
             ),
             operator(
@@ -380,31 +391,30 @@ class MerchantLendingRoutes:
         response = await self._lending.get_lending_capacity(mpb.GetLendingCapacityRequest())
         return json_response(capacity_json(response.capacity))
 
-    async def _amount_request(self, request: web.Request) -> tuple[str, Money]:
-        key = self._key(request)
+    async def _funding(self, request: web.Request, kind: str, operation_id: str) -> web.Response:
+        require_idempotency_key(request)
         body = await read_json_object(request, ("amount_fen", "currency"))
-        return key, require_amount(body)
+        amount = require_amount(body)
+
+        async def saga_input() -> JsonObject:
+            return funding_input(kind=kind, amount=amount)
+
+        return await self._operations.start(
+            request,
+            self._sagas.funding,
+            operation_id=operation_id,
+            body=body,
+            saga_input=saga_input,
+        )
 
     async def pay_in_capital(self, request: web.Request) -> web.Response:
-        key, amount = await self._amount_request(request)
-        response = await self._lending.pay_in_capital(
-            mpb.PayInCapitalRequest(idempotency_key=key, amount=money_to_proto(amount))
-        )
-        return json_response(capacity_json(response.capacity))
+        return await self._funding(request, CAPITAL, "payInLoanCapital")
 
     async def borrow(self, request: web.Request) -> web.Response:
-        key, amount = await self._amount_request(request)
-        response = await self._lending.borrow_from_bank(
-            mpb.BorrowFromBankRequest(idempotency_key=key, amount=money_to_proto(amount))
-        )
-        return json_response(capacity_json(response.capacity))
+        return await self._funding(request, BORROW, "borrowFromBank")
 
     async def repay_borrowing(self, request: web.Request) -> web.Response:
-        key, amount = await self._amount_request(request)
-        response = await self._lending.repay_bank_borrowing(
-            mpb.RepayBankBorrowingRequest(idempotency_key=key, amount=money_to_proto(amount))
-        )
-        return json_response(capacity_json(response.capacity))
+        return await self._funding(request, REPAY, "repayBankBorrowing")
 
     async def get_policy(self, request: web.Request) -> web.Response:
         response = await self._lending.get_merchant_credit_policy(

@@ -32,6 +32,7 @@ from colony.loan.v1 import merchant_lending_pb2 as mpb
 from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.clients.withholding import WithholdingClient
 from gateway.edge.representations import money_to_proto
+from gateway.loans.merchant.funding import FundingAccounts, funding_saga
 from gateway.loans.merchant.ledger import (
     DRAW_KEY_PREFIX,
     FACILITY_KEY_PREFIX,
@@ -294,16 +295,21 @@ class MerchantSagas:
     payout: SagaDefinition
     repayment: SagaDefinition
     order_loan: SagaDefinition
+    funding: SagaDefinition
 
     def all(self) -> tuple[SagaDefinition, ...]:
-        return (self.payout, self.repayment, self.order_loan)
+        return (self.payout, self.repayment, self.order_loan, self.funding)
 
 
 def merchant_lending_sagas(
-    lending: MerchantLendingClient, ledger: MerchantLoanLedger, withholding: WithholdingClient
+    lending: MerchantLendingClient,
+    ledger: MerchantLoanLedger,
+    withholding: WithholdingClient,
+    funding: FundingAccounts,
 ) -> MerchantSagas:
     return MerchantSagas(
         payout_saga(lending, ledger),
         repayment_saga(lending, ledger),
         order_loan_saga(lending, withholding, ledger),
+        funding_saga(lending, ledger.payment, funding),
     )

@@ -1,6 +1,7 @@
 """Merchant lending's parts the composition root (gateway.app) wires: its client (on the
 loan service's channel), the withholding client (on the payment service's), the ledger of
-platform:loan:merchant and platform:loan:order, the sagas and the order-loan job."""
+platform:loan:merchant and platform:loan:order, the sagas (the funding saga's accounts
+among them) and the order-loan job."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from gateway.clients import PaymentClient, ServiceChannels
 from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.clients.withholding import WithholdingClient
+from gateway.loans.merchant.funding import FundingAccounts
 from gateway.loans.merchant.ledger import MerchantLoanLedger
 from gateway.loans.merchant.order_loans import OrderLoanJobs
 from gateway.loans.merchant.sagas import MerchantSagas, merchant_lending_sagas
@@ -33,6 +35,6 @@ class MerchantLending:
             client,
             withholding,
             ledger,
-            merchant_lending_sagas(client, ledger, withholding),
+            merchant_lending_sagas(client, ledger, withholding, FundingAccounts(payment)),
             OrderLoanJobs(client, withholding, payment, ledger),
         )

@@ -9,6 +9,9 @@
   awaiting payout), less what was sold to ABS pools. A disbursement that would take used
   beyond capacity is refused (LENDING_CAPACITY, capacity and used in metadata); at the
   boundary (used + amount = capacity) it is allowed.
+The book is kept in step with real money: capital and borrowing move through
+platform:loan:capital in the payment ledger (CAPITAL_LEDGER_ACCOUNT_ID and the two external
+parties below; `colony audit` reconciles them with this book).
 *Example:* capital 1,000,000 yuan, borrowing 500,000 (the most allowed) → capacity 1,500,000;
 with 1,400,000 lent a 100,000 draw passes and one more fen is refused.
 """
@@ -22,6 +25,12 @@ from chassis.errors import FailedPrecondition
 from chassis.money import require_positive_amount
 
 BORROWING_SHARE_MAX = Decimal("0.5")
+# The funding's money in the payment ledger (the gateway's loan_funding saga moves it:
+# gateway.loans.merchant.funding): the business's cash, where capital came from, and the
+# FAKE bank lender.
+CAPITAL_LEDGER_ACCOUNT_ID = "platform:loan:capital"
+SHAREHOLDERS_LEDGER_ACCOUNT_ID = "platform:loan:shareholders"
+BANK_LENDER_LEDGER_ACCOUNT_ID = "platform:loan:bank-lender:fake"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,15 @@ class FundingBook:
     @property
     def capacity_fen(self) -> int:
         return self.capital_fen + self.borrowing_fen
+
+    def expected_ledger_balances(self) -> dict[str, int]:
+        """At rest, each funding account's payment-ledger balance: the capital account holds
+        capital + borrowing; the shareholders gave the capital; the bank lent the borrowing."""
+        return {
+            CAPITAL_LEDGER_ACCOUNT_ID: self.capital_fen + self.borrowing_fen,
+            SHAREHOLDERS_LEDGER_ACCOUNT_ID: -self.capital_fen,
+            BANK_LENDER_LEDGER_ACCOUNT_ID: -self.borrowing_fen,
+        }
 
 
 def pay_in_capital(book: FundingBook, amount_fen: int) -> FundingBook:
