@@ -13,152 +13,50 @@ Pure: no I/O; every id and moment comes from the caller or from uuid.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from chassis.errors import DomainError, IdempotencyKeyReused, NotFound
-from services.payment.activity import Activity
+from chassis.errors import DomainError, IdempotencyKeyReused, NotFound, PermissionDenied
+from services.payment.batch_model import (
+    PEOPLE_AND_MERCHANTS,
+    Accepted,
+    BatchDecision,
+    BatchView,
+    LedgerDocument,
+    MovementAsk,
+    Outcome,
+    Refused,
+    Replayed,
+    ReplayOf,
+    StatementLine,
+    time_statement_key,
+)
+from services.payment.escrow import (
+    ESCROW_ACCOUNT_ID,
+    TradeAction,
+    party_role,
+    pay,
+    require_role,
+)
+from services.payment.escrow_postings import trade_payment_posting
 from services.payment.ledger import (
     Account,
-    AccountKind,
     Posting,
-    PostingKind,
     plan_draw_from_shards,
     plan_movement,
     require_active,
     require_can_debit,
     require_kind,
 )
-from services.payment.payment_authorization import SecondFactor
-from services.payment.risk import PaymentKind, Rule
+from services.payment.risk import Rule
 from services.payment.screening import (
     OutgoingPayment,
-    RiskDecisionRecord,
     RiskRefused,
+    Screening,
     screen_outgoing,
 )
 from services.payment.statement import public_name
-
-PEOPLE_AND_MERCHANTS = (AccountKind.PERSONAL, AccountKind.MERCHANT)
-
-
-def time_statement_key(moment: datetime, sequence: int) -> int:
-    """A hot (or once-hot) account's statement key: posting time, then the document sequence."""
-    return int(moment.timestamp() * 1_000_000) * 1_000 + sequence % 1_000
-
-
-@dataclass(frozen=True, slots=True)
-class MovementAsk:
-    """One payer-to-payee movement as its request asked for it (the request's checks passed).
-
-    A Transfer (the defaults) checks the payee first, as its RPC does; a bill payment
-    (payee_may="") checks the payer and risk control first and meets the payee only when
-    crediting it, as PayBill does.
-    """
-
-    record_id: str  # the idempotency record: "<scope>:<key>"
-    fingerprint: str
-    idempotency_key: str
-    from_account_id: str
-    to_account_id: str
-    amount_fen: int
-    memo: str
-    device_id: str
-    second_factor: SecondFactor
-    posting_kind: PostingKind = PostingKind.TRANSFER
-    payment_kind: PaymentKind = PaymentKind.TRANSFER
-    reference: str = ""
-    payer_may: str = "send transfers"
-    payee_may: str = "receive transfers"
-    # A top-up: the payer is the bank's clearing account, the memo is the bank's answer
-    # (decide_movements' bank argument), and the payee's KYC level rises to this.
-    bank_card_number: str = ""
-    raise_kyc_to: int = 0
-
-    @property
-    def is_top_up(self) -> bool:
-        return self.posting_kind is PostingKind.TOP_UP
-
-
-@dataclass(slots=True)
-class LedgerDocument:
-    """One balance-carrying document (an account's own, or a hot account's sub-account)."""
-
-    document_id: str
-    balance_fen: int
-    held_fen: int
-    sequence: int
-    by_time: bool  # statement keys by posting time (hot, or once hot)
-    exists: bool = True  # False: a sub-account the batch creates
-    shard_of: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class BatchView:
-    """What the batch's transaction read: accounts, their documents, blacklist, records."""
-
-    accounts: Mapping[str, Account]  # main accounts by id (balance_fen: the main document's)
-    documents: Mapping[str, LedgerDocument]  # every document read, sub-accounts included
-    shards_of: Mapping[str, tuple[str, ...]]  # a hot account's sub-account ids
-    credit_shard: Mapping[str, str]  # the sub-account a hot account's credits go to
-    blacklisted: Collection[str]
-    records: Mapping[str, tuple[str, bytes]]  # idempotency record id -> (fingerprint, response)
-
-
-@dataclass(frozen=True, slots=True)
-class StatementLine:
-    """One line of one account's statement for one document's movement."""
-
-    posting: Posting
-    account_id: str
-    ledger_account_id: str
-    amount_fen: int
-    balance_after_fen: int | None
-    sequence: int
-    statement_key: int
-    counterpart_account_id: str
-    counterpart_name: str
-    reference: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    posting: Posting
-    account_after: Account  # the account the answer shows: the payer's, a top-up's payee
-
-
-@dataclass(frozen=True, slots=True)
-class Replayed:
-    response: bytes  # the recorded answer
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayOf:
-    index: int  # an earlier movement of this batch with the same key, which succeeded
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    error: DomainError
-
-
-Outcome = Accepted | Replayed | ReplayOf | Refused
-
-
-@dataclass
-class BatchDecision:
-    """Every movement's outcome, and what the batch writes."""
-
-    outcomes: list[Outcome] = field(default_factory=list)
-    documents: dict[str, LedgerDocument] = field(default_factory=dict)  # state after
-    read_sequences: dict[str, int] = field(default_factory=dict)  # documents moved: as read
-    read_balances: dict[str, int] = field(default_factory=dict)
-    activities: dict[str, Activity] = field(default_factory=dict)
-    kyc_levels: dict[str, int] = field(default_factory=dict)
-    lines: list[StatementLine] = field(default_factory=list)
-    postings: list[tuple[Posting, str]] = field(default_factory=list)  # with its reference
-    decisions: list[RiskDecisionRecord] = field(default_factory=list)
 
 
 def _not_found(account_id: str) -> NotFound:
@@ -181,6 +79,7 @@ class _Batch:
         self.decision = BatchDecision(documents={k: replace(v) for k, v in view.documents.items()})
         self.recorded: dict[str, tuple[str, int]] = {}  # record id -> (fingerprint, index)
         self.shards = {k: list(v) for k, v in view.shards_of.items()}  # with ones made here
+        self.trades = dict(view.trades)
 
     def account(self, account_id: str) -> Account:
         account = self.accounts.get(account_id)
@@ -210,6 +109,8 @@ class _Batch:
             return ReplayOf(earlier[1])
         if ask.is_top_up:
             return self.top_up(index, ask)
+        if ask.trade_id:
+            return self.pay_trade(index, ask)
         payee: Account | None = None
         if ask.payee_may:
             payee = self.account(ask.to_account_id)
@@ -217,25 +118,7 @@ class _Batch:
             posting = self.plan(ask)
         payer = self.with_balance(self.account(ask.from_account_id))
         require_kind(payer, PEOPLE_AND_MERCHANTS, ask.payer_may)
-        payment = OutgoingPayment(
-            ask.to_account_id, ask.payment_kind, ask.amount_fen, ask.device_id
-        )
-        parties = {payer.account_id, ask.to_account_id}
-        blacklisted = {a for a in parties if a in self.view.blacklisted}
-        try:
-            screening = screen_outgoing(
-                self.rules,
-                payer,
-                payment,
-                blacklisted=blacklisted,
-                second_factor=ask.second_factor,
-                now=self.now,
-            )
-        except RiskRefused as refused:
-            self.decision.decisions.append(refused.record)
-            raise
-        # A challenge answered by a payment authorization is not batched (rpc_batching.py).
-        assert not screening.authorization_digest, "authorizations take the unbatched path"
+        screening = self.screen(payer, ask, ask.amount_fen)
         if payee is None:
             posting = self.plan(ask)
             moves = self.plan_debit(payer, ask.amount_fen)
@@ -244,18 +127,14 @@ class _Batch:
             moves = self.plan_debit(payer, ask.amount_fen)
         moves += self.plan_credit(payee, ask.amount_fen)
         payer_after = self.apply(posting, ask.reference, moves, payer, payee)[payer.account_id]
-        self.decision.decisions.append(screening.record)
-        self.decision.activities[payer.account_id] = screening.activity
-        self.accounts[payer.account_id] = replace(
-            self.accounts[payer.account_id], activity=screening.activity
-        )
+        self.proceed(payer, screening)
         self.decision.postings.append((posting, ask.reference))
         self.recorded[ask.record_id] = (ask.fingerprint, index)
         return Accepted(posting, payer_after)
 
     def top_up(self, index: int, ask: MovementAsk) -> Outcome:
         """A top-up, in TopUp's order: the payee, the bank's answer, the posting."""
-        payee = self.account(ask.to_account_id)
+        payee = self.with_balance(self.account(ask.to_account_id))  # as TopUp reads it
         require_kind(payee, PEOPLE_AND_MERCHANTS, ask.payee_may)
         answer = self.bank[ask.record_id]
         if isinstance(answer, DomainError):
@@ -274,7 +153,8 @@ class _Batch:
             moves = [(clearing.account_id, clearing.account_id, 0)]
         moves = [(a, d, -ask.amount_fen) for a, d, _ in moves]
         moves += self.plan_credit(payee, ask.amount_fen)
-        if ask.raise_kyc_to > payee.kyc_level:
+        keeps_kyc_level = self.decision.documents[payee.account_id].keeps_kyc_level
+        if keeps_kyc_level and ask.raise_kyc_to > payee.kyc_level:
             payee = replace(payee, kyc_level=ask.raise_kyc_to)
             self.accounts[payee.account_id] = payee
             self.decision.kyc_levels[payee.account_id] = ask.raise_kyc_to
@@ -282,6 +162,65 @@ class _Batch:
         self.decision.postings.append((posting, ask.reference))
         self.recorded[ask.record_id] = (ask.fingerprint, index)
         return Accepted(posting, payee_after)
+
+    def pay_trade(self, index: int, ask: MovementAsk) -> Outcome:
+        """A trade payment, in PayTrade's order: the trade, its transition, the buyer, risk."""
+        trade = self.trades.get(ask.trade_id)
+        if trade is None:
+            raise NotFound(
+                f"trade {ask.trade_id} does not exist", metadata={"trade_id": ask.trade_id}
+            )
+        try:
+            role = party_role(trade, ask.from_account_id)
+        except PermissionDenied:
+            # Someone else's trade: say it does not exist rather than confirm that it does.
+            raise NotFound(f"trade {ask.trade_id} does not exist") from None
+        require_role(trade, TradeAction.PAY, role)
+        paid = pay(trade, self.now)  # ILLEGAL_TRANSITION unless the trade awaits payment
+        buyer = self.with_balance(self.account(ask.from_account_id))
+        screening = self.screen(
+            buyer, replace(ask, to_account_id=trade.merchant_account_id), trade.amount_fen
+        )
+        posting = trade_payment_posting(paid, uuid.uuid4().hex, self.now)
+        moves = self.plan_debit(buyer, trade.amount_fen)
+        moves += self.plan_credit(self.account(ESCROW_ACCOUNT_ID), trade.amount_fen)
+        escrow = self.account(ESCROW_ACCOUNT_ID)
+        buyer_after = self.apply(posting, trade.trade_id, moves, buyer, escrow)
+        self.proceed(buyer, screening)
+        self.trades[trade.trade_id] = paid
+        first_read = self.decision.trades.get(trade.trade_id, (trade, trade))[0]
+        self.decision.trades[trade.trade_id] = (first_read, paid)
+        self.decision.postings.append((posting, trade.trade_id))
+        self.recorded[ask.record_id] = (ask.fingerprint, index)
+        return Accepted(posting, buyer_after[buyer.account_id], paid)
+
+    def screen(self, payer: Account, ask: MovementAsk, amount_fen: int) -> Screening:
+        """Risk control of the payer's movement; a refusal's decision is kept, then raised."""
+        payment = OutgoingPayment(ask.to_account_id, ask.payment_kind, amount_fen, ask.device_id)
+        parties = {payer.account_id, ask.to_account_id}
+        try:
+            screening = screen_outgoing(
+                self.rules,
+                payer,
+                payment,
+                blacklisted={a for a in parties if a in self.view.blacklisted},
+                second_factor=ask.second_factor,
+                now=self.now,
+            )
+        except RiskRefused as refused:
+            self.decision.decisions.append(refused.record)
+            raise
+        # A challenge answered by a payment authorization is not batched (rpc_batching.py).
+        assert not screening.authorization_digest, "authorizations take the unbatched path"
+        return screening
+
+    def proceed(self, payer: Account, screening: Screening) -> None:
+        """Keep a movement's risk decision and the payer's activity after it."""
+        self.decision.decisions.append(screening.record)
+        self.decision.activities[payer.account_id] = screening.activity
+        self.accounts[payer.account_id] = replace(
+            self.accounts[payer.account_id], activity=screening.activity
+        )
 
     def plan(self, ask: MovementAsk, memo: str | None = None) -> Posting:
         return plan_movement(

@@ -10,7 +10,7 @@ from chassis.mongo import Session
 from chassis.wire import amount_from_proto, money_to_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
-from services.payment.batch import MovementAsk
+from services.payment.batch_model import MovementAsk
 from services.payment.identity import (
     mask_resident_id,
     validate_name,

@@ -12,7 +12,7 @@ once, then split in halves, down to single movements, whose failure is their own
 Nothing is acknowledged before its batch commits, so a crash loses no acknowledged
 movement, and a retried one finds its idempotency record.
 
-Batched today: Transfer, PayBill and TopUp (except a movement answering a challenge with a
+Batched today: Transfer, PayBill, TopUp and PayTrade (except a movement answering a challenge with a
 payment authorization, which takes the one-transaction path because its transaction spends
 the authorization). A top-up's card is charged inside the batch's transaction, as TopUp
 does, once its account is known to take top-ups; a declined card fails that top-up alone.
@@ -24,8 +24,10 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from datetime import datetime
+from typing import TypeVar, cast
 
+from google.protobuf.message import Message
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chassis.clock import Clock
@@ -33,7 +35,8 @@ from chassis.errors import Aborted, DomainError
 from chassis.mongo import MongoClient, Session, run_in_transaction
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.bank_channel import BankChannel
-from services.payment.batch import (
+from services.payment.batch import decide_movements
+from services.payment.batch_model import (
     PEOPLE_AND_MERCHANTS,
     Accepted,
     BatchView,
@@ -41,12 +44,11 @@ from services.payment.batch import (
     Refused,
     Replayed,
     ReplayOf,
-    decide_movements,
 )
 from services.payment.risk import Rule
 from services.payment.store import PaymentStore
 from services.payment.store.batches import BatchConflict
-from services.payment.wire import account_to_proto, posting_to_proto
+from services.payment.wire import account_to_proto, posting_to_proto, trade_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,8 @@ BATCH_SIZE_MAX = 64
 BATCH_RERUNS_MAX = 1
 
 # The answer of a batched movement: each carries the posting and one party's account.
-Response = pb.TransferResponse | pb.PayBillResponse | pb.TopUpResponse
-_R = TypeVar("_R", pb.TransferResponse, pb.PayBillResponse, pb.TopUpResponse)
+Response = pb.TransferResponse | pb.PayBillResponse | pb.TopUpResponse | pb.PayTradeResponse
+_R = TypeVar("_R", pb.TransferResponse, pb.PayBillResponse, pb.TopUpResponse, pb.PayTradeResponse)
 Answer = Response | BaseException
 
 
@@ -161,19 +163,29 @@ class MovementBatcher:
 
         async def in_transaction(session: Session) -> list[Answer]:
             now = self._clock.now()
-            view = await self._store.read_batch(session, [a.record_id for a in asks], parties)
+            view = await self._store.read_batch(
+                session,
+                [a.record_id for a in asks],
+                parties,
+                [a.trade_id for a in asks if a.trade_id],
+            )
             bank = await self._charge_cards(asks, view)
             decision = decide_movements(asks, view, self._rules(), now, bank)
             answers: list[Answer] = []
             responses: dict[str, tuple[str, Response]] = {}
-            events = []
+            events: list[tuple[str, str, Message, datetime]] = []
             for waiting, outcome in zip(batch, decision.outcomes, strict=True):
                 ask = waiting.ask
                 if isinstance(outcome, Accepted):
                     posting = posting_to_proto(outcome.posting)
-                    response = waiting.response_type(
-                        posting=posting, account=account_to_proto(outcome.account_after)
-                    )
+                    response: Response
+                    if outcome.trade is not None:
+                        trade = trade_to_proto(outcome.trade)
+                        response = pb.PayTradeResponse(trade=trade, posting=posting)
+                    else:
+                        account = account_to_proto(outcome.account_after)
+                        plain = cast(type[pb.TransferResponse], waiting.response_type)
+                        response = plain(posting=posting, account=account)
                     responses[ask.record_id] = (ask.fingerprint, response)
                     events.append(
                         (
@@ -183,6 +195,15 @@ class MovementBatcher:
                             outcome.posting.posted_at,
                         )
                     )
+                    if outcome.trade is not None:
+                        events.append(
+                            (
+                                "payment.trade.paid",
+                                outcome.trade.trade_id,
+                                trade,
+                                outcome.posting.posted_at,
+                            )
+                        )
                     answers.append(response)
                 elif isinstance(outcome, Replayed):
                     answers.append(waiting.response_type.FromString(outcome.response))

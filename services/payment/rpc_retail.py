@@ -10,7 +10,7 @@ from chassis.idempotency import fingerprint_request, require_idempotency_key
 from chassis.mongo import Session
 from chassis.wire import amount_from_proto, timestamp_to_proto
 from colony.payment.v1 import payment_pb2 as pb
-from services.payment.batch import MovementAsk
+from services.payment.batch_model import MovementAsk
 from services.payment.bills import find_biller, validate_bill_reference
 from services.payment.identity import mask_name
 from services.payment.ledger import Account, AccountKind, PostingKind, require_kind

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from chassis.clock import business_date_of, parse_business_date
 from chassis.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 from chassis.grpc_server import Context
-from chassis.idempotency import require_idempotency_key
+from chassis.idempotency import fingerprint_request, require_idempotency_key
 from chassis.mongo import Session, run_in_transaction
 from chassis.wire import amount_from_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
+from services.payment.batch_model import MovementAsk
 from services.payment.escrow import (
     ESCROW_ACCOUNT_ID,
     PAYMENT_WINDOW_DEFAULT,
@@ -48,7 +49,7 @@ from services.payment.escrow_postings import (
     trade_payment_posting,
     trade_refund_posting,
 )
-from services.payment.ledger import AccountKind, Posting, require_kind
+from services.payment.ledger import AccountKind, Posting, PostingKind, require_kind
 from services.payment.risk import PaymentKind
 from services.payment.rpc_base import PaymentRpcBase, require_account_id
 from services.payment.screening import OutgoingPayment
@@ -109,10 +110,26 @@ class TradesRpc(PaymentRpcBase):
         return await self._once("create-trade", request, pb.CreateTradeResponse, create)
 
     async def PayTrade(self, request: pb.PayTradeRequest, context: Context) -> pb.PayTradeResponse:
-        require_idempotency_key(request.idempotency_key)
+        key = require_idempotency_key(request.idempotency_key)
         trade_id = _require_trade_id(request.trade_id)
         buyer_id = require_account_id(request.buyer_account_id, "buyer_account_id")
         verified = await self._second_factor(buyer_id, request.risk)
+        if self._batcher is not None and not verified.authorization_digest:
+            ask = MovementAsk(
+                record_id=f"pay-trade:{key}",
+                fingerprint=fingerprint_request(request),
+                idempotency_key=key,
+                from_account_id=buyer_id,
+                to_account_id=ESCROW_ACCOUNT_ID,
+                amount_fen=0,  # the trade's amount, as the batch reads the trade
+                memo="",
+                device_id=request.risk.device_id,
+                second_factor=verified,
+                posting_kind=PostingKind.TRADE_PAYMENT,
+                payment_kind=PaymentKind.PAYMENT,
+                trade_id=trade_id,
+            )
+            return await self._batcher.submit(ask, pb.PayTradeResponse)
 
         async def pay_trade(session: Session) -> pb.PayTradeResponse:
             trade = await self._trade_for(session, trade_id, buyer_id, TradeAction.PAY)

@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
-from pymongo import UpdateOne
+from pymongo import ReplaceOne, UpdateOne
 
 from chassis.errors import Aborted
 from chassis.mongo import Document, Session
-from services.payment.batch import BatchDecision, BatchView, LedgerDocument, StatementLine
+from services.payment.batch_model import BatchDecision, BatchView, LedgerDocument, StatementLine
+from services.payment.escrow import Trade
 from services.payment.ledger import Account
 from services.payment.store.accounts import AccountStore, shard_id
 from services.payment.store.mapping import (
@@ -27,6 +28,8 @@ from services.payment.store.mapping import (
     activity_to_document,
     posting_to_document,
     risk_decision_to_document,
+    trade_from_document,
+    trade_to_document,
 )
 
 
@@ -42,6 +45,7 @@ def _ledger_document(document: Document) -> LedgerDocument:
         sequence=int(document.get("sequence", 0)),
         by_time="shard_of" in document or bool(document.get("statement_by_time", False)),
         shard_of=document.get("shard_of", ""),
+        keeps_kyc_level="kyc_level" in document,
     )
 
 
@@ -73,9 +77,15 @@ class BatchStore(AccountStore):
         session: Session,
         record_ids: Iterable[str],
         account_ids: Iterable[str],
+        trade_ids: Iterable[str] = (),
     ) -> BatchView:
         """Everything the batch decides on, as its transaction sees it."""
         ids = sorted(set(account_ids))
+        trades: dict[str, Trade] = {}
+        wanted_trades = sorted(set(trade_ids))
+        if wanted_trades:
+            cursor = self.trades.find({"_id": {"$in": wanted_trades}}, session=session)
+            trades = {d["_id"]: trade_from_document(d) async for d in cursor}
         records = {
             document["_id"]: (document["fingerprint"], document["response"])
             async for document in self.idempotency.find(
@@ -106,7 +116,9 @@ class BatchStore(AccountStore):
         blacklisted = {
             document["_id"]
             async for document in self.blacklist.find(
-                {"_id": {"$in": ids}}, {"_id": 1}, session=session
+                {"_id": {"$in": sorted({*ids, *(t.merchant_account_id for t in trades.values())})}},
+                {"_id": 1},
+                session=session,
             )
         }
         return BatchView(
@@ -116,6 +128,7 @@ class BatchStore(AccountStore):
             credit_shard=credit_shard,
             blacklisted=blacklisted,
             records=records,
+            trades=trades,
         )
 
     async def write_batch(
@@ -157,6 +170,21 @@ class BatchStore(AccountStore):
             result = await self.accounts.bulk_write(updates, ordered=False, session=session)
             if result.matched_count + result.upserted_count != len(updates):
                 raise BatchConflict("an account moved under the batch; rerun it")
+        if decision.trades:
+            trades = [
+                ReplaceOne(
+                    {
+                        "_id": read.trade_id,
+                        "updated_at": read.updated_at,
+                        "state": read.state.value,
+                    },
+                    trade_to_document(after),
+                )
+                for read, after in decision.trades.values()
+            ]
+            result = await self.trades.bulk_write(trades, ordered=False, session=session)
+            if result.matched_count != len(trades):
+                raise BatchConflict("a trade changed under the batch; rerun it")
         await self._insert(self.entries, [_line_document(line) for line in decision.lines], session)
         await self._insert(
             self.postings,

@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from chassis.errors import NotFound
 from chassis.mongo import Document, Session
 from chassis.paging import decode_page_token, encode_page_token, invalid_page_token
-from services.payment.batch import time_statement_key
+from services.payment.batch_model import time_statement_key
 from services.payment.holds import HoldState
 from services.payment.ledger import (
     Account,

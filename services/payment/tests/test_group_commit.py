@@ -7,7 +7,8 @@ through the group-commit batcher (rpc_batching.py) in batches of a few. A random
 (hypothesis) of overdrawing transfers, replays (the same request, or the same key with
 another amount), transfers to and from a hot merchant, to a blacklisted person, ones risk
 control challenges (large, from a new device, the eleventh in a minute), and bill payments
-(PayBill) and top-ups (TopUp, some declined by the bank), batched together, must give
+(PayBill), top-ups (TopUp, some declined by the bank) and trade payments (PayTrade: some
+of someone else's trade, some of a trade already paid), batched together, must give
 every movement the same answer (the posting's entries and memo, the account's balance and
 KYC level, or the same refusal reason) and leave the same balances, statement lines and
 risk decisions; the ledger audit is clean on both.
@@ -34,8 +35,9 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from conftest import service_settings
 from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID, FakeBankChannel
-from services.payment.batch import MovementAsk
+from services.payment.batch_model import MovementAsk
 from services.payment.bills import DEMO_BILLERS
+from services.payment.escrow import ESCROW_ACCOUNT_ID
 from services.payment.ledger import PostingKind
 from services.payment.payment_authorization import NO_SECOND_FACTOR
 from services.payment.risk import DEFAULT_RULES, KycLevel, PaymentKind
@@ -56,6 +58,8 @@ from services.payment.tests.trade_support import error_info, manual_clock
 PERSONS = 4
 MERCHANT, HOT_MERCHANT, UNKNOWN, BILL = PERSONS, PERSONS + 1, PERSONS + 2, PERSONS + 3
 BANK = PERSONS + 4  # as a payer: a top-up of the payee (from a card the bank declines on phone-2)
+TRADE = PERSONS + 5  # as a payee: the payer pays one of the trades (maybe not theirs, or paid)
+TRADE_AMOUNTS_FEN = (50_000, 400_000, 1_000_000, 2_500_000)
 BLACKLISTED = PERSONS - 1
 OPENING_FEN = 3_000_000  # 30,000 yuan: a few large transfers overdraw it
 UNKNOWN_ACCOUNT_ID = "2088000000000000"
@@ -69,6 +73,7 @@ class Side:
     stub: Stub
     store: PaymentStore
     ids: list[str]
+    trades: list[str]
 
 
 @contextlib.asynccontextmanager
@@ -112,14 +117,26 @@ async def open_parties(stub: Stub, store: PaymentStore) -> Side:
     await stub.SetBlacklisted(
         pb.SetBlacklistedRequest(account_id=ids[BLACKLISTED], blacklisted=True, reason="test")
     )
-    return Side(stub, store, ids)
+    trades = []
+    for number, fen in enumerate(TRADE_AMOUNTS_FEN):
+        created = await stub.CreateTrade(
+            pb.CreateTradeRequest(
+                idempotency_key=uuid.uuid4().hex,
+                merchant_account_id=ids[MERCHANT],
+                buyer_account_id=ids[number % 2],
+                amount=cny(fen),
+                description=f"trade {number}",
+            )
+        )
+        trades.append(created.trade.trade_id)
+    return Side(stub, store, ids, trades)
 
 
 # A step: payer, payee, amount, device, and which earlier step's key it reuses (if any).
 amounts = st.one_of(st.integers(1, 400_000), st.integers(400_001, 2_500_000))
 steps = st.tuples(
     st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN, BANK]),
-    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN, BILL]),
+    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN, BILL, TRADE]),
     amounts,
     st.sampled_from(["", "", "phone-1", "phone-2"]),
     st.one_of(st.none(), st.integers(1, 4)),
@@ -133,12 +150,23 @@ weighted = st.one_of(
 )
 
 
-Request = pb.TransferRequest | pb.PayBillRequest | pb.TopUpRequest
+Request = pb.TransferRequest | pb.PayBillRequest | pb.TopUpRequest | pb.PayTradeRequest
 
 
-def requests(step_list: list[tuple], ids: list[str]) -> list[Request]:
+def requests(step_list: list[tuple], side: Side) -> list[Request]:
+    ids = side.ids
     made: list[Request] = []
     for number, (payer, payee, fen, device, reuse, same) in enumerate(step_list):
+        if payee == TRADE:
+            made.append(
+                pb.PayTradeRequest(
+                    idempotency_key=uuid.uuid4().hex,
+                    trade_id=side.trades[fen % len(side.trades)],
+                    buyer_account_id=ids[payer if payer != BANK else 0],
+                    risk=pb.RiskSignals(device_id=device),
+                )
+            )
+            continue
         request: Request = pb.TransferRequest(
             idempotency_key=uuid.uuid4().hex,
             from_account_id=ids[payer] if payer != BANK else ids[payee],
@@ -150,7 +178,7 @@ def requests(step_list: list[tuple], ids: list[str]) -> list[Request]:
         if payee == BILL:
             request = pb.PayBillRequest(
                 idempotency_key=uuid.uuid4().hex,
-                account_id=ids[payer],
+                account_id=ids[payer] if payer != BANK else ids[payee],
                 biller_id=WATER.biller_id,
                 reference=WATER_REFERENCE,
                 amount=cny(fen),
@@ -167,19 +195,24 @@ def requests(step_list: list[tuple], ids: list[str]) -> list[Request]:
             earlier = made[number - reuse]
             request = type(earlier)()
             request.CopyFrom(earlier)
-            if not same:  # the same key for another transfer: IDEMPOTENCY_KEY_REUSED
+            if not same and not isinstance(request, pb.PayTradeRequest):
+                # The same key for another movement: IDEMPOTENCY_KEY_REUSED.
                 request.amount.CopyFrom(cny(fen))
         made.append(request)
     return made
 
 
 def answer(
-    response: pb.TransferResponse | pb.PayBillResponse | pb.TopUpResponse, ids: list[str]
+    response: pb.TransferResponse | pb.PayBillResponse | pb.TopUpResponse | pb.PayTradeResponse,
+    ids: list[str],
 ) -> tuple[object, ...]:
     entries = tuple(
         (ids.index(e.account_id) if e.account_id in ids else -1, e.amount.amount_fen)
         for e in response.posting.entries
     )
+    if isinstance(response, pb.PayTradeResponse):
+        trade = response.trade
+        return ("ok", entries, response.posting.memo, trade.state, trade.amount.amount_fen)
     account = response.account
     return (
         "ok",
@@ -201,6 +234,9 @@ async def one_at_a_time(side: Side, made: list[Request]) -> list[tuple[object, .
             if isinstance(request, pb.TopUpRequest):
                 answers.append(answer(await side.stub.TopUp(request), side.ids))
                 continue
+            if isinstance(request, pb.PayTradeRequest):
+                answers.append(answer(await side.stub.PayTrade(request), side.ids))
+                continue
             answers.append(answer(await side.stub.Transfer(request), side.ids))
         except grpc.aio.AioRpcError as error:
             answers.append(("refused", error_info(error).reason))
@@ -219,6 +255,8 @@ async def batched(
             return await pay_bill(request)
         if isinstance(request, pb.TopUpRequest):
             return await top_up(request)
+        if isinstance(request, pb.PayTradeRequest):
+            return await pay_trade(request)
         ask = MovementAsk(
             record_id=f"transfer:{request.idempotency_key}",
             fingerprint=fingerprint_request(request),
@@ -232,6 +270,26 @@ async def batched(
         )
         try:
             return answer(await batcher.transfer(ask), side.ids)
+        except DomainError as error:
+            return ("refused", error.reason)
+
+    async def pay_trade(request: pb.PayTradeRequest) -> tuple[object, ...]:
+        ask = MovementAsk(
+            record_id=f"pay-trade:{request.idempotency_key}",
+            fingerprint=fingerprint_request(request),
+            idempotency_key=request.idempotency_key,
+            from_account_id=request.buyer_account_id,
+            to_account_id=ESCROW_ACCOUNT_ID,
+            amount_fen=0,
+            memo="",
+            device_id=request.risk.device_id,
+            second_factor=NO_SECOND_FACTOR,
+            posting_kind=PostingKind.TRADE_PAYMENT,
+            payment_kind=PaymentKind.PAYMENT,
+            trade_id=request.trade_id,
+        )
+        try:
+            return answer(await batcher.submit(ask, pb.PayTradeResponse), side.ids)
         except DomainError as error:
             return ("refused", error.reason)
 
@@ -297,7 +355,8 @@ async def books(side: Side) -> tuple[object, ...]:
         )
         for proceeded in (True, False)
     ]
-    return tuple(balances), tuple(decisions)
+    states = [(await side.store.get_trade(t)).state.value for t in side.trades]
+    return tuple(balances), tuple(decisions), tuple(states)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -312,8 +371,8 @@ async def test_batched_transfers_end_as_one_at_a_time(
     one = await open_parties(batched_stub, batched_store)
     other = await open_parties(single_stub, single_store)
 
-    in_batches, batcher = await batched(one, mongo_client, clock, requests(step_list, one.ids))
-    in_turn = await one_at_a_time(other, requests(step_list, other.ids))
+    in_batches, batcher = await batched(one, mongo_client, clock, requests(step_list, one))
+    in_turn = await one_at_a_time(other, requests(step_list, other))
 
     for number, (got, expected) in enumerate(zip(in_batches, in_turn, strict=True)):
         event(str(expected[0] if expected[0] == "ok" else expected[1]))

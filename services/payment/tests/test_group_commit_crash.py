@@ -25,11 +25,11 @@ from services.payment.store import PaymentStore
 from services.payment.tests.support import cny, open_merchant, open_person, top_up
 from tests.service_process import ServiceProcess
 
-PAYERS = 16
+PAYERS = 24
 PAYEES = 4
 TRANSFERS_PER_PAYER = 8  # under the velocity rule's ten a minute, replays included
 OPENING_FEN = 50_000
-ACKNOWLEDGED_BEFORE_KILL = 25
+ACKNOWLEDGED_BEFORE_KILL = 10
 
 
 async def test_sigkill_mid_batch_loses_nothing_acknowledged_and_applies_nothing_twice(

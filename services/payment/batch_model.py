@@ -1,0 +1,147 @@
+"""What a batch of movements is made of (group commit): the asks, what the batch's
+transaction read, each movement's outcome, and what the batch writes. batch.py decides.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chassis.errors import DomainError
+from services.payment.activity import Activity
+from services.payment.escrow import Trade
+from services.payment.ledger import Account, AccountKind, Posting, PostingKind
+from services.payment.payment_authorization import SecondFactor
+from services.payment.risk import PaymentKind
+from services.payment.screening import RiskDecisionRecord
+
+PEOPLE_AND_MERCHANTS = (AccountKind.PERSONAL, AccountKind.MERCHANT)
+
+
+def time_statement_key(moment: datetime, sequence: int) -> int:
+    """A hot (or once-hot) account's statement key: posting time, then the document sequence."""
+    return int(moment.timestamp() * 1_000_000) * 1_000 + sequence % 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class MovementAsk:
+    """One payer-to-payee movement as its request asked for it (the request's checks passed).
+
+    A Transfer (the defaults) checks the payee first, as its RPC does; a bill payment
+    (payee_may="") checks the payer and risk control first and meets the payee only when
+    crediting it, as PayBill does.
+    """
+
+    record_id: str  # the idempotency record: "<scope>:<key>"
+    fingerprint: str
+    idempotency_key: str
+    from_account_id: str
+    to_account_id: str
+    amount_fen: int
+    memo: str
+    device_id: str
+    second_factor: SecondFactor
+    posting_kind: PostingKind = PostingKind.TRANSFER
+    payment_kind: PaymentKind = PaymentKind.TRANSFER
+    reference: str = ""
+    payer_may: str = "send transfers"
+    payee_may: str = "receive transfers"
+    # A top-up: the payer is the bank's clearing account, the memo is the bank's answer
+    # (decide_movements' bank argument), and the payee's KYC level rises to this.
+    bank_card_number: str = ""
+    raise_kyc_to: int = 0
+    # A trade payment (PayTrade): the trade paid; the amount and the payee come from it.
+    trade_id: str = ""
+
+    @property
+    def is_top_up(self) -> bool:
+        return self.posting_kind is PostingKind.TOP_UP
+
+
+@dataclass(slots=True)
+class LedgerDocument:
+    """One balance-carrying document (an account's own, or a hot account's sub-account)."""
+
+    document_id: str
+    balance_fen: int
+    held_fen: int
+    sequence: int
+    by_time: bool  # statement keys by posting time (hot, or once hot)
+    exists: bool = True  # False: a sub-account the batch creates
+    shard_of: str = ""
+    # Whether the document keeps a KYC level: system accounts keep none, and a top-up of one
+    # raises nothing (as the one-transaction path's guarded update does).
+    keeps_kyc_level: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchView:
+    """What the batch's transaction read: accounts, their documents, blacklist, records."""
+
+    accounts: Mapping[str, Account]  # main accounts by id (balance_fen: the main document's)
+    documents: Mapping[str, LedgerDocument]  # every document read, sub-accounts included
+    shards_of: Mapping[str, tuple[str, ...]]  # a hot account's sub-account ids
+    credit_shard: Mapping[str, str]  # the sub-account a hot account's credits go to
+    blacklisted: Collection[str]
+    records: Mapping[str, tuple[str, bytes]]  # idempotency record id -> (fingerprint, response)
+    trades: Mapping[str, Trade] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One line of one account's statement for one document's movement."""
+
+    posting: Posting
+    account_id: str
+    ledger_account_id: str
+    amount_fen: int
+    balance_after_fen: int | None
+    sequence: int
+    statement_key: int
+    counterpart_account_id: str
+    counterpart_name: str
+    reference: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    posting: Posting
+    account_after: Account  # the account the answer shows: the payer's, a top-up's payee
+    trade: Trade | None = None  # a trade payment's trade, paid
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    response: bytes  # the recorded answer
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOf:
+    index: int  # an earlier movement of this batch with the same key, which succeeded
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    error: DomainError
+
+
+Outcome = Accepted | Replayed | ReplayOf | Refused
+
+
+@dataclass
+class BatchDecision:
+    """Every movement's outcome, and what the batch writes."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    documents: dict[str, LedgerDocument] = field(default_factory=dict)  # state after
+    read_sequences: dict[str, int] = field(default_factory=dict)  # documents moved: as read
+    read_balances: dict[str, int] = field(default_factory=dict)
+    activities: dict[str, Activity] = field(default_factory=dict)
+    kyc_levels: dict[str, int] = field(default_factory=dict)
+    trades: dict[str, tuple[Trade, Trade]] = field(default_factory=dict)  # (as read, after)
+    lines: list[StatementLine] = field(default_factory=list)
+    postings: list[tuple[Posting, str]] = field(default_factory=list)  # with its reference
+    decisions: list[RiskDecisionRecord] = field(default_factory=list)
