@@ -227,6 +227,10 @@ RPC_CALLERS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "ListFacilitiesToFollow": GATEWAY,
         "ApplyFacilityCollection": GATEWAY,
         "ConfirmFacilityExcessReturned": GATEWAY,
+        "CreateAbsPool": GATEWAY,
+        "RecordAbsUnitsSold": GATEWAY,
+        "BuyAbsLoans": GATEWAY,
+        "GetAbsPool": GATEWAY_AND_OPERATORS,
     },
     "colony.payment.v1.WithholdingService": {
         "SetWithholding": GATEWAY,

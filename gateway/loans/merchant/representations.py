@@ -57,6 +57,7 @@ def capacity_json(capacity: mpb.LendingCapacity) -> dict[str, Any]:
             "merchant_used",
             "used",
             "available",
+            "sold_to_pools",
         )
     }
 
@@ -144,6 +145,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "merchant_used",
                 "used",
                 "available",
+                "sold_to_pools",
             )
         }
     ),

@@ -10,6 +10,7 @@ from chassis.clock import Clock
 from chassis.mongo import MongoClient
 from colony.loan.v1 import merchant_lending_pb2 as pb
 from colony.loan.v1 import merchant_lending_pb2_grpc
+from services.loan.merchant.rpc_abs import AbsPoolsRpc
 from services.loan.merchant.rpc_facilities import FacilitiesRpc
 from services.loan.merchant.rpc_funding import FundingRpc
 from services.loan.merchant.rpc_order_loans import OrderLoansRpc
@@ -24,10 +25,11 @@ class MerchantLendingServicer(
     FundingRpc,
     OrderLoansRpc,
     PostLoanRpc,
+    AbsPoolsRpc,
     merchant_lending_pb2_grpc.MerchantLendingServiceServicer,
 ):
-    """Facilities, draws, repayments, funding, order loans, post-loan control: one servicer
-    over one MerchantLendingStore."""
+    """Facilities, draws, repayments, funding, order loans, post-loan control, ABS pools:
+    one servicer over one MerchantLendingStore."""
 
 
 async def merchant_lending_registration(

@@ -138,6 +138,7 @@ def capacity_to_proto(capacity: Capacity) -> pb.LendingCapacity:
         merchant_used=money_to_proto(capacity.merchant_used_fen),
         used=money_to_proto(capacity.used_fen),
         available=money_to_proto(capacity.available_fen),
+        sold_to_pools=money_to_proto(capacity.sold_to_pools_fen),
     )
 
 

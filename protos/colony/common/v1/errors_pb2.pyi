@@ -243,6 +243,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A trade is pledged to another order loan (their ids in metadata)."""
     ERROR_REASON_STORE_FROZEN: _ErrorReason.ValueType  # 107
     """The merchant's store is frozen by the platform: no new trades (the reason in metadata)."""
+    ERROR_REASON_POOL_EXISTS: _ErrorReason.ValueType  # 108
+    """An ABS pool with this id exists (created under another idempotency key)."""
+    ERROR_REASON_POOL_NOT_REVOLVING: _ErrorReason.ValueType  # 109
+    """The ABS pool's revolving period is over: it buys no more loans (its end in metadata)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -472,4 +476,8 @@ ERROR_REASON_TRADE_PLEDGED: ErrorReason.ValueType  # 106
 """A trade is pledged to another order loan (their ids in metadata)."""
 ERROR_REASON_STORE_FROZEN: ErrorReason.ValueType  # 107
 """The merchant's store is frozen by the platform: no new trades (the reason in metadata)."""
+ERROR_REASON_POOL_EXISTS: ErrorReason.ValueType  # 108
+"""An ABS pool with this id exists (created under another idempotency key)."""
+ERROR_REASON_POOL_NOT_REVOLVING: ErrorReason.ValueType  # 109
+"""The ABS pool's revolving period is over: it buys no more loans (its end in metadata)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -863,6 +863,7 @@ class LendingCapacity(_message.Message):
     MERCHANT_USED_FIELD_NUMBER: _builtins.int
     USED_FIELD_NUMBER: _builtins.int
     AVAILABLE_FIELD_NUMBER: _builtins.int
+    SOLD_TO_POOLS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def capital(self) -> _money_pb2.Money: ...
     @_builtins.property
@@ -883,6 +884,10 @@ class LendingCapacity(_message.Message):
     def used(self) -> _money_pb2.Money: ...
     @_builtins.property
     def available(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def sold_to_pools(self) -> _money_pb2.Money:
+        """Principal sold to ABS pools (still outstanding): not counted in used."""
+
     def __init__(
         self,
         *,
@@ -894,10 +899,11 @@ class LendingCapacity(_message.Message):
         merchant_used: _money_pb2.Money | None = ...,
         used: _money_pb2.Money | None = ...,
         available: _money_pb2.Money | None = ...,
+        sold_to_pools: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "bank_borrowing", b"bank_borrowing", "borrowing_allowed", b"borrowing_allowed", "capacity", b"capacity", "capital", b"capital", "consumer_used", b"consumer_used", "merchant_used", b"merchant_used", "used", b"used"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "bank_borrowing", b"bank_borrowing", "borrowing_allowed", b"borrowing_allowed", "capacity", b"capacity", "capital", b"capital", "consumer_used", b"consumer_used", "merchant_used", b"merchant_used", "sold_to_pools", b"sold_to_pools", "used", b"used"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "bank_borrowing", b"bank_borrowing", "borrowing_allowed", b"borrowing_allowed", "capacity", b"capacity", "capital", b"capital", "consumer_used", b"consumer_used", "merchant_used", b"merchant_used", "used", b"used"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "bank_borrowing", b"bank_borrowing", "borrowing_allowed", b"borrowing_allowed", "capacity", b"capacity", "capital", b"capital", "consumer_used", b"consumer_used", "merchant_used", b"merchant_used", "sold_to_pools", b"sold_to_pools", "used", b"used"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1948,3 +1954,318 @@ class ConfirmFacilityExcessReturnedResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConfirmFacilityExcessReturnedResponse: _TypeAlias = ConfirmFacilityExcessReturnedResponse  # noqa: Y015
+
+@_typing.final
+class AbsEligibility(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUIRE_CURRENT_FIELD_NUMBER: _builtins.int
+    MIN_REMAINING_DAYS_FIELD_NUMBER: _builtins.int
+    MAX_BORROWER_SHARE_FIELD_NUMBER: _builtins.int
+    require_current: _builtins.bool
+    min_remaining_days: _builtins.int
+    max_borrower_share: _builtins.str
+    """A decimal string, above 0 and at most 1 ("0.2")."""
+    def __init__(
+        self,
+        *,
+        require_current: _builtins.bool = ...,
+        min_remaining_days: _builtins.int = ...,
+        max_borrower_share: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_borrower_share", b"max_borrower_share", "min_remaining_days", b"min_remaining_days", "require_current", b"require_current"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbsEligibility: _TypeAlias = AbsEligibility  # noqa: Y015
+
+@_typing.final
+class AbsPooledLoan(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOAN_ID_FIELD_NUMBER: _builtins.int
+    BORROWER_ID_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    BOUGHT_ON_FIELD_NUMBER: _builtins.int
+    loan_id: _builtins.str
+    """The facility id."""
+    borrower_id: _builtins.str
+    bought_on: _builtins.str
+    @_builtins.property
+    def principal(self) -> _money_pb2.Money:
+        """Bought at par: the principal outstanding on the day bought."""
+
+    def __init__(
+        self,
+        *,
+        loan_id: _builtins.str = ...,
+        borrower_id: _builtins.str = ...,
+        principal: _money_pb2.Money | None = ...,
+        bought_on: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["borrower_id", b"borrower_id", "bought_on", b"bought_on", "loan_id", b"loan_id", "principal", b"principal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbsPooledLoan: _TypeAlias = AbsPooledLoan  # noqa: Y015
+
+@_typing.final
+class AbsPool(_message.Message):
+    """The pool and its report: units_sold = cash + purchases (every fen the investors paid is
+    either still cash or bought a loan at par).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    COUPON_RATE_FIELD_NUMBER: _builtins.int
+    REVOLVING_UNTIL_FIELD_NUMBER: _builtins.int
+    ELIGIBILITY_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    CASH_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_FIELD_NUMBER: _builtins.int
+    LOANS_FIELD_NUMBER: _builtins.int
+    UNITS_SOLD_FIELD_NUMBER: _builtins.int
+    PURCHASES_FIELD_NUMBER: _builtins.int
+    CREATED_ON_FIELD_NUMBER: _builtins.int
+    SALE_POSTING_IDS_FIELD_NUMBER: _builtins.int
+    pool_id: _builtins.str
+    coupon_rate: _builtins.str
+    """Annual, simple, a decimal string."""
+    revolving_until: _builtins.str
+    """YYYY-MM-DD: the last day the pool buys loans."""
+    created_on: _builtins.str
+    @_builtins.property
+    def eligibility(self) -> Global___AbsEligibility: ...
+    @_builtins.property
+    def units(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def cash(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def principal(self) -> _money_pb2.Money:
+        """The pooled loans' principal."""
+
+    @_builtins.property
+    def loans(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsPooledLoan]: ...
+    @_builtins.property
+    def units_sold(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def purchases(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def sale_posting_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        pool_id: _builtins.str = ...,
+        coupon_rate: _builtins.str = ...,
+        revolving_until: _builtins.str = ...,
+        eligibility: Global___AbsEligibility | None = ...,
+        units: _money_pb2.Money | None = ...,
+        cash: _money_pb2.Money | None = ...,
+        principal: _money_pb2.Money | None = ...,
+        loans: _abc.Iterable[Global___AbsPooledLoan] | None = ...,
+        units_sold: _money_pb2.Money | None = ...,
+        purchases: _money_pb2.Money | None = ...,
+        created_on: _builtins.str = ...,
+        sale_posting_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cash", b"cash", "eligibility", b"eligibility", "principal", b"principal", "purchases", b"purchases", "units", b"units", "units_sold", b"units_sold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cash", b"cash", "coupon_rate", b"coupon_rate", "created_on", b"created_on", "eligibility", b"eligibility", "loans", b"loans", "pool_id", b"pool_id", "principal", b"principal", "purchases", b"purchases", "revolving_until", b"revolving_until", "sale_posting_ids", b"sale_posting_ids", "units", b"units", "units_sold", b"units_sold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbsPool: _TypeAlias = AbsPool  # noqa: Y015
+
+@_typing.final
+class CreateAbsPoolRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    COUPON_RATE_FIELD_NUMBER: _builtins.int
+    REVOLVING_UNTIL_FIELD_NUMBER: _builtins.int
+    ELIGIBILITY_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    pool_id: _builtins.str
+    coupon_rate: _builtins.str
+    revolving_until: _builtins.str
+    @_builtins.property
+    def eligibility(self) -> Global___AbsEligibility: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        pool_id: _builtins.str = ...,
+        coupon_rate: _builtins.str = ...,
+        revolving_until: _builtins.str = ...,
+        eligibility: Global___AbsEligibility | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["eligibility", b"eligibility"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupon_rate", b"coupon_rate", "eligibility", b"eligibility", "idempotency_key", b"idempotency_key", "pool_id", b"pool_id", "revolving_until", b"revolving_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAbsPoolRequest: _TypeAlias = CreateAbsPoolRequest  # noqa: Y015
+
+@_typing.final
+class CreateAbsPoolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pool(self) -> Global___AbsPool: ...
+    def __init__(
+        self,
+        *,
+        pool: Global___AbsPool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateAbsPoolResponse: _TypeAlias = CreateAbsPoolResponse  # noqa: Y015
+
+@_typing.final
+class RecordAbsUnitsSoldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    PAYMENT_POSTING_ID_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    pool_id: _builtins.str
+    payment_posting_id: _builtins.str
+    """The payment posting that brought the investors' cash in (once per posting)."""
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        pool_id: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        payment_posting_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "idempotency_key", b"idempotency_key", "payment_posting_id", b"payment_posting_id", "pool_id", b"pool_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordAbsUnitsSoldRequest: _TypeAlias = RecordAbsUnitsSoldRequest  # noqa: Y015
+
+@_typing.final
+class RecordAbsUnitsSoldResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pool(self) -> Global___AbsPool: ...
+    def __init__(
+        self,
+        *,
+        pool: Global___AbsPool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordAbsUnitsSoldResponse: _TypeAlias = RecordAbsUnitsSoldResponse  # noqa: Y015
+
+@_typing.final
+class BuyAbsLoansRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    pool_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        pool_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "pool_id", b"pool_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuyAbsLoansRequest: _TypeAlias = BuyAbsLoansRequest  # noqa: Y015
+
+@_typing.final
+class BuyAbsLoansResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    BOUGHT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pool(self) -> Global___AbsPool: ...
+    @_builtins.property
+    def bought(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsPooledLoan]:
+        """The facilities bought this time."""
+
+    def __init__(
+        self,
+        *,
+        pool: Global___AbsPool | None = ...,
+        bought: _abc.Iterable[Global___AbsPooledLoan] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought", b"bought", "pool", b"pool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuyAbsLoansResponse: _TypeAlias = BuyAbsLoansResponse  # noqa: Y015
+
+@_typing.final
+class GetAbsPoolRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    pool_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        pool_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pool_id", b"pool_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAbsPoolRequest: _TypeAlias = GetAbsPoolRequest  # noqa: Y015
+
+@_typing.final
+class GetAbsPoolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pool(self) -> Global___AbsPool: ...
+    def __init__(
+        self,
+        *,
+        pool: Global___AbsPool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAbsPoolResponse: _TypeAlias = GetAbsPoolResponse  # noqa: Y015

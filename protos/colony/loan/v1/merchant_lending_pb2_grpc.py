@@ -210,6 +210,26 @@ class MerchantLendingServiceStub:
                 request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedRequest.SerializeToString,
                 response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedResponse.FromString,
                 _registered_method=True)
+        self.CreateAbsPool = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/CreateAbsPool',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CreateAbsPoolRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CreateAbsPoolResponse.FromString,
+                _registered_method=True)
+        self.RecordAbsUnitsSold = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/RecordAbsUnitsSold',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.RecordAbsUnitsSoldRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.RecordAbsUnitsSoldResponse.FromString,
+                _registered_method=True)
+        self.BuyAbsLoans = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/BuyAbsLoans',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.BuyAbsLoansRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.BuyAbsLoansResponse.FromString,
+                _registered_method=True)
+        self.GetAbsPool = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/GetAbsPool',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantLendingServiceServicer:
@@ -449,6 +469,39 @@ class MerchantLendingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAbsPool(self, request, context):
+        """ABS pools (资产证券化; docs/loans.md "ABS pools"), the service side: an operator creates
+        a pool (coupon, revolving period, eligibility rules); units sold for cash are recorded
+        with the posting that brought the cash in; during the revolving period the pool buys,
+        at par and in facility order, every active facility's outstanding principal that its
+        cash covers and its rules allow (not current: NOT_CURRENT; under min_remaining_days of
+        term: REMAINING_TERM_SHORT; a borrower above max_borrower_share of the units:
+        BORROWER_SHARE_HIGH), none in two pools; what a pool holds leaves the lending capacity's
+        used (LendingCapacity.sold_to_pools). Refusals: POOL_EXISTS (another pool with that id
+        and other terms), POOL_NOT_REVOLVING (buying after the revolving period).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordAbsUnitsSold(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BuyAbsLoans(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAbsPool(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantLendingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -601,6 +654,26 @@ def add_MerchantLendingServiceServicer_to_server(servicer, server):
                     servicer.ConfirmFacilityExcessReturned,
                     request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedRequest.FromString,
                     response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedResponse.SerializeToString,
+            ),
+            'CreateAbsPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAbsPool,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CreateAbsPoolRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CreateAbsPoolResponse.SerializeToString,
+            ),
+            'RecordAbsUnitsSold': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAbsUnitsSold,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.RecordAbsUnitsSoldRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.RecordAbsUnitsSoldResponse.SerializeToString,
+            ),
+            'BuyAbsLoans': grpc.unary_unary_rpc_method_handler(
+                    servicer.BuyAbsLoans,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.BuyAbsLoansRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.BuyAbsLoansResponse.SerializeToString,
+            ),
+            'GetAbsPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAbsPool,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1439,6 +1512,114 @@ class MerchantLendingService:
             '/colony.loan.v1.MerchantLendingService/ConfirmFacilityExcessReturned',
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedRequest.SerializeToString,
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmFacilityExcessReturnedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAbsPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/CreateAbsPool',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CreateAbsPoolRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.CreateAbsPoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAbsUnitsSold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/RecordAbsUnitsSold',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.RecordAbsUnitsSoldRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.RecordAbsUnitsSoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BuyAbsLoans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/BuyAbsLoans',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.BuyAbsLoansRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.BuyAbsLoansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAbsPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/GetAbsPool',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolResponse.FromString,
             options,
             channel_credentials,
             insecure,

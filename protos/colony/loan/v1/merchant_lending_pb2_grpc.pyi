@@ -122,6 +122,20 @@ class MerchantLendingServiceStub:
     """
     ApplyFacilityCollection: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyFacilityCollectionRequest, _merchant_lending_pb2.ApplyFacilityCollectionResponse]
     ConfirmFacilityExcessReturned: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmFacilityExcessReturnedRequest, _merchant_lending_pb2.ConfirmFacilityExcessReturnedResponse]
+    CreateAbsPool: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.CreateAbsPoolRequest, _merchant_lending_pb2.CreateAbsPoolResponse]
+    """ABS pools (资产证券化; docs/loans.md "ABS pools"), the service side: an operator creates
+    a pool (coupon, revolving period, eligibility rules); units sold for cash are recorded
+    with the posting that brought the cash in; during the revolving period the pool buys,
+    at par and in facility order, every active facility's outstanding principal that its
+    cash covers and its rules allow (not current: NOT_CURRENT; under min_remaining_days of
+    term: REMAINING_TERM_SHORT; a borrower above max_borrower_share of the units:
+    BORROWER_SHARE_HIGH), none in two pools; what a pool holds leaves the lending capacity's
+    used (LendingCapacity.sold_to_pools). Refusals: POOL_EXISTS (another pool with that id
+    and other terms), POOL_NOT_REVOLVING (buying after the revolving period).
+    """
+    RecordAbsUnitsSold: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.RecordAbsUnitsSoldRequest, _merchant_lending_pb2.RecordAbsUnitsSoldResponse]
+    BuyAbsLoans: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.BuyAbsLoansRequest, _merchant_lending_pb2.BuyAbsLoansResponse]
+    GetAbsPool: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetAbsPoolRequest, _merchant_lending_pb2.GetAbsPoolResponse]
 
 @_typing.type_check_only
 class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
@@ -217,6 +231,20 @@ class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
     """
     ApplyFacilityCollection: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ApplyFacilityCollectionRequest, _merchant_lending_pb2.ApplyFacilityCollectionResponse]  # type: ignore[assignment]
     ConfirmFacilityExcessReturned: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmFacilityExcessReturnedRequest, _merchant_lending_pb2.ConfirmFacilityExcessReturnedResponse]  # type: ignore[assignment]
+    CreateAbsPool: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.CreateAbsPoolRequest, _merchant_lending_pb2.CreateAbsPoolResponse]  # type: ignore[assignment]
+    """ABS pools (资产证券化; docs/loans.md "ABS pools"), the service side: an operator creates
+    a pool (coupon, revolving period, eligibility rules); units sold for cash are recorded
+    with the posting that brought the cash in; during the revolving period the pool buys,
+    at par and in facility order, every active facility's outstanding principal that its
+    cash covers and its rules allow (not current: NOT_CURRENT; under min_remaining_days of
+    term: REMAINING_TERM_SHORT; a borrower above max_borrower_share of the units:
+    BORROWER_SHARE_HIGH), none in two pools; what a pool holds leaves the lending capacity's
+    used (LendingCapacity.sold_to_pools). Refusals: POOL_EXISTS (another pool with that id
+    and other terms), POOL_NOT_REVOLVING (buying after the revolving period).
+    """
+    RecordAbsUnitsSold: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.RecordAbsUnitsSoldRequest, _merchant_lending_pb2.RecordAbsUnitsSoldResponse]  # type: ignore[assignment]
+    BuyAbsLoans: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.BuyAbsLoansRequest, _merchant_lending_pb2.BuyAbsLoansResponse]  # type: ignore[assignment]
+    GetAbsPool: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetAbsPoolRequest, _merchant_lending_pb2.GetAbsPoolResponse]  # type: ignore[assignment]
 
 class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Merchant lending and funding (DOMAIN.md §4, issue 19; docs/loans.md "Merchant lending"),
@@ -489,5 +517,43 @@ class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _merchant_lending_pb2.ConfirmFacilityExcessReturnedRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_merchant_lending_pb2.ConfirmFacilityExcessReturnedResponse, _abc.Awaitable[_merchant_lending_pb2.ConfirmFacilityExcessReturnedResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateAbsPool(
+        self,
+        request: _merchant_lending_pb2.CreateAbsPoolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.CreateAbsPoolResponse, _abc.Awaitable[_merchant_lending_pb2.CreateAbsPoolResponse]]:
+        """ABS pools (资产证券化; docs/loans.md "ABS pools"), the service side: an operator creates
+        a pool (coupon, revolving period, eligibility rules); units sold for cash are recorded
+        with the posting that brought the cash in; during the revolving period the pool buys,
+        at par and in facility order, every active facility's outstanding principal that its
+        cash covers and its rules allow (not current: NOT_CURRENT; under min_remaining_days of
+        term: REMAINING_TERM_SHORT; a borrower above max_borrower_share of the units:
+        BORROWER_SHARE_HIGH), none in two pools; what a pool holds leaves the lending capacity's
+        used (LendingCapacity.sold_to_pools). Refusals: POOL_EXISTS (another pool with that id
+        and other terms), POOL_NOT_REVOLVING (buying after the revolving period).
+        """
+
+    @_abc_1.abstractmethod
+    def RecordAbsUnitsSold(
+        self,
+        request: _merchant_lending_pb2.RecordAbsUnitsSoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.RecordAbsUnitsSoldResponse, _abc.Awaitable[_merchant_lending_pb2.RecordAbsUnitsSoldResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BuyAbsLoans(
+        self,
+        request: _merchant_lending_pb2.BuyAbsLoansRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.BuyAbsLoansResponse, _abc.Awaitable[_merchant_lending_pb2.BuyAbsLoansResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetAbsPool(
+        self,
+        request: _merchant_lending_pb2.GetAbsPoolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.GetAbsPoolResponse, _abc.Awaitable[_merchant_lending_pb2.GetAbsPoolResponse]]: ...
 
 def add_MerchantLendingServiceServicer_to_server(servicer: MerchantLendingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

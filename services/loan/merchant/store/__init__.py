@@ -4,6 +4,7 @@ Collections (in the loan database, beside the consumer products'):
   merchant_facilities   one per facility, both parts embedded
   merchant_steps        draws and facility repayments, tried → applied or cancelled
   loan_funding          one document "funding": capital and bank borrowing
+  abs_pools             ABS pools, their loans embedded (store/abs_pools.py)
 Reads of the consumer books (huabei_lines, cash_loans) are sums only: the lending capacity.
 """
 
@@ -16,10 +17,12 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from chassis.errors import NotFound
 from chassis.mongo import Document, Session
+from services.loan.merchant.abs_pool import Candidate
 from services.loan.merchant.audit import MerchantFlows
 from services.loan.merchant.facilities import DEFAULT_POLICY, CreditPolicy, Facility, FacilityState
 from services.loan.merchant.funding import Capacity, FundingBook
 from services.loan.merchant.steps import Step, StepKind, StepState
+from services.loan.merchant.store.abs_pools import AbsPoolStore
 from services.loan.merchant.store.mapping import (
     facility_from_document,
     facility_to_document,
@@ -27,7 +30,6 @@ from services.loan.merchant.store.mapping import (
     step_from_document,
     step_to_document,
 )
-from services.loan.merchant.store.order_loans import OrderLoanStore
 from services.loan.store.cash_loans import OWING_STATES
 from services.loan.store.collections import after_key, sum_of
 
@@ -36,11 +38,11 @@ POLICY_ID = "credit_policy"
 LENT_STATES = [FacilityState.ACTIVE.value]
 
 
-class MerchantLendingStore(OrderLoanStore):
+class MerchantLendingStore(AbsPoolStore):
     """Merchant lending's aggregates over the loan database."""
 
     def __init__(self, database: object) -> None:
-        super().__init__(database)  # type: ignore[arg-type]
+        super().__init__(database)
         self.merchant_facilities = self.database["merchant_facilities"]
         self.merchant_steps = self.database["merchant_steps"]
         self.loan_funding = self.database["loan_funding"]
@@ -53,6 +55,7 @@ class MerchantLendingStore(OrderLoanStore):
             ]
         )
         await self.ensure_order_loan_indexes()
+        await self.ensure_abs_pool_indexes()
         await self.merchant_steps.create_indexes(
             [IndexModel([("facility_id", ASCENDING), ("state", ASCENDING)])]
         )
@@ -197,7 +200,42 @@ class MerchantLendingStore(OrderLoanStore):
         merchant = await sum_of(
             self.merchant_facilities, {}, "exposure_fen", session
         ) + await self.order_exposure_fen(session)
-        return Capacity(await self.funding_book(session), consumer, merchant)
+        sold = await self.sold_to_pools_fen(session)
+        return Capacity(await self.funding_book(session), consumer, merchant, sold)
+
+    async def sold_to_pools_fen(self, session: Session | None = None) -> int:
+        """The pooled facilities' principal still outstanding (at most what each was bought
+        for): lent, but the pools' money now, not the lender's."""
+        held = await self.pooled_fen(session)
+        if not held:
+            return 0
+        cursor = self.merchant_facilities.find(
+            {"_id": {"$in": list(held)}}, {"principal_outstanding_fen": 1}, session=session
+        )
+        return sum([min(held[d["_id"]], d["principal_outstanding_fen"]) async for d in cursor])
+
+    async def abs_candidates(self, today: date, session: Session) -> list[Candidate]:
+        """Active facilities with principal outstanding that no pool holds, by id."""
+        pooled = await self.pooled_loan_ids(session)
+        cursor = self.merchant_facilities.find(
+            {"state": FacilityState.ACTIVE.value, "principal_outstanding_fen": {"$gt": 0}},
+            session=session,
+        ).sort("_id")
+        candidates = []
+        async for document in cursor:
+            facility = facility_from_document(document)
+            if facility.facility_id in pooled or facility.end_date is None:
+                continue
+            candidates.append(
+                Candidate(
+                    loan_id=facility.facility_id,
+                    borrower_id=facility.merchant_id,
+                    principal_fen=facility.principal_outstanding_fen,
+                    end_date=facility.end_date,
+                    current=not facility.overdue_on(today),
+                )
+            )
+        return candidates
 
     async def claim_capacity(self, session: Session) -> Capacity:
         """The capacity, read after writing the funding document: two transactions that

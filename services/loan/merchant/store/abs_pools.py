@@ -1,0 +1,125 @@
+"""ABS pools (abs_pool.py) in collection ``abs_pools``: one document per pool, its loans
+embedded with the day each was bought; ``loan_ids`` (indexed) so no loan is in two pools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from pymongo import ASCENDING, IndexModel
+
+from chassis.errors import NotFound
+from chassis.mongo import Document, Session
+from services.loan.merchant.abs_pool import Eligibility, Pool
+from services.loan.merchant.store.order_loans import OrderLoanStore
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRecord:
+    """A pool as served: the domain's Pool plus its history (the report's figures)."""
+
+    pool: Pool
+    created_on: date
+    units_sold_fen: int = 0
+    purchases_fen: int = 0
+    bought_on: dict[str, date] = field(default_factory=dict)
+    sale_posting_ids: tuple[str, ...] = ()
+
+
+def pool_to_document(record: PoolRecord) -> Document:
+    pool = record.pool
+    return {
+        "_id": pool.pool_id,
+        "coupon_rate": str(pool.coupon_rate),
+        "revolving_until": pool.revolving_until.isoformat(),
+        "rules": {
+            "require_current": pool.rules.require_current,
+            "min_remaining_days": pool.rules.min_remaining_days,
+            "max_borrower_share": str(pool.rules.max_borrower_share),
+        },
+        "units_fen": pool.units_fen,
+        "cash_fen": pool.cash_fen,
+        "loans": [
+            {
+                "loan_id": loan_id,
+                "borrower_id": borrower,
+                "principal_fen": fen,
+                "bought_on": record.bought_on[loan_id].isoformat(),
+            }
+            for loan_id, (borrower, fen) in pool.loans.items()
+        ],
+        "loan_ids": list(pool.loans),
+        "created_on": record.created_on.isoformat(),
+        "units_sold_fen": record.units_sold_fen,
+        "purchases_fen": record.purchases_fen,
+        "sale_posting_ids": list(record.sale_posting_ids),
+    }
+
+
+def pool_from_document(document: Document) -> PoolRecord:
+    rules = document["rules"]
+    pool = Pool(
+        pool_id=document["_id"],
+        coupon_rate=Decimal(document["coupon_rate"]),
+        revolving_until=date.fromisoformat(document["revolving_until"]),
+        rules=Eligibility(
+            require_current=rules["require_current"],
+            min_remaining_days=rules["min_remaining_days"],
+            max_borrower_share=Decimal(rules["max_borrower_share"]),
+        ),
+        units_fen=document["units_fen"],
+        cash_fen=document["cash_fen"],
+        loans={
+            loan["loan_id"]: (loan["borrower_id"], loan["principal_fen"])
+            for loan in document["loans"]
+        },
+    )
+    return PoolRecord(
+        pool=pool,
+        created_on=date.fromisoformat(document["created_on"]),
+        units_sold_fen=document["units_sold_fen"],
+        purchases_fen=document["purchases_fen"],
+        bought_on={
+            loan["loan_id"]: date.fromisoformat(loan["bought_on"]) for loan in document["loans"]
+        },
+        sale_posting_ids=tuple(document["sale_posting_ids"]),
+    )
+
+
+class AbsPoolStore(OrderLoanStore):
+    """The pools, and what they hold for the lending capacity."""
+
+    def __init__(self, database: object) -> None:
+        super().__init__(database)  # type: ignore[arg-type]
+        self.abs_pools = self.database["abs_pools"]
+
+    async def ensure_abs_pool_indexes(self) -> None:
+        await self.abs_pools.create_indexes([IndexModel([("loan_ids", ASCENDING)])])
+
+    async def find_pool(self, pool_id: str, session: Session | None = None) -> PoolRecord | None:
+        document = await self.abs_pools.find_one({"_id": pool_id}, session=session)
+        return pool_from_document(document) if document else None
+
+    async def get_pool(self, pool_id: str, session: Session | None = None) -> PoolRecord:
+        record = await self.find_pool(pool_id, session)
+        if record is None:
+            raise NotFound(f"pool {pool_id} not found", metadata={"pool_id": pool_id})
+        return record
+
+    async def save_pool(self, session: Session, record: PoolRecord) -> None:
+        await self.abs_pools.replace_one(
+            {"_id": record.pool.pool_id}, pool_to_document(record), upsert=True, session=session
+        )
+
+    async def pooled_loan_ids(self, session: Session | None = None) -> set[str]:
+        """Every loan some pool holds (a loan is sold once)."""
+        return set(await self.abs_pools.distinct("loan_ids", session=session))
+
+    async def pooled_fen(self, session: Session | None = None) -> dict[str, int]:
+        """loan id → the principal a pool bought it for."""
+        held: dict[str, int] = {}
+        async for document in self.abs_pools.find({}, {"loans": 1}, session=session):
+            for loan in document["loans"]:
+                held[loan["loan_id"]] = loan["principal_fen"]
+        return held
