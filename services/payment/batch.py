@@ -1,11 +1,13 @@
-"""Deciding a batch of transfers in memory (group commit, issue "Ledger throughput").
+"""Deciding a batch of movements in memory (group commit, issue "Ledger throughput").
 
-Movements that share one transaction are decided here, in arrival order, against the
-accounts as the batch's transaction read them, each movement seeing the balances, holds
-and payer activity its predecessors left: the outcome is the one applying them one after
-another would give (the same rules, in the same order: replay, payee, the posting's own
-checks, payer, risk control, the balance guard). A refused movement changes nothing and
-fails alone. The result says what to write; the store writes it (store/batches.py).
+Movements that share one transaction (transfers, bill payments, top-ups, trade payments)
+are decided here, in arrival order, against the accounts (and trades) as the batch's
+transaction read them, each movement seeing the balances, holds, trades and payer activity
+its predecessors left: the outcome is the one applying them one after another would give
+(the same rules, in the same order as each RPC's one-transaction path: for a transfer
+replay, payee, the posting's own checks, payer, risk control, the balance guard). A
+refused movement changes nothing and fails alone. The result says what to write; the
+store writes it (store/batches.py).
 
 Pure: no I/O; every id and moment comes from the caller or from uuid.
 """
