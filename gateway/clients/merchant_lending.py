@@ -157,3 +157,14 @@ class MerchantLendingClient(ServiceClient):
         self, request: mpb.ConfirmFacilityExcessReturnedRequest
     ) -> mpb.ConfirmFacilityExcessReturnedResponse:
         return await self._call(self._stub.ConfirmFacilityExcessReturned, request)
+
+    async def create_abs_pool(self, request: mpb.CreateAbsPoolRequest) -> mpb.CreateAbsPoolResponse:
+        return await self._call(self._stub.CreateAbsPool, request)
+
+    async def get_abs_pool(self, request: mpb.GetAbsPoolRequest) -> mpb.GetAbsPoolResponse:
+        return await self._call(self._stub.GetAbsPool, request)
+
+    async def record_abs_units_sold(
+        self, request: mpb.RecordAbsUnitsSoldRequest
+    ) -> mpb.RecordAbsUnitsSoldResponse:
+        return await self._call(self._stub.RecordAbsUnitsSold, request)

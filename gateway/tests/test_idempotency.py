@@ -97,6 +97,7 @@ async def test_every_money_moving_route_requires_an_idempotency_key(
         "/v1/admin/loans/funding/borrowings",
         "/v1/admin/loans/funding/borrowing-repayments",
         "/v1/admin/loans/merchant-credit-policy",
+        "/v1/admin/loans/abs-pools",
         "/v1/admin/merchants/{merchant_id}/store-freeze",
     }
     for method, path in keyed_operations:

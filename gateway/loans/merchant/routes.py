@@ -9,7 +9,7 @@ always the caller's):
 - POST /v1/merchant/loans/facilities/{facility_id}/repayments: repay a part (a saga).
 The operator: capital, bank borrowing and its repayment (operations: the loan_funding saga
 moves the money too, gateway.loans.merchant.funding), the capacity used, the merchant
-credit policy, the merchant lending audit (/v1/admin/loans/...).
+credit policy, the merchant lending audit, ABS pools (abs_routes.py) (/v1/admin/loans/...).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from gateway.edge.paging import PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import read_json_object, require_amount
 from gateway.edge.representations import json_response, money_json
 from gateway.edge.routing import AuthScheme, Route, route_factory
+from gateway.loans.merchant.abs_routes import AbsPoolRoutes
 from gateway.loans.merchant.figures import merchant_figures
 from gateway.loans.merchant.funding import BORROW, CAPITAL, REPAY, funding_input
 from gateway.loans.merchant.order_loan_routes import OrderLoanRoutes
@@ -85,6 +86,7 @@ class MerchantLendingRoutes:
         self._operations = operations
         self._clock = clock
         self._order_loans = OrderLoanRoutes(lending, payment, operations)
+        self._abs_pools = AbsPoolRoutes(lending.client)
 
     def routes(self) -> list[Route]:
         merchant = route_factory(
@@ -109,6 +111,7 @@ class MerchantLendingRoutes:
         }
         return [
             *self._order_loans.routes(merchant, operator),
+            *self._abs_pools.routes(operator),
             merchant(
                 "GET",
                 "/v1/merchant/loans/figures",
