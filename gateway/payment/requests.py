@@ -6,10 +6,22 @@ service holds the real limits and refuses the rest.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
+
+from aiohttp import web
+from pydantic import AfterValidator, Field
 
 from chassis.errors import InvalidArgument
-from gateway.edge.payloads import AMOUNT_PROPERTIES
+from gateway.edge.bodies import MONEY_REASONS, AmountFen, Body, Currency, one_of
+from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json
+from gateway.edge.risk_signals import PAYMENT_PASSWORD_FIELD, PAYMENT_PASSWORD_LENGTH_MAX
+from gateway.payment.methods import (
+    METHODS_DEFAULT,
+    METHODS_PROPERTY,
+    SPLIT_PROPERTY,
+    PaymentMethod,
+)
 
 PHONE_LENGTH_MAX = 32
 ACCOUNT_ID_LENGTH_MAX = 64
@@ -17,6 +29,13 @@ MEMO_LENGTH_MAX = 64
 BILLER_ID_LENGTH_MAX = 64
 # The biller's own format is checked by the service.
 BILL_REFERENCE_LENGTH_MAX = 64
+
+
+async def read_optional_json(request: web.Request) -> object:
+    """The request's JSON body, or {} when it is empty (an action whose options are optional)."""
+    if not (await request.read()).strip():
+        return {}
+    return await read_json(request)
 
 
 def parse_memo(body: dict[str, Any]) -> str:
@@ -40,3 +59,64 @@ BILL_PROPERTIES: dict[str, Any] = {
     },
     **AMOUNT_PROPERTIES,
 }
+
+
+# Declared body fields (gateway.edge.bodies): each validates and documents at once.
+def text(length_max: int, description: str | None = None) -> Any:
+    """A non-empty string with something besides spaces, at most length_max characters."""
+    return Field(min_length=1, max_length=length_max, pattern=r"\S", description=description)
+
+
+PaymentPassword = Annotated[
+    str,
+    Field(
+        max_length=PAYMENT_PASSWORD_LENGTH_MAX,
+        json_schema_extra={"format": "password"},
+        description=(
+            "The 6-digit payment password: send it when a previous attempt was refused with "
+            "RISK_CHALLENGE_REQUIRED, retrying with the same Idempotency-Key (or up front)."
+        ),
+    ),
+]
+# A body's payment_password refusal reason (its six digits are the service's rule).
+PASSWORD_REASONS: Mapping[str, str] = {PAYMENT_PASSWORD_FIELD: "INVALID_PAYMENT_PASSWORD"}
+Memo = Annotated[
+    str,
+    Field(max_length=MEMO_LENGTH_MAX, description="A note for both sides; may be empty."),
+]
+
+
+def _distinct(methods: list[str]) -> list[str]:
+    if len(set(methods)) != len(methods):
+        raise ValueError("each payment method may be listed once")
+    return methods
+
+
+Methods = Annotated[
+    list[Annotated[str, one_of(method.value for method in PaymentMethod)]],
+    Field(
+        min_length=1,
+        json_schema_extra={"uniqueItems": True},
+        description=METHODS_PROPERTY["description"],
+    ),
+    AfterValidator(_distinct),
+]
+METHODS_DEFAULT_NAMES = [method.value for method in METHODS_DEFAULT]
+Split = Annotated[bool, Field(description=SPLIT_PROPERTY["description"])]
+
+
+class BillRequest(Body):
+    """Which bill is paid, and how much."""
+
+    field_reasons: ClassVar[Mapping[str, str]] = MONEY_REASONS
+
+    biller_id: Annotated[str, text(BILLER_ID_LENGTH_MAX, "A biller of GET /v1/billers.")]
+    reference: Annotated[
+        str,
+        text(
+            BILL_REFERENCE_LENGTH_MAX,
+            "The customer number on the bill (its format is the biller's: INVALID_BILL_REFERENCE).",
+        ),
+    ]
+    amount_fen: AmountFen
+    currency: Currency = "CNY"

@@ -11,26 +11,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
+from pydantic import Field
 
-from chassis.errors import InvalidArgument
+from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import (
+    MONEY_REASONS,
+    AmountFen,
+    Body,
+    body_schemas,
+    parse_body,
+    read_body,
+)
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.openapi import schema_ref
 from gateway.edge.passwords import PASSWORD_LENGTH_MAX
-from gateway.edge.payloads import (
-    optional_text,
-    read_json_object,
-    read_optional_json_object,
-    require_amount,
-    require_text,
-)
 from gateway.edge.reauthentication import Reauthentication
 from gateway.edge.representations import (
     biller_json,
@@ -40,53 +43,97 @@ from gateway.edge.representations import (
     movement_json,
     timestamp_json,
 )
-from gateway.edge.risk_signals import (
-    PAYMENT_PASSWORD_FIELD,
-    PAYMENT_PASSWORD_LENGTH_MAX,
-    PAYMENT_PASSWORD_PROPERTY,
-    optional_payment_password,
-    risk_signals,
-)
+from gateway.edge.risk_signals import PAYMENT_PASSWORD_LENGTH_MAX, risk_signals
 from gateway.edge.routing import AuthScheme, Route
 from gateway.payment.code_wallets import CodeWallet, PaymentCodeWallets
-from gateway.payment.methods import METHODS_PROPERTY, SPLIT_PROPERTY, parse_methods, parse_split
+from gateway.payment.methods import parse_methods
 from gateway.payment.requests import (
-    BILL_PROPERTIES,
-    BILL_REFERENCE_LENGTH_MAX,
-    BILLER_ID_LENGTH_MAX,
+    METHODS_DEFAULT_NAMES,
+    PASSWORD_REASONS,
+    BillRequest,
+    Methods,
+    PaymentPassword,
+    Split,
+    read_optional_json,
+    text,
 )
 
 OPERATION_PAY_BILL = "createBillPayment"
-BILL_PAYMENT_FIELDS = ("biller_id", "reference", "amount_fen", "currency", PAYMENT_PASSWORD_FIELD)
-PAYMENT_PASSWORD_FIELDS = ("login_password", "new_password", "current_password")
-PAYMENT_CODE_FIELDS = ("methods", "split", "amount_limit_fen", PAYMENT_PASSWORD_FIELD)
 
-_PASSWORD_PROPERTY: dict[str, Any] = {
-    "type": "string",
-    "format": "password",
-    "maxLength": PAYMENT_PASSWORD_LENGTH_MAX,
-}
+
+class PaymentCodeOptions(Body):
+    """How the charge of this code is paid (all optional; an empty body takes the defaults)."""
+
+    methods: Methods = METHODS_DEFAULT_NAMES
+    split: Split = False
+
+
+class AuthorizedPaymentCodeOptions(PaymentCodeOptions):
+    """As PaymentCodeOptions, confirmed up front with the payment password for a charge that
+    risk control would challenge (a large amount): amount_limit_fen is the most it may be."""
+
+    field_reasons: ClassVar[Mapping[str, str]] = {
+        **PASSWORD_REASONS,
+        "amount_limit_fen": "INVALID_AMOUNT",
+    }
+
+    payment_password: Annotated[PaymentPassword, Field(min_length=1)]
+    amount_limit_fen: Annotated[
+        AmountFen, Field(description="The most the payment password answers for, in fen.")
+    ]
+
+
+def parse_code_options(body: object) -> PaymentCodeOptions:
+    """A payment code's options: with payment_password or amount_limit_fen, both are due."""
+    if isinstance(body, dict) and ("payment_password" in body or "amount_limit_fen" in body):
+        return parse_body(AuthorizedPaymentCodeOptions, body)
+    return parse_body(PaymentCodeOptions, body)
+
+
+class BillPaymentRequest(BillRequest):
+    field_reasons: ClassVar[Mapping[str, str]] = {**MONEY_REASONS, **PASSWORD_REASONS}
+
+    payment_password: PaymentPassword = ""
+
+
+LoginPassword = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=PASSWORD_LENGTH_MAX,
+        json_schema_extra={"format": "password"},
+        description="The log-in password: the token alone cannot set or change the payment "
+        "password.",
+    ),
+]
+
+
+class PaymentPasswordRequest(Body):
+    login_password: LoginPassword
+    new_password: Annotated[
+        str,
+        text(PAYMENT_PASSWORD_LENGTH_MAX, "Six digits, not a run (123456) or a repeat (111111)."),
+        Field(json_schema_extra={"format": "password"}),
+    ]
+    current_password: (
+        Annotated[
+            str,
+            text(PAYMENT_PASSWORD_LENGTH_MAX, "Required when a payment password is already set."),
+            Field(json_schema_extra={"format": "password"}),
+        ]
+        | None
+    ) = None
 
 
 SCHEMAS: dict[str, dict[str, Any]] = {
+    **body_schemas(PaymentCodeOptions, AuthorizedPaymentCodeOptions),
     "PaymentCodeRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "Optional: how the charge of this code is paid.",
-        "properties": {
-            "methods": METHODS_PROPERTY,
-            "split": SPLIT_PROPERTY,
-            PAYMENT_PASSWORD_FIELD: {
-                **PAYMENT_PASSWORD_PROPERTY,
-                "description": "Confirm up front, for a charge that risk control would "
-                "challenge (a large amount): with amount_limit_fen, the most it may be.",
-            },
-            "amount_limit_fen": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "With payment_password: the most the password answers for.",
-            },
-        },
+        "description": "Optional: how the charge of this code is paid; payment_password and "
+        "amount_limit_fen go together.",
+        "oneOf": [
+            schema_ref("PaymentCodeOptions"),
+            schema_ref("AuthorizedPaymentCodeOptions"),
+        ],
     },
     "PaymentCode": {
         "type": "object",
@@ -119,38 +166,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["billers"],
         "properties": {"billers": {"type": "array", "items": schema_ref("Biller")}},
     },
-    "BillPaymentRequest": {
-        "type": "object",
-        "required": ["biller_id", "reference", "amount_fen"],
-        "additionalProperties": False,
-        "properties": {
-            **BILL_PROPERTIES,
-            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
-        },
-    },
-    "PaymentPasswordRequest": {
-        "type": "object",
-        "required": ["login_password", "new_password"],
-        "additionalProperties": False,
-        "properties": {
-            "login_password": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": PASSWORD_LENGTH_MAX,
-                "format": "password",
-                "description": "The log-in password: the token alone cannot set or change "
-                "the payment password.",
-            },
-            "new_password": {
-                **_PASSWORD_PROPERTY,
-                "description": "Six digits, not a run (123456) or a repeat (111111).",
-            },
-            "current_password": {
-                **_PASSWORD_PROPERTY,
-                "description": "Required when a payment password is already set.",
-            },
-        },
-    },
+    **body_schemas(BillPaymentRequest, PaymentPasswordRequest),
 }
 
 
@@ -255,9 +271,9 @@ class PaymentRoutes:
         ]
 
     async def issue_payment_code(self, request: web.Request) -> web.Response:
-        body = await read_optional_json_object(request, PAYMENT_CODE_FIELDS)
+        body = parse_code_options(await read_optional_json(request))
         caller = request[CALLER]
-        methods, split = parse_methods(body.get("methods")), parse_split(body)
+        methods, split = parse_methods(body.methods), body.split
         # A wrong password is refused before a code is issued.
         authorization = await self._authorize_code(caller.account_id, body)
         issued = await self._payment.issue_payment_code(caller.account_id)
@@ -278,27 +294,15 @@ class PaymentRoutes:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    async def _authorize_code(self, account_id: str, body: dict[str, Any]) -> str:
+    async def _authorize_code(self, account_id: str, body: PaymentCodeOptions) -> str:
         """The payment authorization for a code issued with the payment password, or ""."""
-        password = optional_payment_password(body)
-        limit = body.get("amount_limit_fen")
-        if not password:
-            if limit is not None:
-                raise InvalidArgument(
-                    "amount_limit_fen goes with payment_password",
-                    metadata={"field": "amount_limit_fen"},
-                )
+        if not isinstance(body, AuthorizedPaymentCodeOptions):
             return ""
-        if limit is None:
-            raise InvalidArgument(
-                "amount_limit_fen is required with payment_password",
-                metadata={"field": "amount_limit_fen"},
-            )
         response = await self._payment.authorize_payment(
             pb.AuthorizePaymentRequest(
                 account_id=account_id,
-                payment_password=password,
-                amount=money_to_proto(require_amount({"amount_fen": limit})),
+                payment_password=body.payment_password,
+                amount=money_to_proto(Money(body.amount_limit_fen)),
             )
         )
         return response.authorization
@@ -309,11 +313,10 @@ class PaymentRoutes:
 
     async def pay_bill(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, BILL_PAYMENT_FIELDS)
-        biller_id = require_text(body, "biller_id", BILLER_ID_LENGTH_MAX)
-        reference = require_text(body, "reference", BILL_REFERENCE_LENGTH_MAX)
-        amount = require_amount(body)
-        risk = risk_signals(request, body)
+        body = await read_body(request, BillPaymentRequest)
+        biller_id, reference = body.biller_id, body.reference
+        amount = Money(body.amount_fen, body.currency)
+        risk = risk_signals(request, body.fields_sent())
         caller = request[CALLER]
 
         async def pay(grpc_key: str) -> StoredResponse:
@@ -336,21 +339,18 @@ class PaymentRoutes:
             user_id=caller.user_id,
             key=key,
             operation_id=OPERATION_PAY_BILL,
-            body=body,
+            body=body.fields_sent(),
             operation=pay,
         )
 
     async def set_payment_password(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, PAYMENT_PASSWORD_FIELDS)
-        login_password = require_text(body, "login_password", PASSWORD_LENGTH_MAX)
-        new_password = require_text(body, "new_password", PAYMENT_PASSWORD_LENGTH_MAX)
-        current_password = optional_text(body, "current_password", PAYMENT_PASSWORD_LENGTH_MAX)
-        await self._reauthentication.require(request, request[CALLER], login_password)
+        body = await read_body(request, PaymentPasswordRequest)
+        await self._reauthentication.require(request, request[CALLER], body.login_password)
         await self._payment.set_payment_password(
             pb.SetPaymentPasswordRequest(
                 account_id=request[CALLER].account_id,
-                new_password=new_password,
-                current_password=current_password or "",
+                new_password=body.new_password,
+                current_password=body.current_password or "",
             )
         )
         return web.Response(status=HTTPStatus.NO_CONTENT)

@@ -8,24 +8,29 @@ the trade's state. Paying is an outgoing payment: risk-checked, once per Idempot
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
+from pydantic import Field
 
-from chassis.money import AMOUNT_FEN_MAX, Money
+from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import (
+    MONEY_REASONS,
+    Body,
+    Currency,
+    NonNegativeAmountFen,
+    body_schemas,
+    read_body,
+    read_optional_body,
+)
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.openapi import schema_ref
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import (
-    read_optional_json_object,
-    require_amount,
-    require_currency,
-    require_text,
-)
 from gateway.edge.representations import (
     TRADE_STATE_NAMES,
     encode_json,
@@ -33,12 +38,9 @@ from gateway.edge.representations import (
     money_to_proto,
     trade_json,
 )
-from gateway.edge.risk_signals import (
-    PAYMENT_PASSWORD_FIELD,
-    PAYMENT_PASSWORD_PROPERTY,
-    risk_signals,
-)
+from gateway.edge.risk_signals import risk_signals
 from gateway.edge.routing import AuthScheme, Route
+from gateway.payment.requests import PASSWORD_REASONS, PaymentPassword, text
 from gateway.payment.trade_access import (
     TRADE_PROBLEMS,
     TRADE_STATE_QUERY,
@@ -53,8 +55,29 @@ from gateway.payment.trade_access import (
 REFUND_REASON_LENGTH_MAX = 512
 
 OPERATION_PAY_TRADE = "payTrade"
-PAY_FIELDS = (PAYMENT_PASSWORD_FIELD,)
-REFUND_REQUEST_FIELDS = ("amount_fen", "currency", "reason")
+
+
+class PayTradeRequest(Body):
+    """May be empty; payment_password answers a risk challenge."""
+
+    field_reasons: ClassVar[Mapping[str, str]] = PASSWORD_REASONS
+
+    payment_password: PaymentPassword = ""
+
+
+class RefundRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = MONEY_REASONS
+
+    amount_fen: Annotated[
+        NonNegativeAmountFen,
+        Field(description="At most what is still in escrow; 0 or absent asks all of it."),
+    ] = 0
+    currency: Currency = "CNY"
+    reason: Annotated[str, text(REFUND_REASON_LENGTH_MAX, "Why the buyer wants the money back.")]
+
+
+class NoTradeOptions(Body):
+    """An action that takes no options: no body, or {}."""
 
 
 def _time(description: str) -> dict[str, Any]:
@@ -138,37 +161,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
         },
     },
-    "PayTradeRequest": {
-        "type": "object",
-        "description": "May be empty; payment_password answers a risk challenge.",
-        "additionalProperties": False,
-        "properties": {PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY},
-    },
-    "RefundRequest": {
-        "type": "object",
-        "required": ["reason"],
-        "additionalProperties": False,
-        "properties": {
-            "amount_fen": {
-                "type": "integer",
-                "format": "int64",
-                "minimum": 0,
-                "maximum": AMOUNT_FEN_MAX,
-                "description": "At most what is still in escrow; 0 or absent asks all of it.",
-            },
-            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
-            "reason": {"type": "string", "maxLength": REFUND_REASON_LENGTH_MAX},
-        },
-    },
+    **body_schemas(PayTradeRequest, RefundRequest, NoTradeOptions),
 }
-
-
-def refund_amount(body: dict[str, Any]) -> Money:
-    """amount_fen of a refund request: 0 or absent asks for everything still in escrow."""
-    amount_fen = body.get("amount_fen")
-    if amount_fen is None or (type(amount_fen) is int and amount_fen == 0):
-        return Money(0, require_currency(body))
-    return require_amount(body)
 
 
 def _trade_route(
@@ -221,6 +215,7 @@ class TradeRoutes:
                 idempotency_key_required=True,
                 risk_checked=True,
                 request_schema="PayTradeRequest",
+                request_body_required=False,
                 response_description="Paid; a replay of the same key returns this same answer.",
                 problems={
                     **TRADE_PROBLEMS,
@@ -238,6 +233,8 @@ class TradeRoutes:
                 self.confirm_receipt,
                 "confirmTradeReceipt",
                 "Confirm receipt: escrow settles to the merchant less the acquiring fee",
+                request_schema="NoTradeOptions",
+                request_body_required=False,
             ),
             _trade_route(
                 "POST",
@@ -261,6 +258,8 @@ class TradeRoutes:
                 self.cancel,
                 "cancelTrade",
                 "Cancel an unpaid trade",
+                request_schema="NoTradeOptions",
+                request_body_required=False,
             ),
         ]
 
@@ -278,8 +277,8 @@ class TradeRoutes:
     async def pay(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
         trade_id = trade_id_of(request)
-        body = await read_optional_json_object(request, PAY_FIELDS)
-        risk = risk_signals(request, body)
+        body = await read_optional_body(request, PayTradeRequest)
+        risk = risk_signals(request, body.fields_sent())
         caller = request[CALLER]
         await require_own_trade(self._payment, trade_id, caller.account_id, TradeParty.BUYER)
 
@@ -301,13 +300,13 @@ class TradeRoutes:
             user_id=caller.user_id,
             key=key,
             operation_id=OPERATION_PAY_TRADE,
-            body={"trade_id": trade_id, **body},
+            body={"trade_id": trade_id, **body.fields_sent()},
             operation=pay,
         )
 
     async def confirm_receipt(self, request: web.Request) -> web.Response:
         trade_id = trade_id_of(request)
-        await read_optional_json_object(request, ())
+        await read_optional_body(request, NoTradeOptions)
         buyer_account_id = request[CALLER].account_id
         await require_own_trade(self._payment, trade_id, buyer_account_id, TradeParty.BUYER)
         trade = await self._payment.confirm_trade_receipt(trade_id, buyer_account_id)
@@ -315,9 +314,8 @@ class TradeRoutes:
 
     async def request_refund(self, request: web.Request) -> web.Response:
         trade_id = trade_id_of(request)
-        body = await read_optional_json_object(request, REFUND_REQUEST_FIELDS)
-        amount = refund_amount(body)
-        reason = require_text(body, "reason", REFUND_REASON_LENGTH_MAX)
+        body = await read_body(request, RefundRequest)
+        amount, reason = Money(body.amount_fen, body.currency), body.reason
         buyer_account_id = request[CALLER].account_id
         await require_own_trade(self._payment, trade_id, buyer_account_id, TradeParty.BUYER)
         trade = await self._payment.request_trade_refund(
@@ -332,7 +330,7 @@ class TradeRoutes:
 
     async def cancel(self, request: web.Request) -> web.Response:
         trade_id = trade_id_of(request)
-        await read_optional_json_object(request, ())
+        await read_optional_body(request, NoTradeOptions)
         buyer_account_id = request[CALLER].account_id
         await require_own_trade(self._payment, trade_id, buyer_account_id, TradeParty.BUYER)
         trade = await self._payment.cancel_trade(trade_id, buyer_account_id)
