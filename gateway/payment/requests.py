@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import AfterValidator, Field
 
 from chassis.errors import InvalidArgument
-from gateway.edge.bodies import MONEY_REASONS, AmountFen, Body, Currency, one_of
+from gateway.edge.bodies import MONEY_REASONS, AmountFen, B, Body, Currency, one_of, parse_body
 from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json
 from gateway.edge.risk_signals import PAYMENT_PASSWORD_FIELD, PAYMENT_PASSWORD_LENGTH_MAX
 from gateway.payment.methods import (
@@ -103,6 +103,22 @@ Methods = Annotated[
 ]
 METHODS_DEFAULT_NAMES = [method.value for method in METHODS_DEFAULT]
 Split = Annotated[bool, Field(description=SPLIT_PROPERTY["description"])]
+
+
+# The reasons of a nested bill's money fields (a body's field_reasons name top-level fields).
+NESTED_REASONS: Mapping[str, str] = {
+    "bill.amount_fen": "INVALID_AMOUNT",
+    "bill.currency": "UNSUPPORTED_CURRENCY",
+}
+
+
+def parse_nested(model: type[B], body: object) -> B:
+    """As parse_body, with the reason of a nested money field (bill.amount_fen) kept."""
+    try:
+        return parse_body(model, body)
+    except InvalidArgument as refusal:
+        refusal.reason = NESTED_REASONS.get(refusal.metadata.get("field", ""), refusal.reason)
+        raise
 
 
 class BillRequest(Body):

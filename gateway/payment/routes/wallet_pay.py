@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
 
@@ -29,34 +29,29 @@ from chassis.errors import InvalidArgument
 from chassis.money import Money
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import Body, body_schemas, parse_body
 from gateway.edge.idempotency import require_idempotency_key
-from gateway.edge.payloads import read_json_object, require_amount, require_text
-from gateway.edge.risk_signals import (
-    PAYMENT_PASSWORD_FIELD,
-    PAYMENT_PASSWORD_PROPERTY,
-    device_id_of,
-    optional_payment_password,
-)
+from gateway.edge.openapi import schema_ref
+from gateway.edge.payloads import read_json
+from gateway.edge.risk_signals import device_id_of
 from gateway.edge.routing import AuthScheme, Route
 from gateway.insurance.trade_cover import (
-    RETURN_SHIPPING_QUOTE_FIELD,
+    QUOTE_ID_LENGTH_MAX,
     RETURN_SHIPPING_QUOTE_PROPERTY,
     ReturnShippingCover,
-    return_shipping_quote_id,
 )
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
-from gateway.payment.methods import (
-    METHODS_PROPERTY,
-    SPLIT_PROPERTY,
-    PaymentMethod,
-    parse_methods,
-    parse_split,
-)
+from gateway.payment.methods import PaymentMethod, parse_methods
 from gateway.payment.requests import (
-    BILL_PROPERTIES,
-    BILL_REFERENCE_LENGTH_MAX,
-    BILLER_ID_LENGTH_MAX,
+    METHODS_DEFAULT_NAMES,
+    PASSWORD_REASONS,
+    BillRequest,
+    Methods,
+    PaymentPassword,
+    Split,
+    parse_nested,
+    text,
 )
 from gateway.payment.sagas.wallet_payment import (
     BillTarget,
@@ -69,39 +64,47 @@ from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.definition import JsonObject
 
 OPERATION_WALLET_PAY = "createWalletPayment"
-WALLET_PAY_FIELDS = (
-    "trade_id",
-    "bill",
-    "methods",
-    "split",
-    PAYMENT_PASSWORD_FIELD,
-    RETURN_SHIPPING_QUOTE_FIELD,
-)
-BILL_FIELDS = ("biller_id", "reference", "amount_fen", "currency")
+
+
+class _WalletPayment(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = PASSWORD_REASONS
+
+    methods: Methods = METHODS_DEFAULT_NAMES
+    split: Split = False
+    payment_password: PaymentPassword = ""
+
+
+class TradeWalletPayment(_WalletPayment):
+    """Pay an escrow trade (the caller is its buyer)."""
+
+    trade_id: Annotated[
+        str, text(TRADE_ID_LENGTH_MAX, "An escrow trade to pay (the caller is its buyer).")
+    ]
+    return_shipping_quote_id: Annotated[
+        str, text(QUOTE_ID_LENGTH_MAX, RETURN_SHIPPING_QUOTE_PROPERTY["description"])
+    ] = ""
+
+
+class BillWalletPayment(_WalletPayment):
+    """Pay a utility bill (GET /v1/billers)."""
+
+    bill: BillRequest
+
+
+def parse_wallet_payment(body: object) -> TradeWalletPayment | BillWalletPayment:
+    """Exactly one of trade_id and bill: the body is one of the two models."""
+    if isinstance(body, dict) and "bill" in body and "trade_id" not in body:
+        return parse_nested(BillWalletPayment, body)
+    if isinstance(body, dict) and "bill" in body:
+        raise InvalidArgument("give exactly one of trade_id and bill", metadata={"field": "bill"})
+    return parse_body(TradeWalletPayment, body)
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
+    **body_schemas(TradeWalletPayment, BillWalletPayment),
     "WalletPaymentRequest": {
-        "type": "object",
         "description": "Exactly one of trade_id and bill.",
-        "additionalProperties": False,
-        "properties": {
-            "trade_id": {
-                "type": "string",
-                "maxLength": TRADE_ID_LENGTH_MAX,
-                "description": "An escrow trade to pay (the caller is its buyer).",
-            },
-            "bill": {
-                "type": "object",
-                "description": "A utility bill to pay (GET /v1/billers).",
-                "required": ["biller_id", "reference", "amount_fen"],
-                "additionalProperties": False,
-                "properties": BILL_PROPERTIES,
-            },
-            "methods": METHODS_PROPERTY,
-            "split": SPLIT_PROPERTY,
-            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
-            RETURN_SHIPPING_QUOTE_FIELD: RETURN_SHIPPING_QUOTE_PROPERTY,
-        },
+        "oneOf": [schema_ref("TradeWalletPayment"), schema_ref("BillWalletPayment")],
     },
 }
 
@@ -164,15 +167,14 @@ class WalletPayRoutes:
 
     async def pay(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
-        body = await read_json_object(request, WALLET_PAY_FIELDS)
-        if ("trade_id" in body) == ("bill" in body):
-            raise InvalidArgument("give exactly one of trade_id and bill")
-        trade_id = require_text(body, "trade_id", TRADE_ID_LENGTH_MAX) if "trade_id" in body else ""
-        bill = _bill_of(body) if "bill" in body else None
-        methods = parse_methods(body.get("methods"))
-        split = parse_split(body)
-        cover_quote_id = return_shipping_quote_id(body, trade_id)
-        optional_payment_password(body)  # its shape, before anything is read
+        body = parse_wallet_payment(await read_json(request))
+        trade_id = body.trade_id if isinstance(body, TradeWalletPayment) else ""
+        bill = _bill_of(body.bill) if isinstance(body, BillWalletPayment) else None
+        methods, split = parse_methods(body.methods), body.split
+        cover_quote_id = (
+            body.return_shipping_quote_id if isinstance(body, TradeWalletPayment) else ""
+        )
+        sent = body.fields_sent()
         device_id = device_id_of(request)
         payer_account_id = request[CALLER].account_id
 
@@ -191,7 +193,7 @@ class WalletPayRoutes:
                 funding=await self._funding.plan(payer_account_id, amount, methods, split=split),
                 device_id=device_id,
                 payment_authorization=await self._operations.authorize(
-                    body, payer_account_id, amount
+                    sent, payer_account_id, amount
                 ),
             ).to_json()
 
@@ -215,7 +217,7 @@ class WalletPayRoutes:
             request,
             self._operations.sagas.wallet_payment,
             operation_id=OPERATION_WALLET_PAY,
-            body=body,
+            body=sent,
             saga_input=saga_input,
             fall_through=fall_through,
         )
@@ -259,17 +261,5 @@ class _Bill:
     amount: Money
 
 
-def _bill_of(body: dict[str, Any]) -> _Bill:
-    raw = body["bill"]
-    if not isinstance(raw, dict):
-        raise InvalidArgument("bill must be an object", metadata={"field": "bill"})
-    unknown = sorted(set(raw) - set(BILL_FIELDS))
-    if unknown:
-        raise InvalidArgument(
-            f"unknown fields in bill: {', '.join(unknown)}", metadata={"field": "bill"}
-        )
-    return _Bill(
-        biller_id=require_text(raw, "biller_id", BILLER_ID_LENGTH_MAX),
-        reference=require_text(raw, "reference", BILL_REFERENCE_LENGTH_MAX),
-        amount=require_amount(raw),
-    )
+def _bill_of(bill: BillRequest) -> _Bill:
+    return _Bill(bill.biller_id, bill.reference, Money(bill.amount_fen, bill.currency))
