@@ -13,6 +13,7 @@ and the job relays its withholding: the loan is repaid from it, once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from chassis.mongo import MongoClient
 from chassis.settings import SERVICE_NAMES
 from colony.common.v1 import money_pb2
 from colony.loan.v1 import merchant_lending_pb2 as mpb
+from colony.payment.v1 import payment_pb2, payment_pb2_grpc
 from colony.payment.v1 import withholding_pb2 as wpb
 from gateway.app import SAGAS_COLLECTION
 from gateway.clients import PaymentClient, ServiceChannels
@@ -51,6 +53,7 @@ from gateway.tests.test_saga_crash import (
     _register,
 )
 from services.payment.ledger import PostingKind
+from services.payment.risk import DEFAULT_RULES_DATA
 from services.payment.store import PaymentStore
 
 pytestmark = pytest.mark.slow
@@ -123,6 +126,13 @@ async def world(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[World]:
     channels = ServiceChannels.open(service_addresses)
+    # One buyer pays a trade per case within a minute or two: risk control's velocity rules
+    # would rightly challenge that, and this module is about crashes, not risk (as
+    # test_saga_crash). Every other default rule stays in force.
+    rules = [r for r in DEFAULT_RULES_DATA if not str(r["kind"]).startswith("velocity")]
+    await payment_pb2_grpc.PaymentServiceStub(channels.payment).SetRiskRules(
+        payment_pb2.SetRiskRulesRequest(rules_json=json.dumps(rules))
+    )
     lending = MerchantLendingClient(channels.loan, 5.0)
     await lending.pay_in_capital(
         mpb.PayInCapitalRequest(idempotency_key=new_key(), amount=_cny(10_000_000))
