@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -60,6 +61,33 @@ DATE_TIME_PATTERN = (
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
 DATE_TIME_LENGTH_MAX = 40
+
+
+def _real_date(text: str) -> str:
+    date.fromisoformat(text)  # 2025-02-30 matches the pattern but is no date: ValueError
+    return text
+
+
+# A calendar date as YYYY-MM-DD text (a business date, a NAV date): a real one.
+CalendarDate = Annotated[
+    str,
+    Field(pattern=DATE_PATTERN, json_schema_extra={"format": "date"}),
+    AfterValidator(_real_date),
+]
+# A non-empty string that is not only spaces; add max_length where it is used.
+NON_BLANK_PATTERN = r"\S"
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    if len(set(items)) != len(items):
+        raise ValueError("the items must be distinct")
+    return items
+
+
+# A list's items are distinct: Annotated[list[str], Distinct, Field(json_schema_extra=
+# {"uniqueItems": True}, ...)] (the schema says it, the validator enforces it).
+Distinct = AfterValidator(_distinct)
+
 
 Currency = Annotated[
     Literal["CNY"], Field(description="ISO 4217 code of the amount; CNY is the one supported.")

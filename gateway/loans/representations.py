@@ -13,8 +13,10 @@ from typing import Any
 
 from colony.common.v1 import money_pb2
 from colony.loan.v1 import loan_pb2 as lpb
+from gateway.edge.bodies import body_schemas
 from gateway.edge.openapi import schema_ref
 from gateway.edge.representations import money_proto_json, optional_timestamp_json
+from gateway.loans.bodies import CashLoanRequest, InstallmentsRequest
 from gateway.wealth.representations import enum_name, enum_names
 
 MONEY = schema_ref("Money")
@@ -262,6 +264,7 @@ _PART = _object(
 )
 
 SCHEMAS: dict[str, dict[str, Any]] = {
+    **body_schemas(CashLoanRequest, InstallmentsRequest),
     "LoanCharges": _object(
         {name: MONEY for name in CHARGE_NAMES},
         "Amounts by component, in the waterfall's order (penalty, fee, interest, principal).",
@@ -355,12 +358,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "InstallmentOffers": _object(
         {"offers": {"type": "array", "items": schema_ref("InstallmentOffer")}}
     ),
-    "InstallmentsRequest": {
-        "type": "object",
-        "required": ["months"],
-        "additionalProperties": False,
-        "properties": {"months": {"type": "integer", "enum": [3, 6, 12]}},
-    },
     "InstallmentPlan": _object(
         {
             "plan_id": {"type": "string"},
@@ -426,21 +423,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "next_page_token": {"type": "string"},
         }
     ),
-    "CashLoanRequest": {
-        "type": "object",
-        "required": ["amount_fen", "term_months"],
-        "additionalProperties": False,
-        "properties": {
-            "amount_fen": {"type": "integer", "format": "int64", "minimum": 10_000},
-            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
-            "term_months": {"type": "integer", "enum": [6, 12]},
-            "method": {
-                "type": "string",
-                "enum": enum_names(lpb.RepaymentMethod, "REPAYMENT_METHOD_"),
-                "default": "by_day",
-            },
-        },
-    },
     "Repayment": _object(
         {
             "repayment_id": {"type": "string"},

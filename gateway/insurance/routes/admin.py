@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from chassis.clock import Clock, business_date_of, parse_business_date
 from chassis.errors import DomainError, ErrorKind, FailedPrecondition, InvalidArgument
@@ -27,17 +29,23 @@ from colony.insurance.v1 import insurance_pb2 as ipb
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import InsuranceClient, PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import (
+    MONEY_REASONS,
+    NON_BLANK_PATTERN,
+    AmountFen,
+    Body,
+    CalendarDate,
+    Currency,
+    body_schemas,
+    parse_body,
+    read_body,
+)
 from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
 from gateway.edge.ownership import not_yours, page_json, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS, page_request
-from gateway.edge.payloads import (
-    optional_text,
-    read_json_object,
-    require_amount,
-    require_text,
-)
+from gateway.edge.payloads import read_json
 from gateway.edge.representations import json_response, money_proto_json
 from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
 from gateway.insurance.deposit import UNFUNDED_REASON, after_sales_refund_id
@@ -54,20 +62,76 @@ log = logging.getLogger("colony.gateway.admin")
 DECISIONS = {"approve": ipb.REVIEW_DECISION_APPROVE, "reject": ipb.REVIEW_DECISION_REJECT}
 REASON_LENGTH_MAX = 500
 REFERENCE_LENGTH_MAX = 200
-DATE_LENGTH_MAX = 10
 CLAIM_STATES = enum_names(ipb.ClaimState, CLAIM_STATE_PREFIX)
 UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
 
+Reason = Annotated[
+    str, Field(min_length=1, max_length=REASON_LENGTH_MAX, pattern=NON_BLANK_PATTERN)
+]
+
+
+class AfterSalesRefundRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = MONEY_REASONS
+
+    amount_fen: Annotated[
+        AmountFen, Field(description="At most what the merchant received for the trade.")
+    ]
+    currency: Currency = "CNY"
+    reason: Reason
+
+
+class InsuranceClaimApproval(Body):
+    decision: Literal["approve"]
+    reason: Reason | None = None
+
+
+class InsuranceClaimRejection(Body):
+    decision: Literal["reject"]
+    reason: Annotated[Reason, Field(description="Why it is rejected (a rejection names it).")]
+
+
+class UnauthorisedDebitConfirmation(Body):
+    posting_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=REFERENCE_LENGTH_MAX,
+            pattern=NON_BLANK_PATTERN,
+            description="The debit the claim names, confirmed unauthorised.",
+        ),
+    ]
+    note: Reason | None = None
+
+
+class InsuranceJobsRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = {"business_date": "INVALID_BUSINESS_DATE"}
+
+    business_date: Annotated[
+        CalendarDate,
+        Field(description="The business date (CST) the job runs for; it must have begun."),
+    ]
+
+
+def parse_review(body: object) -> InsuranceClaimApproval | InsuranceClaimRejection:
+    """An approval or a rejection, by its decision."""
+    if isinstance(body, dict) and body.get("decision") == "reject":
+        return parse_body(InsuranceClaimRejection, body)
+    if isinstance(body, dict) and body.get("decision") != "approve":
+        raise InvalidArgument("decision must be approve or reject", metadata={"field": "decision"})
+    return parse_body(InsuranceClaimApproval, body)
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "AfterSalesRefundRequest": {
-        "type": "object",
-        "required": ["amount_fen", "reason"],
-        "additionalProperties": False,
-        "properties": {
-            "amount_fen": {"type": "integer", "format": "int64", "minimum": 1},
-            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
-            "reason": {"type": "string", "maxLength": REASON_LENGTH_MAX},
-        },
+    **body_schemas(
+        AfterSalesRefundRequest,
+        InsuranceClaimApproval,
+        InsuranceClaimRejection,
+        UnauthorisedDebitConfirmation,
+        InsuranceJobsRequest,
+    ),
+    "InsuranceClaimReview": {
+        "description": "An approval (a reason optional) or a rejection (its reason required).",
+        "oneOf": [schema_ref("InsuranceClaimApproval"), schema_ref("InsuranceClaimRejection")],
     },
     "AfterSalesRefund": {
         "type": "object",
@@ -82,38 +146,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "The deposit claim that paid it (paid_by deposit_insurance).",
             },
         },
-    },
-    "InsuranceClaimReview": {
-        "type": "object",
-        "required": ["decision"],
-        "additionalProperties": False,
-        "properties": {
-            "decision": {"type": "string", "enum": list(DECISIONS)},
-            "reason": {
-                "type": "string",
-                "maxLength": REASON_LENGTH_MAX,
-                "description": "Required for a rejection.",
-            },
-        },
-    },
-    "UnauthorisedDebitConfirmation": {
-        "type": "object",
-        "required": ["posting_id"],
-        "additionalProperties": False,
-        "properties": {
-            "posting_id": {
-                "type": "string",
-                "maxLength": REFERENCE_LENGTH_MAX,
-                "description": "The debit the claim names, confirmed unauthorised.",
-            },
-            "note": {"type": "string", "maxLength": REASON_LENGTH_MAX},
-        },
-    },
-    "InsuranceJobsRequest": {
-        "type": "object",
-        "required": ["business_date"],
-        "additionalProperties": False,
-        "properties": {"business_date": {"type": "string", "format": "date"}},
     },
     "InsuranceJobRun": {
         "type": "object",
@@ -291,13 +323,8 @@ class InsuranceAdminRoutes:
 
     async def review(self, request: web.Request) -> web.Response:
         claim_id = path_id(request, "claim_id", "claim")
-        body = await read_json_object(request, ("decision", "reason"))
-        decision = body.get("decision")
-        if decision not in DECISIONS:
-            raise InvalidArgument(
-                "decision must be approve or reject", metadata={"field": "decision"}
-            )
-        reason = optional_text(body, "reason", REASON_LENGTH_MAX) or ""
+        body = parse_review(await read_json(request))
+        decision, reason = body.decision, body.reason or ""
         operator_id = request[CALLER].user_id
         response = await self._insurance.review_claim(
             ipb.ReviewClaimRequest(
@@ -316,8 +343,8 @@ class InsuranceAdminRoutes:
 
     async def confirm_unauthorised_debit(self, request: web.Request) -> web.Response:
         claim_id = path_id(request, "claim_id", "claim")
-        body = await read_json_object(request, ("posting_id", "note"))
-        posting_id = require_text(body, "posting_id", REFERENCE_LENGTH_MAX)
+        body = await read_body(request, UnauthorisedDebitConfirmation)
+        posting_id = body.posting_id
         operator_id = request[CALLER].user_id
         response = await self._insurance.add_claim_evidence(
             ipb.AddClaimEvidenceRequest(
@@ -327,7 +354,7 @@ class InsuranceAdminRoutes:
                     kind=ipb.EVIDENCE_KIND_UNAUTHORISED_DEBIT_CONFIRMED,
                     reference=posting_id,
                     attested_by=f"operator:{operator_id}",
-                    note=optional_text(body, "note", REASON_LENGTH_MAX) or "",
+                    note=body.note or "",
                 ),
             )
         )
@@ -335,9 +362,8 @@ class InsuranceAdminRoutes:
 
     async def after_sales_refund(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)
-        body = await read_json_object(request, ("amount_fen", "currency", "reason"))
-        amount = require_amount(body)
-        reason = require_text(body, "reason", REASON_LENGTH_MAX)
+        body = await read_body(request, AfterSalesRefundRequest)
+        amount, reason = Money(body.amount_fen, body.currency), body.reason
         trade = await require_settled_trade(self._payment, trade_id_of(request), amount)
         refund_id = after_sales_refund_id(trade.trade_id)
         record = await self._operations.run(
@@ -384,8 +410,8 @@ class InsuranceAdminRoutes:
         )
 
     async def run_jobs(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, ("business_date",))
-        business_date = parse_business_date(require_text(body, "business_date", DATE_LENGTH_MAX))
+        body = await read_body(request, InsuranceJobsRequest)
+        business_date = parse_business_date(body.business_date)
         if business_date > business_date_of(self._clock.now()):
             raise InvalidArgument(
                 f"business date {business_date} has not begun",

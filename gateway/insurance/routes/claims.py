@@ -15,31 +15,26 @@ from __future__ import annotations
 
 import hashlib
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import Field
 
 from chassis.errors import ErrorKind, FailedPrecondition, InvalidArgument, NotFound
 from chassis.money import Money
 from colony.insurance.v1 import insurance_pb2 as ipb
 from gateway.clients import InsuranceClient, PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import NON_BLANK_PATTERN, Body, body_schemas, read_body
 from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.ownership import get_own, page_json, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS, page_request
-from gateway.edge.payloads import (
-    optional_text,
-    optional_whole_number,
-    read_json_object,
-    require_text,
-)
 from gateway.edge.representations import json_response, money_to_proto
 from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
 from gateway.insurance.claims import ClaimPayouts
 from gateway.insurance.representations import claim_json
 from gateway.insurance.routes.policies import own_policy
 
-CLAIM_FIELDS = ("policy_id", "event_reference", "amount_fen", "note")
 ID_LENGTH_MAX = 64
 REFERENCE_LENGTH_MAX = 200
 NOTE_LENGTH_MAX = 500
@@ -47,30 +42,44 @@ AMOUNT_FEN_MAX = 10**10
 PAYMENT_ATTESTS = "payment"
 UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
 
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "InsuranceClaimRequest": {
-        "type": "object",
-        "required": ["policy_id"],
-        "additionalProperties": False,
-        "properties": {
-            "policy_id": {"type": "string", "maxLength": ID_LENGTH_MAX},
-            "event_reference": {
-                "type": "string",
-                "maxLength": REFERENCE_LENGTH_MAX,
-                "description": "What is claimed for: the debit's posting id (account "
-                "security), a trip or treatment reference (travel, health). Not given for "
-                "return shipping (the insured trade).",
-            },
-            "amount_fen": {
-                "type": "integer",
-                "format": "int64",
-                "minimum": 1,
-                "description": "Not given for return shipping (a fixed payout).",
-            },
-            "note": {"type": "string", "maxLength": NOTE_LENGTH_MAX},
-        },
-    },
-}
+
+def _text(length_max: int) -> Any:
+    return Field(min_length=1, max_length=length_max, pattern=NON_BLANK_PATTERN)
+
+
+class InsuranceClaimRequest(Body):
+    """A claim on the caller's policy. Return shipping names no event and no amount (the
+    insured trade, a fixed payout); every other kind names both (a 400 naming the one
+    missing, once the policy is known)."""
+
+    policy_id: Annotated[str, _text(ID_LENGTH_MAX)]
+    event_reference: (
+        Annotated[
+            str,
+            _text(REFERENCE_LENGTH_MAX),
+            Field(
+                description="What is claimed for: the debit's posting id (account security), "
+                "a trip or treatment reference (travel, health)."
+            ),
+        ]
+        | None
+    ) = None
+    amount_fen: (
+        Annotated[
+            int,
+            Field(
+                ge=1,
+                le=AMOUNT_FEN_MAX,
+                json_schema_extra={"format": "int64"},
+                description="Whole fen claimed (not for return shipping).",
+            ),
+        ]
+        | None
+    ) = None
+    note: Annotated[str, _text(NOTE_LENGTH_MAX)] | None = None
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {**body_schemas(InsuranceClaimRequest)}
 
 
 def claim_id_for(user_id: str, idempotency_key: str) -> str:
@@ -146,15 +155,13 @@ class InsuranceClaimRoutes:
 
     async def submit(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, CLAIM_FIELDS)
+        body = await read_body(request, InsuranceClaimRequest)
         caller = request[CALLER]
-        policy = await own_policy(
-            self._insurance, require_text(body, "policy_id", ID_LENGTH_MAX), caller.account_id
-        )
+        policy = await own_policy(self._insurance, body.policy_id, caller.account_id)
         submit = ipb.SubmitClaimRequest(policy_id=policy.policy_id)
         submit.claim_id = claim_id_for(caller.user_id, key)
         submit.idempotency_key = f"claim:{submit.claim_id}"
-        note = optional_text(body, "note", NOTE_LENGTH_MAX) or ""
+        note = body.note or ""
         if policy.kind == ipb.PRODUCT_KIND_MERCHANT_DEPOSIT:
             raise FailedPrecondition(
                 "deposit insurance pays a buyer's refund the merchant cannot fund: the "
@@ -163,17 +170,19 @@ class InsuranceClaimRoutes:
             )
         if policy.kind == ipb.PRODUCT_KIND_RETURN_SHIPPING:
             for field in ("event_reference", "amount_fen"):
-                if field in body:
+                if field in body.model_fields_set:
                     raise InvalidArgument(
                         f"a return-shipping claim names no {field}", metadata={"field": field}
                     )
             submit.event_reference = policy.subject_id
             submit.evidence.extend(await self._trade_evidence(policy.subject_id))
         else:
-            submit.event_reference = require_text(body, "event_reference", REFERENCE_LENGTH_MAX)
-            amount_fen = optional_whole_number(body, "amount_fen", AMOUNT_FEN_MAX)
-            if amount_fen is None:
-                raise InvalidArgument("amount_fen is required", metadata={"field": "amount_fen"})
+            for field in ("event_reference", "amount_fen"):
+                if getattr(body, field) is None:
+                    raise InvalidArgument(f"{field} is required", metadata={"field": field})
+            assert body.event_reference is not None and body.amount_fen is not None
+            submit.event_reference = body.event_reference
+            amount_fen = body.amount_fen
             submit.amount.CopyFrom(money_to_proto(Money(amount_fen, "CNY")))
             submit.evidence.append(
                 ipb.Evidence(

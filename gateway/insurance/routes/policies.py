@@ -13,83 +13,122 @@ like one that does not exist.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from chassis.errors import ErrorKind, InvalidArgument
 from colony.insurance.v1 import insurance_pb2 as ipb
 from gateway.clients import InsuranceClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import (
+    NON_BLANK_PATTERN,
+    Body,
+    Distinct,
+    body_schemas,
+    read_body,
+    read_optional_body,
+)
 from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.ownership import get_own, list_own, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import read_json_object, read_optional_json_object, require_text
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
 from gateway.insurance.purchases import Purchases
-from gateway.insurance.quoting import PRODUCT_ID_LENGTH_MAX
+from gateway.insurance.quoting import (
+    AGE_MAX,
+    COVER_FEN_MAX,
+    DURATION_DAYS_MAX,
+    PRODUCT_ID_LENGTH_MAX,
+    TRADE_ID_LENGTH_MAX,
+)
 from gateway.insurance.representations import policy_json, product_json, quote_json
 from gateway.insurance.sagas.refund import refund_input
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
-from gateway.payment.methods import (
-    METHODS_PROPERTY,
-    SPLIT_PROPERTY,
-    parse_methods,
-    parse_split,
-)
+from gateway.payment.methods import PaymentMethod
 from gateway.payment.trade_access import trade_id_of
 from gateway.sagas.definition import JsonObject
+from gateway.wealth.bodies import NoOptions
 
 OPERATION_BUY = "buyInsurancePolicy"
 OPERATION_CANCEL = "cancelInsurancePolicy"
-QUOTE_FIELDS = ("product_id", "trade_id", "cover_fen", "insured_age", "duration_days")
-BUY_FIELDS = ("quote_id", "methods", "split")
 QUOTE_ID_LENGTH_MAX = 64
 RETURN_SHIPPING_PRODUCT_ID = "return-shipping"
 UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
 
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "InsuranceQuoteRequest": {
-        "type": "object",
-        "required": ["product_id"],
-        "additionalProperties": False,
-        "properties": {
-            "product_id": {"type": "string", "maxLength": PRODUCT_ID_LENGTH_MAX},
-            "trade_id": {
-                "type": "string",
-                "description": "return-shipping: the caller's trade (as its buyer) to insure.",
-            },
-            "cover_fen": {
-                "type": "integer",
-                "format": "int64",
-                "description": "merchant-deposit: the cover tier (100000, 500000, 1000000 or "
-                "5000000 fen).",
-            },
-            "insured_age": {"type": "integer", "description": "travel and health."},
-            "duration_days": {
-                "type": "integer",
-                "description": "travel: the trip's days (1-30); health: 180 or 365.",
-            },
-        },
-    },
-    "InsuranceBuyRequest": {
-        "type": "object",
-        "required": ["quote_id"],
-        "additionalProperties": False,
-        "properties": {
-            "quote_id": {"type": "string", "maxLength": QUOTE_ID_LENGTH_MAX},
-            "methods": {
-                **METHODS_PROPERTY,
-                "description": "balance, yuebao and/or huabei, in the caller's order "
-                "(as wallet pay).",
-            },
-            "split": SPLIT_PROPERTY,
-        },
-    },
-}
+
+def _text(length_max: int, description: str) -> Any:
+    return Field(
+        min_length=1, max_length=length_max, pattern=NON_BLANK_PATTERN, description=description
+    )
+
+
+def _count(maximum: int, description: str) -> Any:
+    return Field(ge=1, le=maximum, description=description)
+
+
+class InsuranceQuoteRequest(Body):
+    """A product and what only the caller knows; which fields a product needs is its kind's
+    (a missing one is a 400 naming it, after the product is looked up)."""
+
+    product_id: Annotated[str, _text(PRODUCT_ID_LENGTH_MAX, "The product to price.")]
+    trade_id: (
+        Annotated[
+            str,
+            _text(
+                TRADE_ID_LENGTH_MAX, "return-shipping: the caller's trade (as its buyer) to insure."
+            ),
+        ]
+        | None
+    ) = None
+    cover_fen: (
+        Annotated[
+            int,
+            _count(
+                COVER_FEN_MAX,
+                "merchant-deposit: the cover tier (100000, 500000, 1000000 or 5000000 fen).",
+            ),
+            Field(json_schema_extra={"format": "int64"}),
+        ]
+        | None
+    ) = None
+    insured_age: Annotated[int, _count(AGE_MAX, "travel and health: the insured's age.")] | None = (
+        None
+    )
+    duration_days: (
+        Annotated[
+            int, _count(DURATION_DAYS_MAX, "travel: the trip's days (1-30); health: 180 or 365.")
+        ]
+        | None
+    ) = None
+
+
+class InsuranceBuyRequest(Body):
+    quote_id: Annotated[str, _text(QUOTE_ID_LENGTH_MAX, "The caller's quote, unused and valid.")]
+    methods: Annotated[
+        list[Literal["balance", "yuebao", "huabei"]],
+        Distinct,
+        Field(
+            min_length=1,
+            json_schema_extra={"uniqueItems": True},
+            description="balance, yuebao and/or huabei, in the caller's order (as wallet "
+            "pay); a method that runs out between choosing and paying falls through to the "
+            "next.",
+        ),
+    ] = ["balance", "yuebao"]
+    split: Annotated[
+        bool,
+        Field(
+            description="false: the first method that covers the whole amount pays. true: "
+            "the methods are drawn in order until the amount is covered."
+        ),
+    ] = False
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {**body_schemas(InsuranceQuoteRequest, InsuranceBuyRequest)}
 
 
 class InsurancePolicyRoutes:
@@ -217,10 +256,8 @@ class InsurancePolicyRoutes:
         return json_response({"products": [product_json(product) for product in products]})
 
     async def quote(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, QUOTE_FIELDS)
-        product = await self._purchases.product(
-            require_text(body, "product_id", PRODUCT_ID_LENGTH_MAX)
-        )
+        body = await read_body(request, InsuranceQuoteRequest)
+        product = await self._purchases.product(body.product_id)
         caller = request[CALLER]
         merchant_product = product.kind == ipb.PRODUCT_KIND_MERCHANT_DEPOSIT
         if merchant_product != caller.has_role(Role.MERCHANT):
@@ -228,11 +265,11 @@ class InsurancePolicyRoutes:
                 f"{product.product_id} is for {'merchants' if merchant_product else 'people'}",
                 metadata={"field": "product_id", "product_id": product.product_id},
             )
-        quote = await self._purchases.quote(product, caller.account_id, body)
+        quote = await self._purchases.quote(product, caller.account_id, body.fields_sent())
         return json_response(quote_json(quote), status=HTTPStatus.CREATED)
 
     async def trade_quote(self, request: web.Request) -> web.Response:
-        await read_optional_json_object(request, ())
+        await read_optional_body(request, NoOptions)
         trade_id = trade_id_of(request)
         product = await self._purchases.product(RETURN_SHIPPING_PRODUCT_ID)
         quote = await self._purchases.quote(
@@ -242,10 +279,9 @@ class InsurancePolicyRoutes:
 
     async def buy(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
-        body = await read_json_object(request, BUY_FIELDS)
-        quote_id = require_text(body, "quote_id", QUOTE_ID_LENGTH_MAX)
-        methods = parse_methods(body.get("methods"))
-        split = parse_split(body)
+        body = await read_body(request, InsuranceBuyRequest)
+        quote_id, split = body.quote_id, body.split
+        methods = tuple(PaymentMethod(method) for method in body.methods)
         payer_id = request[CALLER].account_id
 
         async def saga_input() -> JsonObject:
@@ -255,7 +291,7 @@ class InsurancePolicyRoutes:
             request,
             self._operations.sagas.policy_premium,
             operation_id=OPERATION_BUY,
-            body=body,
+            body=body.fields_sent(),
             saga_input=saga_input,
         )
 
@@ -278,7 +314,7 @@ class InsurancePolicyRoutes:
 
     async def cancel(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)
-        body = await read_optional_json_object(request, ())
+        options = await read_optional_body(request, NoOptions)
         policy = await self.own_policy(request)
 
         async def saga_input() -> JsonObject:
@@ -288,7 +324,7 @@ class InsurancePolicyRoutes:
             request,
             self._operations.sagas.policy_refund,
             operation_id=OPERATION_CANCEL,
-            body={**body, "policy_id": policy.policy_id},
+            body={**options.fields_sent(), "policy_id": policy.policy_id},
             saga_input=saga_input,
         )
 

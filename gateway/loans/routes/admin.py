@@ -19,25 +19,17 @@ from chassis.errors import InvalidArgument
 from colony.loan.v1 import loan_pb2 as lpb
 from gateway.clients import LoanClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import body_schemas, read_body
 from gateway.edge.identities import Role
-from gateway.edge.payloads import read_json_object, require_text
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
+from gateway.loans.bodies import LoanJobsRequest
 from gateway.loans.jobs import LoanJobs
 from gateway.loans.representations import job_run_json, portfolio_json
 
 log = logging.getLogger("colony.gateway.admin")
 
-DATE_LENGTH_MAX = 10
-
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "LoanJobsRequest": {
-        "type": "object",
-        "required": ["business_date"],
-        "additionalProperties": False,
-        "properties": {"business_date": {"type": "string", "format": "date"}},
-    },
-}
+SCHEMAS: dict[str, dict[str, Any]] = {**body_schemas(LoanJobsRequest)}
 
 
 class LoanAdminRoutes:
@@ -81,8 +73,8 @@ class LoanAdminRoutes:
         return json_response(portfolio_json(report))
 
     async def run_jobs(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, ("business_date",))
-        business_date = parse_business_date(require_text(body, "business_date", DATE_LENGTH_MAX))
+        body = await read_body(request, LoanJobsRequest)
+        business_date = parse_business_date(body.business_date)
         if business_date > business_date_of(self._clock.now()):
             raise InvalidArgument(
                 f"business date {business_date} has not begun",

@@ -14,17 +14,19 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from chassis.errors import ErrorKind, InvalidArgument
+from chassis.errors import ErrorKind
+from chassis.money import Money
 from colony.loan.v1 import loan_pb2 as lpb
 from gateway.clients import CreditClient, LoanClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import read_body
 from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.ownership import get_own, list_own, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import read_json_object, require_amount
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
+from gateway.loans.bodies import CASH_LOAN_METHODS, CashLoanRequest
 from gateway.loans.ledger import LoanLedger
 from gateway.loans.lines import credit_advice
 from gateway.loans.representations import cash_loan_json, owed_json
@@ -34,12 +36,6 @@ from gateway.operations.start import Operations
 from gateway.sagas.definition import JsonObject
 
 OPERATION_APPLY = "applyForCashLoan"
-APPLY_FIELDS = ("amount_fen", "currency", "term_months", "method")
-TERMS = (6, 12)
-METHODS = {
-    "by_day": lpb.REPAYMENT_METHOD_BY_DAY,
-    "equal_installment": lpb.REPAYMENT_METHOD_EQUAL_INSTALLMENT,
-}
 LOAN_ID_LENGTH_MAX = 64
 
 
@@ -104,16 +100,9 @@ class CashLoanRoutes:
 
     async def apply(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
-        body = await read_json_object(request, APPLY_FIELDS)
-        amount = require_amount(body)
-        term_months = body.get("term_months")
-        if type(term_months) is not int or term_months not in TERMS:
-            raise InvalidArgument("term_months must be 6 or 12", metadata={"field": "term_months"})
-        method = body.get("method", "by_day")
-        if method not in METHODS:
-            raise InvalidArgument(
-                f"method must be one of {', '.join(METHODS)}", metadata={"field": "method"}
-            )
+        body = await read_body(request, CashLoanRequest)
+        amount = Money(body.amount_fen, body.currency)
+        term_months, method = body.term_months, CASH_LOAN_METHODS[body.method]
         borrower_id = request[CALLER].account_id
 
         async def saga_input() -> JsonObject:
@@ -124,7 +113,7 @@ class CashLoanRoutes:
                 borrower_account_id=borrower_id,
                 amount=amount,
                 term_months=term_months,
-                method=METHODS[method],
+                method=method,
                 advice=advice,
             )
 
@@ -132,7 +121,7 @@ class CashLoanRoutes:
             request,
             self._operations.sagas.cash_loan_disbursement,
             operation_id=OPERATION_APPLY,
-            body=body,
+            body=body.fields_sent(),
             saga_input=saga_input,
         )
 

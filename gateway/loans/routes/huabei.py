@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import re
 from http import HTTPStatus
-from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import ErrorKind, InvalidArgument
+from chassis.errors import ErrorKind
 from colony.common.v1 import paging_pb2
 from colony.loan.v1 import loan_pb2 as lpb
 from gateway.clients import CreditClient, LoanClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import read_body
 from gateway.edge.idempotency import IdempotentRequests, StoredResponse, require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.ownership import get_own, list_own, not_yours, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import read_json_object
 from gateway.edge.representations import encode_json, json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
+from gateway.loans.bodies import InstallmentsRequest
 from gateway.loans.lines import synced_line
 from gateway.loans.representations import (
     bill_json,
@@ -41,7 +41,6 @@ OPERATION_CONVERT = "convertHuabeiBillToInstallments"
 OPERATION_CONVERT_PURCHASE = "convertHuabeiPurchaseToInstallments"
 # A purchase is named by the operation id of the wallet payment that made it.
 OPERATION_ID = re.compile(r"[0-9a-f]{32}")
-INSTALLMENT_MONTHS = (3, 6, 12)
 BILL_ID_LENGTH_MAX = 64
 
 
@@ -197,8 +196,8 @@ class HuabeiRoutes:
 
     async def convert_purchase(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, ("months",))
-        months = _months(body)
+        body = await read_body(request, InstallmentsRequest)
+        months = body.months
         purchase_id = self._purchase_id(request)
         borrower_id = request[CALLER].account_id
 
@@ -219,7 +218,7 @@ class HuabeiRoutes:
             user_id=request[CALLER].user_id,
             key=key,
             operation_id=OPERATION_CONVERT_PURCHASE,
-            body={**body, "purchase_id": purchase_id},
+            body={**body.fields_sent(), "purchase_id": purchase_id},
             operation=convert,
         )
 
@@ -272,8 +271,8 @@ class HuabeiRoutes:
 
     async def convert(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, ("months",))
-        months = _months(body)
+        body = await read_body(request, InstallmentsRequest)
+        months = body.months
         bill = await self._own_bill(request)
 
         async def convert(grpc_key: str) -> StoredResponse:
@@ -293,13 +292,6 @@ class HuabeiRoutes:
             user_id=request[CALLER].user_id,
             key=key,
             operation_id=OPERATION_CONVERT,
-            body={**body, "bill_id": bill.bill_id},
+            body={**body.fields_sent(), "bill_id": bill.bill_id},
             operation=convert,
         )
-
-
-def _months(body: dict[str, Any]) -> int:
-    months = body.get("months")
-    if type(months) is not int or months not in INSTALLMENT_MONTHS:
-        raise InvalidArgument("months must be 3, 6 or 12", metadata={"field": "months"})
-    return months

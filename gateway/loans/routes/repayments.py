@@ -16,89 +16,38 @@ from typing import Any
 
 from aiohttp import web
 
-from chassis.errors import FailedPrecondition, InvalidArgument, NotFound
+from chassis.errors import NotFound
+from chassis.money import Money
 from colony.loan.v1 import loan_pb2 as lpb
 from gateway.clients import LoanClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import body_schemas, read_body
 from gateway.edge.idempotency import require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.ownership import list_own
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import read_json_object, require_amount, require_bool, require_text
+from gateway.edge.payloads import read_json
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
+from gateway.loans.bodies import (
+    REPAYMENT_SCHEMAS,
+    REPAYMENT_TARGETS,
+    AutoDebitRequest,
+    CashLoanRepayment,
+    InstallmentPlanRepayment,
+    parse_repayment,
+)
 from gateway.loans.representations import auto_debit_json, owed_json, repayment_json
 from gateway.loans.sagas.repayment import repayment_input
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
-from gateway.payment.methods import (
-    METHODS_PROPERTY,
-    SPLIT_PROPERTY,
-    PaymentMethod,
-    parse_methods,
-    parse_split,
-)
+from gateway.payment.methods import PaymentMethod
 from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.definition import JsonObject
 
 OPERATION_REPAY = "createLoanRepayment"
-REPAY_FIELDS = ("target", "loan_id", "plan_id", "amount_fen", "currency", "methods", "split")
-TARGETS = {
-    "huabei": lpb.REPAYMENT_TARGET_HUABEI,
-    "installment_plan": lpb.REPAYMENT_TARGET_INSTALLMENT_PLAN,
-    "cash_loan": lpb.REPAYMENT_TARGET_CASH_LOAN,
-}
-# The body field naming what is repaid, by target (Huabei: the caller's own line).
-TARGET_ID_FIELDS = {
-    lpb.REPAYMENT_TARGET_INSTALLMENT_PLAN: "plan_id",
-    lpb.REPAYMENT_TARGET_CASH_LOAN: "loan_id",
-}
-ACCOUNT_ID_LENGTH_MAX = 64
-SOURCES = ("balance", "yuebao")
 
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "RepaymentRequest": {
-        "type": "object",
-        "required": ["target", "amount_fen"],
-        "additionalProperties": False,
-        "properties": {
-            "target": {"type": "string", "enum": list(TARGETS)},
-            "loan_id": {
-                "type": "string",
-                "maxLength": ACCOUNT_ID_LENGTH_MAX,
-                "description": "The cash loan repaid (target cash_loan only).",
-            },
-            "plan_id": {
-                "type": "string",
-                "maxLength": ACCOUNT_ID_LENGTH_MAX,
-                "description": "The installment plan settled early (target installment_plan "
-                "only): exactly its unbilled principal.",
-            },
-            "amount_fen": {"type": "integer", "format": "int64", "minimum": 1},
-            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
-            "methods": {
-                **METHODS_PROPERTY,
-                "items": {"type": "string", "enum": list(SOURCES)},
-                "description": "balance and/or yuebao, in the caller's order.",
-            },
-            "split": SPLIT_PROPERTY,
-        },
-    },
-    "AutoDebitRequest": {
-        "type": "object",
-        "required": ["enabled"],
-        "additionalProperties": False,
-        "properties": {
-            "enabled": {"type": "boolean"},
-            "sources": {
-                "type": "array",
-                "items": {"type": "string", "enum": list(SOURCES)},
-                "default": list(SOURCES),
-                "description": "Where the due date's debit is taken from, in order.",
-            },
-        },
-    },
-}
+SCHEMAS: dict[str, dict[str, Any]] = {**REPAYMENT_SCHEMAS, **body_schemas(AutoDebitRequest)}
 
 
 class RepaymentRoutes:
@@ -171,31 +120,18 @@ class RepaymentRoutes:
 
     async def repay(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
-        body = await read_json_object(request, REPAY_FIELDS)
-        target_name = body.get("target")
-        if target_name not in TARGETS:
-            raise InvalidArgument(
-                f"target must be one of {', '.join(TARGETS)}", metadata={"field": "target"}
-            )
-        target = TARGETS[target_name]
+        body = parse_repayment(await read_json(request))
+        target = REPAYMENT_TARGETS[body.target]
         borrower_id = request[CALLER].account_id
-        id_field = TARGET_ID_FIELDS.get(target)
-        for field in TARGET_ID_FIELDS.values():
-            if field in body and field != id_field:
-                raise InvalidArgument(
-                    f"a {target_name} repayment names no {field}", metadata={"field": field}
-                )
-        account_id = (
-            borrower_id if id_field is None else require_text(body, id_field, ACCOUNT_ID_LENGTH_MAX)
-        )
-        amount = require_amount(body)
-        methods = parse_methods(body.get("methods"))
-        if PaymentMethod.HUABEI in methods:
-            raise FailedPrecondition(
-                "a loan is repaid from the balance or Yu'e Bao, not with Huabei",
-                metadata={"field": "methods", "method": "huabei"},
-            )
-        split = parse_split(body)
+        if isinstance(body, InstallmentPlanRepayment):
+            account_id = body.plan_id
+        elif isinstance(body, CashLoanRepayment):
+            account_id = body.loan_id
+        else:
+            account_id = borrower_id  # Huabei: the caller's own line
+        amount = Money(body.amount_fen, body.currency)
+        methods = tuple(PaymentMethod(method) for method in body.methods)
+        split = body.split
 
         async def saga_input() -> JsonObject:
             owed = await self._owed(target, account_id, borrower_id)
@@ -213,7 +149,7 @@ class RepaymentRoutes:
             request,
             self._operations.sagas.loan_repayment,
             operation_id=OPERATION_REPAY,
-            body=body,
+            body=body.fields_sent(),
             saga_input=saga_input,
         )
 
@@ -251,19 +187,8 @@ class RepaymentRoutes:
         return json_response(auto_debit_json(response.setting))
 
     async def set_auto_debit(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, ("enabled", "sources"))
-        enabled = require_bool(body, "enabled")
-        sources = body.get("sources", list(SOURCES))
-        if (
-            not isinstance(sources, list)
-            or not sources
-            or any(source not in SOURCES for source in sources)
-            or len(set(sources)) != len(sources)
-        ):
-            raise InvalidArgument(
-                'sources must be a non-empty list drawn from ["balance", "yuebao"]',
-                metadata={"field": "sources"},
-            )
+        body = await read_body(request, AutoDebitRequest)
+        enabled, sources = body.enabled, list(body.sources)
         borrower_id = request[CALLER].account_id
         response = await self._loan.set_auto_debit(
             lpb.SetAutoDebitRequest(
