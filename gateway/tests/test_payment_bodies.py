@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.edge.bodies import Body, body_schemas
+from gateway.payment.routes.merchant_payments import MerchantPaymentRequest
 from gateway.payment.routes.payments import (
     AuthorizedPaymentCodeOptions,
     BillPaymentRequest,
@@ -44,6 +45,7 @@ MODELS: tuple[type[Body], ...] = (
     PaymentPasswordRequest,
     TradeWalletPayment,
     BillWalletPayment,
+    MerchantPaymentRequest,
 )
 # Request schemas that are one of two models.
 ONE_OF = {
@@ -61,6 +63,7 @@ OPERATIONS = {
     ("post", "/v1/bill-payments"),
     ("put", "/v1/payment-password"),
     ("post", "/v1/wallet/payments"),
+    ("post", "/v1/merchant-payments"),
 }
 MISSING_TRADE = "/v1/trades/T0000000000000000000000"
 
@@ -216,6 +219,27 @@ CASES: list[tuple[str, str, str, dict[str, Any], Violations]] = [
                 },
                 "return_shipping_quote_id",
                 "INVALID_ARGUMENT",
+            ),
+        ],
+    ),
+    (
+        "user",
+        "POST",
+        "/v1/merchant-payments",
+        # Valid as a body; a merchant that is not there is a 404.
+        {"to_account_id": "2188000000000000", "amount_fen": 100, "memo": ""},
+        [
+            ({"to_account_id": " ", "amount_fen": 100}, "to_account_id", "INVALID_ARGUMENT"),
+            ({"to_account_id": "2188", "amount_fen": "100"}, "amount_fen", "INVALID_AMOUNT"),
+            (
+                {"to_account_id": "2188", "amount_fen": 1, "memo": "m" * 65},
+                "memo",
+                "INVALID_ARGUMENT",
+            ),
+            (
+                {"to_account_id": "2188", "amount_fen": 1, "payment_password": None},
+                "payment_password",
+                "INVALID_PAYMENT_PASSWORD",
             ),
         ],
     ),

@@ -16,58 +16,46 @@ single-use payment authorization, which is all the saga log keeps).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
 
 from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import MONEY_REASONS, AmountFen, Body, Currency, body_schemas, read_body
 from gateway.edge.idempotency import require_idempotency_key
-from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json_object, require_amount, require_text
-from gateway.edge.risk_signals import (
-    PAYMENT_PASSWORD_FIELD,
-    PAYMENT_PASSWORD_PROPERTY,
-    device_id_of,
-)
+from gateway.edge.risk_signals import device_id_of
 from gateway.edge.routing import AuthScheme, Route
 from gateway.operations.start import Operations
 from gateway.payment.requests import (
     ACCOUNT_ID_LENGTH_MAX,
-    MEMO_LENGTH_MAX,
-    parse_memo,
+    PASSWORD_REASONS,
+    Memo,
+    PaymentPassword,
+    text,
 )
 from gateway.payment.sagas.merchant_payment import merchant_payment_input
 from gateway.sagas.definition import JsonObject
 
 OPERATION_PAY_MERCHANT = "createMerchantPayment"
-MERCHANT_PAYMENT_FIELDS = (
-    "to_account_id",
-    "amount_fen",
-    "currency",
-    "memo",
-    PAYMENT_PASSWORD_FIELD,
-)
 
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "MerchantPaymentRequest": {
-        "type": "object",
-        "required": ["to_account_id", "amount_fen"],
-        "additionalProperties": False,
-        "properties": {
-            "to_account_id": {
-                "type": "string",
-                "maxLength": ACCOUNT_ID_LENGTH_MAX,
-                "description": "The merchant's account (2188…).",
-            },
-            **AMOUNT_PROPERTIES,
-            "memo": {"type": "string", "maxLength": MEMO_LENGTH_MAX},
-            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
-        },
-    },
-}
+
+class MerchantPaymentRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = {**MONEY_REASONS, **PASSWORD_REASONS}
+
+    to_account_id: Annotated[str, text(ACCOUNT_ID_LENGTH_MAX, "The merchant's account (2188…).")]
+    amount_fen: AmountFen
+    currency: Currency = "CNY"
+    memo: Memo = ""
+    payment_password: PaymentPassword = ""
+
+
+SCHEMAS: dict[str, dict[str, Any]] = body_schemas(MerchantPaymentRequest)
 
 
 class MerchantPaymentRoutes:
@@ -116,10 +104,10 @@ class MerchantPaymentRoutes:
 
     async def pay_merchant(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)  # refused before the body is looked at
-        body = await read_json_object(request, MERCHANT_PAYMENT_FIELDS)
-        amount = require_amount(body)
-        merchant_account_id = require_text(body, "to_account_id", ACCOUNT_ID_LENGTH_MAX)
-        memo = parse_memo(body)
+        body = await read_body(request, MerchantPaymentRequest)
+        amount = Money(body.amount_fen, body.currency)
+        merchant_account_id, memo = body.to_account_id, body.memo
+        sent = body.fields_sent()
         device_id = device_id_of(request)
         payer_account_id = request[CALLER].account_id
 
@@ -132,7 +120,7 @@ class MerchantPaymentRoutes:
                 memo=memo,
                 device_id=device_id,
                 payment_authorization=await self._operations.authorize(
-                    body, payer_account_id, amount
+                    sent, payer_account_id, amount
                 ),
             )
 
@@ -140,7 +128,7 @@ class MerchantPaymentRoutes:
             request,
             self._operations.sagas.merchant_payment,
             operation_id=OPERATION_PAY_MERCHANT,
-            body=body,
+            body=sent,
             saga_input=saga_input,
         )
 
