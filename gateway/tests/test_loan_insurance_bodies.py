@@ -410,3 +410,25 @@ def test_the_schema_and_the_model_agree(model: type[Body], valid: dict[str, Any]
     ]
     assert disagreements == []
     assert len(variations) > len(AWKWARD)
+
+
+async def test_the_idempotency_fingerprint_is_the_fields_sent(
+    gateway: Client, new_user: NewUser
+) -> None:
+    """A replay of the same body under the same key is the first answer; a body that differs
+    in a field it sends — even one naming a default — is another request (as before the
+    models: the fingerprint is what the caller sent, not what the model filled in)."""
+    user, key = await new_user(), new_key()
+    body = {"amount_fen": 100_000, "term_months": 12}
+    first = await gateway.post("/v1/loans/cash-loans", json=body, headers=user.keyed(key))
+    assert first.status < 500, await first.text()
+    again = await gateway.post("/v1/loans/cash-loans", json=body, headers=user.keyed(key))
+    answered, replayed = await first.json(), await again.json()
+    assert first.status in (201, 422), answered  # an operation, or its refusal
+    operation_id = answered.get("operation_id") or answered["metadata"]["operation_id"]
+    assert again.status == first.status, replayed
+    assert (replayed.get("operation_id") or replayed["metadata"]["operation_id"]) == operation_id
+    for other in ({**body, "method": "by_day"}, {**body, "term_months": 6}):
+        reused = await gateway.post("/v1/loans/cash-loans", json=other, headers=user.keyed(key))
+        problem = await reused.json()
+        assert (reused.status, problem["reason"]) == (422, "IDEMPOTENCY_KEY_REUSED"), problem
