@@ -121,6 +121,10 @@ def parse_nested(model: type[B], body: object) -> B:
         raise
 
 
+class NoTradeOptions(Body):
+    """A trade action that takes no options: no body, or {}."""
+
+
 class BillRequest(Body):
     """Which bill is paid, and how much."""
 

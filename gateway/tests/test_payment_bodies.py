@@ -18,6 +18,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.edge.bodies import Body, body_schemas
+from gateway.payment.merchant_bodies import (
+    CreateApiKeyRequest,
+    PaymentCodeChargeRequest,
+    RefundDecisionRequest,
+    TradeForAccount,
+    TradeForPhone,
+)
 from gateway.payment.routes.merchant_payments import MerchantPaymentRequest
 from gateway.payment.routes.payments import (
     AuthorizedPaymentCodeOptions,
@@ -46,11 +53,17 @@ MODELS: tuple[type[Body], ...] = (
     TradeWalletPayment,
     BillWalletPayment,
     MerchantPaymentRequest,
+    CreateApiKeyRequest,
+    TradeForPhone,
+    TradeForAccount,
+    RefundDecisionRequest,
+    PaymentCodeChargeRequest,
 )
 # Request schemas that are one of two models.
 ONE_OF = {
     "PaymentCodeRequest": ("PaymentCodeOptions", "AuthorizedPaymentCodeOptions"),
     "WalletPaymentRequest": ("TradeWalletPayment", "BillWalletPayment"),
+    "CreateTradeRequest": ("TradeForPhone", "TradeForAccount"),
 }
 HOISTED = {"BillRequest"}  # wallet pay's bill, nested in its model
 # The payment routes' operations that take a body (the document's paths and methods).
@@ -64,7 +77,14 @@ OPERATIONS = {
     ("put", "/v1/payment-password"),
     ("post", "/v1/wallet/payments"),
     ("post", "/v1/merchant-payments"),
+    ("post", "/v1/merchant/api-keys"),
+    ("post", "/v1/merchant/trades"),
+    ("post", "/v1/merchant/trades/{trade_id}/ship"),
+    ("post", "/v1/merchant/trades/{trade_id}/refund-decision"),
+    ("post", "/v1/merchant/trades/{trade_id}/cancel"),
+    ("post", "/v1/merchant/payment-code-charges"),
 }
+MISSING_MERCHANT_TRADE = "/v1/merchant/trades/T0000000000000000000000"
 MISSING_TRADE = "/v1/trades/T0000000000000000000000"
 
 
@@ -241,6 +261,102 @@ CASES: list[tuple[str, str, str, dict[str, Any], Violations]] = [
                 "payment_password",
                 "INVALID_PAYMENT_PASSWORD",
             ),
+        ],
+    ),
+    (
+        "merchant",
+        "POST",
+        "/v1/merchant/api-keys",
+        {"scopes": ["read", "money"], "expires_in_days": 30},
+        [
+            ({"scopes": []}, "scopes", "INVALID_ARGUMENT"),
+            ({"scopes": ["read", "read"]}, "scopes", "INVALID_ARGUMENT"),
+            ({"scopes": ["admin"]}, "scopes.0", "INVALID_ARGUMENT"),
+            ({"expires_in_days": 0}, "expires_in_days", "INVALID_ARGUMENT"),
+            ({"expires_in_days": 30.0}, "expires_in_days", "INVALID_ARGUMENT"),
+        ],
+    ),
+    (
+        "merchant",
+        "POST",
+        "/v1/merchant/trades",
+        # Valid as a body; no account has that phone (404).
+        {"buyer_phone": "13000000000", "amount_fen": 100, "description": "tea"},
+        [
+            ({"amount_fen": 100, "description": "tea"}, "buyer_account_id", "INVALID_ARGUMENT"),
+            (
+                {"buyer_phone": "139", "amount_fen": 100, "description": "tea"},
+                "buyer_phone",
+                "INVALID_ARGUMENT",
+            ),
+            (
+                {"buyer_phone": "13900000000\n", "amount_fen": 100, "description": "tea"},
+                "buyer_phone",
+                "INVALID_ARGUMENT",
+            ),
+            (
+                {
+                    "buyer_phone": "13900000000",
+                    "buyer_account_id": "2088",
+                    "amount_fen": 100,
+                    "description": "tea",
+                },
+                "buyer_account_id",
+                "INVALID_ARGUMENT",
+            ),
+            (
+                {"buyer_account_id": "2088", "amount_fen": 100, "description": " "},
+                "description",
+                "INVALID_ARGUMENT",
+            ),
+            (
+                {"buyer_account_id": "2088", "amount_fen": 1, "description": "t", "currency": "X"},
+                "currency",
+                "UNSUPPORTED_CURRENCY",
+            ),
+            (
+                {
+                    "buyer_account_id": "2088",
+                    "amount_fen": 100,
+                    "description": "tea",
+                    "payment_window_seconds": 0,
+                },
+                "payment_window_seconds",
+                "INVALID_ARGUMENT",
+            ),
+        ],
+    ),
+    (
+        "merchant",
+        "POST",
+        f"{MISSING_MERCHANT_TRADE}/refund-decision",
+        {"approve": False},
+        [({"approve": "no"}, "approve", "INVALID_ARGUMENT"), ({}, "approve", "INVALID_ARGUMENT")],
+    ),
+    (
+        "merchant",
+        "POST",
+        f"{MISSING_MERCHANT_TRADE}/ship",
+        {},
+        [({"x": 1}, "x", "INVALID_ARGUMENT")],
+    ),
+    (
+        "merchant",
+        "POST",
+        f"{MISSING_MERCHANT_TRADE}/cancel",
+        {},
+        [({"x": 1}, "x", "INVALID_ARGUMENT")],
+    ),
+    (
+        "merchant",
+        "POST",
+        "/v1/merchant/payment-code-charges",
+        # Valid as a body; no such code (INVALID_PAYMENT_CODE).
+        {"code": "280000000000000000", "amount_fen": 100, "memo": "tea"},
+        [
+            ({"code": "", "amount_fen": 100}, "code", "INVALID_ARGUMENT"),
+            ({"code": "28", "amount_fen": 10**12 + 1}, "amount_fen", "INVALID_AMOUNT"),
+            ({"code": "28", "amount_fen": 1, "memo": 7}, "memo", "INVALID_ARGUMENT"),
         ],
     ),
 ]

@@ -15,19 +15,13 @@ from typing import Any
 from aiohttp import web
 
 from chassis.clock import Clock
-from chassis.errors import DomainError, InvalidArgument, NotFound, Unavailable
+from chassis.errors import DomainError, NotFound, Unavailable
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
-from gateway.edge.api_keys import (
-    API_KEY_SCOPES,
-    LIFETIME_DAYS_DEFAULT,
-    LIFETIME_DAYS_MAX,
-    ApiKey,
-    ApiKeyStore,
-    parse_key_request,
-)
+from gateway.edge.api_keys import ApiKey, ApiKeyStore
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import read_body, read_optional_body
 from gateway.edge.idempotency import (
     IdempotentRequests,
     StoredResponse,
@@ -35,18 +29,8 @@ from gateway.edge.idempotency import (
     require_idempotency_key,
 )
 from gateway.edge.identities import Role
-from gateway.edge.openapi import schema_ref
-from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import (
-    AMOUNT_PROPERTIES,
-    optional_text,
-    optional_whole_number,
-    read_json_object,
-    read_optional_json_object,
-    require_amount,
-    require_bool,
-    require_text,
-)
+from gateway.edge.paging import PAGING_QUERY_PARAMETERS
+from gateway.edge.payloads import read_json
 from gateway.edge.representations import (
     encode_json,
     json_response,
@@ -60,13 +44,17 @@ from gateway.edge.routing import AuthScheme, Route
 from gateway.operations.answers import refusal_of
 from gateway.operations.start import Operations
 from gateway.payment.code_wallets import CodeWallet, PaymentCodeWallets, require_chargeable
-from gateway.payment.methods import PaymentMethod
-from gateway.payment.requests import (
-    ACCOUNT_ID_LENGTH_MAX,
-    MEMO_LENGTH_MAX,
-    PHONE_LENGTH_MAX,
-    parse_memo,
+from gateway.payment.merchant_bodies import (
+    CreateApiKeyRequest,
+    PaymentCodeChargeRequest,
+    RefundDecisionRequest,
+    TradeForAccount,
+    TradeForPhone,
+    parse_create_trade,
 )
+from gateway.payment.merchant_schemas import MERCHANT_SCHEMAS
+from gateway.payment.methods import PaymentMethod
+from gateway.payment.requests import NoTradeOptions
 from gateway.payment.sagas.wallet_payment import PaymentCodeTarget, WalletPaymentInput
 from gateway.payment.trade_access import (
     TRADE_PROBLEMS,
@@ -81,194 +69,10 @@ from gateway.sagas.definition import JsonObject, SagaState, derive_saga_id
 
 log = logging.getLogger("colony.gateway.merchant")
 
-# Transport bounds only; the service holds the real limits.
-DESCRIPTION_LENGTH_MAX = 512
-PAYMENT_CODE_LENGTH_MAX = 32
-# The proto's int32; the service allows one minute to 15 days.
-PAYMENT_WINDOW_SECONDS_MAX = 2**31 - 1
 KEY_ID_LENGTH_MAX = 64
 
 OPERATION_CREATE_TRADE = "createMerchantTrade"
 OPERATION_CHARGE_PAYMENT_CODE = "chargePaymentCode"
-CREATE_TRADE_FIELDS = (
-    "buyer_phone",
-    "buyer_account_id",
-    "amount_fen",
-    "currency",
-    "description",
-    "payment_window_seconds",
-)
-CHARGE_FIELDS = ("code", "amount_fen", "currency", "memo")
-REFUND_DECISION_FIELDS = ("approve",)
-
-API_KEY_REQUEST_FIELDS = ("scopes", "expires_in_days")
-_API_KEY_SCOPES_SCHEMA = {
-    "type": "array",
-    "items": {"type": "string", "enum": list(API_KEY_SCOPES)},
-    "minItems": 1,
-    "uniqueItems": True,
-    "description": "read: GET routes; write: other changes; money: routes that move money "
-    "(they take an Idempotency-Key).",
-}
-
-SCHEMAS: dict[str, dict[str, Any]] = {
-    "CreateApiKeyRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "scopes": {**_API_KEY_SCOPES_SCHEMA, "default": list(API_KEY_SCOPES)},
-            "expires_in_days": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": LIFETIME_DAYS_MAX,
-                "default": LIFETIME_DAYS_DEFAULT,
-            },
-        },
-    },
-    "ApiKey": {
-        "type": "object",
-        "description": "A merchant API key as listed: never the secret.",
-        "required": ["key_id", "prefix", "created_at"],
-        "properties": {
-            "key_id": {"type": "string"},
-            "prefix": {
-                "type": "string",
-                "description": "The key's first characters, to tell keys apart.",
-                "example": "ck_live_Ab3x",
-            },
-            "created_at": {"type": "string", "format": "date-time"},
-            "scopes": _API_KEY_SCOPES_SCHEMA,
-            "expires_at": {
-                "type": "string",
-                "format": "date-time",
-                "description": "Refused from then on; absent only on keys from before expiry.",
-            },
-            "last_used_at": {
-                "type": "string",
-                "format": "date-time",
-                "description": "Absent if never used; updated at most once a minute.",
-            },
-        },
-    },
-    "ApiKeyCreated": {
-        "type": "object",
-        "required": ["key_id", "api_key", "prefix", "created_at"],
-        "properties": {
-            "key_id": {"type": "string"},
-            "api_key": {
-                "type": "string",
-                "description": "The secret, shown this once: send it as "
-                "`Authorization: ApiKey <api_key>`. Only its hash is kept.",
-                "example": "ck_live_0123456789abcdefghijklmnopqrstuv",
-            },
-            "prefix": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "scopes": _API_KEY_SCOPES_SCHEMA,
-            "expires_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "ApiKeyList": {
-        "type": "object",
-        "required": ["api_keys"],
-        "properties": {"api_keys": {"type": "array", "items": schema_ref("ApiKey")}},
-    },
-    "CreateTradeRequest": {
-        "type": "object",
-        "description": "Give exactly one of buyer_phone and buyer_account_id.",
-        "required": ["amount_fen", "description"],
-        "additionalProperties": False,
-        "properties": {
-            "buyer_phone": {"type": "string", "maxLength": PHONE_LENGTH_MAX},
-            "buyer_account_id": {"type": "string", "maxLength": ACCOUNT_ID_LENGTH_MAX},
-            **AMOUNT_PROPERTIES,
-            "description": {"type": "string", "maxLength": DESCRIPTION_LENGTH_MAX},
-            "payment_window_seconds": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "How long the buyer has to pay (one minute to 15 days); "
-                "one day when absent.",
-            },
-        },
-    },
-    "MerchantTradeList": {
-        "type": "object",
-        "required": ["trades", "next_page_token"],
-        "properties": {
-            "trades": {"type": "array", "items": schema_ref("MerchantTrade")},
-            "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
-        },
-    },
-    "RefundDecisionRequest": {
-        "type": "object",
-        "required": ["approve"],
-        "additionalProperties": False,
-        "properties": {
-            "approve": {
-                "type": "boolean",
-                "description": "true refunds the requested amount to the buyer; false "
-                "rejects the request and the trade carries on.",
-            }
-        },
-    },
-    "PaymentCodeChargeRequest": {
-        "type": "object",
-        "required": ["code", "amount_fen"],
-        "additionalProperties": False,
-        "properties": {
-            "code": {
-                "type": "string",
-                "maxLength": PAYMENT_CODE_LENGTH_MAX,
-                "description": "The 18 digits scanned from the payer's screen.",
-            },
-            **AMOUNT_PROPERTIES,
-            "memo": {"type": "string", "maxLength": MEMO_LENGTH_MAX},
-        },
-    },
-    "PaymentCodeCharge": {
-        "type": "object",
-        "required": ["posting_id", "amount", "payer_name", "memo", "posted_at"],
-        "properties": {
-            "posting_id": {"type": "string"},
-            "amount": schema_ref("Money"),
-            "payer_name": {"type": "string", "description": "Masked, e.g. 张*."},
-            "memo": {"type": "string"},
-            "posted_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "Settlement": {
-        "type": "object",
-        "required": [
-            "trade_id",
-            "buyer_account_id",
-            "description",
-            "amount",
-            "refunded",
-            "merchant_settled",
-            "acquiring_fee",
-            "settled_by",
-            "finished_at",
-        ],
-        "properties": {
-            "trade_id": {"type": "string"},
-            "buyer_account_id": {"type": "string"},
-            "description": {"type": "string"},
-            "amount": {**schema_ref("Money"), "description": "What the buyer paid."},
-            "refunded": {**schema_ref("Money"), "description": "Refunded before settling."},
-            "merchant_settled": {**schema_ref("Money"), "description": "Paid to the merchant."},
-            "acquiring_fee": {**schema_ref("Money"), "description": "0.6%, half-even."},
-            "settled_by": {"type": "string", "enum": ["buyer", "auto_confirm"]},
-            "finished_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "SettlementList": {
-        "type": "object",
-        "required": ["settlements", "next_page_token"],
-        "properties": {
-            "settlements": {"type": "array", "items": schema_ref("Settlement")},
-            "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
-        },
-    },
-}
 
 
 def _api_key_json(api_key: ApiKey) -> dict[str, Any]:
@@ -305,6 +109,10 @@ def _merchant_route(
         required_role=Role.MERCHANT,
         **settings,
     )
+
+
+# The app's OpenAPI document takes every route module's SCHEMAS.
+SCHEMAS = MERCHANT_SCHEMAS
 
 
 class MerchantRoutes:
@@ -414,6 +222,8 @@ class MerchantRoutes:
                 self.ship,
                 "shipMerchantTrade",
                 "Mark a paid trade shipped (starts the 10-day auto-confirm clock)",
+                request_schema="NoTradeOptions",
+                request_body_required=False,
             ),
             _merchant_route(
                 "POST",
@@ -429,6 +239,8 @@ class MerchantRoutes:
                 self.cancel,
                 "cancelMerchantTrade",
                 "Cancel an unpaid trade",
+                request_schema="NoTradeOptions",
+                request_body_required=False,
             ),
             _merchant_route(
                 "POST",
@@ -469,8 +281,8 @@ class MerchantRoutes:
         ]
 
     async def create_api_key(self, request: web.Request) -> web.Response:
-        body = await read_optional_json_object(request, API_KEY_REQUEST_FIELDS)
-        scopes, lifetime_days = parse_key_request(body)
+        body = await read_optional_body(request, CreateApiKeyRequest)
+        scopes, lifetime_days = body.scopes_in_order(), body.expires_in_days
         caller = request[CALLER]
         issued = await self._api_keys.create(
             caller.user_id, caller.account_id, scopes=scopes, lifetime_days=lifetime_days
@@ -499,16 +311,11 @@ class MerchantRoutes:
 
     async def create_trade(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, CREATE_TRADE_FIELDS)
-        buyer_phone = optional_text(body, "buyer_phone", PHONE_LENGTH_MAX)
-        buyer_account_id = optional_text(body, "buyer_account_id", ACCOUNT_ID_LENGTH_MAX)
-        if (buyer_phone is None) == (buyer_account_id is None):
-            raise InvalidArgument("give exactly one of buyer_phone and buyer_account_id")
-        amount = require_amount(body)
-        description = require_text(body, "description", DESCRIPTION_LENGTH_MAX)
-        window_seconds = optional_whole_number(
-            body, "payment_window_seconds", PAYMENT_WINDOW_SECONDS_MAX
-        )
+        body = parse_create_trade(await read_json(request))
+        buyer_phone = body.buyer_phone if isinstance(body, TradeForPhone) else None
+        buyer_account_id = body.buyer_account_id if isinstance(body, TradeForAccount) else None
+        amount, description = Money(body.amount_fen, body.currency), body.description
+        window_seconds = body.payment_window_seconds
         caller = request[CALLER]
 
         async def create(grpc_key: str) -> StoredResponse:
@@ -533,7 +340,7 @@ class MerchantRoutes:
             user_id=caller.user_id,
             key=key,
             operation_id=OPERATION_CREATE_TRADE,
-            body=body,
+            body=body.fields_sent(),
             operation=create,
         )
 
@@ -549,14 +356,13 @@ class MerchantRoutes:
         return json_response(trade_json(await self._own_trade(request), merchant_view=True))
 
     async def ship(self, request: web.Request) -> web.Response:
-        await read_optional_json_object(request, ())
+        await read_optional_body(request, NoTradeOptions)
         trade = await self._own_trade(request)
         shipped = await self._payment.mark_trade_shipped(trade.trade_id, request[CALLER].account_id)
         return json_response(trade_json(shipped, merchant_view=True))
 
     async def decide_refund(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, REFUND_DECISION_FIELDS)
-        approve = require_bool(body, "approve")
+        approve = (await read_body(request, RefundDecisionRequest)).approve
         trade = await self._own_trade(request)
         decided = await self._payment.decide_trade_refund(
             pb.DecideTradeRefundRequest(
@@ -568,17 +374,17 @@ class MerchantRoutes:
         return json_response(trade_json(decided, merchant_view=True))
 
     async def cancel(self, request: web.Request) -> web.Response:
-        await read_optional_json_object(request, ())
+        await read_optional_body(request, NoTradeOptions)
         trade = await self._own_trade(request)
         cancelled = await self._payment.cancel_trade(trade.trade_id, request[CALLER].account_id)
         return json_response(trade_json(cancelled, merchant_view=True))
 
     async def charge_payment_code(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, CHARGE_FIELDS)
-        code = require_text(body, "code", PAYMENT_CODE_LENGTH_MAX)
-        amount = require_amount(body)
-        memo = parse_memo(body)
+        body = await read_body(request, PaymentCodeChargeRequest)
+        code, memo = body.code, body.memo
+        amount = Money(body.amount_fen, body.currency)
+        sent = body.fields_sent()
         caller = request[CALLER]
         # The payer's wallet payment for this charge, if one was ever started: a retry
         # follows it whatever became of the code since (never a second path).
@@ -627,7 +433,7 @@ class MerchantRoutes:
                 self._operations.sagas.wallet_payment,
                 saga_id=saga_id,
                 owner_user_id=owner_user_id,
-                fingerprint=fingerprint_request(OPERATION_CHARGE_PAYMENT_CODE, body),
+                fingerprint=fingerprint_request(OPERATION_CHARGE_PAYMENT_CODE, sent),
                 saga_input=saga_input,
             )
             if record.state is SagaState.COMPENSATED:
@@ -665,7 +471,7 @@ class MerchantRoutes:
             user_id=caller.user_id,
             key=key,
             operation_id=OPERATION_CHARGE_PAYMENT_CODE,
-            body=body,
+            body=sent,
             operation=operation,
         )
 

@@ -40,7 +40,7 @@ from gateway.edge.representations import (
 )
 from gateway.edge.risk_signals import risk_signals
 from gateway.edge.routing import AuthScheme, Route
-from gateway.payment.requests import PASSWORD_REASONS, PaymentPassword, text
+from gateway.payment.requests import PASSWORD_REASONS, NoTradeOptions, PaymentPassword, text
 from gateway.payment.trade_access import (
     TRADE_PROBLEMS,
     TRADE_STATE_QUERY,
@@ -74,10 +74,6 @@ class RefundRequest(Body):
     ] = 0
     currency: Currency = "CNY"
     reason: Annotated[str, text(REFUND_REASON_LENGTH_MAX, "Why the buyer wants the money back.")]
-
-
-class NoTradeOptions(Body):
-    """An action that takes no options: no body, or {}."""
 
 
 def _time(description: str) -> dict[str, Any]:
