@@ -25,6 +25,7 @@ from gateway.payment.merchant_bodies import (
     TradeForAccount,
     TradeForPhone,
 )
+from gateway.payment.routes.admin import BlacklistRequest, HotAccountRequest, TradeJobsRequest
 from gateway.payment.routes.merchant_payments import MerchantPaymentRequest
 from gateway.payment.routes.payments import (
     AuthorizedPaymentCodeOptions,
@@ -58,6 +59,9 @@ MODELS: tuple[type[Body], ...] = (
     TradeForAccount,
     RefundDecisionRequest,
     PaymentCodeChargeRequest,
+    BlacklistRequest,
+    HotAccountRequest,
+    TradeJobsRequest,
 )
 # Request schemas that are one of two models.
 ONE_OF = {
@@ -83,7 +87,12 @@ OPERATIONS = {
     ("post", "/v1/merchant/trades/{trade_id}/refund-decision"),
     ("post", "/v1/merchant/trades/{trade_id}/cancel"),
     ("post", "/v1/merchant/payment-code-charges"),
+    ("put", "/v1/admin/blacklist/{account_id}"),
+    ("put", "/v1/admin/accounts/{account_id}/hot"),
+    ("post", "/v1/admin/trades/{trade_id}/refund-decision"),
+    ("post", "/v1/admin/jobs/trade-jobs"),
 }
+NOBODY = "2088000000000000"
 MISSING_MERCHANT_TRADE = "/v1/merchant/trades/T0000000000000000000000"
 MISSING_TRADE = "/v1/trades/T0000000000000000000000"
 
@@ -357,6 +366,46 @@ CASES: list[tuple[str, str, str, dict[str, Any], Violations]] = [
             ({"code": "", "amount_fen": 100}, "code", "INVALID_ARGUMENT"),
             ({"code": "28", "amount_fen": 10**12 + 1}, "amount_fen", "INVALID_AMOUNT"),
             ({"code": "28", "amount_fen": 1, "memo": 7}, "memo", "INVALID_ARGUMENT"),
+        ],
+    ),
+    (
+        "operator",
+        "PUT",
+        f"/v1/admin/blacklist/{NOBODY}",
+        {"blacklisted": False, "reason": ""},
+        [
+            ({"blacklisted": 0}, "blacklisted", "INVALID_ARGUMENT"),
+            ({"blacklisted": True, "reason": "r" * 201}, "reason", "INVALID_ARGUMENT"),
+        ],
+    ),
+    (
+        "operator",
+        "PUT",
+        f"/v1/admin/accounts/{NOBODY}/hot",
+        # Valid as a body; no such account (404).
+        {"hot_shards": 0},
+        [
+            ({"hot_shards": 65}, "hot_shards", "INVALID_ARGUMENT"),
+            ({"hot_shards": -1}, "hot_shards", "INVALID_ARGUMENT"),
+            ({"hot_shards": True}, "hot_shards", "INVALID_ARGUMENT"),
+        ],
+    ),
+    (
+        "operator",
+        "POST",
+        "/v1/admin/trades/T0000000000000000000000/refund-decision",
+        {"approve": True},
+        [({"approve": 1}, "approve", "INVALID_ARGUMENT")],
+    ),
+    (
+        "operator",
+        "POST",
+        "/v1/admin/jobs/trade-jobs",
+        {"business_date": "2025-03-11"},
+        [
+            ({"business_date": "2025-02-30"}, "business_date", "INVALID_BUSINESS_DATE"),
+            ({"business_date": "2025-3-11"}, "business_date", "INVALID_BUSINESS_DATE"),
+            ({}, "business_date", "INVALID_BUSINESS_DATE"),
         ],
     ),
 ]

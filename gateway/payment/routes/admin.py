@@ -10,35 +10,66 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
+from pydantic import Field
 
 from chassis.errors import InvalidArgument
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient, ServiceFault
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import Body, CalendarDate, body_schemas, read_body
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
 from gateway.edge.ownership import list_page
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import read_json, read_json_object, require_bool, require_text
+from gateway.edge.payloads import read_json
 from gateway.edge.representations import json_response, risk_decision_json, trade_json
 from gateway.edge.routing import AuthScheme, QueryParameter, Route
+from gateway.payment.merchant_bodies import RefundDecisionRequest
 from gateway.payment.trade_access import trade_id_of
 
 log = logging.getLogger("colony.gateway.admin")
 
 ACCOUNT_ID_LENGTH_MAX = 64
 BLACKLIST_REASON_LENGTH_MAX = 200
-# A transport bound: the service parses the date (INVALID_BUSINESS_DATE).
-BUSINESS_DATE_LENGTH_MAX = 32
-BLACKLIST_FIELDS = ("blacklisted", "reason")
-# The payment service's bound on sub-accounts (it refuses more itself); stated for the schema.
+# The payment service's bound on sub-accounts: more is refused here, before it travels.
 HOT_SHARDS_MAX = 64
-REFUND_DECISION_FIELDS = ("approve",)
-TRADE_JOBS_FIELDS = ("business_date",)
+
+
+class BlacklistRequest(Body):
+    blacklisted: bool
+    reason: Annotated[
+        str, Field(max_length=BLACKLIST_REASON_LENGTH_MAX, description="Why; may be empty.")
+    ] = ""
+
+
+class HotAccountRequest(Body):
+    hot_shards: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=HOT_SHARDS_MAX,
+            description="Sub-accounts that take its credits (0: an ordinary account).",
+        ),
+    ]
+
+
+class TradeJobsRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = {"business_date": "INVALID_BUSINESS_DATE"}
+
+    business_date: Annotated[
+        CalendarDate,
+        Field(
+            description="YYYY-MM-DD, China Standard Time; it must have begun (the payment "
+            "service's rule).",
+            examples=["2025-03-11"],
+        ),
+    ]
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "RiskRules": {
@@ -56,28 +87,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["rule_count"],
         "properties": {"rule_count": {"type": "integer"}},
     },
-    "BlacklistRequest": {
-        "type": "object",
-        "required": ["blacklisted"],
-        "additionalProperties": False,
-        "properties": {
-            "blacklisted": {"type": "boolean"},
-            "reason": {"type": "string", "maxLength": BLACKLIST_REASON_LENGTH_MAX},
-        },
-    },
-    "HotAccountRequest": {
-        "type": "object",
-        "required": ["hot_shards"],
-        "additionalProperties": False,
-        "properties": {
-            "hot_shards": {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": HOT_SHARDS_MAX,
-                "description": "Sub-accounts that take its credits (0: an ordinary account).",
-            },
-        },
-    },
+    **body_schemas(BlacklistRequest, HotAccountRequest, TradeJobsRequest),
     "HotAccount": {
         "type": "object",
         "required": ["account_id", "hot_shards"],
@@ -131,19 +141,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "decisions": {"type": "array", "items": schema_ref("RiskDecision")},
             "next_page_token": NEXT_PAGE_TOKEN_PROPERTY,
-        },
-    },
-    "TradeJobsRequest": {
-        "type": "object",
-        "required": ["business_date"],
-        "additionalProperties": False,
-        "properties": {
-            "business_date": {
-                "type": "string",
-                "format": "date",
-                "description": "YYYY-MM-DD, China Standard Time.",
-                "example": "2025-03-11",
-            }
         },
     },
     "TradeJobsRun": {
@@ -305,14 +302,8 @@ class AdminRoutes:
 
     async def set_blacklisted(self, request: web.Request) -> web.Response:
         account_id = _account_id_of(request)
-        body = await read_json_object(request, BLACKLIST_FIELDS)
-        blacklisted = require_bool(body, "blacklisted")
-        reason = body.get("reason", "")
-        if not isinstance(reason, str) or len(reason) > BLACKLIST_REASON_LENGTH_MAX:
-            raise InvalidArgument(
-                f"reason must be a string of at most {BLACKLIST_REASON_LENGTH_MAX} characters",
-                metadata={"field": "reason"},
-            )
+        body = await read_body(request, BlacklistRequest)
+        blacklisted, reason = body.blacklisted, body.reason
         await self._payment.set_blacklisted(
             pb.SetBlacklistedRequest(account_id=account_id, blacklisted=blacklisted, reason=reason)
         )
@@ -330,12 +321,7 @@ class AdminRoutes:
 
     async def set_account_hot(self, request: web.Request) -> web.Response:
         account_id = _account_id_of(request)
-        body = await read_json_object(request, ("hot_shards",))
-        hot_shards = body.get("hot_shards")
-        if not isinstance(hot_shards, int) or isinstance(hot_shards, bool):
-            raise InvalidArgument(
-                "hot_shards must be a whole number", metadata={"field": "hot_shards"}
-            )
+        hot_shards = (await read_body(request, HotAccountRequest)).hot_shards
         account = await self._payment.set_account_hot(account_id, hot_shards)
         log.info(
             "account hot shards set",
@@ -365,8 +351,7 @@ class AdminRoutes:
 
     async def decide_refund(self, request: web.Request) -> web.Response:
         trade_id = trade_id_of(request)
-        body = await read_json_object(request, REFUND_DECISION_FIELDS)
-        approve = require_bool(body, "approve")
+        approve = (await read_body(request, RefundDecisionRequest)).approve
         # An empty merchant_account_id is the platform deciding (DecideTradeRefundRequest).
         trade = await self._payment.decide_trade_refund(
             pb.DecideTradeRefundRequest(trade_id=trade_id, merchant_account_id="", approve=approve)
@@ -382,8 +367,7 @@ class AdminRoutes:
         return json_response(trade_json(trade, merchant_view=True))
 
     async def run_trade_jobs(self, request: web.Request) -> web.Response:
-        body = await read_json_object(request, TRADE_JOBS_FIELDS)
-        business_date = require_text(body, "business_date", BUSINESS_DATE_LENGTH_MAX)
+        business_date = (await read_body(request, TradeJobsRequest)).business_date
         response = await self._payment.run_trade_jobs(business_date)
         log.info(
             "trade jobs run",
