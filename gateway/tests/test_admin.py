@@ -34,8 +34,8 @@ async def test_operators_get_the_role_at_log_in_and_nobody_else_passes(
     # 23, the loan line's operator routes (portfolio, business-date job, merchant lending),
     # and the insurance line's claims, review, evidence, report, business-date job and the
     # after-sales refund; the order-loan job and the store freeze; and the operators' audit
-    # log (GET /v1/admin/audit-log).
-    assert len(admin_operations) == 41
+    # log (GET /v1/admin/audit-log); ABS pools (create, read).
+    assert len(admin_operations) == 43
     for outsider in (await new_user(), await new_merchant()):
         for method, path in admin_operations:
             concrete = (
@@ -47,6 +47,7 @@ async def test_operators_get_the_role_at_log_in_and_nobody_else_passes(
                 .replace("{claim_id}", "C0")
                 .replace("{resident_id_hash}", "0" * 64)
                 .replace("{merchant_id}", "M0")
+                .replace("{pool_id}", "POOL0")
             )
             response = await gateway.request(method, concrete, json={}, headers=outsider.headers)
             await problem_of(response, 403, "PERMISSION_DENIED")

@@ -337,3 +337,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ["part", "amount_fen"],
     ),
 }
+# Request bodies name every field they take: anything else is refused (the handlers read
+# them with their field lists), and the document says so.
+for _name, _schema in SCHEMAS.items():
+    if _name.endswith("Request"):
+        _schema["additionalProperties"] = False
