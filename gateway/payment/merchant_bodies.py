@@ -23,7 +23,7 @@ from gateway.edge.bodies import (
     one_of,
     parse_body,
 )
-from gateway.payment.requests import ACCOUNT_ID_LENGTH_MAX, Memo, text
+from gateway.payment.requests import ACCOUNT_ID_LENGTH_MAX, Memo, parse_with_phone, text
 
 # Transport bounds only; the service holds the real limits.
 DESCRIPTION_LENGTH_MAX = 512
@@ -92,7 +92,7 @@ class TradeForAccount(_CreateTrade):
 def parse_create_trade(body: object) -> TradeForPhone | TradeForAccount:
     """Exactly one of buyer_phone and buyer_account_id: the body is one of the two models."""
     if isinstance(body, dict) and "buyer_phone" in body:
-        return parse_body(TradeForPhone, body)
+        return parse_with_phone(TradeForPhone, body, "buyer_phone")
     return parse_body(TradeForAccount, body)
 
 

@@ -1,7 +1,9 @@
-"""What the payment routes read from requests and document alike: ids, memos, bills.
+"""What the payment routes' request bodies share, declared once (gateway.edge.bodies): ids,
+memos, bills, the payment password, the payment methods.
 
-Transport bounds only (an id or text longer than this cannot be right); the payment
-service holds the real limits and refuses the rest.
+Each type validates a field and states it in the OpenAPI document alike. Lengths are
+transport bounds (an id or text longer than this cannot be right); the payment service holds
+the real limits (a biller's reference format, a password's six digits) and refuses the rest.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pydantic import AfterValidator, Field
 
 from chassis.errors import InvalidArgument
 from gateway.edge.bodies import MONEY_REASONS, AmountFen, B, Body, Currency, one_of, parse_body
-from gateway.edge.payloads import AMOUNT_PROPERTIES, read_json
+from gateway.edge.payloads import read_json
 from gateway.edge.risk_signals import PAYMENT_PASSWORD_FIELD, PAYMENT_PASSWORD_LENGTH_MAX
 from gateway.payment.methods import (
     METHODS_DEFAULT,
@@ -23,7 +25,6 @@ from gateway.payment.methods import (
     PaymentMethod,
 )
 
-PHONE_LENGTH_MAX = 32
 ACCOUNT_ID_LENGTH_MAX = 64
 MEMO_LENGTH_MAX = 64
 BILLER_ID_LENGTH_MAX = 64
@@ -36,29 +37,6 @@ async def read_optional_json(request: web.Request) -> object:
     if not (await request.read()).strip():
         return {}
     return await read_json(request)
-
-
-def parse_memo(body: dict[str, Any]) -> str:
-    """The optional memo of a payment: a string of at most MEMO_LENGTH_MAX characters."""
-    memo = body.get("memo", "")
-    if not isinstance(memo, str) or len(memo) > MEMO_LENGTH_MAX:
-        raise InvalidArgument(
-            f"memo must be a string of at most {MEMO_LENGTH_MAX} characters",
-            metadata={"field": "memo"},
-        )
-    return memo
-
-
-# OpenAPI: what says which bill is paid (here, and in wallet pay's bill).
-BILL_PROPERTIES: dict[str, Any] = {
-    "biller_id": {"type": "string", "maxLength": BILLER_ID_LENGTH_MAX},
-    "reference": {
-        "type": "string",
-        "maxLength": BILL_REFERENCE_LENGTH_MAX,
-        "description": "The customer number on the bill.",
-    },
-    **AMOUNT_PROPERTIES,
-}
 
 
 # Declared body fields (gateway.edge.bodies): each validates and documents at once.
@@ -118,6 +96,17 @@ def parse_nested(model: type[B], body: object) -> B:
         return parse_body(model, body)
     except InvalidArgument as refusal:
         refusal.reason = NESTED_REASONS.get(refusal.metadata.get("field", ""), refusal.reason)
+        raise
+
+
+def parse_with_phone(model: type[B], body: dict[str, Any], field: str) -> B:
+    """As parse_body, but a string in field that is no phone is INVALID_PHONE (a value that
+    is not a string at all stays INVALID_ARGUMENT), as the payment service says of it."""
+    try:
+        return parse_body(model, body)
+    except InvalidArgument as refusal:
+        if refusal.metadata.get("field") == field and isinstance(body.get(field), str):
+            refusal.reason = "INVALID_PHONE"
         raise
 
 

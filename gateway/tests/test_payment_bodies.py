@@ -27,6 +27,12 @@ from gateway.payment.merchant_bodies import (
 )
 from gateway.payment.routes.admin import BlacklistRequest, HotAccountRequest, TradeJobsRequest
 from gateway.payment.routes.merchant_payments import MerchantPaymentRequest
+from gateway.payment.routes.money_movement import (
+    TopUpRequest,
+    TransferToAccount,
+    TransferToPhone,
+    WithdrawalRequest,
+)
 from gateway.payment.routes.payments import (
     AuthorizedPaymentCodeOptions,
     BillPaymentRequest,
@@ -62,12 +68,17 @@ MODELS: tuple[type[Body], ...] = (
     BlacklistRequest,
     HotAccountRequest,
     TradeJobsRequest,
+    TopUpRequest,
+    WithdrawalRequest,
+    TransferToPhone,
+    TransferToAccount,
 )
 # Request schemas that are one of two models.
 ONE_OF = {
     "PaymentCodeRequest": ("PaymentCodeOptions", "AuthorizedPaymentCodeOptions"),
     "WalletPaymentRequest": ("TradeWalletPayment", "BillWalletPayment"),
     "CreateTradeRequest": ("TradeForPhone", "TradeForAccount"),
+    "TransferRequest": ("TransferToPhone", "TransferToAccount"),
 }
 HOISTED = {"BillRequest"}  # wallet pay's bill, nested in its model
 # The payment routes' operations that take a body (the document's paths and methods).
@@ -91,7 +102,11 @@ OPERATIONS = {
     ("put", "/v1/admin/accounts/{account_id}/hot"),
     ("post", "/v1/admin/trades/{trade_id}/refund-decision"),
     ("post", "/v1/admin/jobs/trade-jobs"),
+    ("post", "/v1/topups"),
+    ("post", "/v1/withdrawals"),
+    ("post", "/v1/transfers"),
 }
+DECLINED = "4000000000000002"  # the fake bank's declined card: a valid body, a 422
 NOBODY = "2088000000000000"
 MISSING_MERCHANT_TRADE = "/v1/merchant/trades/T0000000000000000000000"
 MISSING_TRADE = "/v1/trades/T0000000000000000000000"
@@ -296,12 +311,12 @@ CASES: list[tuple[str, str, str, dict[str, Any], Violations]] = [
             (
                 {"buyer_phone": "139", "amount_fen": 100, "description": "tea"},
                 "buyer_phone",
-                "INVALID_ARGUMENT",
+                "INVALID_PHONE",
             ),
             (
                 {"buyer_phone": "13900000000\n", "amount_fen": 100, "description": "tea"},
                 "buyer_phone",
-                "INVALID_ARGUMENT",
+                "INVALID_PHONE",
             ),
             (
                 {
@@ -406,6 +421,68 @@ CASES: list[tuple[str, str, str, dict[str, Any], Violations]] = [
             ({"business_date": "2025-02-30"}, "business_date", "INVALID_BUSINESS_DATE"),
             ({"business_date": "2025-3-11"}, "business_date", "INVALID_BUSINESS_DATE"),
             ({}, "business_date", "INVALID_BUSINESS_DATE"),
+        ],
+    ),
+    (
+        "user",
+        "POST",
+        "/v1/topups",
+        {"amount_fen": 100, "currency": "CNY", "bank_card_number": DECLINED},
+        [
+            (
+                {"amount_fen": 100, "bank_card_number": "4000 0000 0000 0002"},
+                "bank_card_number",
+                "INVALID_ARGUMENT",
+            ),
+            (
+                {"amount_fen": 100, "bank_card_number": "40000000000"},
+                "bank_card_number",
+                "INVALID_ARGUMENT",
+            ),
+            (
+                {"amount_fen": 100, "bank_card_number": "4" * 20},
+                "bank_card_number",
+                "INVALID_ARGUMENT",
+            ),
+            (
+                {"amount_fen": 100, "bank_card_number": DECLINED, "payment_password": "1"},
+                "payment_password",
+                "INVALID_ARGUMENT",
+            ),
+        ],
+    ),
+    (
+        "user",
+        "POST",
+        "/v1/withdrawals",
+        # Valid as a body; the caller has nothing to withdraw (422).
+        {"amount_fen": 100, "bank_card_number": DECLINED, "payment_password": "135790"},
+        [
+            (
+                {"amount_fen": 100, "bank_card_number": DECLINED, "payment_password": 1},
+                "payment_password",
+                "INVALID_PAYMENT_PASSWORD",
+            ),
+            ({"amount_fen": 100}, "bank_card_number", "INVALID_ARGUMENT"),
+        ],
+    ),
+    (
+        "user",
+        "POST",
+        "/v1/transfers",
+        # Valid as a body; nobody has that phone (404).
+        {"amount_fen": 100, "to_phone": "13000000001", "memo": "lunch"},
+        [
+            ({"amount_fen": 100, "to_phone": "12345"}, "to_phone", "INVALID_PHONE"),
+            ({"amount_fen": 100, "to_phone": "13900000000\n"}, "to_phone", "INVALID_PHONE"),
+            ({"amount_fen": 100, "to_phone": 13900000000}, "to_phone", "INVALID_ARGUMENT"),
+            ({"amount_fen": 100}, "to_account_id", "INVALID_ARGUMENT"),
+            ({"amount_fen": 100, "to_account_id": ""}, "to_account_id", "INVALID_ARGUMENT"),
+            (
+                {"amount_fen": 100, "to_phone": "13900000000", "to_account_id": "2088"},
+                "to_account_id",
+                "INVALID_ARGUMENT",
+            ),
         ],
     ),
 ]

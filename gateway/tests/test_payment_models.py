@@ -28,6 +28,13 @@ from gateway.payment.merchant_bodies import (
 from gateway.payment.requests import NoTradeOptions
 from gateway.payment.routes.admin import BlacklistRequest, HotAccountRequest, TradeJobsRequest
 from gateway.payment.routes.merchant_payments import MerchantPaymentRequest
+from gateway.payment.routes.money_movement import (
+    TopUpRequest,
+    TransferToAccount,
+    TransferToPhone,
+    WithdrawalRequest,
+    parse_transfer,
+)
 from gateway.payment.routes.payments import (
     AuthorizedPaymentCodeOptions,
     BillPaymentRequest,
@@ -65,6 +72,10 @@ PAYMENT_AWKWARD: list[Any] = [
     366,
     2**31 - 1,
     2**31,
+    "4000000000000002",
+    "4000 0000 0000 0002",
+    "40000000000",
+    "4" * 20,
     BILL,
     {**BILL, "amount_fen": 0},
     {**BILL, "x": 1},
@@ -87,7 +98,13 @@ VALID: list[tuple[type[Body], dict[str, Any]]] = [
     (BlacklistRequest, {"blacklisted": True, "reason": "fraud"}),
     (HotAccountRequest, {"hot_shards": 16}),
     (TradeJobsRequest, {"business_date": "2025-03-11"}),
+    (TopUpRequest, {"amount_fen": 100, "currency": "CNY", "bank_card_number": "4000000000000002"}),
+    (
+        WithdrawalRequest,
+        {"amount_fen": 100, "bank_card_number": "622202020011223", "payment_password": "135790"},
+    ),
 ]
+TRANSFER = {"amount_fen": 100, "memo": "lunch", "payment_password": "135790"}
 ONE_OF: list[tuple[tuple[type[Body], type[Body]], Callable[[object], Body], dict[str, Any]]] = [
     (
         (PaymentCodeOptions, AuthorizedPaymentCodeOptions),
@@ -129,6 +146,8 @@ ONE_OF: list[tuple[tuple[type[Body], type[Body]], Callable[[object], Body], dict
             "payment_window_seconds": 60,
         },
     ),
+    ((TransferToPhone, TransferToAccount), parse_transfer, {**TRANSFER, "to_phone": "13900000000"}),
+    ((TransferToPhone, TransferToAccount), parse_transfer, {**TRANSFER, "to_account_id": "2088"}),
 ]
 
 

@@ -9,18 +9,28 @@ derived from it, so no retry can move money twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from pydantic import Field
 
-from chassis.errors import InvalidArgument
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import (
+    MONEY_REASONS,
+    AmountFen,
+    Body,
+    Currency,
+    Phone,
+    body_schemas,
+    parse_body,
+    read_body,
+)
 from gateway.edge.idempotency import (
     IdempotentRequests,
     StoredResponse,
@@ -28,80 +38,80 @@ from gateway.edge.idempotency import (
     require_idempotency_key,
 )
 from gateway.edge.openapi import schema_ref
-from gateway.edge.payloads import (
-    AMOUNT_PROPERTIES,
-    optional_text,
-    read_json_object,
-    require_amount,
-    require_text,
-)
+from gateway.edge.payloads import read_json
 from gateway.edge.representations import encode_json, money_to_proto, movement_json
-from gateway.edge.risk_signals import (
-    PAYMENT_PASSWORD_FIELD,
-    PAYMENT_PASSWORD_PROPERTY,
-    risk_signals,
-)
+from gateway.edge.risk_signals import risk_signals
 from gateway.edge.routing import AuthScheme, Route
 from gateway.payment.requests import (
     ACCOUNT_ID_LENGTH_MAX,
-    MEMO_LENGTH_MAX,
-    PHONE_LENGTH_MAX,
-    parse_memo,
-)
-
-BANK_CARD_NUMBER_LENGTH_MAX = 32
-
-TOP_UP_FIELDS = ("amount_fen", "currency", "bank_card_number")
-WITHDRAWAL_FIELDS = (*TOP_UP_FIELDS, PAYMENT_PASSWORD_FIELD)
-TRANSFER_FIELDS = (
-    "amount_fen",
-    "currency",
-    "to_phone",
-    "to_account_id",
-    "memo",
-    PAYMENT_PASSWORD_FIELD,
+    PASSWORD_REASONS,
+    Memo,
+    PaymentPassword,
+    parse_with_phone,
+    text,
 )
 
 OPERATION_TOP_UP = "createTopUp"
 OPERATION_WITHDRAWAL = "createWithdrawal"
 OPERATION_TRANSFER = "createTransfer"
 
+BankCardNumber = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{12,19}$",
+        description="12 to 19 digits passing the Luhn check (the Luhn digit is the payment "
+        "service's check: INVALID_ARGUMENT).",
+    ),
+]
 
-_BANK_CARD_NUMBER_PROPERTY: dict[str, Any] = {
-    "type": "string",
-    "maxLength": BANK_CARD_NUMBER_LENGTH_MAX,
-    "description": "12 to 19 digits passing the Luhn check.",
-}
+
+class TopUpRequest(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = MONEY_REASONS
+
+    amount_fen: AmountFen
+    currency: Currency = "CNY"
+    bank_card_number: BankCardNumber
+
+
+class WithdrawalRequest(TopUpRequest):
+    field_reasons: ClassVar[Mapping[str, str]] = {**MONEY_REASONS, **PASSWORD_REASONS}
+
+    payment_password: PaymentPassword = ""
+
+
+class _Transfer(Body):
+    field_reasons: ClassVar[Mapping[str, str]] = {**MONEY_REASONS, **PASSWORD_REASONS}
+
+    amount_fen: AmountFen
+    currency: Currency = "CNY"
+    memo: Memo = ""
+    payment_password: PaymentPassword = ""
+
+
+class TransferToPhone(_Transfer):
+    """A transfer to the user registered with this phone."""
+
+    to_phone: Annotated[Phone, Field(description="The payee's registered phone.")]
+
+
+class TransferToAccount(_Transfer):
+    """A transfer to this account."""
+
+    to_account_id: Annotated[str, text(ACCOUNT_ID_LENGTH_MAX, "The payee's account (2088…).")]
+
+
+def parse_transfer(body: object) -> TransferToPhone | TransferToAccount:
+    """Exactly one of to_phone and to_account_id: the body is one of the two models."""
+    if isinstance(body, dict) and "to_phone" in body:
+        return parse_with_phone(TransferToPhone, body, "to_phone")
+    return parse_body(TransferToAccount, body)
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "TopUpRequest": {
-        "type": "object",
-        "required": ["amount_fen", "bank_card_number"],
-        "additionalProperties": False,
-        "properties": {**AMOUNT_PROPERTIES, "bank_card_number": _BANK_CARD_NUMBER_PROPERTY},
-    },
-    "WithdrawalRequest": {
-        "type": "object",
-        "required": ["amount_fen", "bank_card_number"],
-        "additionalProperties": False,
-        "properties": {
-            **AMOUNT_PROPERTIES,
-            "bank_card_number": _BANK_CARD_NUMBER_PROPERTY,
-            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
-        },
-    },
+    **body_schemas(TopUpRequest, WithdrawalRequest, TransferToPhone, TransferToAccount),
     "TransferRequest": {
-        "type": "object",
-        "description": "Give exactly one of to_phone and to_account_id.",
-        "required": ["amount_fen"],
-        "additionalProperties": False,
-        "properties": {
-            **AMOUNT_PROPERTIES,
-            "to_phone": {"type": "string", "description": "The payee's registered phone."},
-            "to_account_id": {"type": "string", "maxLength": ACCOUNT_ID_LENGTH_MAX},
-            "memo": {"type": "string", "maxLength": MEMO_LENGTH_MAX},
-            PAYMENT_PASSWORD_FIELD: PAYMENT_PASSWORD_PROPERTY,
-        },
+        "description": "Exactly one of to_phone and to_account_id names the payee.",
+        "oneOf": [schema_ref("TransferToPhone"), schema_ref("TransferToAccount")],
     },
     "Movement": {
         "type": "object",
@@ -232,9 +242,9 @@ class MoneyMovementRoutes:
 
     async def top_up(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, TOP_UP_FIELDS)
-        amount = require_amount(body)
-        card_number = require_text(body, "bank_card_number", BANK_CARD_NUMBER_LENGTH_MAX)
+        body = await read_body(request, TopUpRequest)
+        amount = Money(body.amount_fen, body.currency)
+        card_number = body.bank_card_number
         account_id = request[CALLER].account_id
 
         async def top_up(grpc_key: str) -> StoredResponse:
@@ -248,14 +258,15 @@ class MoneyMovementRoutes:
             )
             return _created(movement_json(response.posting, amount, response.account))
 
-        return await self._once(request, key, OPERATION_TOP_UP, body, top_up)
+        return await self._once(request, key, OPERATION_TOP_UP, body.fields_sent(), top_up)
 
     async def withdraw(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, WITHDRAWAL_FIELDS)
-        amount = require_amount(body)
-        card_number = require_text(body, "bank_card_number", BANK_CARD_NUMBER_LENGTH_MAX)
-        risk = risk_signals(request, body)
+        body = await read_body(request, WithdrawalRequest)
+        amount = Money(body.amount_fen, body.currency)
+        card_number = body.bank_card_number
+        sent = body.fields_sent()
+        risk = risk_signals(request, sent)
         account_id = request[CALLER].account_id
 
         async def withdraw(grpc_key: str) -> StoredResponse:
@@ -270,18 +281,17 @@ class MoneyMovementRoutes:
             )
             return _created(movement_json(response.posting, amount, response.account))
 
-        return await self._once(request, key, OPERATION_WITHDRAWAL, body, withdraw)
+        return await self._once(request, key, OPERATION_WITHDRAWAL, sent, withdraw)
 
     async def transfer(self, request: web.Request) -> web.Response:
         key = require_idempotency_key(request)
-        body = await read_json_object(request, TRANSFER_FIELDS)
-        amount: Money = require_amount(body)
-        to_phone = optional_text(body, "to_phone", PHONE_LENGTH_MAX)
-        to_account_id = optional_text(body, "to_account_id", ACCOUNT_ID_LENGTH_MAX)
-        if (to_phone is None) == (to_account_id is None):
-            raise InvalidArgument("give exactly one of to_phone and to_account_id")
-        memo = parse_memo(body)
-        risk = risk_signals(request, body)
+        body = parse_transfer(await read_json(request))
+        amount = Money(body.amount_fen, body.currency)
+        to_phone = body.to_phone if isinstance(body, TransferToPhone) else None
+        to_account_id = body.to_account_id if isinstance(body, TransferToAccount) else None
+        memo = body.memo
+        sent = body.fields_sent()
+        risk = risk_signals(request, sent)
         payer_account_id = request[CALLER].account_id
 
         async def transfer(grpc_key: str) -> StoredResponse:
@@ -300,7 +310,7 @@ class MoneyMovementRoutes:
             )
             return _created(movement_json(response.posting, amount, response.account))
 
-        return await self._once(request, key, OPERATION_TRANSFER, body, transfer)
+        return await self._once(request, key, OPERATION_TRANSFER, sent, transfer)
 
     async def _once(
         self,
