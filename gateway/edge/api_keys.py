@@ -36,7 +36,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from chassis.clock import Clock
-from chassis.errors import InvalidArgument, NotFound, PermissionDenied
+from chassis.errors import NotFound, PermissionDenied
 from gateway.edge.rate_limits import RequestClass, request_class
 from gateway.edge.routing import route_of
 
@@ -221,27 +221,6 @@ class ApiKeyStore:
             {"$set": {"last_used_at": now}},
         )
         return _from_document(document)
-
-
-def parse_key_request(body: dict[str, Any]) -> tuple[tuple[str, ...], int]:
-    """The scopes and lifetime a key creation asks for (both optional), or a 400 refusal."""
-    scopes = body.get("scopes", list(API_KEY_SCOPES))
-    if (
-        not isinstance(scopes, list)
-        or not scopes
-        or not all(isinstance(scope, str) and scope in API_KEY_SCOPES for scope in scopes)
-    ):
-        raise InvalidArgument(
-            f"scopes must be a non-empty list of {', '.join(API_KEY_SCOPES)}",
-            metadata={"field": "scopes"},
-        )
-    days = body.get("expires_in_days", LIFETIME_DAYS_DEFAULT)
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= LIFETIME_DAYS_MAX:
-        raise InvalidArgument(
-            f"expires_in_days must be a whole number from 1 to {LIFETIME_DAYS_MAX}",
-            metadata={"field": "expires_in_days"},
-        )
-    return tuple(scope for scope in API_KEY_SCOPES if scope in scopes), days
 
 
 def require_api_key_scope(

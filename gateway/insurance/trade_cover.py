@@ -20,7 +20,6 @@ from aiohttp import web
 from chassis.errors import DomainError, InvalidArgument
 from gateway.edge.authentication import CALLER
 from gateway.edge.idempotency import require_idempotency_key
-from gateway.edge.payloads import require_text
 from gateway.edge.representations import encode_json
 from gateway.insurance.purchases import Purchases
 from gateway.operations.answers import operation_json
@@ -42,18 +41,6 @@ RETURN_SHIPPING_QUOTE_PROPERTY: dict[str, Any] = {
     "/v1/trades/{trade_id}/return-shipping-quote) once the trade is paid, with the same "
     "methods; the answer's return_shipping_insurance is that purchase's operation.",
 }
-
-
-def return_shipping_quote_id(body: dict[str, Any], trade_id: str) -> str:
-    """The quote the wallet payment's body accepts ("" for none); only with a trade."""
-    if RETURN_SHIPPING_QUOTE_FIELD not in body:
-        return ""
-    if not trade_id:
-        raise InvalidArgument(
-            "return-shipping insurance is offered with a trade",
-            metadata={"field": RETURN_SHIPPING_QUOTE_FIELD},
-        )
-    return require_text(body, RETURN_SHIPPING_QUOTE_FIELD, QUOTE_ID_LENGTH_MAX)
 
 
 class ReturnShippingCover:

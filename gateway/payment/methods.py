@@ -120,13 +120,6 @@ def _cannot_pay(
     )
 
 
-def parse_split(body: dict[str, Any]) -> bool:
-    split = body.get("split", False)
-    if not isinstance(split, bool):
-        raise InvalidArgument("split must be true or false", metadata={"field": "split"})
-    return split
-
-
 # OpenAPI: the methods and split properties of a request that pays with the wallet.
 METHODS_PROPERTY: dict[str, Any] = {
     "type": "array",
