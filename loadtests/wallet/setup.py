@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from loadtests.wallet.people import new_phone
 
 MERCHANTS = 5
+OPERATOR_GRANT_WAIT_SECONDS = 60.0
 # The verification code in a (fake) SMS: its one run of six digits.
 SMS_CODE = re.compile(r"\b\d{6}\b")
 MERCHANT_PASSWORD = "load-test-merchant-1"
@@ -101,15 +103,32 @@ def _new_merchant(host: str, index: int) -> MerchantAccount:
     return MerchantAccount(phone, str(registered["account_id"]), str(key["api_key"]))
 
 
+def _operator_token(host: str) -> str:
+    """A token of the demo operator once their grant has landed; "" if there is none.
+
+    /readyz answers before `make run` has loaded the demo data, and the operator is granted
+    (colony operator grant) after being registered: a token taken in between carries no
+    operator role, so this waits for one that does (bounded).
+    """
+    deadline = time.monotonic() + OPERATOR_GRANT_WAIT_SECONDS
+    while True:
+        try:
+            token = _log_in(host, OPERATOR_PHONE, OPERATOR_PASSWORD)
+            if "operator" in _call(host, "GET", "/v1/me", token=token).get("roles", []):
+                return token
+        except SetupError:
+            pass  # not registered yet, or no demo operator on this platform
+        if time.monotonic() > deadline:
+            return ""  # no operator on this platform: no operator user
+        time.sleep(1.0)
+
+
 def prepare_platform(platform: Platform, host: str, *, hot: bool) -> None:
     """Register the merchants and log the operator in (idempotent per process)."""
     if platform.merchants:
         return
     platform.merchants = [_new_merchant(host, index) for index in range(MERCHANTS)]
-    try:
-        platform.operator_token = _log_in(host, OPERATOR_PHONE, OPERATOR_PASSWORD)
-    except SetupError:
-        platform.operator_token = ""  # no demo operator on this platform: no operator user
+    platform.operator_token = _operator_token(host)
     if hot and platform.operator_token:
         _call(
             host,
