@@ -83,10 +83,11 @@ from gateway.payment.routes import (
 )
 from gateway.payment.wallet_funding import WalletFunding
 from gateway.sagas.catalogue import define_sagas
-from gateway.sagas.engine import BACKOFF_SECONDS_MAX, RetryPolicy, SagaEngine
+from gateway.sagas.engine import SagaEngine
 from gateway.sagas.failpoints import Failpoints
 from gateway.sagas.log import SagaLog
 from gateway.sagas.recovery import RecoveryLoop
+from gateway.sagas.retry import BACKOFF_SECONDS_MAX, RetryPolicy
 from gateway.settings import GatewaySettings
 from gateway.wealth.jobs import WealthJobs
 from gateway.wealth.ledger import WealthLedger

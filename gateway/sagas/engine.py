@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from gateway.sagas.definition import (
 )
 from gateway.sagas.failpoints import SAGA_POINT, Failpoints, Phase
 from gateway.sagas.log import LeaseLost, SagaLog, SagaRecord, StepError
+from gateway.sagas.retry import RetryPolicy
 from gateway.sagas.tracing import traced_pass, traced_step
 
 log = logging.getLogger("colony.gateway.sagas")
@@ -61,32 +61,9 @@ RECOVERY_CONCURRENCY = 8
 POLL_INTERVAL_SECONDS_FIRST = 0.01
 POLL_INTERVAL_SECONDS_MAX = 0.2
 POLLS_MAX = 1_000
-# The longest wait between two attempts of a step.
-BACKOFF_SECONDS_MAX = 5.0
 # The lease is renewed three times per lease period while a pass runs; bounded regardless.
 RENEWALS_PER_LEASE = 3
 RENEWALS_MAX = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often a step is tried: per pass, in all, and how long to wait between tries."""
-
-    attempts_per_pass: int = 3
-    attempts_max: int = 20
-    backoff_seconds_first: float = 0.2
-    backoff_seconds_max: float = BACKOFF_SECONDS_MAX
-
-    def __post_init__(self) -> None:
-        assert 1 <= self.attempts_per_pass <= self.attempts_max
-        assert 0 < self.backoff_seconds_first <= self.backoff_seconds_max
-
-    def backoff_seconds(self, failures_in_pass: int) -> float:
-        """Exponential from the first wait up to the cap, jittered so replicas spread out."""
-        ceiling = min(
-            self.backoff_seconds_max, self.backoff_seconds_first * 2 ** (failures_in_pass - 1)
-        )
-        return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True, slots=True)

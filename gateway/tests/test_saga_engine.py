@@ -40,9 +40,10 @@ from gateway.sagas.definition import (
     StepStatus,
     step_key,
 )
-from gateway.sagas.engine import RetryPolicy, SagaEngine
+from gateway.sagas.engine import SagaEngine
 from gateway.sagas.failpoints import Failpoint, Failpoints, Phase
 from gateway.sagas.log import LeaseLost, SagaLog, SagaRecord
+from gateway.sagas.retry import RetryPolicy
 from gateway.tests.conftest import User
 from gateway.tests.saga_support import Client, eventually, funded_payer, funds_of, new_key
 
