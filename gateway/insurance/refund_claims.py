@@ -19,8 +19,6 @@ DUPLICATE_CLAIM here, and is paid on its own path.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +34,7 @@ from colony.common.v1 import events_pb2, paging_pb2
 from colony.insurance.v1 import insurance_pb2 as ipb
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import InsuranceClient, ServiceFault
+from gateway.edge.background import run_for_app_lifetime
 from gateway.insurance.claims import ClaimPayouts
 
 log = logging.getLogger("colony.gateway.insurance")
@@ -149,20 +148,7 @@ class ReturnShippingClaims:
 
     def install(self, app: web.Application, feed: UpstreamFeed, clock: Clock) -> None:
         """Follow the payment feed for the app's lifetime."""
-        follower = FeedFollower(feed, self, clock)
-        tasks: list[asyncio.Task[None]] = []
-
-        async def start(app: web.Application) -> None:
-            tasks.append(asyncio.create_task(follower.run(), name="return-shipping claims"))
-
-        async def stop(app: web.Application) -> None:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-        app.on_startup.append(start)
-        app.on_cleanup.append(stop)
+        run_for_app_lifetime(app, "return-shipping claims", FeedFollower(feed, self, clock).run)
 
 
 def _refunded_trade(event: events_pb2.Event) -> pb.Trade | None:

@@ -18,8 +18,6 @@ two events, which the consumer knows from the total it saved for the trade.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +35,7 @@ from colony.common.v1 import events_pb2
 from colony.loan.v1 import loan_pb2 as lpb
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import LoanClient, PaymentClient, ServiceFault
+from gateway.edge.background import run_for_app_lifetime
 from gateway.loans.sagas.huabei_refund import (
     HuabeiRefund,
     huabei_share_fen,
@@ -135,20 +134,7 @@ class HuabeiRefunds:
 
     def install(self, app: web.Application, feed: UpstreamFeed, clock: Clock) -> None:
         """Follow the payment feed for the app's lifetime."""
-        follower = FeedFollower(feed, self, clock)
-        tasks: list[asyncio.Task[None]] = []
-
-        async def start(app: web.Application) -> None:
-            tasks.append(asyncio.create_task(follower.run(), name="huabei refunds"))
-
-        async def stop(app: web.Application) -> None:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-        app.on_startup.append(start)
-        app.on_cleanup.append(stop)
+        run_for_app_lifetime(app, "huabei refunds", FeedFollower(feed, self, clock).run)
 
     async def _seen_total(self, trade_id: str, session: Session) -> int:
         document = await self._trades.find_one({"_id": trade_id}, session=session)

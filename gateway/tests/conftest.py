@@ -259,9 +259,14 @@ GatewayFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 @pytest.fixture(scope="module")
 async def start_gateway(
-    mongo_client: MongoClient, clock: ManualClock
+    mongo_client: MongoClient, clock: ManualClock, channels: ServiceChannels
 ) -> AsyncIterator[GatewayFactory]:
-    """Start a gateway app on a loopback port: start_gateway(settings, channels)."""
+    """Start a gateway app on a loopback port: start_gateway(settings, channels).
+
+    It depends on the module's channels so that its gateways are closed (their feed
+    followers stopped) before those channels are; a test or fixture that starts a gateway on
+    channels of its own closes that gateway before closing them.
+    """
     started: list[TestClient[Any, Any]] = []
 
     async def start(settings: GatewaySettings, channels: ServiceChannels) -> TestClient[Any, Any]:
@@ -297,7 +302,9 @@ async def cut_off_gateway(
     """A second gateway on the module's database whose payment service cannot be reached."""
     cut_off = ServiceChannels.open({**service_addresses, "payment": unreachable_address})
     try:
-        yield await start_gateway(settings, cut_off)
+        gateway = await start_gateway(settings, cut_off)
+        yield gateway
+        await gateway.close()
     finally:
         await cut_off.close()
 

@@ -498,5 +498,6 @@ async def test_the_wallet_overview_shows_the_score_and_answers_without_it(
         assert overview["balance"]["amount_fen"] == 100 * YUAN
         down = await without_credit.get("/v1/credit/score", headers=alice.headers)
         await problem_of(down, 503, "UNAVAILABLE")
+        await without_credit.close()  # its feed followers stop before their channels close
     finally:
         await cut_off.close()
