@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from services.wealth.fixed_term import Holding, Transfer, holding_payout
+from services.wealth.fixed_term import Holding, holding_payout
+from services.wealth.fixed_term_transfers import Transfer
 from services.wealth.payouts import (
     FIXED_TERM_INTEREST_ACCOUNT_ID,
     FIXED_TERM_OMNIBUS_ACCOUNT_ID,

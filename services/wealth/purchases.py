@@ -26,7 +26,7 @@ from enum import StrEnum
 
 from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.money import require_positive_amount
-from services.wealth.fixed_term import Reservation, ReservationState
+from services.wealth.fixed_term_reservations import Reservation, ReservationState
 
 PURCHASE_ID_LENGTH_MAX = 200
 

@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from services.wealth.fixed_term import (
-    Holding,
-    Product,
+from services.wealth.fixed_term import Holding, Product
+from services.wealth.fixed_term_reservations import (
     Reservation,
     allocate_reservations,
     record_purchase,

@@ -25,12 +25,11 @@ from services.wealth.fixed_term import (
     check_subscription,
     close_product,
     create_product,
-    expire_reservation,
-    list_for_transfer,
     mature,
     maturity_due,
-    withdraw_listing,
 )
+from services.wealth.fixed_term_reservations import expire_reservation
+from services.wealth.fixed_term_transfers import list_for_transfer, withdraw_listing
 from services.wealth.holding_payouts import maturity_payouts
 from services.wealth.payouts import Payout
 from services.wealth.purchase_tries import (

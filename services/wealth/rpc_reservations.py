@@ -22,8 +22,8 @@ from chassis.mongo import Session
 from chassis.paging import decode_page_token, encode_page_token
 from chassis.wire import amount_from_proto, decimal_from_text, next_page, page_size_of
 from colony.wealth.v1 import wealth_pb2 as pb
-from services.wealth.fixed_term import (
-    Product,
+from services.wealth.fixed_term import Product
+from services.wealth.fixed_term_reservations import (
     Reservation,
     cancel_reservation,
     create_reservation,

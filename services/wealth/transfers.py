@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from chassis.errors import FailedPrecondition
-from services.wealth.fixed_term import (
-    Holding,
+from services.wealth.fixed_term import Holding
+from services.wealth.fixed_term_transfers import (
     Transfer,
     TransferTerms,
     buy_listed_holding,

@@ -21,13 +21,11 @@ from services.wealth.fixed_term import (
     HoldingState,
     Product,
     ProductState,
-    Reservation,
-    ReservationState,
-    TransferTerms,
     holding_payout,
     on_sale,
-    transfer_terms,
 )
+from services.wealth.fixed_term_reservations import Reservation, ReservationState
+from services.wealth.fixed_term_transfers import TransferTerms, transfer_terms
 from services.wealth.fund_orders import FundOrder, FundOrderState, OrderSide
 from services.wealth.marketplace import Fund, FundCategory, RiskProfile
 from services.wealth.payouts import Payout, PayoutKind, PayoutSettlement, PayoutState

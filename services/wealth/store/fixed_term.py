@@ -10,14 +10,8 @@ from pymongo.errors import DuplicateKeyError
 
 from chassis.errors import AlreadyExists, NotFound
 from chassis.mongo import Document, Session
-from services.wealth.fixed_term import (
-    Holding,
-    HoldingState,
-    Product,
-    ProductState,
-    Reservation,
-    ReservationState,
-)
+from services.wealth.fixed_term import Holding, HoldingState, Product, ProductState
+from services.wealth.fixed_term_reservations import Reservation, ReservationState
 from services.wealth.store.collections import WealthCollections, after_key
 from services.wealth.store.mapping import (
     holding_from_document,

@@ -13,11 +13,8 @@ from typing import Any
 from bson.decimal128 import Decimal128
 
 from chassis.mongo import Document
-from services.wealth.fixed_term import (
-    Holding,
-    HoldingState,
-    Product,
-    ProductState,
+from services.wealth.fixed_term import Holding, HoldingState, Product, ProductState
+from services.wealth.fixed_term_reservations import (
     Reservation,
     ReservationPurchase,
     ReservationState,
