@@ -55,10 +55,13 @@ LAG_PROBE_BATCHES_MAX = 20  # events behind is counted up to 10,000, then report
 
 @dataclass(frozen=True, slots=True)
 class UpstreamFeed:
-    """A feed to follow: the producing service's name and where it listens."""
+    """A feed to follow: the producing service's name and where it listens; with types,
+    only events of those types are sent (the producer filters, so a follower interested in
+    refunds does not decode every posting)."""
 
     name: str
     address: str
+    types: tuple[str, ...] = ()
 
     @property
     def method(self) -> str:
@@ -144,7 +147,10 @@ class FeedFollower:
         """One stream from the saved position; the consumer applies each batch with it."""
         position = await self._consumer.saved_position(self.feed.name)
         request = events_pb2.FeedRequest(
-            after_position=str(position), follow=True, batch_size=FEED_BATCH_SIZE
+            after_position=str(position),
+            follow=True,
+            batch_size=FEED_BATCH_SIZE,
+            types=self.feed.types,
         )
         # A follow stream is a subscription, so it has no deadline; the server ends it on
         # shutdown and this follower reconnects.
@@ -183,7 +189,10 @@ class FeedFollower:
         """Count the upstream events past the saved position (bounded) and the oldest's age."""
         position = await self._consumer.saved_position(self.feed.name)
         request = events_pb2.FeedRequest(
-            after_position=str(position), follow=False, batch_size=LAG_PROBE_BATCH
+            after_position=str(position),
+            follow=False,
+            batch_size=LAG_PROBE_BATCH,
+            types=self.feed.types,
         )
         behind = 0
         oldest: datetime | None = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -157,20 +157,24 @@ class OutboxFeed:
             [
                 IndexModel([("position", ASCENDING)], unique=True, sparse=True),
                 IndexModel([("occurred_at", ASCENDING)]),
+                # A follower of some types only (FeedRequest.types) reads this index.
+                IndexModel([("type", ASCENDING), ("position", ASCENDING)]),
             ]
         )
 
-    async def read(self, after_position: int, limit: int) -> list[Document]:
-        """Up to limit events with position > after_position, in position order."""
-        cursor = (
-            self.outbox.find({"position": {"$gt": after_position}})
-            .sort("position", ASCENDING)
-            .limit(limit)
-        )
+    async def read(
+        self, after_position: int, limit: int, types: Sequence[str] = ()
+    ) -> list[Document]:
+        """Up to limit events with position > after_position (of these types, when given),
+        in position order."""
+        query: Document = {"position": {"$gt": after_position}}
+        if types:
+            query["type"] = {"$in": list(types)}
+        cursor = self.outbox.find(query).sort("position", ASCENDING).limit(limit)
         return [document async for document in cursor]
 
     async def follow(
-        self, after_position: int, batch_size: int, *, follow: bool
+        self, after_position: int, batch_size: int, *, follow: bool, types: Sequence[str] = ()
     ) -> AsyncIterator[list[events_pb2.Event]]:
         """Batches of events after a position; with follow, wait for more as they commit.
 
@@ -179,7 +183,7 @@ class OutboxFeed:
         """
         position = after_position
         while True:
-            documents = await self.read(position, batch_size)
+            documents = await self.read(position, batch_size, types)
             if documents:
                 position = documents[-1]["position"]
                 yield [event_to_proto(document) for document in documents]
@@ -291,6 +295,7 @@ class FeedRequest(Protocol):
     after_position: str
     batch_size: int
     follow: bool
+    types: Sequence[str]
 
 
 class EventFeedRpc:
@@ -314,6 +319,6 @@ class EventFeedRpc:
         if not 1 <= batch_size <= FEED_BATCH_MAX:
             raise InvalidArgument(f"batch_size must be between 1 and {FEED_BATCH_MAX}")
         async for events in self._feed.follow(
-            after_position, batch_size, follow=feed_request.follow
+            after_position, batch_size, follow=feed_request.follow, types=feed_request.types
         ):
             yield self.feed_response(events=events)

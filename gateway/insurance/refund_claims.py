@@ -19,6 +19,7 @@ DUPLICATE_CLAIM here, and is paid on its own path.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -148,7 +149,9 @@ class ReturnShippingClaims:
 
     def install(self, app: web.Application, feed: UpstreamFeed, clock: Clock) -> None:
         """Follow the payment feed for the app's lifetime."""
-        run_for_app_lifetime(app, "return-shipping claims", FeedFollower(feed, self, clock).run)
+        # Only refund decisions are sent: the producer filters, not this follower.
+        refunds = dataclasses.replace(feed, types=(REFUND_DECIDED,))
+        run_for_app_lifetime(app, "return-shipping claims", FeedFollower(refunds, self, clock).run)
 
 
 def _refunded_trade(event: events_pb2.Event) -> pb.Trade | None:

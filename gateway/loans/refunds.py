@@ -18,6 +18,7 @@ two events, which the consumer knows from the total it saved for the trade.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -134,7 +135,9 @@ class HuabeiRefunds:
 
     def install(self, app: web.Application, feed: UpstreamFeed, clock: Clock) -> None:
         """Follow the payment feed for the app's lifetime."""
-        run_for_app_lifetime(app, "huabei refunds", FeedFollower(feed, self, clock).run)
+        # Only refund decisions are sent: the producer filters, not this follower.
+        refunds = dataclasses.replace(feed, types=(REFUND_DECIDED,))
+        run_for_app_lifetime(app, "huabei refunds", FeedFollower(refunds, self, clock).run)
 
     async def _seen_total(self, trade_id: str, session: Session) -> int:
         document = await self._trades.find_one({"_id": trade_id}, session=session)

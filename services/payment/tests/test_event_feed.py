@@ -38,10 +38,10 @@ async def stub_of(
         yield payment_pb2_grpc.PaymentServiceStub(channel)
 
 
-async def read_until(stub, after: str, count: int) -> list:
+async def read_until(stub, after: str, count: int, types: tuple[str, ...] = ()) -> list:
     """Follow the feed from a position until count events arrived (bounded by a deadline)."""
     events: list = []
-    call = stub.StreamEvents(pb.StreamEventsRequest(after_position=after, follow=True))
+    call = stub.StreamEvents(pb.StreamEventsRequest(after_position=after, follow=True, types=types))
     try:
         async with asyncio.timeout(20):
             async for message in call:
@@ -88,6 +88,27 @@ async def test_a_consumer_resumes_from_any_saved_position(payment_process, stub_
     everything = await read_until(stub_of, "", 6)
     resumed = await read_until(stub_of, everything[2].position, 3)
     assert [e.event_id for e in resumed] == [e.event_id for e in everything[3:]]
+
+
+async def test_a_follower_of_some_types_gets_only_those_at_their_feed_positions(
+    payment_process, stub_of
+) -> None:
+    await payment_process.start()
+    alice = await open_person(stub_of)  # position 1
+    await top_up(stub_of, alice.account_id, 100)  # position 2
+    bob = await open_person(stub_of)  # position 3
+    await top_up(stub_of, bob.account_id, 200)  # position 4
+
+    opened = await read_until(stub_of, "", 2, types=("payment.account.opened",))
+    assert [(e.position, e.type) for e in opened] == [
+        ("1", "payment.account.opened"),
+        ("3", "payment.account.opened"),
+    ]
+    # Resuming after the first: the posting in between is skipped, the position kept.
+    resumed = await read_until(stub_of, "1", 1, types=("payment.account.opened",))
+    assert [e.position for e in resumed] == ["3"]
+    everything = await read_until(stub_of, "", 4)
+    assert [e.position for e in everything] == ["1", "2", "3", "4"]
 
 
 async def test_a_bad_position_is_refused(payment_process, stub_of) -> None:

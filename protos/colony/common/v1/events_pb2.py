@@ -26,7 +26,7 @@ from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63olony/common/v1/events.proto\x12\x10\x63olony.common.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x02\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x07payload\x18\x06 \x01(\x0b\x32\x14.google.protobuf.Any\x12@\n\rtrace_context\x18\x07 \x03(\x0b\x32).colony.common.v1.Event.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"I\n\x0b\x46\x65\x65\x64Request\x12\x16\n\x0e\x61\x66ter_position\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\"4\n\tFeedBatch\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.colony.common.v1.Eventb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63olony/common/v1/events.proto\x12\x10\x63olony.common.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x02\n\x05\x45vent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x14\n\x0c\x61ggregate_id\x18\x04 \x01(\t\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x07payload\x18\x06 \x01(\x0b\x32\x14.google.protobuf.Any\x12@\n\rtrace_context\x18\x07 \x03(\x0b\x32).colony.common.v1.Event.TraceContextEntry\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"X\n\x0b\x46\x65\x65\x64Request\x12\x16\n\x0e\x61\x66ter_position\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\r\n\x05types\x18\x04 \x03(\t\"4\n\tFeedBatch\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.colony.common.v1.Eventb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,7 +40,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENT_TRACECONTEXTENTRY']._serialized_start=347
   _globals['_EVENT_TRACECONTEXTENTRY']._serialized_end=398
   _globals['_FEEDREQUEST']._serialized_start=400
-  _globals['_FEEDREQUEST']._serialized_end=473
-  _globals['_FEEDBATCH']._serialized_start=475
-  _globals['_FEEDBATCH']._serialized_end=527
+  _globals['_FEEDREQUEST']._serialized_end=488
+  _globals['_FEEDBATCH']._serialized_start=490
+  _globals['_FEEDBATCH']._serialized_end=542
 # @@protoc_insertion_point(module_scope)

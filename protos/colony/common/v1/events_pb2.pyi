@@ -108,22 +108,30 @@ class FeedRequest(_message.Message):
     AFTER_POSITION_FIELD_NUMBER: _builtins.int
     FOLLOW_FIELD_NUMBER: _builtins.int
     BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    TYPES_FIELD_NUMBER: _builtins.int
     after_position: _builtins.str
     """The last position the consumer processed; empty to start from the beginning."""
     follow: _builtins.bool
     """Keep the stream open and deliver new events as they commit."""
     batch_size: _builtins.int
     """Events per message, 1..500; 0 means 100."""
+    @_builtins.property
+    def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only events of these types (empty: every event). Positions stay the feed's own, so a
+        filtered follower resumes after the last event it was sent.
+        """
+
     def __init__(
         self,
         *,
         after_position: _builtins.str = ...,
         follow: _builtins.bool = ...,
         batch_size: _builtins.int = ...,
+        types: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_position", b"after_position", "batch_size", b"batch_size", "follow", b"follow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_position", b"after_position", "batch_size", b"batch_size", "follow", b"follow", "types", b"types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
