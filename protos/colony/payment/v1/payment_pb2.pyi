@@ -67,27 +67,6 @@ ACCOUNT_STATUS_FROZEN: AccountStatus.ValueType  # 2
 ACCOUNT_STATUS_CLOSED: AccountStatus.ValueType  # 3
 Global___AccountStatus: _TypeAlias = AccountStatus  # noqa: Y015
 
-class _MerchantReview:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _MerchantReviewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MerchantReview.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    MERCHANT_REVIEW_UNSPECIFIED: _MerchantReview.ValueType  # 0
-    MERCHANT_REVIEW_PENDING: _MerchantReview.ValueType  # 1
-    """Opened, awaiting an operator: takes no payments and creates no trades."""
-    MERCHANT_REVIEW_APPROVED: _MerchantReview.ValueType  # 2
-    MERCHANT_REVIEW_REJECTED: _MerchantReview.ValueType  # 3
-
-class MerchantReview(_MerchantReview, metaclass=_MerchantReviewEnumTypeWrapper): ...
-
-MERCHANT_REVIEW_UNSPECIFIED: MerchantReview.ValueType  # 0
-MERCHANT_REVIEW_PENDING: MerchantReview.ValueType  # 1
-"""Opened, awaiting an operator: takes no payments and creates no trades."""
-MERCHANT_REVIEW_APPROVED: MerchantReview.ValueType  # 2
-MERCHANT_REVIEW_REJECTED: MerchantReview.ValueType  # 3
-Global___MerchantReview: _TypeAlias = MerchantReview  # noqa: Y015
-
 class _HoldState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -178,7 +157,6 @@ class Account(_message.Message):
     PAYMENT_PASSWORD_SET_FIELD_NUMBER: _builtins.int
     RESIDENT_ID_HASH_FIELD_NUMBER: _builtins.int
     DISHONEST_DEBTOR_FIELD_NUMBER: _builtins.int
-    MERCHANT_REVIEW_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     kind: Global___AccountKind.ValueType
     status: Global___AccountStatus.ValueType
@@ -193,7 +171,7 @@ class Account(_message.Message):
     hot_shards: _builtins.int
     """Credits to a hot account spread over this many sub-accounts (0: not hot)."""
     kyc_level: _builtins.int
-    """1 phone verified, 2 real-name, 3 a bank card in the same name bound (BindCard)."""
+    """1 phone verified, 2 real-name, 3 bank card verified (after a first top-up)."""
     payment_password_set: _builtins.bool
     """Whether a 6-digit payment password has been set."""
     resident_id_hash: _builtins.str
@@ -203,8 +181,6 @@ class Account(_message.Message):
     """
     dishonest_debtor: _builtins.bool
     """The account's holder is on the credit service's list of dishonest debtors (失信被执行人)."""
-    merchant_review: Global___MerchantReview.ValueType
-    """A merchant account's onboarding review (unspecified for other kinds)."""
     @_builtins.property
     def balance(self) -> _money_pb2.Money:
         """Posted balance: the sum of the account's ledger entries."""
@@ -240,268 +216,14 @@ class Account(_message.Message):
         payment_password_set: _builtins.bool = ...,
         resident_id_hash: _builtins.str = ...,
         dishonest_debtor: _builtins.bool = ...,
-        merchant_review: Global___MerchantReview.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "balance", b"balance", "in_escrow", b"in_escrow", "opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available", b"available", "balance", b"balance", "dishonest_debtor", b"dishonest_debtor", "display_name", b"display_name", "hot_shards", b"hot_shards", "in_escrow", b"in_escrow", "kind", b"kind", "kyc_level", b"kyc_level", "merchant_review", b"merchant_review", "opened_at", b"opened_at", "owner_ref", b"owner_ref", "payment_password_set", b"payment_password_set", "phone", b"phone", "resident_id_hash", b"resident_id_hash", "resident_id_masked", b"resident_id_masked", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "available", b"available", "balance", b"balance", "dishonest_debtor", b"dishonest_debtor", "display_name", b"display_name", "hot_shards", b"hot_shards", "in_escrow", b"in_escrow", "kind", b"kind", "kyc_level", b"kyc_level", "opened_at", b"opened_at", "owner_ref", b"owner_ref", "payment_password_set", b"payment_password_set", "phone", b"phone", "resident_id_hash", b"resident_id_hash", "resident_id_masked", b"resident_id_masked", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Account: _TypeAlias = Account  # noqa: Y015
-
-@_typing.final
-class BoundCard(_message.Message):
-    """A bank card bound to an account (its holder confirmed by the bank channel)."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    CARD_ID_FIELD_NUMBER: _builtins.int
-    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
-    CARD_LAST4_FIELD_NUMBER: _builtins.int
-    BOUND_AT_FIELD_NUMBER: _builtins.int
-    card_id: _builtins.str
-    """Stable id of the binding ("card_" + 32 hex), scoped to its account."""
-    account_id: _builtins.str
-    card_last4: _builtins.str
-    @_builtins.property
-    def bound_at(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        card_id: _builtins.str = ...,
-        account_id: _builtins.str = ...,
-        card_last4: _builtins.str = ...,
-        bound_at: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["bound_at", b"bound_at"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "bound_at", b"bound_at", "card_id", b"card_id", "card_last4", b"card_last4"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___BoundCard: _TypeAlias = BoundCard  # noqa: Y015
-
-@_typing.final
-class BindCardRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
-    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
-    BANK_CARD_NUMBER_FIELD_NUMBER: _builtins.int
-    idempotency_key: _builtins.str
-    account_id: _builtins.str
-    bank_card_number: _builtins.str
-    def __init__(
-        self,
-        *,
-        idempotency_key: _builtins.str = ...,
-        account_id: _builtins.str = ...,
-        bank_card_number: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "bank_card_number", b"bank_card_number", "idempotency_key", b"idempotency_key"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___BindCardRequest: _TypeAlias = BindCardRequest  # noqa: Y015
-
-@_typing.final
-class BindCardResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    CARD_FIELD_NUMBER: _builtins.int
-    ACCOUNT_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def card(self) -> Global___BoundCard: ...
-    @_builtins.property
-    def account(self) -> Global___Account:
-        """The account after binding (kyc_level 3)."""
-
-    def __init__(
-        self,
-        *,
-        card: Global___BoundCard | None = ...,
-        account: Global___Account | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "card", b"card"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "card", b"card"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___BindCardResponse: _TypeAlias = BindCardResponse  # noqa: Y015
-
-@_typing.final
-class ListBoundCardsRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
-    account_id: _builtins.str
-    def __init__(
-        self,
-        *,
-        account_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ListBoundCardsRequest: _TypeAlias = ListBoundCardsRequest  # noqa: Y015
-
-@_typing.final
-class ListBoundCardsResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    CARDS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def cards(self) -> _containers.RepeatedCompositeFieldContainer[Global___BoundCard]: ...
-    def __init__(
-        self,
-        *,
-        cards: _abc.Iterable[Global___BoundCard] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cards", b"cards"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ListBoundCardsResponse: _TypeAlias = ListBoundCardsResponse  # noqa: Y015
-
-@_typing.final
-class UnbindCardRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
-    CARD_ID_FIELD_NUMBER: _builtins.int
-    account_id: _builtins.str
-    card_id: _builtins.str
-    def __init__(
-        self,
-        *,
-        account_id: _builtins.str = ...,
-        card_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "card_id", b"card_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___UnbindCardRequest: _TypeAlias = UnbindCardRequest  # noqa: Y015
-
-@_typing.final
-class UnbindCardResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    def __init__(
-        self,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___UnbindCardResponse: _TypeAlias = UnbindCardResponse  # noqa: Y015
-
-@_typing.final
-class ReviewMerchantRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
-    DECISION_FIELD_NUMBER: _builtins.int
-    REVIEWER_REF_FIELD_NUMBER: _builtins.int
-    NOTE_FIELD_NUMBER: _builtins.int
-    account_id: _builtins.str
-    decision: Global___MerchantReview.ValueType
-    """MERCHANT_REVIEW_APPROVED or MERCHANT_REVIEW_REJECTED."""
-    reviewer_ref: _builtins.str
-    """Who decided (the operator's reference), kept on the account."""
-    note: _builtins.str
-    def __init__(
-        self,
-        *,
-        account_id: _builtins.str = ...,
-        decision: Global___MerchantReview.ValueType = ...,
-        reviewer_ref: _builtins.str = ...,
-        note: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "decision", b"decision", "note", b"note", "reviewer_ref", b"reviewer_ref"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ReviewMerchantRequest: _TypeAlias = ReviewMerchantRequest  # noqa: Y015
-
-@_typing.final
-class ReviewMerchantResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ACCOUNT_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def account(self) -> Global___Account: ...
-    def __init__(
-        self,
-        *,
-        account: Global___Account | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ReviewMerchantResponse: _TypeAlias = ReviewMerchantResponse  # noqa: Y015
-
-@_typing.final
-class ListMerchantsInReviewRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    PAGE_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def page(self) -> _paging_pb2.PageRequest: ...
-    def __init__(
-        self,
-        *,
-        page: _paging_pb2.PageRequest | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ListMerchantsInReviewRequest: _TypeAlias = ListMerchantsInReviewRequest  # noqa: Y015
-
-@_typing.final
-class ListMerchantsInReviewResponse(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    ACCOUNTS_FIELD_NUMBER: _builtins.int
-    PAGE_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def accounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Account]: ...
-    @_builtins.property
-    def page(self) -> _paging_pb2.PageInfo: ...
-    def __init__(
-        self,
-        *,
-        accounts: _abc.Iterable[Global___Account] | None = ...,
-        page: _paging_pb2.PageInfo | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "page", b"page"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ListMerchantsInReviewResponse: _TypeAlias = ListMerchantsInReviewResponse  # noqa: Y015
 
 @_typing.final
 class PostingEntry(_message.Message):
@@ -873,7 +595,7 @@ class WithdrawRequest(_message.Message):
     idempotency_key: _builtins.str
     account_id: _builtins.str
     bank_card_number: _builtins.str
-    """The card the bank channel pays out to: one bound to the account (CARD_NOT_BOUND)."""
+    """The card the bank channel pays out to."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
     @_builtins.property
