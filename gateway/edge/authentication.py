@@ -113,7 +113,7 @@ class Authenticator:
     async def confirms_password(self, caller: Caller, password: str) -> bool:
         """True if password is the caller's log-in password (re-authentication for a
         sensitive change: the bearer token alone is not enough)."""
-        identity = await self._identities.get_active(caller.user_id)
+        identity = await self._identities.get_active(caller.user_id, fresh=True)
         if identity is None:
             return False
         return await self._passwords.verify(identity.password_hash, password)

@@ -4,10 +4,21 @@ Collection ``users`` of the gateway database, one document per identity:
 ``{_id: user_id, phone (unique), password_hash, state, account_type, account_id, roles}``.
 An identity is written "pending" before its payment account is opened and becomes
 "active" once the account exists (see gateway.edge.registration).
+
+An active identity is never changed afterwards (nothing in this store updates one), so every
+authenticated request need not read it again: ``get_active`` keeps active identities in a
+small in-process cache for ACTIVE_CACHE_SECONDS (issue 22's lean gateway path: that read was
+a fifth of the gateway's CPU per REST transfer). Whatever can change about a caller is
+checked elsewhere at every request: the operator grant (gateway.edge.operator_grants), API
+keys, and the payment account's own state in the payment service. A method that ever
+changes an active identity must call ``_forget`` (other replicas see it within the TTL).
 """
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -90,12 +101,27 @@ def _from_document(document: dict[str, Any]) -> Identity:
     )
 
 
+# How long an active identity is served from memory, and how many are kept (least recently
+# used first out): bounded staleness and bounded memory.
+ACTIVE_CACHE_SECONDS = 60.0
+ACTIVE_CACHE_SIZE_MAX = 50_000
+
+
 class IdentityStore:
     """The only code that knows the ``users`` collection."""
 
-    def __init__(self, collection: AsyncCollection[dict[str, Any]], clock: Clock) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        clock: Clock,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._collection = collection
         self._clock = clock
+        self._monotonic = monotonic
+        # user_id -> (read at, the active identity), oldest use first.
+        self._active: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
 
     async def ensure_indexes(self) -> None:
         await self._collection.create_index([("phone", ASCENDING)], unique=True, name="phone")
@@ -113,11 +139,28 @@ class IdentityStore:
         document = await self._collection.find_one({"phone": phone})
         return None if document is None else _from_document(document)
 
-    async def get_active(self, user_id: str) -> Identity | None:
+    async def get_active(self, user_id: str, *, fresh: bool = False) -> Identity | None:
+        """The active identity with this id (from the cache unless fresh), else None."""
+        now = self._monotonic()
+        cached = None if fresh else self._active.get(user_id)
+        if cached is not None and now - cached[0] < ACTIVE_CACHE_SECONDS:
+            self._active.move_to_end(user_id)
+            return cached[1]
         document = await self._collection.find_one(
             {"_id": user_id, "state": IdentityState.ACTIVE.value}
         )
-        return None if document is None else _from_document(document)
+        if document is None:
+            self._forget(user_id)
+            return None
+        identity = _from_document(document)
+        self._active[user_id] = (now, identity)
+        self._active.move_to_end(user_id)
+        while len(self._active) > ACTIVE_CACHE_SIZE_MAX:
+            self._active.popitem(last=False)
+        return identity
+
+    def _forget(self, user_id: str) -> None:
+        self._active.pop(user_id, None)
 
     async def activate(self, user_id: str, account_id: str) -> Identity:
         """Bind the identity to its payment account; a repeat with the same account is a no-op."""
@@ -142,4 +185,5 @@ class IdentityStore:
 
     async def discard_pending(self, user_id: str) -> None:
         """Forget a registration the payment service refused, so the phone can register again."""
+        self._forget(user_id)
         await self._collection.delete_one({"_id": user_id, "state": IdentityState.PENDING.value})
