@@ -24,6 +24,7 @@ from services.payment.batch_model import (
     PEOPLE_AND_MERCHANTS,
     Accepted,
     BatchDecision,
+    BatchJob,
     BatchView,
     LedgerDocument,
     MovementAsk,
@@ -98,7 +99,7 @@ class _Batch:
         )
         return replace(account, balance_fen=total)
 
-    def decide(self, index: int, ask: MovementAsk) -> Outcome:
+    def decide(self, index: int, ask: MovementAsk | BatchJob) -> Outcome:
         recorded = self.view.records.get(ask.record_id)
         if recorded is not None:
             if recorded[0] != ask.fingerprint:
@@ -109,6 +110,8 @@ class _Batch:
             if earlier[0] != ask.fingerprint:
                 raise IdempotencyKeyReused(ask.idempotency_key)
             return ReplayOf(earlier[1])
+        if isinstance(ask, BatchJob):  # holds, platform transfers, trades (batch_*.py)
+            return ask.decide(self, index)
         if ask.is_top_up:
             return self.top_up(index, ask)
         if ask.trade_id:
@@ -265,10 +268,9 @@ class _Batch:
         posting: Posting,
         reference: str,
         moves: list[tuple[str, str, int]],
-        payer: Account,
-        payee: Account,
+        *parties: Account,
     ) -> dict[str, Account]:
-        """Move the documents, write the statement lines; returns the two accounts after it."""
+        """Move the documents, write the statement lines; returns the parties after it."""
         documents = self.decision.documents
         moved: list[tuple[str, LedgerDocument, int]] = []
         for account_id, document_id, fen in moves:
@@ -287,12 +289,10 @@ class _Batch:
             moved.append((account_id, replace(document), fen))
         # The accounts as the caller sees them afterwards: a hot one as read before.
         after = {
-            payer.account_id: payer
-            if payer.is_hot
-            else replace(payer, balance_fen=documents[payer.account_id].balance_fen),
-            payee.account_id: payee
-            if payee.is_hot
-            else replace(payee, balance_fen=documents[payee.account_id].balance_fen),
+            party.account_id: party
+            if party.is_hot
+            else replace(party, balance_fen=documents[party.account_id].balance_fen)
+            for party in parties
         }
         for account_id, document, fen in moved:
             counterpart_id = posting.counterpart_of(account_id)
@@ -319,8 +319,12 @@ class _Batch:
         return after
 
 
+# The batch as a job (batch_holds.py, batch_trades.py) sees it.
+Batch = _Batch
+
+
 def decide_movements(
-    asks: Sequence[MovementAsk],
+    asks: Sequence[MovementAsk | BatchJob],
     view: BatchView,
     rules: Sequence[Rule],
     now: datetime,

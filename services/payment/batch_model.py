@@ -6,17 +6,24 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from chassis.errors import DomainError
 from services.payment.activity import Activity
 from services.payment.escrow import Trade
+from services.payment.holds import Hold
 from services.payment.ledger import Account, AccountKind, Posting, PostingKind
 from services.payment.payment_authorization import SecondFactor
 from services.payment.risk import PaymentKind
 from services.payment.screening import RiskDecisionRecord
+from services.payment.withholding import Withholding
+
+if TYPE_CHECKING:
+    from services.payment.batch import Batch
 
 PEOPLE_AND_MERCHANTS = (AccountKind.PERSONAL, AccountKind.MERCHANT)
 
@@ -88,6 +95,11 @@ class BatchView:
     blacklisted: Collection[str]
     records: Mapping[str, tuple[str, bytes]]  # idempotency record id -> (fingerprint, response)
     trades: Mapping[str, Trade] = field(default_factory=dict)
+    # For the batched jobs (BatchJob): holds by id, the postings of holds read captured, and
+    # the active withholding instructions of the merchants whose trades settle.
+    holds: Mapping[str, Hold] = field(default_factory=dict)
+    postings: Mapping[str, Posting] = field(default_factory=dict)
+    withholdings: Mapping[str, Withholding] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +140,48 @@ class Refused:
     error: DomainError
 
 
-Outcome = Accepted | Replayed | ReplayOf | Refused
+# An event a batched job appends: type, aggregate id, what it carries, when it occurred.
+Event = tuple[str, str, Posting | Hold | Trade, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A batched job's result (BatchJob; its RPC makes the answer of it) and its events."""
+
+    result: object
+    events: tuple[Event, ...] = ()
+
+
+Outcome = Accepted | Replayed | ReplayOf | Refused | Done
+
+
+@dataclass(frozen=True, slots=True)
+class JobReads:
+    """What a job needs the batch's transaction to read, beyond its idempotency record."""
+
+    account_ids: tuple[str, ...] = ()
+    trade_ids: tuple[str, ...] = ()
+    hold_ids: tuple[str, ...] = ()
+    # Trades whose settlement applies their merchant's withholding instructions.
+    settles_trades: bool = False
+
+
+class BatchJob(ABC):
+    """A batched operation other than a payer-to-payee movement: holds, platform transfers,
+    settlements and refunds (batch_holds.py, batch_trades.py). Its decide sees the batch
+    as the movements before it left it, and changes it only if it succeeds (a refusal
+    raises before any change). record_id "" keeps no idempotency record (a hold or a
+    trade is idempotent by its own state)."""
+
+    record_id: str
+    fingerprint: str
+    idempotency_key: str
+
+    @abstractmethod
+    def reads(self) -> JobReads: ...
+
+    @abstractmethod
+    def decide(self, batch: Batch, index: int) -> Done: ...
 
 
 @dataclass
@@ -145,3 +198,8 @@ class BatchDecision:
     lines: list[StatementLine] = field(default_factory=list)
     postings: list[tuple[Posting, str]] = field(default_factory=list)  # with its reference
     decisions: list[RiskDecisionRecord] = field(default_factory=list)
+    # Batched jobs (BatchJob): held_fen as read of the documents whose holds changed; holds
+    # (as read, None for a new one; after) and withholding instructions (as read, after).
+    read_helds: dict[str, int] = field(default_factory=dict)
+    holds: dict[str, tuple[Hold | None, Hold]] = field(default_factory=dict)
+    withholdings: dict[str, tuple[Withholding, Withholding]] = field(default_factory=dict)

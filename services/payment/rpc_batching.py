@@ -16,6 +16,10 @@ Batched today: Transfer, PayBill, TopUp and PayTrade (except a movement answerin
 payment authorization, which takes the one-transaction path because its transaction spends
 the authorization). A top-up's card is charged inside the batch's transaction, as TopUp
 does, once its account is known to take top-ups; a declined card fails that top-up alone.
+Beside movements, a batch takes jobs (batch_model.BatchJob, submit_job): holds placed,
+captured and released (batch_holds.py), platform transfers (batch_jobs.py), trade
+settlements with their withholding and refund decisions (batch_trades.py); each RPC makes
+its answer of the job's result.
 """
 
 from __future__ import annotations
@@ -39,16 +43,27 @@ from services.payment.batch import decide_movements
 from services.payment.batch_model import (
     PEOPLE_AND_MERCHANTS,
     Accepted,
+    BatchJob,
     BatchView,
+    Done,
+    Event,
     MovementAsk,
     Refused,
     Replayed,
     ReplayOf,
 )
+from services.payment.escrow import Trade
+from services.payment.holds import Hold
+from services.payment.ledger import Posting
 from services.payment.risk import Rule
 from services.payment.store import PaymentStore
 from services.payment.store.batches import BatchConflict
-from services.payment.wire import account_to_proto, posting_to_proto, trade_to_proto
+from services.payment.wire import (
+    account_to_proto,
+    hold_to_proto,
+    posting_to_proto,
+    trade_to_proto,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +75,49 @@ BATCH_RERUNS_MAX = 1
 # The answer of a batched movement: each carries the posting and one party's account.
 Response = pb.TransferResponse | pb.PayBillResponse | pb.TopUpResponse | pb.PayTradeResponse
 _R = TypeVar("_R", pb.TransferResponse, pb.PayBillResponse, pb.TopUpResponse, pb.PayTradeResponse)
-Answer = Response | BaseException
+Answer = Message | BaseException
+_M = TypeVar("_M", bound=Message)
 
 
 @dataclass(slots=True)
 class _Waiting:
-    ask: MovementAsk
-    response_type: type[Response]
-    answer: asyncio.Future[Response]
+    ask: MovementAsk | BatchJob
+    response_type: type[Message]
+    answer: asyncio.Future[Message]
+    respond: Callable[[object], Message] | None = None  # a job's answer from its result
+
+
+def _event_proto(event: Event) -> tuple[str, str, Message, datetime]:
+    event_type, aggregate_id, payload, occurred_at = event
+    message: Message
+    if isinstance(payload, Posting):
+        message = posting_to_proto(payload)
+    elif isinstance(payload, Hold):
+        message = hold_to_proto(payload)
+    else:
+        assert isinstance(payload, Trade)
+        message = trade_to_proto(payload)
+    return event_type, aggregate_id, message, occurred_at
+
+
+def _reads(asks: Sequence[MovementAsk | BatchJob]) -> tuple[set[str], set[str], set[str], bool]:
+    """The accounts, trades and holds the batch reads, and whether any trade settles."""
+    parties: set[str] = set()
+    trades: set[str] = set()
+    holds: set[str] = set()
+    settlements = False
+    for ask in asks:
+        if isinstance(ask, BatchJob):
+            reads = ask.reads()
+            parties.update(reads.account_ids)
+            trades.update(reads.trade_ids)
+            holds.update(reads.hold_ids)
+            settlements = settlements or reads.settles_trades
+            continue
+        parties |= {ask.from_account_id, ask.to_account_id}
+        if ask.trade_id:
+            trades.add(ask.trade_id)
+    return parties, trades, holds, settlements
 
 
 def _conflicted(error: BaseException) -> bool:
@@ -107,11 +157,24 @@ class MovementBatcher:
 
     async def submit(self, ask: MovementAsk, response_type: type[_R]) -> _R:
         """Queue one movement and wait for its batch's answer."""
-        answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(ask, response_type, answer))
+        return await self._queue(_Waiting(ask, response_type, self._future()), response_type)
+
+    async def submit_job(
+        self, job: BatchJob, response_type: type[_M], respond: Callable[[object], _M]
+    ) -> _M:
+        """Queue one job and wait for its batch's answer: respond(the job's result)."""
+        waiting = _Waiting(job, response_type, self._future(), respond)
+        return await self._queue(waiting, response_type)
+
+    @staticmethod
+    def _future() -> asyncio.Future[Message]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _queue(self, waiting: _Waiting, response_type: type[_M]) -> _M:
+        self._waiting.append(waiting)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name="movement-batcher")
-        response = await answer
+        response = await waiting.answer
         assert isinstance(response, response_type)
         return response
 
@@ -159,24 +222,34 @@ class MovementBatcher:
 
     async def _run(self, batch: list[_Waiting]) -> list[Answer]:
         asks = [waiting.ask for waiting in batch]
-        parties = {a.from_account_id for a in asks} | {a.to_account_id for a in asks}
+        parties, trade_ids, hold_ids, settlements = _reads(asks)
 
         async def in_transaction(session: Session) -> list[Answer]:
             now = self._clock.now()
             view = await self._store.read_batch(
                 session,
-                [a.record_id for a in asks],
+                [a.record_id for a in asks if a.record_id],
                 parties,
-                [a.trade_id for a in asks if a.trade_id],
+                trade_ids,
+                hold_ids,
+                settlements=settlements,
             )
             bank = await self._charge_cards(asks, view)
             decision = decide_movements(asks, view, self._rules(), now, bank)
             answers: list[Answer] = []
-            responses: dict[str, tuple[str, Response]] = {}
+            responses: dict[str, tuple[str, Message]] = {}
             events: list[tuple[str, str, Message, datetime]] = []
             for waiting, outcome in zip(batch, decision.outcomes, strict=True):
                 ask = waiting.ask
-                if isinstance(outcome, Accepted):
+                if isinstance(outcome, Done):
+                    assert waiting.respond is not None
+                    done = waiting.respond(outcome.result)
+                    if ask.record_id:
+                        responses[ask.record_id] = (ask.fingerprint, done)
+                    events += [_event_proto(event) for event in outcome.events]
+                    answers.append(done)
+                elif isinstance(outcome, Accepted):
+                    assert isinstance(ask, MovementAsk)
                     posting = posting_to_proto(outcome.posting)
                     response: Response
                     if outcome.trade is not None:
@@ -221,11 +294,13 @@ class MovementBatcher:
             return await run_in_transaction(self._client, in_transaction)
 
     async def _charge_cards(
-        self, asks: Sequence[MovementAsk], view: BatchView
+        self, asks: Sequence[MovementAsk | BatchJob], view: BatchView
     ) -> dict[str, str | DomainError]:
         """Charge each new top-up's card whose account takes top-ups: the memo or refusal."""
         answers: dict[str, str | DomainError] = {}
         for ask in asks:
+            if not isinstance(ask, MovementAsk):
+                continue
             account = view.accounts.get(ask.to_account_id)
             if (
                 not ask.is_top_up

@@ -1,15 +1,22 @@
-"""Hold RPCs: the TCC try/confirm/cancel of funds, and the expiry sweeper."""
+"""Hold RPCs: the TCC try/confirm/cancel of funds, and the expiry sweeper.
+
+With group commit on (rpc_batching.py), each goes through the batcher as a job
+(batch_holds.py) except a place that answers a challenge with a payment authorization;
+the one-transaction paths below are the same rules without it.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from typing import cast
 
 from chassis.errors import NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session, run_in_transaction
 from chassis.wire import amount_from_proto
 from colony.payment.v1 import payment_pb2 as pb
+from services.payment.batch_holds import CaptureHoldJob, PlaceHoldJob, VoidHoldJob
 from services.payment.holds import (
     Hold,
     capture_posting,
@@ -53,6 +60,9 @@ class HoldsRpc(PaymentRpcBase):
         verified = NO_SECOND_FACTOR
         if payee_id:
             verified = await self._second_factor(requested.account_id, request.risk)
+        if self._batcher is not None and not verified.authorization_digest:
+            job = PlaceHoldJob(requested, payee_id, request.risk.device_id, verified)
+            return await self._batcher.submit_job(job, pb.CreateHoldResponse, _placed)
 
         async def create(session: Session) -> pb.CreateHoldResponse:
             hold, account = await self._place_hold(
@@ -97,6 +107,9 @@ class HoldsRpc(PaymentRpcBase):
         hold_id = require_hold_id(request.hold_id)
         amount_fen = request.amount.amount_fen and amount_from_proto(request.amount)
         credit_account_id = require_account_id(request.credit_account_id, "credit_account_id")
+        if self._batcher is not None:
+            job = CaptureHoldJob(hold_id, amount_fen, credit_account_id, request.memo)
+            return await self._batcher.submit_job(job, pb.CaptureHoldResponse, _captured)
 
         async def capture(session: Session) -> pb.CaptureHoldResponse:
             hold = await self._require_hold(hold_id, session)
@@ -132,11 +145,13 @@ class HoldsRpc(PaymentRpcBase):
 
     async def VoidHold(self, request: pb.VoidHoldRequest, context: Context) -> pb.VoidHoldResponse:
         hold_id = require_hold_id(request.hold_id)
-        hold = await self.void_hold(hold_id, expired=False)
-        return pb.VoidHoldResponse(hold=hold_to_proto(hold))
+        return await self.void_hold(hold_id, expired=False)
 
-    async def void_hold(self, hold_id: str, *, expired: bool) -> Hold:
+    async def void_hold(self, hold_id: str, *, expired: bool) -> pb.VoidHoldResponse:
         """Release a hold (or burn its id if it does not exist yet); idempotent."""
+        if self._batcher is not None:
+            job = VoidHoldJob(hold_id, expired)
+            return await self._batcher.submit_job(job, pb.VoidHoldResponse, _voided)
 
         async def void(session: Session) -> Hold:
             now = self._clock.now()
@@ -154,7 +169,7 @@ class HoldsRpc(PaymentRpcBase):
 
         existing = await self._store.get_hold(hold_id)
         async with self._movement_scope(*([existing.account_id] if existing else [])):
-            return await run_in_transaction(self._client, void)
+            return _voided(await run_in_transaction(self._client, void))
 
     async def expire_due_holds(self) -> int:
         """Release every open hold past its TTL (the sweeper's work); returns how many."""
@@ -177,3 +192,17 @@ class HoldsRpc(PaymentRpcBase):
         if hold is None:
             raise NotFound(f"hold {hold_id} does not exist", metadata={"hold_id": hold_id})
         return hold
+
+
+def _placed(result: object) -> pb.CreateHoldResponse:
+    hold, account = cast(tuple[Hold, Account], result)
+    return pb.CreateHoldResponse(hold=hold_to_proto(hold), account=account_to_proto(account))
+
+
+def _captured(result: object) -> pb.CaptureHoldResponse:
+    hold, posting = cast(tuple[Hold, Posting], result)
+    return pb.CaptureHoldResponse(hold=hold_to_proto(hold), posting=posting_to_proto(posting))
+
+
+def _voided(result: object) -> pb.VoidHoldResponse:
+    return pb.VoidHoldResponse(hold=hold_to_proto(cast(Hold, result)))

@@ -4,6 +4,11 @@ Each RPC is one transaction: load the trade, apply one transition of the state m
 escrow.py (which also says who may take it), move the money that transition moves
 (escrow_postings.py), save. A transition the trade's state does not allow is refused by
 escrow.py with ILLEGAL_TRANSITION naming the state, paying included.
+
+With group commit on (rpc_batching.py), the RPCs that move money go through the batcher:
+paying (a movement), settling (the buyer's confirmation and the job's auto-confirmation)
+and refund decisions (jobs, batch_trades.py), so settlements no longer take turns on the
+escrow account; the one-transaction paths below are the same rules without it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import cast
 
 from chassis.clock import business_date_of, parse_business_date
 from chassis.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
@@ -22,6 +28,7 @@ from chassis.wire import amount_from_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.batch_model import MovementAsk
+from services.payment.batch_trades import DecideRefundJob, SettleTradeJob
 from services.payment.escrow import (
     ESCROW_ACCOUNT_ID,
     PAYMENT_WINDOW_DEFAULT,
@@ -174,6 +181,9 @@ class TradesRpc(PaymentRpcBase):
     ) -> pb.ConfirmTradeReceiptResponse:
         buyer_id = require_account_id(request.buyer_account_id, "buyer_account_id")
         trade_id = _require_trade_id(request.trade_id)
+        if self._batcher is not None:
+            job = SettleTradeJob(trade_id, buyer_id, TradeAction.CONFIRM_RECEIPT, confirm_receipt)
+            return await self._batcher.submit_job(job, pb.ConfirmTradeReceiptResponse, _confirmed)
 
         async def confirm(session: Session) -> pb.ConfirmTradeReceiptResponse:
             trade = await self._trade_for(session, trade_id, buyer_id, TradeAction.CONFIRM_RECEIPT)
@@ -210,6 +220,9 @@ class TradesRpc(PaymentRpcBase):
         action = TradeAction.APPROVE_REFUND if request.approve else TradeAction.REJECT_REFUND
         merchant_id = request.merchant_account_id
         decider = RefundDecider.MERCHANT if merchant_id else RefundDecider.PLATFORM
+        if self._batcher is not None:
+            job = DecideRefundJob(trade_id, merchant_id, request.approve)
+            return await self._batcher.submit_job(job, pb.DecideTradeRefundResponse, _decided)
 
         async def decide(session: Session) -> pb.DecideTradeRefundResponse:
             trade = await self._trade_for(
@@ -319,6 +332,11 @@ class TradesRpc(PaymentRpcBase):
         return True
 
     async def _auto_confirm(self, trade_id: str) -> None:
+        if self._batcher is not None:
+            job = SettleTradeJob(trade_id, "", None, auto_confirm)
+            await self._batcher.submit_job(job, pb.ConfirmTradeReceiptResponse, _confirmed)
+            return
+
         async def settle(session: Session) -> None:
             trade = await self._store.get_trade(trade_id, session)
             await self._settle(session, trade, auto_confirm)
@@ -403,3 +421,18 @@ class TradesRpc(PaymentRpcBase):
 
     async def _trade_event(self, session: Session, event_type: str, trade: Trade) -> None:
         await self._events.append(session, event_type, trade.trade_id, trade_to_proto(trade))
+
+
+def _confirmed(result: object) -> pb.ConfirmTradeReceiptResponse:
+    trade, posting = cast(tuple[Trade, Posting], result)
+    return pb.ConfirmTradeReceiptResponse(
+        trade=trade_to_proto(trade), posting=posting_to_proto(posting)
+    )
+
+
+def _decided(result: object) -> pb.DecideTradeRefundResponse:
+    trade, posting = cast(tuple[Trade, Posting | None], result)
+    response = pb.DecideTradeRefundResponse(trade=trade_to_proto(trade))
+    if posting is not None:
+        response.posting.CopyFrom(posting_to_proto(posting))
+    return response

@@ -1,9 +1,12 @@
 """A batch of movements in one transaction: read what it touches once, write it in bulk.
 
 The batch's reads (idempotency records, accounts with their sub-accounts, the blacklist)
-take four round trips whatever the batch's size; its writes (balances and activity,
-statement lines, postings, idempotency records, risk decisions, outbox events) one bulk
-operation per collection. Each balance update is filtered on the sequence the batch read,
+take four round trips whatever the batch's size, one more each for trades, holds (and
+the postings of holds already captured) and settling merchants' withholding instructions
+when the batch has any; its writes (balances, held money and activity; holds, trades,
+withholding instructions, statement lines, postings, idempotency records, risk
+decisions, outbox events) one bulk operation per collection. Each balance update is
+filtered on the sequence the batch read (a hold or an instruction on its state as read),
 so a document that moved under the batch fails the batch (it reruns), never a movement.
 """
 
@@ -15,22 +18,31 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import InsertOne, ReplaceOne, UpdateOne
 
 from chassis.errors import Aborted
 from chassis.mongo import Document, Session
 from services.payment.batch_model import BatchDecision, BatchView, LedgerDocument, StatementLine
 from services.payment.escrow import Trade
-from services.payment.ledger import Account
+from services.payment.holds import Hold, HoldState
+from services.payment.ledger import Account, Posting
 from services.payment.store.accounts import AccountStore, shard_id
 from services.payment.store.mapping import (
     account_from_document,
     activity_to_document,
+    hold_from_document,
+    hold_to_document,
+    posting_from_document,
     posting_to_document,
     risk_decision_to_document,
     trade_from_document,
     trade_to_document,
 )
+from services.payment.store.withholdings import (
+    withholding_from_document,
+    withholding_to_document,
+)
+from services.payment.withholding import Withholding, WithholdingState
 
 
 class BatchConflict(Aborted):
@@ -78,14 +90,36 @@ class BatchStore(AccountStore):
         record_ids: Iterable[str],
         account_ids: Iterable[str],
         trade_ids: Iterable[str] = (),
+        hold_ids: Iterable[str] = (),
+        *,
+        settlements: bool = False,
     ) -> BatchView:
-        """Everything the batch decides on, as its transaction sees it."""
-        ids = sorted(set(account_ids))
+        """Everything the batch decides on, as its transaction sees it.
+
+        Beside account_ids, it reads the parties of the trades and holds it reads, and with
+        settlements the trades' merchants' active withholding instructions and the accounts
+        they pay.
+        """
+        wanted = set(account_ids)
         trades: dict[str, Trade] = {}
         wanted_trades = sorted(set(trade_ids))
         if wanted_trades:
             cursor = self.trades.find({"_id": {"$in": wanted_trades}}, session=session)
             trades = {d["_id"]: trade_from_document(d) async for d in cursor}
+            for trade in trades.values():
+                wanted |= {trade.buyer_account_id, trade.merchant_account_id}
+        holds, postings = await self._read_holds(session, hold_ids)
+        wanted |= {hold.account_id for hold in holds.values() if hold.account_id}
+        withholdings: dict[str, Withholding] = {}
+        if settlements and trades:
+            merchants = sorted({t.merchant_account_id for t in trades.values()})
+            cursor = self.database["withholdings"].find(
+                {"merchant_account_id": {"$in": merchants}, "state": WithholdingState.ACTIVE.value},
+                session=session,
+            )
+            withholdings = {d["_id"]: withholding_from_document(d) async for d in cursor}
+            wanted |= {w.account_id for w in withholdings.values()}
+        ids = sorted(wanted)
         records = {
             document["_id"]: (document["fingerprint"], document["response"])
             async for document in self.idempotency.find(
@@ -129,7 +163,26 @@ class BatchStore(AccountStore):
             blacklisted=blacklisted,
             records=records,
             trades=trades,
+            holds=holds,
+            postings=postings,
+            withholdings=withholdings,
         )
+
+    async def _read_holds(
+        self, session: Session, hold_ids: Iterable[str]
+    ) -> tuple[dict[str, Hold], dict[str, Posting]]:
+        """The holds by id, and the postings of those already captured (a repeated capture)."""
+        wanted = sorted(set(hold_ids))
+        if not wanted:
+            return {}, {}
+        cursor = self.holds.find({"_id": {"$in": wanted}}, session=session)
+        holds = {d["_id"]: hold_from_document(d) async for d in cursor}
+        captured = sorted(h.posting_id for h in holds.values() if h.state is HoldState.CAPTURED)
+        postings: dict[str, Posting] = {}
+        if captured:
+            cursor = self.postings.find({"_id": {"$in": captured}}, session=session)
+            postings = {d["_id"]: posting_from_document(d) async for d in cursor}
+        return holds, postings
 
     async def write_batch(
         self,
@@ -150,6 +203,8 @@ class BatchStore(AccountStore):
                     "sequence": after.sequence - read_sequence,
                 }
             }
+            if document_id in decision.read_helds:
+                change["$inc"]["held_fen"] = after.held_fen - decision.read_helds[document_id]
             if document_id in decision.kyc_levels:
                 change["$max"] = {"kyc_level": decision.kyc_levels[document_id]}
             if document_id in decision.activities:
@@ -185,6 +240,7 @@ class BatchStore(AccountStore):
             result = await self.trades.bulk_write(trades, ordered=False, session=session)
             if result.matched_count != len(trades):
                 raise BatchConflict("a trade changed under the batch; rerun it")
+        await self._write_jobs(session, decision)
         await self._insert(self.entries, [_line_document(line) for line in decision.lines], session)
         await self._insert(
             self.postings,
@@ -222,6 +278,37 @@ class BatchStore(AccountStore):
             ],
             session,
         )
+
+    async def _write_jobs(self, session: Session, decision: BatchDecision) -> None:
+        """The holds and withholding instructions the batch's jobs changed, as they read them."""
+        holds: list[Any] = [
+            InsertOne(hold_to_document(after))
+            if read is None
+            else ReplaceOne(
+                {"_id": read.hold_id, "state": read.state.value}, hold_to_document(after)
+            )
+            for read, after in decision.holds.values()
+        ]
+        if holds:
+            result = await self.holds.bulk_write(holds, ordered=False, session=session)
+            if result.inserted_count + result.matched_count != len(holds):
+                raise BatchConflict("a hold changed under the batch; rerun it")
+        withholdings = [
+            ReplaceOne(
+                {
+                    "_id": read.withholding_id,
+                    "state": read.state.value,
+                    "withheld_fen": read.withheld_fen,
+                },
+                withholding_to_document(after),
+            )
+            for read, after in decision.withholdings.values()
+        ]
+        if withholdings:
+            collection = self.database["withholdings"]
+            result = await collection.bulk_write(withholdings, ordered=False, session=session)
+            if result.matched_count != len(withholdings):
+                raise BatchConflict("a withholding changed under the batch; rerun it")
 
     @staticmethod
     async def _insert(collection: Any, documents: list[Document], session: Session) -> None:
