@@ -231,6 +231,8 @@ RPC_CALLERS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "RecordAbsUnitsSold": GATEWAY,
         "BuyAbsLoans": GATEWAY,
         "GetAbsPool": GATEWAY_AND_OPERATORS,
+        "PassThroughAbsPool": GATEWAY,
+        "ListAbsHoldings": GATEWAY_AND_OPERATORS,
     },
     "colony.payment.v1.WithholdingService": {
         "SetWithholding": GATEWAY,

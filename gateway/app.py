@@ -276,7 +276,13 @@ def create_app(
             dev_sms=verifications.dev_outbox,
         ).routes(),
         *wallet.WalletRoutes(
-            payment, wealth, credit, loan, insurance.client, saga_of=saga_engine.get
+            payment,
+            wealth,
+            credit,
+            loan,
+            insurance.client,
+            saga_of=saga_engine.get,
+            lending=lending.client,
         ).routes(),
         *wallet_pay.WalletPayRoutes(
             payment, wallet_funding, wallet_operations, insured.return_shipping

@@ -42,7 +42,9 @@ from gateway.edge.identities import IdentityStore
 from gateway.edge.operator_grants import OPERATOR_GRANTS_COLLECTION, OperatorGrants
 from services.insurance.store import InsuranceStore
 from services.insurance.store.reports import read_insurance_audit
+from services.loan.merchant.abs_pool import pool_account_id
 from services.loan.merchant.store import MerchantLendingStore
+from services.loan.merchant.store.abs_pools import PoolRecord
 from services.loan.portfolio import book_breaches
 from services.loan.store import LoanStore
 from services.loan.store.reports import read_ledger_flows
@@ -100,6 +102,28 @@ async def _ledger_balance_fen(payments: PaymentStore, account_id: str) -> int:
     return (await payments.get_account(account_id)).balance_fen
 
 
+async def _reconcile_pools(payments: PaymentStore, pools: list[PoolRecord]) -> list[str]:
+    """Each ABS pool's account holds the cash the pool reports; its investors' units sum to
+    the pool's units."""
+    breaches = []
+    for record in pools:
+        pool = record.pool
+        account_id = pool_account_id(pool.pool_id)
+        balance_fen = await _ledger_balance_fen(payments, account_id)
+        if balance_fen != pool.cash_fen:
+            breaches.append(
+                f"{account_id}: ledger balance {balance_fen} fen, the pool reports cash "
+                f"{pool.cash_fen} fen"
+            )
+        held = sum(holding.units_fen for holding in record.holdings.values())
+        if held != pool.units_fen:
+            breaches.append(
+                f"loan: pool {pool.pool_id}: investors hold {held} fen of units, the pool "
+                f"{pool.units_fen}"
+            )
+    return breaches
+
+
 async def _reconcile_loans(payments: PaymentStore, settings: ServiceSettings) -> list[str]:
     """Each loan ledger account's balance = what the loan books say was collected less lent."""
     client = create_client(settings.mongo_url, "colony-audit-loan")
@@ -108,9 +132,10 @@ async def _reconcile_loans(payments: PaymentStore, settings: ServiceSettings) ->
         lending = MerchantLendingStore(client[settings.database_name])
         merchant = [await lending.merchant_flows(), await lending.order_flows()]
         funding = await lending.funding_book()
+        pools = await lending.all_pools()
     finally:
         await client.close()
-    breaches = []
+    breaches = await _reconcile_pools(payments, pools)
     for account_id, expected_fen in funding.expected_ledger_balances().items():
         balance_fen = await _ledger_balance_fen(payments, account_id)
         if balance_fen != expected_fen:

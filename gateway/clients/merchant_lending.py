@@ -168,3 +168,16 @@ class MerchantLendingClient(ServiceClient):
         self, request: mpb.RecordAbsUnitsSoldRequest
     ) -> mpb.RecordAbsUnitsSoldResponse:
         return await self._call(self._stub.RecordAbsUnitsSold, request)
+
+    async def pass_through_abs_pool(
+        self, request: mpb.PassThroughAbsPoolRequest
+    ) -> mpb.PassThroughAbsPoolResponse:
+        return await self._call(self._stub.PassThroughAbsPool, request)
+
+    async def list_abs_holdings(
+        self, request: mpb.ListAbsHoldingsRequest
+    ) -> mpb.ListAbsHoldingsResponse:
+        return await self._call(self._stub.ListAbsHoldings, request)
+
+    async def buy_abs_loans(self, request: mpb.BuyAbsLoansRequest) -> mpb.BuyAbsLoansResponse:
+        return await self._call(self._stub.BuyAbsLoans, request)

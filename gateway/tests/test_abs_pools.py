@@ -75,13 +75,14 @@ async def test_the_operator_creates_a_pool_and_reads_its_report(
 
     # Units the loan service recorded show in the report.
     lending = MerchantLendingClient(channels.loan, 5.0)
-    # The gateway serves no unit sales yet (the wallet saga): the loan service's RPC directly.
+    # The loan service's RPC directly (test_abs_money buys units with wallet money).
     await lending.record_abs_units_sold(
         mpb.RecordAbsUnitsSoldRequest(
             idempotency_key=new_key(),
             pool_id="abs-2025-a",
             amount=money_pb2.Money(amount_fen=150_000 * YUAN, currency="CNY"),
             payment_posting_id="posting-units-1",
+            investor_id="investor-1",
         )
     )
     read = await gateway.get("/v1/admin/loans/abs-pools/abs-2025-a", headers=operator.headers)

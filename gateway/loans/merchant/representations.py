@@ -6,6 +6,7 @@ from typing import Any
 
 from colony.loan.v1 import merchant_lending_pb2 as mpb
 from gateway.edge.representations import money_proto_json
+from gateway.loans.merchant.abs_representations import ABS_SCHEMAS
 
 STATES = {
     mpb.FACILITY_STATE_DECLINED: "declined",
@@ -83,33 +84,6 @@ def audit_json(audit: mpb.GetMerchantLendingAuditResponse) -> dict[str, Any]:
     }
 
 
-def abs_pool_json(pool: mpb.AbsPool) -> dict[str, Any]:
-    return {
-        "pool_id": pool.pool_id,
-        "coupon_rate": pool.coupon_rate,
-        "revolving_until": pool.revolving_until,
-        "eligibility": {
-            "require_current": pool.eligibility.require_current,
-            "min_remaining_days": pool.eligibility.min_remaining_days,
-            "max_borrower_share": pool.eligibility.max_borrower_share,
-        },
-        "created_on": pool.created_on,
-        **{
-            name: money_proto_json(getattr(pool, name))
-            for name in ("units", "cash", "principal", "units_sold", "purchases")
-        },
-        "loans": [
-            {
-                "loan_id": loan.loan_id,
-                "borrower_id": loan.borrower_id,
-                "principal": money_proto_json(loan.principal),
-                "bought_on": loan.bought_on,
-            }
-            for loan in pool.loans
-        ],
-    }
-
-
 def _object(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
@@ -127,48 +101,8 @@ _PART = _object(
         "accrued_through": {"type": ["string", "null"], "format": "date"},
     }
 )
-_ELIGIBILITY = _object(
-    {
-        "require_current": {"type": "boolean"},
-        "min_remaining_days": {"type": "integer", "minimum": 0, "maximum": 3660},
-        "max_borrower_share": {"type": "string", "examples": ["0.2"]},
-    },
-    ["require_current", "min_remaining_days", "max_borrower_share"],
-)
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "AbsPoolRequest": _object(
-        {
-            "pool_id": {"type": "string", "maxLength": 64},
-            "coupon_rate": {"type": "string", "examples": ["0.045"]},
-            "revolving_until": {"type": "string", "format": "date"},
-            "eligibility": _ELIGIBILITY,
-        },
-        ["pool_id", "coupon_rate", "revolving_until", "eligibility"],
-    ),
-    "AbsPool": _object(
-        {
-            "pool_id": {"type": "string"},
-            "coupon_rate": {"type": "string"},
-            "revolving_until": {"type": "string", "format": "date"},
-            "eligibility": _ELIGIBILITY,
-            "created_on": {"type": "string", "format": "date"},
-            **{
-                name: MONEY_REF
-                for name in ("units", "cash", "principal", "units_sold", "purchases")
-            },
-            "loans": {
-                "type": "array",
-                "items": _object(
-                    {
-                        "loan_id": {"type": "string"},
-                        "borrower_id": {"type": "string"},
-                        "principal": MONEY_REF,
-                        "bought_on": {"type": "string", "format": "date"},
-                    }
-                ),
-            },
-        }
-    ),
+    **ABS_SCHEMAS,
     "MerchantFacility": _object(
         {
             "facility_id": {"type": "string"},

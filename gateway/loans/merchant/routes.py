@@ -86,7 +86,7 @@ class MerchantLendingRoutes:
         self._operations = operations
         self._clock = clock
         self._order_loans = OrderLoanRoutes(lending, payment, operations)
-        self._abs_pools = AbsPoolRoutes(lending.client)
+        self._abs_pools = AbsPoolRoutes(lending, operations, clock)
 
     def routes(self) -> list[Route]:
         merchant = route_factory(

@@ -32,6 +32,7 @@ from colony.loan.v1 import merchant_lending_pb2 as mpb
 from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.clients.withholding import WithholdingClient
 from gateway.edge.representations import money_to_proto
+from gateway.loans.merchant.abs_sagas import AbsSagas, abs_sagas
 from gateway.loans.merchant.funding import FundingAccounts, funding_saga
 from gateway.loans.merchant.ledger import (
     DRAW_KEY_PREFIX,
@@ -296,9 +297,10 @@ class MerchantSagas:
     repayment: SagaDefinition
     order_loan: SagaDefinition
     funding: SagaDefinition
+    abs: AbsSagas
 
     def all(self) -> tuple[SagaDefinition, ...]:
-        return (self.payout, self.repayment, self.order_loan, self.funding)
+        return (self.payout, self.repayment, self.order_loan, self.funding, *self.abs.all())
 
 
 def merchant_lending_sagas(
@@ -312,4 +314,5 @@ def merchant_lending_sagas(
         repayment_saga(lending, ledger),
         order_loan_saga(lending, withholding, ledger),
         funding_saga(lending, ledger.payment, funding),
+        abs_sagas(lending, ledger),
     )

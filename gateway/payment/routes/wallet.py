@@ -32,6 +32,7 @@ from gateway.clients import (
     ServiceFault,
     WealthClient,
 )
+from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.credit.overview import WALLET_CREDIT_SCHEMA, score_summary
 from gateway.edge.authentication import CALLER
 from gateway.edge.identities import AccountType
@@ -47,6 +48,7 @@ from gateway.edge.representations import (
 )
 from gateway.edge.routing import AuthScheme, Route
 from gateway.insurance.overview import WALLET_INSURANCE_SCHEMA, insurance_summary
+from gateway.loans.merchant.abs_overview import WALLET_ABS_SCHEMA, abs_summary
 from gateway.loans.overview import WALLET_LOANS_SCHEMA, loans_summary
 from gateway.loans.statement import SagaReader, statement_response
 from gateway.wealth.positions import position_value_fen
@@ -99,11 +101,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "credit": schema_ref("WalletCredit"),
             "loans": schema_ref("WalletLoans"),
             "insurance": schema_ref("WalletInsurance"),
+            "abs": schema_ref("WalletAbs"),
         },
     },
     "WalletCredit": WALLET_CREDIT_SCHEMA,
     "WalletLoans": WALLET_LOANS_SCHEMA,
     "WalletInsurance": WALLET_INSURANCE_SCHEMA,
+    "WalletAbs": WALLET_ABS_SCHEMA,
     "WalletWealth": {
         "type": "object",
         "required": ["yuebao", "fixed_term_total", "fund_positions_value"],
@@ -228,6 +232,7 @@ class WalletRoutes:
         insurance: InsuranceClient | None = None,
         *,
         saga_of: SagaReader | None = None,
+        lending: MerchantLendingClient | None = None,
     ) -> None:
         self._payment = payment
         self._wealth = wealth
@@ -235,6 +240,7 @@ class WalletRoutes:
         self._loan = loan
         self._insurance = insurance
         self._saga_of = saga_of
+        self._lending = lending
 
     def routes(self) -> list[Route]:
         return [
@@ -267,7 +273,7 @@ class WalletRoutes:
         caller = request[CALLER]
         account_id = caller.account_id
         scored = caller.account_type is AccountType.PERSONAL  # merchants are never scored
-        account, wealth, credit, loans, insurance = await asyncio.gather(
+        account, wealth, credit, loans, insurance, abs_units = await asyncio.gather(
             self._payment.get_account(account_id),
             _or_none("wealth holdings", self._wealth_holdings(account_id)),
             _or_none("credit score", score_summary(self._credit, account_id) if scored else None),
@@ -275,6 +281,12 @@ class WalletRoutes:
             _or_none(
                 "insurance",
                 insurance_summary(self._insurance, account_id) if self._insurance else None,
+            ),
+            _or_none(
+                "ABS holdings",
+                abs_summary(self._lending, account_id)
+                if scored and self._lending is not None
+                else None,
             ),
         )
         overview = wallet_json(account)
@@ -286,6 +298,8 @@ class WalletRoutes:
             overview["loans"] = loans
         if insurance is not None:
             overview["insurance"] = insurance
+        if abs_units is not None:
+            overview["abs"] = abs_units
         return json_response(overview)
 
     async def _wealth_holdings(self, account_id: str) -> dict[str, Any]:

@@ -31,6 +31,12 @@ from decimal import ROUND_DOWN, Decimal
 from chassis.errors import FailedPrecondition, InvalidArgument
 
 DAYS_PER_YEAR = 365
+POOL_ACCOUNT_PREFIX = "platform:loan:abs:"
+
+
+def pool_account_id(pool_id: str) -> str:
+    """The pool's cash in the payment ledger (the gateway opens and moves it)."""
+    return POOL_ACCOUNT_PREFIX + pool_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,13 @@
-"""ABS pool RPCs (abs_pool.py holds the rules): create a pool, record units sold, buy the
-eligible loans, the pool and its report. Every change is keyed and written with the funding
-document claimed, so a purchase and a disbursement never race past the capacity."""
+"""ABS pool RPCs (abs_pool.py holds the rules, abs_investors.py the investors' shares):
+create a pool, record units sold to an investor, buy the eligible loans, pass a period's
+collections through, the pool and its report, an investor's holdings. Every change is keyed
+and written with the funding document claimed, so a purchase and a disbursement never race
+past the capacity. No RPC moves money: the gateway's sagas post each leg in the payment
+ledger (gateway/loans/merchant/abs_sagas.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from chassis.errors import AlreadyExists, FailedPrecondition, InvalidArgument
@@ -12,12 +16,22 @@ from chassis.mongo import Session
 from chassis.wire import amount_from_proto, decimal_from_text, money_to_proto
 from colony.loan.v1 import merchant_lending_pb2 as pb
 from services.loan.huabei import require_id
+from services.loan.merchant.abs_investors import Period, buy_units, distribute, period_id_of
 from services.loan.merchant.abs_pool import (
+    Collection,
     Eligibility,
     Pool,
     buy_loans,
+    pass_through,
     require_pool_terms,
     sell_units,
+)
+from services.loan.merchant.facilities import Facility
+from services.loan.merchant.rpc_abs_wire import (
+    holding_to_proto,
+    period_to_proto,
+    pool_to_proto,
+    pooled_to_proto,
 )
 from services.loan.merchant.rpc_base import MerchantRpcBase
 from services.loan.merchant.store.abs_pools import PoolRecord
@@ -30,43 +44,16 @@ def _day(text: str, field: str) -> date:
         raise InvalidArgument(f"{field} must be YYYY-MM-DD", metadata={"field": field}) from None
 
 
-def pool_to_proto(record: PoolRecord) -> pb.AbsPool:
-    pool = record.pool
-    return pb.AbsPool(
-        pool_id=pool.pool_id,
-        coupon_rate=str(pool.coupon_rate),
-        revolving_until=pool.revolving_until.isoformat(),
-        eligibility=pb.AbsEligibility(
-            require_current=pool.rules.require_current,
-            min_remaining_days=pool.rules.min_remaining_days,
-            max_borrower_share=str(pool.rules.max_borrower_share),
-        ),
-        units=money_to_proto(pool.units_fen),
-        cash=money_to_proto(pool.cash_fen),
-        principal=money_to_proto(pool.principal_fen),
-        loans=[
-            _pooled(record, loan_id, borrower, fen)
-            for loan_id, (borrower, fen) in pool.loans.items()
-        ],
-        units_sold=money_to_proto(record.units_sold_fen),
-        purchases=money_to_proto(record.purchases_fen),
-        created_on=record.created_on.isoformat(),
-        sale_posting_ids=list(record.sale_posting_ids),
-    )
-
-
-def _pooled(record: PoolRecord, loan_id: str, borrower: str, fen: int) -> pb.AbsPooledLoan:
-    return pb.AbsPooledLoan(
-        loan_id=loan_id,
-        borrower_id=borrower,
-        principal=money_to_proto(fen),
-        bought_on=record.bought_on[loan_id].isoformat(),
+def paid_so_far(facility: Facility) -> tuple[int, int]:
+    """(interest paid, principal repaid) on both parts, ever."""
+    return (
+        facility.fixed.interest_paid_fen + facility.revolving.interest_paid_fen,
+        facility.fixed.principal_repaid_fen + facility.revolving.principal_repaid_fen,
     )
 
 
 class AbsPoolsRpc(MerchantRpcBase):
-    """ABS pools, the service side (the investors' wallet money and the pass-through of
-    collections are the gateway's, not served yet: docs/loans.md)."""
+    """ABS pools, the service side (the money is the gateway's: docs/loans.md)."""
 
     async def CreateAbsPool(
         self, request: pb.CreateAbsPoolRequest, context: Context
@@ -102,19 +89,22 @@ class AbsPoolsRpc(MerchantRpcBase):
     ) -> pb.RecordAbsUnitsSoldResponse:
         pool_id = require_id(request.pool_id, "pool_id")
         posting_id = require_id(request.payment_posting_id, "payment_posting_id")
+        investor_id = require_id(request.investor_id, "investor_id")
         amount_fen = amount_from_proto(request.amount)
 
         async def record_sale(session: Session) -> pb.RecordAbsUnitsSoldResponse:
             record = await self._store.get_pool(pool_id, session)
             if posting_id in record.sale_posting_ids:  # the same cash recorded once
                 return pb.RecordAbsUnitsSoldResponse(pool=pool_to_proto(record))
-            sold = PoolRecord(
+            sold = replace(
+                record,
                 pool=sell_units(record.pool, amount_fen),
-                created_on=record.created_on,
                 units_sold_fen=record.units_sold_fen + amount_fen,
-                purchases_fen=record.purchases_fen,
-                bought_on=record.bought_on,
                 sale_posting_ids=(*record.sale_posting_ids, posting_id),
+                holdings={
+                    **record.holdings,
+                    investor_id: buy_units(record.holdings, investor_id, amount_fen),
+                },
             )
             await self._store.save_pool(session, sold)
             message = pool_to_proto(sold)
@@ -125,6 +115,27 @@ class AbsPoolsRpc(MerchantRpcBase):
             "record-abs-units-sold", request, pb.RecordAbsUnitsSoldResponse, record_sale
         )
 
+    def _require_revolving(self, record: PoolRecord, today: date) -> None:
+        if today > record.pool.revolving_until:
+            raise FailedPrecondition(
+                f"pool {record.pool.pool_id} buys no more loans after its revolving period",
+                reason="POOL_NOT_REVOLVING",
+                metadata={"revolving_until": record.pool.revolving_until.isoformat()},
+            )
+
+    async def _seen(
+        self, record: PoolRecord, pool: Pool, session: Session
+    ) -> dict[str, tuple[int, int]]:
+        """What each loan the pool holds had paid by now (new loans: from today)."""
+        new = [loan_id for loan_id in pool.loans if loan_id not in record.seen]
+        facilities = await self._store.facilities_by_id(new, session) if new else {}
+        return {
+            loan_id: record.seen[loan_id]
+            if loan_id in record.seen
+            else paid_so_far(facilities[loan_id])
+            for loan_id in pool.loans
+        }
+
     async def BuyAbsLoans(
         self, request: pb.BuyAbsLoansRequest, context: Context
     ) -> pb.BuyAbsLoansResponse:
@@ -134,36 +145,108 @@ class AbsPoolsRpc(MerchantRpcBase):
             today = self._today()
             await self._store.claim_capacity(session)  # one purchase or payout at a time
             record = await self._store.get_pool(pool_id, session)
-            if today > record.pool.revolving_until:
-                raise FailedPrecondition(
-                    f"pool {pool_id} buys no more loans after its revolving period",
-                    reason="POOL_NOT_REVOLVING",
-                    metadata={"revolving_until": record.pool.revolving_until.isoformat()},
-                )
+            self._require_revolving(record, today)
             candidates = await self._store.abs_candidates(today, session)
             pool, bought = buy_loans(record.pool, candidates, today)
             spent = sum(candidate.principal_fen for candidate in bought)
-            after = PoolRecord(
+            after = replace(
+                record,
                 pool=pool,
-                created_on=record.created_on,
-                units_sold_fen=record.units_sold_fen,
                 purchases_fen=record.purchases_fen + spent,
                 bought_on={**record.bought_on, **{c.loan_id: today for c in bought}},
-                sale_posting_ids=record.sale_posting_ids,
+                seen=await self._seen(record, pool, session),
             )
             await self._store.save_pool(session, after)
             message = pool_to_proto(after)
             response = pb.BuyAbsLoansResponse(
                 pool=message,
-                bought=[_pooled(after, c.loan_id, c.borrower_id, c.principal_fen) for c in bought],
+                bought=[
+                    pooled_to_proto(after, c.loan_id, c.borrower_id, c.principal_fen)
+                    for c in bought
+                ],
+                spent=money_to_proto(spent),
             )
             await self._events.append(session, "loan.abs.loans_bought", pool_id, response)
             return response
 
         return await self._idempotent("buy-abs-loans", request, pb.BuyAbsLoansResponse, buy)
 
+    async def PassThroughAbsPool(
+        self, request: pb.PassThroughAbsPoolRequest, context: Context
+    ) -> pb.PassThroughAbsPoolResponse:
+        pool_id = require_id(request.pool_id, "pool_id")
+
+        async def run(session: Session) -> pb.PassThroughAbsPoolResponse:
+            today = self._today()
+            await self._store.claim_capacity(session)  # purchases race payouts otherwise
+            record = await self._store.get_pool(pool_id, session)
+            start = record.last_period_end
+            if today <= start:
+                raise FailedPrecondition(
+                    f"pool {pool_id}'s last period ends {start.isoformat()}",
+                    reason="POOL_PERIOD_NOT_OVER",
+                    metadata={"last_period_end": start.isoformat()},
+                )
+            held = record.pool.loans
+            facilities = await self._store.facilities_by_id(list(held), session)
+            collections = []
+            for loan_id, (_, principal_fen) in held.items():
+                facility = facilities[loan_id]
+                interest_before, principal_before = record.seen.get(loan_id, (0, 0))
+                interest_now, principal_now = paid_so_far(facility)
+                collections.append(
+                    Collection(
+                        loan_id,
+                        interest_fen=interest_now - interest_before,
+                        principal_fen=min(principal_now - principal_before, principal_fen),
+                        defaulted=facility.overdue_on(today),
+                    )
+                )
+            revolving = today <= record.pool.revolving_until
+            candidates = await self._store.abs_candidates(today, session) if revolving else []
+            pool, report = pass_through(
+                record.pool,
+                collections,
+                candidates,
+                period_days=(today - start).days,
+                today=today,
+            )
+            holdings, shares = distribute(
+                record.holdings, report.investor_interest_fen, report.principal_returned_fen
+            )
+            paid_now = {loan_id: paid_so_far(f) for loan_id, f in facilities.items()}
+            period = Period(period_id_of(pool_id, today), start, today, report, shares)
+            after = replace(
+                record,
+                pool=pool,
+                purchases_fen=record.purchases_fen + report.purchases_fen,
+                bought_on={loan_id: record.bought_on.get(loan_id, today) for loan_id in pool.loans},
+                seen=await self._seen(replace(record, seen=paid_now), pool, session),
+                holdings=holdings,
+                periods=(*record.periods, period),
+            )
+            await self._store.save_pool(session, after)
+            response = pb.PassThroughAbsPoolResponse(
+                pool=pool_to_proto(after), period=period_to_proto(period)
+            )
+            await self._events.append(session, "loan.abs.passed_through", pool_id, response)
+            return response
+
+        return await self._idempotent(
+            "pass-through-abs-pool", request, pb.PassThroughAbsPoolResponse, run
+        )
+
     async def GetAbsPool(
         self, request: pb.GetAbsPoolRequest, context: Context
     ) -> pb.GetAbsPoolResponse:
         record = await self._store.get_pool(require_id(request.pool_id, "pool_id"))
         return pb.GetAbsPoolResponse(pool=pool_to_proto(record))
+
+    async def ListAbsHoldings(
+        self, request: pb.ListAbsHoldingsRequest, context: Context
+    ) -> pb.ListAbsHoldingsResponse:
+        investor_id = require_id(request.investor_id, "investor_id")
+        records = await self._store.pools_of_investor(investor_id)
+        return pb.ListAbsHoldingsResponse(
+            holdings=[holding_to_proto(r, r.holdings[investor_id]) for r in records]
+        )

@@ -2033,12 +2033,19 @@ class AbsPool(_message.Message):
     PURCHASES_FIELD_NUMBER: _builtins.int
     CREATED_ON_FIELD_NUMBER: _builtins.int
     SALE_POSTING_IDS_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    HOLDINGS_FIELD_NUMBER: _builtins.int
+    PERIODS_FIELD_NUMBER: _builtins.int
     pool_id: _builtins.str
     coupon_rate: _builtins.str
     """Annual, simple, a decimal string."""
     revolving_until: _builtins.str
     """YYYY-MM-DD: the last day the pool buys loans."""
     created_on: _builtins.str
+    account_id: _builtins.str
+    """The pool's cash in the payment ledger ("platform:loan:abs:<pool_id>"): at rest its
+    balance is cash.
+    """
     @_builtins.property
     def eligibility(self) -> Global___AbsEligibility: ...
     @_builtins.property
@@ -2057,6 +2064,12 @@ class AbsPool(_message.Message):
     def purchases(self) -> _money_pb2.Money: ...
     @_builtins.property
     def sale_posting_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def holdings(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsHolding]: ...
+    @_builtins.property
+    def periods(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsPeriod]:
+        """Oldest first: every fen collected and where it went."""
+
     def __init__(
         self,
         *,
@@ -2072,14 +2085,168 @@ class AbsPool(_message.Message):
         purchases: _money_pb2.Money | None = ...,
         created_on: _builtins.str = ...,
         sale_posting_ids: _abc.Iterable[_builtins.str] | None = ...,
+        account_id: _builtins.str = ...,
+        holdings: _abc.Iterable[Global___AbsHolding] | None = ...,
+        periods: _abc.Iterable[Global___AbsPeriod] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cash", b"cash", "eligibility", b"eligibility", "principal", b"principal", "purchases", b"purchases", "units", b"units", "units_sold", b"units_sold"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cash", b"cash", "coupon_rate", b"coupon_rate", "created_on", b"created_on", "eligibility", b"eligibility", "loans", b"loans", "pool_id", b"pool_id", "principal", b"principal", "purchases", b"purchases", "revolving_until", b"revolving_until", "sale_posting_ids", b"sale_posting_ids", "units", b"units", "units_sold", b"units_sold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "cash", b"cash", "coupon_rate", b"coupon_rate", "created_on", b"created_on", "eligibility", b"eligibility", "holdings", b"holdings", "loans", b"loans", "periods", b"periods", "pool_id", b"pool_id", "principal", b"principal", "purchases", b"purchases", "revolving_until", b"revolving_until", "sale_posting_ids", b"sale_posting_ids", "units", b"units", "units_sold", b"units_sold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AbsPool: _TypeAlias = AbsPool  # noqa: Y015
+
+@_typing.final
+class AbsHolding(_message.Message):
+    """An investor's units in a pool (1 unit = 1 fen of principal)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    INVESTOR_ID_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    BOUGHT_FIELD_NUMBER: _builtins.int
+    INTEREST_RECEIVED_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_RETURNED_FIELD_NUMBER: _builtins.int
+    COUPON_RATE_FIELD_NUMBER: _builtins.int
+    pool_id: _builtins.str
+    investor_id: _builtins.str
+    coupon_rate: _builtins.str
+    @_builtins.property
+    def units(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def bought(self) -> _money_pb2.Money:
+        """Every fen the investor paid for units."""
+
+    @_builtins.property
+    def interest_received(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def principal_returned(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        pool_id: _builtins.str = ...,
+        investor_id: _builtins.str = ...,
+        units: _money_pb2.Money | None = ...,
+        bought: _money_pb2.Money | None = ...,
+        interest_received: _money_pb2.Money | None = ...,
+        principal_returned: _money_pb2.Money | None = ...,
+        coupon_rate: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bought", b"bought", "interest_received", b"interest_received", "principal_returned", b"principal_returned", "units", b"units"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought", b"bought", "coupon_rate", b"coupon_rate", "interest_received", b"interest_received", "investor_id", b"investor_id", "pool_id", b"pool_id", "principal_returned", b"principal_returned", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbsHolding: _TypeAlias = AbsHolding  # noqa: Y015
+
+@_typing.final
+class AbsPeriodShare(_message.Message):
+    """What one investor receives of a period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVESTOR_ID_FIELD_NUMBER: _builtins.int
+    INTEREST_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_RETURNED_FIELD_NUMBER: _builtins.int
+    investor_id: _builtins.str
+    @_builtins.property
+    def interest(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def principal_returned(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        investor_id: _builtins.str = ...,
+        interest: _money_pb2.Money | None = ...,
+        principal_returned: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interest", b"interest", "principal_returned", b"principal_returned"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interest", b"interest", "investor_id", b"investor_id", "principal_returned", b"principal_returned"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbsPeriodShare: _TypeAlias = AbsPeriodShare  # noqa: Y015
+
+@_typing.final
+class AbsPeriod(_message.Message):
+    """One period of a pool: carried_in + interest_collected + principal_collected =
+    investor_interest + excess_spread + purchases + principal_returned + carried_out.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    PERIOD_END_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    CARRIED_IN_FIELD_NUMBER: _builtins.int
+    INTEREST_COLLECTED_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_COLLECTED_FIELD_NUMBER: _builtins.int
+    INVESTOR_INTEREST_FIELD_NUMBER: _builtins.int
+    EXCESS_SPREAD_FIELD_NUMBER: _builtins.int
+    PURCHASES_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_RETURNED_FIELD_NUMBER: _builtins.int
+    CARRIED_OUT_FIELD_NUMBER: _builtins.int
+    DEFAULTED_FIELD_NUMBER: _builtins.int
+    BOUGHT_LOAN_IDS_FIELD_NUMBER: _builtins.int
+    SHARES_FIELD_NUMBER: _builtins.int
+    period_id: _builtins.str
+    """"<pool_id>:<period_end>": every posting of the period is keyed by it."""
+    period_start: _builtins.str
+    period_end: _builtins.str
+    days: _builtins.int
+    @_builtins.property
+    def carried_in(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def interest_collected(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def principal_collected(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def investor_interest(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def excess_spread(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def purchases(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def principal_returned(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def carried_out(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def defaulted(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def bought_loan_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsPeriodShare]: ...
+    def __init__(
+        self,
+        *,
+        period_id: _builtins.str = ...,
+        period_start: _builtins.str = ...,
+        period_end: _builtins.str = ...,
+        days: _builtins.int = ...,
+        carried_in: _money_pb2.Money | None = ...,
+        interest_collected: _money_pb2.Money | None = ...,
+        principal_collected: _money_pb2.Money | None = ...,
+        investor_interest: _money_pb2.Money | None = ...,
+        excess_spread: _money_pb2.Money | None = ...,
+        purchases: _money_pb2.Money | None = ...,
+        principal_returned: _money_pb2.Money | None = ...,
+        carried_out: _money_pb2.Money | None = ...,
+        defaulted: _money_pb2.Money | None = ...,
+        bought_loan_ids: _abc.Iterable[_builtins.str] | None = ...,
+        shares: _abc.Iterable[Global___AbsPeriodShare] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["carried_in", b"carried_in", "carried_out", b"carried_out", "defaulted", b"defaulted", "excess_spread", b"excess_spread", "interest_collected", b"interest_collected", "investor_interest", b"investor_interest", "principal_collected", b"principal_collected", "principal_returned", b"principal_returned", "purchases", b"purchases"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought_loan_ids", b"bought_loan_ids", "carried_in", b"carried_in", "carried_out", b"carried_out", "days", b"days", "defaulted", b"defaulted", "excess_spread", b"excess_spread", "interest_collected", b"interest_collected", "investor_interest", b"investor_interest", "period_end", b"period_end", "period_id", b"period_id", "period_start", b"period_start", "principal_collected", b"principal_collected", "principal_returned", b"principal_returned", "purchases", b"purchases", "shares", b"shares"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AbsPeriod: _TypeAlias = AbsPeriod  # noqa: Y015
 
 @_typing.final
 class CreateAbsPoolRequest(_message.Message):
@@ -2141,10 +2308,13 @@ class RecordAbsUnitsSoldRequest(_message.Message):
     POOL_ID_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     PAYMENT_POSTING_ID_FIELD_NUMBER: _builtins.int
+    INVESTOR_ID_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     pool_id: _builtins.str
     payment_posting_id: _builtins.str
     """The payment posting that brought the investors' cash in (once per posting)."""
+    investor_id: _builtins.str
+    """Whose units they are (the investor's account id)."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
     def __init__(
@@ -2154,10 +2324,11 @@ class RecordAbsUnitsSoldRequest(_message.Message):
         pool_id: _builtins.str = ...,
         amount: _money_pb2.Money | None = ...,
         payment_posting_id: _builtins.str = ...,
+        investor_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "idempotency_key", b"idempotency_key", "payment_posting_id", b"payment_posting_id", "pool_id", b"pool_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "idempotency_key", b"idempotency_key", "investor_id", b"investor_id", "payment_posting_id", b"payment_posting_id", "pool_id", b"pool_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2211,21 +2382,27 @@ class BuyAbsLoansResponse(_message.Message):
 
     POOL_FIELD_NUMBER: _builtins.int
     BOUGHT_FIELD_NUMBER: _builtins.int
+    SPENT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def pool(self) -> Global___AbsPool: ...
     @_builtins.property
     def bought(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsPooledLoan]:
         """The facilities bought this time."""
 
+    @_builtins.property
+    def spent(self) -> _money_pb2.Money:
+        """Their price, paid from the pool's account to the lender (platform:loan:merchant)."""
+
     def __init__(
         self,
         *,
         pool: Global___AbsPool | None = ...,
         bought: _abc.Iterable[Global___AbsPooledLoan] | None = ...,
+        spent: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool", "spent", b"spent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought", b"bought", "pool", b"pool"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought", b"bought", "pool", b"pool", "spent", b"spent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2269,3 +2446,88 @@ class GetAbsPoolResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAbsPoolResponse: _TypeAlias = GetAbsPoolResponse  # noqa: Y015
+
+@_typing.final
+class PassThroughAbsPoolRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    pool_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        pool_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "pool_id", b"pool_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PassThroughAbsPoolRequest: _TypeAlias = PassThroughAbsPoolRequest  # noqa: Y015
+
+@_typing.final
+class PassThroughAbsPoolResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pool(self) -> Global___AbsPool: ...
+    @_builtins.property
+    def period(self) -> Global___AbsPeriod: ...
+    def __init__(
+        self,
+        *,
+        pool: Global___AbsPool | None = ...,
+        period: Global___AbsPeriod | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "pool", b"pool"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["period", b"period", "pool", b"pool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PassThroughAbsPoolResponse: _TypeAlias = PassThroughAbsPoolResponse  # noqa: Y015
+
+@_typing.final
+class ListAbsHoldingsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVESTOR_ID_FIELD_NUMBER: _builtins.int
+    investor_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        investor_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["investor_id", b"investor_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAbsHoldingsRequest: _TypeAlias = ListAbsHoldingsRequest  # noqa: Y015
+
+@_typing.final
+class ListAbsHoldingsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLDINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def holdings(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsHolding]: ...
+    def __init__(
+        self,
+        *,
+        holdings: _abc.Iterable[Global___AbsHolding] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holdings", b"holdings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAbsHoldingsResponse: _TypeAlias = ListAbsHoldingsResponse  # noqa: Y015

@@ -230,6 +230,16 @@ class MerchantLendingServiceStub:
                 request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolRequest.SerializeToString,
                 response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolResponse.FromString,
                 _registered_method=True)
+        self.PassThroughAbsPool = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/PassThroughAbsPool',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.PassThroughAbsPoolRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.PassThroughAbsPoolResponse.FromString,
+                _registered_method=True)
+        self.ListAbsHoldings = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ListAbsHoldings',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantLendingServiceServicer:
@@ -502,6 +512,26 @@ class MerchantLendingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PassThroughAbsPool(self, request, context):
+        """One period's pass-through (the period ends today; it began on the last one's end, or
+        the pool's creation): each pooled facility's interest and principal paid since, the
+        coupon on the units for the period's days, pro rata to the investors by units (largest
+        remainder), the rest excess spread; principal buys eligible loans during the revolving
+        period, after it is returned to the investors pro rata. A facility overdue defaults out
+        of the pool. Nothing moves money: the gateway posts every leg keyed by the period id.
+        Refusal: POOL_PERIOD_NOT_OVER (a period already ends today).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAbsHoldings(self, request, context):
+        """An investor's units in every pool, with the interest and principal paid to them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantLendingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -674,6 +704,16 @@ def add_MerchantLendingServiceServicer_to_server(servicer, server):
                     servicer.GetAbsPool,
                     request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolRequest.FromString,
                     response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolResponse.SerializeToString,
+            ),
+            'PassThroughAbsPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.PassThroughAbsPool,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.PassThroughAbsPoolRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.PassThroughAbsPoolResponse.SerializeToString,
+            ),
+            'ListAbsHoldings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAbsHoldings,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1620,6 +1660,60 @@ class MerchantLendingService:
             '/colony.loan.v1.MerchantLendingService/GetAbsPool',
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolRequest.SerializeToString,
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.GetAbsPoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PassThroughAbsPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/PassThroughAbsPool',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.PassThroughAbsPoolRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.PassThroughAbsPoolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAbsHoldings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ListAbsHoldings',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -136,6 +136,17 @@ class MerchantLendingServiceStub:
     RecordAbsUnitsSold: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.RecordAbsUnitsSoldRequest, _merchant_lending_pb2.RecordAbsUnitsSoldResponse]
     BuyAbsLoans: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.BuyAbsLoansRequest, _merchant_lending_pb2.BuyAbsLoansResponse]
     GetAbsPool: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetAbsPoolRequest, _merchant_lending_pb2.GetAbsPoolResponse]
+    PassThroughAbsPool: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.PassThroughAbsPoolRequest, _merchant_lending_pb2.PassThroughAbsPoolResponse]
+    """One period's pass-through (the period ends today; it began on the last one's end, or
+    the pool's creation): each pooled facility's interest and principal paid since, the
+    coupon on the units for the period's days, pro rata to the investors by units (largest
+    remainder), the rest excess spread; principal buys eligible loans during the revolving
+    period, after it is returned to the investors pro rata. A facility overdue defaults out
+    of the pool. Nothing moves money: the gateway posts every leg keyed by the period id.
+    Refusal: POOL_PERIOD_NOT_OVER (a period already ends today).
+    """
+    ListAbsHoldings: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListAbsHoldingsRequest, _merchant_lending_pb2.ListAbsHoldingsResponse]
+    """An investor's units in every pool, with the interest and principal paid to them."""
 
 @_typing.type_check_only
 class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
@@ -245,6 +256,17 @@ class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
     RecordAbsUnitsSold: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.RecordAbsUnitsSoldRequest, _merchant_lending_pb2.RecordAbsUnitsSoldResponse]  # type: ignore[assignment]
     BuyAbsLoans: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.BuyAbsLoansRequest, _merchant_lending_pb2.BuyAbsLoansResponse]  # type: ignore[assignment]
     GetAbsPool: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.GetAbsPoolRequest, _merchant_lending_pb2.GetAbsPoolResponse]  # type: ignore[assignment]
+    PassThroughAbsPool: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.PassThroughAbsPoolRequest, _merchant_lending_pb2.PassThroughAbsPoolResponse]  # type: ignore[assignment]
+    """One period's pass-through (the period ends today; it began on the last one's end, or
+    the pool's creation): each pooled facility's interest and principal paid since, the
+    coupon on the units for the period's days, pro rata to the investors by units (largest
+    remainder), the rest excess spread; principal buys eligible loans during the revolving
+    period, after it is returned to the investors pro rata. A facility overdue defaults out
+    of the pool. Nothing moves money: the gateway posts every leg keyed by the period id.
+    Refusal: POOL_PERIOD_NOT_OVER (a period already ends today).
+    """
+    ListAbsHoldings: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListAbsHoldingsRequest, _merchant_lending_pb2.ListAbsHoldingsResponse]  # type: ignore[assignment]
+    """An investor's units in every pool, with the interest and principal paid to them."""
 
 class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Merchant lending and funding (DOMAIN.md §4, issue 19; docs/loans.md "Merchant lending"),
@@ -555,5 +577,28 @@ class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _merchant_lending_pb2.GetAbsPoolRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_merchant_lending_pb2.GetAbsPoolResponse, _abc.Awaitable[_merchant_lending_pb2.GetAbsPoolResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def PassThroughAbsPool(
+        self,
+        request: _merchant_lending_pb2.PassThroughAbsPoolRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.PassThroughAbsPoolResponse, _abc.Awaitable[_merchant_lending_pb2.PassThroughAbsPoolResponse]]:
+        """One period's pass-through (the period ends today; it began on the last one's end, or
+        the pool's creation): each pooled facility's interest and principal paid since, the
+        coupon on the units for the period's days, pro rata to the investors by units (largest
+        remainder), the rest excess spread; principal buys eligible loans during the revolving
+        period, after it is returned to the investors pro rata. A facility overdue defaults out
+        of the pool. Nothing moves money: the gateway posts every leg keyed by the period id.
+        Refusal: POOL_PERIOD_NOT_OVER (a period already ends today).
+        """
+
+    @_abc_1.abstractmethod
+    def ListAbsHoldings(
+        self,
+        request: _merchant_lending_pb2.ListAbsHoldingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ListAbsHoldingsResponse, _abc.Awaitable[_merchant_lending_pb2.ListAbsHoldingsResponse]]:
+        """An investor's units in every pool, with the interest and principal paid to them."""
 
 def add_MerchantLendingServiceServicer_to_server(servicer: MerchantLendingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

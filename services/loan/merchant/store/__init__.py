@@ -237,6 +237,10 @@ class MerchantLendingStore(AbsPoolStore):
             )
         return candidates
 
+    async def facilities_by_id(self, ids: list[str], session: Session) -> dict[str, Facility]:
+        cursor = self.merchant_facilities.find({"_id": {"$in": ids}}, session=session)
+        return {d["_id"]: facility_from_document(d) async for d in cursor}
+
     async def claim_capacity(self, session: Session) -> Capacity:
         """The capacity, read after writing the funding document: two transactions that
         both lend conflict on it, so the second retries and sees the first's loan."""
@@ -265,5 +269,9 @@ class MerchantLendingStore(AbsPoolStore):
             ),
             in_flight_fen=await sum_of(
                 self.merchant_steps, {"state": StepState.PENDING.value}, "amount_fen"
+            ),
+            from_pools_fen=sum(
+                pool.purchases_fen + pool.excess_spread_fen() - pool.collected_fen()
+                for pool in await self.all_pools()
             ),
         )

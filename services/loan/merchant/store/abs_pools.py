@@ -1,5 +1,8 @@
 """ABS pools (abs_pool.py) in collection ``abs_pools``: one document per pool, its loans
-embedded with the day each was bought; ``loan_ids`` (indexed) so no loan is in two pools."""
+embedded with the day each was bought (and what the facility had paid by the last pass-through,
+so the next one sees only what came since), its investors' holdings and its periods;
+``loan_ids`` (indexed) so no loan is in two pools, ``investor_ids`` (indexed) for a wallet's
+holdings."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from pymongo import ASCENDING, IndexModel
 
 from chassis.errors import NotFound
 from chassis.mongo import Document, Session
-from services.loan.merchant.abs_pool import Eligibility, Pool
+from services.loan.merchant.abs_investors import Holding, Period, Share
+from services.loan.merchant.abs_pool import Eligibility, PeriodReport, Pool
 from services.loan.merchant.store.order_loans import OrderLoanStore
 
 
@@ -25,6 +29,66 @@ class PoolRecord:
     purchases_fen: int = 0
     bought_on: dict[str, date] = field(default_factory=dict)
     sale_posting_ids: tuple[str, ...] = ()
+    # loan id → (interest paid, principal repaid) by the facility as of the last look
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    holdings: dict[str, Holding] = field(default_factory=dict)
+    periods: tuple[Period, ...] = ()
+
+    @property
+    def last_period_end(self) -> date:
+        return self.periods[-1].end if self.periods else self.created_on
+
+    def collected_fen(self) -> int:
+        return sum(period.report.collected_fen for period in self.periods)
+
+    def excess_spread_fen(self) -> int:
+        return sum(period.report.excess_spread_fen for period in self.periods)
+
+
+_REPORT_FIELDS = (
+    "carried_in_fen",
+    "interest_collected_fen",
+    "principal_collected_fen",
+    "investor_interest_fen",
+    "excess_spread_fen",
+    "purchases_fen",
+    "principal_returned_fen",
+    "carried_out_fen",
+    "defaulted_fen",
+)
+
+
+def _period_to_document(period: Period) -> Document:
+    return {
+        "period_id": period.period_id,
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        **{name: getattr(period.report, name) for name in _REPORT_FIELDS},
+        "bought": list(period.report.bought),
+        "shares": [
+            {
+                "investor_id": s.investor_id,
+                "interest_fen": s.interest_fen,
+                "returned_fen": s.returned_fen,
+            }
+            for s in period.shares
+        ],
+    }
+
+
+def _period_from_document(document: Document) -> Period:
+    return Period(
+        period_id=document["period_id"],
+        start=date.fromisoformat(document["start"]),
+        end=date.fromisoformat(document["end"]),
+        report=PeriodReport(
+            **{name: document[name] for name in _REPORT_FIELDS}, bought=tuple(document["bought"])
+        ),
+        shares=tuple(
+            Share(s["investor_id"], s["interest_fen"], s["returned_fen"])
+            for s in document["shares"]
+        ),
+    )
 
 
 def pool_to_document(record: PoolRecord) -> Document:
@@ -46,10 +110,23 @@ def pool_to_document(record: PoolRecord) -> Document:
                 "borrower_id": borrower,
                 "principal_fen": fen,
                 "bought_on": record.bought_on[loan_id].isoformat(),
+                "seen": list(record.seen.get(loan_id, (0, 0))),
             }
             for loan_id, (borrower, fen) in pool.loans.items()
         ],
         "loan_ids": list(pool.loans),
+        "holdings": [
+            {
+                "investor_id": held.investor_id,
+                "units_fen": held.units_fen,
+                "bought_fen": held.bought_fen,
+                "interest_fen": held.interest_fen,
+                "returned_fen": held.returned_fen,
+            }
+            for held in record.holdings.values()
+        ],
+        "investor_ids": sorted(record.holdings),
+        "periods": [_period_to_document(period) for period in record.periods],
         "created_on": record.created_on.isoformat(),
         "units_sold_fen": record.units_sold_fen,
         "purchases_fen": record.purchases_fen,
@@ -84,6 +161,12 @@ def pool_from_document(document: Document) -> PoolRecord:
             loan["loan_id"]: date.fromisoformat(loan["bought_on"]) for loan in document["loans"]
         },
         sale_posting_ids=tuple(document["sale_posting_ids"]),
+        seen={
+            loan["loan_id"]: (loan.get("seen", [0, 0])[0], loan.get("seen", [0, 0])[1])
+            for loan in document["loans"]
+        },
+        holdings={held["investor_id"]: Holding(**held) for held in document.get("holdings", [])},
+        periods=tuple(_period_from_document(p) for p in document.get("periods", [])),
     )
 
 
@@ -95,7 +178,9 @@ class AbsPoolStore(OrderLoanStore):
         self.abs_pools = self.database["abs_pools"]
 
     async def ensure_abs_pool_indexes(self) -> None:
-        await self.abs_pools.create_indexes([IndexModel([("loan_ids", ASCENDING)])])
+        await self.abs_pools.create_indexes(
+            [IndexModel([("loan_ids", ASCENDING)]), IndexModel([("investor_ids", ASCENDING)])]
+        )
 
     async def find_pool(self, pool_id: str, session: Session | None = None) -> PoolRecord | None:
         document = await self.abs_pools.find_one({"_id": pool_id}, session=session)
@@ -123,3 +208,10 @@ class AbsPoolStore(OrderLoanStore):
             for loan in document["loans"]:
                 held[loan["loan_id"]] = loan["principal_fen"]
         return held
+
+    async def pools_of_investor(self, investor_id: str) -> list[PoolRecord]:
+        cursor = self.abs_pools.find({"investor_ids": investor_id}).sort("_id")
+        return [pool_from_document(document) async for document in cursor]
+
+    async def all_pools(self) -> list[PoolRecord]:
+        return [pool_from_document(document) async for document in self.abs_pools.find({})]

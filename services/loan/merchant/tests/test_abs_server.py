@@ -80,13 +80,16 @@ def pool_request(pool_id: str, clock: ManualClock, **terms: str) -> pb.CreateAbs
     )
 
 
-async def sold(stub: Stub, pool_id: str, fen: int, posting_id: str) -> pb.AbsPool:
+async def sold(
+    stub: Stub, pool_id: str, fen: int, posting_id: str, investor_id: str = "investor-1"
+) -> pb.AbsPool:
     response = await stub.RecordAbsUnitsSold(
         pb.RecordAbsUnitsSoldRequest(
             idempotency_key=new_key(),
             pool_id=pool_id,
             amount=cny(fen),
             payment_posting_id=posting_id,
+            investor_id=investor_id,
         )
     )
     return response.pool

@@ -1,0 +1,104 @@
+"""ABS investors (abs_pool.py holds the pool's rules): who holds a pool's units, and how a
+period's investor interest and returned principal are shared among them.
+
+A share is pro rata by units, to the fen by the largest remainder: each investor gets
+amount x units / total rounded down, and the fen left over go one each to the largest
+remainders (ties by investor id), so the shares sum to the amount exactly. Returned
+principal reduces each investor's units by their share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+
+from chassis.errors import FailedPrecondition, InvalidArgument
+from services.loan.merchant.abs_pool import PeriodReport
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """One investor's units in one pool (1 unit = 1 fen of principal)."""
+
+    investor_id: str
+    units_fen: int = 0
+    bought_fen: int = 0
+    interest_fen: int = 0
+    returned_fen: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    investor_id: str
+    interest_fen: int
+    returned_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One pass-through: its dates, the waterfall's figures and each investor's share."""
+
+    period_id: str
+    start: date
+    end: date
+    report: PeriodReport
+    shares: tuple[Share, ...]
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+
+def period_id_of(pool_id: str, end: date) -> str:
+    return f"{pool_id}:{end.isoformat()}"
+
+
+def split_pro_rata(amount_fen: int, weights: Mapping[str, int]) -> dict[str, int]:
+    """amount split by weight, to the fen (largest remainder; ties by key)."""
+    if amount_fen < 0 or any(weight < 0 for weight in weights.values()):
+        raise InvalidArgument("amounts and weights are not negative")
+    total = sum(weights.values())
+    if amount_fen == 0:
+        return {key: 0 for key in weights}
+    if total <= 0:
+        raise FailedPrecondition("nothing to share by: no units", reason="POOL_HAS_NO_UNITS")
+    shares = {key: amount_fen * weight // total for key, weight in weights.items()}
+    left = amount_fen - sum(shares.values())
+    by_remainder = sorted(weights, key=lambda key: (-(amount_fen * weights[key] % total), key))
+    for key in by_remainder[:left]:
+        shares[key] += 1
+    return shares
+
+
+def buy_units(holdings: Mapping[str, Holding], investor_id: str, amount_fen: int) -> Holding:
+    """The investor's holding after buying amount_fen of units."""
+    held = holdings.get(investor_id, Holding(investor_id))
+    return replace(
+        held, units_fen=held.units_fen + amount_fen, bought_fen=held.bought_fen + amount_fen
+    )
+
+
+def distribute(
+    holdings: Mapping[str, Holding], interest_fen: int, returned_fen: int
+) -> tuple[dict[str, Holding], tuple[Share, ...]]:
+    """A period's investor interest and returned principal shared by units (as they were
+    before the return); the holdings after it."""
+    units = {investor: held.units_fen for investor, held in holdings.items()}
+    interest = split_pro_rata(interest_fen, units)
+    returned = split_pro_rata(returned_fen, units)
+    after = {
+        investor: replace(
+            held,
+            units_fen=held.units_fen - returned[investor],
+            interest_fen=held.interest_fen + interest[investor],
+            returned_fen=held.returned_fen + returned[investor],
+        )
+        for investor, held in holdings.items()
+    }
+    shares = tuple(
+        Share(investor, interest[investor], returned[investor])
+        for investor in sorted(holdings)
+        if interest[investor] or returned[investor]
+    )
+    return after, shares
