@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from grpc_health.v1 import health_pb2
 
 from chassis.clock import Clock, SystemClock
+from chassis.event_loop import loop_factory
 from chassis.grpc_server import GrpcService
 from chassis.mongo import MongoClient, create_client, ping
 from chassis.settings import ServiceSettings
@@ -71,4 +72,5 @@ def run_service(service_name: str, build: BuildService) -> None:
     configure_logging(settings.telemetry)
     configure_tracing(settings.telemetry, instrument_grpc_server=True)
     configure_metrics(settings.telemetry, settings.grpc_host)
-    asyncio.run(_serve(settings, build))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(_serve(settings, build))

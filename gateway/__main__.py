@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from chassis.clock import SystemClock
+from chassis.event_loop import loop_factory
 from chassis.mongo import create_client
 from chassis.runtime import DATABASE_WAIT_SECONDS_MAX, wait_for_database
 from chassis.telemetry import configure_logging, configure_metrics, configure_tracing
@@ -65,6 +66,7 @@ def main() -> None:
         port=settings.port,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
         print=None,
+        loop=loop_factory()(),
     )
 
 
