@@ -247,6 +247,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """An ABS pool with this id exists (created under another idempotency key)."""
     ERROR_REASON_POOL_NOT_REVOLVING: _ErrorReason.ValueType  # 109
     """The ABS pool's revolving period is over: it buys no more loans (its end in metadata)."""
+    ERROR_REASON_POOL_PERIOD_NOT_OVER: _ErrorReason.ValueType  # 110
+    """The ABS pool's last period ends today (or later): nothing to pass through yet."""
+    ERROR_REASON_POOL_CLOSED: _ErrorReason.ValueType  # 111
+    """The ABS pool sells no units after its revolving period (its end in metadata)."""
+    ERROR_REASON_POOL_HAS_NO_UNITS: _ErrorReason.ValueType  # 112
+    """An ABS pool with money to share among investors has no units."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -480,4 +486,10 @@ ERROR_REASON_POOL_EXISTS: ErrorReason.ValueType  # 108
 """An ABS pool with this id exists (created under another idempotency key)."""
 ERROR_REASON_POOL_NOT_REVOLVING: ErrorReason.ValueType  # 109
 """The ABS pool's revolving period is over: it buys no more loans (its end in metadata)."""
+ERROR_REASON_POOL_PERIOD_NOT_OVER: ErrorReason.ValueType  # 110
+"""The ABS pool's last period ends today (or later): nothing to pass through yet."""
+ERROR_REASON_POOL_CLOSED: ErrorReason.ValueType  # 111
+"""The ABS pool sells no units after its revolving period (its end in metadata)."""
+ERROR_REASON_POOL_HAS_NO_UNITS: ErrorReason.ValueType  # 112
+"""An ABS pool with money to share among investors has no units."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
