@@ -43,6 +43,10 @@ REQUEST_TIMEOUT_SECONDS = 15.0
 CATALOG_TIMEOUT_SECONDS = 120.0
 GATEWAY_URL_DEFAULT = "http://127.0.0.1:8080"
 WEALTH_CATALOG_PATH = "/v1/admin/wealth/demo-catalog"
+LOAN_FUNDING_PATH = "/v1/admin/loans/funding"
+# The loan business's capital, paid in by the demo operator: loans (cash loans, merchant
+# facilities, order loans) are lent within capital + allowed bank borrowing.
+DEMO_LOAN_CAPITAL_FEN = 10_000_000_00
 # The verification code in a (fake) SMS: its one run of six digits.
 SMS_CODE = re.compile(r"\b\d{6}\b")
 
@@ -126,7 +130,35 @@ async def load_demo_data(
             if grant_operator is not None:
                 await grant_operator(operators[0].phone)
             await _load_wealth_catalog(session, operators[0])
+            await _fund_loan_business(session, operators[0])
         return logins
+
+
+async def _fund_loan_business(session: aiohttp.ClientSession, operator: DemoUser) -> None:
+    """Capital for the loan business, once (a fixed key; skipped when some is paid in)."""
+    try:
+        token = await _log_in(session, operator)
+        async with session.get(
+            LOAN_FUNDING_PATH, headers={"Authorization": f"Bearer {token}"}
+        ) as response:
+            if response.status == 404:
+                return  # a gateway without the loan line
+            if response.status != 200:
+                problem = await _problem(response)
+                raise DemoDataError(f"GET {LOAN_FUNDING_PATH}: {_describe(response, problem)}")
+            if (await response.json())["capital"]["amount_fen"] > 0:
+                return
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "demo-loan-capital"}
+        async with session.post(
+            f"{LOAN_FUNDING_PATH}/capital",
+            json={"amount_fen": DEMO_LOAN_CAPITAL_FEN},
+            headers=headers,
+        ) as response:
+            if response.status not in (201, 202):
+                problem = await _problem(response)
+                raise DemoDataError(f"paying in loan capital: {_describe(response, problem)}")
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise DemoDataError(f"loan capital: {type(error).__name__}: {error}") from error
 
 
 async def _load_wealth_catalog(session: aiohttp.ClientSession, operator: DemoUser) -> None:

@@ -98,6 +98,9 @@ async def test_every_money_moving_route_requires_an_idempotency_key(
         "/v1/admin/loans/funding/borrowing-repayments",
         "/v1/admin/loans/merchant-credit-policy",
         "/v1/admin/loans/abs-pools",
+        "/v1/admin/loans/abs-pools/{pool_id}/purchases",
+        "/v1/admin/loans/abs-pools/{pool_id}/pass-through",
+        "/v1/abs-pools/{pool_id}/units",
         "/v1/admin/merchants/{merchant_id}/store-freeze",
     }
     for method, path in keyed_operations:

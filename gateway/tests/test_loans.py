@@ -25,6 +25,7 @@ from chassis.mongo import MongoClient
 from conftest import service_settings
 from gateway.clients import ServiceChannels
 from gateway.tests.conftest import User, balance_fen, problem_of, top_up
+from gateway.tests.lending_support import fund_lending
 from gateway.tests.saga_support import new_key
 from gateway.tests.test_credit import OPENED_SCORE, score_when
 from gateway.tests.test_retail_payments import WATER_BILLER, water_reference
@@ -52,6 +53,12 @@ def service_addresses(loan_service_addresses: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def books(channels: ServiceChannels, mongo_client: MongoClient, database_name: str) -> Books:
     return Books.of(channels, mongo_client, database_name, loans=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def lending_capital(gateway: Client, operator: User) -> None:
+    """Cash loans are lent within the loan business's capital (docs/loans.md "Funding")."""
+    await fund_lending(gateway, operator)
 
 
 @pytest.fixture(scope="module")

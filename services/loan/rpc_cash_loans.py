@@ -11,12 +11,15 @@ from chassis.wire import amount_from_proto, next_page, page_size_of
 from colony.loan.v1 import loan_pb2 as pb
 from services.loan.cash_loans import (
     CashLoan,
+    CashLoanState,
     accrue_loan,
     cancel_cash_loan,
     decide_cash_loan,
     disburse,
 )
 from services.loan.huabei import require_id
+from services.loan.merchant.funding import require_capacity
+from services.loan.merchant.store import MerchantLendingStore
 from services.loan.rpc_base import LoanRpcBase
 from services.loan.wire import METHOD_FROM_PROTO, advice_from_proto, cash_loan_to_proto
 
@@ -48,6 +51,11 @@ class CashLoansRpc(LoanRpcBase):
                 overdue=await self._store.borrower_overdue(borrower_id, session),
                 now=self._clock.now(),
             )
+            if loan.state is CashLoanState.PENDING_DISBURSEMENT:
+                # Lent from the loan business's capital: within capital + allowed borrowing
+                # (docs/loans.md "Funding"); a refusal stores nothing.
+                lending = MerchantLendingStore(self._store.database)
+                require_capacity(await lending.claim_capacity(session), amount_fen)
             return await self._store_loan(session, loan, "loan.cash_loan.decided")
 
         async with self._borrower_locks.hold([borrower_id]):

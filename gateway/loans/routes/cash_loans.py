@@ -72,7 +72,11 @@ class CashLoanRoutes:
                 other_responses=OPERATION_RESPONSES,
                 problems={
                     HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT", "INVALID_AMOUNT"),
-                    HTTPStatus.UNPROCESSABLE_ENTITY: ("BELOW_MINIMUM", "FAILED_PRECONDITION"),
+                    HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "BELOW_MINIMUM",
+                        "FAILED_PRECONDITION",
+                        "LENDING_CAPACITY",
+                    ),
                     **unavailable,
                 },
             ),

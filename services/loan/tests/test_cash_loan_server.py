@@ -6,12 +6,18 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import grpc
+import pytest
+
 from colony.loan.v1 import loan_pb2 as pb
+from colony.loan.v1 import merchant_lending_pb2 as mpb
+from colony.loan.v1 import merchant_lending_pb2_grpc
 from services.loan.tests.support import (
     RunningLoan,
     advice,
     assert_books_clean,
     cny,
+    error_info,
     events_of,
     move_to,
     new_borrower,
@@ -21,6 +27,15 @@ from services.loan.tests.support import (
 )
 
 CASH = pb.REPAYMENT_TARGET_CASH_LOAN
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def capital(loan: RunningLoan) -> None:
+    """Cash loans are lent from capital: 1,000,000 yuan paid in (capacity for them all)."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{loan.service.port}") as channel:
+        await merchant_lending_pb2_grpc.MerchantLendingServiceStub(channel).PayInCapital(
+            mpb.PayInCapitalRequest(idempotency_key=new_key(), amount=cny(100_000_000))
+        )
 
 
 async def apply(
@@ -99,3 +114,46 @@ async def test_the_decision_comes_back_in_under_a_second(loan: RunningLoan) -> N
             pb.CASH_LOAN_STATE_DECLINED,
         )
     assert slowest < 1.0, f"the slowest decision took {slowest:.3f} s"
+
+
+async def test_a_loan_beyond_the_lending_capacity_is_refused_and_stores_nothing(
+    loan: RunningLoan,
+) -> None:
+    """Capacity = capital + bank borrowing; a cash loan that would take the principal lent
+    beyond it is LENDING_CAPACITY (the figures in metadata); exactly up to it passes."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{loan.service.port}") as channel:
+        merchant = merchant_lending_pb2_grpc.MerchantLendingServiceStub(channel)
+        available = (
+            await merchant.GetLendingCapacity(mpb.GetLendingCapacityRequest())
+        ).capacity.available.amount_fen
+        # Fill all but 1,000,000 fen with loans of 1,500,000 (each its own borrower).
+        while available > 1_000_000:
+            fen = min(1_500_000, available - 1_000_000)
+            assert (await apply(loan, new_borrower(), fen)).state == (
+                pb.CASH_LOAN_STATE_PENDING_DISBURSEMENT
+            )
+            available -= fen
+        borrower = new_borrower()
+        loan_id = f"cl-{new_key()}"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await loan.stub.ApplyCashLoan(
+                pb.ApplyCashLoanRequest(
+                    idempotency_key=new_key(),
+                    loan_id=loan_id,
+                    borrower_id=borrower,
+                    amount=cny(1_000_001),
+                    term_months=12,
+                    method=pb.REPAYMENT_METHOD_BY_DAY,
+                    advice=advice(borrower),
+                )
+            )
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        info = error_info(refused.value)
+        assert (info.reason, info.metadata["available_fen"]) == ("LENDING_CAPACITY", "1000000")
+        with pytest.raises(grpc.aio.AioRpcError):
+            await loan.stub.GetCashLoan(pb.GetCashLoanRequest(loan_id=loan_id))
+        assert (await apply(loan, borrower, 1_000_000)).state == (
+            pb.CASH_LOAN_STATE_PENDING_DISBURSEMENT
+        )
+        left = (await merchant.GetLendingCapacity(mpb.GetLendingCapacityRequest())).capacity
+        assert left.available.amount_fen == 0
