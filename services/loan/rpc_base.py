@@ -21,26 +21,21 @@ from services.loan.huabei import HuabeiLine, huabei_account_id
 from services.loan.portfolio import Product
 from services.loan.repayments import Repayment
 from services.loan.store import LoanStore
+from services.loan.store.collections import LoanCollections
 from services.loan.wire import delinquency_changed_to_proto, repayment_report
 
 ResponseT = TypeVar("ResponseT", bound=Message)
 
 
-class LoanRpcBase:
-    """State and helpers shared by the LoanService RPC groups (mixed into one servicer)."""
+class KeyedRpcBase:
+    """What both of the loan process's services (LoanService and MerchantLendingService)
+    give their RPC groups: the clock and business date, the event log, and keyed changes."""
 
-    def __init__(
-        self, client: MongoClient, store: LoanStore, clock: Clock, feed: OutboxFeed
-    ) -> None:
+    def __init__(self, client: MongoClient, clock: Clock, collections: LoanCollections) -> None:
         self._client = client
-        self._store = store
         self._clock = clock
-        self._feed = feed
-        self._events = EventLog(store.outbox, clock)
-        self._idempotency = IdempotencyStore(store.idempotency, clock)
-        # Requests on one borrower's line queue here instead of conflicting in MongoDB; the
-        # guarded updates still decide across processes (chassis.keyed_lock).
-        self._borrower_locks = KeyedLock()
+        self._events = EventLog(collections.outbox, clock)
+        self._idempotency = IdempotencyStore(collections.idempotency, clock)
 
     def _today(self) -> date:
         """Today's business date (the calendar date in China Standard Time)."""
@@ -61,6 +56,20 @@ class LoanRpcBase:
             response_type=response_type,
             operation=operation,
         )
+
+
+class LoanRpcBase(KeyedRpcBase):
+    """State and helpers shared by the LoanService RPC groups (mixed into one servicer)."""
+
+    def __init__(
+        self, client: MongoClient, store: LoanStore, clock: Clock, feed: OutboxFeed
+    ) -> None:
+        super().__init__(client, clock, store)
+        self._store = store
+        self._feed = feed
+        # Requests on one borrower's line queue here instead of conflicting in MongoDB; the
+        # guarded updates still decide across processes (chassis.keyed_lock).
+        self._borrower_locks = KeyedLock()
 
     async def _huabei_day(self, session: Session, line: HuabeiLine, day: date) -> HuabeiDay:
         """The line's bills accrued to day (not saved)."""

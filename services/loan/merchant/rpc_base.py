@@ -1,47 +1,18 @@
-"""What the merchant lending RPC groups share: the store, clock, idempotency, events."""
+"""What the merchant lending RPC groups share: the loan process's keyed RPC base (clock,
+events, idempotency: services/loan/rpc_base.py) over the merchant lending store."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import date
-from typing import TypeVar
-
-from google.protobuf.message import Message
-
-from chassis.clock import Clock, business_date_of
-from chassis.idempotency import IdempotencyStore
+from chassis.clock import Clock
 from chassis.keyed_lock import KeyedLock
-from chassis.mongo import MongoClient, Session
-from chassis.outbox import EventLog
+from chassis.mongo import MongoClient
 from services.loan.merchant.store import MerchantLendingStore
+from services.loan.rpc_base import KeyedRpcBase
 
-ResponseT = TypeVar("ResponseT", bound=Message)
 
-
-class MerchantRpcBase:
+class MerchantRpcBase(KeyedRpcBase):
     def __init__(self, client: MongoClient, store: MerchantLendingStore, clock: Clock) -> None:
-        self._client = client
+        super().__init__(client, clock, store)
         self._store = store
-        self._clock = clock
-        self._events = EventLog(store.outbox, clock)
-        self._idempotency = IdempotencyStore(store.idempotency, clock)
         # Steps on one facility queue here instead of conflicting in MongoDB.
         self._facility_locks = KeyedLock()
-
-    def _today(self) -> date:
-        return business_date_of(self._clock.now())
-
-    async def _idempotent(
-        self,
-        scope: str,
-        request: Message,
-        response_type: type[ResponseT],
-        operation: Callable[[Session], Awaitable[ResponseT]],
-    ) -> ResponseT:
-        return await self._idempotency.run(
-            self._client,
-            scope=scope,
-            request=request,
-            response_type=response_type,
-            operation=operation,
-        )
