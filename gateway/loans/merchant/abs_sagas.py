@@ -79,17 +79,7 @@ def pool_input(*, pool_id: str) -> JsonObject:
 async def _transfer(
     ledger: MerchantLoanLedger, key: str, source: str, destination: str, *, fen: int, memo: str
 ) -> str:
-    response = await ledger.payment.platform_transfer(
-        pb.PlatformTransferRequest(
-            idempotency_key=key,
-            from_account_id=source,
-            to_account_id=destination,
-            amount=money_to_proto(Money(fen)),
-            memo=memo,
-            reference=key,
-        )
-    )
-    return response.posting.posting_id
+    return await ledger.transfer(key, source, destination, Money(fen), memo=memo, reference=key)
 
 
 def units_saga(lending: MerchantLendingClient, ledger: MerchantLoanLedger) -> SagaDefinition:
@@ -161,7 +151,6 @@ def purchase_saga(lending: MerchantLendingClient, ledger: MerchantLoanLedger) ->
         spent = int(context.results[BUY]["spent_fen"])
         if spent == 0:
             return {"posting_id": ""}
-        await ledger.ensure_account()
         source = await ensure_pool_account(ledger, context.input["pool_id"])
         posting_id = await _transfer(
             ledger,
@@ -265,7 +254,6 @@ def pass_through_saga(lending: MerchantLendingClient, ledger: MerchantLoanLedger
         }
 
     async def post(context: StepContext) -> JsonObject:
-        await ledger.ensure_account()
         pool_id = context.input["pool_id"]
         await ensure_pool_account(ledger, pool_id)
         postings = []
