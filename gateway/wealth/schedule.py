@@ -18,26 +18,23 @@ POST /v1/admin/jobs/wealth still runs any date by hand (the same idempotent job)
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import uuid
 from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from chassis.clock import Clock, business_date_of
+from gateway.scheduling import Leases, Periodic
 from gateway.wealth.jobs import WealthJobs, WealthJobsReport
 
 log = logging.getLogger("colony.gateway.wealth")
 
 CATCH_UP_DAYS = 31
-LEASE_SECONDS = 5 * 60
-RENEWALS_PER_LEASE = 3
+# A date's lease holds while it is not completed.
+NOT_COMPLETED = {"completed_at": None}
 
 
 def dates_due(today: date, last_completed: date | None) -> list[date]:
@@ -65,22 +62,20 @@ class WealthJobsSchedule:
         self._jobs = jobs
         self._collection = collection
         self._clock = clock
-        self._instance_id = instance_id
-        self._interval_seconds = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._leases = Leases(collection, clock, instance_id)
+        self._periodic = Periodic("scheduled wealth jobs", self.run_due, interval_seconds, log)
 
     def install(self, app: web.Application) -> None:
         """Run the schedule for the app's lifetime (nothing when the interval is 0)."""
-        if self._interval_seconds > 0:
-            app.on_startup.append(self._start)
-            app.on_cleanup.append(self._stop)
+        self._periodic.install(app)
 
     async def run_due(self) -> list[WealthJobsReport]:
         """One round: run every date due that this replica can claim; their reports."""
         today = business_date_of(self._clock.now())
         reports: list[WealthJobsReport] = []
         for business_date in dates_due(today, await self._last_completed()):
-            token = await self._claim(business_date)
+            # The date exists (completed, or leased by another replica): None.
+            token = await self._leases.claim(business_date.isoformat(), NOT_COMPLETED)
             if token is None:
                 break  # another replica is running it; it will go on from there
             report = await self._run_claimed(business_date, token)
@@ -91,76 +86,15 @@ class WealthJobsSchedule:
 
     async def _run_claimed(self, business_date: date, token: str) -> WealthJobsReport | None:
         """Run a claimed date, renewing its lease; None if the lease was lost meanwhile."""
-        renewer = asyncio.create_task(self._keep_lease(business_date, token))
-        try:
-            report = await self._jobs.run(business_date)
-        except BaseException:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
-            # Let the date go at once, for the next round (or another replica) to retry.
-            await asyncio.shield(self._release(business_date, token))
-            raise
-        renewer.cancel()
-        await asyncio.gather(renewer, return_exceptions=True)
-        if not await self._complete(business_date, token, report):
-            log.warning(
-                "wealth jobs lease lost before completion",
-                extra={"business_date": business_date.isoformat()},
-            )
-            return None
-        return report
+        date_id = business_date.isoformat()
 
-    async def _last_completed(self) -> date | None:
-        document = await self._collection.find_one(
-            {"completed_at": {"$ne": None}}, sort=[("_id", DESCENDING)]
-        )
-        return None if document is None else date.fromisoformat(document["_id"])
+        async def run() -> WealthJobsReport:
+            return await self._jobs.run(business_date)
 
-    async def _claim(self, business_date: date) -> str | None:
-        """Lease the date if it is not completed nor leased; the lease's token, or None."""
-        now = self._clock.now()
-        token = uuid.uuid4().hex
-        try:
-            claimed = await self._collection.find_one_and_update(
-                {
-                    "_id": business_date.isoformat(),
-                    "completed_at": None,
-                    "lease_until": {"$lte": now},
-                },
-                {
-                    "$set": {
-                        "lease_owner": self._instance_id,
-                        "lease_token": token,
-                        "lease_until": now + timedelta(seconds=LEASE_SECONDS),
-                        "started_at": now,
-                    }
-                },
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:
-            return None  # the date exists: completed, or leased by another replica
-        return token if claimed is not None else None
-
-    async def _keep_lease(self, business_date: date, token: str) -> None:
-        while True:
-            await asyncio.sleep(LEASE_SECONDS / RENEWALS_PER_LEASE)
-            result = await self._collection.update_one(
-                {"_id": business_date.isoformat(), "lease_token": token, "completed_at": None},
-                {"$set": {"lease_until": self._clock.now() + timedelta(seconds=LEASE_SECONDS)}},
-            )
-            if not result.matched_count:
-                return  # taken over: completing will say so
-
-    async def _release(self, business_date: date, token: str) -> None:
-        await self._collection.update_one(
-            {"_id": business_date.isoformat(), "lease_token": token, "completed_at": None},
-            {"$set": {"lease_until": self._clock.now()}},
-        )
-
-    async def _complete(self, business_date: date, token: str, report: WealthJobsReport) -> bool:
-        result = await self._collection.update_one(
-            {"_id": business_date.isoformat(), "lease_token": token},
+        report = await self._leases.hold_while(date_id, token, run, NOT_COMPLETED)
+        completed = await self._leases.complete(
+            date_id,
+            token,
             {
                 "$set": {
                     "completed_at": self._clock.now(),
@@ -172,28 +106,19 @@ class WealthJobsSchedule:
                 }
             },
         )
-        if not result.matched_count:
-            return False
+        if not completed:
+            log.warning(
+                "wealth jobs lease lost before completion", extra={"business_date": date_id}
+            )
+            return None
         log.info(
             "scheduled wealth jobs completed",
-            extra={"business_date": business_date.isoformat(), "payouts": report.payouts_paid},
+            extra={"business_date": date_id, "payouts": report.payouts_paid},
         )
-        return True
+        return report
 
-    async def _start(self, app: web.Application) -> None:
-        self._task = asyncio.create_task(self._run(), name="wealth jobs schedule")
-
-    async def _stop(self, app: web.Application) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_due()
-            except Exception:
-                # A service or the database away: log it; the next round tries again.
-                log.exception("scheduled wealth jobs failed")
-            await asyncio.sleep(self._interval_seconds)
+    async def _last_completed(self) -> date | None:
+        document = await self._collection.find_one(
+            {"completed_at": {"$ne": None}}, sort=[("_id", DESCENDING)]
+        )
+        return None if document is None else date.fromisoformat(document["_id"])

@@ -20,27 +20,21 @@ themselves). POST /v1/admin/jobs/order-loans still runs a round by hand at any t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import uuid
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from chassis.clock import Clock
 from gateway.loans.merchant.order_loans import OrderLoanJobRun, OrderLoanJobs
+from gateway.scheduling import Leases, Periodic
 
 log = logging.getLogger("colony.gateway.loans.merchant")
 
 ROUND_ID = "order-loans"
-LEASE_SECONDS = 5 * 60
-RENEWALS_PER_LEASE = 3
 
 
 class OrderLoanJobsSchedule:
@@ -56,112 +50,45 @@ class OrderLoanJobsSchedule:
         interval_seconds: float,
     ) -> None:
         self._jobs = jobs
-        self._collection = collection
         self._clock = clock
         self._instance_id = instance_id
         self._interval_seconds = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._leases = Leases(collection, clock, instance_id)
+        self._periodic = Periodic(
+            "scheduled order-loan jobs", self.run_round, interval_seconds, log
+        )
 
     def install(self, app: web.Application) -> None:
         """Run the schedule for the app's lifetime (nothing when the interval is 0)."""
-        if self._interval_seconds > 0:
-            app.on_startup.append(self._start)
-            app.on_cleanup.append(self._stop)
+        self._periodic.install(app)
 
     async def run_round(self) -> OrderLoanJobRun | None:
         """Claim the round if it is due and free and run it; its figures, or None when another
         replica holds it or it is not due yet."""
-        token = await self._claim()
-        if token is None:
-            return None
-        renewer = asyncio.create_task(self._keep_lease(token))
-        try:
-            run = await self._jobs.run()
-        except BaseException:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
-            # Let the round go at once, for the next round (or another replica) to retry.
-            await asyncio.shield(self._release(token))
-            raise
-        renewer.cancel()
-        await asyncio.gather(renewer, return_exceptions=True)
-        if not await self._complete(token, run):
-            log.warning("order-loan jobs lease lost before completion")
-            return None
-        return run
-
-    async def _claim(self) -> str | None:
         now = self._clock.now()
-        token = uuid.uuid4().hex
-        try:
-            claimed = await self._collection.find_one_and_update(
-                {"_id": ROUND_ID, "lease_until": {"$lte": now}, "next_round_at": {"$lte": now}},
-                {
-                    "$set": {
-                        "lease_owner": self._instance_id,
-                        "lease_token": token,
-                        "lease_until": now + timedelta(seconds=LEASE_SECONDS),
-                        "next_round_at": now,
-                        "started_at": now,
-                    }
-                },
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:
-            return None  # leased by another replica, or the next round is not due yet
-        return token if claimed is not None else None
-
-    async def _keep_lease(self, token: str) -> None:
-        while True:
-            await asyncio.sleep(LEASE_SECONDS / RENEWALS_PER_LEASE)
-            result = await self._collection.update_one(
-                {"_id": ROUND_ID, "lease_token": token},
-                {"$set": {"lease_until": self._clock.now() + timedelta(seconds=LEASE_SECONDS)}},
-            )
-            if not result.matched_count:
-                return  # taken over: completing will say so
-
-    async def _release(self, token: str) -> None:
-        await self._collection.update_one(
-            {"_id": ROUND_ID, "lease_token": token},
-            {"$set": {"lease_until": self._clock.now()}},
+        token = await self._leases.claim(
+            ROUND_ID, {"next_round_at": {"$lte": now}}, {"next_round_at": now}
         )
-
-    async def _complete(self, token: str, run: OrderLoanJobRun) -> bool:
-        now = self._clock.now()
-        result = await self._collection.update_one(
-            {"_id": ROUND_ID, "lease_token": token},
+        if token is None:
+            return None  # leased by another replica, or the next round is not due yet
+        run = await self._leases.hold_while(ROUND_ID, token, self._jobs.run)
+        done = self._clock.now()
+        completed = await self._leases.complete(
+            ROUND_ID,
+            token,
             {
                 "$set": {
-                    "completed_at": now,
+                    "completed_at": done,
                     "completed_by": self._instance_id,
-                    "lease_until": now,
-                    "next_round_at": now + timedelta(seconds=self._interval_seconds),
+                    "lease_until": done,
+                    "next_round_at": done + timedelta(seconds=self._interval_seconds),
                     "last_run": asdict(run),
                 },
                 "$inc": {"rounds": 1},
             },
         )
-        if not result.matched_count:
-            return False
+        if not completed:
+            log.warning("order-loan jobs lease lost before completion")
+            return None
         log.info("scheduled order-loan jobs completed", extra={"loans": run.loans})
-        return True
-
-    async def _start(self, app: web.Application) -> None:
-        self._task = asyncio.create_task(self._run(), name="order-loan jobs schedule")
-
-    async def _stop(self, app: web.Application) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_round()
-            except Exception:
-                # A service or the database away: log it; the next round tries again.
-                log.exception("scheduled order-loan jobs failed")
-            await asyncio.sleep(self._interval_seconds)
+        return run
