@@ -30,13 +30,12 @@ from gateway.app import SAGAS_COLLECTION
 from gateway.clients import PaymentClient, ServiceChannels
 from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.loans.merchant.abs_sagas import pool_account_id, units_saga
-from gateway.sagas.definition import SagaState, StepStatus, derive_saga_id
-from gateway.sagas.failpoints import SAGA_POINT, Failpoint, Phase
+from gateway.sagas.definition import SagaState, derive_saga_id
 from gateway.sagas.log import SagaLog
+from gateway.tests.abs_crash_support import forward_points, recovered
 from gateway.tests.conftest import personal_registration
-from gateway.tests.saga_support import eventually, new_key
+from gateway.tests.saga_support import new_key
 from gateway.tests.test_saga_crash import (
-    FINISHED_WITHIN_SECONDS,
     REQUEST_TIMEOUT,
     GatewayProcess,
     Party,
@@ -53,24 +52,7 @@ UNITS_FEN = 10_000
 FUNDER = "platform:test:abs-crash-funder"
 _NOT_CALLED: Any = None
 SAGA = units_saga(_NOT_CALLED, _NOT_CALLED)
-STEPS = SAGA.step_names
-_PENDING, _STARTED, _DONE = StepStatus.PENDING, StepStatus.STARTED, StepStatus.DONE
-
-
-def _statuses_after(step_name: str, phase: Phase) -> tuple[StepStatus, ...]:
-    index = SAGA.index_of(step_name)
-    at_kill = _DONE if phase is Phase.DONE else _STARTED
-    return (_DONE,) * index + (at_kill,) + (_PENDING,) * (len(STEPS) - index - 1)
-
-
-FORWARD_POINTS = {
-    str(Failpoint(SAGA.name, SAGA_POINT, Phase.CREATED)): (_PENDING,) * len(STEPS),
-    **{
-        str(Failpoint(SAGA.name, name, phase)): _statuses_after(name, phase)
-        for name in STEPS
-        for phase in (Phase.STARTED, Phase.CALLED, Phase.DONE)
-    },
-}
+FORWARD_POINTS = forward_points(SAGA)
 
 
 @pytest.fixture(scope="module")
@@ -198,18 +180,7 @@ async def _buy_and_die(world: World, gateway: GatewayProcess) -> str:
 
 
 async def _recovered(world: World, saga_log: SagaLog, operation_id: str) -> str:
-    restarted = await world.gateway().start(world.session)
-
-    async def final() -> str | None:
-        record = await saga_log.get(operation_id)
-        assert record is not None
-        assert record.state is not SagaState.PARKED, record
-        return record.state.value if record.state.is_final else None
-
-    try:
-        return await eventually(final, FINISHED_WITHIN_SECONDS, f"{operation_id} finishes")
-    finally:
-        await restarted.stop()
+    return await recovered(world.gateway(), world.session, saga_log, operation_id)
 
 
 async def _balance(world: World, account_id: str) -> int:
