@@ -3,7 +3,8 @@
   colony audit   check the payment ledger's invariants, reconcile escrow, reconcile each
                  wealth omnibus account with what the wealth service owes, and each loan
                  ledger account (Huabei, cash loans, merchant lending, the funding:
-                 capital and bank borrowing) with the loan service's books, and the
+                 capital and bank borrowing, each ABS pool's cash and units) with the
+                 loan service's books, and the
                  insurance omnibus and insurer accounts with the insurance books; exit 1
                  on a breach
   colony operator grant PHONE [--by WHO] [--reason TEXT]
