@@ -291,7 +291,11 @@ class _Batch:
         after = {
             party.account_id: party
             if party.is_hot
-            else replace(party, balance_fen=documents[party.account_id].balance_fen)
+            else replace(
+                party,
+                balance_fen=documents[party.account_id].balance_fen,
+                held_fen=documents[party.account_id].held_fen,  # holds of the batch's jobs
+            )
             for party in parties
         }
         for account_id, document, fen in moved:

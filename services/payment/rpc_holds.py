@@ -62,7 +62,7 @@ class HoldsRpc(PaymentRpcBase):
             verified = await self._second_factor(requested.account_id, request.risk)
         if self._batcher is not None and not verified.authorization_digest:
             job = PlaceHoldJob(requested, payee_id, request.risk.device_id, verified)
-            return await self._batcher.submit_job(job, pb.CreateHoldResponse, _placed)
+            return await self._batcher.submit_job(job, pb.CreateHoldResponse, hold_placed_response)
 
         async def create(session: Session) -> pb.CreateHoldResponse:
             hold, account = await self._place_hold(
@@ -109,7 +109,9 @@ class HoldsRpc(PaymentRpcBase):
         credit_account_id = require_account_id(request.credit_account_id, "credit_account_id")
         if self._batcher is not None:
             job = CaptureHoldJob(hold_id, amount_fen, credit_account_id, request.memo)
-            return await self._batcher.submit_job(job, pb.CaptureHoldResponse, _captured)
+            return await self._batcher.submit_job(
+                job, pb.CaptureHoldResponse, hold_captured_response
+            )
 
         async def capture(session: Session) -> pb.CaptureHoldResponse:
             hold = await self._require_hold(hold_id, session)
@@ -151,7 +153,7 @@ class HoldsRpc(PaymentRpcBase):
         """Release a hold (or burn its id if it does not exist yet); idempotent."""
         if self._batcher is not None:
             job = VoidHoldJob(hold_id, expired)
-            return await self._batcher.submit_job(job, pb.VoidHoldResponse, _voided)
+            return await self._batcher.submit_job(job, pb.VoidHoldResponse, hold_voided_response)
 
         async def void(session: Session) -> Hold:
             now = self._clock.now()
@@ -169,7 +171,7 @@ class HoldsRpc(PaymentRpcBase):
 
         existing = await self._store.get_hold(hold_id)
         async with self._movement_scope(*([existing.account_id] if existing else [])):
-            return _voided(await run_in_transaction(self._client, void))
+            return hold_voided_response(await run_in_transaction(self._client, void))
 
     async def expire_due_holds(self) -> int:
         """Release every open hold past its TTL (the sweeper's work); returns how many."""
@@ -194,15 +196,15 @@ class HoldsRpc(PaymentRpcBase):
         return hold
 
 
-def _placed(result: object) -> pb.CreateHoldResponse:
+def hold_placed_response(result: object) -> pb.CreateHoldResponse:
     hold, account = cast(tuple[Hold, Account], result)
     return pb.CreateHoldResponse(hold=hold_to_proto(hold), account=account_to_proto(account))
 
 
-def _captured(result: object) -> pb.CaptureHoldResponse:
+def hold_captured_response(result: object) -> pb.CaptureHoldResponse:
     hold, posting = cast(tuple[Hold, Posting], result)
     return pb.CaptureHoldResponse(hold=hold_to_proto(hold), posting=posting_to_proto(posting))
 
 
-def _voided(result: object) -> pb.VoidHoldResponse:
+def hold_voided_response(result: object) -> pb.VoidHoldResponse:
     return pb.VoidHoldResponse(hold=hold_to_proto(cast(Hold, result)))

@@ -183,7 +183,9 @@ class TradesRpc(PaymentRpcBase):
         trade_id = _require_trade_id(request.trade_id)
         if self._batcher is not None:
             job = SettleTradeJob(trade_id, buyer_id, TradeAction.CONFIRM_RECEIPT, confirm_receipt)
-            return await self._batcher.submit_job(job, pb.ConfirmTradeReceiptResponse, _confirmed)
+            return await self._batcher.submit_job(
+                job, pb.ConfirmTradeReceiptResponse, trade_settled_response
+            )
 
         async def confirm(session: Session) -> pb.ConfirmTradeReceiptResponse:
             trade = await self._trade_for(session, trade_id, buyer_id, TradeAction.CONFIRM_RECEIPT)
@@ -222,7 +224,9 @@ class TradesRpc(PaymentRpcBase):
         decider = RefundDecider.MERCHANT if merchant_id else RefundDecider.PLATFORM
         if self._batcher is not None:
             job = DecideRefundJob(trade_id, merchant_id, request.approve)
-            return await self._batcher.submit_job(job, pb.DecideTradeRefundResponse, _decided)
+            return await self._batcher.submit_job(
+                job, pb.DecideTradeRefundResponse, refund_decided_response
+            )
 
         async def decide(session: Session) -> pb.DecideTradeRefundResponse:
             trade = await self._trade_for(
@@ -334,7 +338,9 @@ class TradesRpc(PaymentRpcBase):
     async def _auto_confirm(self, trade_id: str) -> None:
         if self._batcher is not None:
             job = SettleTradeJob(trade_id, "", None, auto_confirm)
-            await self._batcher.submit_job(job, pb.ConfirmTradeReceiptResponse, _confirmed)
+            await self._batcher.submit_job(
+                job, pb.ConfirmTradeReceiptResponse, trade_settled_response
+            )
             return
 
         async def settle(session: Session) -> None:
@@ -423,14 +429,14 @@ class TradesRpc(PaymentRpcBase):
         await self._events.append(session, event_type, trade.trade_id, trade_to_proto(trade))
 
 
-def _confirmed(result: object) -> pb.ConfirmTradeReceiptResponse:
+def trade_settled_response(result: object) -> pb.ConfirmTradeReceiptResponse:
     trade, posting = cast(tuple[Trade, Posting], result)
     return pb.ConfirmTradeReceiptResponse(
         trade=trade_to_proto(trade), posting=posting_to_proto(posting)
     )
 
 
-def _decided(result: object) -> pb.DecideTradeRefundResponse:
+def refund_decided_response(result: object) -> pb.DecideTradeRefundResponse:
     trade, posting = cast(tuple[Trade, Posting | None], result)
     response = pb.DecideTradeRefundResponse(trade=trade_to_proto(trade))
     if posting is not None:

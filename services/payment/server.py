@@ -31,6 +31,7 @@ from services.payment.risk import DEFAULT_RULES, parse_rules
 from services.payment.rpc_accounts import AccountsRpc
 from services.payment.rpc_holds import HOLD_SWEEP_INTERVAL_SECONDS, HoldsRpc
 from services.payment.rpc_metrics import export_payment_metrics
+from services.payment.rpc_platform_transfer import PlatformTransferRpc
 from services.payment.rpc_retail import RetailRpc
 from services.payment.rpc_risk import RiskRpc
 from services.payment.rpc_trades import TradesRpc
@@ -49,6 +50,7 @@ WITHHOLDING_SERVICE_NAME = withholding_pb2.DESCRIPTOR.services_by_name[
 
 class PaymentServicer(
     EventFeedRpc,
+    PlatformTransferRpc,  # PlatformTransfer batched (group commit), else AccountsRpc's
     AccountsRpc,
     HoldsRpc,
     TradesRpc,
