@@ -233,6 +233,8 @@ RPC_CALLERS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "GetAbsPool": GATEWAY_AND_OPERATORS,
         "PassThroughAbsPool": GATEWAY,
         "ListAbsHoldings": GATEWAY_AND_OPERATORS,
+        "ListAbsPools": GATEWAY_AND_OPERATORS,
+        "ConfirmAbsPeriodPosted": GATEWAY,
     },
     "colony.payment.v1.WithholdingService": {
         "SetWithholding": GATEWAY,

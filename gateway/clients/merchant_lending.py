@@ -181,3 +181,11 @@ class MerchantLendingClient(ServiceClient):
 
     async def buy_abs_loans(self, request: mpb.BuyAbsLoansRequest) -> mpb.BuyAbsLoansResponse:
         return await self._call(self._stub.BuyAbsLoans, request)
+
+    async def list_abs_pools(self, request: mpb.ListAbsPoolsRequest) -> mpb.ListAbsPoolsResponse:
+        return await self._call(self._stub.ListAbsPools, request)
+
+    async def confirm_abs_period_posted(
+        self, request: mpb.ConfirmAbsPeriodPostedRequest
+    ) -> mpb.ConfirmAbsPeriodPostedResponse:
+        return await self._call(self._stub.ConfirmAbsPeriodPosted, request)

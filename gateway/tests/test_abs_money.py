@@ -24,12 +24,15 @@ from aiohttp.test_utils import TestClient
 
 from chassis.clock import ManualClock, business_date_of
 from chassis.settings import SERVICE_NAMES
+from colony.loan.v1 import merchant_lending_pb2 as mpb
 from gateway.clients import PaymentClient, ServiceChannels
+from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.loans.merchant.ledger import MERCHANT_LOAN_ACCOUNT_ID
 from gateway.tests.conftest import User, balance_fen, problem_of, top_up
 from gateway.tests.saga_support import new_key
 from gateway.tests.test_merchant_lending import colony_audit, get, post, settled_trade
 from gateway.tests.wealth_support import completed, fen, relog
+from services.loan.statements import add_months
 
 Client = TestClient[Any, Any]
 NewUser = Callable[..., Awaitable[User]]
@@ -239,3 +242,71 @@ async def test_after_the_revolving_period_principal_returns_to_investors(
     assert (fen(holding["units"]), fen(holding["principal_returned"])) == (1_200_000, 800_000)
     assert fen(holding["interest_received"]) == 3_288 + 6_904
     assert await colony_audit(mongo_url, database_name) == []
+
+
+async def repay_interest_and(gateway: Client, seller: User, principal_fen: int) -> None:
+    path = f"/v1/merchant/loans/facilities/{STATE['facility']}"
+    facility = await get(gateway, seller, path)
+    owed = fen(facility["fixed"]["interest_owed"]) + principal_fen
+    await completed(
+        await post(gateway, seller, path + "/repayments", {"part": "fixed", "amount_fen": owed})
+    )
+
+
+async def test_the_scheduled_job_passes_a_month_through_once(
+    gateway: Client,
+    operator: User,
+    channels: ServiceChannels,
+    *,
+    clock: ManualClock,
+    mongo_url: str,
+    database_name: str,
+) -> None:
+    seller, a, b = STATE["seller"], STATE["a"], STATE["b"]
+    jobs = "/v1/admin/jobs/order-loans"
+    # The last period ended on day 31: nothing is due for a month.
+    assert (await post(gateway, operator, jobs, {})).status == 200
+    before = {user.phone: await balance_fen(gateway, user) for user in (a, b)}
+    last_end: date = STATE["start"] + timedelta(days=31)
+    clock.advance(timedelta(days=(add_months(last_end, 1) - last_end).days))
+    await relog(gateway, operator, seller, a, b)
+    await repay_interest_and(gateway, seller, 10_000 * YUAN)
+    ran = await post(gateway, operator, jobs, {})
+    assert ran.status == 200, await ran.text()
+    assert (await ran.json())["abs_periods"] == 1
+    report = await get(gateway, operator, f"/v1/admin/loans/abs-pools/{POOL}")
+    period = report["periods"][-1]
+    days = period["days"]
+    assert fen(period["investor_interest"]) == 3_000_000 * 6 * days // (100 * 365)
+    assert fen(period["principal_returned"]) == 1_000_000
+    shares = {s["investor_id"]: s for s in period["shares"]}
+    for user in (a, b):
+        share = shares[user.account_id]
+        paid = fen(share["interest"]) + fen(share["principal_returned"])
+        assert await balance_fen(gateway, user) == before[user.phone] + paid
+    assert fen(shares[a.account_id]["principal_returned"]) == 600_000
+    again = await post(gateway, operator, jobs, {})
+    assert (await again.json())["abs_periods"] == 0
+    assert await balance_fen(gateway, a) == before[a.phone] + paid_to(shares[a.account_id])
+    assert await colony_audit(mongo_url, database_name) == []
+
+    # A round that died after the period was recorded: the next round posts its legs.
+    clock.advance(timedelta(days=31))
+    await relog(gateway, operator, seller, a, b)
+    await repay_interest_and(gateway, seller, 5_000 * YUAN)
+    lending = MerchantLendingClient(channels.loan, 5.0)
+    await lending.pass_through_abs_pool(
+        mpb.PassThroughAbsPoolRequest(idempotency_key=new_key(), pool_id=POOL, monthly=True)
+    )
+    breaches = await colony_audit(mongo_url, database_name)
+    assert any(breach.startswith(MERCHANT_LOAN_ACCOUNT_ID) for breach in breaches), breaches
+    report = await get(gateway, operator, f"/v1/admin/loans/abs-pools/{POOL}")
+    assert [p["posted"] for p in report["periods"]] == [True, True, True, False]
+    assert (await (await post(gateway, operator, jobs, {})).json())["abs_periods"] == 0
+    report = await get(gateway, operator, f"/v1/admin/loans/abs-pools/{POOL}")
+    assert report["periods"][-1]["posted"] is True
+    assert await colony_audit(mongo_url, database_name) == []
+
+
+def paid_to(share: dict[str, Any]) -> int:
+    return fen(share["interest"]) + fen(share["principal_returned"])

@@ -45,6 +45,7 @@ def abs_period_json(period: mpb.AbsPeriod) -> dict[str, Any]:
         "days": period.days,
         **_money(period, PERIOD_MONEY),
         "bought_loan_ids": list(period.bought_loan_ids),
+        "posted": period.posted,
         "shares": [
             {
                 "investor_id": share.investor_id,
@@ -161,6 +162,10 @@ ABS_SCHEMAS: dict[str, dict[str, Any]] = {
                         "days": {"type": "integer"},
                         **{name: MONEY_REF for name in PERIOD_MONEY},
                         "bought_loan_ids": {"type": "array", "items": {"type": "string"}},
+                        "posted": {
+                            "type": "boolean",
+                            "description": "Every leg posted in the payment ledger.",
+                        },
                         "shares": {
                             "type": "array",
                             "items": _object(

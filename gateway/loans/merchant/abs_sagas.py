@@ -21,7 +21,7 @@ abs_pass_through (the operator's: one period of collections):
 2. ``post`` (retried forward): every leg, each a PlatformTransfer keyed
    "abs:<period_id>:<leg>[:<investor>]": the collections from platform:loan:merchant into
    the pool, each investor's interest, the excess spread and the revolving purchases back to
-   the lender, each investor's principal returned.
+   the lender, each investor's principal returned; then ConfirmAbsPeriodPosted.
 """
 
 from __future__ import annotations
@@ -176,6 +176,39 @@ def purchase_saga(lending: MerchantLendingClient, ledger: MerchantLoanLedger) ->
     )
 
 
+def period_result(period: mpb.AbsPeriod) -> JsonObject:
+    """A period's figures and shares as the saga records them (and legs() reads them)."""
+    return {
+        "period_id": period.period_id,
+        "collected_fen": period.interest_collected.amount_fen
+        + period.principal_collected.amount_fen,
+        "investor_interest_fen": period.investor_interest.amount_fen,
+        "excess_fen": period.excess_spread.amount_fen,
+        "purchases_fen": period.purchases.amount_fen,
+        "returned_fen": period.principal_returned.amount_fen,
+        "carried_out_fen": period.carried_out.amount_fen,
+        "shares": [
+            {
+                "investor_id": share.investor_id,
+                "interest_fen": share.interest.amount_fen,
+                "returned_fen": share.principal_returned.amount_fen,
+            }
+            for share in period.shares
+        ],
+    }
+
+
+async def post_legs(
+    ledger: MerchantLoanLedger, pool_id: str, period: Mapping[str, Any]
+) -> list[str]:
+    """Post every leg of a period (each keyed by the period: a replay posts nothing new)."""
+    await ensure_pool_account(ledger, pool_id)
+    return [
+        await _transfer(ledger, key, source, destination, fen=fen, memo=memo)
+        for key, source, destination, fen, memo in _legs(pool_id, period)
+    ]
+
+
 def _legs(pool_id: str, period: Mapping[str, Any]) -> list[tuple[str, str, str, int, str]]:
     """(key, from, to, fen, memo) of every leg of a period, zero legs left out."""
     pool = pool_account_id(pool_id)
@@ -233,32 +266,17 @@ def pass_through_saga(lending: MerchantLendingClient, ledger: MerchantLoanLedger
                 idempotency_key=context.key, pool_id=context.input["pool_id"]
             )
         )
-        period = response.period
-        return {
-            "period_id": period.period_id,
-            "collected_fen": period.interest_collected.amount_fen
-            + period.principal_collected.amount_fen,
-            "investor_interest_fen": period.investor_interest.amount_fen,
-            "excess_fen": period.excess_spread.amount_fen,
-            "purchases_fen": period.purchases.amount_fen,
-            "returned_fen": period.principal_returned.amount_fen,
-            "carried_out_fen": period.carried_out.amount_fen,
-            "shares": [
-                {
-                    "investor_id": share.investor_id,
-                    "interest_fen": share.interest.amount_fen,
-                    "returned_fen": share.principal_returned.amount_fen,
-                }
-                for share in period.shares
-            ],
-        }
+        return period_result(response.period)
 
     async def post(context: StepContext) -> JsonObject:
         pool_id = context.input["pool_id"]
-        await ensure_pool_account(ledger, pool_id)
-        postings = []
-        for key, source, destination, fen, memo in _legs(pool_id, context.results[PASS_THROUGH]):
-            postings.append(await _transfer(ledger, key, source, destination, fen=fen, memo=memo))
+        period = context.results[PASS_THROUGH]
+        postings = await post_legs(ledger, pool_id, period)
+        await lending.confirm_abs_period_posted(
+            mpb.ConfirmAbsPeriodPostedRequest(
+                idempotency_key=context.key, pool_id=pool_id, period_id=period["period_id"]
+            )
+        )
         return {"posting_ids": postings}
 
     def outcome(saga_input: Mapping[str, Any], results: Mapping[str, JsonObject]) -> JsonObject:

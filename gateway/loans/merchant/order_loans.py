@@ -37,6 +37,7 @@ from gateway.clients import PaymentClient
 from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.clients.withholding import WithholdingClient
 from gateway.edge.representations import money_to_proto
+from gateway.loans.merchant.abs_jobs import AbsMonthlyJobs
 from gateway.loans.merchant.facility_follow import FacilityFollow, FacilityFollowRun
 from gateway.loans.merchant.ledger import (
     EXCESS_KEY_PREFIX,
@@ -207,6 +208,7 @@ class OrderLoanJobRun(FacilityFollowRun):
     trades_finished: int = 0
     overdue_withholdings: int = 0
     released: int = 0
+    abs_periods: int = 0  # ABS pools' monthly pass-throughs (abs_jobs.py)
 
 
 class OrderLoanJobs:
@@ -224,6 +226,7 @@ class OrderLoanJobs:
         self._payment = payment
         self._ledger = ledger
         self._facilities = FacilityFollow(lending, withholding, ledger)
+        self._abs = AbsMonthlyJobs(lending, ledger)
 
     async def run(self) -> OrderLoanJobRun:
         """Follow every open order loan, then every facility under post-loan control."""
@@ -240,7 +243,9 @@ class OrderLoanJobs:
                 await self._follow(loan, run)
             token = page.page.next_page_token
             if not token:
-                return run
+                break
+        run.abs_periods = await self._abs.run()
+        return run
 
     async def _follow(self, loan: mpb.OrderLoan, run: OrderLoanJobRun) -> None:
         listed = await self._withholding.list_withholdings(

@@ -241,6 +241,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "facility_excess_returned_fen",
                 "facility_withholdings",
                 "facility_released",
+                "abs_periods",
             )
         }
     ),

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 
 from chassis.errors import FailedPrecondition, InvalidArgument
 from services.loan.merchant.abs_pool import PeriodReport
+from services.loan.statements import add_months
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class Period:
     end: date
     report: PeriodReport
     shares: tuple[Share, ...]
+    posted: bool = False  # every leg posted in the payment ledger
 
     @property
     def days(self) -> int:
@@ -52,6 +54,18 @@ class Period:
 
 def period_id_of(pool_id: str, end: date) -> str:
     return f"{pool_id}:{end.isoformat()}"
+
+
+def require_period_over(start: date, today: date, *, monthly: bool) -> None:
+    """A period ends after its start: any later day by hand, a whole month later (the same
+    day, clamped to the month's end) for the scheduled job."""
+    due = add_months(start, 1) if monthly else start + timedelta(days=1)
+    if today < due:
+        raise FailedPrecondition(
+            f"the period from {start.isoformat()} is not over before {due.isoformat()}",
+            reason="POOL_PERIOD_NOT_OVER",
+            metadata={"last_period_end": start.isoformat(), "due": due.isoformat()},
+        )
 
 
 def split_pro_rata(amount_fen: int, weights: Mapping[str, int]) -> dict[str, int]:

@@ -10,13 +10,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from chassis.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from chassis.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from chassis.grpc_server import Context
 from chassis.mongo import Session
 from chassis.wire import amount_from_proto, decimal_from_text, money_to_proto
 from colony.loan.v1 import merchant_lending_pb2 as pb
 from services.loan.huabei import require_id
-from services.loan.merchant.abs_investors import Period, buy_units, distribute, period_id_of
+from services.loan.merchant.abs_investors import (
+    Period,
+    buy_units,
+    distribute,
+    period_id_of,
+    require_period_over,
+)
 from services.loan.merchant.abs_pool import (
     Collection,
     Eligibility,
@@ -181,12 +187,7 @@ class AbsPoolsRpc(MerchantRpcBase):
             await self._store.claim_capacity(session)  # purchases race payouts otherwise
             record = await self._store.get_pool(pool_id, session)
             start = record.last_period_end
-            if today <= start:
-                raise FailedPrecondition(
-                    f"pool {pool_id}'s last period ends {start.isoformat()}",
-                    reason="POOL_PERIOD_NOT_OVER",
-                    metadata={"last_period_end": start.isoformat()},
-                )
+            require_period_over(start, today, monthly=request.monthly)
             held = record.pool.loans
             facilities = await self._store.facilities_by_id(list(held), session)
             collections = []
@@ -249,4 +250,34 @@ class AbsPoolsRpc(MerchantRpcBase):
         records = await self._store.pools_of_investor(investor_id)
         return pb.ListAbsHoldingsResponse(
             holdings=[holding_to_proto(r, r.holdings[investor_id]) for r in records]
+        )
+
+    async def ListAbsPools(
+        self, request: pb.ListAbsPoolsRequest, context: Context
+    ) -> pb.ListAbsPoolsResponse:
+        records = sorted(await self._store.all_pools(), key=lambda r: r.pool.pool_id)
+        return pb.ListAbsPoolsResponse(pools=[pool_to_proto(record) for record in records])
+
+    async def ConfirmAbsPeriodPosted(
+        self, request: pb.ConfirmAbsPeriodPostedRequest, context: Context
+    ) -> pb.ConfirmAbsPeriodPostedResponse:
+        pool_id = require_id(request.pool_id, "pool_id")
+        period_id = require_id(request.period_id, "period_id")
+
+        async def confirm(session: Session) -> pb.ConfirmAbsPeriodPostedResponse:
+            record = await self._store.get_pool(pool_id, session)
+            if period_id not in {period.period_id for period in record.periods}:
+                raise NotFound(f"period {period_id} not found", metadata={"period_id": period_id})
+            after = replace(
+                record,
+                periods=tuple(
+                    replace(period, posted=True) if period.period_id == period_id else period
+                    for period in record.periods
+                ),
+            )
+            await self._store.save_pool(session, after)
+            return pb.ConfirmAbsPeriodPostedResponse(pool=pool_to_proto(after))
+
+        return await self._idempotent(
+            "confirm-abs-period-posted", request, pb.ConfirmAbsPeriodPostedResponse, confirm
         )

@@ -83,4 +83,5 @@ def period_to_proto(period: Period) -> pb.AbsPeriod:
             )
             for share in period.shares
         ],
+        posted=period.posted,
     )

@@ -2194,11 +2194,14 @@ class AbsPeriod(_message.Message):
     DEFAULTED_FIELD_NUMBER: _builtins.int
     BOUGHT_LOAN_IDS_FIELD_NUMBER: _builtins.int
     SHARES_FIELD_NUMBER: _builtins.int
+    POSTED_FIELD_NUMBER: _builtins.int
     period_id: _builtins.str
     """"<pool_id>:<period_end>": every posting of the period is keyed by it."""
     period_start: _builtins.str
     period_end: _builtins.str
     days: _builtins.int
+    posted: _builtins.bool
+    """Every leg posted in the payment ledger (ConfirmAbsPeriodPosted)."""
     @_builtins.property
     def carried_in(self) -> _money_pb2.Money: ...
     @_builtins.property
@@ -2239,10 +2242,11 @@ class AbsPeriod(_message.Message):
         defaulted: _money_pb2.Money | None = ...,
         bought_loan_ids: _abc.Iterable[_builtins.str] | None = ...,
         shares: _abc.Iterable[Global___AbsPeriodShare] | None = ...,
+        posted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["carried_in", b"carried_in", "carried_out", b"carried_out", "defaulted", b"defaulted", "excess_spread", b"excess_spread", "interest_collected", b"interest_collected", "investor_interest", b"investor_interest", "principal_collected", b"principal_collected", "principal_returned", b"principal_returned", "purchases", b"purchases"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought_loan_ids", b"bought_loan_ids", "carried_in", b"carried_in", "carried_out", b"carried_out", "days", b"days", "defaulted", b"defaulted", "excess_spread", b"excess_spread", "interest_collected", b"interest_collected", "investor_interest", b"investor_interest", "period_end", b"period_end", "period_id", b"period_id", "period_start", b"period_start", "principal_collected", b"principal_collected", "principal_returned", b"principal_returned", "purchases", b"purchases", "shares", b"shares"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought_loan_ids", b"bought_loan_ids", "carried_in", b"carried_in", "carried_out", b"carried_out", "days", b"days", "defaulted", b"defaulted", "excess_spread", b"excess_spread", "interest_collected", b"interest_collected", "investor_interest", b"investor_interest", "period_end", b"period_end", "period_id", b"period_id", "period_start", b"period_start", "posted", b"posted", "principal_collected", b"principal_collected", "principal_returned", b"principal_returned", "purchases", b"purchases", "shares", b"shares"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2453,17 +2457,23 @@ class PassThroughAbsPoolRequest(_message.Message):
 
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     POOL_ID_FIELD_NUMBER: _builtins.int
+    MONTHLY_FIELD_NUMBER: _builtins.int
     idempotency_key: _builtins.str
     pool_id: _builtins.str
+    monthly: _builtins.bool
+    """Only a whole month after the last period's end (the scheduled job's pass-through):
+    before that POOL_PERIOD_NOT_OVER with the day it is due in metadata.
+    """
     def __init__(
         self,
         *,
         idempotency_key: _builtins.str = ...,
         pool_id: _builtins.str = ...,
+        monthly: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "pool_id", b"pool_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "monthly", b"monthly", "pool_id", b"pool_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2531,3 +2541,83 @@ class ListAbsHoldingsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAbsHoldingsResponse: _TypeAlias = ListAbsHoldingsResponse  # noqa: Y015
+
+@_typing.final
+class ListAbsPoolsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAbsPoolsRequest: _TypeAlias = ListAbsPoolsRequest  # noqa: Y015
+
+@_typing.final
+class ListAbsPoolsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pools(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsPool]: ...
+    def __init__(
+        self,
+        *,
+        pools: _abc.Iterable[Global___AbsPool] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pools", b"pools"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAbsPoolsResponse: _TypeAlias = ListAbsPoolsResponse  # noqa: Y015
+
+@_typing.final
+class ConfirmAbsPeriodPostedRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    POOL_ID_FIELD_NUMBER: _builtins.int
+    PERIOD_ID_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    pool_id: _builtins.str
+    period_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        pool_id: _builtins.str = ...,
+        period_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["idempotency_key", b"idempotency_key", "period_id", b"period_id", "pool_id", b"pool_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmAbsPeriodPostedRequest: _TypeAlias = ConfirmAbsPeriodPostedRequest  # noqa: Y015
+
+@_typing.final
+class ConfirmAbsPeriodPostedResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def pool(self) -> Global___AbsPool: ...
+    def __init__(
+        self,
+        *,
+        pool: Global___AbsPool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfirmAbsPeriodPostedResponse: _TypeAlias = ConfirmAbsPeriodPostedResponse  # noqa: Y015

@@ -240,6 +240,16 @@ class MerchantLendingServiceStub:
                 request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsRequest.SerializeToString,
                 response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsResponse.FromString,
                 _registered_method=True)
+        self.ListAbsPools = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ListAbsPools',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsPoolsRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsPoolsResponse.FromString,
+                _registered_method=True)
+        self.ConfirmAbsPeriodPosted = channel.unary_unary(
+                '/colony.loan.v1.MerchantLendingService/ConfirmAbsPeriodPosted',
+                request_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmAbsPeriodPostedRequest.SerializeToString,
+                response_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmAbsPeriodPostedResponse.FromString,
+                _registered_method=True)
 
 
 class MerchantLendingServiceServicer:
@@ -532,6 +542,20 @@ class MerchantLendingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAbsPools(self, request, context):
+        """Every pool, by id (the monthly job passes each one's collections through).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmAbsPeriodPosted(self, request, context):
+        """Every leg of a period is posted in the payment ledger (AbsPeriod.posted; once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MerchantLendingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -714,6 +738,16 @@ def add_MerchantLendingServiceServicer_to_server(servicer, server):
                     servicer.ListAbsHoldings,
                     request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsRequest.FromString,
                     response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsResponse.SerializeToString,
+            ),
+            'ListAbsPools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAbsPools,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsPoolsRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsPoolsResponse.SerializeToString,
+            ),
+            'ConfirmAbsPeriodPosted': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmAbsPeriodPosted,
+                    request_deserializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmAbsPeriodPostedRequest.FromString,
+                    response_serializer=colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmAbsPeriodPostedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1714,6 +1748,60 @@ class MerchantLendingService:
             '/colony.loan.v1.MerchantLendingService/ListAbsHoldings',
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsRequest.SerializeToString,
             colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsHoldingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAbsPools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ListAbsPools',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsPoolsRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ListAbsPoolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmAbsPeriodPosted(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.loan.v1.MerchantLendingService/ConfirmAbsPeriodPosted',
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmAbsPeriodPostedRequest.SerializeToString,
+            colony_dot_loan_dot_v1_dot_merchant__lending__pb2.ConfirmAbsPeriodPostedResponse.FromString,
             options,
             channel_credentials,
             insecure,

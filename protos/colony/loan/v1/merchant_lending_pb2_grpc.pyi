@@ -147,6 +147,10 @@ class MerchantLendingServiceStub:
     """
     ListAbsHoldings: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListAbsHoldingsRequest, _merchant_lending_pb2.ListAbsHoldingsResponse]
     """An investor's units in every pool, with the interest and principal paid to them."""
+    ListAbsPools: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListAbsPoolsRequest, _merchant_lending_pb2.ListAbsPoolsResponse]
+    """Every pool, by id (the monthly job passes each one's collections through)."""
+    ConfirmAbsPeriodPosted: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmAbsPeriodPostedRequest, _merchant_lending_pb2.ConfirmAbsPeriodPostedResponse]
+    """Every leg of a period is posted in the payment ledger (AbsPeriod.posted; once)."""
 
 @_typing.type_check_only
 class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
@@ -267,6 +271,10 @@ class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
     """
     ListAbsHoldings: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListAbsHoldingsRequest, _merchant_lending_pb2.ListAbsHoldingsResponse]  # type: ignore[assignment]
     """An investor's units in every pool, with the interest and principal paid to them."""
+    ListAbsPools: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListAbsPoolsRequest, _merchant_lending_pb2.ListAbsPoolsResponse]  # type: ignore[assignment]
+    """Every pool, by id (the monthly job passes each one's collections through)."""
+    ConfirmAbsPeriodPosted: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ConfirmAbsPeriodPostedRequest, _merchant_lending_pb2.ConfirmAbsPeriodPostedResponse]  # type: ignore[assignment]
+    """Every leg of a period is posted in the payment ledger (AbsPeriod.posted; once)."""
 
 class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
     """Merchant lending and funding (DOMAIN.md §4, issue 19; docs/loans.md "Merchant lending"),
@@ -600,5 +608,21 @@ class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_merchant_lending_pb2.ListAbsHoldingsResponse, _abc.Awaitable[_merchant_lending_pb2.ListAbsHoldingsResponse]]:
         """An investor's units in every pool, with the interest and principal paid to them."""
+
+    @_abc_1.abstractmethod
+    def ListAbsPools(
+        self,
+        request: _merchant_lending_pb2.ListAbsPoolsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ListAbsPoolsResponse, _abc.Awaitable[_merchant_lending_pb2.ListAbsPoolsResponse]]:
+        """Every pool, by id (the monthly job passes each one's collections through)."""
+
+    @_abc_1.abstractmethod
+    def ConfirmAbsPeriodPosted(
+        self,
+        request: _merchant_lending_pb2.ConfirmAbsPeriodPostedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_merchant_lending_pb2.ConfirmAbsPeriodPostedResponse, _abc.Awaitable[_merchant_lending_pb2.ConfirmAbsPeriodPostedResponse]]:
+        """Every leg of a period is posted in the payment ledger (AbsPeriod.posted; once)."""
 
 def add_MerchantLendingServiceServicer_to_server(servicer: MerchantLendingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

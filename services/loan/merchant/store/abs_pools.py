@@ -65,6 +65,7 @@ def _period_to_document(period: Period) -> Document:
         "end": period.end.isoformat(),
         **{name: getattr(period.report, name) for name in _REPORT_FIELDS},
         "bought": list(period.report.bought),
+        "posted": period.posted,
         "shares": [
             {
                 "investor_id": s.investor_id,
@@ -88,6 +89,7 @@ def _period_from_document(document: Document) -> Period:
             Share(s["investor_id"], s["interest_fen"], s["returned_fen"])
             for s in document["shares"]
         ),
+        posted=document.get("posted", False),
     )
 
 

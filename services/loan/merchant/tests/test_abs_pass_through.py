@@ -24,7 +24,16 @@ from colony.loan.v1 import merchant_lending_pb2 as pb
 from colony.loan.v1 import merchant_lending_pb2_grpc
 from services.loan.merchant.tests.test_abs_server import buy, facility, pool_request, sold
 from services.loan.merchant.tests.test_merchant_server import repay
-from services.loan.tests.support import RunningLoan, cny, error_info, move_to, new_key, today
+from services.loan.statements import add_months
+from services.loan.tests.support import (
+    RunningLoan,
+    cny,
+    error_info,
+    move_to,
+    new_key,
+    refused,
+    today,
+)
 
 Stub = merchant_lending_pb2_grpc.MerchantLendingServiceStub
 YUAN = 100
@@ -100,14 +109,16 @@ async def test_two_periods_pass_through_to_investors_and_lender(
     assert shares(period) == {"a": (4_931, 0), "b": (3_288, 0)}
     assert await merchant.PassThroughAbsPool(request) == first  # a replay: the same period
     again = pb.PassThroughAbsPoolRequest(idempotency_key=new_key(), pool_id=POOL)
-    try:
-        await merchant.PassThroughAbsPool(again)
-        raise AssertionError("a second period ending today")
-    except grpc.aio.AioRpcError as error:
-        assert error_info(error).reason == "POOL_PERIOD_NOT_OVER"
+    same_day = await refused(merchant.PassThroughAbsPool(again))
+    assert error_info(same_day).reason == "POOL_PERIOD_NOT_OVER"
 
     move_to(clock, start + timedelta(days=31))
     await repay(merchant, loan_id, pb.FACILITY_PART_FIXED, 10_420 * YUAN)
+    # The scheduled job's pass-through waits a whole month after the last period's end.
+    monthly = pb.PassThroughAbsPoolRequest(idempotency_key=new_key(), pool_id=POOL, monthly=True)
+    info = error_info(await refused(merchant.PassThroughAbsPool(monthly)))
+    assert info.reason == "POOL_PERIOD_NOT_OVER"
+    assert info.metadata["due"] == add_months(start + timedelta(days=10), 1).isoformat()
     second = await merchant.PassThroughAbsPool(
         pb.PassThroughAbsPoolRequest(idempotency_key=new_key(), pool_id=POOL)
     )
