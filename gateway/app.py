@@ -44,7 +44,7 @@ from gateway.edge.openapi import build_openapi_document
 from gateway.edge.operator_grants import OPERATOR_GRANTS_COLLECTION, OperatorGrants
 from gateway.edge.passwords import PasswordHasher
 from gateway.edge.phone_verification import PhoneVerifications, SmsChannel, load_sms_channel
-from gateway.edge.problems import problem_middleware
+from gateway.edge.problems import answer_low_level_errors_as_problems, problem_middleware
 from gateway.edge.rate_limits import RateLimits, rate_limit_middleware
 from gateway.edge.reauthentication import Reauthentication
 from gateway.edge.registration import Registration
@@ -98,6 +98,8 @@ from gateway.wealth.schedule import WealthJobsSchedule
 
 # Bodies are small JSON objects; anything larger is refused (413) before it is read.
 REQUEST_BODY_BYTES_MAX = 64 * 1024
+# What aiohttp's own parser refuses (over-long lines, NUL bytes) is problem+json too.
+answer_low_level_errors_as_problems()
 
 USERS_COLLECTION = "users"
 HTTP_IDEMPOTENCY_COLLECTION = "http_idempotency"

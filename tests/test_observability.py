@@ -165,6 +165,7 @@ class Flow:
             body={
                 "amount_fen": 1_234,
                 "to_phone": "13800138001",
+                "payee_name": "李雷",
                 "payment_password": PAYMENT_PASSWORD,
             },
         )
@@ -210,7 +211,11 @@ class Flow:
             "/v1/transfers",
             token=token,
             key="obs-transfer-2",
-            body={"amount_fen": TOPUP_FEN - 10_000, "to_phone": "13800138001"},
+            body={
+                "amount_fen": TOPUP_FEN - 10_000,
+                "to_phone": "13800138001",
+                "payee_name": "李雷",
+            },
             expect=422,
         )
         observed.refusal = refusal
@@ -220,7 +225,11 @@ class Flow:
             "/v1/transfers",
             token=token,
             key="obs-transfer-2",
-            body={"amount_fen": TOPUP_FEN - 10_000, "to_phone": "13800138001"},
+            body={
+                "amount_fen": TOPUP_FEN - 10_000,
+                "to_phone": "13800138001",
+                "payee_name": "李雷",
+            },
             expect=422,
         )
         observed.replayed_refusal = replayed

@@ -1,12 +1,14 @@
 """Request bodies declared once, as pydantic models: the same declaration validates and documents.
 
-A body model is strict (a JSON integer is an integer: ``12.0``, ``"12"`` and ``true`` are
-refused for one) and forbids fields it does not name. ``read_body`` turns the first thing
-wrong into a 400 problem naming the field (``metadata.field``) with the field's reason code
-(``INVALID_AMOUNT`` for money, ``INVALID_PHONE`` …, else ``INVALID_ARGUMENT``), before any
-work is done. ``body_schemas`` renders the models as the OpenAPI document's component schemas,
-so every constraint a handler relies on — lengths, patterns, ranges, enums, required fields —
-is stated in the contract exactly as it is enforced (issue 21 item 13).
+A body model is strict (a JSON integer is an integer: ``"12"``, ``12.5`` and ``true`` are
+refused for one; ``12.0`` is the integer 12, as in JSON Schema — gateway.edge.payloads reads
+whole-number literals as integers, one rule for every body) and forbids fields it does not
+name. ``read_body`` turns the first thing wrong into a 400 problem naming the field
+(``metadata.field``) with the field's reason code (``INVALID_AMOUNT`` for money,
+``INVALID_PHONE`` …, else ``INVALID_ARGUMENT``), before any work is done. ``body_schemas``
+renders the models as the OpenAPI document's component schemas, so every constraint a
+handler relies on — lengths, patterns, ranges, enums, required fields — is stated in the
+contract exactly as it is enforced (issue 21 item 13).
 
 What no JSON Schema can say (a resident id's checksum, a rule across services) is checked
 after the model, and the field's description says so.
@@ -48,7 +50,8 @@ AmountFen = Annotated[
         ge=1,
         le=AMOUNT_FEN_MAX,
         json_schema_extra={"format": "int64"},
-        description="Whole fen as a JSON integer (1234 is 12.34 yuan); 12.5 and 12.0 are refused.",
+        description="Whole fen as a JSON integer (1234 is 12.34 yuan; 1234.0 is the same "
+        "number); 12.5 is refused.",
     ),
 ]
 Phone = Annotated[str, Field(pattern=PHONE_PATTERN, description="11-digit mainland mobile number.")]

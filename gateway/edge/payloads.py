@@ -8,7 +8,9 @@ stays with the service that owns the rule.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -21,11 +23,40 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+# A number literal spelling a whole number (12.0, 1.2e3) with at most this many digits
+# before the point is read as that integer; a bigger one stays a float (no integer field
+# takes it, and a 10^999999 integer is not built from a few bytes of input).
+WHOLE_NUMBER_DIGITS_MAX = 30
+
+
+def parse_number(literal: str) -> int | float:
+    """A JSON number with a fraction or exponent: an int when it is a whole number.
+
+    One rule everywhere (issue 21 item 13), JSON Schema's own: ``12.0`` is the integer 12,
+    so a field the OpenAPI document declares ``"type": "integer"`` takes ``12.0`` and
+    ``1.2e1`` like ``12``. The literal is judged exactly, as a decimal, never through a
+    binary float: ``12.000000000000000001`` is no whole number and stays a float (refused
+    where an integer is wanted); ``12.5`` stays a float.
+    """
+    number = Decimal(literal)
+    if number == number.to_integral_value() and number.adjusted() < WHOLE_NUMBER_DIGITS_MAX:
+        return int(number)
+    value = float(literal)
+    if math.isinf(value):
+        raise ValueError("the number is too large to be JSON")  # 1e400: no Infinity either
+    return value
+
+
+def parse_json(text: str) -> object:
+    """JSON text as Python values: whole-number literals are ints, NaN and Infinity refused."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=parse_number)
+
+
 async def read_json(request: web.Request) -> object:
-    """The body as JSON of any shape (NaN and Infinity refused)."""
+    """The body as JSON of any shape (NaN and Infinity refused; 12.0 is the integer 12)."""
     raw = await request.read()
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        return parse_json(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise InvalidArgument("the request body must be valid UTF-8 JSON") from None
     except RecursionError:
@@ -105,8 +136,9 @@ def optional_whole_number(body: dict[str, Any], field: str, maximum: int) -> int
 def require_amount(body: dict[str, Any]) -> Money:
     """``amount_fen`` (a JSON integer, positive, within the platform's maximum) and currency.
 
-    A float such as 12.5 or 12.0, a string, or a boolean is refused, never rounded:
-    money arrives as integer fen precisely so that nothing is rounded on the way in.
+    A fraction such as 12.5, a string, or a boolean is refused, never rounded: money
+    arrives as integer fen precisely so that nothing is rounded on the way in (12.0 is the
+    integer 12: read_json reads whole-number literals as integers).
     """
     amount_fen = body.get("amount_fen")
     if type(amount_fen) is not int:
@@ -136,7 +168,10 @@ AMOUNT_PROPERTIES: dict[str, Any] = {
         "format": "int64",
         "minimum": 1,
         "maximum": AMOUNT_FEN_MAX,
-        "description": "Whole fen as a JSON integer (1234 is 12.34 yuan); 12.5 is refused.",
+        "description": (
+            "Whole fen as a JSON integer (1234 is 12.34 yuan; 1234.0 is the same number); "
+            "12.5 is refused."
+        ),
     },
     "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
 }

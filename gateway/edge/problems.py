@@ -12,8 +12,10 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_server
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from pymongo.errors import ConnectionFailure
 
 from chassis.errors import DomainError, ErrorKind
@@ -49,13 +51,17 @@ REASON_BY_HTTP_STATUS = {
 }
 REASON_INTERNAL = "INTERNAL"
 # PHONE_NOT_VERIFIED: a registration without a live, matching SMS code (edge.phone_verification);
-# LOGIN_PASSWORD_WRONG: a re-authentication that failed (edge.reauthentication).
+# LOGIN_PASSWORD_WRONG: a re-authentication that failed (edge.reauthentication);
+# MALFORMED_REQUEST: what aiohttp's HTTP parser refuses (ProblemRequestHandler below);
+# PAYEE_NOT_CONFIRMED: a transfer by phone whose phone and payee name are no account's.
 GATEWAY_ONLY_REASONS = (
     "METHOD_NOT_ALLOWED",
     "PAYLOAD_TOO_LARGE",
     REASON_INTERNAL,
     "PHONE_NOT_VERIFIED",
     "LOGIN_PASSWORD_WRONG",
+    "MALFORMED_REQUEST",
+    "PAYEE_NOT_CONFIRMED",
 )
 
 
@@ -152,3 +158,51 @@ def _routing_detail(request: web.Request, error: web.HTTPException) -> str:
     if error.status == HTTPStatus.METHOD_NOT_ALLOWED:
         return f"{request.method} is not allowed on {request.path}"
     return error.text or error.reason
+
+
+# Before any middleware runs: what aiohttp's HTTP parser refuses (a request line or header
+# over 8190 bytes, a NUL or other control byte in a header, a request that is no HTTP).
+MALFORMED_REQUEST_DETAIL = "the request is not well-formed HTTP (its request line or headers)"
+
+
+class ProblemRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering its own low-level errors as problem+json.
+
+    A request the HTTP parser refuses never reaches the application or its middlewares:
+    aiohttp's ``handle_error`` answers it on the connection, as text/plain. This override
+    keeps aiohttp's logging and connection handling (the answer closes the connection) and
+    gives the answer the platform's one error shape (issue 21 item 13).
+    """
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        plain = super().handle_error(request, status, exc, message)
+        if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+            reason, detail = REASON_INTERNAL, "internal error"
+        elif status == HTTPStatus.BAD_REQUEST:
+            reason, detail = "MALFORMED_REQUEST", MALFORMED_REQUEST_DETAIL
+        else:
+            reason = REASON_BY_HTTP_STATUS.get(HTTPStatus(status), f"HTTP_{status}")
+            detail = HTTPStatus(status).phrase
+        response = problem_response(request, status, reason, detail)  # type: ignore[arg-type]
+        response.headers.update(
+            (name, value) for name, value in plain.headers.items() if name.startswith("Allow")
+        )
+        response.force_close()
+        return response
+
+
+def answer_low_level_errors_as_problems() -> None:
+    """Make every aiohttp server of this process use ProblemRequestHandler (idempotent).
+
+    aiohttp has no public hook for the answers its parser gives (a middleware never sees
+    them; Application(handler_args=...) only passes limits): its ``Server`` makes one
+    ``RequestHandler`` per connection by that module-level name, so the gateway names its
+    subclass there once, before serving (gateway.app does, when imported).
+    """
+    web_server.RequestHandler = ProblemRequestHandler  # type: ignore[attr-defined]

@@ -96,7 +96,7 @@ CASES: list[Case] = [
         {"amount_fen": 100_000, "term_months": 12},
         [
             ({"amount_fen": 9_999, "term_months": 12}, "amount_fen", "INVALID_AMOUNT"),
-            ({"amount_fen": 100_000.0, "term_months": 12}, "amount_fen", "INVALID_AMOUNT"),
+            ({"amount_fen": 100_000.5, "term_months": 12}, "amount_fen", "INVALID_AMOUNT"),
             ({"amount_fen": 100_000, "term_months": 3}, "term_months", "INVALID_ARGUMENT"),
             ({"amount_fen": 100_000, "term_months": "6"}, "term_months", "INVALID_ARGUMENT"),
             (

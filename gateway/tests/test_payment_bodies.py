@@ -152,7 +152,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], Violations]] = [
         {"amount_fen": 0, "reason": "broken"},
         [
             ({"amount_fen": -1, "reason": "broken"}, "amount_fen", "INVALID_AMOUNT"),
-            ({"amount_fen": 1.0, "reason": "broken"}, "amount_fen", "INVALID_AMOUNT"),
+            ({"amount_fen": 1.5, "reason": "broken"}, "amount_fen", "INVALID_AMOUNT"),
             ({"reason": "broken", "currency": "USD"}, "currency", "UNSUPPORTED_CURRENCY"),
             ({"reason": "  "}, "reason", "INVALID_ARGUMENT"),
             ({"reason": "x" * 513}, "reason", "INVALID_ARGUMENT"),
@@ -297,7 +297,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], Violations]] = [
             ({"scopes": ["read", "read"]}, "scopes", "INVALID_ARGUMENT"),
             ({"scopes": ["admin"]}, "scopes.0", "INVALID_ARGUMENT"),
             ({"expires_in_days": 0}, "expires_in_days", "INVALID_ARGUMENT"),
-            ({"expires_in_days": 30.0}, "expires_in_days", "INVALID_ARGUMENT"),
+            ({"expires_in_days": 30.5}, "expires_in_days", "INVALID_ARGUMENT"),
         ],
     ),
     (
@@ -470,16 +470,22 @@ CASES: list[tuple[str, str, str, dict[str, Any], Violations]] = [
         "user",
         "POST",
         "/v1/transfers",
-        # Valid as a body; nobody has that phone (404).
-        {"amount_fen": 100, "to_phone": "13000000001", "memo": "lunch"},
+        # Valid as a body; nobody has that phone and name (422 PAYEE_NOT_CONFIRMED).
+        {"amount_fen": 100, "to_phone": "13000000001", "payee_name": "张三", "memo": "lunch"},
         [
+            ({"amount_fen": 100, "to_phone": "13000000001"}, "payee_name", "INVALID_ARGUMENT"),
             ({"amount_fen": 100, "to_phone": "12345"}, "to_phone", "INVALID_PHONE"),
             ({"amount_fen": 100, "to_phone": "13900000000\n"}, "to_phone", "INVALID_PHONE"),
             ({"amount_fen": 100, "to_phone": 13900000000}, "to_phone", "INVALID_ARGUMENT"),
             ({"amount_fen": 100}, "to_account_id", "INVALID_ARGUMENT"),
             ({"amount_fen": 100, "to_account_id": ""}, "to_account_id", "INVALID_ARGUMENT"),
             (
-                {"amount_fen": 100, "to_phone": "13900000000", "to_account_id": "2088"},
+                {
+                    "amount_fen": 100,
+                    "to_phone": "13900000000",
+                    "payee_name": "张三",
+                    "to_account_id": "2088",
+                },
                 "to_account_id",
                 "INVALID_ARGUMENT",
             ),

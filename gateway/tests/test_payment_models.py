@@ -146,7 +146,11 @@ ONE_OF: list[tuple[tuple[type[Body], type[Body]], Callable[[object], Body], dict
             "payment_window_seconds": 60,
         },
     ),
-    ((TransferToPhone, TransferToAccount), parse_transfer, {**TRANSFER, "to_phone": "13900000000"}),
+    (
+        (TransferToPhone, TransferToAccount),
+        parse_transfer,
+        {**TRANSFER, "to_phone": "13900000000", "payee_name": "张三"},
+    ),
     ((TransferToPhone, TransferToAccount), parse_transfer, {**TRANSFER, "to_account_id": "2088"}),
 ]
 

@@ -127,7 +127,7 @@ CASES: list[tuple[str, str, dict[str, Any], list[tuple[dict[str, Any], str, str]
         "/v1/wealth/yuebao/subscriptions",
         {"amount_fen": 100},
         [
-            ({"amount_fen": 100.0}, "amount_fen", "INVALID_AMOUNT"),
+            ({"amount_fen": 100.5}, "amount_fen", "INVALID_AMOUNT"),
             ({"amount_fen": 0}, "amount_fen", "INVALID_AMOUNT"),
             ({}, "amount_fen", "INVALID_AMOUNT"),
         ],

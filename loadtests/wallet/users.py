@@ -55,6 +55,8 @@ JOURNAL = Journal.from_env()
 PLATFORM = Platform()
 # Phones of the people registered by this process: whom a transfer can go to.
 REGISTERED_PHONES: list[str] = []
+# Their names: a transfer by phone names the payee in full (issue 21 item 5).
+REGISTERED_NAMES: dict[str, str] = {}
 
 
 @events.test_start.add_listener
@@ -200,6 +202,7 @@ class WalletHolder(WalletClientUser):
     def on_start(self) -> None:
         self.wallet = Wallet(phone=new_phone())
         resident_id = new_resident_id()
+        real_name = new_name()
         proof = self.verify_phone(self.wallet.phone)
         if proof is None:
             self.stop()
@@ -211,7 +214,7 @@ class WalletHolder(WalletClientUser):
             body={
                 "phone": self.wallet.phone,
                 "password": PASSWORD,
-                "real_name": new_name(),
+                "real_name": real_name,
                 "resident_id": resident_id,
                 **proof,
             },
@@ -231,6 +234,7 @@ class WalletHolder(WalletClientUser):
         )
         if answer.outcome is Outcome.DONE:
             self.payment_password = password
+        REGISTERED_NAMES[self.wallet.phone] = real_name
         REGISTERED_PHONES.append(self.wallet.phone)
         self.top_up(random.randint(2_000, 8_000) * 100)
 
@@ -354,13 +358,15 @@ class WalletHolder(WalletClientUser):
         friends = [phone for phone in REGISTERED_PHONES[-200:] if phone != self.wallet.phone]
         if not friends:
             return
+        friend = random.choice(friends)
         answer = self.call(
             "POST",
             "/v1/transfers",
             name="/v1/transfers",
             body={
                 "amount_fen": random.randint(100, 20_000),
-                "to_phone": random.choice(friends),
+                "to_phone": friend,
+                "payee_name": REGISTERED_NAMES[friend],
                 "memo": "load test",
             },
             keyed=True,

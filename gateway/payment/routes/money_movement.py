@@ -9,6 +9,8 @@ derived from it, so no retry can move money twice.
 
 from __future__ import annotations
 
+import hmac
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any, ClassVar
@@ -17,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import Field
 
+from chassis.errors import DomainError, ErrorKind, FailedPrecondition
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
@@ -55,6 +58,20 @@ OPERATION_TOP_UP = "createTopUp"
 OPERATION_WITHDRAWAL = "createWithdrawal"
 OPERATION_TRANSFER = "createTransfer"
 
+PAYEE_NOT_CONFIRMED_DETAIL = (
+    "no account can take this transfer: check the payee's phone and their name in full"
+)
+
+
+def names_match(registered: str, given: str) -> bool:
+    """The same name, whatever the Unicode form, case or surrounding and inner spaces."""
+
+    def canonical(name: str) -> str:
+        return "".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+    return hmac.compare_digest(canonical(registered).encode(), canonical(given).encode())
+
+
 BankCardNumber = Annotated[
     str,
     Field(
@@ -88,10 +105,22 @@ class _Transfer(Body):
     payment_password: PaymentPassword = ""
 
 
+PAYEE_NAME_LENGTH_MAX = 64
+
+
 class TransferToPhone(_Transfer):
-    """A transfer to the user registered with this phone."""
+    """A transfer to the user registered with this phone, confirmed by the payee's name."""
 
     to_phone: Annotated[Phone, Field(description="The payee's registered phone.")]
+    payee_name: Annotated[
+        str,
+        text(
+            PAYEE_NAME_LENGTH_MAX,
+            "The payee's registered name in full (a merchant's trading name), as the payer "
+            "knows it. A phone and a name that are no account's, an unregistered phone and "
+            "a name that is not the phone's holder's are one answer: 422 PAYEE_NOT_CONFIRMED.",
+        ),
+    ]
 
 
 class TransferToAccount(_Transfer):
@@ -232,6 +261,7 @@ class MoneyMovementRoutes:
                     HTTPStatus.BAD_REQUEST: ("INVALID_PHONE", "SAME_ACCOUNT"),
                     HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
                     HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "PAYEE_NOT_CONFIRMED",
                         "INSUFFICIENT_FUNDS",
                         "ACCOUNT_NOT_ACTIVE",
                         "ACCOUNT_KIND_NOT_ALLOWED",
@@ -287,7 +317,6 @@ class MoneyMovementRoutes:
         key = require_idempotency_key(request)
         body = parse_transfer(await read_json(request))
         amount = Money(body.amount_fen, body.currency)
-        to_phone = body.to_phone if isinstance(body, TransferToPhone) else None
         to_account_id = body.to_account_id if isinstance(body, TransferToAccount) else None
         memo = body.memo
         sent = body.fields_sent()
@@ -296,8 +325,8 @@ class MoneyMovementRoutes:
 
         async def transfer(grpc_key: str) -> StoredResponse:
             payee_account_id = to_account_id or ""
-            if to_phone is not None:
-                payee_account_id = (await self._payment.find_account_by_phone(to_phone)).account_id
+            if isinstance(body, TransferToPhone):
+                payee_account_id = await self._confirmed_payee(body.to_phone, body.payee_name)
             response = await self._payment.transfer(
                 pb.TransferRequest(
                     idempotency_key=grpc_key,
@@ -311,6 +340,27 @@ class MoneyMovementRoutes:
             return _created(movement_json(response.posting, amount, response.account))
 
         return await self._once(request, key, OPERATION_TRANSFER, sent, transfer)
+
+    async def _confirmed_payee(self, phone: str, name: str) -> str:
+        """The account of phone's holder when name is theirs; one refusal otherwise.
+
+        No answer tells a registered phone from an unregistered one (issue 21 item 5):
+        an unknown phone and a wrong name make the same one lookup and get the same
+        problem, byte for byte, so only a payer who already knows both learns anything.
+        """
+        try:
+            payee: pb.Account | None = await self._payment.find_account_by_phone(phone)
+        except DomainError as error:
+            if error.kind is not ErrorKind.NOT_FOUND:
+                raise
+            payee = None
+        if payee is None or not names_match(payee.display_name, name):
+            raise FailedPrecondition(
+                PAYEE_NOT_CONFIRMED_DETAIL,
+                reason="PAYEE_NOT_CONFIRMED",
+                metadata={"field": "payee_name"},
+            )
+        return payee.account_id
 
     async def _once(
         self,
