@@ -14,8 +14,6 @@ any date by hand.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import date
 from typing import Any
@@ -26,6 +24,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from chassis.clock import Clock, business_date_of
 from gateway.loans.jobs import LoanJobs, LoanJobsReport
+from gateway.scheduling import Periodic
 from gateway.wealth.schedule import dates_due
 
 log = logging.getLogger("colony.gateway.loans")
@@ -45,14 +44,11 @@ class LoanJobsSchedule:
         self._jobs = jobs
         self._collection = collection
         self._clock = clock
-        self._interval_seconds = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("scheduled loan jobs", self.run_due, interval_seconds, log)
 
     def install(self, app: web.Application) -> None:
         """Run the schedule for the app's lifetime (nothing when the interval is 0)."""
-        if self._interval_seconds > 0:
-            app.on_startup.append(self._start)
-            app.on_cleanup.append(self._stop)
+        self._periodic.install(app)
 
     async def run_due(self) -> list[LoanJobsReport]:
         """One round: run every date due; the runs."""
@@ -85,21 +81,3 @@ class LoanJobsSchedule:
     async def _last_completed(self) -> date | None:
         document = await self._collection.find_one({}, sort=[("_id", DESCENDING)])
         return None if document is None else date.fromisoformat(document["_id"])
-
-    async def _start(self, app: web.Application) -> None:
-        self._task = asyncio.create_task(self._run(), name="loan jobs schedule")
-
-    async def _stop(self, app: web.Application) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_due()
-            except Exception:
-                # The loan service or the database away: log it; the next round tries again.
-                log.exception("scheduled loan jobs failed")
-            await asyncio.sleep(self._interval_seconds)
