@@ -18,6 +18,7 @@ from services.payment.escrow import Trade
 from services.payment.holds import Hold
 from services.payment.ledger import Account, AccountKind, Posting, PostingKind
 from services.payment.payment_authorization import SecondFactor
+from services.payment.payment_code import PaymentCode
 from services.payment.risk import PaymentKind
 from services.payment.screening import RiskDecisionRecord
 from services.payment.withholding import Withholding
@@ -100,6 +101,7 @@ class BatchView:
     holds: Mapping[str, Hold] = field(default_factory=dict)
     postings: Mapping[str, Posting] = field(default_factory=dict)
     withholdings: Mapping[str, Withholding] = field(default_factory=dict)
+    payment_codes: Mapping[str, PaymentCode] = field(default_factory=dict)  # by digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,7 @@ class JobReads:
     account_ids: tuple[str, ...] = ()
     trade_ids: tuple[str, ...] = ()
     hold_ids: tuple[str, ...] = ()
+    code_digests: tuple[str, ...] = ()  # payment codes (and their payers)
     # Trades whose settlement applies their merchant's withholding instructions.
     settles_trades: bool = False
 
@@ -203,3 +206,4 @@ class BatchDecision:
     read_helds: dict[str, int] = field(default_factory=dict)
     holds: dict[str, tuple[Hold | None, Hold]] = field(default_factory=dict)
     withholdings: dict[str, tuple[Withholding, Withholding]] = field(default_factory=dict)
+    payment_codes: dict[str, PaymentCode] = field(default_factory=dict)  # used, by digest

@@ -18,8 +18,8 @@ the authorization). A top-up's card is charged inside the batch's transaction, a
 does, once its account is known to take top-ups; a declined card fails that top-up alone.
 Beside movements, a batch takes jobs (batch_model.BatchJob, submit_job): holds placed,
 captured and released (batch_holds.py), platform transfers (batch_jobs.py), trade
-settlements with their withholding and refund decisions (batch_trades.py); each RPC makes
-its answer of the job's result.
+settlements with their withholding and refund decisions (batch_trades.py), payment codes
+charged (batch_retail.py); each RPC makes its answer of the job's result.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from services.payment.batch_model import (
     BatchView,
     Done,
     Event,
+    JobReads,
     MovementAsk,
     Refused,
     Replayed,
@@ -100,11 +101,12 @@ def _event_proto(event: Event) -> tuple[str, str, Message, datetime]:
     return event_type, aggregate_id, message, occurred_at
 
 
-def _reads(asks: Sequence[MovementAsk | BatchJob]) -> tuple[set[str], set[str], set[str], bool]:
-    """The accounts, trades and holds the batch reads, and whether any trade settles."""
+def _reads(asks: Sequence[MovementAsk | BatchJob]) -> JobReads:
+    """What the batch reads: accounts, trades, holds, codes, whether any trade settles."""
     parties: set[str] = set()
     trades: set[str] = set()
     holds: set[str] = set()
+    codes: set[str] = set()
     settlements = False
     for ask in asks:
         if isinstance(ask, BatchJob):
@@ -112,12 +114,13 @@ def _reads(asks: Sequence[MovementAsk | BatchJob]) -> tuple[set[str], set[str], 
             parties.update(reads.account_ids)
             trades.update(reads.trade_ids)
             holds.update(reads.hold_ids)
+            codes.update(reads.code_digests)
             settlements = settlements or reads.settles_trades
             continue
         parties |= {ask.from_account_id, ask.to_account_id}
         if ask.trade_id:
             trades.add(ask.trade_id)
-    return parties, trades, holds, settlements
+    return JobReads(tuple(parties), tuple(trades), tuple(holds), tuple(codes), settlements)
 
 
 def _conflicted(error: BaseException) -> bool:
@@ -222,17 +225,18 @@ class MovementBatcher:
 
     async def _run(self, batch: list[_Waiting]) -> list[Answer]:
         asks = [waiting.ask for waiting in batch]
-        parties, trade_ids, hold_ids, settlements = _reads(asks)
+        reads = _reads(asks)
 
         async def in_transaction(session: Session) -> list[Answer]:
             now = self._clock.now()
             view = await self._store.read_batch(
                 session,
                 [a.record_id for a in asks if a.record_id],
-                parties,
-                trade_ids,
-                hold_ids,
-                settlements=settlements,
+                reads.account_ids,
+                reads.trade_ids,
+                reads.hold_ids,
+                settlements=reads.settles_trades,
+                code_digests=reads.code_digests,
             )
             bank = await self._charge_cards(asks, view)
             decision = decide_movements(asks, view, self._rules(), now, bank)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
 from chassis.grpc_server import Context
 from chassis.idempotency import fingerprint_request, require_idempotency_key
@@ -11,9 +12,10 @@ from chassis.mongo import Session
 from chassis.wire import amount_from_proto, timestamp_to_proto
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.batch_model import MovementAsk
+from services.payment.batch_retail import ChargeCodeJob
 from services.payment.bills import find_biller, validate_bill_reference
 from services.payment.identity import mask_name
-from services.payment.ledger import Account, AccountKind, PostingKind, require_kind
+from services.payment.ledger import Account, AccountKind, Posting, PostingKind, require_kind
 from services.payment.payment_authorization import authorization_factor
 from services.payment.payment_code import (
     PaymentCode,
@@ -59,6 +61,22 @@ class RetailRpc(PaymentRpcBase):
         amount_fen = amount_from_proto(request.amount)
         # A challenge is met only by an authorization the payer's wallet gave with the code.
         factor = authorization_factor(request.payment_authorization)
+        scope = f"charge-code:{merchant_id}"
+        if self._batcher is not None and not factor.authorization_digest:
+            key = request.idempotency_key
+            job = ChargeCodeJob(
+                record_id=f"{scope}:{key}",
+                fingerprint=fingerprint_request(request),
+                idempotency_key=key,
+                code_digest=digest,
+                merchant_account_id=merchant_id,
+                amount_fen=amount_fen,
+                memo=request.memo,
+                second_factor=factor,
+            )
+            return await self._batcher.submit_job(
+                job, pb.ChargePaymentCodeResponse, code_charged_response
+            )
 
         async def charge(session: Session) -> pb.ChargePaymentCodeResponse:
             now = self._clock.now()
@@ -75,7 +93,6 @@ class RetailRpc(PaymentRpcBase):
             )
 
         async with self._risk_audit(), self._movement_scope():
-            scope = f"charge-code:{merchant_id}"
             return await self._once(scope, request, pb.ChargePaymentCodeResponse, charge)
 
     async def _charge_parties(
@@ -144,3 +161,8 @@ class RetailRpc(PaymentRpcBase):
 
         async with self._risk_audit(), self._movement_scope(account_id):
             return await self._once("pay-bill", request, pb.PayBillResponse, pay_bill)
+
+
+def code_charged_response(result: object) -> pb.ChargePaymentCodeResponse:
+    posting, payer_name = cast(tuple[Posting, str], result)
+    return pb.ChargePaymentCodeResponse(posting=posting_to_proto(posting), payer_name=payer_name)

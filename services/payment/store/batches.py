@@ -26,12 +26,14 @@ from services.payment.batch_model import BatchDecision, BatchView, LedgerDocumen
 from services.payment.escrow import Trade
 from services.payment.holds import Hold, HoldState
 from services.payment.ledger import Account, Posting
+from services.payment.payment_code import PaymentCode
 from services.payment.store.accounts import AccountStore, shard_id
 from services.payment.store.mapping import (
     account_from_document,
     activity_to_document,
     hold_from_document,
     hold_to_document,
+    payment_code_from_document,
     posting_from_document,
     posting_to_document,
     risk_decision_to_document,
@@ -93,6 +95,7 @@ class BatchStore(AccountStore):
         hold_ids: Iterable[str] = (),
         *,
         settlements: bool = False,
+        code_digests: Iterable[str] = (),
     ) -> BatchView:
         """Everything the batch decides on, as its transaction sees it.
 
@@ -110,6 +113,11 @@ class BatchStore(AccountStore):
                 wanted |= {trade.buyer_account_id, trade.merchant_account_id}
         holds, postings = await self._read_holds(session, hold_ids)
         wanted |= {hold.account_id for hold in holds.values() if hold.account_id}
+        codes: dict[str, PaymentCode] = {}
+        if digests := sorted(set(code_digests)):
+            cursor = self.payment_codes.find({"_id": {"$in": digests}}, session=session)
+            codes = {d["_id"]: payment_code_from_document(d) async for d in cursor}
+            wanted |= {code.account_id for code in codes.values()}
         withholdings: dict[str, Withholding] = {}
         if settlements and trades:
             merchants = sorted({t.merchant_account_id for t in trades.values()})
@@ -166,6 +174,7 @@ class BatchStore(AccountStore):
             holds=holds,
             postings=postings,
             withholdings=withholdings,
+            payment_codes=codes,
         )
 
     async def _read_holds(
@@ -304,6 +313,14 @@ class BatchStore(AccountStore):
             )
             for read, after in decision.withholdings.values()
         ]
+        if decision.payment_codes:
+            used = [
+                UpdateOne({"_id": digest, "used_at": None}, {"$set": {"used_at": code.used_at}})
+                for digest, code in decision.payment_codes.items()
+            ]
+            result = await self.payment_codes.bulk_write(used, ordered=False, session=session)
+            if result.matched_count != len(used):
+                raise BatchConflict("a payment code was used under the batch; rerun it")
         if withholdings:
             collection = self.database["withholdings"]
             result = await collection.bulk_write(withholdings, ordered=False, session=session)

@@ -13,9 +13,10 @@ platform transfers (from a platform account of the example's, which some overdra
 bank's clearing account, from a person's account), settlements of shipped trades (by their
 buyer or someone else; a merchant with a trade-tied and a merchant-wide withholding
 instruction, which the settlements of one batch share) and refund decisions (by the merchant
-or the platform, approving or rejecting), interleaved with transfers, must give each request
-the same answer and leave the same balances, statement lines, holds, trades and withholding
-instructions; the ledger audit is clean on both.
+or the platform, approving or rejecting), payment codes charged (some twice, some never
+issued, some by a hot merchant, some by a person; some overdrawing), interleaved with
+transfers, must give each request the same answer and leave the same balances, statement
+lines, holds, trades and withholding instructions; the ledger audit is clean on both.
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID, FakeBan
 from services.payment.batch_holds import CaptureHoldJob, PlaceHoldJob, VoidHoldJob
 from services.payment.batch_jobs import PlatformTransferJob
 from services.payment.batch_model import BatchJob, MovementAsk
+from services.payment.batch_retail import ChargeCodeJob
 from services.payment.batch_trades import DecideRefundJob, SettleTradeJob
 from services.payment.escrow import TradeAction, confirm_receipt
 from services.payment.holds import plan_hold
 from services.payment.payment_authorization import NO_SECOND_FACTOR
+from services.payment.payment_code import code_digest, validate_payment_code
 from services.payment.risk import DEFAULT_RULES
 from services.payment.rpc_batching import MovementBatcher
 from services.payment.rpc_holds import (
@@ -57,6 +60,7 @@ from services.payment.rpc_holds import (
     hold_voided_response,
 )
 from services.payment.rpc_platform_transfer import platform_transfer_response
+from services.payment.rpc_retail import code_charged_response
 from services.payment.rpc_trades import refund_decided_response, trade_settled_response
 from services.payment.server import build_payment_service
 from services.payment.store import PaymentStore
@@ -72,6 +76,8 @@ UNKNOWN_ACCOUNT_ID = "2088000000000000"
 OPENING_FEN = 200_000
 HOLD_SLOTS = 4
 PLACED = 2  # of them placed before the steps
+CODES = 2  # payment codes shown by the first persons
+UNKNOWN_CODE = "280000000000000000"
 # Trades: (buyer, merchant, fen, refund requested fen: None none, 0 all).
 TRADES = (
     (0, MERCHANT, 30_000, None),
@@ -91,6 +97,7 @@ class Side:
     ids: list[str]
     trades: list[str]
     prefix: str  # of this example's hold ids
+    codes: list[str]  # payment codes the first persons showed, and one never issued
 
 
 @contextlib.asynccontextmanager
@@ -199,7 +206,11 @@ async def open_parties(channel: grpc.aio.Channel, store: PaymentStore) -> Side:
                 hold_id=f"{prefix}-{slot}", account_id=ids[slot], amount=cny(20_000 * (slot + 1))
             )
         )
-    return Side(stub, withholding, store, ids, trades, prefix)
+    codes = [
+        (await stub.IssuePaymentCode(pb.IssuePaymentCodeRequest(account_id=ids[p]))).code
+        for p in range(CODES)
+    ]
+    return Side(stub, withholding, store, ids, trades, prefix, [*codes, UNKNOWN_CODE])
 
 
 # Steps: a kind and four small numbers, read by the kind (see requests()).
@@ -243,6 +254,13 @@ steps = st.one_of(
         st.sampled_from([1, HOT, LENDER]),
         st.booleans(),
     ),
+    st.tuples(
+        st.just("charge"),
+        st.integers(0, CODES),
+        st.sampled_from([500, 40_000, 250_000]),
+        st.sampled_from([MERCHANT, MERCHANT, HOT, 0]),
+        st.booleans(),
+    ),
     st.tuples(st.just("transfer"), st.integers(0, PERSONS - 1), fens, st.just(0), st.booleans()),
 )
 
@@ -283,6 +301,15 @@ def requests(step_list: list[tuple[Any, ...]], side: Side) -> list[Call]:
                 trade_id=side.trades[a], merchant_account_id=merchant, approve=flag
             )
             made.append(("DecideTradeRefund", request))
+        elif kind == "charge":
+            request = pb.ChargePaymentCodeRequest(
+                idempotency_key=key,
+                merchant_account_id=ids[c],
+                code=side.codes[a],
+                amount=cny(fen),
+                memo="till 3" if flag else "",
+            )
+            made.append(("ChargePaymentCode", request))
         elif kind == "platform":
             request = pb.PlatformTransferRequest(
                 idempotency_key=key,
@@ -312,6 +339,8 @@ def answer(response: Message, side: Side) -> tuple[object, ...]:
         return ids.index(account_id) if account_id in ids else -1
 
     said: list[object] = ["ok"]
+    if "payer_name" in response.DESCRIPTOR.fields_by_name:
+        said.append(response.payer_name)
     for name in ("hold", "trade", "posting", "account"):
         if name not in response.DESCRIPTOR.fields_by_name or not response.HasField(name):
             continue
@@ -373,6 +402,18 @@ def job_of(
     if name == "DecideTradeRefund":
         job = DecideRefundJob(request.trade_id, request.merchant_account_id, request.approve)
         return job, refund_decided_response
+    if name == "ChargePaymentCode":
+        job = ChargeCodeJob(
+            record_id=f"charge-code:{request.merchant_account_id}:{request.idempotency_key}",
+            fingerprint=fingerprint_request(request),
+            idempotency_key=request.idempotency_key,
+            code_digest=code_digest(validate_payment_code(request.code)),
+            merchant_account_id=request.merchant_account_id,
+            amount_fen=request.amount.amount_fen,
+            memo=request.memo,
+            second_factor=NO_SECOND_FACTOR,
+        )
+        return job, code_charged_response
     assert name == "PlatformTransfer"
     job = PlatformTransferJob(
         record_id=f"platform-transfer:{request.idempotency_key}",
