@@ -129,7 +129,7 @@ def _operation(route: Route) -> Schema:
         {
             "name": parameter.name,
             "in": "query",
-            "required": False,
+            "required": parameter.required,
             "description": parameter.description,
             "schema": dict(parameter.schema),
         }
@@ -249,7 +249,12 @@ def build_openapi_document(routes: Iterable[Route], schemas: Mapping[str, Schema
                         "control: a device never seen before may be challenged for the "
                         "payment password."
                     ),
-                    "schema": {"type": "string", "maxLength": DEVICE_ID_LENGTH_MAX},
+                    # Printable ASCII, as gateway.edge.risk_signals checks it.
+                    "schema": {
+                        "type": "string",
+                        "maxLength": DEVICE_ID_LENGTH_MAX,
+                        "pattern": "^[\\x20-\\x7e]*$",
+                    },
                 },
             },
             "responses": {"Problem": _problem_response("An error, as problem+json.")},

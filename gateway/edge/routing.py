@@ -33,6 +33,7 @@ class QueryParameter:
     name: str
     schema: Mapping[str, Any]
     description: str
+    required: bool = False
 
 
 @dataclass(frozen=True, slots=True)

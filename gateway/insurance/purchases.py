@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from chassis.clock import Clock
-from chassis.errors import InvalidArgument
+from chassis.errors import NotFound
 from chassis.money import Money
 from colony.insurance.v1 import insurance_pb2 as ipb
 from gateway.clients import InsuranceClient
@@ -35,11 +35,14 @@ class Purchases:
         self._clock = clock
 
     async def product(self, product_id: str) -> ipb.Product:
-        """The catalogue's product; an unknown one is refused as the caller's mistake."""
+        """The catalogue's product; an unknown one is not found (404, as an unknown fund is).
+
+        The body is well-formed whatever the id: the catalogue, not the schema, knows them.
+        """
         for product in (await self._insurance.list_products()).products:
             if product.product_id == product_id:
                 return product
-        raise InvalidArgument(
+        raise NotFound(
             f"there is no insurance product {product_id!r}",
             metadata={"field": "product_id", "product_id": product_id},
         )

@@ -107,10 +107,17 @@ class RefundDecisionRequest(Body):
 
 
 class PaymentCodeChargeRequest(Body):
-    field_reasons: ClassVar[Mapping[str, str]] = MONEY_REASONS
+    field_reasons: ClassVar[Mapping[str, str]] = {
+        **MONEY_REASONS,
+        "code": "INVALID_PAYMENT_CODE",
+    }
 
     code: Annotated[
-        str, text(PAYMENT_CODE_LENGTH_MAX, "The 18 digits scanned from the payer's screen.")
+        str,
+        Field(
+            pattern=r"^28[0-9]{16}$",
+            description="The 18 digits scanned from the payer's screen (they start with 28).",
+        ),
     ]
     amount_fen: AmountFen
     currency: Currency = "CNY"

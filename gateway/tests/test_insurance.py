@@ -155,7 +155,7 @@ async def test_a_premium_the_balance_cannot_pay_is_refused_and_nothing_moves(
 async def test_bad_quotes_are_refused(gateway: Client, new_user: NewUser) -> None:
     user = await new_user()
     for body, status, reason in (
-        ({"product_id": "nope"}, 400, "INVALID_ARGUMENT"),
+        ({"product_id": "nope"}, 404, "NOT_FOUND"),
         ({"product_id": "travel", "insured_age": 30}, 400, "INVALID_ARGUMENT"),
         ({"product_id": "travel", "insured_age": 81, "duration_days": 5}, 422, "NOT_INSURABLE"),
         ({"product_id": "merchant-deposit", "cover_fen": 100_000}, 400, "INVALID_ARGUMENT"),

@@ -378,9 +378,17 @@ CASES: list[tuple[str, str, str, dict[str, Any], Violations]] = [
         # Valid as a body; no such code (INVALID_PAYMENT_CODE).
         {"code": "280000000000000000", "amount_fen": 100, "memo": "tea"},
         [
-            ({"code": "", "amount_fen": 100}, "code", "INVALID_ARGUMENT"),
-            ({"code": "28", "amount_fen": 10**12 + 1}, "amount_fen", "INVALID_AMOUNT"),
-            ({"code": "28", "amount_fen": 1, "memo": 7}, "memo", "INVALID_ARGUMENT"),
+            ({"code": "", "amount_fen": 100}, "code", "INVALID_PAYMENT_CODE"),
+            (
+                {"code": "280000000000000000", "amount_fen": 10**12 + 1},
+                "amount_fen",
+                "INVALID_AMOUNT",
+            ),
+            (
+                {"code": "280000000000000000", "amount_fen": 1, "memo": 7},
+                "memo",
+                "INVALID_ARGUMENT",
+            ),
         ],
     ),
     (

@@ -61,7 +61,8 @@ class ReservationRequest(Body):
     annual_yield_min: Annotated[
         str,
         Field(
-            pattern=DECIMAL_PATTERN,
+            # A plain decimal from 0 up to (not including) 0.24.
+            pattern=r"^0(\.([01][0-9]{0,11}|2|2[0-3][0-9]{0,10}))?$",
             max_length=DECIMAL_LENGTH_MAX,
             description='The least yield to buy at, a decimal fraction a year: "0.0420" is '
             "4.20% (0 or more, below 0.24: the wealth service's rule).",

@@ -132,7 +132,10 @@ class InsuranceClaimRoutes:
                 response_schema="InsuranceClaims",
                 query_parameters=(
                     QueryParameter(
-                        "policy_id", {"type": "string"}, "The caller's policy (required)."
+                        "policy_id",
+                        {"type": "string", "minLength": 1},
+                        "The caller's policy.",
+                        required=True,
                     ),
                     *PAGING_QUERY_PARAMETERS,
                 ),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from chassis.errors import ErrorKind
+from chassis.errors import ErrorKind, FailedPrecondition
 from chassis.money import Money
 from colony.common.v1 import paging_pb2
 from colony.loan.v1 import merchant_lending_pb2 as mpb
@@ -26,10 +26,10 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import withholding_pb2 as wpb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import read_body
 from gateway.edge.idempotency import derive_grpc_idempotency_key, require_idempotency_key
 from gateway.edge.ownership import get_own, list_own, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import optional_text, read_json_object, require_amount, require_bool
 from gateway.edge.representations import (
     json_response,
     money_json,
@@ -37,6 +37,7 @@ from gateway.edge.representations import (
     optional_timestamp_json,
 )
 from gateway.edge.routing import Route, RouteFactory
+from gateway.loans.merchant.bodies import LoanAmountRequest, StoreFreezeRequest
 from gateway.loans.merchant.order_loans import order_loan_input
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
@@ -126,6 +127,7 @@ class OrderLoanRoutes:
                 problems={
                     HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT", "INVALID_AMOUNT"),
                     HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "FAILED_PRECONDITION",
                         "ORDER_LOAN_COVER",
                         "TRADE_PLEDGED",
                         "LOAN_OVERDUE",
@@ -246,12 +248,18 @@ class OrderLoanRoutes:
 
     async def apply(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)
-        body = await read_json_object(request, ("amount_fen", "currency"))
-        amount = require_amount(body)
+        body = await read_body(request, LoanAmountRequest)
+        amount = body.amount
         merchant_id = request[CALLER].account_id
 
         async def saga_input() -> JsonObject:
             trades, _ = await self._offer(merchant_id)
+            if not trades:
+                # Nothing in escrow to pledge: a business refusal (422), not a bad body.
+                raise FailedPrecondition(
+                    "there are no trades in escrow to pledge for an order loan",
+                    metadata={"field": "trades"},
+                )
             await self._ledger.ensure_account()
             return order_loan_input(
                 loan_id=f"ol_{uuid.uuid4().hex[:24]}",
@@ -261,7 +269,11 @@ class OrderLoanRoutes:
             )
 
         return await self._operations.start(
-            request, self._saga, operation_id="applyForOrderLoan", body=body, saga_input=saga_input
+            request,
+            self._saga,
+            operation_id="applyForOrderLoan",
+            body=body.fields_sent(),
+            saga_input=saga_input,
         )
 
     async def list_loans(self, request: web.Request) -> web.Response:
@@ -302,9 +314,8 @@ class OrderLoanRoutes:
     async def freeze_store(self, request: web.Request) -> web.Response:
         key = derive_grpc_idempotency_key(request[CALLER].user_id, require_idempotency_key(request))
         merchant_id = path_id(request, "merchant_id", "merchant", LOAN_ID_LENGTH_MAX)
-        body = await read_json_object(request, ("frozen", "reason"))
-        frozen = require_bool(body, "frozen")
-        reason = optional_text(body, "reason", REASON_LENGTH_MAX) or ""
+        body = await read_body(request, StoreFreezeRequest)
+        frozen, reason = body.frozen, body.reason
         response = await self._withholding.set_store_freeze(
             wpb.SetStoreFreezeRequest(
                 idempotency_key=key, merchant_account_id=merchant_id, frozen=frozen, reason=reason

@@ -21,31 +21,39 @@ from typing import Any
 from aiohttp import web
 
 from chassis.clock import Clock
-from chassis.errors import ErrorKind, InvalidArgument
+from chassis.errors import ErrorKind
 from chassis.money import Money
 from colony.loan.v1 import merchant_lending_pb2 as mpb
 from gateway.clients import PaymentClient
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import read_body
 from gateway.edge.idempotency import derive_grpc_idempotency_key, require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.ownership import get_own, list_own, path_id
 from gateway.edge.paging import PAGING_QUERY_PARAMETERS
-from gateway.edge.payloads import read_json_object, require_amount
 from gateway.edge.representations import json_response, money_json
 from gateway.edge.routing import AuthScheme, Route, route_factory
 from gateway.loans.merchant.abs_routes import AbsPoolRoutes
+from gateway.loans.merchant.bodies import SCHEMAS as BODY_SCHEMAS
+from gateway.loans.merchant.bodies import (
+    FacilityRepaymentRequest,
+    FacilityRequest,
+    LoanAmountRequest,
+    MerchantCreditPolicyRequest,
+)
 from gateway.loans.merchant.figures import merchant_figures
 from gateway.loans.merchant.funding import BORROW, CAPITAL, REPAY, funding_input
 from gateway.loans.merchant.order_loan_routes import OrderLoanRoutes
 from gateway.loans.merchant.representations import (
-    SCHEMAS,
+    SCHEMAS as REPRESENTATION_SCHEMAS,
+)
+from gateway.loans.merchant.representations import (
     audit_json,
     capacity_json,
     facility_json,
     policy_json,
 )
 from gateway.loans.merchant.sagas import (
-    PARTS,
     draw_input,
     facility_input,
     repayment_input,
@@ -59,14 +67,8 @@ FACILITY_ID_LENGTH_MAX = 64
 UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
 
 
-def _fixed_amount(body: dict[str, Any]) -> Money:
-    return require_amount({"amount_fen": body.get("fixed_amount_fen"), **_currency(body)})
-
-
-def _currency(body: dict[str, Any]) -> dict[str, Any]:
-    return {"currency": body["currency"]} if "currency" in body else {}
-
-
+# The request bodies are the models' (gateway.loans.merchant.bodies), the rest as rendered.
+SCHEMAS: dict[str, Any] = {**REPRESENTATION_SCHEMAS, **BODY_SCHEMAS}
 __all__ = ["SCHEMAS", "MerchantLendingRoutes"]
 
 
@@ -251,7 +253,7 @@ class MerchantLendingRoutes:
                 "setMerchantCreditPolicy",
                 "Set the merchant facilities' credit policy",
                 idempotency_key_required=True,
-                request_schema="MerchantCreditPolicy",
+                request_schema="MerchantCreditPolicyRequest",
                 response_schema="MerchantCreditPolicy",
                 problems={HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT",), **UNAVAILABLE},
             ),
@@ -280,9 +282,8 @@ class MerchantLendingRoutes:
 
     async def apply(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)
-        body = await read_json_object(request, ("amount_fen", "fixed_amount_fen", "currency"))
-        amount = require_amount(body)
-        fixed = _fixed_amount(body)
+        body = await read_body(request, FacilityRequest)
+        amount, fixed = body.amount, body.fixed
         merchant_id = request[CALLER].account_id
 
         async def saga_input() -> JsonObject:
@@ -300,7 +301,7 @@ class MerchantLendingRoutes:
             request,
             self._sagas.payout,
             operation_id="applyForMerchantFacility",
-            body=body,
+            body=body.fields_sent(),
             saga_input=saga_input,
         )
 
@@ -337,8 +338,8 @@ class MerchantLendingRoutes:
     async def draw(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)
         facility = await self._own_facility(request)
-        body = await read_json_object(request, ("amount_fen", "currency"))
-        amount = require_amount(body)
+        body = await read_body(request, LoanAmountRequest)
+        amount = body.amount
 
         async def saga_input() -> JsonObject:
             await self._ledger.ensure_account()
@@ -353,18 +354,15 @@ class MerchantLendingRoutes:
             request,
             self._sagas.payout,
             operation_id="drawOnMerchantFacility",
-            body={**body, "facility_id": facility.facility_id},
+            body={**body.fields_sent(), "facility_id": facility.facility_id},
             saga_input=saga_input,
         )
 
     async def repay(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)
         facility = await self._own_facility(request)
-        body = await read_json_object(request, ("part", "amount_fen", "currency"))
-        part = body.get("part")
-        if part not in PARTS:
-            raise InvalidArgument("part must be fixed or revolving", metadata={"field": "part"})
-        amount = require_amount(body)
+        body = await read_body(request, FacilityRepaymentRequest)
+        part, amount = body.part, body.amount
 
         async def saga_input() -> JsonObject:
             await self._ledger.ensure_account()
@@ -380,7 +378,7 @@ class MerchantLendingRoutes:
             request,
             self._sagas.repayment,
             operation_id="repayMerchantFacility",
-            body={**body, "facility_id": facility.facility_id},
+            body={**body.fields_sent(), "facility_id": facility.facility_id},
             saga_input=saga_input,
         )
 
@@ -396,8 +394,8 @@ class MerchantLendingRoutes:
 
     async def _funding(self, request: web.Request, kind: str, operation_id: str) -> web.Response:
         require_idempotency_key(request)
-        body = await read_json_object(request, ("amount_fen", "currency"))
-        amount = require_amount(body)
+        body = await read_body(request, LoanAmountRequest)
+        amount = body.amount
 
         async def saga_input() -> JsonObject:
             return funding_input(kind=kind, amount=amount)
@@ -406,7 +404,7 @@ class MerchantLendingRoutes:
             request,
             self._sagas.funding,
             operation_id=operation_id,
-            body=body,
+            body=body.fields_sent(),
             saga_input=saga_input,
         )
 
@@ -427,25 +425,14 @@ class MerchantLendingRoutes:
 
     async def set_policy(self, request: web.Request) -> web.Response:
         key = self._key(request)
-        fields = ("min_months_with_settlements", "max_refund_rate", "max_share_of_sales")
-        body = await read_json_object(request, fields)
-        months = body.get("min_months_with_settlements")
-        if type(months) is not int:
-            raise InvalidArgument(
-                "min_months_with_settlements must be an integer",
-                metadata={"field": "min_months_with_settlements"},
-            )
-        rates = [body.get(name) for name in fields[1:]]
-        for name, rate in zip(fields[1:], rates, strict=True):
-            if not isinstance(rate, str):
-                raise InvalidArgument(f"{name} must be a decimal string", metadata={"field": name})
+        body = await read_body(request, MerchantCreditPolicyRequest)
         response = await self._lending.set_merchant_credit_policy(
             mpb.SetMerchantCreditPolicyRequest(
                 idempotency_key=key,
                 policy=mpb.MerchantCreditPolicy(
-                    min_months_with_settlements=months,
-                    max_refund_rate=str(rates[0]),
-                    max_share_of_sales=str(rates[1]),
+                    min_months_with_settlements=body.min_months_with_settlements,
+                    max_refund_rate=body.max_refund_rate,
+                    max_share_of_sales=body.max_share_of_sales,
                 ),
             )
         )
