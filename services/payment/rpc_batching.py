@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +73,8 @@ BATCH_SIZE_MAX = 64
 # A batch that conflicted after run_in_transaction's reruns is tried this many more times
 # before it is split.
 BATCH_RERUNS_MAX = 1
+# Batches committing at once in a process, on movements that touch nothing in common.
+BATCHES_IN_FLIGHT_MAX = int(os.environ.get("COLONY_PAYMENT_BATCHES_IN_FLIGHT", "2"))
 
 # The answer of a batched movement: each carries the posting and one party's account.
 Response = pb.TransferResponse | pb.PayBillResponse | pb.TopUpResponse | pb.PayTradeResponse
@@ -130,8 +133,29 @@ def _conflicted(error: BaseException) -> bool:
     return isinstance(error, PyMongoError) and error.has_error_label("TransientTransactionError")
 
 
+def _keys(ask: MovementAsk | BatchJob, hot: set[str]) -> set[str]:
+    """What a movement or job may write, for keeping batches in flight apart: its accounts
+    (a credit to an account known to be hot lands on a leased sub-account: not counted),
+    trades, holds and payment codes."""
+    if isinstance(ask, MovementAsk):
+        keys = {ask.from_account_id, f"trade:{ask.trade_id}"}
+        if ask.to_account_id not in hot:
+            keys.add(ask.to_account_id)
+        if ask.is_top_up and ask.from_account_id in hot:
+            keys.discard(ask.from_account_id)  # the bank's clearing account is credited so
+        return keys
+    reads = ask.reads()
+    return {
+        *reads.account_ids,
+        *(f"trade:{t}" for t in reads.trade_ids),
+        *(f"hold:{h}" for h in reads.hold_ids),
+        *(f"code:{c}" for c in reads.code_digests),
+    }
+
+
 class MovementBatcher:
-    """One per process: queues movements and commits them in batches, one batch at a time."""
+    """One per process: queues movements and commits them in batches, up to in_flight_max
+    batches at a time on movements that touch nothing another batch in flight touches."""
 
     def __init__(
         self,
@@ -142,6 +166,7 @@ class MovementBatcher:
         bank: BankChannel,
         *,
         size_max: int = BATCH_SIZE_MAX,
+        in_flight_max: int = BATCHES_IN_FLIGHT_MAX,
     ) -> None:
         self._client = client
         self._store = store
@@ -150,7 +175,10 @@ class MovementBatcher:
         self._bank = bank
         self._size_max = size_max
         self._waiting: list[_Waiting] = []
-        self._worker: asyncio.Task[None] | None = None
+        self._in_flight_max = in_flight_max
+        self._workers: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[int, set[str]] = {}  # what each batch committing touches
+        self._hot: set[str] = set()  # accounts the last batches read as hot
         self.batches = 0  # committed batches, and the movements in them (for the benchmark)
         self.movements = 0
 
@@ -175,17 +203,43 @@ class MovementBatcher:
 
     async def _queue(self, waiting: _Waiting, response_type: type[_M]) -> _M:
         self._waiting.append(waiting)
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain(), name="movement-batcher")
+        if len(self._workers) < self._in_flight_max:
+            worker = asyncio.create_task(self._drain(), name="movement-batcher")
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
         response = await waiting.answer
         assert isinstance(response, response_type)
         return response
 
+    def _take(self) -> tuple[list[_Waiting], set[str]]:
+        """The next batch, in arrival order: movements that touch nothing a batch in flight
+        touches, nor anything an earlier movement left waiting touches (each account's
+        movements keep their order)."""
+        blocked = set().union(*self._in_flight.values())
+        batch: list[_Waiting] = []
+        keys: set[str] = set()
+        left: list[_Waiting] = []
+        for waiting in self._waiting:
+            touched = _keys(waiting.ask, self._hot) if blocked else set()
+            if len(batch) < self._size_max and not touched & blocked:
+                batch.append(waiting)
+                keys |= touched
+            else:
+                left.append(waiting)
+                blocked |= touched
+        self._waiting = left
+        return batch, keys
+
     async def _drain(self) -> None:
         """Commit batches while movements wait; arrivals during a commit join the next one."""
         while self._waiting:
-            batch = self._waiting[: self._size_max]
-            del self._waiting[: self._size_max]
+            batch, keys = self._take()
+            if not batch:
+                return  # all of it waits on batches in flight, whose workers take it next
+            if self._in_flight_max > 1 and not keys:
+                keys = set().union(*(_keys(w.ask, self._hot) for w in batch))
+            token = id(batch)
+            self._in_flight[token] = keys
             try:
                 await self._commit(batch)
             except BaseException as error:  # never leave a caller waiting
@@ -194,6 +248,8 @@ class MovementBatcher:
                         waiting.answer.set_exception(error)
                 if isinstance(error, asyncio.CancelledError):
                     raise
+            finally:
+                del self._in_flight[token]
 
     async def _commit(self, batch: list[_Waiting], reruns: int = 0) -> None:
         try:
@@ -238,6 +294,7 @@ class MovementBatcher:
                 settlements=reads.settles_trades,
                 code_digests=reads.code_digests,
             )
+            self._hot = {a for a, account in view.accounts.items() if account.is_hot}
             bank = await self._charge_cards(asks, view)
             decision = decide_movements(asks, view, self._rules(), now, bank)
             answers: list[Answer] = []

@@ -432,7 +432,15 @@ async def batched(
     side: Side, client: MongoClient, clock: ManualClock, made: list[Call]
 ) -> tuple[list[tuple[object, ...]], MovementBatcher]:
     batcher = MovementBatcher(
-        client, side.store, clock, lambda: DEFAULT_RULES, FakeBankChannel(), size_max=BATCH_SIZE
+        client,
+        side.store,
+        clock,
+        lambda: DEFAULT_RULES,
+        FakeBankChannel(),
+        size_max=BATCH_SIZE,
+        # One batch at a time: arrival order is the order applied (two in flight may commit
+        # batches on disjoint accounts in either order, as concurrent requests may).
+        in_flight_max=1,
     )
 
     async def send(name: str, request: Any) -> tuple[object, ...]:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import grpc
 
@@ -36,6 +37,8 @@ PAYOUTS = 40
 OPENING_FEN = 50_000
 LENDER = "platform:test_crash_lender"
 ACKNOWLEDGED_BEFORE_KILL = 6
+RETRIES_MAX = 45
+T = TypeVar("T")
 
 
 def capture_of(hold: pb.CreateHoldRequest, merchant: str) -> pb.CaptureHoldRequest:
@@ -45,6 +48,19 @@ def capture_of(hold: pb.CreateHoldRequest, merchant: str) -> pb.CaptureHoldReque
 async def place_and_capture(stub: Stub, hold: pb.CreateHoldRequest, merchant: str) -> pb.Posting:
     await stub.CreateHold(hold, timeout=30)
     return (await stub.CaptureHold(capture_of(hold, merchant), timeout=30)).posting
+
+
+async def retried(call: Callable[[], Awaitable[T]]) -> T:
+    """A request sent again while ABORTED says to retry: the killed process's transaction
+    holds its documents until mongod ends it (transactionLifetimeLimitSeconds)."""
+    for _ in range(RETRIES_MAX):
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.ABORTED:
+                raise
+            await asyncio.sleep(1.0)
+    return await call()
 
 
 async def test_sigkill_mid_batch_of_holds_and_payouts_loses_nothing_and_applies_nothing_twice(
@@ -112,9 +128,10 @@ async def test_sigkill_mid_batch_of_holds_and_payouts_loses_nothing_and_applies_
         async with grpc.aio.insecure_channel(service.address) as channel:
             stub = payment_pb2_grpc.PaymentServiceStub(channel)
             for hold in holds:
-                answers[hold.hold_id] = (await place_and_capture(stub, hold, merchant)).posting_id
+                posting = await retried(lambda h=hold: place_and_capture(stub, h, merchant))
+                answers[hold.hold_id] = posting.posting_id
             for request in payouts:
-                response = await stub.PlatformTransfer(request, timeout=30)
+                response = await retried(lambda r=request: stub.PlatformTransfer(r, timeout=30))
                 answers[request.idempotency_key] = response.posting.posting_id
         for key, posting_id in acknowledged.items():
             assert answers[key] == posting_id, "a retry after restart is the recorded answer"
