@@ -264,7 +264,7 @@ class MovementBatcher:
                 await self._commit(batch[half:])
             else:
                 batch[0].answer.set_exception(
-                    Aborted("the transfer conflicted with concurrent writes; retry")
+                    Aborted("the request conflicted with concurrent writes; retry")
                     if _conflicted(error)
                     else error
                 )

@@ -128,12 +128,10 @@ class BatchStore(AccountStore):
             withholdings = {d["_id"]: withholding_from_document(d) async for d in cursor}
             wanted |= {w.account_id for w in withholdings.values()}
         ids = sorted(wanted)
-        records = {
-            document["_id"]: (document["fingerprint"], document["response"])
-            async for document in self.idempotency.find(
-                {"_id": {"$in": sorted(set(record_ids))}}, session=session
-            )
-        }
+        records: dict[str, tuple[str, bytes]] = {}
+        if wanted_records := sorted(set(record_ids)):  # holds and trades keep none
+            cursor = self.idempotency.find({"_id": {"$in": wanted_records}}, session=session)
+            records = {d["_id"]: (d["fingerprint"], d["response"]) async for d in cursor}
         accounts: dict[str, Account] = {}
         documents: dict[str, LedgerDocument] = {}
         hot: list[str] = []
