@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from chassis.authz import CLI_CALLER
 from chassis.settings import DEFAULT_GRPC_PORTS, SERVICE_NAMES
+from chassis.tls import TLS_ENV, TlsSettings
 
 REPO = Path(__file__).resolve().parent.parent.parent
 COMPOSE_DIR = REPO / "infra" / "compose"
@@ -26,7 +30,8 @@ def compose() -> dict[str, Any]:
 
 
 def _members(compose: dict[str, Any], network: str) -> set[str]:
-    return {name for name, service in compose["services"].items() if network in service["networks"]}
+    services = compose["services"].items()
+    return {name for name, service in services if network in service.get("networks", ())}
 
 
 def test_one_mongodb_per_process(compose: dict[str, Any]) -> None:
@@ -102,6 +107,51 @@ def test_processes_run_from_one_image_with_health_checks(compose: dict[str, Any]
         for other in callees:
             assert f"{other}-rpc" in service["networks"]
     assert set(services["gateway"]["depends_on"]) >= set(SERVICE_NAMES)
+
+
+def test_every_process_speaks_mutual_tls_with_certificates_from_certs(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    certs = services["certs"]
+    # The project's own certificate generation (as `make run`), one certificate per process
+    # and the operator's tool, into the volume; it joins no network.
+    generate = " ".join(certs["command"])
+    assert "ensure_dev_pki" in generate and "CLI_CALLER" in generate
+    assert "SERVICE_NAMES" in generate and '"gateway"' in generate
+    assert certs["network_mode"] == "none"
+    assert certs["volumes"] == ["tls:/srv/colony/tls"]
+    assert "tls" in compose["volumes"]
+    for name in PROCESSES:
+        service = services[name]
+        env = service["environment"]
+        assert {k: v for k, v in env.items() if k.startswith("COLONY_TLS_")} == {
+            "COLONY_TLS_CA": "/srv/colony/tls/ca.pem",
+            "COLONY_TLS_CERT": f"/srv/colony/tls/{name}.pem",
+            "COLONY_TLS_KEY": f"/srv/colony/tls/{name}-key.pem",
+        }
+        assert service["volumes"] == ["tls:/srv/colony/tls:ro"]
+        assert service["depends_on"]["certs"] == {"condition": "service_completed_successfully"}
+    # Every TLS setting the chassis reads is set (all or none, chassis.tls.TLS_ENV).
+    assert set(TLS_ENV) == {"COLONY_TLS_CA", "COLONY_TLS_CERT", "COLONY_TLS_KEY"}
+
+
+def test_the_compose_certificates_are_what_the_services_accept(tmp_path: Path) -> None:
+    # Run certs' own command against a directory: every process gets a certificate whose
+    # identity is its name, loadable as the settings the chassis reads from COLONY_TLS_*.
+    command = yaml.safe_load((COMPOSE_DIR / "compose.yaml").read_text())["services"]["certs"][
+        "command"
+    ]
+    code = command[2].replace("/srv/colony/tls", str(tmp_path / "tls"))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
+    for name in (*PROCESSES, CLI_CALLER):
+        environ = {
+            "COLONY_TLS_CA": str(tmp_path / "tls" / "ca.pem"),
+            "COLONY_TLS_CERT": str(tmp_path / "tls" / f"{name}.pem"),
+            "COLONY_TLS_KEY": str(tmp_path / "tls" / f"{name}-key.pem"),
+        }
+        settings = TlsSettings.from_env(environ)
+        assert settings is not None and settings.identity == name
 
 
 def test_observability_and_loadtest_services(compose: dict[str, Any]) -> None:
