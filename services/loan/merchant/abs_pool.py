@@ -6,8 +6,9 @@ investors' units) and a revolving period. Investors buy units with wallet money 
 principal); the pool buys eligible loans at par with that cash, so the lender's capacity
 returns. Each period's collections on pooled loans pass through, in this order:
 
-1. interest collected pays investors the coupon on their units for the period's days
-   (units x coupon x days / 365, ROUND_DOWN to the fen), as far as it goes;
+1. interest collected pays investors the coupon on their unit-days in the period
+   (units x days held: units bought mid-period accrue from their purchase day;
+   unit-days x coupon / 365, ROUND_DOWN to the fen), as far as it goes;
 2. the rest of the interest is *excess spread* (to the lender, the pool's residual holder);
 3. principal collected (with any cash carried from before) buys new eligible loans during
    the revolving period (循环购买; what no eligible loan absorbs is carried to the next
@@ -180,10 +181,14 @@ def pass_through(
     *,
     period_days: int,
     today: date,
+    missed_unit_days: int = 0,
 ) -> tuple[Pool, PeriodReport]:
-    """Apply one period's collections: the waterfall in the module docstring."""
+    """Apply one period's collections: the waterfall in the module docstring.
+    missed_unit_days: units x days not held in the period (units bought after its start)."""
     if period_days <= 0:
         raise InvalidArgument("period_days must be positive", metadata={"field": "period_days"})
+    if not 0 <= missed_unit_days <= pool.units_fen * period_days:
+        raise InvalidArgument("missed_unit_days is 0 to units x days")
     loans = dict(pool.loans)
     interest = principal = defaulted = 0
     for item in collections:
@@ -202,7 +207,8 @@ def pass_through(
             loans[item.loan_id] = (borrower, left)
         else:
             del loans[item.loan_id]
-    investor_interest = min(interest, coupon_due_fen(pool.units_fen, pool.coupon_rate, period_days))
+    unit_days = pool.units_fen * period_days - missed_unit_days
+    investor_interest = min(interest, coupon_due_fen(unit_days, pool.coupon_rate, 1))
     excess = interest - investor_interest
     available = pool.cash_fen + principal
     after = replace(pool, loans=loans, cash_fen=available)

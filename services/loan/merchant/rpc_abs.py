@@ -20,6 +20,7 @@ from services.loan.merchant.abs_investors import (
     Period,
     buy_units,
     distribute,
+    missed_unit_days,
     period_id_of,
     require_period_over,
 )
@@ -109,7 +110,12 @@ class AbsPoolsRpc(MerchantRpcBase):
                 sale_posting_ids=(*record.sale_posting_ids, posting_id),
                 holdings={
                     **record.holdings,
-                    investor_id: buy_units(record.holdings, investor_id, amount_fen),
+                    investor_id: buy_units(
+                        record.holdings,
+                        investor_id,
+                        amount_fen,
+                        days_into_period=(self._today() - record.last_period_end).days,
+                    ),
                 },
             )
             await self._store.save_pool(session, sold)
@@ -205,15 +211,20 @@ class AbsPoolsRpc(MerchantRpcBase):
                 )
             revolving = today <= record.pool.revolving_until
             candidates = await self._store.abs_candidates(today, session) if revolving else []
+            period_days = (today - start).days
             pool, report = pass_through(
                 record.pool,
                 collections,
                 candidates,
-                period_days=(today - start).days,
+                period_days=period_days,
                 today=today,
+                missed_unit_days=missed_unit_days(record.holdings),
             )
             holdings, shares = distribute(
-                record.holdings, report.investor_interest_fen, report.principal_returned_fen
+                record.holdings,
+                report.investor_interest_fen,
+                report.principal_returned_fen,
+                period_days,
             )
             paid_now = {loan_id: paid_so_far(f) for loan_id, f in facilities.items()}
             period = Period(period_id_of(pool_id, today), start, today, report, shares)

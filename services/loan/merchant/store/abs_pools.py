@@ -124,6 +124,7 @@ def pool_to_document(record: PoolRecord) -> Document:
                 "bought_fen": held.bought_fen,
                 "interest_fen": held.interest_fen,
                 "returned_fen": held.returned_fen,
+                "missed_unit_days": held.missed_unit_days,
             }
             for held in record.holdings.values()
         ],

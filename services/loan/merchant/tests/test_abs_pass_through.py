@@ -148,3 +148,44 @@ async def test_two_periods_pass_through_to_investors_and_lender(
         1_200_000,
     )
     assert held[0].bought.amount_fen == 3_000_000
+
+
+async def test_units_bought_mid_period_earn_the_coupon_from_their_day(
+    merchant: Stub, clock: ManualClock
+) -> None:
+    """a holds 50,000 yuan of a 6% pool for the whole 30 days, b buys 20,000 on day 10.
+    Unit-days: a 5,000,000 x 30 = 150,000,000, b 2,000,000 x 20 = 40,000,000; coupon
+    190,000,000 x 0.06 / 365 = 31,232.88 -> 31,232 (on units at the end it would be
+    7,000,000 x 0.06 x 30 / 365 -> 34,520); a 31,232 x 15/19 = 24,656.84 -> 24,657 (the odd
+    fen: the larger remainder), b 31,232 x 4/19 = 6,575.16 -> 6,575; excess 75,000 - 31,232."""
+    start = today(clock)
+    pool_id = f"{RUN}-mid"
+    await merchant.PayInCapital(
+        pb.PayInCapitalRequest(idempotency_key=new_key(), amount=cny(1_000_000 * YUAN))
+    )
+    loan_id = f"{RUN}-mid-f"
+    await facility(merchant, loan_id, 100_000 * YUAN, 50_000 * YUAN)
+    terms = {
+        "coupon_rate": "0.06",
+        "revolving_until": (start + timedelta(days=60)).isoformat(),
+        "max_borrower_share": "1",
+    }
+    await merchant.CreateAbsPool(pool_request(pool_id, clock, **terms))
+    await sold(merchant, pool_id, 50_000 * YUAN, f"p-mid-a-{RUN}", investor_id="a")
+    assert [loan.loan_id for loan in (await buy(merchant, pool_id)).bought] == [loan_id]
+    move_to(clock, start + timedelta(days=10))
+    await sold(merchant, pool_id, 20_000 * YUAN, f"p-mid-b-{RUN}", investor_id="b")
+    move_to(clock, start + timedelta(days=30))
+    await repay(merchant, loan_id, pb.FACILITY_PART_FIXED, 750 * YUAN)  # 30 days of interest
+    passed = await merchant.PassThroughAbsPool(
+        pb.PassThroughAbsPoolRequest(idempotency_key=new_key(), pool_id=pool_id)
+    )
+    period = passed.period
+    assert period.days == 30 and balanced(period)
+    assert period.interest_collected.amount_fen == 75_000
+    assert (period.investor_interest.amount_fen, period.excess_spread.amount_fen) == (
+        31_232,
+        43_768,
+    )
+    assert shares(period) == {"a": (24_657, 0), "b": (6_575, 0)}
+    assert period.purchases.amount_fen + period.carried_out.amount_fen == 2_000_000

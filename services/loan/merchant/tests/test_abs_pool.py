@@ -134,7 +134,11 @@ def test_every_fen_collected_is_accounted_for(
             if data.draw(st.booleans())
         ]
         before = pool
-        pool, month = pass_through(pool, collections, offered, period_days=days, today=today)
+        # units bought after the period's start accrue from their day: any unit-days missed
+        missed = data.draw(st.integers(0, pool.units_fen * days))
+        pool, month = pass_through(
+            pool, collections, offered, period_days=days, today=today, missed_unit_days=missed
+        )
         # each period: every fen in is a fen out
         assert (
             month.carried_in_fen + month.collected_fen
