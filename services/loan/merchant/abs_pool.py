@@ -149,6 +149,26 @@ class Collection:
     defaulted: bool = False
 
 
+def pool_share_of(
+    held_fen: int, outstanding_fen: int, interest_fen: int, principal_fen: int
+) -> tuple[int, int]:
+    """The pool's part of what a pooled facility paid in a period (interest, principal).
+
+    The pool owns the principal it holds (held_fen); draws the lender made on a revolving
+    part after the sale are the lender's. What the facility paid in the period is shared
+    pro rata between them by principal: the pool's share is held / (principal outstanding
+    now + principal repaid in the period), i.e. of all the principal outstanding at some time
+    in the period (at its start, or drawn during it), each ROUND_DOWN to the fen, the rest
+    the lender's; the pool's principal is at most what it holds. With no later draws the
+    base equals what the pool holds and every fen is the pool's."""
+    if min(held_fen, outstanding_fen, interest_fen, principal_fen) < 0:
+        raise InvalidArgument("amounts are not negative")
+    base = outstanding_fen + principal_fen
+    if base <= 0 or held_fen >= base:
+        return interest_fen, min(principal_fen, held_fen)
+    return interest_fen * held_fen // base, principal_fen * held_fen // base
+
+
 @dataclass(frozen=True, slots=True)
 class PeriodReport:
     """Every fen of one period: where the collections went."""

@@ -30,6 +30,7 @@ from services.loan.merchant.abs_pool import (
     Pool,
     buy_loans,
     pass_through,
+    pool_share_of,
     require_pool_terms,
     sell_units,
 )
@@ -51,11 +52,42 @@ def _day(text: str, field: str) -> date:
         raise InvalidArgument(f"{field} must be YYYY-MM-DD", metadata={"field": field}) from None
 
 
-def paid_so_far(facility: Facility) -> tuple[int, int]:
-    """(interest paid, principal repaid) on both parts, ever."""
+NONE = (0, 0, 0, 0)  # nothing paid yet
+
+
+def paid_so_far(facility: Facility) -> tuple[int, int, int, int]:
+    """(fixed interest paid, fixed principal repaid, revolving interest paid, revolving
+    principal repaid), ever."""
     return (
-        facility.fixed.interest_paid_fen + facility.revolving.interest_paid_fen,
-        facility.fixed.principal_repaid_fen + facility.revolving.principal_repaid_fen,
+        facility.fixed.interest_paid_fen,
+        facility.fixed.principal_repaid_fen,
+        facility.revolving.interest_paid_fen,
+        facility.revolving.principal_repaid_fen,
+    )
+
+
+def pool_collection(
+    facility: Facility, held_fen: int, before: tuple[int, int, int, int], today: date
+) -> Collection:
+    """The pool's part of what a pooled facility paid since the last look. The fixed part
+    is never drawn again, so all of it is the pool's (the pool's principal is on the fixed
+    part first); the revolving part is shared with the lender's later draws pro rata
+    (abs_pool.pool_share_of)."""
+    fixed_interest, fixed_principal, revolving_interest, revolving_principal = (
+        now - then for now, then in zip(paid_so_far(facility), before, strict=True)
+    )
+    fixed_held = min(held_fen, facility.fixed.principal_fen + fixed_principal)
+    interest, principal = pool_share_of(
+        held_fen - fixed_held,
+        facility.revolving.principal_fen,
+        revolving_interest,
+        revolving_principal,
+    )
+    return Collection(
+        facility.facility_id,
+        interest_fen=fixed_interest + interest,
+        principal_fen=min(fixed_principal, fixed_held) + principal,
+        defaulted=facility.overdue_on(today),
     )
 
 
@@ -137,7 +169,7 @@ class AbsPoolsRpc(MerchantRpcBase):
 
     async def _seen(
         self, record: PoolRecord, pool: Pool, session: Session
-    ) -> dict[str, tuple[int, int]]:
+    ) -> dict[str, tuple[int, int, int, int]]:
         """What each loan the pool holds had paid by now (new loans: from today)."""
         new = [loan_id for loan_id in pool.loans if loan_id not in record.seen]
         facilities = await self._store.facilities_by_id(new, session) if new else {}
@@ -196,19 +228,10 @@ class AbsPoolsRpc(MerchantRpcBase):
             require_period_over(start, today, monthly=request.monthly)
             held = record.pool.loans
             facilities = await self._store.facilities_by_id(list(held), session)
-            collections = []
-            for loan_id, (_, principal_fen) in held.items():
-                facility = facilities[loan_id]
-                interest_before, principal_before = record.seen.get(loan_id, (0, 0))
-                interest_now, principal_now = paid_so_far(facility)
-                collections.append(
-                    Collection(
-                        loan_id,
-                        interest_fen=interest_now - interest_before,
-                        principal_fen=min(principal_now - principal_before, principal_fen),
-                        defaulted=facility.overdue_on(today),
-                    )
-                )
+            collections = [
+                pool_collection(facilities[loan_id], fen, record.seen.get(loan_id, NONE), today)
+                for loan_id, (_, fen) in held.items()
+            ]
             revolving = today <= record.pool.revolving_until
             candidates = await self._store.abs_candidates(today, session) if revolving else []
             period_days = (today - start).days

@@ -29,8 +29,9 @@ class PoolRecord:
     purchases_fen: int = 0
     bought_on: dict[str, date] = field(default_factory=dict)
     sale_posting_ids: tuple[str, ...] = ()
-    # loan id → (interest paid, principal repaid) by the facility as of the last look
-    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # loan id → (fixed interest paid, fixed principal repaid, revolving interest paid,
+    # revolving principal repaid) by the facility as of the last look
+    seen: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     holdings: dict[str, Holding] = field(default_factory=dict)
     periods: tuple[Period, ...] = ()
 
@@ -112,7 +113,7 @@ def pool_to_document(record: PoolRecord) -> Document:
                 "borrower_id": borrower,
                 "principal_fen": fen,
                 "bought_on": record.bought_on[loan_id].isoformat(),
-                "seen": list(record.seen.get(loan_id, (0, 0))),
+                "seen": list(record.seen.get(loan_id, (0, 0, 0, 0))),
             }
             for loan_id, (borrower, fen) in pool.loans.items()
         ],
@@ -135,6 +136,12 @@ def pool_to_document(record: PoolRecord) -> Document:
         "purchases_fen": record.purchases_fen,
         "sale_posting_ids": list(record.sale_posting_ids),
     }
+
+
+def _seen_of(figures: list[int]) -> tuple[int, int, int, int]:
+    """The per-part figures (a pool stored before they were per part: all on the fixed)."""
+    padded = [*figures, 0, 0, 0, 0]
+    return (padded[0], padded[1], padded[2], padded[3])
 
 
 def pool_from_document(document: Document) -> PoolRecord:
@@ -164,10 +171,7 @@ def pool_from_document(document: Document) -> PoolRecord:
             loan["loan_id"]: date.fromisoformat(loan["bought_on"]) for loan in document["loans"]
         },
         sale_posting_ids=tuple(document["sale_posting_ids"]),
-        seen={
-            loan["loan_id"]: (loan.get("seen", [0, 0])[0], loan.get("seen", [0, 0])[1])
-            for loan in document["loans"]
-        },
+        seen={loan["loan_id"]: _seen_of(loan.get("seen", [])) for loan in document["loans"]},
         holdings={held["investor_id"]: Holding(**held) for held in document.get("holdings", [])},
         periods=tuple(_period_from_document(p) for p in document.get("periods", [])),
     )

@@ -23,7 +23,7 @@ from chassis.clock import ManualClock
 from colony.loan.v1 import merchant_lending_pb2 as pb
 from colony.loan.v1 import merchant_lending_pb2_grpc
 from services.loan.merchant.tests.test_abs_server import buy, facility, pool_request, sold
-from services.loan.merchant.tests.test_merchant_server import repay
+from services.loan.merchant.tests.test_merchant_server import draw, repay
 from services.loan.statements import add_months
 from services.loan.tests.support import (
     RunningLoan,
@@ -189,3 +189,51 @@ async def test_units_bought_mid_period_earn_the_coupon_from_their_day(
     )
     assert shares(period) == {"a": (24_657, 0), "b": (6_575, 0)}
     assert period.purchases.amount_fen + period.carried_out.amount_fen == 2_000_000
+
+
+async def test_draws_after_the_sale_are_the_lenders(merchant: Stub, clock: ManualClock) -> None:
+    """A 200,000-yuan facility: the 50,000 fixed part and a 50,000 draw are sold to a 6% pool
+    (100,000 yuan of units, investor a); the merchant then draws another 50,000 (the lender's).
+    Ten days later it pays 250 yuan of fixed interest, and on the revolving part 600 of
+    interest (100,000 x 0.06% x 10) and 20,000 of principal. The fixed part is all the
+    pool's: 25,000 fen. The revolving part is shared by principal: the pool holds 5,000,000
+    of 8,000,000 outstanding + 2,000,000 repaid = 1/2: 30,000 interest and 1,000,000
+    principal; the lender keeps as much. Coupon 10,000,000 x 0.06 x 10 / 365 = 16,438.36 ->
+    16,438; excess 55,000 - 16,438 = 38,562; the pool holds 9,000,000 of principal after."""
+    start = today(clock)
+    pool_id = f"{RUN}-draws"
+    await merchant.PayInCapital(
+        pb.PayInCapitalRequest(idempotency_key=new_key(), amount=cny(1_000_000 * YUAN))
+    )
+    loan_id = f"{RUN}-draws-f"
+    await facility(merchant, loan_id, 200_000 * YUAN, 50_000 * YUAN)
+    await draw(merchant, loan_id, 50_000 * YUAN)
+    terms = {
+        "coupon_rate": "0.06",
+        "revolving_until": (start + timedelta(days=60)).isoformat(),
+        "max_borrower_share": "1",
+    }
+    await merchant.CreateAbsPool(pool_request(pool_id, clock, **terms))
+    await sold(merchant, pool_id, 100_000 * YUAN, f"p-draws-a-{RUN}", investor_id="a")
+    bought = await buy(merchant, pool_id)
+    assert [loan.loan_id for loan in bought.bought] == [loan_id]
+    assert bought.spent.amount_fen == 100_000 * YUAN
+    await draw(merchant, loan_id, 50_000 * YUAN)  # after the sale: the lender's
+    move_to(clock, start + timedelta(days=10))
+    await repay(merchant, loan_id, pb.FACILITY_PART_FIXED, 250 * YUAN)
+    await repay(merchant, loan_id, pb.FACILITY_PART_REVOLVING, 20_600 * YUAN)
+    passed = await merchant.PassThroughAbsPool(
+        pb.PassThroughAbsPoolRequest(idempotency_key=new_key(), pool_id=pool_id)
+    )
+    period = passed.period
+    assert balanced(period)
+    assert (period.interest_collected.amount_fen, period.principal_collected.amount_fen) == (
+        25_000 + 30_000,
+        1_000_000,
+    )
+    assert (period.investor_interest.amount_fen, period.excess_spread.amount_fen) == (
+        16_438,
+        38_562,
+    )
+    assert shares(period) == {"a": (16_438, 0)}
+    assert passed.pool.principal.amount_fen == 9_000_000

@@ -16,6 +16,7 @@ from services.loan.merchant.abs_pool import (
     buy_loans,
     ineligibility,
     pass_through,
+    pool_share_of,
     sell_units,
 )
 
@@ -168,3 +169,28 @@ def test_every_fen_collected_is_accounted_for(
         + pool.cash_fen
     )
     assert totals["returned"] <= units_sold
+
+
+def test_the_pool_shares_a_revolving_part_with_later_draws_by_principal() -> None:
+    # The pool holds 50,000 yuan; the lender drew 30,000 more; 20,000 was repaid this
+    # period, 60,000 is outstanding: base 80,000, the pool's 5/8 of 600 interest and 20,000.
+    assert pool_share_of(5_000_000, 6_000_000, 60_000, 2_000_000) == (37_500, 1_250_000)
+    # No later draws: every fen is the pool's.
+    assert pool_share_of(5_000_000, 3_000_000, 60_001, 2_000_000) == (60_001, 2_000_000)
+    # Repaid in full: the pool's principal back whatever the rounding left it.
+    assert pool_share_of(1, 0, 7, 3) == (2, 1)
+    assert pool_share_of(0, 5, 10, 0) == (0, 0)
+
+
+@given(st.integers(0, 10**10), st.integers(0, 10**10), st.integers(0, 10**8), st.data())
+def test_the_pools_share_never_exceeds_what_it_holds_or_what_was_paid(
+    held: int, outstanding: int, interest: int, data: st.DataObject
+) -> None:
+    principal = data.draw(st.integers(0, 10**10))
+    held = min(held, outstanding + principal)  # the pool holds part of that principal
+    pool_interest, pool_principal = pool_share_of(held, outstanding, interest, principal)
+    assert 0 <= pool_interest <= interest and 0 <= pool_principal <= min(principal, held)
+    base = outstanding + principal
+    if base:
+        assert pool_interest * base <= interest * held < (pool_interest + 1) * base
+        assert pool_principal * base <= principal * held < (pool_principal + 1) * base
