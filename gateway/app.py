@@ -73,6 +73,7 @@ from gateway.operations.start import Operations
 from gateway.payment.code_wallets import PaymentCodeWallets
 from gateway.payment.routes import (
     admin,
+    cards,
     merchant,
     merchant_payments,
     money_movement,
@@ -290,6 +291,7 @@ def create_app(
             payment, wallet_funding, wallet_operations, insured.return_shipping
         ).routes(),
         *money_movement.MoneyMovementRoutes(payment, idempotency).routes(),
+        *cards.CardRoutes(payment).routes(),
         *trades.TradeRoutes(payment, idempotency).routes(),
         *payments.PaymentRoutes(
             payment, idempotency, code_wallets, Reauthentication(authenticator, login_throttle)
@@ -362,6 +364,7 @@ def create_app(
                 funds.SCHEMAS,
                 wealth_admin.SCHEMAS,
                 money_movement.SCHEMAS,
+                cards.SCHEMAS,
                 trades.SCHEMAS,
                 payments.SCHEMAS,
                 merchant_payments.SCHEMAS,

@@ -52,6 +52,18 @@ class PaymentClient(ServiceClient):
     async def list_statement(self, request: pb.ListStatementRequest) -> pb.ListStatementResponse:
         return await self._call(self._stub.ListStatement, request)
 
+    async def bind_card(self, request: pb.BindCardRequest) -> pb.BindCardResponse:
+        return await self._call(self._stub.BindCard, request)
+
+    async def list_bound_cards(self, account_id: str) -> list[pb.BoundCard]:
+        request = pb.ListBoundCardsRequest(account_id=account_id)
+        response: pb.ListBoundCardsResponse = await self._call(self._stub.ListBoundCards, request)
+        return list(response.cards)
+
+    async def unbind_card(self, account_id: str, card_id: str) -> None:
+        request = pb.UnbindCardRequest(account_id=account_id, card_id=card_id)
+        await self._call(self._stub.UnbindCard, request)
+
     async def ensure_platform_account(
         self, request: pb.EnsurePlatformAccountRequest
     ) -> pb.EnsurePlatformAccountResponse:

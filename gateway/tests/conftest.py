@@ -27,7 +27,7 @@ from gateway.edge.phone_verification import FakeSmsChannel
 from gateway.settings import GatewaySettings
 from services.insurance.server import build_insurance_service
 from services.loan.server import build_loan_service
-from services.payment.bank_channel import luhn_valid
+from services.payment.bank_channel import fake_bank_card_for
 from services.payment.identity import resident_id_check_char
 from services.wealth.server import build_wealth_service
 
@@ -39,13 +39,9 @@ DECLINED_CARD = "4000000000000002"  # the fake bank's documented declined test c
 WEALTH_JOB_INTERVAL_SECONDS = 3600.0
 
 
-def _valid_card() -> str:
-    """A 16-digit card number that passes the Luhn check."""
-    stem = "622202123456789"
-    return next(stem + digit for digit in "0123456789" if luhn_valid(stem + digit))
-
-
-CARD = _valid_card()
+# The card the fake bank issued to the tests' users' real name (personal_registration's
+# 张三): any Luhn-valid card tops up; a withdrawal needs it bound (bind_card).
+CARD = fake_bank_card_for("张三")
 _numbers = itertools.count(1)
 
 
@@ -418,6 +414,14 @@ async def create_api_key(gateway: TestClient[Any, Any], merchant: User) -> str:
     response = await gateway.post("/v1/merchant/api-keys", headers=merchant.headers)
     assert response.status == 201, await response.text()
     return str((await response.json())["api_key"])
+
+
+async def bind_card(gateway: TestClient[Any, Any], user: User, card: str = CARD) -> None:
+    """Bind the card (the fake bank confirms CARD for 张三) to the user's wallet."""
+    response = await gateway.post(
+        "/v1/wallet/cards", json={"bank_card_number": card}, headers=user.headers
+    )
+    assert response.status == 201, await response.text()
 
 
 async def top_up(gateway: TestClient[Any, Any], user: User, amount_fen: int, key: str) -> None:

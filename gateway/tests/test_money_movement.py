@@ -12,6 +12,7 @@ from gateway.tests.conftest import (
     CARD,
     DECLINED_CARD,
     balance_fen,
+    bind_card,
     problem_of,
     statement,
     top_up,
@@ -101,6 +102,7 @@ async def test_top_up_then_transfer_by_phone_and_by_account_shows_in_both_statem
 async def test_withdrawal_moves_money_out_to_the_card(gateway: Client, new_user: Any) -> None:
     user = await new_user()
     await top_up(gateway, user, 5_000, new_key())
+    await bind_card(gateway, user)
     response = await gateway.post(
         "/v1/withdrawals",
         json={"amount_fen": 1_500, "bank_card_number": CARD},
@@ -116,6 +118,7 @@ async def test_insufficient_funds_is_a_422_problem_and_moves_nothing(
 ) -> None:
     payer, payee = await new_user(), await new_user()
     await top_up(gateway, payer, 1_000, new_key())
+    await bind_card(gateway, payer)
 
     transfer = await gateway.post(
         "/v1/transfers",

@@ -5,6 +5,8 @@ follows the credit service's blacklist feed. COLONY_PAYMENT_PASSWORD_PEPPER is t
 into payment password hashes: required unless COLONY_ENV=dev (changing it invalidates every
 payment password set before, so set it once, from a secret store).
 COLONY_PAYMENT_GROUP_COMMIT=0 turns group commit off (one transaction per Transfer).
+COLONY_BANK_CHANNEL names the bank channel's adapter (package.module:factory); the fake bank
+("fake", the default) only with COLONY_ENV=dev (services.payment.bank_channel).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from chassis.grpc_server import GrpcService
 from chassis.mongo import MongoClient
 from chassis.runtime import run_service
 from chassis.settings import ServiceSettings
+from services.payment.bank_channel import bank_channel_from
 from services.payment.feeds.credit_blacklist import CREDIT_FEED
 from services.payment.server import build_payment_service
 
@@ -40,12 +43,14 @@ def main() -> None:
     credit_feed = UpstreamFeed(CREDIT_FEED, credit_address) if credit_address else None
     pepper = password_pepper_from(os.environ)
     group_commit = os.environ.get("COLONY_PAYMENT_GROUP_COMMIT", "1") != "0"
+    bank = bank_channel_from(os.environ)
 
     async def build(settings: ServiceSettings, client: MongoClient, clock: Clock) -> GrpcService:
         return await build_payment_service(
             settings,
             client,
             clock,
+            bank,
             credit_feed=credit_feed,
             password_pepper=pepper,
             group_commit=group_commit,

@@ -5,12 +5,26 @@ it is one: a truly external party (the only kind of fake the project allows). It
 validates card numbers with the Luhn check, declines the documented test cards, and
 answers the same request id with the same answer, as real channels do for a repeated
 out_trade_no. Money it moves is posted against the bank's clearing account.
+
+The fake is wired only with COLONY_ENV=dev (``bank_channel_from``): outside dev the payment
+service refuses to start unless COLONY_BANK_CHANNEL names a real adapter,
+``package.module:factory`` returning an object with this module's BankChannel methods.
+
+Binding a card asks the bank whether the card is held by the account's real name
+(``confirm_card_holder``). The fake bank's rule, deterministic and documented: it has
+"issued" exactly the cards ``fake_bank_card_for(holder_name, serial)`` makes — 19 digits,
+its BIN 623058, a two-digit serial, ten digits of the SHA-256 of the holder's name (trimmed,
+UTF-8) and the Luhn digit — and confirms a card only for the name it was issued to. Any
+other card (another name's, or not one of its own) is not confirmed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from chassis.errors import FailedPrecondition, InvalidArgument
 
@@ -18,6 +32,11 @@ FAKE_BANK_CLEARING_ACCOUNT_ID = "external:fakebank:clearing"
 # Cards the fake bank always declines (each passes Luhn, so the refusal is the bank's).
 FAKE_BANK_DECLINED_CARDS = frozenset({"4000000000000002", "6222000000000000008"})
 CARD_NUMBER_LENGTHS = range(12, 20)
+# The fake bank's own cards: BIN, a 2-digit serial, 10 digits of the holder name's digest, Luhn.
+FAKE_BANK_BIN = "623058"
+FAKE_BANK_SERIALS = range(100)
+_NAME_DIGITS = 10
+FAKE_BANK_CHANNEL = "fake"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +58,20 @@ class BankChannel(Protocol):
         """Send amount_fen to the card (a withdrawal); raise BankDeclined when refused."""
         ...
 
+    async def confirm_card_holder(self, card_number: str, holder_name: str) -> None:
+        """Return if the bank confirms the card is holder_name's; raise CardHolderNotConfirmed
+        (or BankDeclined) otherwise."""
+        ...
+
 
 class BankDeclined(FailedPrecondition):
     default_reason = "BANK_DECLINED"
+
+
+class CardHolderNotConfirmed(FailedPrecondition):
+    """The bank does not confirm the card is held by the account's real name."""
+
+    default_reason = "CARD_HOLDER_NOT_CONFIRMED"
 
 
 def luhn_valid(card_number: str) -> bool:
@@ -64,10 +94,47 @@ def validate_card_number(card_number: str) -> str:
     return card_number
 
 
+def _name_digits(holder_name: str) -> str:
+    digest = hashlib.sha256(holder_name.strip().encode()).digest()
+    return str(int.from_bytes(digest, "big") % 10**_NAME_DIGITS).zfill(_NAME_DIGITS)
+
+
+def _with_luhn_digit(stem: str) -> str:
+    return next(stem + digit for digit in "0123456789" if luhn_valid(stem + digit))
+
+
+def fake_bank_card_for(holder_name: str, serial: int = 0) -> str:
+    """The card the fake bank issued to holder_name (serial 0-99: one name, many cards)."""
+    if serial not in FAKE_BANK_SERIALS:
+        raise ValueError("a fake bank card serial is 0 to 99")
+    return _with_luhn_digit(f"{FAKE_BANK_BIN}{serial:02d}{_name_digits(holder_name)}")
+
+
+def fake_bank_issued_to(card_number: str, holder_name: str) -> bool:
+    """True if the fake bank issued this card to this name (its documented rule)."""
+    serial = card_number[len(FAKE_BANK_BIN) : len(FAKE_BANK_BIN) + 2]
+    return (
+        len(card_number) == 19
+        and card_number.startswith(FAKE_BANK_BIN)
+        and serial.isdigit()
+        and card_number == fake_bank_card_for(holder_name, int(serial))
+    )
+
+
 class FakeBankChannel:
     """An in-process fake of the bank's quick-pay API (see module docstring)."""
 
     clearing_account_id = FAKE_BANK_CLEARING_ACCOUNT_ID
+
+    async def confirm_card_holder(self, card_number: str, holder_name: str) -> None:
+        validate_card_number(card_number)
+        if card_number in FAKE_BANK_DECLINED_CARDS:
+            raise BankDeclined(f"the bank declined the card ending {card_number[-4:]}")
+        if not fake_bank_issued_to(card_number, holder_name):
+            raise CardHolderNotConfirmed(
+                f"the bank does not confirm that the card ending {card_number[-4:]} is held "
+                "in the account's real name"
+            )
 
     async def charge_card(self, request_id: str, card_number: str, amount_fen: int) -> BankReceipt:
         return self._answer("charge", request_id, card_number)
@@ -83,3 +150,38 @@ class FakeBankChannel:
         return BankReceipt(
             bank_reference=f"fakebank:{operation}:{request_id}", card_last4=card_number[-4:]
         )
+
+
+def bank_channel_from(environ: Mapping[str, str]) -> BankChannel:
+    """The bank adapter COLONY_BANK_CHANNEL names: "fake" (the default, dev only) or
+    "package.module:factory". Outside COLONY_ENV=dev there is no default and the fake is
+    refused, so a production payment service never moves pretend money."""
+    dev = environ.get("COLONY_ENV", "") == "dev"
+    spec = environ.get("COLONY_BANK_CHANNEL", FAKE_BANK_CHANNEL if dev else "")
+    if spec == FAKE_BANK_CHANNEL:
+        if not dev:
+            raise SystemExit(
+                "COLONY_BANK_CHANNEL=fake moves no real money: only with COLONY_ENV=dev"
+            )
+        return FakeBankChannel()
+    if not spec:
+        raise SystemExit(
+            "COLONY_BANK_CHANNEL is required outside dev: the import path of your bank "
+            "channel's adapter, package.module:factory (docs/security.md)"
+        )
+    module_name, _, factory_name = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), factory_name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise SystemExit(f"COLONY_BANK_CHANNEL={spec!r} cannot be loaded: {error}") from None
+    channel = factory()
+    needed = ("charge_card", "pay_out", "confirm_card_holder")
+    if not all(callable(getattr(channel, name, None)) for name in needed) or not isinstance(
+        getattr(channel, "clearing_account_id", None), str
+    ):
+        raise SystemExit(
+            f"COLONY_BANK_CHANNEL={spec!r} made no bank channel (clearing_account_id, "
+            + ", ".join(needed)
+            + ")"
+        )
+    return cast(BankChannel, channel)

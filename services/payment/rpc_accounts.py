@@ -78,7 +78,8 @@ class AccountsRpc(PaymentRpcBase):
             display_name=validate_name(request.merchant_name, "merchant_name"),
             owner_ref=require_owner_ref(request.owner_ref),
             phone=validate_phone(request.phone),
-            kyc_level=KycLevel.BANK_CARD_VERIFIED,
+            # An unchecked licence is no proof: level 3 only by binding a card in its name.
+            kyc_level=KycLevel.REAL_NAME,
             opened_at=self._clock.now(),
         )
         opened = await self._open_account(request, account, resident_id=None)
@@ -137,9 +138,9 @@ class AccountsRpc(PaymentRpcBase):
                 posting_kind=PostingKind.TOP_UP,
                 payer_may="",
                 payee_may="top up",
+                # A charged card proves nothing of its holder's name: KYC level 3 comes
+                # only from binding a card in the account's real name (BindCard).
                 bank_card_number=request.bank_card_number,
-                # A card that the bank charged proves the holder: the highest KYC level.
-                raise_kyc_to=KycLevel.BANK_CARD_VERIFIED,
             )
             return await self._batcher.submit(ask, pb.TopUpResponse)
 
@@ -151,9 +152,6 @@ class AccountsRpc(PaymentRpcBase):
             posting = self._movement(
                 PostingKind.TOP_UP, self._bank.clearing_account_id, account_id, amount_fen, memo
             )
-            # A card that the bank charged proves the holder: the highest KYC level (raised
-            # before the posting, so the account the posting returns already shows it).
-            await self._store.raise_kyc_level(session, account_id, KycLevel.BANK_CARD_VERIFIED)
             after = await self._post(session, posting, known=(account,))
             return pb.TopUpResponse(
                 posting=posting_to_proto(posting), account=account_to_proto(after[account_id])
@@ -175,6 +173,8 @@ class AccountsRpc(PaymentRpcBase):
         async def withdraw(session: Session) -> pb.WithdrawResponse:
             account = await self._store.get_account(account_id, session)
             require_kind(account, PEOPLE_AND_MERCHANTS, "withdraw")
+            # Money leaves only for a card bound in the account's real name (CARD_NOT_BOUND).
+            await self._store.require_bound_card(session, account_id, request.bank_card_number)
             await self._screen(session, account, payment, verified)
             memo = f"withdrawal to card ending {request.bank_card_number[-4:]}"
             posting = self._movement(

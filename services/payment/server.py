@@ -29,6 +29,7 @@ from services.payment.ledger import (
 )
 from services.payment.risk import DEFAULT_RULES, parse_rules
 from services.payment.rpc_accounts import AccountsRpc
+from services.payment.rpc_cards import CardsRpc
 from services.payment.rpc_holds import HOLD_SWEEP_INTERVAL_SECONDS, HoldsRpc
 from services.payment.rpc_metrics import export_payment_metrics
 from services.payment.rpc_platform_transfer import PlatformTransferRpc
@@ -52,6 +53,7 @@ class PaymentServicer(
     EventFeedRpc,
     PlatformTransferRpc,  # PlatformTransfer batched (group commit), else AccountsRpc's
     AccountsRpc,
+    CardsRpc,
     HoldsRpc,
     TradesRpc,
     RetailRpc,

@@ -12,6 +12,7 @@ One module per aggregate, each a class over the shared collection handles
   credentials.py    payment password, payment authorizations (CredentialStore)
   payment_codes.py  payment codes (PaymentCodeStore)
   credit_listings.py  the credit blacklist's entries on accounts, the feed position
+  cards.py          bank cards bound to accounts (CardStore)
 
 PaymentStore puts them together, so the servicer, the tools and the tests hold one object.
 """
@@ -19,6 +20,7 @@ PaymentStore puts them together, so the servicer, the tools and the tests hold o
 from __future__ import annotations
 
 from services.payment.store.batches import BatchStore
+from services.payment.store.cards import CardStore
 from services.payment.store.credentials import CredentialStore
 from services.payment.store.credit_listings import CreditListingStore
 from services.payment.store.holds import HoldStore
@@ -39,6 +41,7 @@ class PaymentStore(
     PaymentCodeStore,
     CreditListingStore,
     WithholdingStore,
+    CardStore,
 ):
     """Reads and writes the payment service's documents; every write takes the caller's session."""
 
@@ -52,6 +55,7 @@ class PaymentStore(
         await self.ensure_credential_indexes()
         await self.ensure_payment_code_indexes()
         await self.ensure_withholding_indexes()
+        await self.ensure_card_indexes()
 
 
 __all__ = ["PaymentStore"]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import grpc
 import pytest
 
 from colony.common.v1 import money_pb2, paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
-from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID
+from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID, fake_bank_card_for
+from services.payment.cards import new_card_id
 from services.payment.tests.support import (
     CARD,
     assert_ledger_consistent,
@@ -22,6 +24,8 @@ from services.payment.tests.support import (
     open_person,
     top_up,
 )
+
+ALICE_CARD = fake_bank_card_for("张三")  # open_person's default name
 
 
 async def test_open_personal_account_masks_the_resident_id(stub, store) -> None:
@@ -293,12 +297,17 @@ async def test_a_refusal_is_replayed_for_the_same_key(stub) -> None:
 async def test_withdrawal_pays_out_to_the_bank(stub, store) -> None:
     alice = await open_person(stub)
     await top_up(stub, alice.account_id, 2_000)
+    await stub.BindCard(
+        pb.BindCardRequest(
+            idempotency_key=new_key(), account_id=alice.account_id, bank_card_number=ALICE_CARD
+        )
+    )
     response = await stub.Withdraw(
         pb.WithdrawRequest(
             idempotency_key=new_key(),
             account_id=alice.account_id,
             amount=cny(1_500),
-            bank_card_number=CARD,
+            bank_card_number=ALICE_CARD,
         )
     )
     assert response.account.balance.amount_fen == 500
@@ -308,7 +317,7 @@ async def test_withdrawal_pays_out_to_the_bank(stub, store) -> None:
                 idempotency_key=new_key(),
                 account_id=alice.account_id,
                 amount=cny(501),
-                bank_card_number=CARD,
+                bank_card_number=ALICE_CARD,
             )
         )
     assert error_reason(refusal.value) == "INSUFFICIENT_FUNDS"
@@ -318,6 +327,15 @@ async def test_withdrawal_pays_out_to_the_bank(stub, store) -> None:
 async def test_declined_payout_keeps_the_money_in_the_account(stub, store) -> None:
     alice = await open_person(stub)
     await top_up(stub, alice.account_id, 2_000)
+    # The card was bound while the bank still honoured it; it declines the payout.
+    await store.bound_cards.insert_one(
+        {
+            "_id": new_card_id(),
+            "account_id": alice.account_id,
+            "card_number": "4000000000000002",
+            "bound_at": datetime.now(UTC),
+        }
+    )
     with pytest.raises(grpc.aio.AioRpcError) as refusal:
         await stub.Withdraw(
             pb.WithdrawRequest(

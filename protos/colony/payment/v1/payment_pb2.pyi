@@ -171,7 +171,7 @@ class Account(_message.Message):
     hot_shards: _builtins.int
     """Credits to a hot account spread over this many sub-accounts (0: not hot)."""
     kyc_level: _builtins.int
-    """1 phone verified, 2 real-name, 3 bank card verified (after a first top-up)."""
+    """1 phone verified, 2 real-name, 3 a bank card in the same name bound (BindCard)."""
     payment_password_set: _builtins.bool
     """Whether a 6-digit payment password has been set."""
     resident_id_hash: _builtins.str
@@ -224,6 +224,165 @@ class Account(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Account: _TypeAlias = Account  # noqa: Y015
+
+@_typing.final
+class BoundCard(_message.Message):
+    """A bank card bound to an account (its holder confirmed by the bank channel)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CARD_LAST4_FIELD_NUMBER: _builtins.int
+    BOUND_AT_FIELD_NUMBER: _builtins.int
+    card_id: _builtins.str
+    """Stable id of the binding ("card_" + 32 hex), scoped to its account."""
+    account_id: _builtins.str
+    card_last4: _builtins.str
+    @_builtins.property
+    def bound_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        card_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        card_last4: _builtins.str = ...,
+        bound_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bound_at", b"bound_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "bound_at", b"bound_at", "card_id", b"card_id", "card_last4", b"card_last4"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BoundCard: _TypeAlias = BoundCard  # noqa: Y015
+
+@_typing.final
+class BindCardRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    BANK_CARD_NUMBER_FIELD_NUMBER: _builtins.int
+    idempotency_key: _builtins.str
+    account_id: _builtins.str
+    bank_card_number: _builtins.str
+    def __init__(
+        self,
+        *,
+        idempotency_key: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        bank_card_number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "bank_card_number", b"bank_card_number", "idempotency_key", b"idempotency_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BindCardRequest: _TypeAlias = BindCardRequest  # noqa: Y015
+
+@_typing.final
+class BindCardResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_FIELD_NUMBER: _builtins.int
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def card(self) -> Global___BoundCard: ...
+    @_builtins.property
+    def account(self) -> Global___Account:
+        """The account after binding (kyc_level 3)."""
+
+    def __init__(
+        self,
+        *,
+        card: Global___BoundCard | None = ...,
+        account: Global___Account | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "card", b"card"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "card", b"card"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BindCardResponse: _TypeAlias = BindCardResponse  # noqa: Y015
+
+@_typing.final
+class ListBoundCardsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBoundCardsRequest: _TypeAlias = ListBoundCardsRequest  # noqa: Y015
+
+@_typing.final
+class ListBoundCardsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def cards(self) -> _containers.RepeatedCompositeFieldContainer[Global___BoundCard]: ...
+    def __init__(
+        self,
+        *,
+        cards: _abc.Iterable[Global___BoundCard] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cards", b"cards"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBoundCardsResponse: _TypeAlias = ListBoundCardsResponse  # noqa: Y015
+
+@_typing.final
+class UnbindCardRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CARD_ID_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    card_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        card_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "card_id", b"card_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnbindCardRequest: _TypeAlias = UnbindCardRequest  # noqa: Y015
+
+@_typing.final
+class UnbindCardResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnbindCardResponse: _TypeAlias = UnbindCardResponse  # noqa: Y015
 
 @_typing.final
 class PostingEntry(_message.Message):
@@ -595,7 +754,7 @@ class WithdrawRequest(_message.Message):
     idempotency_key: _builtins.str
     account_id: _builtins.str
     bank_card_number: _builtins.str
-    """The card the bank channel pays out to."""
+    """The card the bank channel pays out to: one bound to the account (CARD_NOT_BOUND)."""
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
     @_builtins.property

@@ -78,6 +78,21 @@ class PaymentServiceStub:
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementRequest.SerializeToString,
                 response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementResponse.FromString,
                 _registered_method=True)
+        self.BindCard = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/BindCard',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.BindCardRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.BindCardResponse.FromString,
+                _registered_method=True)
+        self.ListBoundCards = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/ListBoundCards',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListBoundCardsRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListBoundCardsResponse.FromString,
+                _registered_method=True)
+        self.UnbindCard = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/UnbindCard',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.UnbindCardRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.UnbindCardResponse.FromString,
+                _registered_method=True)
         self.EnsurePlatformAccount = channel.unary_unary(
                 '/colony.payment.v1.PaymentService/EnsurePlatformAccount',
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.EnsurePlatformAccountRequest.SerializeToString,
@@ -289,6 +304,27 @@ class PaymentServiceServicer:
     def ListStatement(self, request, context):
         """Lists an account's ledger entries, newest first, with running balances.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BindCard(self, request, context):
+        """Bank cards bound to an account: binding asks the bank channel to confirm the card is
+        held in the account's real name (CARD_HOLDER_NOT_CONFIRMED otherwise) and raises the
+        account to KYC level 3. Withdrawals go only to a bound card (CARD_NOT_BOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBoundCards(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnbindCard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -545,6 +581,21 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.ListStatement,
                     request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementRequest.FromString,
                     response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementResponse.SerializeToString,
+            ),
+            'BindCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.BindCard,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.BindCardRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.BindCardResponse.SerializeToString,
+            ),
+            'ListBoundCards': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBoundCards,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListBoundCardsRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListBoundCardsResponse.SerializeToString,
+            ),
+            'UnbindCard': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnbindCard,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.UnbindCardRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.UnbindCardResponse.SerializeToString,
             ),
             'EnsurePlatformAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.EnsurePlatformAccount,
@@ -917,6 +968,87 @@ class PaymentService:
             '/colony.payment.v1.PaymentService/ListStatement',
             colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementRequest.SerializeToString,
             colony_dot_payment_dot_v1_dot_payment__pb2.ListStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BindCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/BindCard',
+            colony_dot_payment_dot_v1_dot_payment__pb2.BindCardRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.BindCardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBoundCards(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/ListBoundCards',
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListBoundCardsRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListBoundCardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnbindCard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/UnbindCard',
+            colony_dot_payment_dot_v1_dot_payment__pb2.UnbindCardRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.UnbindCardResponse.FromString,
             options,
             channel_credentials,
             insecure,

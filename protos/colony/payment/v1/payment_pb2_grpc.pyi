@@ -53,6 +53,13 @@ class PaymentServiceStub:
     """Moves money between two accounts (转账)."""
     ListStatement: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ListStatementRequest, _payment_pb2.ListStatementResponse]
     """Lists an account's ledger entries, newest first, with running balances."""
+    BindCard: _grpc.UnaryUnaryMultiCallable[_payment_pb2.BindCardRequest, _payment_pb2.BindCardResponse]
+    """Bank cards bound to an account: binding asks the bank channel to confirm the card is
+    held in the account's real name (CARD_HOLDER_NOT_CONFIRMED otherwise) and raises the
+    account to KYC level 3. Withdrawals go only to a bound card (CARD_NOT_BOUND).
+    """
+    ListBoundCards: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ListBoundCardsRequest, _payment_pb2.ListBoundCardsResponse]
+    UnbindCard: _grpc.UnaryUnaryMultiCallable[_payment_pb2.UnbindCardRequest, _payment_pb2.UnbindCardResponse]
     EnsurePlatformAccount: _grpc.UnaryUnaryMultiCallable[_payment_pb2.EnsurePlatformAccountRequest, _payment_pb2.EnsurePlatformAccountResponse]
     """Opens (or returns) a platform account, such as a business line's omnibus account.
     Idempotent by account_id: the same id with the same settings returns the account.
@@ -148,6 +155,13 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     """Moves money between two accounts (转账)."""
     ListStatement: _aio.UnaryUnaryMultiCallable[_payment_pb2.ListStatementRequest, _payment_pb2.ListStatementResponse]  # type: ignore[assignment]
     """Lists an account's ledger entries, newest first, with running balances."""
+    BindCard: _aio.UnaryUnaryMultiCallable[_payment_pb2.BindCardRequest, _payment_pb2.BindCardResponse]  # type: ignore[assignment]
+    """Bank cards bound to an account: binding asks the bank channel to confirm the card is
+    held in the account's real name (CARD_HOLDER_NOT_CONFIRMED otherwise) and raises the
+    account to KYC level 3. Withdrawals go only to a bound card (CARD_NOT_BOUND).
+    """
+    ListBoundCards: _aio.UnaryUnaryMultiCallable[_payment_pb2.ListBoundCardsRequest, _payment_pb2.ListBoundCardsResponse]  # type: ignore[assignment]
+    UnbindCard: _aio.UnaryUnaryMultiCallable[_payment_pb2.UnbindCardRequest, _payment_pb2.UnbindCardResponse]  # type: ignore[assignment]
     EnsurePlatformAccount: _aio.UnaryUnaryMultiCallable[_payment_pb2.EnsurePlatformAccountRequest, _payment_pb2.EnsurePlatformAccountResponse]  # type: ignore[assignment]
     """Opens (or returns) a platform account, such as a business line's omnibus account.
     Idempotent by account_id: the same id with the same settings returns the account.
@@ -288,6 +302,31 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.ListStatementResponse, _abc.Awaitable[_payment_pb2.ListStatementResponse]]:
         """Lists an account's ledger entries, newest first, with running balances."""
+
+    @_abc_1.abstractmethod
+    def BindCard(
+        self,
+        request: _payment_pb2.BindCardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.BindCardResponse, _abc.Awaitable[_payment_pb2.BindCardResponse]]:
+        """Bank cards bound to an account: binding asks the bank channel to confirm the card is
+        held in the account's real name (CARD_HOLDER_NOT_CONFIRMED otherwise) and raises the
+        account to KYC level 3. Withdrawals go only to a bound card (CARD_NOT_BOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def ListBoundCards(
+        self,
+        request: _payment_pb2.ListBoundCardsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.ListBoundCardsResponse, _abc.Awaitable[_payment_pb2.ListBoundCardsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def UnbindCard(
+        self,
+        request: _payment_pb2.UnbindCardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.UnbindCardResponse, _abc.Awaitable[_payment_pb2.UnbindCardResponse]]: ...
 
     @_abc_1.abstractmethod
     def EnsurePlatformAccount(

@@ -18,10 +18,10 @@ import pytest
 from chassis.clock import BUSINESS_TIMEZONE, ManualClock
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
+from services.payment.bank_channel import fake_bank_card_for
 from services.payment.identity import resident_id_check_char
 from services.payment.risk import DEFAULT_RULES_DATA
 from services.payment.tests.support import (
-    CARD,
     Stub,
     cny,
     new_key,
@@ -91,8 +91,9 @@ async def risk_refusal(call) -> tuple[str, set[str]]:
 
 
 async def verified_payer(stub: Stub, fen: int, *, password: bool = False) -> str:
-    """A payer whose bank card a top-up of fen verified (KYC level 3)."""
+    """A payer with a bound card in their name (KYC level 3), topped up with fen."""
     payer = (await open_person(stub)).account_id
+    await bind_card(stub, payer)
     await top_up(stub, payer, fen)
     if password:
         await set_password(stub, payer)
@@ -134,18 +135,24 @@ async def list_decisions(stub: Stub, payer: str) -> list[pb.RiskDecisionRecord]:
 # --- KYC -----------------------------------------------------------------------------------
 
 
-async def test_a_personal_account_is_real_name_and_a_top_up_verifies_its_bank_card(stub) -> None:
+async def bind_card(stub, account_id: str) -> None:
+    """Bind the card the fake bank issued to open_person's default name."""
+    await stub.BindCard(
+        pb.BindCardRequest(
+            idempotency_key=new_key(),
+            account_id=account_id,
+            bank_card_number=fake_bank_card_for("张三"),
+        )
+    )
+
+
+async def test_a_personal_account_is_real_name_and_a_bound_card_verifies_it(stub) -> None:
     person = await open_person(stub)
     assert person.kyc_level == 2
+    await top_up(stub, person.account_id, 100)  # a top-up from any card proves no name
     assert (await get_account(stub, person.account_id)).kyc_level == 2
-    await top_up(stub, person.account_id, 100)
+    await bind_card(stub, person.account_id)
     assert (await get_account(stub, person.account_id)).kyc_level == 3
-
-
-async def test_the_first_top_up_answers_with_the_raised_kyc_level(stub) -> None:
-    person = await open_person(stub)
-    response = await top_up(stub, person.account_id, 100)
-    assert response.account.kyc_level == 3
 
 
 # --- the payment password ----------------------------------------------------------------
@@ -439,9 +446,13 @@ async def test_a_blacklisted_party_moves_no_money_in_any_kind_of_movement(stub, 
     )
     merchant = (await open_merchant(stub)).account_id
     trade = await create_trade(stub, Parties(buyer=payer, merchant=merchant), 100)
+    await bind_card(stub, payer)
     withdrawal = stub.Withdraw(
         pb.WithdrawRequest(
-            idempotency_key=new_key(), account_id=payer, amount=cny(100), bank_card_number=CARD
+            idempotency_key=new_key(),
+            account_id=payer,
+            amount=cny(100),
+            bank_card_number=fake_bank_card_for("张三"),
         )
     )
     bill = stub.PayBill(
