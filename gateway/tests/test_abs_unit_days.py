@@ -48,19 +48,20 @@ async def ledger_fen(channels: ServiceChannels, account_id: str) -> int:
     return int((await payment.get_account(account_id)).balance.amount_fen)
 
 
-async def test_units_bought_mid_period_earn_from_their_day(
+async def facility_and_pool(
     gateway: Client,
     operator: User,
     new_user: NewUser,
     new_merchant: NewUser,
     *,
-    channels: ServiceChannels,
     clock: ManualClock,
-    mongo_url: str,
-    database_name: str,
-) -> None:
+    pool_id: str,
+    amount_fen: int,
+) -> tuple[User, str]:
+    """Capital paid in, a merchant whose facility of amount_fen (50,000 yuan fixed) is paid
+    out, and a 6% pool revolving for 60 days: (the merchant, the facility id)."""
     start = business_date_of(clock.now())
-    capital = {"amount_fen": 200_000 * YUAN}
+    capital = {"amount_fen": 500_000 * YUAN}
     await completed(await post(gateway, operator, "/v1/admin/loans/funding/capital", capital))
     policy = {
         "min_months_with_settlements": 1,
@@ -72,21 +73,22 @@ async def test_units_bought_mid_period_earn_from_their_day(
     )
     assert response.status == 200, await response.text()
     seller, buyer = await new_merchant(), await new_user()
-    await top_up(gateway, buyer, 1_000 * YUAN, new_key())
-    await settled_trade(gateway, seller, buyer, 1_000 * YUAN)
+    sales = amount_fen // 100
+    await top_up(gateway, buyer, sales, new_key())
+    await settled_trade(gateway, seller, buyer, sales)
     opened = await completed(
         await post(
             gateway,
             seller,
             "/v1/merchant/loans/facilities",
-            {"amount_fen": 100_000 * YUAN, "fixed_amount_fen": 50_000 * YUAN},
+            {"amount_fen": amount_fen, "fixed_amount_fen": 50_000 * YUAN},
         )
     )
     assert opened["decision"] == "approved"
     created = await gateway.post(
         "/v1/admin/loans/abs-pools",
         json={
-            "pool_id": POOL,
+            "pool_id": pool_id,
             "coupon_rate": "0.06",
             "revolving_until": (start + timedelta(days=60)).isoformat(),
             "eligibility": {
@@ -98,6 +100,29 @@ async def test_units_bought_mid_period_earn_from_their_day(
         headers=operator.keyed(new_key()),
     )
     assert created.status == 201, await created.text()
+    return seller, str(opened["facility_id"])
+
+
+async def test_units_bought_mid_period_earn_from_their_day(
+    gateway: Client,
+    operator: User,
+    new_user: NewUser,
+    new_merchant: NewUser,
+    *,
+    channels: ServiceChannels,
+    clock: ManualClock,
+    mongo_url: str,
+    database_name: str,
+) -> None:
+    seller, facility_id = await facility_and_pool(
+        gateway,
+        operator,
+        new_user,
+        new_merchant,
+        clock=clock,
+        pool_id=POOL,
+        amount_fen=100_000 * YUAN,
+    )
     a, b = await new_user(), await new_user()
     await top_up(gateway, a, 50_000 * YUAN, new_key())
     await top_up(gateway, b, 20_000 * YUAN, new_key())
@@ -107,7 +132,7 @@ async def test_units_bought_mid_period_earn_from_their_day(
     purchase = await completed(
         await post(gateway, operator, f"/v1/admin/loans/abs-pools/{POOL}/purchases", {})
     )
-    assert purchase["bought"] == [opened["facility_id"]]
+    assert purchase["bought"] == [facility_id]
 
     clock.advance(timedelta(days=10))
     await relog(gateway, operator, seller, a, b)
@@ -120,7 +145,7 @@ async def test_units_bought_mid_period_earn_from_their_day(
         await post(
             gateway,
             seller,
-            f"/v1/merchant/loans/facilities/{opened['facility_id']}/repayments",
+            f"/v1/merchant/loans/facilities/{facility_id}/repayments",
             {"part": "fixed", "amount_fen": 750 * YUAN},
         )
     )
