@@ -77,8 +77,10 @@ CalendarDate = Annotated[
     Field(pattern=DATE_PATTERN, json_schema_extra={"format": "date"}),
     AfterValidator(_real_date),
 ]
-# A non-empty string that is not only spaces; add max_length where it is used.
-NON_BLANK_PATTERN = r"\S"
+# A non-empty string that is not only spaces; add max_length where it is used. Not r"\S":
+# pydantic's regex counts U+0085 as a space and U+FEFF as none, JSON Schema's (ECMA-262)
+# the other way round, so a bare \S would let the model and its schema judge them apart.
+NON_BLANK_PATTERN = r"[^\s\u0085\ufeff]"
 
 
 def _distinct(items: list[Any]) -> list[Any]:
@@ -220,19 +222,19 @@ def body_schemas(*models: type[Body]) -> dict[str, Schema]:
     for model in models:
         schema = model.model_json_schema(ref_template=SCHEMA_REF_TEMPLATE)
         for name, nested in schema.pop("$defs", {}).items():
-            schemas[name] = _untitled(nested)
-        schemas[model.__name__] = _untitled(schema)
+            schemas[name] = untitled(nested)
+        schemas[model.__name__] = untitled(schema)
     return schemas
 
 
-def _untitled(schema: Any) -> Any:
+def untitled(schema: Any) -> Any:
     """Drop pydantic's generated titles ("Amount Fen"): the field names say it already."""
     if isinstance(schema, dict):
         return {
-            key: _untitled(value)
+            key: untitled(value)
             for key, value in schema.items()
             if not (key == "title" and isinstance(value, str))
         }
     if isinstance(schema, list):
-        return [_untitled(item) for item in schema]
+        return [untitled(item) for item in schema]
     return schema

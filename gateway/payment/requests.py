@@ -42,7 +42,9 @@ async def read_optional_json(request: web.Request) -> object:
 # Declared body fields (gateway.edge.bodies): each validates and documents at once.
 def text(length_max: int, description: str | None = None) -> Any:
     """A non-empty string with something besides spaces, at most length_max characters."""
-    return Field(min_length=1, max_length=length_max, pattern=r"\S", description=description)
+    return Field(
+        min_length=1, max_length=length_max, pattern=r"[^\s\u0085\ufeff]", description=description
+    )
 
 
 PaymentPassword = Annotated[

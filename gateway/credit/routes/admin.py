@@ -60,7 +60,7 @@ Source = Annotated[
     ),
 ]
 CaseReference = Annotated[
-    str, Field(min_length=1, max_length=CASE_REFERENCE_LENGTH_MAX, pattern=r"\S")
+    str, Field(min_length=1, max_length=CASE_REFERENCE_LENGTH_MAX, pattern=r"[^\s\u0085\ufeff]")
 ]
 
 
@@ -94,9 +94,12 @@ class CreditBlacklistRemovalRequest(Body):
             "publisher withdrew the listing.",
         ),
     ]
-    note: Annotated[str, Field(min_length=1, max_length=NOTE_LENGTH_MAX, pattern=r"\S")] | None = (
-        None
-    )
+    note: (
+        Annotated[
+            str, Field(min_length=1, max_length=NOTE_LENGTH_MAX, pattern=r"[^\s\u0085\ufeff]")
+        ]
+        | None
+    ) = None
 
 
 class CreditScorecardLoadRequest(Body):

@@ -44,7 +44,7 @@ class CreditConsentRequest(Body):
         Field(
             min_length=1,
             max_length=ACCOUNT_ID_LENGTH_MAX,
-            pattern=r"\S",
+            pattern=r"[^\s\u0085\ufeff]",
             description="The merchant's account id (2188…); another account is a 404.",
         ),
     ]

@@ -63,7 +63,7 @@ class DepositWaiverForAccount(_DepositWaiverCheck):
     """The person named by their payment account id."""
 
     person_account_id: Annotated[
-        str, Field(min_length=1, max_length=ACCOUNT_ID_LENGTH_MAX, pattern=r"\S")
+        str, Field(min_length=1, max_length=ACCOUNT_ID_LENGTH_MAX, pattern=r"[^\s\u0085\ufeff]")
     ]
 
 

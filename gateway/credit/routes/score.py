@@ -46,7 +46,13 @@ OPERATION_DECLARE = "createCreditDeclaration"
 # A transport bound; the credit service holds the real limit.
 EMPLOYER_LENGTH_MAX = 100
 
-Employer = Annotated[str, Field(min_length=1, max_length=EMPLOYER_LENGTH_MAX, pattern=r"\S")]
+Employer = Annotated[
+    str, Field(min_length=1, max_length=EMPLOYER_LENGTH_MAX, pattern=r"[^\s\u0085\ufeff]")
+]
+
+
+# The credit service's bound (services/credit/wire.py): beyond ten million yuan a month, a typo.
+DECLARED_INCOME_FEN_MAX = 10_000_000 * 100
 
 
 class CreditDeclarationRequest(Body):
@@ -60,7 +66,11 @@ class CreditDeclarationRequest(Body):
 
     monthly_income_fen: Annotated[
         NonNegativeAmountFen,
-        Field(description="Monthly income in whole fen (0 or absent: not declared)."),
+        Field(
+            le=DECLARED_INCOME_FEN_MAX,
+            description="Monthly income in whole fen, at most ten million yuan (0 or absent: "
+            "not declared).",
+        ),
     ] = 0
     currency: Currency = "CNY"
     education: Annotated[str, one_of(EDUCATION_NAMES)] | None = None

@@ -57,7 +57,7 @@ VerificationId = Annotated[
 VerificationCode = Annotated[
     str, Field(pattern=r"^[0-9]{6}$", description="The 6-digit code the SMS carried.")
 ]
-Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH_MAX, pattern=r"\S")]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH_MAX, pattern=r"[^\s\u0085\ufeff]")]
 
 
 class PersonalRegistration(Body):
@@ -96,7 +96,8 @@ class MerchantRegistration(Body):
     account_type: Literal["merchant"]
     merchant_name: Name
     business_licence: Annotated[
-        str, Field(min_length=1, max_length=BUSINESS_LICENCE_LENGTH_MAX, pattern=r"\S")
+        str,
+        Field(min_length=1, max_length=BUSINESS_LICENCE_LENGTH_MAX, pattern=r"[^\s\u0085\ufeff]"),
     ]
 
 

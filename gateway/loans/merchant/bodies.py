@@ -7,13 +7,21 @@ ABS pools' bodies are abs_routes.py's own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from chassis.money import Money
-from gateway.edge.bodies import MONEY_REASONS, AmountFen, Body, Currency, body_schemas
+from gateway.edge.bodies import (
+    MONEY_REASONS,
+    NON_BLANK_PATTERN,
+    AmountFen,
+    Body,
+    Currency,
+    body_schemas,
+)
 
 # A facility is 50,000 to 1,000,000 yuan (the loan service's bounds).
 FACILITY_FEN_MIN = 5_000_000
@@ -104,10 +112,26 @@ class MerchantCreditPolicyRequest(Body):
 
 
 class StoreFreezeRequest(Body):
-    """Freeze a merchant's store (its order loans withheld) or reopen it."""
+    """Freeze a merchant's store (its order loans withheld) or reopen it; a freeze says why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"frozen": {"const": True}}},
+            "then": {
+                "required": ["reason"],
+                "properties": {"reason": {"minLength": 1, "pattern": NON_BLANK_PATTERN}},
+            },
+        }
+    )
 
     frozen: bool
     reason: Annotated[str, Field(max_length=STORE_FREEZE_REASON_LENGTH_MAX)] = ""
+
+    @model_validator(mode="after")
+    def _a_freeze_says_why(self) -> StoreFreezeRequest:
+        if self.frozen and not re.search(NON_BLANK_PATTERN, self.reason):
+            raise ValueError("a freeze needs a reason")
+        return self
 
 
 SCHEMAS = body_schemas(

@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar
 from aiohttp import web
 from pydantic import Field
 
-from chassis.errors import InvalidArgument
+from chassis.errors import InvalidArgument, NotFound
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient, ServiceFault
 from gateway.edge.authentication import CALLER
@@ -30,6 +30,7 @@ from gateway.edge.payloads import read_json
 from gateway.edge.representations import json_response, risk_decision_json, trade_json
 from gateway.edge.routing import AuthScheme, QueryParameter, Route
 from gateway.payment.merchant_bodies import RefundDecisionRequest
+from gateway.payment.risk_rules import parse_risk_rules, risk_rules_schemas
 from gateway.payment.trade_access import trade_id_of
 
 log = logging.getLogger("colony.gateway.admin")
@@ -72,16 +73,8 @@ class TradeJobsRequest(Body):
 
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "RiskRules": {
-        "type": "array",
-        "description": (
-            "The risk rules as data, evaluated in order; each has rule_id, kind "
-            "(single_transaction_limit, daily_limit, velocity_count, velocity_amount, "
-            "new_payee, blacklisted_party, unknown_device), action (ALLOW, CHALLENGE, DENY) "
-            "and the kind's own fields. See services/payment/risk.py."
-        ),
-        "items": {"type": "object", "additionalProperties": True},
-    },
+    # The rules' models render it (one per kind, told apart by kind).
+    **risk_rules_schemas(),
     "RiskRulesReplaced": {
         "type": "object",
         "required": ["rule_count"],
@@ -178,10 +171,8 @@ def _admin_route(
 def _account_id_of(request: web.Request) -> str:
     account_id = request.match_info["account_id"]
     if len(account_id) > ACCOUNT_ID_LENGTH_MAX:
-        raise InvalidArgument(
-            f"account_id must be at most {ACCOUNT_ID_LENGTH_MAX} characters",
-            metadata={"field": "account_id"},
-        )
+        # No account has so long an id: unknown, as any other (the path allows any string).
+        raise NotFound(f"there is no account {account_id[:ACCOUNT_ID_LENGTH_MAX]!r}")
     return account_id
 
 
@@ -286,11 +277,7 @@ class AdminRoutes:
         return json_response(rules)
 
     async def set_risk_rules(self, request: web.Request) -> web.Response:
-        rules = await read_json(request)
-        if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
-            raise InvalidArgument(
-                "the body must be the JSON list of rule objects", reason="INVALID_RISK_RULE"
-            )
+        rules = parse_risk_rules(await read_json(request))
         rule_count = await self._payment.set_risk_rules(
             json.dumps(rules, ensure_ascii=False, separators=(",", ":"))
         )

@@ -63,7 +63,7 @@ TERM_DAYS_MAX = 3650
 FUND_CATEGORIES = enum_names(wpb.FundCategory, "FUND_CATEGORY_")
 RISK_LEVELS = ("R1", "R2", "R3", "R4", "R5")
 
-Text = Annotated[str, Field(min_length=1, max_length=TEXT_LENGTH_MAX, pattern=r"\S")]
+Text = Annotated[str, Field(min_length=1, max_length=TEXT_LENGTH_MAX, pattern=r"[^\s\u0085\ufeff]")]
 
 
 def _real_date(text: str) -> str:
