@@ -49,9 +49,11 @@ async def synced_line(credit: CreditClient, loan: LoanClient, person_id: str) ->
 
 
 def _stands_on(line: lpb.HuabeiLine, advice: cpb.CreditLimitAdvice) -> bool:
-    """True when syncing the line with advice would change nothing."""
+    """True when syncing the line with advice would change nothing (a line held below its
+    advice for want of lending capacity is synced again: capacity may allow it now)."""
     return (
-        line.advised_line.amount_fen == advice.huabei_line.amount_fen
+        not line.limited_reason
+        and line.advised_line.amount_fen == advice.huabei_line.amount_fen
         and line.advised_score == advice.score
         and line.advice_model_version == advice.model_version
         and line.frozen == (advice.refusal == "BLACKLISTED")

@@ -45,6 +45,7 @@ def line_json(line: lpb.HuabeiLine) -> dict[str, Any]:
         "days_overdue": line.days_overdue,
         "advised_line": money_proto_json(line.advised_line),
         "advised_score": line.advised_score,
+        "limited_reason": line.limited_reason,
     }
 
 
@@ -283,6 +284,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "days_overdue": {"type": "integer"},
             "advised_line": MONEY,
             "advised_score": {"type": "integer"},
+            "limited_reason": {
+                "type": "string",
+                "description": "LENDING_CAPACITY while the line stands below advised_line "
+                "because the lending capacity does not allow more; empty otherwise.",
+            },
         },
         "The caller's Huabei (花呗) credit line, synced with today's credit advice.",
     ),

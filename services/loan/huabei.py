@@ -58,6 +58,8 @@ class HuabeiLine:
     advice_model_version: str
     delinquency: Delinquency
     updated_at: datetime
+    # "LENDING_CAPACITY" while the line stands below the advice for want of capacity
+    limited_reason: str = ""
 
     @property
     def available_fen(self) -> int:
@@ -73,8 +75,11 @@ def require_statement_day(day: int) -> int:
     return day
 
 
-def open_line(advice: CreditAdvice, statement_day: int, now: datetime) -> HuabeiLine:
-    """A new line at the advised amount (frozen at once for a blacklisted person)."""
+def open_line(
+    advice: CreditAdvice, statement_day: int, now: datetime, *, room_fen: int | None = None
+) -> HuabeiLine:
+    """A new line at the advised amount (frozen at once for a blacklisted person), at most
+    room_fen (the lending capacity available) when given."""
     empty = HuabeiLine(
         borrower_id=advice.person_id,
         line_fen=0,
@@ -90,21 +95,36 @@ def open_line(advice: CreditAdvice, statement_day: int, now: datetime) -> Huabei
         delinquency=Delinquency(),
         updated_at=now,
     )
-    return sync_line(empty, advice, now)
+    return sync_line(empty, advice, now, room_fen=room_fen)
 
 
-def sync_line(line: HuabeiLine, advice: CreditAdvice, now: datetime) -> HuabeiLine:
-    """The line re-evaluated on new advice: max(advice, used + reserved); frozen if blacklisted."""
+def sync_line(
+    line: HuabeiLine, advice: CreditAdvice, now: datetime, *, room_fen: int | None = None
+) -> HuabeiLine:
+    """The line re-evaluated on new advice: max(advice, used + reserved); frozen if blacklisted.
+
+    room_fen: the lending capacity available now (None: not limited). A line is a promise
+    to lend its undrawn part, so a grant or raise is limited there: the line rises at most
+    to used + reserved + room (never cut below what it already is); a line held below its
+    advice says why (limited_reason LENDING_CAPACITY) and is raised by a later sync once
+    capacity allows."""
     floor_fen = max(0, line.used_fen + line.reserved_fen)
+    granted = max(advice.huabei_line_fen, floor_fen)
+    reason = ""
+    if room_fen is not None:
+        ceiling = max(line.line_fen, floor_fen + max(0, room_fen))
+        if granted > ceiling:
+            granted, reason = ceiling, "LENDING_CAPACITY"
     return replace(
         line,
-        line_fen=max(advice.huabei_line_fen, floor_fen),
+        line_fen=granted,
         advised_line_fen=advice.huabei_line_fen,
         frozen=advice.blacklisted,
         frozen_reason=advice.refusal if advice.blacklisted else "",
         advised_score=advice.score,
         advice_model_version=advice.model_version,
         updated_at=now,
+        limited_reason=reason,
     )
 
 

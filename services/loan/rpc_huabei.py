@@ -26,6 +26,7 @@ from services.loan.huabei import (
     require_same_reservation,
     sync_line,
 )
+from services.loan.merchant.store import MerchantLendingStore
 from services.loan.rpc_base import LoanRpcBase
 from services.loan.wire import advice_from_proto, line_to_proto, purchase_to_proto
 
@@ -43,9 +44,16 @@ class HuabeiRpc(LoanRpcBase):
             line = await self._store.find_line(borrower_id, session)
             now = self._clock.now()
             synced = (
-                open_line(advice, request.statement_day, now)
+                open_line(advice, request.statement_day, now, room_fen=await self._room(session))
                 if line is None
-                else sync_line(line, advice, now)
+                else sync_line(
+                    line,
+                    advice,
+                    now,
+                    room_fen=await self._room(session)
+                    if advice.huabei_line_fen > line.line_fen
+                    else None,
+                )
             )
             await self._store.save_line(session, synced)
             message = line_to_proto(synced)
@@ -56,6 +64,12 @@ class HuabeiRpc(LoanRpcBase):
             return await self._idempotent(
                 "sync-huabei-line", request, pb.SyncHuabeiLineResponse, sync
             )
+
+    async def _room(self, session: Session) -> int | None:
+        """The lending capacity available for a line's grant or raise, claimed like a payout
+        (docs/loans.md "Funding"); None (not limited) before any capital is paid in."""
+        capacity = await MerchantLendingStore(self._store.database).claim_capacity(session)
+        return capacity.available_fen if capacity.book.capital_fen > 0 else None
 
     async def GetHuabeiLine(
         self, request: pb.GetHuabeiLineRequest, context: Context

@@ -83,6 +83,7 @@ def line_to_proto(line: HuabeiLine) -> pb.HuabeiLine:
         days_overdue=line.delinquency.days_overdue,
         advised_line=money_to_proto(line.advised_line_fen),
         updated_at=timestamp_to_proto(line.updated_at),
+        limited_reason=line.limited_reason,
     )
 
 

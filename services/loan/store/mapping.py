@@ -108,6 +108,7 @@ def line_to_document(line: HuabeiLine) -> Document:
         "delinquency": delinquency_to_document(line.delinquency),
         "bucket": line.delinquency.bucket.value,
         "updated_at": line.updated_at,
+        "limited_reason": line.limited_reason,
     }
 
 
@@ -126,6 +127,7 @@ def line_from_document(document: Document) -> HuabeiLine:
         advice_model_version=document["advice_model_version"],
         delinquency=delinquency_from_document(document["delinquency"]),
         updated_at=document["updated_at"],
+        limited_reason=document.get("limited_reason", ""),
     )
 
 

@@ -288,6 +288,7 @@ class HuabeiLine(_message.Message):
     DAYS_OVERDUE_FIELD_NUMBER: _builtins.int
     ADVISED_LINE_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    LIMITED_REASON_FIELD_NUMBER: _builtins.int
     borrower_id: _builtins.str
     frozen: _builtins.bool
     frozen_reason: _builtins.str
@@ -298,6 +299,10 @@ class HuabeiLine(_message.Message):
     advice_model_version: _builtins.str
     bucket: Global___DelinquencyBucket.ValueType
     days_overdue: _builtins.int
+    limited_reason: _builtins.str
+    """"LENDING_CAPACITY" while the line stands below advised_line because granting it would
+    lend beyond the capacity available (docs/loans.md); empty otherwise.
+    """
     @_builtins.property
     def line(self) -> _money_pb2.Money:
         """The credit line, what is used (principal owed, less credit), reserved by purchases in
@@ -338,10 +343,11 @@ class HuabeiLine(_message.Message):
         days_overdue: _builtins.int = ...,
         advised_line: _money_pb2.Money | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        limited_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["advised_line", b"advised_line", "available", b"available", "credit", b"credit", "line", b"line", "reserved", b"reserved", "updated_at", b"updated_at", "used", b"used"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice_model_version", b"advice_model_version", "advised_line", b"advised_line", "advised_score", b"advised_score", "available", b"available", "borrower_id", b"borrower_id", "bucket", b"bucket", "credit", b"credit", "days_overdue", b"days_overdue", "frozen", b"frozen", "frozen_reason", b"frozen_reason", "line", b"line", "reserved", b"reserved", "statement_day", b"statement_day", "updated_at", b"updated_at", "used", b"used"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice_model_version", b"advice_model_version", "advised_line", b"advised_line", "advised_score", b"advised_score", "available", b"available", "borrower_id", b"borrower_id", "bucket", b"bucket", "credit", b"credit", "days_overdue", b"days_overdue", "frozen", b"frozen", "frozen_reason", b"frozen_reason", "limited_reason", b"limited_reason", "line", b"line", "reserved", b"reserved", "statement_day", b"statement_day", "updated_at", b"updated_at", "used", b"used"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
