@@ -95,3 +95,16 @@ async def test_only_the_owner_unbinds_a_card(gateway: Client, new_user) -> None:
     assert await cards_of(gateway, owner) == []
     missing = await gateway.delete(f"/v1/wallet/cards/{card_id}", headers=owner.headers)
     await problem_of(missing, 404, "NOT_FOUND")
+
+
+async def test_a_top_up_above_the_kyc_levels_maximum_is_refused(gateway: Client, new_user) -> None:
+    user = await new_user()
+    refused = await gateway.post(
+        "/v1/topups",
+        json={"amount_fen": 50_000 * 100 + 1, "bank_card_number": CARD},
+        headers=user.keyed(new_key()),
+    )
+    problem = await problem_of(refused, 422, "TOP_UP_LIMIT_EXCEEDED")
+    assert problem["metadata"]["limit_fen"] == str(50_000 * 100)
+    await bind_card(gateway, user)  # level 3: up to 200,000 yuan a top-up
+    await top_up(gateway, user, 50_000 * 100 + 1, new_key())

@@ -53,6 +53,7 @@ from services.payment.ledger import (
     require_kind,
 )
 from services.payment.risk import Rule
+from services.payment.risk_top_up import require_top_up_within_limit
 from services.payment.screening import (
     OutgoingPayment,
     RiskRefused,
@@ -141,6 +142,7 @@ class _Batch:
         """A top-up, in TopUp's order: the payee, the bank's answer, the posting."""
         payee = self.with_balance(self.account(ask.to_account_id))  # as TopUp reads it
         require_kind(payee, PEOPLE_AND_MERCHANTS, ask.payee_may)
+        require_top_up_within_limit(payee.kyc_level, ask.amount_fen)  # as TopUp, before a charge
         answer = self.bank[ask.record_id]
         if isinstance(answer, DomainError):
             raise answer
@@ -158,11 +160,6 @@ class _Batch:
             moves = [(clearing.account_id, clearing.account_id, 0)]
         moves = [(a, d, -ask.amount_fen) for a, d, _ in moves]
         moves += self.plan_credit(payee, ask.amount_fen)
-        keeps_kyc_level = self.decision.documents[payee.account_id].keeps_kyc_level
-        if keeps_kyc_level and ask.raise_kyc_to > payee.kyc_level:
-            payee = replace(payee, kyc_level=ask.raise_kyc_to)
-            self.accounts[payee.account_id] = payee
-            self.decision.kyc_levels[payee.account_id] = ask.raise_kyc_to
         payee_after = self.apply(posting, ask.reference, moves, clearing, payee)[payee.account_id]
         self.decision.postings.append((posting, ask.reference))
         self.recorded[ask.record_id] = (ask.fingerprint, index)

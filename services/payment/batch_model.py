@@ -58,9 +58,8 @@ class MovementAsk:
     payer_may: str = "send transfers"
     payee_may: str = "receive transfers"
     # A top-up: the payer is the bank's clearing account, the memo is the bank's answer
-    # (decide_movements' bank argument), and the payee's KYC level rises to this.
+    # (decide_movements' bank argument). It raises no KYC level (only a bound card does).
     bank_card_number: str = ""
-    raise_kyc_to: int = 0
     # A trade payment (PayTrade): the trade paid; the amount and the payee come from it.
     trade_id: str = ""
 

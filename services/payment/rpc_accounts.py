@@ -30,6 +30,7 @@ from services.payment.ledger import (
 )
 from services.payment.payment_authorization import NO_SECOND_FACTOR
 from services.payment.risk import KycLevel, PaymentKind
+from services.payment.risk_top_up import require_top_up_within_limit
 from services.payment.rpc_base import PaymentRpcBase, require_account_id, require_owner_ref
 from services.payment.screening import OutgoingPayment
 from services.payment.wire import (
@@ -147,6 +148,7 @@ class AccountsRpc(PaymentRpcBase):
         async def top_up(session: Session) -> pb.TopUpResponse:
             account = await self._store.get_account(account_id, session)
             require_kind(account, PEOPLE_AND_MERCHANTS, "top up")
+            require_top_up_within_limit(account.kyc_level, amount_fen)  # before any charge
             receipt = await self._bank.charge_card(key, request.bank_card_number, amount_fen)
             memo = f"top-up from card ending {receipt.card_last4}"
             posting = self._movement(

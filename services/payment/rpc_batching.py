@@ -58,6 +58,7 @@ from services.payment.escrow import Trade
 from services.payment.holds import Hold
 from services.payment.ledger import Posting
 from services.payment.risk import Rule
+from services.payment.risk_top_up import top_up_within_limit
 from services.payment.store import PaymentStore
 from services.payment.store.batches import BatchConflict
 from services.payment.wire import (
@@ -368,6 +369,7 @@ class MovementBatcher:
                 or ask.record_id in view.records
                 or account is None
                 or account.kind not in PEOPLE_AND_MERCHANTS
+                or not top_up_within_limit(account.kyc_level, ask.amount_fen)
             ):
                 continue  # decide_movements refuses or replays it before any charge
             try:

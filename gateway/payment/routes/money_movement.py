@@ -235,7 +235,13 @@ class MoneyMovementRoutes:
                 summary="Top up the caller's balance from a bank card (快捷支付)",
                 request_schema="TopUpRequest",
                 risk_checked=False,  # money coming in: nothing to challenge
-                problems={HTTPStatus.UNPROCESSABLE_ENTITY: ("BANK_DECLINED", "ACCOUNT_NOT_ACTIVE")},
+                problems={
+                    HTTPStatus.UNPROCESSABLE_ENTITY: (
+                        "BANK_DECLINED",
+                        "ACCOUNT_NOT_ACTIVE",
+                        "TOP_UP_LIMIT_EXCEEDED",
+                    )
+                },
             ),
             _movement_route(
                 path="/v1/withdrawals",
@@ -248,6 +254,7 @@ class MoneyMovementRoutes:
                         "INSUFFICIENT_FUNDS",
                         "BANK_DECLINED",
                         "ACCOUNT_NOT_ACTIVE",
+                        "CARD_NOT_BOUND",
                     )
                 },
             ),

@@ -148,3 +148,18 @@ async def test_cards_are_listed_and_unbound_by_their_account_only(stub) -> None:
     await top_up(stub, person.account_id, 1_000)
     gone = withdraw(stub, person.account_id, 100, fake_bank_card_for("陈静"))
     assert await refusal_of(gone) == "CARD_NOT_BOUND"
+
+
+async def test_top_ups_are_limited_by_kyc_level_and_a_refusal_moves_nothing(stub, store) -> None:
+    person = await open_person(stub, "周敏")
+    refused = top_up(stub, person.account_id, 50_000 * 100 + 1)
+    assert await refusal_of(refused) == "TOP_UP_LIMIT_EXCEEDED"
+    assert await refusal_of(top_up(stub, person.account_id, 10**12)) == "TOP_UP_LIMIT_EXCEEDED"
+    assert (await store.get_account(person.account_id)).balance_fen == 0
+    await top_up(stub, person.account_id, 50_000 * 100)  # level 2's maximum, exactly
+    await bind(stub, person.account_id, fake_bank_card_for("周敏"))
+    await top_up(stub, person.account_id, 200_000 * 100)  # level 3's maximum
+    above = top_up(stub, person.account_id, 200_000 * 100 + 1)
+    assert await refusal_of(above) == "TOP_UP_LIMIT_EXCEEDED"
+    assert (await store.get_account(person.account_id)).balance_fen == 250_000 * 100
+    await assert_ledger_consistent(store)
