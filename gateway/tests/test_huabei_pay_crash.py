@@ -48,9 +48,16 @@ from gateway.sagas.definition import SagaState, StepStatus, step_key
 from gateway.sagas.failpoints import SAGA_POINT, Failpoint, Phase
 from gateway.sagas.log import SagaLog
 from gateway.tests.conftest import api_key_headers, merchant_registration, personal_registration
-from gateway.tests.saga_support import eventually, new_key
+from gateway.tests.saga_support import (
+    REQUEST_TIMEOUT,
+    GatewayProcess,
+    eventually,
+    gateway_environment,
+    new_key,
+    register,
+    setup_gateway,
+)
 from gateway.tests.test_retail_payments import WATER_BILLER, water_reference
-from gateway.tests.test_saga_crash import REQUEST_TIMEOUT, GatewayProcess, _environment, _register
 from gateway.tests.test_wallet_pay_crash import (
     WalletWorld,
     _pay_and_die,
@@ -178,14 +185,12 @@ async def world(
         )
     )
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-        environ = _environment(mongo_url, database_name, service_addresses)
+        environ = gateway_environment(mongo_url, database_name, service_addresses)
         log_dir = tmp_path_factory.mktemp("gateway-logs")
-        setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
-        await setup.start(session)
-        try:
+        async with setup_gateway(session, environ, log_dir) as setup:
             buyer_body = personal_registration()
-            buyer = await _register(session, setup.url, buyer_body)
-            merchant = await _register(session, setup.url, merchant_registration())
+            buyer = await register(session, setup.url, buyer_body)
+            merchant = await register(session, setup.url, merchant_registration())
             async with session.post(
                 f"{setup.url}/v1/merchant/api-keys", headers=merchant.headers()
             ) as response:
@@ -204,8 +209,6 @@ async def world(
                 f"{setup.url}/v1/loans/huabei", headers=buyer.headers()
             ) as response:
                 assert response.status == 200, await response.text()
-        finally:
-            await setup.stop()
         world = HuabeiWorld(
             environ=environ,
             log_dir=log_dir,
@@ -226,9 +229,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:
-                await process.stop()
-            await channels.close()
+            await world.close(channels)
 
 
 @pytest.fixture(scope="module")

@@ -39,14 +39,13 @@ from gateway.sagas.failpoints import SAGA_POINT, Failpoint, Phase
 from gateway.sagas.log import SagaLog, SagaRecord
 from gateway.tests import test_huabei_pay_crash as huabei_pay_crash
 from gateway.tests.conftest import api_key_headers, merchant_registration, personal_registration
-from gateway.tests.saga_support import eventually, new_key
+from gateway.tests.saga_support import GatewayProcess, Party, eventually, new_key, register
 from gateway.tests.test_huabei_pay_crash import (
     AMOUNT_FEN,
     OPENED_SCORE,
     SCORE_WITHIN_SECONDS,
     HuabeiWorld,
 )
-from gateway.tests.test_saga_crash import GatewayProcess, Party, _register
 from gateway.tests.test_wallet_pay_crash import _postings
 from services.payment.ledger import PostingKind
 
@@ -94,7 +93,7 @@ class Buyer:
 async def _new_buyer(world: HuabeiWorld, gateway: GatewayProcess) -> Buyer:
     """A verified newcomer, scored on opening, whose 500-yuan Huabei line is open."""
     body = personal_registration()
-    party = await _register(world.session, gateway.url, body)
+    party = await register(world.session, gateway.url, body)
 
     async def opened() -> bool | None:
         async with world.session.get(
@@ -223,7 +222,7 @@ async def test_a_refund_the_buyer_partly_spent_returns_what_the_balance_holds(
     try:
         buyer = await _new_buyer(world, gateway)
         trade_id = await _paid_with_huabei(world, gateway, buyer)
-        payee = await _register(world.session, gateway.url, merchant_registration())
+        payee = await register(world.session, gateway.url, merchant_registration())
     finally:
         await gateway.stop()
     # Decided while no gateway follows the feed; the buyer spends 6 of the 10 yuan at once.

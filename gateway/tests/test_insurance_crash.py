@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -45,14 +44,17 @@ from gateway.sagas.definition import SagaDefinition, StepStatus, derive_saga_id,
 from gateway.sagas.failpoints import SAGA_POINT, Failpoint, Phase
 from gateway.sagas.log import SagaLog
 from gateway.tests.conftest import CARD, personal_registration
-from gateway.tests.saga_support import eventually, new_key
-from gateway.tests.test_saga_crash import (
+from gateway.tests.saga_support import (
     FINISHED_WITHIN_SECONDS,
     REQUEST_TIMEOUT,
     GatewayProcess,
+    GatewayRuns,
     Party,
-    _environment,
-    _register,
+    eventually,
+    gateway_environment,
+    new_key,
+    register,
+    setup_gateway,
 )
 from services.payment.store import PaymentStore
 
@@ -104,11 +106,8 @@ def service_addresses(
     return addresses | {"payment": payment_address, "insurance": manual_insurance_address}
 
 
-@dataclass
-class InsuranceWorld:
-    environ: dict[str, str]
-    log_dir: Path
-    session: aiohttp.ClientSession
+@dataclass(kw_only=True)
+class InsuranceWorld(GatewayRuns):
     payment: PaymentClient
     insurance: InsuranceClient
     store: PaymentStore
@@ -117,17 +116,6 @@ class InsuranceWorld:
     operator: Party
     policy_id: str
     balance_fen: int
-    runs: int = 0
-    processes: list[GatewayProcess] = field(default_factory=list)
-
-    def gateway(self, failpoint: str | None = None) -> GatewayProcess:
-        self.runs += 1
-        environ = dict(self.environ)
-        if failpoint is not None:
-            environ["COLONY_SAGA_FAILPOINT"] = failpoint
-        process = GatewayProcess(environ, self.log_dir / f"gateway-{self.runs:02d}.log")
-        self.processes.append(process)
-        return process
 
 
 async def _call(
@@ -155,16 +143,14 @@ async def world(
     operator_body = personal_registration()
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
         environ = {
-            **_environment(mongo_url, database_name, service_addresses),
+            **gateway_environment(mongo_url, database_name, service_addresses),
             "COLONY_INSURANCE_JOBS_INTERVAL_SECONDS": "0",
             "COLONY_OPERATOR_PHONES": operator_body["phone"],
         }
         log_dir = tmp_path_factory.mktemp("gateway-logs")
-        setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
-        await setup.start(session)
-        try:
-            buyer = await _register(session, setup.url, personal_registration())
-            operator = await _register(session, setup.url, operator_body)
+        async with setup_gateway(session, environ, log_dir) as setup:
+            buyer = await register(session, setup.url, personal_registration())
+            operator = await register(session, setup.url, operator_body)
             status, _ = await _call(
                 session,
                 "POST",
@@ -188,8 +174,6 @@ async def world(
                 key=new_key(),
             )
             assert status == 201 and bought["state"] == "completed", bought
-        finally:
-            await setup.stop()
         world = InsuranceWorld(
             environ=environ,
             log_dir=log_dir,
@@ -206,9 +190,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:
-                await process.stop()
-            await channels.close()
+            await world.close(channels)
 
 
 async def _killed_during(world: InsuranceWorld, gateway: GatewayProcess, request: Any) -> None:

@@ -14,8 +14,7 @@ audit names.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -39,14 +38,17 @@ from gateway.sagas.definition import SagaState, StepStatus, derive_saga_id
 from gateway.sagas.failpoints import SAGA_POINT, Failpoint, Phase
 from gateway.sagas.log import SagaLog
 from gateway.tests.conftest import personal_registration
-from gateway.tests.saga_support import eventually, new_key
-from gateway.tests.test_saga_crash import (
+from gateway.tests.saga_support import (
     FINISHED_WITHIN_SECONDS,
     REQUEST_TIMEOUT,
     GatewayProcess,
+    GatewayRuns,
     Party,
-    _environment,
-    _register,
+    eventually,
+    gateway_environment,
+    new_key,
+    register,
+    setup_gateway,
 )
 from infra.cli import audit
 from services.payment.ledger import PostingKind
@@ -86,11 +88,8 @@ def service_addresses(
     return {**addresses, "payment": payment_address, "loan": manual_loan_address}
 
 
-@dataclass
-class World:
-    environ: dict[str, str]
-    log_dir: Path
-    session: aiohttp.ClientSession
+@dataclass(kw_only=True)
+class World(GatewayRuns):
     payment: PaymentClient
     lending: MerchantLendingClient
     store: PaymentStore
@@ -99,17 +98,6 @@ class World:
     database_name: str
     capital_fen: int = 0
     borrowed_fen: int = 0
-    runs: int = 0
-    processes: list[GatewayProcess] = field(default_factory=list)
-
-    def gateway(self, failpoint: str | None = None) -> GatewayProcess:
-        self.runs += 1
-        environ = dict(self.environ)
-        if failpoint is not None:
-            environ["COLONY_SAGA_FAILPOINT"] = failpoint
-        process = GatewayProcess(environ, self.log_dir / f"gateway-{self.runs:02d}.log")
-        self.processes.append(process)
-        return process
 
     async def audit(self) -> list[str]:
         return await audit(
@@ -130,16 +118,12 @@ async def world(
     operator_body = personal_registration()
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
         environ = {
-            **_environment(mongo_url, database_name, service_addresses),
+            **gateway_environment(mongo_url, database_name, service_addresses),
             "COLONY_OPERATOR_PHONES": operator_body["phone"],
         }
         log_dir = tmp_path_factory.mktemp("gateway-logs")
-        setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
-        await setup.start(session)
-        try:
-            operator = await _register(session, setup.url, operator_body)
-        finally:
-            await setup.stop()
+        async with setup_gateway(session, environ, log_dir) as setup:
+            operator = await register(session, setup.url, operator_body)
         world = World(
             environ=environ,
             log_dir=log_dir,
@@ -154,9 +138,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:
-                await process.stop()
-            await channels.close()
+            await world.close(channels)
 
 
 @pytest.fixture(scope="module")

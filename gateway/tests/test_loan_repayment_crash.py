@@ -36,19 +36,21 @@ from gateway.tests.conftest import (
     merchant_registration,
     personal_registration,
 )
-from gateway.tests.saga_support import eventually, new_key
+from gateway.tests.saga_support import (
+    REQUEST_TIMEOUT,
+    GatewayProcess,
+    Party,
+    eventually,
+    gateway_environment,
+    new_key,
+    register,
+    setup_gateway,
+)
 from gateway.tests.test_huabei_pay_crash import (
     OPENED_SCORE,
     SCORE_WITHIN_SECONDS,
     credit_upstream_addresses,
     service_addresses,
-)
-from gateway.tests.test_saga_crash import (
-    REQUEST_TIMEOUT,
-    GatewayProcess,
-    Party,
-    _environment,
-    _register,
 )
 from gateway.tests.test_wallet_pay_crash import WalletWorld, _postings, _record, _recovered
 from gateway.tests.wealth_support import Books
@@ -114,14 +116,12 @@ async def world(
     rules = [r for r in DEFAULT_RULES_DATA if not str(r["kind"]).startswith("velocity")]
     await payment.set_risk_rules(json.dumps(rules))
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-        environ = _environment(mongo_url, database_name, service_addresses)
+        environ = gateway_environment(mongo_url, database_name, service_addresses)
         log_dir = tmp_path_factory.mktemp("gateway-logs")
-        setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
-        await setup.start(session)
-        try:
+        async with setup_gateway(session, environ, log_dir) as setup:
             buyer_body = personal_registration()
-            buyer = await _register(session, setup.url, buyer_body)
-            merchant = await _register(session, setup.url, merchant_registration())
+            buyer = await register(session, setup.url, buyer_body)
+            merchant = await register(session, setup.url, merchant_registration())
             async with session.post(
                 f"{setup.url}/v1/merchant/api-keys", headers=merchant.headers()
             ) as response:
@@ -160,8 +160,6 @@ async def world(
                 buyer,
                 {"amount_fen": BALANCE_FEN, "bank_card_number": CARD},
             )
-        finally:
-            await setup.stop()
         world = RepaymentWorld(
             environ=environ,
             log_dir=log_dir,
@@ -182,9 +180,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:
-                await process.stop()
-            await channels.close()
+            await world.close(channels)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -43,14 +42,17 @@ from gateway.tests.conftest import (
     merchant_registration,
     personal_registration,
 )
-from gateway.tests.saga_support import eventually, new_key
-from gateway.tests.test_saga_crash import (
+from gateway.tests.saga_support import (
     FINISHED_WITHIN_SECONDS,
     REQUEST_TIMEOUT,
     GatewayProcess,
+    GatewayRuns,
     Party,
-    _environment,
-    _register,
+    eventually,
+    gateway_environment,
+    new_key,
+    register,
+    setup_gateway,
 )
 from services.payment.ledger import PostingKind
 from services.payment.risk import DEFAULT_RULES_DATA
@@ -90,11 +92,8 @@ def service_addresses(
     return {**addresses, "payment": payment_address, "loan": manual_loan_address}
 
 
-@dataclass
-class World:
-    environ: dict[str, str]
-    log_dir: Path
-    session: aiohttp.ClientSession
+@dataclass(kw_only=True)
+class World(GatewayRuns):
     payment: PaymentClient
     lending: MerchantLendingClient
     withholding: WithholdingClient
@@ -104,17 +103,6 @@ class World:
     buyer_phone: str
     api_key: str
     lent_fen: int = 0
-    runs: int = 0
-    processes: list[GatewayProcess] = field(default_factory=list)
-
-    def gateway(self, failpoint: str | None = None) -> GatewayProcess:
-        self.runs += 1
-        environ = dict(self.environ)
-        if failpoint is not None:
-            environ["COLONY_SAGA_FAILPOINT"] = failpoint
-        process = GatewayProcess(environ, self.log_dir / f"gateway-{self.runs:02d}.log")
-        self.processes.append(process)
-        return process
 
 
 @pytest.fixture(scope="module")
@@ -138,14 +126,12 @@ async def world(
         mpb.PayInCapitalRequest(idempotency_key=new_key(), amount=_cny(10_000_000))
     )
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-        environ = _environment(mongo_url, database_name, service_addresses)
+        environ = gateway_environment(mongo_url, database_name, service_addresses)
         log_dir = tmp_path_factory.mktemp("gateway-logs")
-        setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
-        await setup.start(session)
-        try:
+        async with setup_gateway(session, environ, log_dir) as setup:
             buyer_body = personal_registration()
-            buyer = await _register(session, setup.url, buyer_body)
-            merchant = await _register(session, setup.url, merchant_registration())
+            buyer = await register(session, setup.url, buyer_body)
+            merchant = await register(session, setup.url, merchant_registration())
             async with session.post(
                 f"{setup.url}/v1/merchant/api-keys", headers=merchant.headers()
             ) as response:
@@ -157,8 +143,6 @@ async def world(
                 headers=buyer.headers(new_key()),
             ) as response:
                 assert response.status == 201, await response.text()
-        finally:
-            await setup.stop()
         world = World(
             environ=environ,
             log_dir=log_dir,
@@ -175,9 +159,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:
-                await process.stop()
-            await channels.close()
+            await world.close(channels)
 
 
 def _cny(fen: int) -> money_pb2.Money:

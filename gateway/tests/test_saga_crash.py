@@ -18,14 +18,9 @@ gateway start-ups.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -37,7 +32,6 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from gateway.app import SAGAS_COLLECTION
 from gateway.clients import PaymentClient, ServiceChannels
-from gateway.edge.phone_verification import code_in
 from gateway.payment.sagas.merchant_payment import (
     CAPTURE_TO_MERCHANT,
     MERCHANT_PAYMENT,
@@ -46,21 +40,29 @@ from gateway.payment.sagas.merchant_payment import (
 from gateway.sagas.definition import SagaState, StepStatus, derive_saga_id, step_key
 from gateway.sagas.log import SagaLog
 from gateway.tests.conftest import CARD, merchant_registration, personal_registration
-from gateway.tests.saga_support import eventually, new_key
-from infra.embedded_mongo import free_port
+from gateway.tests.saga_support import (
+    FINISHED_WITHIN_SECONDS,
+    REQUEST_TIMEOUT,
+    GatewayProcess,
+    GatewayRuns,
+    Party,
+    eventually,
+    gateway_environment,
+    new_key,
+    register,
+    setup_gateway,
+)
 from services.payment.ledger import AccountStatus
 from services.payment.risk import DEFAULT_RULES_DATA
 from services.payment.store import PaymentStore
 
 pytestmark = pytest.mark.slow
 
-STARTED_WITHIN_SECONDS = 30.0
-KILLED_WITHIN_SECONDS = 20.0
-FINISHED_WITHIN_SECONDS = 20.0
-# Longer than the gateway's own shutdown grace (10 s for requests in flight) plus its cleanup:
-# a busy machine once took longer than 10 s in all, and the test stopped a gateway mid-exit.
-STOPPED_WITHIN_SECONDS = 30.0
-REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=20)
+# The harness moved to saga_support; the ABS crash tests still import these names from here.
+__all__ = ["FINISHED_WITHIN_SECONDS", "REQUEST_TIMEOUT", "GatewayProcess", "Party"]
+_environment = gateway_environment
+_register = register
+
 PAYER_TOP_UP_FEN = 100_000
 AMOUNT_FEN = 1_000
 # More than the payer will ever have: refused by CreateHold (INSUFFICIENT_FUNDS).
@@ -125,165 +127,18 @@ LEFT_WHILE_COMPENSATING = {
 }
 
 
-class GatewayProcess:
-    """One `python -m gateway` run on a fresh port, its output in a log file."""
-
-    def __init__(self, environ: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.environ = {**environ, "COLONY_GATEWAY_PORT": str(self.port)}
-        self.log_path = log_path
-        self.process: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    async def start(self, session: aiohttp.ClientSession) -> GatewayProcess:
-        """Spawn the process and wait until it answers /healthz."""
-        await self.spawn()
-
-        async def healthy() -> bool | None:
-            assert self.process is not None
-            if self.process.returncode is not None:
-                raise AssertionError(f"the gateway exited at start:\n{self.output()}")
-            try:
-                async with session.get(f"{self.url}/healthz") as response:
-                    return True if response.status == 200 else None
-            except aiohttp.ClientConnectionError:
-                return None
-
-        await eventually(healthy, STARTED_WITHIN_SECONDS, "the gateway answers /healthz")
-        return self
-
-    async def spawn(self) -> GatewayProcess:
-        """Spawn the process (one meant to die in its recovery loop may never be healthy)."""
-        with self.log_path.open("wb") as log_file:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "gateway",
-                env=self.environ,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-        return self
-
-    async def killed(self) -> None:
-        """Wait for the process to die of its failpoint's SIGKILL."""
-        assert self.process is not None
-        try:
-            async with asyncio.timeout(KILLED_WITHIN_SECONDS):
-                status = await self.process.wait()
-        except TimeoutError:
-            raise AssertionError(f"the failpoint never fired:\n{self.output()}") from None
-        assert status == -signal.SIGKILL, f"exit status {status}:\n{self.output()}"
-
-    async def stop(self) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(STOPPED_WITHIN_SECONDS):
-                await process.wait()
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-
-
-@dataclass
-class Party:
-    user_id: str
-    account_id: str
-    token: str
-
-    def headers(self, key: str | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        return headers
-
-
-async def _register(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> Party:
-    phone = {"phone": body["phone"]}
-    async with session.post(f"{url}/v1/auth/phone-verifications", json=phone) as response:
-        assert response.status == 202, await response.text()
-        verification_id = (await response.json())["verification_id"]
-    # The dev gateway's fake SMS outbox (gateway.edge.phone_verification).
-    async with session.get(f"{url}/v1/dev/sms", params=phone) as response:
-        code = code_in((await response.json())["messages"][-1])
-    body = {**body, "verification_id": verification_id, "verification_code": code}
-    async with session.post(f"{url}/v1/auth/register", json=body) as response:
-        assert response.status == 201, await response.text()
-        registered = await response.json()
-    login = {"phone": body["phone"], "password": body["password"]}
-    async with session.post(f"{url}/v1/auth/login", json=login) as response:
-        assert response.status == 200, await response.text()
-        token = (await response.json())["access_token"]
-    return Party(registered["user_id"], registered["account_id"], token)
-
-
-@dataclass
-class CrashWorld:
+@dataclass(kw_only=True)
+class CrashWorld(GatewayRuns):
     """What every case shares: the gateway's environment, the two parties, the ledger."""
 
-    environ: dict[str, str]
-    log_dir: Path
-    session: aiohttp.ClientSession
     payment: PaymentClient
     store: PaymentStore
     saga_log: SagaLog
     payer: Party
     merchant: Party
-    runs: int = 0
     # What the payer and the merchant must hold after the cases run so far.
     payer_fen: int = PAYER_TOP_UP_FEN
     merchant_fen: int = 0
-
-    processes: list[GatewayProcess] = field(default_factory=list)
-
-    def gateway(self, failpoint: str | None = None) -> GatewayProcess:
-        """A gateway process to start (with a failpoint, one that will kill itself)."""
-        self.runs += 1
-        environ = dict(self.environ)
-        if failpoint is not None:
-            environ["COLONY_SAGA_FAILPOINT"] = failpoint
-        process = GatewayProcess(environ, self.log_dir / f"gateway-{self.runs:02d}.log")
-        self.processes.append(process)
-        return process
-
-
-def _environment(
-    mongo_url: str, database_name: str, service_addresses: dict[str, str]
-) -> dict[str, str]:
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("COLONY_", "OTEL_")) and name != "MONGO_URL"
-    }
-    return {
-        **inherited,
-        # The real payment service; the other business lines are not running.
-        **{
-            f"COLONY_{name.upper()}_ADDRESS": address for name, address in service_addresses.items()
-        },
-        "MONGO_URL": mongo_url,
-        "COLONY_GATEWAY_DB": f"{database_name}_gateway",
-        "COLONY_ENV": "dev",
-        "COLONY_LOG_LEVEL": "WARNING",
-        "COLONY_SAGA_LEASE_SECONDS": "1",
-        "COLONY_SAGA_RECOVERY_INTERVAL_SECONDS": "0.1",
-        "COLONY_SAGA_BACKOFF_SECONDS": "0.01",
-        # No business-date job moving wealth money while a test counts it.
-        "COLONY_WEALTH_JOBS_INTERVAL_SECONDS": "0",
-        "COLONY_LOAN_JOBS_INTERVAL_SECONDS": "0",
-        "COLONY_ORDER_LOAN_JOBS_INTERVAL_SECONDS": "0",
-    }
 
 
 @pytest.fixture(scope="module")
@@ -303,21 +158,17 @@ async def world(
         pb.SetRiskRulesRequest(rules_json=json.dumps(rules))
     )
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-        environ = _environment(mongo_url, database_name, service_addresses)
+        environ = gateway_environment(mongo_url, database_name, service_addresses)
         log_dir = tmp_path_factory.mktemp("gateway-logs")
-        setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
-        await setup.start(session)
-        try:
-            payer = await _register(session, setup.url, personal_registration())
-            merchant = await _register(session, setup.url, merchant_registration())
+        async with setup_gateway(session, environ, log_dir) as setup:
+            payer = await register(session, setup.url, personal_registration())
+            merchant = await register(session, setup.url, merchant_registration())
             async with session.post(
                 f"{setup.url}/v1/topups",
                 json={"amount_fen": PAYER_TOP_UP_FEN, "bank_card_number": CARD},
                 headers=payer.headers(new_key()),
             ) as response:
                 assert response.status == 201, await response.text()
-        finally:
-            await setup.stop()
         world = CrashWorld(
             environ=environ,
             log_dir=log_dir,
@@ -331,9 +182,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:  # any left running by a failed case
-                await process.stop()
-            await channels.close()
+            await world.close(channels)
 
 
 async def _pay_and_die(

@@ -60,15 +60,16 @@ from gateway.tests.conftest import (
     merchant_registration,
     personal_registration,
 )
-from gateway.tests.saga_support import new_key
-from gateway.tests.test_retail_payments import WATER_BILLER, water_reference
-from gateway.tests.test_saga_crash import (
+from gateway.tests.saga_support import (
     REQUEST_TIMEOUT,
     GatewayProcess,
     Party,
-    _environment,
-    _register,
+    gateway_environment,
+    new_key,
+    register,
+    setup_gateway,
 )
+from gateway.tests.test_retail_payments import WATER_BILLER, water_reference
 from gateway.tests.test_wealth_saga_crash import CrashWorld, _finished, service_addresses
 from gateway.tests.wealth_support import Books
 from gateway.wealth.ledger import WealthLedger
@@ -217,14 +218,12 @@ async def world(
         )
     )
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-        environ = _environment(mongo_url, database_name, service_addresses)
+        environ = gateway_environment(mongo_url, database_name, service_addresses)
         log_dir = tmp_path_factory.mktemp("gateway-logs")
-        setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
-        await setup.start(session)
-        try:
+        async with setup_gateway(session, environ, log_dir) as setup:
             buyer_body = personal_registration()
-            buyer = await _register(session, setup.url, buyer_body)
-            merchant = await _register(session, setup.url, merchant_registration())
+            buyer = await register(session, setup.url, buyer_body)
+            merchant = await register(session, setup.url, merchant_registration())
             async with session.post(
                 f"{setup.url}/v1/merchant/api-keys", headers=merchant.headers()
             ) as response:
@@ -243,8 +242,6 @@ async def world(
                 {"amount_fen": YUEBAO_FEN},
             )
             assert subscribed["state"] == "completed", subscribed
-        finally:
-            await setup.stop()
         world = WalletWorld(
             environ=environ,
             log_dir=log_dir,
@@ -263,9 +260,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:  # any left running by a failed case
-                await process.stop()
-            await channels.close()
+            await world.close(channels)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,7 @@ payment ledger's audit is clean and the omnibus balance equals the shares outsta
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -29,13 +28,16 @@ from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.clients import PaymentClient, ServiceChannels, WealthClient
 from gateway.sagas.definition import derive_saga_id, step_key
 from gateway.tests.conftest import CARD, personal_registration
-from gateway.tests.saga_support import eventually, new_key
-from gateway.tests.test_saga_crash import (
+from gateway.tests.saga_support import (
     REQUEST_TIMEOUT,
     GatewayProcess,
+    GatewayRuns,
     Party,
-    _environment,
-    _register,
+    eventually,
+    gateway_environment,
+    new_key,
+    register,
+    setup_gateway,
 )
 from gateway.tests.wealth_support import Books
 from gateway.wealth.ledger import YUEBAO_OMNIBUS_ACCOUNT_ID
@@ -75,27 +77,13 @@ def service_addresses(
     return addresses
 
 
-@dataclass
-class CrashWorld:
-    environ: dict[str, str]
-    log_dir: Path
-    session: aiohttp.ClientSession
+@dataclass(kw_only=True)
+class CrashWorld(GatewayRuns):
     books: Books
     investor: Party
-    runs: int = 0
     # What the investor must have after the cases run so far.
     balance_fen: int = TOP_UP_FEN
     shares_fen: int = 0
-    processes: list[GatewayProcess] = field(default_factory=list)
-
-    def gateway(self, failpoint: str | None = None) -> GatewayProcess:
-        self.runs += 1
-        environ = dict(self.environ)
-        if failpoint is not None:
-            environ["COLONY_SAGA_FAILPOINT"] = failpoint
-        process = GatewayProcess(environ, self.log_dir / f"gateway-{self.runs:02d}.log")
-        self.processes.append(process)
-        return process
 
 
 @pytest.fixture(scope="module")
@@ -108,20 +96,16 @@ async def world(
 ) -> AsyncIterator[CrashWorld]:
     channels = ServiceChannels.open(service_addresses)
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-        environ = _environment(mongo_url, database_name, service_addresses)
+        environ = gateway_environment(mongo_url, database_name, service_addresses)
         log_dir = tmp_path_factory.mktemp("gateway-logs")
-        setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
-        await setup.start(session)
-        try:
-            investor = await _register(session, setup.url, personal_registration())
+        async with setup_gateway(session, environ, log_dir) as setup:
+            investor = await register(session, setup.url, personal_registration())
             async with session.post(
                 f"{setup.url}/v1/topups",
                 json={"amount_fen": TOP_UP_FEN, "bank_card_number": CARD},
                 headers=investor.headers(new_key()),
             ) as response:
                 assert response.status == 201, await response.text()
-        finally:
-            await setup.stop()
         world = CrashWorld(
             environ=environ,
             log_dir=log_dir,
@@ -136,9 +120,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:
-                await process.stop()
-            await channels.close()
+            await world.close(channels)
 
 
 async def _subscribe_and_die(world: CrashWorld, gateway: GatewayProcess, key: str) -> str:

@@ -48,13 +48,13 @@ from gateway.sagas.catalogue import define_sagas
 from gateway.sagas.definition import SagaDefinition, derive_saga_id, step_key
 from gateway.sagas.failpoints import Failpoint, Phase
 from gateway.tests.conftest import CARD, next_phone, personal_registration
-from gateway.tests.saga_support import new_key
-from gateway.tests.test_saga_crash import (
+from gateway.tests.saga_support import (
     REQUEST_TIMEOUT,
     GatewayProcess,
     Party,
-    _environment,
-    _register,
+    gateway_environment,
+    new_key,
+    register,
 )
 from gateway.tests.test_wealth_saga_crash import CrashWorld, _finished, service_addresses
 from gateway.tests.wealth_support import Books
@@ -175,8 +175,8 @@ async def _post(
 
 async def _set_up(session: aiohttp.ClientSession, url: str, operator_phone: str) -> LinesSetUp:
     """The investor (funded, profiled, holding Yu'e Bao), a product and a fund on sale."""
-    investor = await _register(session, url, personal_registration())
-    operator = await _register(session, url, personal_registration(phone=operator_phone))
+    investor = await register(session, url, personal_registration())
+    operator = await register(session, url, personal_registration(phone=operator_phone))
     await _post(
         session, f"{url}/v1/topups", investor, {"amount_fen": TOP_UP_FEN, "bank_card_number": CARD}
     )
@@ -230,7 +230,7 @@ async def world(
 ) -> AsyncIterator[LinesWorld]:
     channels = ServiceChannels.open(service_addresses)
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-        environ = _environment(mongo_url, database_name, service_addresses)
+        environ = gateway_environment(mongo_url, database_name, service_addresses)
         log_dir = tmp_path_factory.mktemp("gateway-logs")
         # Only the set-up gateway has an operator (to list the product and the fund).
         operator_phone = next_phone()
@@ -261,9 +261,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:  # any left running by a failed case
-                await process.stop()
-            await channels.close()
+            await world.close(channels)
 
 
 @dataclass(frozen=True, slots=True)

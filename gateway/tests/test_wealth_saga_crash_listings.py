@@ -66,13 +66,14 @@ from gateway.clients import ServiceChannels
 from gateway.sagas.definition import SagaDefinition
 from gateway.sagas.failpoints import Phase
 from gateway.tests.conftest import CARD, personal_registration
-from gateway.tests.saga_support import new_key
-from gateway.tests.test_saga_crash import (
+from gateway.tests.saga_support import (
     REQUEST_TIMEOUT,
     GatewayProcess,
     Party,
-    _environment,
-    _register,
+    gateway_environment,
+    new_key,
+    register,
+    setup_gateway,
 )
 from gateway.tests.test_wealth_saga_crash import _finished
 from gateway.tests.test_wealth_saga_crash_lines import (
@@ -189,9 +190,9 @@ async def _set_up(
     session: aiohttp.ClientSession, url: str, operator_phone: str, clock: ManualClock
 ) -> ListingsSetUp:
     """The buyer and the seller funded; the seller's holdings of a product, all listed."""
-    buyer = await _register(session, url, personal_registration())
-    seller = await _register(session, url, personal_registration())
-    operator = await _register(session, url, personal_registration(phone=operator_phone))
+    buyer = await register(session, url, personal_registration())
+    seller = await register(session, url, personal_registration())
+    operator = await register(session, url, personal_registration(phone=operator_phone))
     for party, amount_fen in ((buyer, BUYER_TOP_UP_FEN), (seller, SELLER_TOP_UP_FEN)):
         body = {"amount_fen": amount_fen, "bank_card_number": CARD}
         await _post(session, f"{url}/v1/topups", party, body)
@@ -237,7 +238,7 @@ def environ(
     """Every gateway's environment: each has the operator (the reservation cases list
     products through it)."""
     return {
-        **_environment(mongo_url, database_name, service_addresses),
+        **gateway_environment(mongo_url, database_name, service_addresses),
         "COLONY_OPERATOR_PHONES": operator_phone,
     }
 
@@ -263,12 +264,8 @@ async def world(
 ) -> AsyncIterator[ListingsWorld]:
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
         log_dir = tmp_path_factory.mktemp("gateway-logs")
-        setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
-        await setup.start(session)
-        try:
+        async with setup_gateway(session, environ, log_dir) as setup:
             set_up = await _set_up(session, setup.url, environ["COLONY_OPERATOR_PHONES"], clock)
-        finally:
-            await setup.stop()
         fee_income = await books.payment.get_account(PLATFORM_FEE_INCOME_ACCOUNT_ID)
         world = ListingsWorld(
             environ=environ,
@@ -290,8 +287,7 @@ async def world(
         try:
             yield world
         finally:
-            for process in world.processes:  # any left running by a failed case
-                await process.stop()
+            await world.stop()
 
 
 async def _holdings(world: ListingsWorld, party: Party) -> list[wpb.Holding]:
