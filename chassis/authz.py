@@ -98,6 +98,8 @@ RPC_CALLERS: Mapping[str, Mapping[str, frozenset[str]]] = {
         "SetRiskRules": GATEWAY,
         "SetBlacklisted": GATEWAY,
         "ListRiskDecisions": GATEWAY,
+        "ListMerchantReviews": GATEWAY,
+        "DecideMerchantReview": GATEWAY,
         "StreamEvents": PAYMENT_FEED_FOLLOWERS,
     },
     "colony.wealth.v1.WealthService": {

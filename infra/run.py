@@ -150,6 +150,10 @@ def process_specs(
     env["MONGO_URL"] = mongo_url
     # The gateway's built-in development secrets are fine on a developer's machine only.
     env.setdefault("COLONY_ENV", "dev")
+    if env["COLONY_ENV"] == "dev":
+        # A demo convenience: new merchants approved on opening, recorded as "dev auto-approval"
+        # (outside dev the payment service allows only review: services.payment.merchant_review).
+        env.setdefault("COLONY_MERCHANT_ONBOARDING", "auto-approve")
     # Children write to a pipe; unbuffered, their lines reach the terminal as they happen.
     env["PYTHONUNBUFFERED"] = "1"
     for name in SERVICE_NAMES:

@@ -217,3 +217,16 @@ class PaymentClient(ServiceClient):
         self, request: pb.ListRiskDecisionsRequest
     ) -> pb.ListRiskDecisionsResponse:
         return await self._call(self._stub.ListRiskDecisions, request)
+
+    async def list_merchant_reviews(self, state: str) -> pb.ListMerchantReviewsResponse:
+        return await self._call(
+            self._stub.ListMerchantReviews, pb.ListMerchantReviewsRequest(state=state)
+        )
+
+    async def decide_merchant_review(
+        self, request: pb.DecideMerchantReviewRequest
+    ) -> pb.MerchantReview:
+        response: pb.DecideMerchantReviewResponse = await self._call(
+            self._stub.DecideMerchantReview, request
+        )
+        return response.review

@@ -263,3 +263,12 @@ async def test_run_starts_mongod_waits_for_readyz_and_stops_on_ctrl_c(
     assert out.getvalue().rstrip().endswith("[run]       stopped")
     assert not port_is_open(settings.mongo_port)
     assert not port_is_open(settings.gateway_port)
+
+
+def test_make_run_auto_approves_new_merchants_in_dev_only(tmp_path: Path) -> None:
+    dev = run.process_specs({}, "mongodb://db/", settings_for(tmp_path), "/py")
+    assert {spec.env["COLONY_MERCHANT_ONBOARDING"] for spec in dev} == {"auto-approve"}
+    staging = run.process_specs(
+        {"COLONY_ENV": "staging"}, "mongodb://db/", settings_for(tmp_path), "/py"
+    )
+    assert all("COLONY_MERCHANT_ONBOARDING" not in spec.env for spec in staging)

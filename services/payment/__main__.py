@@ -7,6 +7,8 @@ payment password set before, so set it once, from a secret store).
 COLONY_PAYMENT_GROUP_COMMIT=0 turns group commit off (one transaction per Transfer).
 COLONY_BANK_CHANNEL names the bank channel's adapter (package.module:factory); the fake bank
 ("fake", the default) only with COLONY_ENV=dev (services.payment.bank_channel).
+COLONY_MERCHANT_ONBOARDING: "review" (the default: new merchants wait for an operator's
+approval) or "auto-approve" (COLONY_ENV=dev only; services.payment.merchant_review).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from chassis.runtime import run_service
 from chassis.settings import ServiceSettings
 from services.payment.bank_channel import bank_channel_from
 from services.payment.feeds.credit_blacklist import CREDIT_FEED
+from services.payment.merchant_review import onboarding_from
 from services.payment.server import build_payment_service
 
 PEPPER_LENGTH_MIN = 16
@@ -44,6 +47,7 @@ def main() -> None:
     pepper = password_pepper_from(os.environ)
     group_commit = os.environ.get("COLONY_PAYMENT_GROUP_COMMIT", "1") != "0"
     bank = bank_channel_from(os.environ)
+    onboarding = onboarding_from(os.environ)
 
     async def build(settings: ServiceSettings, client: MongoClient, clock: Clock) -> GrpcService:
         return await build_payment_service(
@@ -54,6 +58,7 @@ def main() -> None:
             credit_feed=credit_feed,
             password_pepper=pepper,
             group_commit=group_commit,
+            merchant_onboarding=onboarding,
         )
 
     run_service("payment", build)

@@ -28,6 +28,7 @@ from services.payment.ledger import (
     require_platform_account_id,
     require_shard_count,
 )
+from services.payment.merchant_review import MerchantOnboarding, Onboarding, opening_onboarding
 from services.payment.payment_authorization import NO_SECOND_FACTOR
 from services.payment.risk import KycLevel, PaymentKind
 from services.payment.risk_top_up import require_top_up_within_limit
@@ -47,6 +48,9 @@ PEOPLE_AND_MERCHANTS = (AccountKind.PERSONAL, AccountKind.MERCHANT)
 
 class AccountsRpc(PaymentRpcBase):
     """Accounts and the plain money movements between them."""
+
+    # How a new merchant opens (COLONY_MERCHANT_ONBOARDING; set by build_payment_service).
+    merchant_onboarding: MerchantOnboarding = MerchantOnboarding.REVIEW
 
     async def OpenPersonalAccount(
         self, request: pb.OpenPersonalAccountRequest, context: Context
@@ -83,7 +87,9 @@ class AccountsRpc(PaymentRpcBase):
             kyc_level=KycLevel.REAL_NAME,
             opened_at=self._clock.now(),
         )
-        opened = await self._open_account(request, account, resident_id=None)
+        # In review until an operator approves (merchant_review.py), unless dev auto-approves.
+        onboarding = opening_onboarding(self.merchant_onboarding, self._clock.now())
+        opened = await self._open_account(request, account, resident_id=None, onboarding=onboarding)
         return pb.OpenMerchantAccountResponse(account=opened)
 
     async def _open_account(
@@ -91,9 +97,10 @@ class AccountsRpc(PaymentRpcBase):
         request: pb.OpenPersonalAccountRequest | pb.OpenMerchantAccountRequest,
         account: Account,
         resident_id: str | None,
+        onboarding: Onboarding | None = None,
     ) -> pb.Account:
         async def open_in(session: Session) -> pb.Account:
-            await self._store.insert_account(session, account, resident_id)
+            await self._store.insert_account(session, account, resident_id, onboarding)
             opened = account_to_proto(account)
             await self._events.append(
                 session,

@@ -30,6 +30,7 @@ from services.payment.payment_code import (
 )
 from services.payment.risk import PaymentKind
 from services.payment.rpc_base import PaymentRpcBase, require_account_id
+from services.payment.rpc_merchant_review import require_merchant_approved
 from services.payment.screening import OutgoingPayment
 from services.payment.wire import account_to_proto, biller_to_proto, posting_to_proto
 
@@ -61,6 +62,7 @@ class RetailRpc(PaymentRpcBase):
         amount_fen = amount_from_proto(request.amount)
         # A challenge is met only by an authorization the payer's wallet gave with the code.
         factor = authorization_factor(request.payment_authorization)
+        await require_merchant_approved(self._store, merchant_id, "charge payment codes")
         scope = f"charge-code:{merchant_id}"
         if self._batcher is not None and not factor.authorization_digest:
             key = request.idempotency_key

@@ -59,6 +59,7 @@ from services.payment.escrow_postings import (
 from services.payment.ledger import AccountKind, Posting, PostingKind, require_kind
 from services.payment.risk import PaymentKind
 from services.payment.rpc_base import PaymentRpcBase, require_account_id
+from services.payment.rpc_merchant_review import require_merchant_approved
 from services.payment.screening import OutgoingPayment
 from services.payment.store_freeze import require_store_open
 from services.payment.wire import posting_to_proto, trade_state_from_proto, trade_to_proto
@@ -93,6 +94,7 @@ class TradesRpc(PaymentRpcBase):
         buyer_id = require_account_id(request.buyer_account_id, "buyer_account_id")
         window = _payment_window(request.payment_window_seconds)
         amount_fen = amount_from_proto(request.amount)
+        await require_merchant_approved(self._store, merchant_id, "sell in escrow trades")
 
         async def create(session: Session) -> pb.CreateTradeResponse:
             merchant = await self._store.get_account(merchant_id, session, with_balance=False)

@@ -15,7 +15,7 @@ from chassis.feed_follower import FeedFollower, UpstreamFeed
 from chassis.grpc_server import GrpcService, build_grpc_service
 from chassis.mongo import MongoClient
 from chassis.outbox import EventFeedRpc, OutboxFeed
-from chassis.settings import ServiceSettings
+from chassis.settings import ENVIRONMENT_DEV, ServiceSettings
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc, withholding_pb2, withholding_pb2_grpc
 from services.payment.bank_channel import BankChannel, FakeBankChannel
@@ -27,10 +27,12 @@ from services.payment.ledger import (
     PLATFORM_FEE_INCOME_ACCOUNT_ID,
     AccountKind,
 )
+from services.payment.merchant_review import MerchantOnboarding
 from services.payment.risk import DEFAULT_RULES, parse_rules
 from services.payment.rpc_accounts import AccountsRpc
 from services.payment.rpc_cards import CardsRpc
 from services.payment.rpc_holds import HOLD_SWEEP_INTERVAL_SECONDS, HoldsRpc
+from services.payment.rpc_merchant_review import MerchantReviewRpc
 from services.payment.rpc_metrics import export_payment_metrics
 from services.payment.rpc_platform_transfer import PlatformTransferRpc
 from services.payment.rpc_retail import RetailRpc
@@ -58,6 +60,7 @@ class PaymentServicer(
     TradesRpc,
     RetailRpc,
     RiskRpc,
+    MerchantReviewRpc,
     WithholdingRpc,
     payment_pb2_grpc.PaymentServiceServicer,
     withholding_pb2_grpc.WithholdingServiceServicer,
@@ -102,14 +105,23 @@ async def build_payment_service(
     credit_feed: UpstreamFeed | None = None,
     password_pepper: bytes = b"",
     group_commit: bool = True,
+    merchant_onboarding: MerchantOnboarding | None = None,
 ) -> GrpcService:
     """Prepare the payment database (indexes, system accounts) and build its gRPC server.
 
     With credit_feed, risk control follows the credit service's blacklist (the
     dishonest-debtor rule); without it, nobody is listed as one. group_commit=False makes
     every Transfer its own transaction (the path before group commit; the benchmark's
-    "before").
+    "before"). merchant_onboarding (COLONY_MERCHANT_ONBOARDING): how new merchants open;
+    None is auto-approve in dev (the in-process tests) and review elsewhere; auto-approve
+    outside dev is refused.
     """
+    dev = settings.environment == ENVIRONMENT_DEV
+    onboarding = merchant_onboarding or (
+        MerchantOnboarding.AUTO_APPROVE if dev else MerchantOnboarding.REVIEW
+    )
+    if onboarding is MerchantOnboarding.AUTO_APPROVE and not dev:
+        raise ValueError("merchant auto-approval is for COLONY_ENV=dev only")
     store = PaymentStore(client[settings.database_name])
     await store.ensure_indexes()
     feed = OutboxFeed(client, store.database)
@@ -128,6 +140,7 @@ async def build_payment_service(
         password_pepper=password_pepper,
         group_commit=group_commit,
     )
+    servicer.merchant_onboarding = onboarding
     service = build_grpc_service(
         settings,
         register=[

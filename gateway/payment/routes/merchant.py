@@ -194,6 +194,7 @@ class MerchantRoutes:
                     HTTPStatus.UNPROCESSABLE_ENTITY: (
                         "ACCOUNT_NOT_ACTIVE",
                         "ACCOUNT_KIND_NOT_ALLOWED",
+                        "MERCHANT_NOT_APPROVED",
                     ),
                     HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
                 },
@@ -264,6 +265,7 @@ class MerchantRoutes:
                         "RISK_CHALLENGE_REQUIRED",
                         "PAYMENT_AUTHORIZATION_INVALID",
                         "FAST_REDEMPTION_LIMIT_EXCEEDED",
+                        "MERCHANT_NOT_APPROVED",
                     ),
                     HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",),
                 },

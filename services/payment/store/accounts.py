@@ -18,6 +18,12 @@ from chassis.errors import AlreadyExists, NotFound
 from chassis.mongo import Document, Session
 from services.payment.activity import Activity
 from services.payment.ledger import Account, AccountKind, AccountStatus, require_can_go_hot
+from services.payment.merchant_review import (
+    Onboarding,
+    ReviewState,
+    onboarding_from_document,
+    onboarding_to_document,
+)
 from services.payment.store.collections import PaymentCollections
 from services.payment.store.mapping import (
     account_from_document,
@@ -45,6 +51,10 @@ class AccountStore(PaymentCollections):
                 IndexModel([("phone_key", ASCENDING)], unique=True, sparse=True),
                 IndexModel([("phone", ASCENDING)]),
                 IndexModel([("shard_of", ASCENDING)], sparse=True),
+                # Merchants awaiting (or past) onboarding review, oldest first.
+                IndexModel(
+                    [("onboarding.state", ASCENDING), ("opened_at", ASCENDING)], sparse=True
+                ),
             ]
         )
         await self.identities.create_index("resident_id", unique=True)
@@ -86,11 +96,18 @@ class AccountStore(PaymentCollections):
         return await self.get_account(account_id)
 
     async def insert_account(
-        self, session: Session, account: Account, resident_id: str | None
+        self,
+        session: Session,
+        account: Account,
+        resident_id: str | None,
+        onboarding: Onboarding | None = None,
     ) -> None:
         """Open an account; a taken owner, phone or resident id is ALREADY_REGISTERED."""
+        document = new_account_document(account)
+        if onboarding is not None:
+            document["onboarding"] = onboarding_to_document(onboarding)
         try:
-            await self.accounts.insert_one(new_account_document(account), session=session)
+            await self.accounts.insert_one(document, session=session)
             if resident_id is not None:
                 await self.identities.insert_one(
                     {"_id": account.account_id, "resident_id": resident_id}, session=session
@@ -102,6 +119,42 @@ class AccountStore(PaymentCollections):
                 reason="ALREADY_REGISTERED",
                 metadata={"field": taken},
             ) from None
+
+    async def get_onboarding(
+        self, account_id: str, session: Session | None = None
+    ) -> tuple[Document, Onboarding]:
+        """A merchant's account document (id, name, opened) and onboarding, or NOT_FOUND."""
+        document = await self.accounts.find_one(
+            {"_id": account_id, "kind": AccountKind.MERCHANT.value, "shard_of": {"$exists": False}},
+            {"display_name": 1, "opened_at": 1, "onboarding": 1},
+            session=session,
+        )
+        if document is None:
+            raise NotFound(
+                f"there is no merchant account {account_id}", metadata={"account_id": account_id}
+            )
+        return document, onboarding_from_document(document.get("onboarding"))
+
+    async def list_onboarding(self, state: ReviewState, limit: int) -> list[Document]:
+        """Merchants in an onboarding state, oldest opened first."""
+        cursor = self.accounts.find(
+            {"onboarding.state": state.value},
+            {"display_name": 1, "opened_at": 1, "onboarding": 1},
+            sort=[("opened_at", ASCENDING), ("_id", ASCENDING)],
+            limit=limit,
+        )
+        return [document async for document in cursor]
+
+    async def record_onboarding(
+        self, session: Session, account_id: str, decided: Onboarding, was: ReviewState
+    ) -> bool:
+        """Record a decision if the state is still `was` (False: someone decided first)."""
+        result = await self.accounts.update_one(
+            {"_id": account_id, "onboarding.state": was.value},
+            {"$set": {"onboarding": onboarding_to_document(decided)}},
+            session=session,
+        )
+        return result.modified_count == 1
 
     async def get_account(
         self, account_id: str, session: Session | None = None, *, with_balance: bool = True

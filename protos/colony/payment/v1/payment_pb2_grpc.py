@@ -238,6 +238,16 @@ class PaymentServiceStub:
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsRequest.SerializeToString,
                 response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsResponse.FromString,
                 _registered_method=True)
+        self.ListMerchantReviews = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/ListMerchantReviews',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListMerchantReviewsRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListMerchantReviewsResponse.FromString,
+                _registered_method=True)
+        self.DecideMerchantReview = channel.unary_unary(
+                '/colony.payment.v1.PaymentService/DecideMerchantReview',
+                request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.DecideMerchantReviewRequest.SerializeToString,
+                response_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.DecideMerchantReviewResponse.FromString,
+                _registered_method=True)
         self.StreamEvents = channel.unary_stream(
                 '/colony.payment.v1.PaymentService/StreamEvents',
                 request_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.StreamEventsRequest.SerializeToString,
@@ -531,6 +541,19 @@ class PaymentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMerchantReviews(self, request, context):
+        """Merchant onboarding review: a new merchant neither sells nor is paid until approved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideMerchantReview(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StreamEvents(self, request, context):
         """Serves the service's domain events in commit order, starting after a position.
         With follow set, the stream stays open and delivers new events as they commit.
@@ -741,6 +764,16 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.ListRiskDecisions,
                     request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsRequest.FromString,
                     response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsResponse.SerializeToString,
+            ),
+            'ListMerchantReviews': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMerchantReviews,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListMerchantReviewsRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.ListMerchantReviewsResponse.SerializeToString,
+            ),
+            'DecideMerchantReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideMerchantReview,
+                    request_deserializer=colony_dot_payment_dot_v1_dot_payment__pb2.DecideMerchantReviewRequest.FromString,
+                    response_serializer=colony_dot_payment_dot_v1_dot_payment__pb2.DecideMerchantReviewResponse.SerializeToString,
             ),
             'StreamEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamEvents,
@@ -1832,6 +1865,60 @@ class PaymentService:
             '/colony.payment.v1.PaymentService/ListRiskDecisions',
             colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsRequest.SerializeToString,
             colony_dot_payment_dot_v1_dot_payment__pb2.ListRiskDecisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMerchantReviews(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/ListMerchantReviews',
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListMerchantReviewsRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.ListMerchantReviewsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideMerchantReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/colony.payment.v1.PaymentService/DecideMerchantReview',
+            colony_dot_payment_dot_v1_dot_payment__pb2.DecideMerchantReviewRequest.SerializeToString,
+            colony_dot_payment_dot_v1_dot_payment__pb2.DecideMerchantReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

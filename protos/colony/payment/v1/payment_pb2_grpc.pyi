@@ -125,6 +125,9 @@ class PaymentServiceStub:
     SetRiskRules: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetRiskRulesRequest, _payment_pb2.SetRiskRulesResponse]
     SetBlacklisted: _grpc.UnaryUnaryMultiCallable[_payment_pb2.SetBlacklistedRequest, _payment_pb2.SetBlacklistedResponse]
     ListRiskDecisions: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ListRiskDecisionsRequest, _payment_pb2.ListRiskDecisionsResponse]
+    ListMerchantReviews: _grpc.UnaryUnaryMultiCallable[_payment_pb2.ListMerchantReviewsRequest, _payment_pb2.ListMerchantReviewsResponse]
+    """Merchant onboarding review: a new merchant neither sells nor is paid until approved."""
+    DecideMerchantReview: _grpc.UnaryUnaryMultiCallable[_payment_pb2.DecideMerchantReviewRequest, _payment_pb2.DecideMerchantReviewResponse]
     StreamEvents: _grpc.UnaryStreamMultiCallable[_payment_pb2.StreamEventsRequest, _payment_pb2.StreamEventsResponse]
     """Serves the service's domain events in commit order, starting after a position.
     With follow set, the stream stays open and delivers new events as they commit.
@@ -227,6 +230,9 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     SetRiskRules: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetRiskRulesRequest, _payment_pb2.SetRiskRulesResponse]  # type: ignore[assignment]
     SetBlacklisted: _aio.UnaryUnaryMultiCallable[_payment_pb2.SetBlacklistedRequest, _payment_pb2.SetBlacklistedResponse]  # type: ignore[assignment]
     ListRiskDecisions: _aio.UnaryUnaryMultiCallable[_payment_pb2.ListRiskDecisionsRequest, _payment_pb2.ListRiskDecisionsResponse]  # type: ignore[assignment]
+    ListMerchantReviews: _aio.UnaryUnaryMultiCallable[_payment_pb2.ListMerchantReviewsRequest, _payment_pb2.ListMerchantReviewsResponse]  # type: ignore[assignment]
+    """Merchant onboarding review: a new merchant neither sells nor is paid until approved."""
+    DecideMerchantReview: _aio.UnaryUnaryMultiCallable[_payment_pb2.DecideMerchantReviewRequest, _payment_pb2.DecideMerchantReviewResponse]  # type: ignore[assignment]
     StreamEvents: _aio.UnaryStreamMultiCallable[_payment_pb2.StreamEventsRequest, _payment_pb2.StreamEventsResponse]  # type: ignore[assignment]
     """Serves the service's domain events in commit order, starting after a position.
     With follow set, the stream stays open and delivers new events as they commit.
@@ -566,6 +572,21 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _payment_pb2.ListRiskDecisionsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.ListRiskDecisionsResponse, _abc.Awaitable[_payment_pb2.ListRiskDecisionsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListMerchantReviews(
+        self,
+        request: _payment_pb2.ListMerchantReviewsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.ListMerchantReviewsResponse, _abc.Awaitable[_payment_pb2.ListMerchantReviewsResponse]]:
+        """Merchant onboarding review: a new merchant neither sells nor is paid until approved."""
+
+    @_abc_1.abstractmethod
+    def DecideMerchantReview(
+        self,
+        request: _payment_pb2.DecideMerchantReviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.DecideMerchantReviewResponse, _abc.Awaitable[_payment_pb2.DecideMerchantReviewResponse]]: ...
 
     @_abc_1.abstractmethod
     def StreamEvents(
