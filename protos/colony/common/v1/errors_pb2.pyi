@@ -253,6 +253,22 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The ABS pool sells no units after its revolving period (its end in metadata)."""
     ERROR_REASON_POOL_HAS_NO_UNITS: _ErrorReason.ValueType  # 112
     """An ABS pool with money to share among investors has no units."""
+    ERROR_REASON_CARD_HOLDER_NOT_CONFIRMED: _ErrorReason.ValueType  # 113
+    """The bank channel did not confirm that the card is held in the account's real name."""
+    ERROR_REASON_CARD_NOT_BOUND: _ErrorReason.ValueType  # 114
+    """A withdrawal to a card that is not bound to the account (bind it first)."""
+    ERROR_REASON_CARD_LIMIT_REACHED: _ErrorReason.ValueType  # 115
+    """The account has as many bound cards as it may (the limit in metadata)."""
+    ERROR_REASON_CARD_ALREADY_BOUND: _ErrorReason.ValueType  # 116
+    """A concurrent binding of the same card is in progress (retry: it finds the binding)."""
+    ERROR_REASON_TOP_UP_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 117
+    """A top-up above the account's per-top-up limit for its KYC level (limit in metadata)."""
+    ERROR_REASON_TOP_UP_DAY_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 118
+    """A top-up that would take the day's top-ups above the KYC level's daily limit."""
+    ERROR_REASON_MERCHANT_NOT_APPROVED: _ErrorReason.ValueType  # 119
+    """The merchant's onboarding is not approved (in review or rejected): no trades, no payments."""
+    ERROR_REASON_ALREADY_DECIDED: _ErrorReason.ValueType  # 120
+    """The merchant's onboarding review was decided meanwhile by another request."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The catalogue of machine-readable error reasons. A failing RPC carries a
@@ -492,4 +508,20 @@ ERROR_REASON_POOL_CLOSED: ErrorReason.ValueType  # 111
 """The ABS pool sells no units after its revolving period (its end in metadata)."""
 ERROR_REASON_POOL_HAS_NO_UNITS: ErrorReason.ValueType  # 112
 """An ABS pool with money to share among investors has no units."""
+ERROR_REASON_CARD_HOLDER_NOT_CONFIRMED: ErrorReason.ValueType  # 113
+"""The bank channel did not confirm that the card is held in the account's real name."""
+ERROR_REASON_CARD_NOT_BOUND: ErrorReason.ValueType  # 114
+"""A withdrawal to a card that is not bound to the account (bind it first)."""
+ERROR_REASON_CARD_LIMIT_REACHED: ErrorReason.ValueType  # 115
+"""The account has as many bound cards as it may (the limit in metadata)."""
+ERROR_REASON_CARD_ALREADY_BOUND: ErrorReason.ValueType  # 116
+"""A concurrent binding of the same card is in progress (retry: it finds the binding)."""
+ERROR_REASON_TOP_UP_LIMIT_EXCEEDED: ErrorReason.ValueType  # 117
+"""A top-up above the account's per-top-up limit for its KYC level (limit in metadata)."""
+ERROR_REASON_TOP_UP_DAY_LIMIT_EXCEEDED: ErrorReason.ValueType  # 118
+"""A top-up that would take the day's top-ups above the KYC level's daily limit."""
+ERROR_REASON_MERCHANT_NOT_APPROVED: ErrorReason.ValueType  # 119
+"""The merchant's onboarding is not approved (in review or rejected): no trades, no payments."""
+ERROR_REASON_ALREADY_DECIDED: ErrorReason.ValueType  # 120
+"""The merchant's onboarding review was decided meanwhile by another request."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
