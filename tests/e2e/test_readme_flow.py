@@ -57,10 +57,13 @@ async def test_the_readme_curl_flow_works_as_written(tmp_path: Path) -> None:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, stderr.decode()
     documents = json_documents(stdout.decode())
-    assert len(documents) == 15, documents
-    registered, topped_up, transferred, subscribed, paid, wallet, statement, refused = documents[:8]
+    assert len(documents) == 16, documents
+    registered, topped_up, bound = documents[:3]
+    transferred, subscribed, paid, wallet, statement, refused = documents[3:9]
     assert registered["account_type"] == "personal"
     assert topped_up["balance"]["amount_fen"] == 50_000
+    assert bound["card"]["card_last4"] == "2417"
+    assert bound["wallet"]["kyc_level"] == 3
     assert transferred["balance"]["amount_fen"] == 50_000 - 1_234
     assert (subscribed["kind"], subscribed["state"]) == ("yuebao_subscription", "completed")
     assert (paid["kind"], paid["state"]) == ("wallet_payment", "completed")
@@ -71,7 +74,7 @@ async def test_the_readme_curl_flow_works_as_written(tmp_path: Path) -> None:
     assert sorted(amounts) == sorted([-8_600, 8_600, -20_000, -1_234, 50_000])
     assert sum(amounts) == 28_766
     assert (refused["status"], refused["reason"]) == (422, "INSUFFICIENT_FUNDS")
-    line, huabei_paid, purchases, bills, repaid, cash_loan, statement_after = documents[8:]
+    line, huabei_paid, purchases, bills, repaid, cash_loan, statement_after = documents[9:]
     assert line["line"]["available"]["amount_fen"] == line["line"]["line"]["amount_fen"] > 0
     assert [part["method"] for part in huabei_paid["result"]["funding"]] == ["huabei"]
     assert [p["amount"]["amount_fen"] for p in purchases["purchases"]] == [5_000]
