@@ -19,7 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from chassis.errors import DomainError, IdempotencyKeyReused, NotFound, PermissionDenied
+from chassis.errors import (
+    DomainError,
+    FailedPrecondition,
+    IdempotencyKeyReused,
+    NotFound,
+    PermissionDenied,
+)
 from services.payment.batch_model import (
     PEOPLE_AND_MERCHANTS,
     Accepted,
@@ -53,7 +59,12 @@ from services.payment.ledger import (
     require_kind,
 )
 from services.payment.risk import Rule
-from services.payment.risk_top_up import require_top_up_within_limit
+from services.payment.risk_top_up import (
+    require_top_up_within_day_limit,
+    require_top_up_within_limit,
+    top_up_day_after,
+    topped_up_today,
+)
 from services.payment.screening import (
     OutgoingPayment,
     RiskRefused,
@@ -143,7 +154,18 @@ class _Batch:
         payee = self.with_balance(self.account(ask.to_account_id))  # as TopUp reads it
         require_kind(payee, PEOPLE_AND_MERCHANTS, ask.payee_may)
         require_top_up_within_limit(payee.kyc_level, ask.amount_fen)  # as TopUp, before a charge
-        answer = self.bank[ask.record_id]
+        day = self.decision.top_up_days.get(payee.account_id) or self.view.top_up_days.get(
+            payee.account_id
+        )
+        today_fen = topped_up_today(day, self.now)
+        require_top_up_within_day_limit(payee.kyc_level, today_fen, ask.amount_fen)
+        answer = self.bank.get(ask.record_id)
+        if answer is None:
+            # Not charged: the card step found the day's limit reached by this batch's charges.
+            raise FailedPrecondition(
+                "this top-up would take today's top-ups above the day's maximum",
+                reason="TOP_UP_DAY_LIMIT_EXCEEDED",
+            )
         if isinstance(answer, DomainError):
             raise answer
         posting = self.plan(ask, memo=answer)
@@ -161,6 +183,9 @@ class _Batch:
         moves = [(a, d, -ask.amount_fen) for a, d, _ in moves]
         moves += self.plan_credit(payee, ask.amount_fen)
         payee_after = self.apply(posting, ask.reference, moves, clearing, payee)[payee.account_id]
+        self.decision.top_up_days[payee.account_id] = top_up_day_after(
+            day, self.now, ask.amount_fen
+        )
         self.decision.postings.append((posting, ask.reference))
         self.recorded[ask.record_id] = (ask.fingerprint, index)
         return Accepted(posting, payee_after)

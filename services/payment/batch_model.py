@@ -20,6 +20,7 @@ from services.payment.ledger import Account, AccountKind, Posting, PostingKind
 from services.payment.payment_authorization import SecondFactor
 from services.payment.payment_code import PaymentCode
 from services.payment.risk import PaymentKind
+from services.payment.risk_top_up import TopUpDay
 from services.payment.screening import RiskDecisionRecord
 from services.payment.withholding import Withholding
 
@@ -101,6 +102,7 @@ class BatchView:
     postings: Mapping[str, Posting] = field(default_factory=dict)
     withholdings: Mapping[str, Withholding] = field(default_factory=dict)
     payment_codes: Mapping[str, PaymentCode] = field(default_factory=dict)  # by digest
+    top_up_days: Mapping[str, TopUpDay] = field(default_factory=dict)  # risk_top_up.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +197,7 @@ class BatchDecision:
     read_sequences: dict[str, int] = field(default_factory=dict)  # documents moved: as read
     read_balances: dict[str, int] = field(default_factory=dict)
     activities: dict[str, Activity] = field(default_factory=dict)
+    top_up_days: dict[str, TopUpDay] = field(default_factory=dict)  # after the batch's top-ups
     kyc_levels: dict[str, int] = field(default_factory=dict)
     trades: dict[str, tuple[Trade, Trade]] = field(default_factory=dict)  # (as read, after)
     lines: list[StatementLine] = field(default_factory=list)

@@ -31,7 +31,12 @@ from services.payment.ledger import (
 from services.payment.merchant_review import MerchantOnboarding, Onboarding, opening_onboarding
 from services.payment.payment_authorization import NO_SECOND_FACTOR
 from services.payment.risk import KycLevel, PaymentKind
-from services.payment.risk_top_up import require_top_up_within_limit
+from services.payment.risk_top_up import (
+    require_top_up_within_day_limit,
+    require_top_up_within_limit,
+    top_up_day_after,
+    topped_up_today,
+)
 from services.payment.rpc_base import PaymentRpcBase, require_account_id, require_owner_ref
 from services.payment.screening import OutgoingPayment
 from services.payment.wire import (
@@ -156,12 +161,20 @@ class AccountsRpc(PaymentRpcBase):
             account = await self._store.get_account(account_id, session)
             require_kind(account, PEOPLE_AND_MERCHANTS, "top up")
             require_top_up_within_limit(account.kyc_level, amount_fen)  # before any charge
+            now = self._clock.now()
+            day = await self._store.get_top_up_day(session, account_id)
+            require_top_up_within_day_limit(
+                account.kyc_level, topped_up_today(day, now), amount_fen
+            )
             receipt = await self._bank.charge_card(key, request.bank_card_number, amount_fen)
             memo = f"top-up from card ending {receipt.card_last4}"
             posting = self._movement(
                 PostingKind.TOP_UP, self._bank.clearing_account_id, account_id, amount_fen, memo
             )
             after = await self._post(session, posting, known=(account,))
+            await self._store.record_top_up_day(
+                session, account_id, top_up_day_after(day, now, amount_fen)
+            )
             return pb.TopUpResponse(
                 posting=posting_to_proto(posting), account=account_to_proto(after[account_id])
             )

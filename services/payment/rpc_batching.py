@@ -58,7 +58,11 @@ from services.payment.escrow import Trade
 from services.payment.holds import Hold
 from services.payment.ledger import Posting
 from services.payment.risk import Rule
-from services.payment.risk_top_up import top_up_within_limit
+from services.payment.risk_top_up import (
+    top_up_within_day_limit,
+    top_up_within_limit,
+    topped_up_today,
+)
 from services.payment.store import PaymentStore
 from services.payment.store.batches import BatchConflict
 from services.payment.wire import (
@@ -296,7 +300,7 @@ class MovementBatcher:
                 code_digests=reads.code_digests,
             )
             self._hot = {a for a, account in view.accounts.items() if account.is_hot}
-            bank = await self._charge_cards(asks, view)
+            bank = await self._charge_cards(asks, view, now)
             decision = decide_movements(asks, view, self._rules(), now, bank)
             answers: list[Answer] = []
             responses: dict[str, tuple[str, Message]] = {}
@@ -356,10 +360,14 @@ class MovementBatcher:
             return await run_in_transaction(self._client, in_transaction)
 
     async def _charge_cards(
-        self, asks: Sequence[MovementAsk | BatchJob], view: BatchView
+        self, asks: Sequence[MovementAsk | BatchJob], view: BatchView, now: datetime
     ) -> dict[str, str | DomainError]:
-        """Charge each new top-up's card whose account takes top-ups: the memo or refusal."""
+        """Charge each new top-up's card whose account takes top-ups: the memo or refusal.
+
+        The day's limit counts the top-ups charged before it in the batch: a top-up not
+        charged for it is refused by decide_movements (Batch.top_up), never credited."""
         answers: dict[str, str | DomainError] = {}
+        today_fen: dict[str, int] = {}
         for ask in asks:
             if not isinstance(ask, MovementAsk):
                 continue
@@ -370,8 +378,14 @@ class MovementBatcher:
                 or account is None
                 or account.kind not in PEOPLE_AND_MERCHANTS
                 or not top_up_within_limit(account.kyc_level, ask.amount_fen)
+                or ask.record_id in answers  # the same request twice in the batch
             ):
                 continue  # decide_movements refuses or replays it before any charge
+            topped_up = today_fen.get(ask.to_account_id)
+            if topped_up is None:
+                topped_up = topped_up_today(view.top_up_days.get(ask.to_account_id), now)
+            if not top_up_within_day_limit(account.kyc_level, topped_up, ask.amount_fen):
+                continue  # decide_movements refuses it (TOP_UP_DAY_LIMIT_EXCEEDED)
             try:
                 receipt = await self._bank.charge_card(
                     ask.idempotency_key, ask.bank_card_number, ask.amount_fen
@@ -380,4 +394,5 @@ class MovementBatcher:
                 answers[ask.record_id] = refused
                 continue
             answers[ask.record_id] = f"top-up from card ending {receipt.card_last4}"
+            today_fen[ask.to_account_id] = topped_up + ask.amount_fen
         return answers

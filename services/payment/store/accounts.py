@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -24,6 +24,7 @@ from services.payment.merchant_review import (
     onboarding_from_document,
     onboarding_to_document,
 )
+from services.payment.risk_top_up import TopUpDay
 from services.payment.store.collections import PaymentCollections
 from services.payment.store.mapping import (
     account_from_document,
@@ -156,6 +157,20 @@ class AccountStore(PaymentCollections):
         )
         return result.modified_count == 1
 
+    async def get_top_up_day(self, session: Session, account_id: str) -> TopUpDay:
+        """The account's top-up figure of its last top-up day (risk_top_up.py)."""
+        document = await self.accounts.find_one(
+            {"_id": account_id}, {"top_up_day": 1}, session=session
+        )
+        return top_up_day_from_document(document.get("top_up_day") if document else None)
+
+    async def record_top_up_day(self, session: Session, account_id: str, day: TopUpDay) -> None:
+        await self.accounts.update_one(
+            {"_id": account_id},
+            {"$set": {"top_up_day": top_up_day_to_document(day)}},
+            session=session,
+        )
+
     async def get_account(
         self, account_id: str, session: Session | None = None, *, with_balance: bool = True
     ) -> Account:
@@ -251,6 +266,19 @@ class AccountStore(PaymentCollections):
         elif not in_use:
             del self._shards_in_use[account.account_id]
         return shard
+
+
+def top_up_day_from_document(document: Mapping[str, Any] | None) -> TopUpDay:
+    if not document:
+        return TopUpDay()
+    return TopUpDay(date.fromisoformat(document["business_date"]), int(document["amount_fen"]))
+
+
+def top_up_day_to_document(day: TopUpDay) -> dict[str, Any]:
+    return {
+        "business_date": day.business_date.isoformat() if day.business_date else None,
+        "amount_fen": day.amount_fen,
+    }
 
 
 def _taken_key(duplicate: DuplicateKeyError) -> str:

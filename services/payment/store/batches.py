@@ -27,7 +27,13 @@ from services.payment.escrow import Trade
 from services.payment.holds import Hold, HoldState
 from services.payment.ledger import Account, Posting
 from services.payment.payment_code import PaymentCode
-from services.payment.store.accounts import AccountStore, shard_id
+from services.payment.risk_top_up import TopUpDay
+from services.payment.store.accounts import (
+    AccountStore,
+    shard_id,
+    top_up_day_from_document,
+    top_up_day_to_document,
+)
 from services.payment.store.mapping import (
     account_from_document,
     activity_to_document,
@@ -133,12 +139,14 @@ class BatchStore(AccountStore):
             cursor = self.idempotency.find({"_id": {"$in": wanted_records}}, session=session)
             records = {d["_id"]: (d["fingerprint"], d["response"]) async for d in cursor}
         accounts: dict[str, Account] = {}
+        top_up_days: dict[str, TopUpDay] = {}
         documents: dict[str, LedgerDocument] = {}
         hot: list[str] = []
         async for document in self.accounts.find({"_id": {"$in": ids}}, session=session):
             if "shard_of" in document:
                 continue  # a sub-account's id is not an account
             accounts[document["_id"]] = account_from_document(document)
+            top_up_days[document["_id"]] = top_up_day_from_document(document.get("top_up_day"))
             documents[document["_id"]] = _ledger_document(document)
             if document.get("hot_shards") or document.get("statement_by_time"):
                 hot.append(document["_id"])
@@ -168,6 +176,7 @@ class BatchStore(AccountStore):
             credit_shard=credit_shard,
             blacklisted=blacklisted,
             records=records,
+            top_up_days=top_up_days,
             trades=trades,
             holds=holds,
             postings=postings,
@@ -218,6 +227,10 @@ class BatchStore(AccountStore):
                 change["$set"] = {
                     "activity": activity_to_document(decision.activities[document_id])
                 }
+            if document_id in decision.top_up_days:
+                change.setdefault("$set", {})["top_up_day"] = top_up_day_to_document(
+                    decision.top_up_days[document_id]
+                )
             if after.shard_of and read_sequence == 0:
                 # A sub-account this batch may be the first to credit.
                 change["$setOnInsert"] = {"shard_of": after.shard_of, "held_fen": 0}
@@ -227,6 +240,10 @@ class BatchStore(AccountStore):
         for account_id, activity in decision.activities.items():
             if account_id not in decision.read_sequences:
                 change = {"$set": {"activity": activity_to_document(activity)}}
+                updates.append(UpdateOne({"_id": account_id}, change))
+        for account_id, day in decision.top_up_days.items():
+            if account_id not in decision.read_sequences:  # a hot account's credit: a shard's
+                change = {"$set": {"top_up_day": top_up_day_to_document(day)}}
                 updates.append(UpdateOne({"_id": account_id}, change))
         if updates:
             result = await self.accounts.bulk_write(updates, ordered=False, session=session)
