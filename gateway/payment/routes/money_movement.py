@@ -240,6 +240,7 @@ class MoneyMovementRoutes:
                         "BANK_DECLINED",
                         "ACCOUNT_NOT_ACTIVE",
                         "TOP_UP_LIMIT_EXCEEDED",
+                        "TOP_UP_DAY_LIMIT_EXCEEDED",
                     )
                 },
             ),
