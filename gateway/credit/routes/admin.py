@@ -44,7 +44,10 @@ OPERATION_LOAD_SCORECARD = "loadCreditScorecard"
 SOURCE_LENGTH_MAX = 100
 CASE_REFERENCE_LENGTH_MAX = 100
 NOTE_LENGTH_MAX = 500
-PER_CALL_MAX = 1_000
+# Listings (or case references) per REST call: the credit service takes up to 1,000 per
+# call, but a request body is at most 64 KiB (gateway.app REQUEST_BODY_BYTES_MAX) and a
+# listing at its longest, escaped, is about 712 bytes: 80 always fit with the source and note.
+PER_CALL_MAX = 80
 RESIDENT_ID_HASH_PATTERN = r"^[0-9a-f]{64}$"
 RESIDENT_ID_HASH = re.compile(RESIDENT_ID_HASH_PATTERN)
 # The credit service's rule for a list's publisher (services.credit.blacklist).
