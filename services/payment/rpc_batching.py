@@ -28,7 +28,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar, cast
 
@@ -38,6 +38,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from chassis.clock import Clock
 from chassis.errors import Aborted, DomainError
 from chassis.mongo import MongoClient, Session, run_in_transaction
+from chassis.telemetry import trace_context_now
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.bank_channel import BankChannel
 from services.payment.batch import decide_movements
@@ -94,6 +95,9 @@ class _Waiting:
     response_type: type[Message]
     answer: asyncio.Future[Message]
     respond: Callable[[object], Message] | None = None  # a job's answer from its result
+    # The trace context of the request that queued it (taken in the request's task): the
+    # events it causes carry it, so consumers link to that request, not to the batch.
+    trace_context: dict[str, str] = field(default_factory=trace_context_now)
 
 
 def _event_proto(event: Event) -> tuple[str, str, Message, datetime]:
@@ -304,7 +308,7 @@ class MovementBatcher:
             decision = decide_movements(asks, view, self._rules(), now, bank)
             answers: list[Answer] = []
             responses: dict[str, tuple[str, Message]] = {}
-            events: list[tuple[str, str, Message, datetime]] = []
+            events: list[tuple[str, str, Message, datetime, dict[str, str]]] = []
             for waiting, outcome in zip(batch, decision.outcomes, strict=True):
                 ask = waiting.ask
                 if isinstance(outcome, Done):
@@ -312,7 +316,9 @@ class MovementBatcher:
                     done = waiting.respond(outcome.result)
                     if ask.record_id:
                         responses[ask.record_id] = (ask.fingerprint, done)
-                    events += [_event_proto(event) for event in outcome.events]
+                    events += [
+                        (*_event_proto(event), waiting.trace_context) for event in outcome.events
+                    ]
                     answers.append(done)
                 elif isinstance(outcome, Accepted):
                     assert isinstance(ask, MovementAsk)
@@ -332,6 +338,7 @@ class MovementBatcher:
                             outcome.posting.posting_id,
                             posting,
                             outcome.posting.posted_at,
+                            waiting.trace_context,
                         )
                     )
                     if outcome.trade is not None:
@@ -341,6 +348,7 @@ class MovementBatcher:
                                 outcome.trade.trade_id,
                                 trade,
                                 outcome.posting.posted_at,
+                                waiting.trace_context,
                             )
                         )
                     answers.append(response)

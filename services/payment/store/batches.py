@@ -206,7 +206,7 @@ class BatchStore(AccountStore):
         decision: BatchDecision,
         *,
         responses: Mapping[str, tuple[str, Message]],
-        events: Sequence[tuple[str, str, Message, datetime]],
+        events: Sequence[tuple[str, str, Message, datetime, Mapping[str, str]]],
         now: datetime,
     ) -> None:
         """Write the batch's decision; responses: record id -> (fingerprint, answer)."""
@@ -297,8 +297,10 @@ class BatchStore(AccountStore):
                     "occurred_at": occurred_at,
                     "payload_type": payload.DESCRIPTOR.full_name,
                     "payload": payload.SerializeToString(deterministic=True),
+                    # The requesting span's context, as chassis.outbox.append_event keeps it.
+                    **({"trace_context": dict(trace_context)} if trace_context else {}),
                 }
-                for event_type, aggregate_id, payload, occurred_at in events
+                for event_type, aggregate_id, payload, occurred_at, trace_context in events
             ],
             session,
         )
