@@ -216,6 +216,9 @@ def gateway_environment(
         "COLONY_WEALTH_JOBS_INTERVAL_SECONDS": "0",
         "COLONY_LOAN_JOBS_INTERVAL_SECONDS": "0",
         "COLONY_ORDER_LOAN_JOBS_INTERVAL_SECONDS": "0",
+        # A module's parties log in once; on a loaded machine a module of crash tests can
+        # outlast the default 15-minute token (a CI run answered 401 mid-module).
+        "COLONY_JWT_TTL_SECONDS": "21600",
     }
 
 
