@@ -36,8 +36,11 @@ class ServiceProcess:
             f"{prefix}DB": database_name,
             f"{prefix}GRPC_PORT": str(self.port),
             "COLONY_LOG_LEVEL": "WARNING",
-            # A test's process runs with the development defaults (no password pepper).
+            # A test's process runs with the development defaults (no password pepper), and
+            # its new merchants sell at once, as the in-process fixtures' do (a test of the
+            # onboarding review itself sets review: gateway/tests/test_merchant_review.py).
             "COLONY_ENV": "dev",
+            "COLONY_MERCHANT_ONBOARDING": "auto-approve",
         }
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -34,8 +34,9 @@ async def test_operators_get_the_role_at_log_in_and_nobody_else_passes(
     # 23, the loan line's operator routes (portfolio, business-date job, merchant lending),
     # and the insurance line's claims, review, evidence, report, business-date job and the
     # after-sales refund; the order-loan job and the store freeze; and the operators' audit
-    # log (GET /v1/admin/audit-log); ABS pools (create, read, purchases, pass-through).
-    assert len(admin_operations) == 45
+    # log (GET /v1/admin/audit-log); ABS pools (create, read, purchases, pass-through); the
+    # merchant onboarding review (the list, a decision).
+    assert len(admin_operations) == 47
     for outsider in (await new_user(), await new_merchant()):
         for method, path in admin_operations:
             concrete = (
