@@ -7,7 +7,11 @@ has a Huabei line, the intake asks the credit service for the person's current l
 (GetCreditLimitAdvice as the loan service, CALLER_KIND_SERVICE) and re-evaluates the line
 with the same rule as SyncHuabeiLine (huabei.sync_line): a higher advice raises the line; a
 lower one lowers only the unused part, never below what is used and reserved; a blacklisted
-person's line is frozen, and unfrozen when the advice no longer says BLACKLISTED.
+person's line is frozen, and unfrozen when the advice no longer says BLACKLISTED. A raise
+is limited by the lending capacity exactly as SyncHuabeiLine limits it (huabei.sync_line's
+room_fen: the line rises at most to used + reserved + the capacity available, claimed like a
+payout in the same transaction; not limited before any capital is paid in; docs/loans.md
+"Funding").
 
 The advice is read before the transaction; the lines and the new feed position are then
 written in one transaction, so a batch delivered twice changes nothing more (the second
@@ -31,6 +35,7 @@ from colony.common.v1 import events_pb2
 from colony.credit.v1 import credit_pb2, credit_pb2_grpc
 from services.loan.credit_advice import CreditAdvice
 from services.loan.huabei import HuabeiLine, sync_line
+from services.loan.merchant.store import MerchantLendingStore
 from services.loan.store import LoanStore
 from services.loan.wire import advice_from_proto, line_to_proto
 
@@ -118,7 +123,12 @@ class CreditScoreIntake:
         line = await self._store.find_line(person_id, session)
         if line is None:
             return
-        synced = sync_line(line, advice, self._clock.now())
+        room_fen: int | None = None
+        if advice.huabei_line_fen > line.line_fen:
+            # A raise is a new promise to lend: within the capacity, as SyncHuabeiLine.
+            capacity = await MerchantLendingStore(self._store.database).claim_capacity(session)
+            room_fen = capacity.available_fen if capacity.book.capital_fen > 0 else None
+        synced = sync_line(line, advice, self._clock.now(), room_fen=room_fen)
         if _stands_on(line, synced):
             return
         await self._store.save_line(session, synced)

@@ -9,7 +9,10 @@ events change it.
   yuan; 1,000 yuan is then drawn on it;
 - the first scorecard again (608 → 551, advice 500 yuan) lowers only the unused part: the
   line stops at the 1,000 yuan owed, nothing available;
-- a court listing of the person's resident id freezes the line; its removal unfreezes it.
+- a court listing of the person's resident id freezes the line; its removal unfreezes it;
+- a raise from the feed is limited by the lending capacity as SyncHuabeiLine's is: with 300
+  yuan of capacity available, a newcomer's 500-yuan advice is granted 300, and the feed's
+  3,000-yuan advice after a new scorecard leaves it at 300 (LENDING_CAPACITY).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from chassis.settings import ServiceSettings
 from colony.credit.v1 import credit_pb2 as cpb
 from colony.credit.v1 import credit_pb2_grpc
 from colony.loan.v1 import loan_pb2 as pb
-from colony.loan.v1 import loan_pb2_grpc
+from colony.loan.v1 import loan_pb2_grpc, merchant_lending_pb2_grpc
+from colony.loan.v1 import merchant_lending_pb2 as mpb
 from colony.payment.v1 import payment_pb2 as ppb
 from colony.payment.v1 import payment_pb2_grpc
 from conftest import running_service, service_settings
@@ -74,9 +78,9 @@ async def payment(payment_address: str) -> AsyncIterator[payment_pb2_grpc.Paymen
 
 
 @pytest.fixture(scope="module")
-async def loan(
+async def loan_channel(
     mongo_url: str, mongo_client: MongoClient, database_name: str, credit_service: GrpcService
-) -> AsyncIterator[loan_pb2_grpc.LoanServiceStub]:
+) -> AsyncIterator[grpc.aio.Channel]:
     """A loan service following the module's credit feed."""
     settings = service_settings("loan", mongo_url, f"{database_name}_loan")
     feed = UpstreamFeed(CREDIT_FEED, f"127.0.0.1:{credit_service.port}")
@@ -84,9 +88,21 @@ async def loan(
     await service.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-            yield loan_pb2_grpc.LoanServiceStub(channel)
+            yield channel
     finally:
         await service.stop()
+
+
+@pytest.fixture(scope="module")
+def loan(loan_channel: grpc.aio.Channel) -> loan_pb2_grpc.LoanServiceStub:
+    return loan_pb2_grpc.LoanServiceStub(loan_channel)
+
+
+@pytest.fixture(scope="module")
+def merchant_lending(
+    loan_channel: grpc.aio.Channel,
+) -> merchant_lending_pb2_grpc.MerchantLendingServiceStub:
+    return merchant_lending_pb2_grpc.MerchantLendingServiceStub(loan_channel)
 
 
 def _scaled_model(model_json: str, version: str, bonus_points: int) -> str:
@@ -112,12 +128,7 @@ async def _line(loan: loan_pb2_grpc.LoanServiceStub, person_id: str) -> pb.Huabe
     return response.line
 
 
-async def test_lines_follow_score_changes_and_the_blacklist_without_a_read(
-    payment: payment_pb2_grpc.PaymentServiceStub,
-    credit: credit_pb2_grpc.CreditServiceStub,
-    loan: loan_pb2_grpc.LoanServiceStub,
-) -> None:
-    resident_id = new_resident_id()
+async def _open_person(payment: payment_pb2_grpc.PaymentServiceStub, resident_id: str) -> str:
     account = (
         await payment.OpenPersonalAccount(
             ppb.OpenPersonalAccountRequest(
@@ -129,15 +140,29 @@ async def test_lines_follow_score_changes_and_the_blacklist_without_a_read(
             )
         )
     ).account
-    person_id = account.account_id
+    return account.account_id
 
+
+async def _newcomer_advice(
+    credit: credit_pb2_grpc.CreditServiceStub, person_id: str
+) -> cpb.CreditLimitAdvice:
     async def advice() -> cpb.CreditLimitAdvice:
         response = await credit.GetCreditLimitAdvice(
             cpb.GetCreditLimitAdviceRequest(caller=owner(person_id), person_id=person_id)
         )
         return response.advice
 
-    opened = await eventually(advice, lambda a: a.score == NEWCOMER_SCORE)
+    return await eventually(advice, lambda a: a.score == NEWCOMER_SCORE)
+
+
+async def test_lines_follow_score_changes_and_the_blacklist_without_a_read(
+    payment: payment_pb2_grpc.PaymentServiceStub,
+    credit: credit_pb2_grpc.CreditServiceStub,
+    loan: loan_pb2_grpc.LoanServiceStub,
+) -> None:
+    resident_id = new_resident_id()
+    person_id = await _open_person(payment, resident_id)
+    opened = await _newcomer_advice(credit, person_id)
     await loan.SyncHuabeiLine(
         pb.SyncHuabeiLineRequest(idempotency_key=new_key(), borrower_id=person_id, advice=opened)
     )
@@ -202,3 +227,39 @@ async def test_lines_follow_score_changes_and_the_blacklist_without_a_read(
     )
     unfrozen = await eventually(lambda: _line(loan, person_id), lambda line: not line.frozen)
     assert unfrozen.frozen_reason == ""
+
+
+async def test_a_raise_from_the_feed_stays_within_the_lending_capacity(
+    payment: payment_pb2_grpc.PaymentServiceStub,
+    credit: credit_pb2_grpc.CreditServiceStub,
+    loan: loan_pb2_grpc.LoanServiceStub,
+    merchant_lending: merchant_lending_pb2_grpc.MerchantLendingServiceStub,
+) -> None:
+    person_id = await _open_person(payment, new_resident_id())
+    opened = await _newcomer_advice(credit, person_id)
+    # Capital such that exactly 300 yuan of capacity is available (whatever is drawn already).
+    before = (await merchant_lending.GetLendingCapacity(mpb.GetLendingCapacityRequest())).capacity
+    capital_fen = before.used.amount_fen + 300 * YUAN - before.capacity.amount_fen
+    await merchant_lending.PayInCapital(
+        mpb.PayInCapitalRequest(idempotency_key=new_key(), amount=cny(capital_fen))
+    )
+    granted = (
+        await loan.SyncHuabeiLine(
+            pb.SyncHuabeiLineRequest(
+                idempotency_key=new_key(), borrower_id=person_id, advice=opened
+            )
+        )
+    ).line
+    assert (granted.line.amount_fen, granted.limited_reason) == (300 * YUAN, "LENDING_CAPACITY")
+
+    current = (await credit.GetScorecard(cpb.GetScorecardRequest())).model_json
+    await _load(credit, _scaled_model(current, f"test-capacity-{new_key()[:6]}", 80))
+    rescored = await eventually(
+        lambda: _line(loan, person_id),
+        lambda line: line.advised_line.amount_fen == 3_000 * YUAN,
+        WITHIN_SECONDS,
+    )
+    # The feed saw the 3,000-yuan advice and raised nothing beyond the capacity available.
+    assert (rescored.line.amount_fen, rescored.limited_reason) == (300 * YUAN, "LENDING_CAPACITY")
+    after = (await merchant_lending.GetLendingCapacity(mpb.GetLendingCapacityRequest())).capacity
+    assert after.available.amount_fen == 300 * YUAN  # undrawn lines are not counted as used
