@@ -1962,20 +1962,29 @@ class AbsEligibility(_message.Message):
     REQUIRE_CURRENT_FIELD_NUMBER: _builtins.int
     MIN_REMAINING_DAYS_FIELD_NUMBER: _builtins.int
     MAX_BORROWER_SHARE_FIELD_NUMBER: _builtins.int
+    LOAN_KINDS_FIELD_NUMBER: _builtins.int
     require_current: _builtins.bool
     min_remaining_days: _builtins.int
     max_borrower_share: _builtins.str
     """A decimal string, above 0 and at most 1 ("0.2")."""
+    @_builtins.property
+    def loan_kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Output only: the kinds of loan the pool buys. The product rule: a merchant-lending pool
+        holds merchant loans only ("facility", "order_loan"); consumer loans (Huabei, cash
+        loans) are never pooled.
+        """
+
     def __init__(
         self,
         *,
         require_current: _builtins.bool = ...,
         min_remaining_days: _builtins.int = ...,
         max_borrower_share: _builtins.str = ...,
+        loan_kinds: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_borrower_share", b"max_borrower_share", "min_remaining_days", b"min_remaining_days", "require_current", b"require_current"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loan_kinds", b"loan_kinds", "max_borrower_share", b"max_borrower_share", "min_remaining_days", b"min_remaining_days", "require_current", b"require_current"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1989,10 +1998,15 @@ class AbsPooledLoan(_message.Message):
     BORROWER_ID_FIELD_NUMBER: _builtins.int
     PRINCIPAL_FIELD_NUMBER: _builtins.int
     BOUGHT_ON_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     loan_id: _builtins.str
-    """The facility id."""
+    """The facility id or the order loan id (kind says which)."""
     borrower_id: _builtins.str
     bought_on: _builtins.str
+    kind: _builtins.str
+    """"facility" (its price paid to platform:loan:merchant, its collections from there) or
+    "order_loan" (platform:loan:order).
+    """
     @_builtins.property
     def principal(self) -> _money_pb2.Money:
         """Bought at par: the principal outstanding on the day bought."""
@@ -2004,10 +2018,11 @@ class AbsPooledLoan(_message.Message):
         borrower_id: _builtins.str = ...,
         principal: _money_pb2.Money | None = ...,
         bought_on: _builtins.str = ...,
+        kind: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["borrower_id", b"borrower_id", "bought_on", b"bought_on", "loan_id", b"loan_id", "principal", b"principal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["borrower_id", b"borrower_id", "bought_on", b"bought_on", "kind", b"kind", "loan_id", b"loan_id", "principal", b"principal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2195,6 +2210,11 @@ class AbsPeriod(_message.Message):
     BOUGHT_LOAN_IDS_FIELD_NUMBER: _builtins.int
     SHARES_FIELD_NUMBER: _builtins.int
     POSTED_FIELD_NUMBER: _builtins.int
+    ORDER_LOAN_COLLECTED_FIELD_NUMBER: _builtins.int
+    ORDER_LOAN_PURCHASES_FIELD_NUMBER: _builtins.int
+    LENDER_KEPT_INTEREST_FIELD_NUMBER: _builtins.int
+    LENDER_KEPT_PRINCIPAL_FIELD_NUMBER: _builtins.int
+    EXCESS_SPREAD_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     period_id: _builtins.str
     """"<pool_id>:<period_end>": every posting of the period is keyed by it."""
     period_start: _builtins.str
@@ -2202,6 +2222,8 @@ class AbsPeriod(_message.Message):
     days: _builtins.int
     posted: _builtins.bool
     """Every leg posted in the payment ledger (ConfirmAbsPeriodPosted)."""
+    excess_spread_account_id: _builtins.str
+    """Where the excess spread goes (the lender, the pool's residual holder)."""
     @_builtins.property
     def carried_in(self) -> _money_pb2.Money: ...
     @_builtins.property
@@ -2224,6 +2246,25 @@ class AbsPeriod(_message.Message):
     def bought_loan_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsPeriodShare]: ...
+    @_builtins.property
+    def order_loan_collected(self) -> _money_pb2.Money:
+        """Of the collections, what order loans paid (from platform:loan:order; the rest from
+        platform:loan:merchant).
+        """
+
+    @_builtins.property
+    def order_loan_purchases(self) -> _money_pb2.Money:
+        """Of the revolving purchases, the order loans' price (to platform:loan:order)."""
+
+    @_builtins.property
+    def lender_kept_interest(self) -> _money_pb2.Money:
+        """What the pooled loans paid in the period that the lender keeps (its share of a revolving
+        part drawn after the sale): it stays in platform:loan:merchant. Paid by the pooled loans
+        = interest_collected + principal_collected + lender_kept_interest + lender_kept_principal.
+        """
+
+    @_builtins.property
+    def lender_kept_principal(self) -> _money_pb2.Money: ...
     def __init__(
         self,
         *,
@@ -2243,10 +2284,15 @@ class AbsPeriod(_message.Message):
         bought_loan_ids: _abc.Iterable[_builtins.str] | None = ...,
         shares: _abc.Iterable[Global___AbsPeriodShare] | None = ...,
         posted: _builtins.bool = ...,
+        order_loan_collected: _money_pb2.Money | None = ...,
+        order_loan_purchases: _money_pb2.Money | None = ...,
+        lender_kept_interest: _money_pb2.Money | None = ...,
+        lender_kept_principal: _money_pb2.Money | None = ...,
+        excess_spread_account_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["carried_in", b"carried_in", "carried_out", b"carried_out", "defaulted", b"defaulted", "excess_spread", b"excess_spread", "interest_collected", b"interest_collected", "investor_interest", b"investor_interest", "principal_collected", b"principal_collected", "principal_returned", b"principal_returned", "purchases", b"purchases"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["carried_in", b"carried_in", "carried_out", b"carried_out", "defaulted", b"defaulted", "excess_spread", b"excess_spread", "interest_collected", b"interest_collected", "investor_interest", b"investor_interest", "lender_kept_interest", b"lender_kept_interest", "lender_kept_principal", b"lender_kept_principal", "order_loan_collected", b"order_loan_collected", "order_loan_purchases", b"order_loan_purchases", "principal_collected", b"principal_collected", "principal_returned", b"principal_returned", "purchases", b"purchases"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought_loan_ids", b"bought_loan_ids", "carried_in", b"carried_in", "carried_out", b"carried_out", "days", b"days", "defaulted", b"defaulted", "excess_spread", b"excess_spread", "interest_collected", b"interest_collected", "investor_interest", b"investor_interest", "period_end", b"period_end", "period_id", b"period_id", "period_start", b"period_start", "posted", b"posted", "principal_collected", b"principal_collected", "principal_returned", b"principal_returned", "purchases", b"purchases", "shares", b"shares"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought_loan_ids", b"bought_loan_ids", "carried_in", b"carried_in", "carried_out", b"carried_out", "days", b"days", "defaulted", b"defaulted", "excess_spread", b"excess_spread", "excess_spread_account_id", b"excess_spread_account_id", "interest_collected", b"interest_collected", "investor_interest", b"investor_interest", "lender_kept_interest", b"lender_kept_interest", "lender_kept_principal", b"lender_kept_principal", "order_loan_collected", b"order_loan_collected", "order_loan_purchases", b"order_loan_purchases", "period_end", b"period_end", "period_id", b"period_id", "period_start", b"period_start", "posted", b"posted", "principal_collected", b"principal_collected", "principal_returned", b"principal_returned", "purchases", b"purchases", "shares", b"shares"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2387,6 +2433,7 @@ class BuyAbsLoansResponse(_message.Message):
     POOL_FIELD_NUMBER: _builtins.int
     BOUGHT_FIELD_NUMBER: _builtins.int
     SPENT_FIELD_NUMBER: _builtins.int
+    ORDER_LOAN_SPENT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def pool(self) -> Global___AbsPool: ...
     @_builtins.property
@@ -2395,7 +2442,13 @@ class BuyAbsLoansResponse(_message.Message):
 
     @_builtins.property
     def spent(self) -> _money_pb2.Money:
-        """Their price, paid from the pool's account to the lender (platform:loan:merchant)."""
+        """Their price, paid from the pool's account to the lender (platform:loan:merchant for
+        facilities, platform:loan:order for order loans).
+        """
+
+    @_builtins.property
+    def order_loan_spent(self) -> _money_pb2.Money:
+        """Of spent, the order loans' price (to platform:loan:order)."""
 
     def __init__(
         self,
@@ -2403,10 +2456,11 @@ class BuyAbsLoansResponse(_message.Message):
         pool: Global___AbsPool | None = ...,
         bought: _abc.Iterable[Global___AbsPooledLoan] | None = ...,
         spent: _money_pb2.Money | None = ...,
+        order_loan_spent: _money_pb2.Money | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["pool", b"pool", "spent", b"spent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order_loan_spent", b"order_loan_spent", "pool", b"pool", "spent", b"spent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought", b"bought", "pool", b"pool", "spent", b"spent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bought", b"bought", "order_loan_spent", b"order_loan_spent", "pool", b"pool", "spent", b"spent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
