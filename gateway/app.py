@@ -240,7 +240,7 @@ def create_app(
         insurance_ledger=insurance.ledger,
     )
     saga_log = SagaLog(database[SAGAS_COLLECTION])
-    code_wallets = PaymentCodeWallets(database[PAYMENT_CODE_WALLETS_COLLECTION])
+    code_wallets = PaymentCodeWallets(database[PAYMENT_CODE_WALLETS_COLLECTION], clock)
     saga_engine = SagaEngine(
         saga_log,
         (*sagas.all(), *lending.sagas.all()),

@@ -2,7 +2,8 @@
 
 Collection ``http_idempotency`` of the gateway database, one record per (user, key):
 ``{_id: "<user_id>:<key>", fingerprint, state, lease_owner, lease_expires_at, outcome,
-service_attempt}``.
+service_attempt, created_at, purge_at}``; a record is kept RECORD_RETENTION after it was
+created (a TTL index on purge_at, chassis.retention).
 1. The first request claims the key by inserting an "in_progress" record with a lease.
 2. It calls the service with a gRPC idempotency key derived from (user, key), so the
    service itself never applies the operation twice, even across gateway crashes.
@@ -48,13 +49,14 @@ from chassis.errors import (
     FailedPrecondition,
     InvalidArgument,
 )
+from chassis.retention import PURGE_FIELD, ensure_purge_index, purge_at
 from gateway.edge.observability import current_trace_id, mark_replayed
 
 log = logging.getLogger("colony.gateway.edge.idempotency")
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_LENGTH_MAX = 128
-RECORD_RETENTION_SECONDS = 7 * 24 * 3600
+RECORD_RETENTION = timedelta(days=7)
 # Waiting for a concurrent duplicate: polls back off from the first interval to the cap;
 # the settings' wait deadline ends the wait, and POLLS_MAX bounds the loop regardless.
 POLL_INTERVAL_SECONDS_FIRST = 0.005
@@ -187,8 +189,8 @@ class IdempotentRequests:
         self._wait_seconds = wait_seconds
 
     async def ensure_indexes(self) -> None:
-        await self._collection.create_index(
-            "created_at", expireAfterSeconds=RECORD_RETENTION_SECONDS, name="retention"
+        await ensure_purge_index(
+            self._collection, replaces={"retention": ("created_at", RECORD_RETENTION)}
         )
 
     async def run(
@@ -291,6 +293,7 @@ class IdempotentRequests:
                     "lease_owner": lease_owner,
                     "lease_expires_at": now + self._lease,
                     "created_at": now,
+                    PURGE_FIELD: purge_at(self._clock, now, RECORD_RETENTION),
                 }
             )
         except DuplicateKeyError:

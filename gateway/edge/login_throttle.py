@@ -2,10 +2,10 @@
 
 Two counters, each a document in ``login_failures`` shared by every gateway replica:
 ``{_id: "phone:<phone>" | "address:<ip>", failures, last_failure_at, locked_until,
-expires_at}``. A failed log-in increments both (one atomic upsert each); a success clears
+purge_at}``. A failed log-in increments both (one atomic upsert each); a success clears
 the phone's counter (not the address's: one right password among many wrong ones from an
 address says nothing of the others). A counter is forgotten ``WINDOW`` after its last
-failure (a TTL index on expires_at).
+failure, or after its lock ends (a TTL index on purge_at, chassis.retention).
 
 The policy (ThrottlePolicy, pure): the first ``free_failures`` failures cost nothing; each
 later one makes the next attempt wait twice as long as the one before (1 s, 2 s, 4 s, … up
@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from chassis.clock import Clock
+from chassis.retention import PURGE_FIELD, ensure_purge_index, wall_offset
 from gateway.edge.rate_limits import RateLimited
 
 WINDOW = timedelta(minutes=15)
-_WINDOW_MS = int(WINDOW.total_seconds() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +94,8 @@ class LoginThrottle:
         self._policies = {"phone": phone_policy, "address": address_policy}
 
     async def ensure_indexes(self) -> None:
-        await self._collection.create_index(
-            [("expires_at", ASCENDING)], name="forget_after_window", expireAfterSeconds=0
+        await ensure_purge_index(
+            self._collection, replaces={"forget_after_window": ("expires_at", timedelta(0))}
         )
 
     async def check(self, phone: str, address: str) -> None:
@@ -121,6 +120,9 @@ class LoginThrottle:
         clears old documents away.
         """
         now = self._clock.now()
+        # The TTL monitor reads the wall clock: forget WINDOW after the last failure or the
+        # lock's end, stated on that clock.
+        forget_after_ms = (WINDOW + wall_offset(self._clock)) // timedelta(milliseconds=1)
         for key, kind in _keys(phone, address).items():
             policy = self._policies[kind]
             locked_until = {"$ifNull": ["$locked_until", None]}
@@ -156,7 +158,9 @@ class LoginThrottle:
                     },
                     {
                         "$set": {
-                            "expires_at": {"$add": [{"$max": [now, "$locked_until"]}, _WINDOW_MS]}
+                            PURGE_FIELD: {
+                                "$add": [{"$max": [now, "$locked_until"]}, forget_after_ms]
+                            }
                         }
                     },
                 ],

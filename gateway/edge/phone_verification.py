@@ -7,10 +7,11 @@ the verification and its code; only the phone's holder can have read it. Until t
 cannot be claimed, and the first comer cannot squat on somebody else's number.
 
 The collection ``phone_verifications``: ``{_id: verification id, phone, code_sha256,
-created_at, expires_at (TTL), failed_attempts}``. A code lives 10 minutes and survives 5
-wrong tries; a right code may be presented again until it expires (a registration that
-failed halfway is retried with the same verification). A phone gets a new code at most once
-a minute (429 RATE_LIMITED with Retry-After), so the step cannot be used to flood a phone.
+created_at, expires_at, failed_attempts, purge_at (TTL, chassis.retention)}``. A code lives
+10 minutes and survives 5 wrong tries; a right code may be presented again until it expires
+(a registration that failed halfway is retried with the same verification). A phone gets a
+new code at most once a minute (429 RATE_LIMITED with Retry-After), so the step cannot be
+used to flood a phone.
 
 The SMS gateway is a port (SmsChannel). A deployment provides its adapter by import path
 (COLONY_SMS_CHANNEL=package.module:factory, gateway.settings); the one shipped is
@@ -36,6 +37,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from chassis.clock import Clock
 from chassis.errors import InvalidArgument
+from chassis.retention import PURGE_FIELD, ensure_purge_index, purge_at
 from gateway.edge.identities import mask_phone
 from gateway.edge.rate_limits import RateLimited
 
@@ -118,8 +120,8 @@ class PhoneVerifications:
         return self._sms if isinstance(self._sms, FakeSmsChannel) else None
 
     async def ensure_indexes(self) -> None:
-        await self._collection.create_index(
-            [("expires_at", ASCENDING)], name="expire", expireAfterSeconds=0
+        await ensure_purge_index(
+            self._collection, replaces={"expire": ("expires_at", timedelta(0))}
         )
         await self._collection.create_index(
             [("phone", ASCENDING), ("created_at", DESCENDING)], name="phone_newest"
@@ -148,6 +150,7 @@ class PhoneVerifications:
                 "created_at": now,
                 "expires_at": now + CODE_LIFETIME,
                 "failed_attempts": 0,
+                PURGE_FIELD: purge_at(self._clock, now + CODE_LIFETIME),
             }
         )
         minutes = int(CODE_LIFETIME.total_seconds() // 60)

@@ -4,7 +4,8 @@ A payment code is issued and charged in the payment service; which of the payer'
 pay for it (balance, Yu'e Bao, in order, or split) is the wallet's business, so the gateway
 keeps it here, keyed like the service keys the code: by its sha256, never the code itself.
 The merchant's charge looks the code up to run the wallet payment saga with those methods.
-A record lives as long as its code (a TTL index drops it soon after). It may hold a payment
+A record lives as long as its code (a TTL index on purge_at, chassis.retention, drops it an
+hour after). It may hold a payment
 authorization: a single-use stand-in for the payer's password, bound to them and an amount,
 that lapses five minutes after it was given -- never the password itself.
 """
@@ -13,16 +14,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
+from chassis.clock import Clock
 from chassis.errors import FailedPrecondition
+from chassis.retention import PURGE_FIELD, ensure_purge_index, purge_at
 from gateway.payment.methods import PaymentMethod
 
 # Records outlive their code a little, for a charge that started just before it expired.
-RETENTION_AFTER_EXPIRY_SECONDS = 3600
+RETENTION_AFTER_EXPIRY = timedelta(hours=1)
 
 
 def code_digest(code: str) -> str:
@@ -48,12 +51,13 @@ class CodeWallet:
 class PaymentCodeWallets:
     """The ``payment_code_wallets`` collection."""
 
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], clock: Clock) -> None:
         self._collection = collection
+        self._clock = clock
 
     async def ensure_indexes(self) -> None:
-        await self._collection.create_index(
-            "expires_at", expireAfterSeconds=RETENTION_AFTER_EXPIRY_SECONDS, name="retention"
+        await ensure_purge_index(
+            self._collection, replaces={"retention": ("expires_at", RETENTION_AFTER_EXPIRY)}
         )
 
     async def remember(self, code: str, wallet: CodeWallet, expires_at: datetime) -> None:
@@ -66,6 +70,7 @@ class PaymentCodeWallets:
                 "split": wallet.split,
                 "payment_authorization": wallet.payment_authorization,
                 "expires_at": expires_at,
+                PURGE_FIELD: purge_at(self._clock, expires_at, RETENTION_AFTER_EXPIRY),
             }
         )
 

@@ -48,7 +48,7 @@ class RetailRpc(PaymentRpcBase):
         )
         require_kind(account, (AccountKind.PERSONAL,), "show payment codes")
         issued = issue_payment_code(account.account_id, self._clock.now())
-        await self._store.insert_payment_code(issued.payment_code)
+        await self._store.insert_payment_code(issued.payment_code, self._clock)
         return pb.IssuePaymentCodeResponse(
             code=issued.code, expires_at=timestamp_to_proto(issued.payment_code.expires_at)
         )

@@ -68,7 +68,7 @@ class RiskRpc(PaymentRpcBase):
             raise InvalidArgument("payment_password is required", reason="INVALID_PAYMENT_PASSWORD")
         await self._verify_payment_password(account.account_id, request.payment_password)
         issued = issue_payment_authorization(account.account_id, amount_fen, self._clock.now())
-        await self._store.insert_payment_authorization(issued.authorization)
+        await self._store.insert_payment_authorization(issued.authorization, self._clock)
         return pb.AuthorizePaymentResponse(
             authorization=issued.bearer,
             expires_at=timestamp_to_proto(issued.authorization.expires_at),

@@ -6,9 +6,11 @@ record, then dropped by a TTL index.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from chassis.clock import Clock
 from chassis.mongo import Document, Session
+from chassis.retention import PURGE_FIELD, ensure_purge_index, purge_at
 from services.payment.payment_authorization import PaymentAuthorization
 from services.payment.payment_password import PasswordRecord, PasswordState
 from services.payment.store.collections import PaymentCollections
@@ -18,7 +20,7 @@ from services.payment.store.mapping import (
     password_state_to_document,
 )
 
-AUTHORIZATION_RETENTION_SECONDS = 24 * 3600
+AUTHORIZATION_RETENTION = timedelta(days=1)
 
 
 def _usable_authorization(digest: str, account_id: str, amount_fen: int, now: datetime) -> Document:
@@ -35,8 +37,10 @@ class CredentialStore(PaymentCollections):
     """The payment_passwords and payment_authorizations collections."""
 
     async def ensure_credential_indexes(self) -> None:
-        await self.payment_authorizations.create_index(
-            "expires_at", expireAfterSeconds=AUTHORIZATION_RETENTION_SECONDS
+        # purge_at: on the wall clock mongod's TTL monitor reads (chassis.retention).
+        await ensure_purge_index(
+            self.payment_authorizations,
+            replaces={"expires_at_1": ("expires_at", AUTHORIZATION_RETENTION)},
         )
 
     async def get_password_record(
@@ -67,8 +71,15 @@ class CredentialStore(PaymentCollections):
             {"_id": account_id}, {"$set": password_state_to_document(state)}, session=session
         )
 
-    async def insert_payment_authorization(self, authorization: PaymentAuthorization) -> None:
-        await self.payment_authorizations.insert_one(authorization_to_document(authorization))
+    async def insert_payment_authorization(
+        self, authorization: PaymentAuthorization, clock: Clock
+    ) -> None:
+        await self.payment_authorizations.insert_one(
+            {
+                **authorization_to_document(authorization),
+                PURGE_FIELD: purge_at(clock, authorization.expires_at, AUTHORIZATION_RETENTION),
+            }
+        )
 
     async def use_payment_authorization(
         self, session: Session, digest: str, account_id: str, amount_fen: int, now: datetime

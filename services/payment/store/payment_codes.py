@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING
 
+from chassis.clock import Clock
 from chassis.mongo import Session
+from chassis.retention import PURGE_FIELD, ensure_purge_index, purge_at
 from services.payment.payment_code import (
     PAYMENT_CODE_RETENTION,
     PAYMENT_CODES_LIVE_MAX,
@@ -22,11 +24,11 @@ class PaymentCodeStore(PaymentCollections):
     """The payment_codes collection: bounded per account, emptied by a TTL index."""
 
     async def ensure_payment_code_indexes(self) -> None:
-        # mongod's TTL monitor deletes a code PAYMENT_CODE_RETENTION after its expires_at.
-        await self.payment_codes.create_index(
-            "expires_at",
-            expireAfterSeconds=int(PAYMENT_CODE_RETENTION.total_seconds()),
-            name="payment_codes_ttl",
+        # mongod's TTL monitor deletes a code PAYMENT_CODE_RETENTION after its expires_at
+        # (purge_at, on the wall clock the monitor reads: chassis.retention).
+        await ensure_purge_index(
+            self.payment_codes,
+            replaces={"payment_codes_ttl": ("expires_at", PAYMENT_CODE_RETENTION)},
         )
         await self.payment_codes.create_index(
             [("account_id", ASCENDING), ("used_at", ASCENDING), ("issued_at", DESCENDING)],
@@ -34,14 +36,19 @@ class PaymentCodeStore(PaymentCollections):
         )
 
     async def insert_payment_code(
-        self, code: PaymentCode, live_max: int = PAYMENT_CODES_LIVE_MAX
+        self, code: PaymentCode, clock: Clock, live_max: int = PAYMENT_CODES_LIVE_MAX
     ) -> None:
         """Store code, then retire the account's oldest unused codes beyond live_max.
 
         Concurrent issues may each see the others' codes: every one retires what is past
         the newest live_max, so the account ends with live_max unused codes at most.
         """
-        await self.payment_codes.insert_one(payment_code_to_document(code))
+        await self.payment_codes.insert_one(
+            {
+                **payment_code_to_document(code),
+                PURGE_FIELD: purge_at(clock, code.expires_at, PAYMENT_CODE_RETENTION),
+            }
+        )
         cursor = (
             self.payment_codes.find(
                 {"account_id": code.account_id, "used_at": None}, projection={"_id": 1}
