@@ -8,7 +8,6 @@ round every interval for the app's lifetime.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from chassis.clock import Clock
+from gateway.edge.background import run_for_app_lifetime
 
 LEASE_SECONDS = 5 * 60
 RENEWALS_PER_LEASE = 3
@@ -133,21 +133,10 @@ class Periodic:
         self._round = round_
         self._interval_seconds = interval_seconds
         self._log = log
-        self._task: asyncio.Task[None] | None = None
 
     def install(self, app: web.Application) -> None:
         if self._interval_seconds > 0:
-            app.on_startup.append(self._start)
-            app.on_cleanup.append(self._stop)
-
-    async def _start(self, app: web.Application) -> None:
-        self._task = asyncio.create_task(self._run(), name=self._name)
-
-    async def _stop(self, app: web.Application) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            run_for_app_lifetime(app, self._name, self._run)
 
     async def _run(self) -> None:
         while True:

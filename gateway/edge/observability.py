@@ -16,7 +16,6 @@ services' log lines do not carry it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 
@@ -37,13 +36,13 @@ from chassis.metrics import (
     figures_job,
 )
 from chassis.mongo import Document
+from gateway.edge.background import run_for_app_lifetime
 from gateway.sagas.definition import SagaState
 
 TRACE_ID_HEADER = "X-Trace-Id"
 # request[TRACE_ID]: the request's trace id, 32 lower-case hex digits.
 TRACE_ID = web.RequestKey("colony_trace_id", str)
 UNMATCHED_ROUTE = "unmatched"
-_STUCK_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("colony.stuck_sagas_task")
 
 
 def current_trace_id() -> str:
@@ -157,14 +156,4 @@ class StuckSagas:
                     await refresh()
                 await asyncio.sleep(FIGURES_REFRESH_SECONDS)
 
-        async def start(app: web.Application) -> None:
-            app[_STUCK_TASK] = asyncio.create_task(loop(), name="stuck sagas")
-
-        async def stop(app: web.Application) -> None:
-            task = app[_STUCK_TASK]
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        app.on_startup.append(start)
-        app.on_cleanup.append(stop)
+        run_for_app_lifetime(app, "stuck sagas", loop)

@@ -6,24 +6,21 @@
    claims approved inside the insurance service (a refunded trade's return-shipping claim,
    which it takes from the payment feed), and any a crash left unpaid.
 
-``InsuranceJobsSchedule`` runs it every interval for today's business date (China Standard
+``insurance_jobs_schedule`` runs it every interval for today's business date (China Standard
 Time, from the gateway's clock); both parts are idempotent, so replicas need no lease.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import date
-
-from aiohttp import web
 
 from chassis.clock import Clock, business_date_of
 from colony.insurance.v1 import insurance_pb2 as ipb
 from gateway.clients import InsuranceClient
 from gateway.insurance.claims import ClaimPayouts
+from gateway.scheduling import Periodic
 
 log = logging.getLogger("colony.gateway.insurance")
 
@@ -57,34 +54,13 @@ class InsuranceJobs:
         )
 
 
-class InsuranceJobsSchedule:
-    """Runs InsuranceJobs for today every interval (nothing when the interval is 0)."""
-
-    def __init__(self, jobs: InsuranceJobs, clock: Clock, *, interval_seconds: float) -> None:
-        self._jobs = jobs
-        self._clock = clock
-        self._interval_seconds = interval_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def install(self, app: web.Application) -> None:
-        if self._interval_seconds > 0:
-            app.on_startup.append(self._start)
-            app.on_cleanup.append(self._stop)
-
-    async def _start(self, app: web.Application) -> None:
-        self._task = asyncio.create_task(self._run(), name="insurance jobs schedule")
-
-    async def _stop(self, app: web.Application) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._jobs.run(business_date_of(self._clock.now()))
-            except Exception:
-                # The insurance service or the database away: the next round tries again.
-                log.exception("scheduled insurance jobs failed")
-            await asyncio.sleep(self._interval_seconds)
+def insurance_jobs_schedule(
+    jobs: InsuranceJobs, clock: Clock, *, interval_seconds: float
+) -> Periodic:
+    """InsuranceJobs for today's business date, every interval (nothing when it is 0)."""
+    return Periodic(
+        "insurance jobs schedule",
+        lambda: jobs.run(business_date_of(clock.now())),
+        interval_seconds,
+        log,
+    )

@@ -21,7 +21,7 @@ from chassis.feed_follower import UpstreamFeed
 from gateway.clients import CreditClient, InsuranceClient, PaymentClient
 from gateway.insurance.claims import ClaimPayouts
 from gateway.insurance.deposit import DepositInsurance
-from gateway.insurance.jobs import InsuranceJobs, InsuranceJobsSchedule
+from gateway.insurance.jobs import InsuranceJobs, insurance_jobs_schedule
 from gateway.insurance.ledger import InsuranceLedger
 from gateway.insurance.purchases import Purchases
 from gateway.insurance.quoting import Quoting
@@ -49,7 +49,7 @@ class InsuranceOperations:
     def install(
         self, app: web.Application, clock: Clock, *, interval_seconds: float, payment_address: str
     ) -> None:
-        InsuranceJobsSchedule(self.jobs, clock, interval_seconds=interval_seconds).install(app)
+        insurance_jobs_schedule(self.jobs, clock, interval_seconds=interval_seconds).install(app)
         self.refund_claims.install(app, UpstreamFeed("payment", payment_address), clock)
 
 
