@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from chassis.errors import InvalidArgument
+from chassis.errors import FailedPrecondition, InvalidArgument
 from chassis.identifiers import resident_id_check_char, validate_phone, validate_resident_id
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "mask_resident_id",
     "resident_id_check_char",
     "resident_id_hash",
+    "resident_id_proven_elsewhere",
     "validate_name",
     "validate_phone",
     "validate_resident_id",
@@ -23,6 +24,19 @@ REAL_NAME_LENGTH_MAX = 64
 def resident_id_hash(resident_id: str) -> str:
     """How lists of people (court lists of dishonest debtors) name a resident id: sha256 hex."""
     return hashlib.sha256(resident_id.upper().encode()).hexdigest()
+
+
+def resident_id_proven_elsewhere() -> FailedPrecondition:
+    """Binding a card would prove a resident id another account has proven already.
+
+    Only a caller whose card the bank confirmed in the account's name learns this (a real
+    bank channel confirms the holder's id too); the id's holder appeals to the platform.
+    """
+    return FailedPrecondition(
+        "the card cannot be bound as proof of this account's real name: the resident id "
+        "this account gave is verified on another account (its holder may appeal to support)",
+        reason="CARD_HOLDER_NOT_CONFIRMED",
+    )
 
 
 def mask_resident_id(resident_id: str) -> str:

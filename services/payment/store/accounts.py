@@ -12,11 +12,12 @@ from datetime import date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from chassis.errors import AlreadyExists, NotFound
 from chassis.mongo import Document, Session
 from services.payment.activity import Activity
+from services.payment.identity import resident_id_proven_elsewhere
 from services.payment.ledger import Account, AccountKind, AccountStatus, require_can_go_hot
 from services.payment.merchant_review import (
     Onboarding,
@@ -24,6 +25,7 @@ from services.payment.merchant_review import (
     onboarding_from_document,
     onboarding_to_document,
 )
+from services.payment.risk_model import KycLevel
 from services.payment.risk_top_up import TopUpDay
 from services.payment.store.collections import PaymentCollections
 from services.payment.store.mapping import (
@@ -58,7 +60,26 @@ class AccountStore(PaymentCollections):
                 ),
             ]
         )
-        await self.identities.create_index("resident_id", unique=True)
+        await self._ensure_identity_indexes()
+
+    async def _ensure_identity_indexes(self) -> None:
+        """A resident id is claimed once it is proven, not when it is declared.
+
+        Before issue 21 item 5 the declared id itself was unique (index ``resident_id_1``):
+        a registration learnt from ALREADY_REGISTERED that someone held it. Those claims stand
+        (they were unique), so their documents are marked proven before the old index goes.
+        """
+        await self.identities.update_many(
+            {"proven": {"$exists": False}},
+            [{"$set": {"proven": True, "proven_resident_id": "$resident_id"}}],
+        )
+        await self.identities.create_index(
+            "proven_resident_id", unique=True, sparse=True, name="proven_resident_id"
+        )
+        if "resident_id_1" in await self.identities.index_information():
+            with contextlib.suppress(OperationFailure):  # another replica dropped it first
+                await self.identities.drop_index("resident_id_1")
+        await self.identities.create_index("resident_id", name="resident_id")
 
     async def ensure_system_account(
         self,
@@ -103,7 +124,12 @@ class AccountStore(PaymentCollections):
         resident_id: str | None,
         onboarding: Onboarding | None = None,
     ) -> None:
-        """Open an account; a taken owner, phone or resident id is ALREADY_REGISTERED."""
+        """Open an account; a taken owner or phone is ALREADY_REGISTERED.
+
+        A person's resident id is recorded as declared, whoever else declared it: it is
+        claimed only once proven (claim_proven_resident_id), so opening an account tells
+        nobody whether another account holds the id (issue 21 item 5).
+        """
         document = new_account_document(account)
         if onboarding is not None:
             document["onboarding"] = onboarding_to_document(onboarding)
@@ -111,7 +137,8 @@ class AccountStore(PaymentCollections):
             await self.accounts.insert_one(document, session=session)
             if resident_id is not None:
                 await self.identities.insert_one(
-                    {"_id": account.account_id, "resident_id": resident_id}, session=session
+                    {"_id": account.account_id, "resident_id": resident_id, "proven": False},
+                    session=session,
                 )
         except DuplicateKeyError as duplicate:
             taken = _taken_key(duplicate)
@@ -222,12 +249,38 @@ class AccountStore(PaymentCollections):
         )
 
     async def raise_kyc_level(self, session: Session, account_id: str, kyc_level: int) -> None:
-        """Record a better-identified payer (a bank card proven by a top-up)."""
+        """Record a better-identified holder, in the caller's transaction.
+
+        Level 3 means the bank confirmed a card in the account's real name (BindCard): the
+        account's real-name identity is proven, so its resident id is claimed now
+        (claim_proven_resident_id) and a refusal there leaves the transaction to abort.
+        """
+        if kyc_level >= KycLevel.BANK_CARD_VERIFIED:
+            await self.claim_proven_resident_id(session, account_id)
         await self.accounts.update_one(
             {"_id": account_id, "kyc_level": {"$lt": kyc_level}},
             {"$set": {"kyc_level": kyc_level}},
             session=session,
         )
+
+    async def claim_proven_resident_id(self, session: Session, account_id: str) -> None:
+        """Claim the account's declared resident id, proven: one account per proven id.
+
+        Nothing to claim for an account without one (a merchant) or already proven. If
+        another account proved the same id first, refuse (CARD_HOLDER_NOT_CONFIRMED): the
+        caller's transaction then aborts and changes nothing.
+        """
+        identity = await self.identities.find_one({"_id": account_id}, session=session)
+        if identity is None or identity.get("proven_resident_id"):
+            return
+        try:
+            await self.identities.update_one(
+                {"_id": account_id},
+                {"$set": {"proven": True, "proven_resident_id": identity["resident_id"]}},
+                session=session,
+            )
+        except DuplicateKeyError:
+            raise resident_id_proven_elsewhere() from None
 
     @contextlib.contextmanager
     def shard_leases(self) -> Iterator[None]:
@@ -284,8 +337,6 @@ def top_up_day_to_document(day: TopUpDay) -> dict[str, Any]:
 def _taken_key(duplicate: DuplicateKeyError) -> str:
     details: Mapping[str, Any] = duplicate.details or {}
     pattern = details.get("keyPattern", {})
-    if "resident_id" in pattern:
-        return "resident id"
     if "phone_key" in pattern:
         return "phone"
     if "owner_key" in pattern:
