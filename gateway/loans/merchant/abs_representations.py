@@ -21,6 +21,10 @@ PERIOD_MONEY = (
     "principal_returned",
     "carried_out",
     "defaulted",
+    "order_loan_collected",
+    "order_loan_purchases",
+    "lender_kept_interest",
+    "lender_kept_principal",
 )
 
 
@@ -45,6 +49,7 @@ def abs_period_json(period: mpb.AbsPeriod) -> dict[str, Any]:
         "days": period.days,
         **_money(period, PERIOD_MONEY),
         "bought_loan_ids": list(period.bought_loan_ids),
+        "excess_spread_account_id": period.excess_spread_account_id,
         "posted": period.posted,
         "shares": [
             {
@@ -65,6 +70,7 @@ def abs_pool_json(pool: mpb.AbsPool) -> dict[str, Any]:
             "require_current": pool.eligibility.require_current,
             "min_remaining_days": pool.eligibility.min_remaining_days,
             "max_borrower_share": pool.eligibility.max_borrower_share,
+            "loan_kinds": list(pool.eligibility.loan_kinds),
         },
         "created_on": pool.created_on,
         "account_id": pool.account_id,
@@ -75,6 +81,7 @@ def abs_pool_json(pool: mpb.AbsPool) -> dict[str, Any]:
                 "borrower_id": loan.borrower_id,
                 "principal": money_proto_json(loan.principal),
                 "bought_on": loan.bought_on,
+                "kind": loan.kind,
             }
             for loan in pool.loans
         ],
@@ -90,6 +97,13 @@ def _object(properties: dict[str, Any], required: list[str] | None = None) -> di
     return schema
 
 
+_LOAN_KINDS = {
+    "type": "array",
+    "readOnly": True,
+    "items": {"type": "string", "enum": ["facility", "order_loan"]},
+    "description": "The product rule: a merchant-lending pool buys merchant loans only "
+    "(facilities and order loans), never consumer loans.",
+}
 _ELIGIBILITY = _object(
     {
         "require_current": {"type": "boolean"},
@@ -130,7 +144,10 @@ ABS_SCHEMAS: dict[str, dict[str, Any]] = {
             "pool_id": {"type": "string"},
             "coupon_rate": {"type": "string"},
             "revolving_until": {"type": "string", "format": "date"},
-            "eligibility": _ELIGIBILITY,
+            "eligibility": _object(
+                {**_ELIGIBILITY["properties"], "loan_kinds": _LOAN_KINDS},
+                _ELIGIBILITY["required"],
+            ),
             "created_on": {"type": "string", "format": "date"},
             "account_id": {
                 "type": "string",
@@ -145,6 +162,7 @@ ABS_SCHEMAS: dict[str, dict[str, Any]] = {
                         "borrower_id": {"type": "string"},
                         "principal": MONEY_REF,
                         "bought_on": {"type": "string", "format": "date"},
+                        "kind": {"type": "string", "enum": ["facility", "order_loan"]},
                     }
                 ),
             },
@@ -153,7 +171,12 @@ ABS_SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "array",
                 "description": "Oldest first: carried_in + interest_collected + "
                 "principal_collected = investor_interest + excess_spread + purchases + "
-                "principal_returned + carried_out.",
+                "principal_returned + carried_out; what the pooled loans paid = "
+                "interest_collected + principal_collected + lender_kept_interest + "
+                "lender_kept_principal (the lender's share of a revolving part drawn after "
+                "the sale, never moved); order_loan_collected / order_loan_purchases: the "
+                "order loans' part (platform:loan:order); the excess spread goes to "
+                "excess_spread_account_id.",
                 "items": _object(
                     {
                         "period_id": {"type": "string"},
@@ -162,6 +185,7 @@ ABS_SCHEMAS: dict[str, dict[str, Any]] = {
                         "days": {"type": "integer"},
                         **{name: MONEY_REF for name in PERIOD_MONEY},
                         "bought_loan_ids": {"type": "array", "items": {"type": "string"}},
+                        "excess_spread_account_id": {"type": "string"},
                         "posted": {
                             "type": "boolean",
                             "description": "Every leg posted in the payment ledger.",

@@ -12,16 +12,20 @@ abs_units (an investor buys units with wallet money):
 abs_purchase (the operator's: the pool buys eligible loans):
 1. ``buy`` (retried forward): BuyAbsLoans keyed by the saga (POOL_NOT_REVOLVING ends it
    having moved nothing).
-2. ``pay`` (retried forward): the price from the pool's account to the lender
-   (platform:loan:merchant), keyed "abs-buy:<saga>": capacity returns to the lender.
+2. ``pay`` (retried forward): the price from the pool's account to the lender: the
+   facilities' to platform:loan:merchant, keyed "abs-buy:<saga>", the order loans' to
+   platform:loan:order, keyed "abs-buy:<saga>:order": capacity returns to the lender.
 
 abs_pass_through (the operator's: one period of collections):
 1. ``pass_through`` (retried forward): PassThroughAbsPool keyed by the saga: the period's
    figures and each investor's share (POOL_PERIOD_NOT_OVER ends it having moved nothing).
 2. ``post`` (retried forward): every leg, each a PlatformTransfer keyed
-   "abs:<period_id>:<leg>[:<investor>]": the collections from platform:loan:merchant into
-   the pool, each investor's interest, the excess spread and the revolving purchases back to
-   the lender, each investor's principal returned; then ConfirmAbsPeriodPosted.
+   "abs:<period_id>:<leg>[:<investor>]": the collections into the pool (the facilities' from
+   platform:loan:merchant, the order loans' from platform:loan:order, leg "collect:order"),
+   each investor's interest, the excess spread back to the lender (the account the period
+   names), the revolving purchases' price to the lender (order loans' to platform:loan:order,
+   leg "purchases:order"), each investor's principal returned; then ConfirmAbsPeriodPosted.
+   What the pooled loans paid that the lender keeps never moves (it is in the report).
 """
 
 from __future__ import annotations
@@ -35,7 +39,11 @@ from colony.loan.v1 import merchant_lending_pb2 as mpb
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.edge.representations import money_to_proto
-from gateway.loans.merchant.ledger import MERCHANT_LOAN_ACCOUNT_ID, MerchantLoanLedger
+from gateway.loans.merchant.ledger import (
+    MERCHANT_LOAN_ACCOUNT_ID,
+    ORDER_LOAN_ACCOUNT_ID,
+    MerchantLoanLedger,
+)
 from gateway.sagas.definition import RETRY_FORWARD, JsonObject, SagaDefinition, Step, StepContext
 
 ABS_UNITS = "abs_units"
@@ -52,6 +60,7 @@ POOL_ACCOUNT_PREFIX = "platform:loan:abs:"
 UNITS_MEMO = "ABS units bought"
 VOID_REASON = "ABS units not bought"
 PURCHASE_KEY_PREFIX = "abs-buy:"
+PURCHASE_MEMO = "ABS pool bought loans at par"
 
 
 def pool_account_id(pool_id: str) -> str:
@@ -145,22 +154,26 @@ def purchase_saga(lending: MerchantLendingClient, ledger: MerchantLoanLedger) ->
         return {
             "bought": [loan.loan_id for loan in response.bought],
             "spent_fen": response.spent.amount_fen,
+            "order_loan_spent_fen": response.order_loan_spent.amount_fen,
         }
 
     async def pay(context: StepContext) -> JsonObject:
-        spent = int(context.results[BUY]["spent_fen"])
-        if spent == 0:
+        bought = context.results[BUY]
+        order_spent = int(bought.get("order_loan_spent_fen", 0))
+        spent = int(bought["spent_fen"]) - order_spent
+        if spent + order_spent == 0:
             return {"posting_id": ""}
         source = await ensure_pool_account(ledger, context.input["pool_id"])
-        posting_id = await _transfer(
-            ledger,
-            PURCHASE_KEY_PREFIX + context.saga_id,
-            source,
-            MERCHANT_LOAN_ACCOUNT_ID,
-            fen=spent,
-            memo="ABS pool bought loans at par",
-        )
-        return {"posting_id": posting_id}
+        key = PURCHASE_KEY_PREFIX + context.saga_id
+        postings = [
+            await _transfer(ledger, leg_key, source, lender, fen=fen, memo=PURCHASE_MEMO)
+            for leg_key, lender, fen in (
+                (key, MERCHANT_LOAN_ACCOUNT_ID, spent),
+                (key + ":order", ORDER_LOAN_ACCOUNT_ID, order_spent),
+            )
+            if fen > 0
+        ]
+        return {"posting_id": postings[0], "posting_ids": postings}
 
     def outcome(saga_input: Mapping[str, Any], results: Mapping[str, JsonObject]) -> JsonObject:
         return {"pool_id": saga_input["pool_id"], **results[BUY], **results[PAY]}
@@ -185,6 +198,9 @@ def period_result(period: mpb.AbsPeriod) -> JsonObject:
         "investor_interest_fen": period.investor_interest.amount_fen,
         "excess_fen": period.excess_spread.amount_fen,
         "purchases_fen": period.purchases.amount_fen,
+        "order_loan_collected_fen": period.order_loan_collected.amount_fen,
+        "order_loan_purchases_fen": period.order_loan_purchases.amount_fen,
+        "excess_account_id": period.excess_spread_account_id or MERCHANT_LOAN_ACCOUNT_ID,
         "returned_fen": period.principal_returned.amount_fen,
         "carried_out_fen": period.carried_out.amount_fen,
         "shares": [
@@ -213,13 +229,22 @@ def _legs(pool_id: str, period: Mapping[str, Any]) -> list[tuple[str, str, str, 
     """(key, from, to, fen, memo) of every leg of a period, zero legs left out."""
     pool = pool_account_id(pool_id)
     prefix = f"abs:{period['period_id']}:"
+    order_collected = int(period.get("order_loan_collected_fen", 0))
+    order_purchases = int(period.get("order_loan_purchases_fen", 0))
     legs = [
         (
             prefix + "collect",
             MERCHANT_LOAN_ACCOUNT_ID,
             pool,
-            period["collected_fen"],
+            period["collected_fen"] - order_collected,
             "ABS collections",
+        ),
+        (
+            prefix + "collect:order",
+            ORDER_LOAN_ACCOUNT_ID,
+            pool,
+            order_collected,
+            "ABS collections (order loans)",
         ),
         *[
             (
@@ -234,7 +259,7 @@ def _legs(pool_id: str, period: Mapping[str, Any]) -> list[tuple[str, str, str, 
         (
             prefix + "excess",
             pool,
-            MERCHANT_LOAN_ACCOUNT_ID,
+            period.get("excess_account_id", MERCHANT_LOAN_ACCOUNT_ID),
             period["excess_fen"],
             "ABS excess spread",
         ),
@@ -242,8 +267,15 @@ def _legs(pool_id: str, period: Mapping[str, Any]) -> list[tuple[str, str, str, 
             prefix + "purchases",
             pool,
             MERCHANT_LOAN_ACCOUNT_ID,
-            period["purchases_fen"],
+            period["purchases_fen"] - order_purchases,
             "ABS revolving purchases",
+        ),
+        (
+            prefix + "purchases:order",
+            pool,
+            ORDER_LOAN_ACCOUNT_ID,
+            order_purchases,
+            "ABS revolving purchases (order loans)",
         ),
         *[
             (

@@ -2,9 +2,11 @@
 
 An operator creates a pool with eligibility rules (the loan current, at least
 ``min_remaining_days`` of term left, no borrower above ``max_borrower_share`` of the
-investors' units) and a revolving period. Investors buy units with wallet money (1 unit = 1 fen of
-principal); the pool buys eligible loans at par with that cash, so the lender's capacity
-returns. Each period's collections on pooled loans pass through, in this order:
+investors' units, and the product rule: a merchant-lending pool holds merchant loans only,
+facilities and order loans, never consumer loans) and a revolving period. Investors buy
+units with wallet money (1 unit = 1 fen of principal); the pool buys eligible loans at par
+with that cash, so the lender's capacity returns. Each period's collections on pooled loans
+pass through, in this order:
 
 1. interest collected pays investors the coupon on their unit-days in the period
    (units x days held: units bought mid-period accrue from their purchase day;
@@ -15,7 +17,10 @@ returns. Each period's collections on pooled loans pass through, in this order:
    period); after it, all of it is returned to investors, reducing their units.
 A defaulted loan leaves the pool with its principal unpaid (the investors' loss, no cash).
 
-Every fen is accounted for, each period:
+Every fen the pooled loans pay in a period is either the pool's collection or kept by the
+lender (its share of a revolving part drawn after the sale, ``pool_share_of``):
+  paid by the pooled loans = collected + lender kept
+and every fen the pool has is accounted for, each period:
   carried in + interest collected + principal collected
     = investor interest + excess spread + revolving purchases + principal returned + carried out
 and over a pool's whole life (nothing is carried once the revolving period is over):
@@ -33,6 +38,11 @@ from chassis.errors import FailedPrecondition, InvalidArgument
 
 DAYS_PER_YEAR = 365
 POOL_ACCOUNT_PREFIX = "platform:loan:abs:"
+FACILITY = "facility"
+ORDER_LOAN = "order_loan"
+# The product rule: a merchant-lending ABS holds merchant loans only. Consumer loans (Huabei,
+# cash loans) are small, many and unsecured by trades: they are not offered to pools.
+POOLED_KINDS = (FACILITY, ORDER_LOAN)
 
 
 def pool_account_id(pool_id: str) -> str:
@@ -45,6 +55,7 @@ class Eligibility:
     require_current: bool = True
     min_remaining_days: int = 30
     max_borrower_share: Decimal = Decimal("0.2")
+    loan_kinds: tuple[str, ...] = POOLED_KINDS  # the product rule (not chosen per pool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,7 @@ class Candidate:
     principal_fen: int
     end_date: date
     current: bool
+    kind: str = FACILITY
 
 
 def ineligibility(
@@ -68,6 +80,8 @@ def ineligibility(
     """Why the pool may not buy this loan (empty: eligible). held: borrower → principal
     in the pool; pool_size_fen: the investors' units (a borrower's share is of those)."""
     reasons = []
+    if candidate.kind not in rules.loan_kinds:
+        reasons.append("LOAN_KIND_NOT_POOLED")
     if rules.require_current and not candidate.current:
         reasons.append("NOT_CURRENT")
     if (candidate.end_date - today).days < rules.min_remaining_days:
@@ -141,12 +155,16 @@ def buy_loans(
 
 @dataclass(frozen=True, slots=True)
 class Collection:
-    """What one pooled loan paid this period (principal ≤ its outstanding), or its default."""
+    """What one pooled loan paid the pool this period (principal ≤ its outstanding), or its
+    default; lender_*: what it paid in the period that the lender keeps (pool_share_of)."""
 
     loan_id: str
     interest_fen: int = 0
     principal_fen: int = 0
     defaulted: bool = False
+    kind: str = FACILITY
+    lender_interest_fen: int = 0
+    lender_principal_fen: int = 0
 
 
 def pool_share_of(
@@ -183,10 +201,21 @@ class PeriodReport:
     carried_out_fen: int
     defaulted_fen: int
     bought: tuple[str, ...]
+    # Of the collections and the purchases, the order loans' (platform:loan:order's) part.
+    order_loan_collected_fen: int = 0
+    order_loan_purchases_fen: int = 0
+    # What the pooled loans paid that the lender kept (stays in platform:loan:merchant).
+    lender_kept_interest_fen: int = 0
+    lender_kept_principal_fen: int = 0
 
     @property
     def collected_fen(self) -> int:
         return self.interest_collected_fen + self.principal_collected_fen
+
+    @property
+    def paid_by_loans_fen(self) -> int:
+        """Every fen the pooled loans paid in the period: the pool's and the lender's."""
+        return self.collected_fen + self.lender_kept_interest_fen + self.lender_kept_principal_fen
 
 
 def coupon_due_fen(units_fen: int, coupon_rate: Decimal, days: int) -> int:
@@ -210,15 +239,21 @@ def pass_through(
     if not 0 <= missed_unit_days <= pool.units_fen * period_days:
         raise InvalidArgument("missed_unit_days is 0 to units x days")
     loans = dict(pool.loans)
-    interest = principal = defaulted = 0
+    interest = principal = defaulted = order_collected = kept_interest = kept_principal = 0
     for item in collections:
         if item.loan_id not in loans:
             raise FailedPrecondition(f"loan {item.loan_id} is not in pool {pool.pool_id}")
         borrower, outstanding = loans[item.loan_id]
         if item.interest_fen < 0 or not 0 <= item.principal_fen <= outstanding:
             raise InvalidArgument(f"collection on {item.loan_id} out of range")
+        if min(item.lender_interest_fen, item.lender_principal_fen) < 0:
+            raise InvalidArgument(f"the lender's part of {item.loan_id} is negative")
         interest += item.interest_fen
         principal += item.principal_fen
+        kept_interest += item.lender_interest_fen
+        kept_principal += item.lender_principal_fen
+        if item.kind == ORDER_LOAN:
+            order_collected += item.interest_fen + item.principal_fen
         left = outstanding - item.principal_fen
         if item.defaulted:
             defaulted += left
@@ -251,5 +286,9 @@ def pass_through(
         carried_out_fen=after.cash_fen,
         defaulted_fen=defaulted,
         bought=tuple(candidate.loan_id for candidate in bought),
+        order_loan_collected_fen=order_collected,
+        order_loan_purchases_fen=sum(c.principal_fen for c in bought if c.kind == ORDER_LOAN),
+        lender_kept_interest_fen=kept_interest,
+        lender_kept_principal_fen=kept_principal,
     )
     return after, report

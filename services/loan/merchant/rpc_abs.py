@@ -25,6 +25,8 @@ from services.loan.merchant.abs_investors import (
     require_period_over,
 )
 from services.loan.merchant.abs_pool import (
+    ORDER_LOAN,
+    Candidate,
     Collection,
     Eligibility,
     Pool,
@@ -35,6 +37,7 @@ from services.loan.merchant.abs_pool import (
     sell_units,
 )
 from services.loan.merchant.facilities import Facility
+from services.loan.merchant.order_loans import OrderLoan
 from services.loan.merchant.rpc_abs_wire import (
     holding_to_proto,
     period_to_proto,
@@ -53,16 +56,35 @@ def _day(text: str, field: str) -> date:
 
 
 NONE = (0, 0, 0, 0)  # nothing paid yet
+Paid = tuple[int, int, int, int]
 
 
-def paid_so_far(facility: Facility) -> tuple[int, int, int, int]:
+def paid_so_far(loan: Facility | OrderLoan) -> Paid:
     """(fixed interest paid, fixed principal repaid, revolving interest paid, revolving
-    principal repaid), ever."""
+    principal repaid), ever; an order loan's (interest paid, principal repaid, 0, 0)."""
+    if isinstance(loan, OrderLoan):
+        return (loan.principal.interest_paid_fen, loan.principal.principal_repaid_fen, 0, 0)
     return (
-        facility.fixed.interest_paid_fen,
-        facility.fixed.principal_repaid_fen,
-        facility.revolving.interest_paid_fen,
-        facility.revolving.principal_repaid_fen,
+        loan.fixed.interest_paid_fen,
+        loan.fixed.principal_repaid_fen,
+        loan.revolving.interest_paid_fen,
+        loan.revolving.principal_repaid_fen,
+    )
+
+
+def order_loan_collection(loan: OrderLoan, held_fen: int, before: Paid, today: date) -> Collection:
+    """What a pooled order loan paid since the last look: all of it the pool's (an order loan
+    is never drawn again), its principal at most what the pool holds."""
+    interest, principal, _, _ = (
+        now - then for now, then in zip(paid_so_far(loan), before, strict=True)
+    )
+    return Collection(
+        loan.loan_id,
+        interest_fen=interest,
+        principal_fen=min(principal, held_fen),
+        defaulted=loan.overdue_on(today),
+        kind=ORDER_LOAN,
+        lender_principal_fen=principal - min(principal, held_fen),
     )
 
 
@@ -83,12 +105,32 @@ def pool_collection(
         revolving_interest,
         revolving_principal,
     )
+    pool_interest = fixed_interest + interest
+    pool_principal = min(fixed_principal, fixed_held) + principal
     return Collection(
         facility.facility_id,
-        interest_fen=fixed_interest + interest,
-        principal_fen=min(fixed_principal, fixed_held) + principal,
+        interest_fen=pool_interest,
+        principal_fen=pool_principal,
         defaulted=facility.overdue_on(today),
+        lender_interest_fen=fixed_interest + revolving_interest - pool_interest,
+        lender_principal_fen=fixed_principal + revolving_principal - pool_principal,
     )
+
+
+def _collection(loan: Facility | OrderLoan, held_fen: int, before: Paid, today: date) -> Collection:
+    if isinstance(loan, OrderLoan):
+        return order_loan_collection(loan, held_fen, before, today)
+    return pool_collection(loan, held_fen, before, today)
+
+
+def _order_loans_price(bought: list[Candidate]) -> int:
+    return sum(c.principal_fen for c in bought if c.kind == ORDER_LOAN)
+
+
+def _kinds(record: PoolRecord, pool: Pool, bought: list[Candidate]) -> dict[str, str]:
+    """The kind of each loan the pool holds now."""
+    kinds = {**record.kinds, **{c.loan_id: c.kind for c in bought}}
+    return {loan_id: kinds[loan_id] for loan_id in pool.loans if loan_id in kinds}
 
 
 class AbsPoolsRpc(MerchantRpcBase):
@@ -167,16 +209,21 @@ class AbsPoolsRpc(MerchantRpcBase):
                 metadata={"revolving_until": record.pool.revolving_until.isoformat()},
             )
 
-    async def _seen(
-        self, record: PoolRecord, pool: Pool, session: Session
-    ) -> dict[str, tuple[int, int, int, int]]:
+    async def _loans(self, ids: list[str], session: Session) -> dict[str, Facility | OrderLoan]:
+        """The facilities and order loans of these ids (ids are distinct across the two)."""
+        if not ids:
+            return {}
+        return {
+            **await self._store.facilities_by_id(ids, session),
+            **await self._store.order_loans_by_id(ids, session),
+        }
+
+    async def _seen(self, record: PoolRecord, pool: Pool, session: Session) -> dict[str, Paid]:
         """What each loan the pool holds had paid by now (new loans: from today)."""
         new = [loan_id for loan_id in pool.loans if loan_id not in record.seen]
-        facilities = await self._store.facilities_by_id(new, session) if new else {}
+        loans = await self._loans(new, session)
         return {
-            loan_id: record.seen[loan_id]
-            if loan_id in record.seen
-            else paid_so_far(facilities[loan_id])
+            loan_id: record.seen[loan_id] if loan_id in record.seen else paid_so_far(loans[loan_id])
             for loan_id in pool.loans
         }
 
@@ -193,11 +240,14 @@ class AbsPoolsRpc(MerchantRpcBase):
             candidates = await self._store.abs_candidates(today, session)
             pool, bought = buy_loans(record.pool, candidates, today)
             spent = sum(candidate.principal_fen for candidate in bought)
+            order_spent = _order_loans_price(bought)
             after = replace(
                 record,
                 pool=pool,
                 purchases_fen=record.purchases_fen + spent,
+                order_loan_purchases_fen=record.order_loan_purchases_fen + order_spent,
                 bought_on={**record.bought_on, **{c.loan_id: today for c in bought}},
+                kinds=_kinds(record, pool, bought),
                 seen=await self._seen(record, pool, session),
             )
             await self._store.save_pool(session, after)
@@ -209,6 +259,7 @@ class AbsPoolsRpc(MerchantRpcBase):
                     for c in bought
                 ],
                 spent=money_to_proto(spent),
+                order_loan_spent=money_to_proto(order_spent),
             )
             await self._events.append(session, "loan.abs.loans_bought", pool_id, response)
             return response
@@ -227,9 +278,9 @@ class AbsPoolsRpc(MerchantRpcBase):
             start = record.last_period_end
             require_period_over(start, today, monthly=request.monthly)
             held = record.pool.loans
-            facilities = await self._store.facilities_by_id(list(held), session)
+            loans = await self._loans(list(held), session)
             collections = [
-                pool_collection(facilities[loan_id], fen, record.seen.get(loan_id, NONE), today)
+                _collection(loans[loan_id], fen, record.seen.get(loan_id, NONE), today)
                 for loan_id, (_, fen) in held.items()
             ]
             revolving = today <= record.pool.revolving_until
@@ -249,13 +300,18 @@ class AbsPoolsRpc(MerchantRpcBase):
                 report.principal_returned_fen,
                 period_days,
             )
-            paid_now = {loan_id: paid_so_far(f) for loan_id, f in facilities.items()}
+            paid_now = {loan_id: paid_so_far(loan) for loan_id, loan in loans.items()}
             period = Period(period_id_of(pool_id, today), start, today, report, shares)
             after = replace(
                 record,
                 pool=pool,
                 purchases_fen=record.purchases_fen + report.purchases_fen,
+                order_loan_purchases_fen=record.order_loan_purchases_fen
+                + report.order_loan_purchases_fen,
                 bought_on={loan_id: record.bought_on.get(loan_id, today) for loan_id in pool.loans},
+                kinds=_kinds(
+                    record, pool, [c for c in candidates if c.loan_id in set(report.bought)]
+                ),
                 seen=await self._seen(replace(record, seen=paid_now), pool, session),
                 holdings=holdings,
                 periods=(*record.periods, period),

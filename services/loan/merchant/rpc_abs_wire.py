@@ -6,7 +6,11 @@ from chassis.wire import money_to_proto
 from colony.loan.v1 import merchant_lending_pb2 as pb
 from services.loan.merchant.abs_investors import Holding, Period
 from services.loan.merchant.abs_pool import pool_account_id
+from services.loan.merchant.facilities import MERCHANT_LEDGER_ACCOUNT_ID
 from services.loan.merchant.store.abs_pools import PoolRecord
+
+# The excess spread is the lender's (the pool's residual holder): into its facilities' account.
+EXCESS_SPREAD_ACCOUNT_ID = MERCHANT_LEDGER_ACCOUNT_ID
 
 
 def pool_to_proto(record: PoolRecord) -> pb.AbsPool:
@@ -19,6 +23,7 @@ def pool_to_proto(record: PoolRecord) -> pb.AbsPool:
             require_current=pool.rules.require_current,
             min_remaining_days=pool.rules.min_remaining_days,
             max_borrower_share=str(pool.rules.max_borrower_share),
+            loan_kinds=list(pool.rules.loan_kinds),
         ),
         units=money_to_proto(pool.units_fen),
         cash=money_to_proto(pool.cash_fen),
@@ -43,6 +48,7 @@ def pooled_to_proto(record: PoolRecord, loan_id: str, borrower: str, fen: int) -
         borrower_id=borrower,
         principal=money_to_proto(fen),
         bought_on=record.bought_on[loan_id].isoformat(),
+        kind=record.kind_of(loan_id),
     )
 
 
@@ -84,4 +90,9 @@ def period_to_proto(period: Period) -> pb.AbsPeriod:
             for share in period.shares
         ],
         posted=period.posted,
+        order_loan_collected=money_to_proto(report.order_loan_collected_fen),
+        order_loan_purchases=money_to_proto(report.order_loan_purchases_fen),
+        lender_kept_interest=money_to_proto(report.lender_kept_interest_fen),
+        lender_kept_principal=money_to_proto(report.lender_kept_principal_fen),
+        excess_spread_account_id=EXCESS_SPREAD_ACCOUNT_ID,
     )

@@ -10,6 +10,7 @@ Reads of the consumer books (huabei_lines, cash_loans) are sums only: the lendin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -17,10 +18,11 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from chassis.errors import NotFound
 from chassis.mongo import Document, Session
-from services.loan.merchant.abs_pool import Candidate
+from services.loan.merchant.abs_pool import ORDER_LOAN, Candidate
 from services.loan.merchant.audit import MerchantFlows
 from services.loan.merchant.facilities import DEFAULT_POLICY, CreditPolicy, Facility, FacilityState
 from services.loan.merchant.funding import Capacity, FundingBook
+from services.loan.merchant.order_loans import OrderLoan, OrderLoanState
 from services.loan.merchant.steps import Step, StepKind, StepState
 from services.loan.merchant.store.abs_pools import AbsPoolStore
 from services.loan.merchant.store.mapping import (
@@ -30,6 +32,7 @@ from services.loan.merchant.store.mapping import (
     step_from_document,
     step_to_document,
 )
+from services.loan.merchant.store.order_loans import order_loan_from_document
 from services.loan.store.cash_loans import OWING_STATES
 from services.loan.store.collections import after_key, sum_of
 
@@ -204,25 +207,27 @@ class MerchantLendingStore(AbsPoolStore):
         return Capacity(await self.funding_book(session), consumer, merchant, sold)
 
     async def sold_to_pools_fen(self, session: Session | None = None) -> int:
-        """The pooled facilities' principal still outstanding (at most what each was bought
-        for): lent, but the pools' money now, not the lender's."""
+        """The pooled loans' principal still outstanding (at most what each was bought for),
+        facilities and order loans: lent, but the pools' money now, not the lender's."""
         held = await self.pooled_fen(session)
         if not held:
             return 0
-        cursor = self.merchant_facilities.find(
-            {"_id": {"$in": list(held)}}, {"principal_outstanding_fen": 1}, session=session
-        )
-        return sum([min(held[d["_id"]], d["principal_outstanding_fen"]) async for d in cursor])
+        sold = 0
+        for collection in (self.merchant_facilities, self.order_loans):
+            cursor = collection.find(
+                {"_id": {"$in": list(held)}}, {"principal_outstanding_fen": 1}, session=session
+            )
+            sold += sum([min(held[d["_id"]], d["principal_outstanding_fen"]) async for d in cursor])
+        return sold
 
     async def abs_candidates(self, today: date, session: Session) -> list[Candidate]:
-        """Active facilities with principal outstanding that no pool holds, by id."""
+        """Active facilities and order loans with principal outstanding that no pool holds,
+        by id (facility ids "mf_…" before order loan ids "ol_…"). Consumer loans are never
+        offered (abs_pool.POOLED_KINDS: the product rule)."""
         pooled = await self.pooled_loan_ids(session)
-        cursor = self.merchant_facilities.find(
-            {"state": FacilityState.ACTIVE.value, "principal_outstanding_fen": {"$gt": 0}},
-            session=session,
-        ).sort("_id")
+        active = {"state": FacilityState.ACTIVE.value, "principal_outstanding_fen": {"$gt": 0}}
         candidates = []
-        async for document in cursor:
+        async for document in self.merchant_facilities.find(active, session=session):
             facility = facility_from_document(document)
             if facility.facility_id in pooled or facility.end_date is None:
                 continue
@@ -235,7 +240,26 @@ class MerchantLendingStore(AbsPoolStore):
                     current=not facility.overdue_on(today),
                 )
             )
-        return candidates
+        orders = {**active, "state": OrderLoanState.ACTIVE.value}
+        async for document in self.order_loans.find(orders, session=session):
+            loan = order_loan_from_document(document)
+            if loan.loan_id in pooled or loan.due_date is None:
+                continue
+            candidates.append(
+                Candidate(
+                    loan_id=loan.loan_id,
+                    borrower_id=loan.merchant_id,
+                    principal_fen=loan.principal.principal_fen,
+                    end_date=loan.due_date,
+                    current=not loan.overdue_on(today),
+                    kind=ORDER_LOAN,
+                )
+            )
+        return sorted(candidates, key=lambda candidate: candidate.loan_id)
+
+    async def order_loans_by_id(self, ids: list[str], session: Session) -> dict[str, OrderLoan]:
+        cursor = self.order_loans.find({"_id": {"$in": ids}}, session=session)
+        return {d["_id"]: order_loan_from_document(d) async for d in cursor}
 
     async def facilities_by_id(self, ids: list[str], session: Session) -> dict[str, Facility]:
         cursor = self.merchant_facilities.find({"_id": {"$in": ids}}, session=session)
@@ -271,7 +295,21 @@ class MerchantLendingStore(AbsPoolStore):
                 self.merchant_steps, {"state": StepState.PENDING.value}, "amount_fen"
             ),
             from_pools_fen=sum(
-                pool.purchases_fen + pool.excess_spread_fen() - pool.collected_fen()
+                pool.purchases_fen
+                - pool.order_loan_purchases_fen
+                + pool.excess_spread_fen()
+                - (pool.collected_fen() - pool.order_loan_collected_fen())
+                for pool in await self.all_pools()
+            ),
+        )
+
+    async def order_flows(self) -> MerchantFlows:
+        """platform:loan:order's books, with what pools paid for its loans less the
+        collections on them passed to the pools."""
+        return replace(
+            await super().order_flows(),
+            from_pools_fen=sum(
+                pool.order_loan_purchases_fen - pool.order_loan_collected_fen()
                 for pool in await self.all_pools()
             ),
         )

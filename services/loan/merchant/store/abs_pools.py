@@ -1,6 +1,7 @@
 """ABS pools (abs_pool.py) in collection ``abs_pools``: one document per pool, its loans
-embedded with the day each was bought (and what the facility had paid by the last pass-through,
-so the next one sees only what came since), its investors' holdings and its periods;
+embedded with the day each was bought, its kind (facility or order loan) and what it had
+paid by the last pass-through (so the next one sees only what came since), its investors'
+holdings and its periods;
 ``loan_ids`` (indexed) so no loan is in two pools, ``investor_ids`` (indexed) for a wallet's
 holdings."""
 
@@ -15,7 +16,7 @@ from pymongo import ASCENDING, IndexModel
 from chassis.errors import NotFound
 from chassis.mongo import Document, Session
 from services.loan.merchant.abs_investors import Holding, Period, Share
-from services.loan.merchant.abs_pool import Eligibility, PeriodReport, Pool
+from services.loan.merchant.abs_pool import FACILITY, Eligibility, PeriodReport, Pool
 from services.loan.merchant.store.order_loans import OrderLoanStore
 
 
@@ -34,6 +35,11 @@ class PoolRecord:
     seen: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     holdings: dict[str, Holding] = field(default_factory=dict)
     periods: tuple[Period, ...] = ()
+    kinds: dict[str, str] = field(default_factory=dict)  # loan id → FACILITY / ORDER_LOAN
+    order_loan_purchases_fen: int = 0  # of purchases_fen, order loans (platform:loan:order)
+
+    def kind_of(self, loan_id: str) -> str:
+        return self.kinds.get(loan_id, FACILITY)
 
     @property
     def last_period_end(self) -> date:
@@ -44,6 +50,9 @@ class PoolRecord:
 
     def excess_spread_fen(self) -> int:
         return sum(period.report.excess_spread_fen for period in self.periods)
+
+    def order_loan_collected_fen(self) -> int:
+        return sum(period.report.order_loan_collected_fen for period in self.periods)
 
 
 _REPORT_FIELDS = (
@@ -57,6 +66,12 @@ _REPORT_FIELDS = (
     "carried_out_fen",
     "defaulted_fen",
 )
+_LATER_REPORT_FIELDS = (
+    "order_loan_collected_fen",
+    "order_loan_purchases_fen",
+    "lender_kept_interest_fen",
+    "lender_kept_principal_fen",
+)
 
 
 def _period_to_document(period: Period) -> Document:
@@ -64,7 +79,7 @@ def _period_to_document(period: Period) -> Document:
         "period_id": period.period_id,
         "start": period.start.isoformat(),
         "end": period.end.isoformat(),
-        **{name: getattr(period.report, name) for name in _REPORT_FIELDS},
+        **{name: getattr(period.report, name) for name in _REPORT_FIELDS + _LATER_REPORT_FIELDS},
         "bought": list(period.report.bought),
         "posted": period.posted,
         "shares": [
@@ -84,7 +99,9 @@ def _period_from_document(document: Document) -> Period:
         start=date.fromisoformat(document["start"]),
         end=date.fromisoformat(document["end"]),
         report=PeriodReport(
-            **{name: document[name] for name in _REPORT_FIELDS}, bought=tuple(document["bought"])
+            **{name: document[name] for name in _REPORT_FIELDS},
+            **{name: document.get(name, 0) for name in _LATER_REPORT_FIELDS},
+            bought=tuple(document["bought"]),
         ),
         shares=tuple(
             Share(s["investor_id"], s["interest_fen"], s["returned_fen"])
@@ -113,6 +130,7 @@ def pool_to_document(record: PoolRecord) -> Document:
                 "borrower_id": borrower,
                 "principal_fen": fen,
                 "bought_on": record.bought_on[loan_id].isoformat(),
+                "kind": record.kind_of(loan_id),
                 "seen": list(record.seen.get(loan_id, (0, 0, 0, 0))),
             }
             for loan_id, (borrower, fen) in pool.loans.items()
@@ -134,6 +152,7 @@ def pool_to_document(record: PoolRecord) -> Document:
         "created_on": record.created_on.isoformat(),
         "units_sold_fen": record.units_sold_fen,
         "purchases_fen": record.purchases_fen,
+        "order_loan_purchases_fen": record.order_loan_purchases_fen,
         "sale_posting_ids": list(record.sale_posting_ids),
     }
 
@@ -174,6 +193,8 @@ def pool_from_document(document: Document) -> PoolRecord:
         seen={loan["loan_id"]: _seen_of(loan.get("seen", [])) for loan in document["loans"]},
         holdings={held["investor_id"]: Holding(**held) for held in document.get("holdings", [])},
         periods=tuple(_period_from_document(p) for p in document.get("periods", [])),
+        kinds={loan["loan_id"]: loan.get("kind", FACILITY) for loan in document["loans"]},
+        order_loan_purchases_fen=document.get("order_loan_purchases_fen", 0),
     )
 
 

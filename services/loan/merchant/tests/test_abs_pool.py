@@ -1,4 +1,6 @@
-"""ABS pools: a worked month by hand, eligibility, and conservation as a property."""
+"""ABS pools: a worked month by hand, eligibility, and conservation as a property (every fen
+the pooled loans pay is the pool's collection or the lender's kept share; every fen the pool
+collects goes to investors, the lender or new loans)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.loan.merchant.abs_pool import (
+    FACILITY,
+    ORDER_LOAN,
     Candidate,
     Collection,
     Eligibility,
@@ -77,6 +81,12 @@ def test_eligibility_rules() -> None:
         "NOT_CURRENT",
         "REMAINING_TERM_SHORT",
     ]
+    # The product rule: merchant loans only. An order loan is a candidate like a facility;
+    # a consumer loan (Huabei, a cash loan) is never pooled.
+    order = Candidate("ol_1", "m4", 1_000, START + timedelta(days=30), True, kind=ORDER_LOAN)
+    assert ineligibility(order, RULES, {}, 10_000_000, START) == []
+    cash = Candidate("cl_1", "p1", 1_000, START + timedelta(days=300), True, kind="cash_loan")
+    assert ineligibility(cash, RULES, {}, 10_000_000, START) == ["LOAN_KIND_NOT_POOLED"]
 
 
 @st.composite
@@ -103,6 +113,7 @@ def pool_lives(draw: st.DrawFn) -> tuple[Pool, list[tuple[list[Candidate], int]]
                 draw(st.integers(1, 3_000_000)),
                 START + timedelta(days=draw(st.integers(0, 500))),
                 draw(st.booleans()),
+                draw(st.sampled_from([FACILITY, ORDER_LOAN, "huabei"])),
             )
             for _ in range(draw(st.integers(0, 6)))
         ]
@@ -122,18 +133,34 @@ def test_every_fen_collected_is_accounted_for(
     totals = dict.fromkeys(("collected", "interest", "spread", "purchases", "returned"), 0)
     units_sold = pool.units_fen
     first_cash = pool.cash_fen
+    kinds = {c.loan_id: c.kind for offered, _ in periods for c in offered}
+    kinds.update({loan_id: FACILITY for loan_id in pool.loans})
     for offered, days in periods:
         today += timedelta(days=days)
-        collections = [
-            Collection(
-                loan_id,
-                data.draw(st.integers(0, 100_000)),
-                data.draw(st.integers(0, fen)),
-                data.draw(st.booleans()) and data.draw(st.booleans()),
+        paid = {}  # loan id → (interest, principal) the loan paid in the period, in all
+        collections = []
+        for loan_id, (_, fen) in sorted(pool.loans.items()):
+            if not data.draw(st.booleans()):
+                continue
+            # the loan pays; a revolving part drawn after the sale (lender's) shares it
+            later_draws = data.draw(st.integers(0, 2 * fen)) if kinds[loan_id] == FACILITY else 0
+            repaid = data.draw(st.integers(0, fen + later_draws))
+            interest_paid = data.draw(st.integers(0, 100_000))
+            pool_interest, pool_principal = pool_share_of(
+                fen, fen + later_draws - repaid, interest_paid, repaid
             )
-            for loan_id, (_, fen) in sorted(pool.loans.items())
-            if data.draw(st.booleans())
-        ]
+            paid[loan_id] = (interest_paid, repaid)
+            collections.append(
+                Collection(
+                    loan_id,
+                    pool_interest,
+                    pool_principal,
+                    data.draw(st.booleans()) and data.draw(st.booleans()),
+                    kind=kinds[loan_id],
+                    lender_interest_fen=interest_paid - pool_interest,
+                    lender_principal_fen=repaid - pool_principal,
+                )
+            )
         before = pool
         # units bought after the period's start accrue from their day: any unit-days missed
         missed = data.draw(st.integers(0, pool.units_fen * days))
@@ -150,6 +177,17 @@ def test_every_fen_collected_is_accounted_for(
             + month.carried_out_fen
         )
         assert min(month.investor_interest_fen, month.excess_spread_fen, month.carried_out_fen) >= 0
+        # every fen the pooled loans paid: the pool's collection or the lender's kept share
+        assert month.paid_by_loans_fen == sum(i + p for i, p in paid.values())
+        assert min(month.lender_kept_interest_fen, month.lender_kept_principal_fen) >= 0
+        # the order loans' part (platform:loan:order's legs) and no consumer loan bought
+        assert month.order_loan_collected_fen == sum(
+            c.interest_fen + c.principal_fen for c in collections if c.kind == ORDER_LOAN
+        )
+        assert month.order_loan_purchases_fen == sum(
+            c.principal_fen for c in offered if c.loan_id in month.bought and c.kind == ORDER_LOAN
+        )
+        assert all(kinds[loan_id] != "huabei" for loan_id in month.bought)
         # the pool's assets: loans + cash = units - losses, never more than investors paid in
         assert pool.principal_fen + pool.cash_fen + month.principal_returned_fen <= (
             before.principal_fen + before.cash_fen

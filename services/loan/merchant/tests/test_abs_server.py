@@ -7,6 +7,11 @@ at par (the second is 80,000 > 75,000: BORROWER_SHARE_HIGH), and its report bala
 buys only what no pool holds; a part repaid on a pooled loan shrinks what counts as sold;
 after the revolving period the pool buys nothing (POOL_NOT_REVOLVING). Bad terms, a pool id
 taken and the same sale recorded twice are refused or answered once.
+
+Order loans are pooled too (a merchant-lending ABS holds merchant loans only: facilities and
+order loans): an 800-yuan order loan is bought at par (order_loan_spent, kind "order_loan"),
+leaves the capacity's used, and its settlement's 596.40 yuan withheld five days later is the
+pool's collection from platform:loan:order (order_loan_collected), the lender keeping 0.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ import pytest
 from chassis.clock import ManualClock
 from colony.loan.v1 import merchant_lending_pb2 as pb
 from colony.loan.v1 import merchant_lending_pb2_grpc
-from services.loan.merchant.tests.test_merchant_server import GOOD, capacity, draw, repay
+from services.loan.merchant.tests.test_merchant_server import (
+    GOOD,
+    capacity,
+    draw,
+    pledged,
+    repay,
+)
 from services.loan.tests.support import (
     RunningLoan,
     cny,
@@ -176,3 +187,71 @@ async def test_a_pool_buys_eligible_facilities_and_capacity_returns(
 
 def date_after(text: str) -> date:
     return date.fromisoformat(text) + timedelta(days=1)
+
+
+async def test_a_pool_buys_an_order_loan_and_collects_what_its_settlement_repays(
+    merchant: Stub, clock: ManualClock
+) -> None:
+    await merchant.PayInCapital(
+        pb.PayInCapitalRequest(idempotency_key=new_key(), amount=cny(1_000_000 * YUAN))
+    )
+    seller = f"2188{uuid.uuid4().int % 10**12:012d}"
+    loan_id = f"ol_{RUN}"
+    await merchant.ApplyOrderLoan(
+        pb.ApplyOrderLoanRequest(
+            idempotency_key=new_key(),
+            loan_id=loan_id,
+            merchant_id=seller,
+            amount=cny(800 * YUAN),
+            trades=[pledged(f"t-{RUN}", 1_000 * YUAN)],
+        )
+    )
+    await merchant.ConfirmOrderLoanDisbursement(
+        pb.ConfirmOrderLoanDisbursementRequest(
+            idempotency_key=new_key(), loan_id=loan_id, payment_posting_id="p-" + loan_id
+        )
+    )
+    before = await capacity(merchant)
+    pool_id = f"{RUN}-orders"
+    request = pool_request(pool_id, clock, max_borrower_share="1")
+    request.eligibility.min_remaining_days = 10  # an order loan runs 30 days
+    created = (await merchant.CreateAbsPool(request)).pool
+    assert list(created.eligibility.loan_kinds) == ["facility", "order_loan"]
+    await sold(merchant, pool_id, 1_000 * YUAN, f"p-sale-orders-{RUN}")
+    bought = await buy(merchant, pool_id)
+    assert [(loan.loan_id, loan.kind, loan.principal.amount_fen) for loan in bought.bought] == [
+        (loan_id, "order_loan", 800 * YUAN)
+    ]
+    assert bought.spent.amount_fen == bought.order_loan_spent.amount_fen == 800 * YUAN
+    assert (await capacity(merchant)).used.amount_fen == before.used.amount_fen - 800 * YUAN
+
+    # Five days on, the trade settles: 596.40 withheld → 2.00 interest, 594.40 principal.
+    move_to(clock, today(clock) + timedelta(days=5))
+    collected = await merchant.ApplyOrderLoanCollection(
+        pb.ApplyOrderLoanCollectionRequest(
+            idempotency_key=new_key(),
+            loan_id=loan_id,
+            application_id=f"w-{RUN}:p1",
+            amount=cny(59_640),
+        )
+    )
+    assert collected.principal_applied.amount_fen == 59_440
+    passed = await merchant.PassThroughAbsPool(
+        pb.PassThroughAbsPoolRequest(idempotency_key=new_key(), pool_id=pool_id)
+    )
+    period = passed.period
+    assert (period.interest_collected.amount_fen, period.principal_collected.amount_fen) == (
+        200,
+        59_440,
+    )
+    assert period.order_loan_collected.amount_fen == 59_640  # from platform:loan:order
+    assert (period.lender_kept_interest.amount_fen, period.lender_kept_principal.amount_fen) == (
+        0,
+        0,
+    )
+    # coupon 100,000 x 0.045 x 5 / 365 = 61.64 → 61; the rest is the lender's excess spread
+    assert (period.investor_interest.amount_fen, period.excess_spread.amount_fen) == (61, 139)
+    assert period.excess_spread_account_id == "platform:loan:merchant"
+    assert period.carried_out.amount_fen == 20_000 + 59_440  # nothing else to buy
+    held = (await capacity(merchant)).sold_to_pools.amount_fen
+    assert held == 80_000 - 59_440 + (before.sold_to_pools.amount_fen)
