@@ -79,7 +79,9 @@ class PersonalRegistration(Body):
         Field(
             pattern=RESIDENT_ID_PATTERN,
             description="18-character resident identity number; its date and check "
-            "character (GB 11643) are validated too.",
+            "character (GB 11643) are validated too. Declared here, whoever else declared "
+            "it (the answer is the same); claimed once proven, by binding a bank card the "
+            "bank confirms in this name (POST /v1/wallet/cards).",
         ),
     ]
 
