@@ -24,9 +24,7 @@ state, stated in the field's description instead; a request breaking one is stil
   whole items);
 - ``createAbsPool``: left as found — its body (abs_routes.py, owned with the ABS work) still
   refuses an empty ``pool_id`` its schema allows;
-- ``page_token`` is sent empty: a token is opaque, only ever one the server handed out;
-- ``removeCreditBlacklistEntries``: its path is also ``GET /v1/admin/credit/blacklist/
-  {resident_id_hash}`` with ``removals`` for the hash, so `Allow` lists GET too.
+- ``page_token`` is sent empty: a token is opaque, only ever one the server handed out.
 
 Those operations are still run for every other check (no 5xx, schema-violating bodies
 refused, answers as documented). The per-user request budgets are lifted for the run
@@ -93,10 +91,6 @@ include-operation-id = [
     "createAbsPool",
 ]
 checks.positive_data_acceptance.enabled = false
-
-[[operations]]
-include-operation-id = "removeCreditBlacklistEntries"
-checks.allow_header_conformance.enabled = false
 """
 
 

@@ -20,6 +20,7 @@ from pymongo.errors import ConnectionFailure
 
 from chassis.errors import DomainError, ErrorKind
 from gateway.edge.observability import TRACE_ID, replayed_trace_id
+from gateway.edge.routing import methods_of_concrete_path
 
 log = logging.getLogger("colony.gateway")
 
@@ -110,6 +111,10 @@ def problem_response(
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render whatever went wrong below as problem+json (the outermost middleware)."""
     try:
+        allowed = methods_of_concrete_path(request)
+        if allowed is not None and request.method not in allowed:
+            # Before authentication, as aiohttp's own 405: the path's methods, exactly.
+            raise web.HTTPMethodNotAllowed(request.method, allowed)
         return await handler(request)
     except DomainError as error:
         status = http_status_of(error)

@@ -105,15 +105,33 @@ def route_factory(
 
 
 _ROUTES = web.AppKey("colony_routes", dict[web.AbstractRoute, Route])
+# The methods of each path without parameters ("/v1/admin/credit/blacklist/removals").
+_CONCRETE_PATHS = web.AppKey("colony_concrete_paths", dict[str, frozenset[str]])
 
 
 def register_routes(app: web.Application, routes: Iterable[Route]) -> None:
     """Add every route to the app's router and remember its Route for the middlewares."""
     by_aiohttp_route: dict[web.AbstractRoute, Route] = {}
+    concrete: dict[str, set[str]] = {}
     for route in routes:
         added = app.router.add_route(route.method, route.path, route.handler)
         by_aiohttp_route[added] = route
+        if not route.path_parameters:
+            concrete.setdefault(route.path, set()).add(route.method)
     app[_ROUTES] = by_aiohttp_route
+    app[_CONCRETE_PATHS] = {path: frozenset(methods) for path, methods in concrete.items()}
+
+
+def methods_of_concrete_path(request: web.Request) -> frozenset[str] | None:
+    """The methods of the request's path if it is a path without parameters, else None.
+
+    OpenAPI matches a concrete path before a templated one, so the document's
+    ``/v1/admin/credit/blacklist/removals`` has only its POST, although aiohttp would also
+    match it to ``GET /v1/admin/credit/blacklist/{resident_id_hash}`` (and answer an
+    OPTIONS or DELETE there with both methods in ``Allow``). The problem middleware answers
+    any other method on a concrete path 405 with exactly these (gateway.edge.problems).
+    """
+    return request.app.get(_CONCRETE_PATHS, {}).get(request.path)
 
 
 def route_of(request: web.Request) -> Route | None:
