@@ -14,11 +14,19 @@ Risk control runs with its default rules. Its velocity rule stops any one payer 
 payments a minute, so the benchmark registers enough people and never asks one person
 for an eleventh payment within a minute (the client keeps the same count the rule keeps);
 time spent waiting for a payer who may pay again is reported (payer_waits).
+
+Run alone (``python -m loadtests.bench_rest``) it measures wallet payments only, for work on
+the saga path: wallet payments offered open-loop at each ``--rates`` value, then
+``--closed`` of them in flight (the gateway's capacity for them), optionally with
+``py-spy record`` attached to the platform's gateway process during the closed run
+(``--py-spy PATH``; the raw profile goes next to ``--out``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import random
 import re
@@ -426,3 +434,107 @@ async def rest_scenarios(
             return runs
     finally:
         platform.stop()
+
+
+def gateway_pid(platform: RestPlatform) -> int:
+    """The platform's gateway process: ``python -m gateway`` listening on the platform's port."""
+    found = subprocess.run(
+        ["pgrep", "-f", "--", "-m gateway$"], capture_output=True, text=True, check=False
+    )
+    port = f"COLONY_GATEWAY_PORT={platform.port}".encode()
+    pids = []
+    for pid in found.stdout.split():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if port in environ:
+            pids.append(int(pid))
+    if len(pids) != 1:
+        raise SystemExit(f"expected one gateway process in the platform, found {pids}")
+    return pids[0]
+
+
+def start_py_spy(options: argparse.Namespace, pid: int) -> subprocess.Popen[bytes]:
+    """py-spy recording the gateway for one run (raw output: one line per stack, summed)."""
+    return subprocess.Popen(
+        [
+            *(options.py_spy, "record", "--pid", str(pid), "--rate", "50"),
+            *("--duration", str(int(options.seconds)), "--format", "raw", "--nonblocking"),
+            *("--output", str(options.out.with_suffix(".pyspy.txt"))),
+        ]
+    )
+
+
+def _figures(name: str, run: Run) -> dict[str, Any]:
+    ordered = sorted(run.latencies_s)
+
+    def at(share: float) -> float:
+        if not ordered:
+            return 0.0
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000, 1)
+
+    return {
+        "scenario": name,
+        "done_per_second": round(len(ordered) / run.seconds, 1) if run.seconds else 0.0,
+        "done": len(ordered),
+        "failures": run.failures,
+        "latency_ms_p50": at(0.50),
+        "latency_ms_p99": at(0.99),
+        "seconds": round(run.seconds, 1),
+        "payer_waits": run.payer_waits,
+    }
+
+
+async def wallet_pay_scenarios(options: argparse.Namespace) -> dict[str, Any]:
+    """Start a platform, register the people, offer wallet payments at each rate, then closed."""
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    platform = RestPlatform(options.out.parent / "wallet-pay-platform.log")
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
+    connector = aiohttp.TCPConnector(limit=200)
+    figures: list[dict[str, Any]] = []
+    try:
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            await platform.wait_until_ready(session)
+            setup = await prepare(Client(session, platform.url), options.people)
+            pay = pay_a_bill(setup)
+            await run_closed(setup, 2.0, 4, pay)  # warm-up: connections, caches
+            for rate in options.rates:
+                run = await run_open(setup, options.seconds, rate, pay)
+                figures.append({**_figures(f"wallet-pay-open-{rate:g}/s", run), "offered": rate})
+                print(json.dumps(figures[-1]), flush=True)
+            if options.closed:
+                spy = start_py_spy(options, gateway_pid(platform)) if options.py_spy else None
+                run = await run_closed(setup, options.seconds, options.closed, pay)
+                figures.append(_figures(f"wallet-pay-closed-{options.closed}", run))
+                print(json.dumps(figures[-1]), flush=True)
+                if spy is not None:
+                    spy.wait(timeout=60)
+    finally:
+        platform.stop()
+    return {"load_average_1m_at_end": round(os.getloadavg()[0], 2), "figures": figures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--people", type=int, default=120, help="people registered")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each run")
+    parser.add_argument(
+        "--rates",
+        type=lambda text: [float(rate) for rate in text.split(",") if rate],
+        default=[30.0, 60.0],
+        help="wallet payments offered per second, comma-separated (open loop)",
+    )
+    parser.add_argument("--closed", type=int, default=20, help="in flight (0: no closed run)")
+    parser.add_argument("--py-spy", default="", help="py-spy to attach to the gateway")
+    parser.add_argument("--out", type=Path, default=Path("var/bench/wallet-pay.json"))
+    options = parser.parse_args()
+    report = asyncio.run(wallet_pay_scenarios(options))
+    options.out.write_text(json.dumps(report, indent=2))
+    print(f"(written to {options.out})")
+
+
+if __name__ == "__main__":
+    main()

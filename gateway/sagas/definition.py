@@ -54,6 +54,9 @@ class StepStatus(StrEnum):
     REFUSED = "refused"
     COMPENSATING = "compensating"
     COMPENSATED = "compensated"
+    # Nothing to do for this saga's input (Step.skip): written so when the saga is created,
+    # never called, never compensated.
+    SKIPPED = "skipped"
 
 
 class _RetryForward(Enum):
@@ -92,6 +95,12 @@ class StepContext:
 
 
 StepCall = Callable[[StepContext], Awaitable[JsonObject]]
+# Whether a step has nothing to do for a saga's input: a pure function of the input alone
+# (never of time, of a service or of other steps), so every replica, at any time, decides
+# the same; the log records the decision once, when the saga is created.
+SkipWhen = Callable[[Mapping[str, Any]], bool]
+# The result of a skipped step, as later steps and the outcome read it.
+SKIPPED_RESULT: JsonObject = {"skipped": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +114,10 @@ class Step:
     # Undoes the action. Must be idempotent and must succeed when the action never took
     # effect (a crash may leave the action's outcome unknown): VoidHold leaves a tombstone.
     compensation: StepCall | Literal[_RetryForward.RETRY_FORWARD]
+    # When the step has nothing to do for the saga's input (a Yu'e Bao step of a payment
+    # with no Yu'e Bao part): such a step is logged SKIPPED in the saga's first record, with
+    # SKIPPED_RESULT, and costs no log write, call or compensation. None: it always runs.
+    skip: SkipWhen | None = None
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.fullmatch(self.name):
@@ -113,6 +126,9 @@ class Step:
     @property
     def retries_forward(self) -> bool:
         return self.compensation is RETRY_FORWARD
+
+    def skipped_for(self, saga_input: Mapping[str, Any]) -> bool:
+        return self.skip is not None and self.skip(saga_input)
 
 
 # Builds the public result of a completed saga (GET /v1/operations/{id}, the 201 answer)
@@ -174,7 +190,7 @@ def steps_to_compensate(definition: SagaDefinition, statuses: Sequence[StepStatu
     """Indexes of the steps to undo, last first: every step that did or may have taken effect.
 
     A STARTED step's outcome is unknown, so it is undone too (its compensation tolerates an
-    action that never happened); a REFUSED step certainly changed nothing.
+    action that never happened); a REFUSED or SKIPPED step certainly changed nothing.
     """
     undoable = (StepStatus.STARTED, StepStatus.DONE, StepStatus.COMPENSATING)
     indexes = [

@@ -397,7 +397,7 @@ class SagaEngine:
     ) -> SagaRecord:
         for index, step in enumerate(definition.steps):
             status = record.steps[index].status
-            if status is StepStatus.DONE:
+            if status in (StepStatus.DONE, StepStatus.SKIPPED):
                 continue
             # REFUSED here is a step an operator has sent to be tried again (retry_parked):
             # a refusal changed nothing, so it is run like a step never run.

@@ -27,7 +27,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from chassis.errors import DomainError, ErrorKind
-from gateway.sagas.definition import JsonObject, SagaDefinition, SagaState, StepStatus
+from gateway.sagas.definition import (
+    SKIPPED_RESULT,
+    JsonObject,
+    SagaDefinition,
+    SagaState,
+    StepStatus,
+)
 
 Document = dict[str, Any]
 LIST_LIMIT_MAX = 100
@@ -115,7 +121,8 @@ class SagaRecord:
         return tuple(step.status for step in self.steps)
 
     def results(self) -> dict[str, JsonObject]:
-        """The results of the steps that are done (or were done before being undone)."""
+        """The results of the steps that are done (or were done before being undone), and
+        the skipped steps' SKIPPED_RESULT."""
         return {step.name: step.result for step in self.steps if step.result is not None}
 
 
@@ -156,13 +163,14 @@ def _from_document(document: Document) -> SagaRecord:
     )
 
 
-def _new_step(name: str) -> Document:
+def _new_step(name: str, *, skipped: bool) -> Document:
+    """A step as the saga's first record has it: PENDING, or SKIPPED for good."""
     return {
         "name": name,
-        "status": StepStatus.PENDING.value,
+        "status": (StepStatus.SKIPPED if skipped else StepStatus.PENDING).value,
         "attempts": 0,
         "compensation_attempts": 0,
-        "result": None,
+        "result": dict(SKIPPED_RESULT) if skipped else None,
         "last_error": None,
     }
 
@@ -198,7 +206,10 @@ class SagaLog:
         lease_until: datetime,
         now: datetime,
     ) -> SagaRecord | None:
-        """Insert a RUNNING saga already leased to its creator; None if the id exists."""
+        """Insert a RUNNING saga already leased to its creator; None if the id exists.
+
+        The steps with nothing to do for this input (Step.skip) are SKIPPED from the start.
+        """
         document: Document = {
             "_id": saga_id,
             "saga": definition.name,
@@ -206,7 +217,10 @@ class SagaLog:
             "fingerprint": fingerprint,
             "input": saga_input,
             "state": SagaState.RUNNING.value,
-            "steps": [_new_step(name) for name in definition.step_names],
+            "steps": [
+                _new_step(step.name, skipped=step.skipped_for(saga_input))
+                for step in definition.steps
+            ],
             "result": None,
             "error": None,
             "lease_owner": lease_owner,

@@ -8,7 +8,8 @@ The buyer holds nothing: every payment draws on their Huabei line (500 yuan, the
 for a verified newcomer), moves it from platform:loan:huabei into their balance, pays
 from there.
 
-- a trade paid by Huabei, killed once the saga was written, and before every step's call,
+- a trade paid by Huabei, killed once the saga was written (its Yu'e Bao steps SKIPPED in
+  it: the payment has no Yu'e Bao part), and before every other step's call,
   after it answered (unrecorded) and after it was recorded: completed after the restart,
   the trade paid once, the line's used up by exactly the amount and nothing reserved;
 - a bill to a blacklisted biller (risk control denies PayBill after the Huabei money
@@ -39,8 +40,11 @@ from gateway.app import SAGAS_COLLECTION
 from gateway.clients import LoanClient, PaymentClient, ServiceChannels, WealthClient
 from gateway.loans.ledger import HUABEI_ACCOUNT_ID
 from gateway.payment.sagas.wallet_payment import (
+    CREDIT_BALANCE,
     CREDIT_FROM_HUABEI,
+    MARK_PAYOUT_PAID,
     PAY,
+    REDEEM_SHARES,
     RESERVE_HUABEI,
     wallet_payment_saga,
 )
@@ -82,8 +86,15 @@ WALLET_PAY = wallet_payment_saga(
     _NOT_CALLED, _NOT_CALLED, WealthLedger(_NOT_CALLED), loan=_NOT_CALLED, loan_ledger=_NOT_CALLED
 )
 STEPS = WALLET_PAY.step_names
-UNDOABLE_STEPS = [step.name for step in WALLET_PAY.steps if not step.retries_forward]
+# A payment all from Huabei has no Yu'e Bao part: its Yu'e Bao steps are SKIPPED in the
+# saga's first record (Step.skip), never run, so they have no kill points.
+YUEBAO_STEPS = (REDEEM_SHARES, CREDIT_BALANCE, MARK_PAYOUT_PAID)
+RUN_STEPS = [name for name in STEPS if name not in YUEBAO_STEPS]
+UNDOABLE_STEPS = [
+    step.name for step in WALLET_PAY.steps if not step.retries_forward and step.name in RUN_STEPS
+]
 _PENDING, _STARTED, _DONE = StepStatus.PENDING, StepStatus.STARTED, StepStatus.DONE
+_SKIPPED = StepStatus.SKIPPED
 _COMPENSATING, _COMPENSATED, _REFUSED = (
     StepStatus.COMPENSATING,
     StepStatus.COMPENSATED,
@@ -98,14 +109,24 @@ def failpoint(step_name: str, phase: Phase) -> str:
 def _statuses_after(step_name: str, phase: Phase) -> tuple[StepStatus, ...]:
     index = WALLET_PAY.index_of(step_name)
     at_kill = _DONE if phase is Phase.DONE else _STARTED
-    return (_DONE,) * index + (at_kill,) + (_PENDING,) * (len(STEPS) - index - 1)
+    statuses = (_DONE,) * index + (at_kill,) + (_PENDING,) * (len(STEPS) - index - 1)
+    return _with_skipped(statuses)
+
+
+def _with_skipped(statuses: tuple[StepStatus, ...]) -> tuple[StepStatus, ...]:
+    return tuple(
+        _SKIPPED if name in YUEBAO_STEPS else status
+        for name, status in zip(STEPS, statuses, strict=True)
+    )
 
 
 FORWARD_POINTS = {
-    str(Failpoint(WALLET_PAY.name, SAGA_POINT, Phase.CREATED)): (_PENDING,) * len(STEPS),
+    str(Failpoint(WALLET_PAY.name, SAGA_POINT, Phase.CREATED)): _with_skipped(
+        (_PENDING,) * len(STEPS)
+    ),
     **{
         failpoint(name, phase): _statuses_after(name, phase)
-        for name in STEPS
+        for name in RUN_STEPS
         for phase in (Phase.STARTED, Phase.CALLED, Phase.DONE)
     },
 }
@@ -128,9 +149,11 @@ def _compensation_points() -> dict[str, tuple[StepStatus, ...]]:
 
 
 COMPENSATION_POINTS = _compensation_points()
-COMPENSATED = tuple(
-    _COMPENSATED if name in UNDOABLE_STEPS else _REFUSED if name == PAY else _PENDING
-    for name in STEPS
+COMPENSATED = _with_skipped(
+    tuple(
+        _COMPENSATED if name in UNDOABLE_STEPS else _REFUSED if name == PAY else _PENDING
+        for name in STEPS
+    )
 )
 
 

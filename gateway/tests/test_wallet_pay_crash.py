@@ -8,9 +8,10 @@ the gateway builds, gateway.payment.sagas.wallet_payment), so a renamed, added o
 moves them along. The buyer's balance is 0 and all their money is in Yu'e Bao, so every
 payment redeems shares fast into the balance and pays from there:
 
-- a trade paid by Yu'e Bao, killed once the saga was written, and for every step before
-  its call (the "started" write durable), after its call answered (unrecorded) and after
-  it was recorded: completed after the restart, the trade paid once, the
+- a trade paid by Yu'e Bao, killed once the saga was written (its Huabei steps SKIPPED in
+  it: the payment has no Huabei part), and for every step that runs before its call (the
+  "started" write durable), after its call answered (unrecorded) and after it was
+  recorded: completed after the restart, the trade paid once, the
   shares down by exactly the amount, the balance where it was;
 - a bill to a blacklisted biller (risk control denies PayBill, after the Yu'e Bao money
   reached the balance): killed after the refusal came back unrecorded, and
@@ -44,6 +45,7 @@ from colony.wealth.v1 import wealth_pb2 as wpb
 from gateway.app import SAGAS_COLLECTION
 from gateway.clients import PaymentClient, ServiceChannels, WealthClient
 from gateway.payment.sagas.wallet_payment import (
+    CAPTURE_HUABEI,
     CREDIT_BALANCE,
     CREDIT_FROM_HUABEI,
     PAY,
@@ -94,9 +96,16 @@ WALLET_PAY = wallet_payment_saga(
     _NOT_CALLED, _NOT_CALLED, WealthLedger(_NOT_CALLED), loan=_NOT_CALLED, loan_ledger=_NOT_CALLED
 )
 STEPS = WALLET_PAY.step_names
+# A payment all from Yu'e Bao has no Huabei part: its Huabei steps are SKIPPED in the saga's
+# first record (Step.skip), never run, so they have no kill points.
+HUABEI_STEPS = (RESERVE_HUABEI, CREDIT_FROM_HUABEI, CAPTURE_HUABEI)
+RUN_STEPS = [name for name in STEPS if name not in HUABEI_STEPS]
 # The steps undone when a later one is refused (the ones before the point of no return).
-UNDOABLE_STEPS = [step.name for step in WALLET_PAY.steps if not step.retries_forward]
+UNDOABLE_STEPS = [
+    step.name for step in WALLET_PAY.steps if not step.retries_forward and step.name in RUN_STEPS
+]
 _PENDING, _STARTED, _DONE = StepStatus.PENDING, StepStatus.STARTED, StepStatus.DONE
+_SKIPPED = StepStatus.SKIPPED
 _COMPENSATING, _COMPENSATED, _REFUSED = (
     StepStatus.COMPENSATING,
     StepStatus.COMPENSATED,
@@ -112,16 +121,26 @@ def _statuses_after(step_name: str, phase: Phase) -> tuple[StepStatus, ...]:
     """The steps as the log has them when the process dies at a forward point."""
     index = WALLET_PAY.index_of(step_name)
     at_kill = _DONE if phase is Phase.DONE else _STARTED
-    return (_DONE,) * index + (at_kill,) + (_PENDING,) * (len(STEPS) - index - 1)
+    statuses = (_DONE,) * index + (at_kill,) + (_PENDING,) * (len(STEPS) - index - 1)
+    return _with_skipped(statuses)
 
 
-# The saga written, no step begun; then for every step: "about to call" durable (the call
-# not made), the call answered but unrecorded, the step recorded.
+def _with_skipped(statuses: tuple[StepStatus, ...]) -> tuple[StepStatus, ...]:
+    return tuple(
+        _SKIPPED if name in HUABEI_STEPS else status
+        for name, status in zip(STEPS, statuses, strict=True)
+    )
+
+
+# The saga written, no step begun; then for every step that runs: "about to call" durable
+# (the call not made), the call answered but unrecorded, the step recorded.
 FORWARD_POINTS = {
-    str(Failpoint(WALLET_PAY.name, SAGA_POINT, Phase.CREATED)): (_PENDING,) * len(STEPS),
+    str(Failpoint(WALLET_PAY.name, SAGA_POINT, Phase.CREATED)): _with_skipped(
+        (_PENDING,) * len(STEPS)
+    ),
     **{
         failpoint(name, phase): _statuses_after(name, phase)
-        for name in STEPS
+        for name in RUN_STEPS
         for phase in (Phase.STARTED, Phase.CALLED, Phase.DONE)
     },
 }
@@ -142,12 +161,7 @@ class LeftAtKill:
 def _compensation_points() -> dict[str, LeftAtKill]:
     """After the refusal of pay came back unrecorded; then after each undo's call answered
     and after it was recorded (the last undoable step first)."""
-    assert UNDOABLE_STEPS == [
-        REDEEM_SHARES,
-        CREDIT_BALANCE,
-        RESERVE_HUABEI,
-        CREDIT_FROM_HUABEI,
-    ], UNDOABLE_STEPS
+    assert UNDOABLE_STEPS == [REDEEM_SHARES, CREDIT_BALANCE], UNDOABLE_STEPS
     refused = failpoint(PAY, Phase.CALLED)
     statuses = list(_statuses_after(PAY, Phase.CALLED))
     # The money reached the balance, the shares are redeemed, nothing is undone yet.
@@ -155,10 +169,8 @@ def _compensation_points() -> dict[str, LeftAtKill]:
     statuses[WALLET_PAY.index_of(PAY)] = _REFUSED
     # Once credit_balance's undo answered, the money is back off the balance; once
     # redeem_shares's did, the shares are back.
-    # The Huabei steps have nothing to undo here (no Huabei part): nothing moves.
+    # The Huabei steps are skipped (no Huabei part): nothing to undo, no kill points.
     undone = {
-        CREDIT_FROM_HUABEI: (AMOUNT_FEN, AMOUNT_FEN),
-        RESERVE_HUABEI: (AMOUNT_FEN, AMOUNT_FEN),
         CREDIT_BALANCE: (0, AMOUNT_FEN),
         REDEEM_SHARES: (0, 0),
     }
@@ -177,10 +189,12 @@ def _compensation_points() -> dict[str, LeftAtKill]:
 
 COMPENSATION_POINTS = _compensation_points()
 # How a compensated payment's steps end: the undoable ones undone, pay refused, the rest
-# never run.
-COMPENSATED = tuple(
-    _COMPENSATED if name in UNDOABLE_STEPS else _REFUSED if name == PAY else _PENDING
-    for name in STEPS
+# never run (the Huabei ones skipped from the start).
+COMPENSATED = _with_skipped(
+    tuple(
+        _COMPENSATED if name in UNDOABLE_STEPS else _REFUSED if name == PAY else _PENDING
+        for name in STEPS
+    )
 )
 
 

@@ -33,7 +33,10 @@ way, between the Yu'e Bao steps and the payment:
   transfer's posting: the purchase is drawn on the line.
 
 The merchant sees an ordinary payment from the payer's balance. Without a Yu'e Bao or a
-Huabei part, their steps do nothing and the saga is the payment alone.
+Huabei part, their steps are SKIPPED in the saga's first record (Step.skip: decided from
+the input alone), so a payment from the balance is the ``pay`` step alone: no log write,
+call or compensation for the others. (Sagas logged before steps could be skipped still run
+those steps, which then do nothing and return SKIPPED.)
 
 The saga's input is a WalletPaymentInput, stored in the saga log as the JSON object of
 to_json (the field names are the log's: records written before a change still read).
@@ -299,6 +302,16 @@ class WalletPaymentInput:
         return order
 
 
+def no_yuebao(saga_input: Mapping[str, Any]) -> bool:
+    """The payment has no Yu'e Bao part: its Yu'e Bao steps are skipped (Step.skip)."""
+    return not WalletPaymentInput.from_json(saga_input).yuebao.fen
+
+
+def no_huabei(saga_input: Mapping[str, Any]) -> bool:
+    """The payment has no Huabei part: its Huabei steps are skipped (Step.skip)."""
+    return not WalletPaymentInput.from_json(saga_input).huabei.fen
+
+
 def wallet_payment_saga(
     payment: PaymentClient,
     wealth: WealthClient,
@@ -466,13 +479,20 @@ def wallet_payment_saga(
         summary="Pay a trade, a bill or a payment code from the balance, Yu'e Bao (redeemed "
         "fast first) and/or Huabei (drawn on the credit line first)",
         steps=(
-            Step(REDEEM_SHARES, redeem_shares, compensation=cancel_shares_redemption),
-            Step(CREDIT_BALANCE, credit_balance, compensation=debit_balance_back),
-            Step(RESERVE_HUABEI, reserve_huabei, compensation=release_huabei),
-            Step(CREDIT_FROM_HUABEI, credit_from_huabei, compensation=debit_huabei_back),
+            Step(
+                REDEEM_SHARES, redeem_shares, compensation=cancel_shares_redemption, skip=no_yuebao
+            ),
+            Step(CREDIT_BALANCE, credit_balance, compensation=debit_balance_back, skip=no_yuebao),
+            Step(RESERVE_HUABEI, reserve_huabei, compensation=release_huabei, skip=no_huabei),
+            Step(
+                CREDIT_FROM_HUABEI,
+                credit_from_huabei,
+                compensation=debit_huabei_back,
+                skip=no_huabei,
+            ),
             Step(PAY, pay, compensation=RETRY_FORWARD),
-            Step(MARK_PAYOUT_PAID, mark_payout_paid, compensation=RETRY_FORWARD),
-            Step(CAPTURE_HUABEI, capture_huabei, compensation=RETRY_FORWARD),
+            Step(MARK_PAYOUT_PAID, mark_payout_paid, compensation=RETRY_FORWARD, skip=no_yuebao),
+            Step(CAPTURE_HUABEI, capture_huabei, compensation=RETRY_FORWARD, skip=no_huabei),
         ),
         outcome=outcome,
     )
