@@ -103,6 +103,8 @@ class BatchView:
     withholdings: Mapping[str, Withholding] = field(default_factory=dict)
     payment_codes: Mapping[str, PaymentCode] = field(default_factory=dict)  # by digest
     top_up_days: Mapping[str, TopUpDay] = field(default_factory=dict)  # risk_top_up.py
+    # The (account id, card number) bindings asked for that exist (withdrawals).
+    bound_cards: Collection[tuple[str, str]] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,11 @@ class JobReads:
     code_digests: tuple[str, ...] = ()  # payment codes (and their payers)
     # Trades whose settlement applies their merchant's withholding instructions.
     settles_trades: bool = False
+    # (account id, card number): whether the card is bound to the account (a withdrawal).
+    bound_cards: tuple[tuple[str, str], ...] = ()
+    # Accounts the job only credits: a hot one's credit lands on a leased sub-account, so
+    # batches in flight need not wait on each other for it (rpc_batching._keys).
+    credited_only: tuple[str, ...] = ()
 
 
 class BatchJob(ABC):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from chassis.grpc_server import Context
 from chassis.idempotency import fingerprint_request, require_idempotency_key
@@ -11,6 +12,7 @@ from chassis.wire import amount_from_proto, money_to_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.batch_model import MovementAsk
+from services.payment.batch_withdrawals import WithdrawJob
 from services.payment.identity import (
     mask_resident_id,
     validate_name,
@@ -21,6 +23,7 @@ from services.payment.ledger import (
     Account,
     AccountKind,
     AccountStatus,
+    Posting,
     PostingKind,
     new_account_id,
     require_ensured_as,
@@ -188,6 +191,19 @@ class AccountsRpc(PaymentRpcBase):
         account_id = require_account_id(request.account_id)
         verified = await self._second_factor(account_id, request.risk)
         clearing_id = self._bank.clearing_account_id
+        if self._batcher is not None and not verified.authorization_digest:
+            job = WithdrawJob(
+                record_id=f"withdraw:{key}",
+                fingerprint=fingerprint_request(request),
+                idempotency_key=key,
+                account_id=account_id,
+                clearing_account_id=clearing_id,
+                amount_fen=amount_fen,
+                bank_card_number=request.bank_card_number,
+                device_id=request.risk.device_id,
+                second_factor=verified,
+            )
+            return await self._batcher.submit_job(job, pb.WithdrawResponse, withdrawal_response)
         payment = OutgoingPayment(
             clearing_id, PaymentKind.WITHDRAWAL, amount_fen, request.risk.device_id
         )
@@ -309,3 +325,9 @@ class AccountsRpc(PaymentRpcBase):
             require_account_id(request.account_id), require_shard_count(request.hot_shards)
         )
         return pb.SetAccountHotResponse(account=account_to_proto(account))
+
+
+def withdrawal_response(result: object) -> pb.WithdrawResponse:
+    """A batched withdrawal's answer (batch_withdrawals.WithdrawJob's result)."""
+    posting, account = cast(tuple[Posting, Account], result)
+    return pb.WithdrawResponse(posting=posting_to_proto(posting), account=account_to_proto(account))

@@ -12,14 +12,20 @@ once, then split in halves, down to single movements, whose failure is their own
 Nothing is acknowledged before its batch commits, so a crash loses no acknowledged
 movement, and a retried one finds its idempotency record.
 
-Batched today: Transfer, PayBill, TopUp and PayTrade (except a movement answering a challenge with a
-payment authorization, which takes the one-transaction path because its transaction spends
-the authorization). A top-up's card is charged inside the batch's transaction, as TopUp
-does, once its account is known to take top-ups; a declined card fails that top-up alone.
+Batched today: Transfer, PayBill, TopUp, PayTrade and Withdraw (except a movement answering
+a challenge with a payment authorization, which takes the one-transaction path because its
+transaction spends the authorization). A top-up's card is charged inside the batch's
+transaction, as TopUp does, once its account is known to take top-ups; a declined card fails
+that top-up alone.
 Beside movements, a batch takes jobs (batch_model.BatchJob, submit_job): holds placed,
 captured and released (batch_holds.py), platform transfers (batch_jobs.py), trade
 settlements with their withholding and refund decisions (batch_trades.py), payment codes
-charged (batch_retail.py); each RPC makes its answer of the job's result.
+charged (batch_retail.py), withdrawals (batch_withdrawals.py); each RPC makes its answer of
+the job's result. A withdrawal's payout is asked of the bank inside the batch's transaction
+once the batch decided the withdrawal (after the balance guard, as Withdraw does), keyed by
+the request's idempotency key (the bank answers a repeated key with the same payout); its
+answer is kept on the waiting request, so a rerun or split batch never asks again, and a
+declined payout makes the batch decide again without that withdrawal.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from services.payment.batch import decide_movements
 from services.payment.batch_model import (
     PEOPLE_AND_MERCHANTS,
     Accepted,
+    BatchDecision,
     BatchJob,
     BatchView,
     Done,
@@ -55,6 +62,7 @@ from services.payment.batch_model import (
     Replayed,
     ReplayOf,
 )
+from services.payment.batch_withdrawals import WithdrawJob, withdrawal_memo
 from services.payment.escrow import Trade
 from services.payment.holds import Hold
 from services.payment.ledger import Posting
@@ -95,6 +103,9 @@ class _Waiting:
     response_type: type[Message]
     answer: asyncio.Future[Message]
     respond: Callable[[object], Message] | None = None  # a job's answer from its result
+    # A withdrawal's payout, once the bank answered (the memo, or its refusal): kept while
+    # the request waits, so a batch that reruns or splits never asks the bank again.
+    payout: str | DomainError | None = None
     # The trace context of the request that queued it (taken in the request's task): the
     # events it causes carry it, so consumers link to that request, not to the batch.
     trace_context: dict[str, str] = field(default_factory=trace_context_now)
@@ -119,6 +130,7 @@ def _reads(asks: Sequence[MovementAsk | BatchJob]) -> JobReads:
     trades: set[str] = set()
     holds: set[str] = set()
     codes: set[str] = set()
+    cards: set[tuple[str, str]] = set()
     settlements = False
     for ask in asks:
         if isinstance(ask, BatchJob):
@@ -127,12 +139,15 @@ def _reads(asks: Sequence[MovementAsk | BatchJob]) -> JobReads:
             trades.update(reads.trade_ids)
             holds.update(reads.hold_ids)
             codes.update(reads.code_digests)
+            cards.update(reads.bound_cards)
             settlements = settlements or reads.settles_trades
             continue
         parties |= {ask.from_account_id, ask.to_account_id}
         if ask.trade_id:
             trades.add(ask.trade_id)
-    return JobReads(tuple(parties), tuple(trades), tuple(holds), tuple(codes), settlements)
+    return JobReads(
+        tuple(parties), tuple(trades), tuple(holds), tuple(codes), settlements, tuple(cards)
+    )
 
 
 def _conflicted(error: BaseException) -> bool:
@@ -154,8 +169,9 @@ def _keys(ask: MovementAsk | BatchJob, hot: set[str]) -> set[str]:
             keys.discard(ask.from_account_id)  # the bank's clearing account is credited so
         return keys
     reads = ask.reads()
+    credited_hot = {a for a in reads.credited_only if a in hot}
     return {
-        *reads.account_ids,
+        *(a for a in reads.account_ids if a not in credited_hot),
         *(f"trade:{t}" for t in reads.trade_ids),
         *(f"hold:{h}" for h in reads.hold_ids),
         *(f"code:{c}" for c in reads.code_digests),
@@ -302,10 +318,11 @@ class MovementBatcher:
                 reads.hold_ids,
                 settlements=reads.settles_trades,
                 code_digests=reads.code_digests,
+                bound_cards=reads.bound_cards,
             )
             self._hot = {a for a, account in view.accounts.items() if account.is_hot}
             bank = await self._charge_cards(asks, view, now)
-            decision = decide_movements(asks, view, self._rules(), now, bank)
+            decision = await self._decide_paying_out(batch, view, now, bank)
             answers: list[Answer] = []
             responses: dict[str, tuple[str, Message]] = {}
             events: list[tuple[str, str, Message, datetime, dict[str, str]]] = []
@@ -366,6 +383,45 @@ class MovementBatcher:
 
         with self._store.shard_leases():
             return await run_in_transaction(self._client, in_transaction)
+
+    async def _decide_paying_out(
+        self,
+        batch: list[_Waiting],
+        view: BatchView,
+        now: datetime,
+        bank: dict[str, str | DomainError],
+    ) -> BatchDecision:
+        """Decide the batch; pay out the withdrawals it takes that the bank has not answered
+        yet (batch_withdrawals.py), and decide it again while the bank declines some."""
+        asks = [waiting.ask for waiting in batch]
+        while True:
+            for waiting in batch:
+                if waiting.payout is not None:
+                    bank[waiting.ask.record_id] = waiting.payout
+            decision = decide_movements(asks, view, self._rules(), now, bank)
+            unpaid = [
+                waiting
+                for waiting, outcome in zip(batch, decision.outcomes, strict=True)
+                if isinstance(waiting.ask, WithdrawJob)
+                and isinstance(outcome, Done)
+                and waiting.payout is None
+            ]
+            if not unpaid:
+                return decision
+            declined = False
+            for waiting in unpaid:
+                waiting.payout = await self._pay_out(cast(WithdrawJob, waiting.ask))
+                declined = declined or isinstance(waiting.payout, DomainError)
+            if not declined:
+                return decision  # every payout decided on went through: the decision stands
+
+    async def _pay_out(self, job: WithdrawJob) -> str | DomainError:
+        """The bank's answer to the withdrawal's payout, asked once by its request's key."""
+        try:
+            await self._bank.pay_out(job.idempotency_key, job.bank_card_number, job.amount_fen)
+        except DomainError as refused:
+            return refused
+        return withdrawal_memo(job.bank_card_number)
 
     async def _charge_cards(
         self, asks: Sequence[MovementAsk | BatchJob], view: BatchView, now: datetime

@@ -2,12 +2,13 @@
 
 The batch's reads (idempotency records, accounts with their sub-accounts, the blacklist)
 take four round trips whatever the batch's size, one more each for trades, holds (and
-the postings of holds already captured) and settling merchants' withholding instructions
-when the batch has any; its writes (balances, held money and activity; holds, trades,
-withholding instructions, statement lines, postings, idempotency records, risk
-decisions, outbox events) one bulk operation per collection. Each balance update is
-filtered on the sequence the batch read (a hold or an instruction on its state as read),
-so a document that moved under the batch fails the batch (it reruns), never a movement.
+the postings of holds already captured), settling merchants' withholding instructions and
+the bound cards of withdrawals when the batch has any; its writes (balances, held money
+and activity; holds, trades, withholding instructions, statement lines, postings,
+idempotency records, risk decisions, outbox events) one bulk operation per collection. Each
+balance update is filtered on the sequence the batch read (a hold or an instruction on its
+state as read), so a document that moved under the batch fails the batch (it reruns), never
+a movement.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class BatchStore(AccountStore):
         *,
         settlements: bool = False,
         code_digests: Iterable[str] = (),
+        bound_cards: Iterable[tuple[str, str]] = (),
     ) -> BatchView:
         """Everything the batch decides on, as its transaction sees it.
 
@@ -170,6 +172,7 @@ class BatchStore(AccountStore):
             )
         }
         return BatchView(
+            bound_cards=await self._read_bound_cards(session, bound_cards),
             accounts=accounts,
             documents=documents,
             shards_of={k: tuple(v) for k, v in shards_of.items()},
@@ -183,6 +186,17 @@ class BatchStore(AccountStore):
             withholdings=withholdings,
             payment_codes=codes,
         )
+
+    async def _read_bound_cards(
+        self, session: Session, wanted: Iterable[tuple[str, str]]
+    ) -> frozenset[tuple[str, str]]:
+        """Which of these (account id, card number) bindings exist (withdrawals)."""
+        pairs = sorted(set(wanted))
+        if not pairs:
+            return frozenset()
+        query = {"$or": [{"account_id": a, "card_number": c} for a, c in pairs]}
+        cursor = self.database["bound_cards"].find(query, session=session)
+        return frozenset({(d["account_id"], d["card_number"]) async for d in cursor})
 
     async def _read_holds(
         self, session: Session, hold_ids: Iterable[str]

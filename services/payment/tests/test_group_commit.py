@@ -7,8 +7,10 @@ through the group-commit batcher (rpc_batching.py) in batches of a few. A random
 (hypothesis) of overdrawing transfers, replays (the same request, or the same key with
 another amount), transfers to and from a hot merchant, to a blacklisted person, ones risk
 control challenges (large, from a new device, the eleventh in a minute), and bill payments
-(PayBill), top-ups (TopUp, some declined by the bank) and trade payments (PayTrade: some
-of someone else's trade, some of a trade already paid), batched together, must give
+(PayBill), top-ups (TopUp, some declined by the bank), trade payments (PayTrade: some
+of someone else's trade, some of a trade already paid) and withdrawals (Withdraw: to a
+bound card or to one not bound, some overdrawing, some to a card whose payouts the bank
+declines, after the debit was decided), batched together, must give
 every movement the same answer (the posting's entries and memo, the account's balance and
 KYC level, or the same refusal reason) and leave the same balances, statement lines and
 risk decisions; the ledger audit is clean on both.
@@ -34,13 +36,21 @@ from chassis.mongo import MongoClient
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from conftest import service_settings
-from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID, FakeBankChannel
+from services.payment.bank_channel import (
+    FAKE_BANK_CLEARING_ACCOUNT_ID,
+    BankDeclined,
+    BankReceipt,
+    FakeBankChannel,
+    fake_bank_card_for,
+)
 from services.payment.batch_model import MovementAsk
+from services.payment.batch_withdrawals import WithdrawJob
 from services.payment.bills import DEMO_BILLERS
 from services.payment.escrow import ESCROW_ACCOUNT_ID
 from services.payment.ledger import PostingKind
 from services.payment.payment_authorization import NO_SECOND_FACTOR
 from services.payment.risk import DEFAULT_RULES, PaymentKind
+from services.payment.rpc_accounts import withdrawal_response
 from services.payment.rpc_batching import MovementBatcher
 from services.payment.server import build_payment_service
 from services.payment.store import PaymentStore
@@ -59,6 +69,9 @@ PERSONS = 4
 MERCHANT, HOT_MERCHANT, UNKNOWN, BILL = PERSONS, PERSONS + 1, PERSONS + 2, PERSONS + 3
 BANK = PERSONS + 4  # as a payer: a top-up of the payee (from a card the bank declines on phone-2)
 TRADE = PERSONS + 5  # as a payee: the payer pays one of the trades (maybe not theirs, or paid)
+WITHDRAW = PERSONS + 6  # as a payee: the payer withdraws to its card (phone-2: one not bound)
+CARD_HOLDER = "张三"  # open_person's name: persons 0 and 2 bind cards the bank issued to it
+BOUND = (0, 2)  # person 2's card (serial 1) takes no payouts at the test bank
 TRADE_AMOUNTS_FEN = (50_000, 400_000, 1_000_000, 2_500_000)
 BLACKLISTED = PERSONS - 1
 OPENING_FEN = 3_000_000  # 30,000 yuan: a few large transfers overdraw it
@@ -66,6 +79,19 @@ UNKNOWN_ACCOUNT_ID = "2088000000000000"
 WATER = DEMO_BILLERS[0]
 WATER_REFERENCE = "3301061234"
 BATCH_SIZE = 5
+
+
+def bound_card(person: int) -> str:
+    return fake_bank_card_for(CARD_HOLDER, BOUND.index(person) if person in BOUND else 0)
+
+
+class PayoutDecliningBank(FakeBankChannel):
+    """The fake bank, declining payouts to person 2's card (say, the card takes no credits)."""
+
+    async def pay_out(self, request_id: str, card_number: str, amount_fen: int) -> BankReceipt:
+        if card_number == bound_card(BOUND[1]):
+            raise BankDeclined(f"the bank declined a payout to the card ending {card_number[-4:]}")
+        return await super().pay_out(request_id, card_number, amount_fen)
 
 
 @dataclass
@@ -81,7 +107,9 @@ async def payment_service(
     mongo_url: str, client: MongoClient, database: str, clock: ManualClock, group_commit: bool
 ) -> AsyncIterator[tuple[Stub, PaymentStore]]:
     settings_ = service_settings("payment", mongo_url, database)
-    service = await build_payment_service(settings_, client, clock, group_commit=group_commit)
+    service = await build_payment_service(
+        settings_, client, clock, PayoutDecliningBank(), group_commit=group_commit
+    )
     await service.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
@@ -114,6 +142,14 @@ async def open_parties(stub: Stub, store: PaymentStore) -> Side:
     ids += [hot, UNKNOWN_ACCOUNT_ID, WATER.merchant_account_id]
     for index in range(PERSONS):
         await top_up(stub, ids[index], OPENING_FEN)
+    for index in BOUND:
+        await stub.BindCard(
+            pb.BindCardRequest(
+                idempotency_key=uuid.uuid4().hex,
+                account_id=ids[index],
+                bank_card_number=bound_card(index),
+            )
+        )
     await stub.SetBlacklisted(
         pb.SetBlacklistedRequest(account_id=ids[BLACKLISTED], blacklisted=True, reason="test")
     )
@@ -139,21 +175,28 @@ amounts = st.one_of(
 )
 steps = st.tuples(
     st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN, BANK]),
-    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN, BILL, TRADE]),
+    st.sampled_from([0, 1, 2, 3, MERCHANT, HOT_MERCHANT, UNKNOWN, BILL, TRADE, WITHDRAW]),
     amounts,
     st.sampled_from(["", "", "phone-1", "phone-2"]),
     st.one_of(st.none(), st.integers(1, 4)),
     st.booleans(),
 )
-# Extra weight on the hot merchant and on one payer (the velocity rule).
+# Extra weight on the hot merchant, on one payer (the velocity rule) and on withdrawals.
 weighted = st.one_of(
     steps,
     steps.map(lambda s: (0, HOT_MERCHANT, *s[2:])),
     steps.map(lambda s: (HOT_MERCHANT, s[1], *s[2:])),
+    steps.map(lambda s: (BOUND[s[2] % 2], WITHDRAW, *s[2:])),  # a payer with a bound card
 )
 
 
-Request = pb.TransferRequest | pb.PayBillRequest | pb.TopUpRequest | pb.PayTradeRequest
+Request = (
+    pb.TransferRequest
+    | pb.PayBillRequest
+    | pb.TopUpRequest
+    | pb.PayTradeRequest
+    | pb.WithdrawRequest
+)
 
 
 def requests(step_list: list[tuple], side: Side) -> list[Request]:
@@ -169,6 +212,9 @@ def requests(step_list: list[tuple], side: Side) -> list[Request]:
                     risk=pb.RiskSignals(device_id=device),
                 )
             )
+            continue
+        if payee == WITHDRAW:
+            made.append(withdrawal(step_list, number, made, ids))
             continue
         request: Request = pb.TransferRequest(
             idempotency_key=uuid.uuid4().hex,
@@ -205,8 +251,31 @@ def requests(step_list: list[tuple], side: Side) -> list[Request]:
     return made
 
 
+def withdrawal(step_list: list[tuple], number: int, made: list[Request], ids: list[str]) -> Request:
+    """A withdrawal (or, reusing an earlier step's key, that step's request or another amount)."""
+    payer, _, fen, device, reuse, same = step_list[number]
+    earlier = made[number - reuse] if reuse is not None and reuse <= number else None
+    if isinstance(earlier, pb.WithdrawRequest):
+        request = pb.WithdrawRequest()
+        request.CopyFrom(earlier)
+        if not same:
+            request.amount.CopyFrom(cny(fen))  # IDEMPOTENCY_KEY_REUSED
+        return request
+    return pb.WithdrawRequest(
+        idempotency_key=uuid.uuid4().hex,
+        account_id=ids[payer if payer != BANK else 0],
+        amount=cny(fen),
+        bank_card_number=CARD if device == "phone-2" else bound_card(payer),
+        risk=pb.RiskSignals(device_id=device),
+    )
+
+
 def answer(
-    response: pb.TransferResponse | pb.PayBillResponse | pb.TopUpResponse | pb.PayTradeResponse,
+    response: pb.TransferResponse
+    | pb.PayBillResponse
+    | pb.TopUpResponse
+    | pb.PayTradeResponse
+    | pb.WithdrawResponse,
     ids: list[str],
 ) -> tuple[object, ...]:
     entries = tuple(
@@ -240,6 +309,9 @@ async def one_at_a_time(side: Side, made: list[Request]) -> list[tuple[object, .
             if isinstance(request, pb.PayTradeRequest):
                 answers.append(answer(await side.stub.PayTrade(request), side.ids))
                 continue
+            if isinstance(request, pb.WithdrawRequest):
+                answers.append(answer(await side.stub.Withdraw(request), side.ids))
+                continue
             answers.append(answer(await side.stub.Transfer(request), side.ids))
         except grpc.aio.AioRpcError as error:
             answers.append(("refused", error_info(error).reason))
@@ -254,7 +326,7 @@ async def batched(
         side.store,
         clock,
         lambda: DEFAULT_RULES,
-        FakeBankChannel(),
+        PayoutDecliningBank(),
         size_max=BATCH_SIZE,
         # One batch at a time: arrival order is the order applied (two in flight may commit
         # batches on disjoint accounts in either order, as concurrent requests may).
@@ -268,6 +340,8 @@ async def batched(
             return await top_up(request)
         if isinstance(request, pb.PayTradeRequest):
             return await pay_trade(request)
+        if isinstance(request, pb.WithdrawRequest):
+            return await withdraw(request)
         ask = MovementAsk(
             record_id=f"transfer:{request.idempotency_key}",
             fingerprint=fingerprint_request(request),
@@ -301,6 +375,24 @@ async def batched(
         )
         try:
             return answer(await batcher.submit(ask, pb.PayTradeResponse), side.ids)
+        except DomainError as error:
+            return ("refused", error.reason)
+
+    async def withdraw(request: pb.WithdrawRequest) -> tuple[object, ...]:
+        job = WithdrawJob(
+            record_id=f"withdraw:{request.idempotency_key}",
+            fingerprint=fingerprint_request(request),
+            idempotency_key=request.idempotency_key,
+            account_id=request.account_id,
+            clearing_account_id=FAKE_BANK_CLEARING_ACCOUNT_ID,
+            amount_fen=request.amount.amount_fen,
+            bank_card_number=request.bank_card_number,
+            device_id=request.risk.device_id,
+            second_factor=NO_SECOND_FACTOR,
+        )
+        try:
+            response = await batcher.submit_job(job, pb.WithdrawResponse, withdrawal_response)
+            return answer(response, side.ids)
         except DomainError as error:
             return ("refused", error.reason)
 
@@ -366,7 +458,8 @@ async def books(side: Side) -> tuple[object, ...]:
         for proceeded in (True, False)
     ]
     states = [(await side.store.get_trade(t)).state.value for t in side.trades]
-    return tuple(balances), tuple(decisions), tuple(states)
+    withdrawn = await side.store.postings.count_documents({"kind": "withdrawal"})
+    return tuple(balances), tuple(decisions), tuple(states), withdrawn
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -381,11 +474,13 @@ async def test_batched_transfers_end_as_one_at_a_time(
     one = await open_parties(batched_stub, batched_store)
     other = await open_parties(single_stub, single_store)
 
-    in_batches, batcher = await batched(one, mongo_client, clock, requests(step_list, one))
+    made = requests(step_list, one)
+    in_batches, batcher = await batched(one, mongo_client, clock, made)
     in_turn = await one_at_a_time(other, requests(step_list, other))
 
     for number, (got, expected) in enumerate(zip(in_batches, in_turn, strict=True)):
-        event(str(expected[0] if expected[0] == "ok" else expected[1]))
+        kind = type(made[number]).__name__.removesuffix("Request")
+        event(f"{kind} {expected[0] if expected[0] == 'ok' else expected[1]}")
         assert got == expected, (number, step_list[number])
     assert batcher.movements == len(step_list)
     assert batcher.batches < len(step_list), "transfers shared transactions"
