@@ -22,8 +22,6 @@ state, stated in the field's description instead; a request breaking one is stil
   ends after it starts (two fields);
 - ``setRiskRules``: rule ids distinct across the list (JSON Schema's uniqueItems compares
   whole items);
-- ``createAbsPool``: left as found — its body (abs_routes.py, owned with the ABS work) still
-  refuses an empty ``pool_id`` its schema allows;
 - ``page_token`` is sent empty: a token is opaque, only ever one the server handed out.
 
 Those operations are still run for every other check (no 5xx, schema-violating bodies
@@ -88,7 +86,6 @@ include-operation-id = [
     "publishNav",
     "createWealthProduct",
     "setRiskRules",
-    "createAbsPool",
 ]
 checks.positive_data_acceptance.enabled = false
 """

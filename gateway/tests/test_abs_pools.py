@@ -95,11 +95,15 @@ async def test_the_operator_creates_a_pool_and_reads_its_report(
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
+        ({"pool_id": ""}, "pool_id"),
+        ({"pool_id": "abs/2025"}, "pool_id"),
         ({"coupon_rate": "six percent"}, "coupon_rate"),
+        ({"coupon_rate": "1.5"}, "coupon_rate"),
         ({"revolving_until": "next spring"}, "revolving_until"),
+        ({"revolving_until": "2025-02-30"}, "revolving_until"),
         (
             {"eligibility": {"require_current": True, "min_remaining_days": 30}},
-            "max_borrower_share",
+            "eligibility.max_borrower_share",
         ),
         (
             {
@@ -109,7 +113,7 @@ async def test_the_operator_creates_a_pool_and_reads_its_report(
                     "max_borrower_share": "0.2",
                 }
             },
-            "min_remaining_days",
+            "eligibility.min_remaining_days",
         ),
         (
             {
@@ -119,17 +123,28 @@ async def test_the_operator_creates_a_pool_and_reads_its_report(
                     "max_borrower_share": "1.5",
                 }
             },
-            "max_borrower_share",
+            "eligibility.max_borrower_share",
+        ),
+        (
+            {
+                "eligibility": {
+                    "require_current": True,
+                    "min_remaining_days": 30,
+                    "max_borrower_share": "0.2",
+                    "loan_kinds": ["facility"],
+                }
+            },
+            "eligibility.loan_kinds",
         ),
     ],
 )
 async def test_bad_terms_are_refused_naming_the_field_and_create_nothing(
     gateway: Client, operator: User, changes: dict[str, Any], field: str
 ) -> None:
-    pool_id = f"abs-bad-{field}"
+    pool_id = f"abs-bad-{field.rsplit('.', maxsplit=1)[-1]}"
     refused = await gateway.post(
         "/v1/admin/loans/abs-pools",
-        json=pool_body(pool_id, **changes),
+        json={**pool_body(pool_id), **changes},
         headers=operator.keyed(new_key()),
     )
     problem = await problem_of(refused, 400, "INVALID_ARGUMENT")

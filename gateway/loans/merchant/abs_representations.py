@@ -122,22 +122,6 @@ ABS_HOLDING = _object(
     ["pool_id", "investor_id", "coupon_rate", *HOLDING_MONEY],
 )
 ABS_SCHEMAS: dict[str, dict[str, Any]] = {
-    "AbsPoolRequest": _object(
-        {
-            "pool_id": {"type": "string", "maxLength": 64},
-            "coupon_rate": {"type": "string", "examples": ["0.045"]},
-            "revolving_until": {"type": "string", "format": "date"},
-            "eligibility": _ELIGIBILITY,
-        },
-        ["pool_id", "coupon_rate", "revolving_until", "eligibility"],
-    ),
-    "AbsUnitsRequest": _object(
-        {
-            "amount_fen": {"type": "integer", "minimum": 1},
-            "currency": {"type": "string", "enum": ["CNY"], "default": "CNY"},
-        },
-        ["amount_fen"],
-    ),
     "AbsHolding": ABS_HOLDING,
     "AbsPool": _object(
         {

@@ -17,52 +17,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
 
 from aiohttp import web
 
 from chassis.clock import Clock, business_date_of
-from chassis.errors import FailedPrecondition, InvalidArgument
+from chassis.errors import FailedPrecondition
 from colony.loan.v1 import merchant_lending_pb2 as mpb
 from gateway.edge.authentication import CALLER
+from gateway.edge.bodies import read_body
 from gateway.edge.idempotency import derive_grpc_idempotency_key, require_idempotency_key
 from gateway.edge.identities import Role
 from gateway.edge.ownership import path_id
-from gateway.edge.payloads import read_json_object, require_amount, require_bool, require_text
 from gateway.edge.representations import json_response
 from gateway.edge.routing import AuthScheme, Route, route_factory
 from gateway.loans.merchant.abs_representations import abs_pool_json
 from gateway.loans.merchant.abs_sagas import pool_input, units_input
+from gateway.loans.merchant.bodies import AbsPoolRequest, LoanAmountRequest
 from gateway.loans.merchant.wiring import MerchantLending
 from gateway.operations.answers import OPERATION_RESPONSES
 from gateway.operations.start import Operations
 from gateway.sagas.definition import JsonObject
 
 POOL_ID_LENGTH_MAX = 64
-TEXT_LENGTH_MAX = 32
-MIN_REMAINING_DAYS_MAX = 3660
 UNAVAILABLE = {HTTPStatus.SERVICE_UNAVAILABLE: ("UNAVAILABLE",)}
-
-
-def _eligibility(body: dict[str, Any]) -> mpb.AbsEligibility:
-    rules = body.get("eligibility")
-    if not isinstance(rules, dict):
-        raise InvalidArgument("eligibility must be an object", metadata={"field": "eligibility"})
-    unknown = set(rules) - {"require_current", "min_remaining_days", "max_borrower_share"}
-    if unknown:
-        field = sorted(unknown)[0]
-        raise InvalidArgument(f"unknown field eligibility.{field}", metadata={"field": field})
-    days = rules.get("min_remaining_days")
-    if type(days) is not int or not 0 <= days <= MIN_REMAINING_DAYS_MAX:
-        raise InvalidArgument(
-            f"min_remaining_days must be a whole number from 0 to {MIN_REMAINING_DAYS_MAX}",
-            metadata={"field": "min_remaining_days"},
-        )
-    return mpb.AbsEligibility(
-        require_current=require_bool(rules, "require_current"),
-        min_remaining_days=days,
-        max_borrower_share=require_text(rules, "max_borrower_share", TEXT_LENGTH_MAX),
-    )
 
 
 class AbsPoolRoutes:
@@ -88,7 +65,7 @@ class AbsPoolRoutes:
                 "buyAbsUnits",
                 "Buy units of an open ABS pool with wallet money (1 unit = 1 fen of "
                 "principal; interest at the pool's coupon; an operation)",
-                request_schema="AbsUnitsRequest",
+                request_schema="LoanAmountRequest",
                 problems={
                     HTTPStatus.BAD_REQUEST: ("INVALID_ARGUMENT", "INVALID_AMOUNT"),
                     HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
@@ -157,16 +134,19 @@ class AbsPoolRoutes:
 
     async def create(self, request: web.Request) -> web.Response:
         key = derive_grpc_idempotency_key(request[CALLER].user_id, require_idempotency_key(request))
-        body = await read_json_object(
-            request, ("pool_id", "coupon_rate", "revolving_until", "eligibility")
-        )
+        body = await read_body(request, AbsPoolRequest)
+        rules = body.eligibility
         response = await self._lending.create_abs_pool(
             mpb.CreateAbsPoolRequest(
                 idempotency_key=key,
-                pool_id=require_text(body, "pool_id", POOL_ID_LENGTH_MAX),
-                coupon_rate=require_text(body, "coupon_rate", TEXT_LENGTH_MAX),
-                revolving_until=require_text(body, "revolving_until", TEXT_LENGTH_MAX),
-                eligibility=_eligibility(body),
+                pool_id=body.pool_id,
+                coupon_rate=body.coupon_rate,
+                revolving_until=body.revolving_until,
+                eligibility=mpb.AbsEligibility(
+                    require_current=rules.require_current,
+                    min_remaining_days=rules.min_remaining_days,
+                    max_borrower_share=rules.max_borrower_share,
+                ),
             )
         )
         return json_response(abs_pool_json(response.pool), status=HTTPStatus.CREATED)
@@ -179,8 +159,8 @@ class AbsPoolRoutes:
     async def buy_units(self, request: web.Request) -> web.Response:
         require_idempotency_key(request)
         pool_id = path_id(request, "pool_id", "ABS pool", POOL_ID_LENGTH_MAX)
-        body = await read_json_object(request, ("amount_fen", "currency"))
-        amount = require_amount(body)
+        body = await read_body(request, LoanAmountRequest)
+        amount = body.amount
         investor_id = request[CALLER].account_id
 
         async def saga_input() -> JsonObject:
@@ -197,7 +177,7 @@ class AbsPoolRoutes:
             request,
             self._sagas.units,
             operation_id="buyAbsUnits",
-            body={**body, "pool_id": pool_id},
+            body={**body.fields_sent(), "pool_id": pool_id},
             saga_input=saga_input,
         )
 

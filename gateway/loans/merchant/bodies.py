@@ -2,7 +2,8 @@
 
 Each model validates its route's body and renders the JSON Schema the OpenAPI document
 shows (gateway.edge.bodies): strict types, unknown fields refused, every bound stated. The
-ABS pools' bodies are abs_routes.py's own.
+ABS pools' bodies are here too: AbsPoolRequest (with AbsEligibilityRules) and, for units,
+LoanAmountRequest.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gateway.edge.bodies import (
     NON_BLANK_PATTERN,
     AmountFen,
     Body,
+    CalendarDate,
     Currency,
     body_schemas,
 )
@@ -28,6 +30,12 @@ FACILITY_FEN_MIN = 5_000_000
 FACILITY_FEN_MAX = 100_000_000
 STORE_FREEZE_REASON_LENGTH_MAX = 200
 DECIMAL_LENGTH_MAX = 16
+# A decimal from 0 to 1 ("0.045"), and one above 0, at most 1 ("0.2").
+ZERO_TO_ONE_PATTERN = r"^(0(\.[0-9]{1,12})?|1(\.0{1,12})?)$"
+ABOVE_ZERO_TO_ONE_PATTERN = r"^(0\.0{0,10}[1-9][0-9]{0,10}|1(\.0{1,12})?)$"
+# An ABS pool id: a path segment and part of its ledger account id (platform:loan:abs:<id>).
+POOL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MIN_REMAINING_DAYS_MAX = 3660
 
 
 class FacilityRequest(Body):
@@ -134,10 +142,62 @@ class StoreFreezeRequest(Body):
         return self
 
 
+class AbsEligibilityRules(Body):
+    """What a pool may buy (the product rule, merchant loans only, is not chosen here)."""
+
+    require_current: bool
+    min_remaining_days: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=MIN_REMAINING_DAYS_MAX,
+            description="Days of term a loan must have left (an order loan runs 30).",
+        ),
+    ]
+    max_borrower_share: Annotated[
+        str,
+        Field(
+            pattern=ABOVE_ZERO_TO_ONE_PATTERN,
+            max_length=DECIMAL_LENGTH_MAX,
+            examples=["0.2"],
+            description="The most of the investors' units one borrower's loans may be: a "
+            "decimal above 0, at most 1.",
+        ),
+    ]
+
+
+class AbsPoolRequest(Body):
+    """An ABS pool: its id, coupon, the last day it buys loans, its eligibility rules."""
+
+    pool_id: Annotated[
+        str,
+        Field(
+            pattern=POOL_ID_PATTERN,
+            examples=["abs-2025-a"],
+            description="1 to 64 of letters, digits, '-', '_' and '.', starting with a letter "
+            "or digit (it names the pool's path and ledger account).",
+        ),
+    ]
+    coupon_rate: Annotated[
+        str,
+        Field(
+            pattern=ZERO_TO_ONE_PATTERN,
+            max_length=DECIMAL_LENGTH_MAX,
+            examples=["0.045"],
+            description="Annual, simple: a decimal from 0 to 1.",
+        ),
+    ]
+    revolving_until: Annotated[
+        CalendarDate, Field(description="The last day the pool buys loans (YYYY-MM-DD).")
+    ]
+    eligibility: AbsEligibilityRules
+
+
 SCHEMAS = body_schemas(
     FacilityRequest,
     LoanAmountRequest,
     FacilityRepaymentRequest,
     MerchantCreditPolicyRequest,
     StoreFreezeRequest,
+    AbsPoolRequest,
 )
