@@ -58,6 +58,7 @@ from services.payment.ledger import (
     require_can_debit,
     require_kind,
 )
+from services.payment.payment_authorization import invalid_authorization
 from services.payment.risk import Rule
 from services.payment.risk_top_up import (
     require_top_up_within_day_limit,
@@ -237,13 +238,29 @@ class _Batch:
         except RiskRefused as refused:
             self.decision.decisions.append(refused.record)
             raise
-        # A challenge answered by a payment authorization is not batched (rpc_batching.py).
-        assert not screening.authorization_digest, "authorizations take the unbatched path"
+        if screening.authorization_digest:
+            self.require_authorization(payer, screening.authorization_digest, amount_fen)
         return screening
+
+    def require_authorization(self, payer: Account, digest: str, amount_fen: int) -> None:
+        """The authorization answering the challenge is usable for this payment (as the
+        one-transaction path's guarded spend finds it): the payer's, unused (nor spent
+        earlier in this batch), for at least the amount, unexpired. proceed() spends it."""
+        authorization = self.view.authorizations.get(digest)
+        if (
+            authorization is None
+            or digest in self.decision.authorizations_used
+            or authorization.account_id != payer.account_id
+            or authorization.amount_fen < amount_fen
+            or authorization.expires_at <= self.now
+        ):
+            raise invalid_authorization()
 
     def proceed(self, payer: Account, screening: Screening) -> None:
         """Keep a movement's risk decision and the payer's activity after it."""
         self.decision.decisions.append(screening.record)
+        if screening.authorization_digest:
+            self.decision.authorizations_used[screening.authorization_digest] = self.now
         self.decision.activities[payer.account_id] = screening.activity
         self.accounts[payer.account_id] = replace(
             self.accounts[payer.account_id], activity=screening.activity

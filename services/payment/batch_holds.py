@@ -61,7 +61,12 @@ class PlaceHoldJob(BatchJob):
 
     def reads(self) -> JobReads:
         parties = (self.hold.account_id, self.payee_account_id)
-        return JobReads(account_ids=tuple(a for a in parties if a), hold_ids=(self.hold.hold_id,))
+        factor = self.second_factor
+        return JobReads(
+            account_ids=tuple(a for a in parties if a),
+            hold_ids=(self.hold.hold_id,),
+            authorization_digests=(factor.authorization_digest,) if factor else (),
+        )
 
     def decide(self, batch: Batch, index: int) -> Done:
         hold = self.hold

@@ -17,7 +17,7 @@ from services.payment.activity import Activity
 from services.payment.escrow import Trade
 from services.payment.holds import Hold
 from services.payment.ledger import Account, AccountKind, Posting, PostingKind
-from services.payment.payment_authorization import SecondFactor
+from services.payment.payment_authorization import PaymentAuthorization, SecondFactor
 from services.payment.payment_code import PaymentCode
 from services.payment.risk import PaymentKind
 from services.payment.risk_top_up import TopUpDay
@@ -105,6 +105,8 @@ class BatchView:
     top_up_days: Mapping[str, TopUpDay] = field(default_factory=dict)  # risk_top_up.py
     # The (account id, card number) bindings asked for that exist (withdrawals).
     bound_cards: Collection[tuple[str, str]] = field(default_factory=frozenset)
+    # The payment authorizations offered as second factors, by digest: those not yet used.
+    authorizations: Mapping[str, PaymentAuthorization] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +177,8 @@ class JobReads:
     # Accounts the job only credits: a hot one's credit lands on a leased sub-account, so
     # batches in flight need not wait on each other for it (rpc_batching._keys).
     credited_only: tuple[str, ...] = ()
+    # The payment authorization the job's payer offered (spent if risk control challenges).
+    authorization_digests: tuple[str, ...] = ()
 
 
 class BatchJob(ABC):
@@ -216,3 +220,4 @@ class BatchDecision:
     holds: dict[str, tuple[Hold | None, Hold]] = field(default_factory=dict)
     withholdings: dict[str, tuple[Withholding, Withholding]] = field(default_factory=dict)
     payment_codes: dict[str, PaymentCode] = field(default_factory=dict)  # used, by digest
+    authorizations_used: dict[str, datetime] = field(default_factory=dict)  # digest -> when

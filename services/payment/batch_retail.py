@@ -4,8 +4,8 @@ In rpc_retail.py's order: the code (known, unused, unexpired, as the batch has i
 charged earlier in the batch is used), the merchant charging it, the payer who showed it,
 risk control of the payment (from the payer's latest device), the posting under the
 balance guard; the code is marked used and the payer's activity kept only once nothing
-more can refuse it. A challenge answered by the payer's payment authorization takes the
-one-transaction path (its transaction spends the authorization).
+more can refuse it. A challenge answered by the payer's payment authorization spends it
+with the batch (Batch.require_authorization, Batch.proceed).
 
 Pure: no I/O.
 """
@@ -44,7 +44,11 @@ class ChargeCodeJob(BatchJob):
     second_factor: SecondFactor
 
     def reads(self) -> JobReads:
-        return JobReads(account_ids=(self.merchant_account_id,), code_digests=(self.code_digest,))
+        return JobReads(
+            account_ids=(self.merchant_account_id,),
+            code_digests=(self.code_digest,),
+            authorization_digests=(self.second_factor.authorization_digest,),
+        )
 
     def decide(self, batch: Batch, index: int) -> Done:
         now = batch.now

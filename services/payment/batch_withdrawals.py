@@ -56,6 +56,7 @@ class WithdrawJob(BatchJob):
             account_ids=(self.account_id, self.clearing_account_id),
             bound_cards=((self.account_id, self.bank_card_number),),
             credited_only=(self.clearing_account_id,),
+            authorization_digests=(self.second_factor.authorization_digest,),
         )
 
     def decide(self, batch: Batch, index: int) -> Done:

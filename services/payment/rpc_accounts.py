@@ -191,7 +191,7 @@ class AccountsRpc(PaymentRpcBase):
         account_id = require_account_id(request.account_id)
         verified = await self._second_factor(account_id, request.risk)
         clearing_id = self._bank.clearing_account_id
-        if self._batcher is not None and not verified.authorization_digest:
+        if self._batcher is not None:
             job = WithdrawJob(
                 record_id=f"withdraw:{key}",
                 fingerprint=fingerprint_request(request),
@@ -235,7 +235,7 @@ class AccountsRpc(PaymentRpcBase):
         from_id = require_account_id(request.from_account_id, "from_account_id")
         to_id = require_account_id(request.to_account_id, "to_account_id")
         verified = await self._second_factor(from_id, request.risk)
-        if self._batcher is not None and not verified.authorization_digest:
+        if self._batcher is not None:
             return await self._batcher.transfer(
                 MovementAsk(
                     record_id=f"transfer:{key}",

@@ -12,11 +12,12 @@ once, then split in halves, down to single movements, whose failure is their own
 Nothing is acknowledged before its batch commits, so a crash loses no acknowledged
 movement, and a retried one finds its idempotency record.
 
-Batched today: Transfer, PayBill, TopUp, PayTrade and Withdraw (except a movement answering
-a challenge with a payment authorization, which takes the one-transaction path because its
-transaction spends the authorization). A top-up's card is charged inside the batch's
-transaction, as TopUp does, once its account is known to take top-ups; a declined card fails
-that top-up alone.
+Batched today: Transfer, PayBill, TopUp, PayTrade and Withdraw, a challenge answered by a
+payment authorization included: the batch reads the authorizations offered, finds one
+usable as the one-transaction path's guarded update would (the payer's, unused, for enough,
+unexpired; not spent earlier in the batch) and spends it with the batch's writes. A
+top-up's card is charged inside the batch's transaction, as TopUp does, once its account is
+known to take top-ups; a declined card fails that top-up alone.
 Beside movements, a batch takes jobs (batch_model.BatchJob, submit_job): holds placed,
 captured and released (batch_holds.py), platform transfers (batch_jobs.py), trade
 settlements with their withholding and refund decisions (batch_trades.py), payment codes
@@ -131,6 +132,7 @@ def _reads(asks: Sequence[MovementAsk | BatchJob]) -> JobReads:
     holds: set[str] = set()
     codes: set[str] = set()
     cards: set[tuple[str, str]] = set()
+    digests: set[str] = set()
     settlements = False
     for ask in asks:
         if isinstance(ask, BatchJob):
@@ -140,13 +142,22 @@ def _reads(asks: Sequence[MovementAsk | BatchJob]) -> JobReads:
             holds.update(reads.hold_ids)
             codes.update(reads.code_digests)
             cards.update(reads.bound_cards)
+            digests.update(d for d in reads.authorization_digests if d)
             settlements = settlements or reads.settles_trades
             continue
         parties |= {ask.from_account_id, ask.to_account_id}
+        if ask.second_factor.authorization_digest:
+            digests.add(ask.second_factor.authorization_digest)
         if ask.trade_id:
             trades.add(ask.trade_id)
     return JobReads(
-        tuple(parties), tuple(trades), tuple(holds), tuple(codes), settlements, tuple(cards)
+        tuple(parties),
+        tuple(trades),
+        tuple(holds),
+        tuple(codes),
+        settlements,
+        tuple(cards),
+        authorization_digests=tuple(digests),
     )
 
 
@@ -319,6 +330,7 @@ class MovementBatcher:
                 settlements=reads.settles_trades,
                 code_digests=reads.code_digests,
                 bound_cards=reads.bound_cards,
+                authorization_digests=reads.authorization_digests,
             )
             self._hot = {a for a, account in view.accounts.items() if account.is_hot}
             bank = await self._charge_cards(asks, view, now)

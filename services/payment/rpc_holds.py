@@ -1,7 +1,7 @@
 """Hold RPCs: the TCC try/confirm/cancel of funds, and the expiry sweeper.
 
 With group commit on (rpc_batching.py), each goes through the batcher as a job
-(batch_holds.py) except a place that answers a challenge with a payment authorization;
+(batch_holds.py), a place that answers a challenge with a payment authorization included;
 the one-transaction paths below are the same rules without it.
 """
 
@@ -60,7 +60,7 @@ class HoldsRpc(PaymentRpcBase):
         verified = NO_SECOND_FACTOR
         if payee_id:
             verified = await self._second_factor(requested.account_id, request.risk)
-        if self._batcher is not None and not verified.authorization_digest:
+        if self._batcher is not None:
             job = PlaceHoldJob(requested, payee_id, request.risk.device_id, verified)
             return await self._batcher.submit_job(job, pb.CreateHoldResponse, hold_placed_response)
 

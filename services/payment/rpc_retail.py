@@ -64,7 +64,7 @@ class RetailRpc(PaymentRpcBase):
         factor = authorization_factor(request.payment_authorization)
         await require_merchant_approved(self._store, merchant_id, "charge payment codes")
         scope = f"charge-code:{merchant_id}"
-        if self._batcher is not None and not factor.authorization_digest:
+        if self._batcher is not None:
             key = request.idempotency_key
             job = ChargeCodeJob(
                 record_id=f"{scope}:{key}",
@@ -128,7 +128,7 @@ class RetailRpc(PaymentRpcBase):
         amount_fen = amount_from_proto(request.amount)
         verified = await self._second_factor(account_id, request.risk)
         payee_id = biller.merchant_account_id
-        if self._batcher is not None and not verified.authorization_digest:
+        if self._batcher is not None:
             ask = MovementAsk(
                 record_id=f"pay-bill:{key}",
                 fingerprint=fingerprint_request(request),

@@ -123,7 +123,7 @@ class TradesRpc(PaymentRpcBase):
         trade_id = _require_trade_id(request.trade_id)
         buyer_id = require_account_id(request.buyer_account_id, "buyer_account_id")
         verified = await self._second_factor(buyer_id, request.risk)
-        if self._batcher is not None and not verified.authorization_digest:
+        if self._batcher is not None:
             ask = MovementAsk(
                 record_id=f"pay-trade:{key}",
                 fingerprint=fingerprint_request(request),

@@ -27,6 +27,7 @@ from services.payment.batch_model import BatchDecision, BatchView, LedgerDocumen
 from services.payment.escrow import Trade
 from services.payment.holds import Hold, HoldState
 from services.payment.ledger import Account, Posting
+from services.payment.payment_authorization import PaymentAuthorization
 from services.payment.payment_code import PaymentCode
 from services.payment.risk_top_up import TopUpDay
 from services.payment.store.accounts import (
@@ -104,6 +105,7 @@ class BatchStore(AccountStore):
         settlements: bool = False,
         code_digests: Iterable[str] = (),
         bound_cards: Iterable[tuple[str, str]] = (),
+        authorization_digests: Iterable[str] = (),
     ) -> BatchView:
         """Everything the batch decides on, as its transaction sees it.
 
@@ -173,6 +175,7 @@ class BatchStore(AccountStore):
         }
         return BatchView(
             bound_cards=await self._read_bound_cards(session, bound_cards),
+            authorizations=await self._read_authorizations(session, authorization_digests),
             accounts=accounts,
             documents=documents,
             shards_of={k: tuple(v) for k, v in shards_of.items()},
@@ -197,6 +200,22 @@ class BatchStore(AccountStore):
         query = {"$or": [{"account_id": a, "card_number": c} for a, c in pairs]}
         cursor = self.database["bound_cards"].find(query, session=session)
         return frozenset({(d["account_id"], d["card_number"]) async for d in cursor})
+
+    async def _read_authorizations(
+        self, session: Session, digests: Iterable[str]
+    ) -> dict[str, PaymentAuthorization]:
+        """The payment authorizations offered, by digest: those not used yet."""
+        wanted = sorted(set(digests))
+        if not wanted:
+            return {}
+        query = {"_id": {"$in": wanted}, "used_at": None}
+        cursor = self.payment_authorizations.find(query, session=session)
+        return {
+            d["_id"]: PaymentAuthorization(
+                d["_id"], d["account_id"], d["amount_fen"], d["issued_at"], d["expires_at"]
+            )
+            async for d in cursor
+        }
 
     async def _read_holds(
         self, session: Session, hold_ids: Iterable[str]
@@ -344,6 +363,16 @@ class BatchStore(AccountStore):
             )
             for read, after in decision.withholdings.values()
         ]
+        if decision.authorizations_used:
+            spent = [
+                UpdateOne({"_id": digest, "used_at": None}, {"$set": {"used_at": when}})
+                for digest, when in decision.authorizations_used.items()
+            ]
+            result = await self.payment_authorizations.bulk_write(
+                spent, ordered=False, session=session
+            )
+            if result.matched_count != len(spent):
+                raise BatchConflict("a payment authorization was used under the batch; rerun it")
         if decision.payment_codes:
             used = [
                 UpdateOne({"_id": digest, "used_at": None}, {"$set": {"used_at": code.used_at}})

@@ -12,8 +12,11 @@ of someone else's trade, some of a trade already paid) and withdrawals (Withdraw
 bound card or to one not bound, some overdrawing, some to a card whose payouts the bank
 declines, after the debit was decided), batched together, must give
 every movement the same answer (the posting's entries and memo, the account's balance and
-KYC level, or the same refusal reason) and leave the same balances, statement lines and
-risk decisions; the ledger audit is clean on both.
+KYC level, or the same refusal reason) and leave the same balances, statement lines,
+risk decisions and spent payment authorizations; the ledger audit is clean on both. A
+movement from a new device ("phone-1") offers a payment authorization (issued to person 0
+for one of a few amounts: spent by the challenge it answers, refused if someone else's,
+too small, or already spent, perhaps earlier in the same batch).
 """
 
 from __future__ import annotations
@@ -48,7 +51,11 @@ from services.payment.batch_withdrawals import WithdrawJob
 from services.payment.bills import DEMO_BILLERS
 from services.payment.escrow import ESCROW_ACCOUNT_ID
 from services.payment.ledger import PostingKind
-from services.payment.payment_authorization import NO_SECOND_FACTOR
+from services.payment.payment_authorization import (
+    NO_SECOND_FACTOR,
+    authorization_digest,
+    authorization_factor,
+)
 from services.payment.risk import DEFAULT_RULES, PaymentKind
 from services.payment.rpc_accounts import withdrawal_response
 from services.payment.rpc_batching import MovementBatcher
@@ -63,7 +70,7 @@ from services.payment.tests.support import (
     open_person,
     top_up,
 )
-from services.payment.tests.trade_support import error_info, manual_clock
+from services.payment.tests.trade_support import PAYMENT_PASSWORD, error_info, manual_clock
 
 PERSONS = 4
 MERCHANT, HOT_MERCHANT, UNKNOWN, BILL = PERSONS, PERSONS + 1, PERSONS + 2, PERSONS + 3
@@ -72,6 +79,7 @@ TRADE = PERSONS + 5  # as a payee: the payer pays one of the trades (maybe not t
 WITHDRAW = PERSONS + 6  # as a payee: the payer withdraws to its card (phone-2: one not bound)
 CARD_HOLDER = "张三"  # open_person's name: persons 0 and 2 bind cards the bank issued to it
 BOUND = (0, 2)  # person 2's card (serial 1) takes no payouts at the test bank
+AUTHORIZED_FEN = (100_000, 400_000, 2_500_000)  # person 0's payment authorizations
 TRADE_AMOUNTS_FEN = (50_000, 400_000, 1_000_000, 2_500_000)
 BLACKLISTED = PERSONS - 1
 OPENING_FEN = 3_000_000  # 30,000 yuan: a few large transfers overdraw it
@@ -100,6 +108,7 @@ class Side:
     store: PaymentStore
     ids: list[str]
     trades: list[str]
+    authorizations: list[str]  # bearer values, issued to person 0 (AUTHORIZED_FEN)
 
 
 @contextlib.asynccontextmanager
@@ -153,6 +162,19 @@ async def open_parties(stub: Stub, store: PaymentStore) -> Side:
     await stub.SetBlacklisted(
         pb.SetBlacklistedRequest(account_id=ids[BLACKLISTED], blacklisted=True, reason="test")
     )
+    await stub.SetPaymentPassword(
+        pb.SetPaymentPasswordRequest(account_id=ids[0], new_password=PAYMENT_PASSWORD)
+    )
+    authorizations = [
+        (
+            await stub.AuthorizePayment(
+                pb.AuthorizePaymentRequest(
+                    account_id=ids[0], payment_password=PAYMENT_PASSWORD, amount=cny(fen)
+                )
+            )
+        ).authorization
+        for fen in AUTHORIZED_FEN
+    ]
     trades = []
     for number, fen in enumerate(TRADE_AMOUNTS_FEN):
         created = await stub.CreateTrade(
@@ -165,7 +187,7 @@ async def open_parties(stub: Stub, store: PaymentStore) -> Side:
             )
         )
         trades.append(created.trade.trade_id)
-    return Side(stub, store, ids, trades)
+    return Side(stub, store, ids, trades, authorizations)
 
 
 # A step: payer, payee, amount, device, and which earlier step's key it reuses (if any).
@@ -181,12 +203,14 @@ steps = st.tuples(
     st.one_of(st.none(), st.integers(1, 4)),
     st.booleans(),
 )
-# Extra weight on the hot merchant, on one payer (the velocity rule) and on withdrawals.
+# Extra weight on the hot merchant, on one payer (the velocity rule), on withdrawals and on
+# person 0 offering a payment authorization.
 weighted = st.one_of(
     steps,
     steps.map(lambda s: (0, HOT_MERCHANT, *s[2:])),
     steps.map(lambda s: (HOT_MERCHANT, s[1], *s[2:])),
     steps.map(lambda s: (BOUND[s[2] % 2], WITHDRAW, *s[2:])),  # a payer with a bound card
+    steps.map(lambda s: (0, s[1], s[2], "phone-1", *s[4:])),  # offering an authorization
 )
 
 
@@ -199,6 +223,14 @@ Request = (
 )
 
 
+def risk_signals(side: Side, device: str, fen: int) -> pb.RiskSignals:
+    """The device; from a new one ("phone-1"), one of person 0's payment authorizations."""
+    if device != "phone-1":
+        return pb.RiskSignals(device_id=device)
+    bearer = side.authorizations[fen % len(side.authorizations)]
+    return pb.RiskSignals(device_id=device, payment_authorization=bearer)
+
+
 def requests(step_list: list[tuple], side: Side) -> list[Request]:
     ids = side.ids
     made: list[Request] = []
@@ -209,12 +241,12 @@ def requests(step_list: list[tuple], side: Side) -> list[Request]:
                     idempotency_key=uuid.uuid4().hex,
                     trade_id=side.trades[fen % len(side.trades)],
                     buyer_account_id=ids[payer if payer != BANK else 0],
-                    risk=pb.RiskSignals(device_id=device),
+                    risk=risk_signals(side, device, fen),
                 )
             )
             continue
         if payee == WITHDRAW:
-            made.append(withdrawal(step_list, number, made, ids))
+            made.append(withdrawal(step_list, number, made, side))
             continue
         request: Request = pb.TransferRequest(
             idempotency_key=uuid.uuid4().hex,
@@ -222,7 +254,7 @@ def requests(step_list: list[tuple], side: Side) -> list[Request]:
             to_account_id=ids[payee],
             amount=cny(fen),
             memo=f"step {number}",
-            risk=pb.RiskSignals(device_id=device),
+            risk=risk_signals(side, device, fen),
         )
         if payee == BILL:
             request = pb.PayBillRequest(
@@ -231,7 +263,7 @@ def requests(step_list: list[tuple], side: Side) -> list[Request]:
                 biller_id=WATER.biller_id,
                 reference=WATER_REFERENCE,
                 amount=cny(fen),
-                risk=pb.RiskSignals(device_id=device),
+                risk=risk_signals(side, device, fen),
             )
         if payer == BANK:
             request = pb.TopUpRequest(
@@ -251,7 +283,7 @@ def requests(step_list: list[tuple], side: Side) -> list[Request]:
     return made
 
 
-def withdrawal(step_list: list[tuple], number: int, made: list[Request], ids: list[str]) -> Request:
+def withdrawal(step_list: list[tuple], number: int, made: list[Request], side: Side) -> Request:
     """A withdrawal (or, reusing an earlier step's key, that step's request or another amount)."""
     payer, _, fen, device, reuse, same = step_list[number]
     earlier = made[number - reuse] if reuse is not None and reuse <= number else None
@@ -263,10 +295,10 @@ def withdrawal(step_list: list[tuple], number: int, made: list[Request], ids: li
         return request
     return pb.WithdrawRequest(
         idempotency_key=uuid.uuid4().hex,
-        account_id=ids[payer if payer != BANK else 0],
+        account_id=side.ids[payer if payer != BANK else 0],
         amount=cny(fen),
         bank_card_number=CARD if device == "phone-2" else bound_card(payer),
-        risk=pb.RiskSignals(device_id=device),
+        risk=risk_signals(side, device, fen),
     )
 
 
@@ -351,7 +383,7 @@ async def batched(
             amount_fen=request.amount.amount_fen,
             memo=request.memo,
             device_id=request.risk.device_id,
-            second_factor=NO_SECOND_FACTOR,
+            second_factor=authorization_factor(request.risk.payment_authorization),
         )
         try:
             return answer(await batcher.transfer(ask), side.ids)
@@ -368,7 +400,7 @@ async def batched(
             amount_fen=0,
             memo="",
             device_id=request.risk.device_id,
-            second_factor=NO_SECOND_FACTOR,
+            second_factor=authorization_factor(request.risk.payment_authorization),
             posting_kind=PostingKind.TRADE_PAYMENT,
             payment_kind=PaymentKind.PAYMENT,
             trade_id=request.trade_id,
@@ -388,7 +420,7 @@ async def batched(
             amount_fen=request.amount.amount_fen,
             bank_card_number=request.bank_card_number,
             device_id=request.risk.device_id,
-            second_factor=NO_SECOND_FACTOR,
+            second_factor=authorization_factor(request.risk.payment_authorization),
         )
         try:
             response = await batcher.submit_job(job, pb.WithdrawResponse, withdrawal_response)
@@ -427,7 +459,7 @@ async def batched(
             amount_fen=request.amount.amount_fen,
             memo=f"{WATER.name} {request.reference}",
             device_id=request.risk.device_id,
-            second_factor=NO_SECOND_FACTOR,
+            second_factor=authorization_factor(request.risk.payment_authorization),
             posting_kind=PostingKind.BILL_PAYMENT,
             payment_kind=PaymentKind.PAYMENT,
             reference=request.reference,
@@ -459,7 +491,13 @@ async def books(side: Side) -> tuple[object, ...]:
     ]
     states = [(await side.store.get_trade(t)).state.value for t in side.trades]
     withdrawn = await side.store.postings.count_documents({"kind": "withdrawal"})
-    return tuple(balances), tuple(decisions), tuple(states), withdrawn
+    spent = [
+        await side.store.payment_authorizations.count_documents(
+            {"_id": authorization_digest(bearer), "used_at": {"$ne": None}}
+        )
+        for bearer in side.authorizations
+    ]
+    return tuple(balances), tuple(decisions), tuple(states), withdrawn, tuple(spent)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -480,6 +518,8 @@ async def test_batched_transfers_end_as_one_at_a_time(
 
     for number, (got, expected) in enumerate(zip(in_batches, in_turn, strict=True)):
         kind = type(made[number]).__name__.removesuffix("Request")
+        if getattr(made[number], "risk", pb.RiskSignals()).payment_authorization:
+            kind += " (authorization)"
         event(f"{kind} {expected[0] if expected[0] == 'ok' else expected[1]}")
         assert got == expected, (number, step_list[number])
     assert batcher.movements == len(step_list)
