@@ -44,6 +44,8 @@ from gateway.edge.operator_grants import OPERATOR_GRANTS_COLLECTION, OperatorGra
 from services.insurance.store import InsuranceStore
 from services.insurance.store.reports import read_insurance_audit
 from services.loan.merchant.abs_pool import pool_account_id
+from services.loan.merchant.audit import capital_expected_fen
+from services.loan.merchant.funding import CAPITAL_LEDGER_ACCOUNT_ID
 from services.loan.merchant.store import MerchantLendingStore
 from services.loan.merchant.store.abs_pools import PoolRecord
 from services.loan.portfolio import book_breaches
@@ -137,22 +139,23 @@ async def _reconcile_loans(payments: PaymentStore, settings: ServiceSettings) ->
     finally:
         await client.close()
     breaches = await _reconcile_pools(payments, pools)
-    for account_id, expected_fen in funding.expected_ledger_balances().items():
+    # Merchant lending lends platform:loan:capital's cash (its books are kept apart):
+    # capital = capital paid in + bank borrowing - principal outstanding + income retained.
+    expected = {
+        **funding.expected_ledger_balances(),
+        CAPITAL_LEDGER_ACCOUNT_ID: capital_expected_fen(funding, merchant),
+    }
+    for account_id, expected_fen in expected.items():
         balance_fen = await _ledger_balance_fen(payments, account_id)
         if balance_fen != expected_fen:
+            lent_from_it = ", ".join(f"{b.account_id} {b.expected_balance_fen}" for b in merchant)
             breaches.append(
-                f"{account_id}: ledger balance {balance_fen} fen, the funding book says "
-                f"{expected_fen} fen (capital {funding.capital_fen}, bank borrowing "
-                f"{funding.borrowing_fen})"
+                f"{account_id}: ledger balance {balance_fen} fen, the funding book and the "
+                f"lending books say {expected_fen} fen (capital {funding.capital_fen}, bank "
+                f"borrowing {funding.borrowing_fen}; collected - lent: {lent_from_it})"
             )
     for books in merchant:
         breaches += [f"loan: {breach}" for breach in books.breaches()]
-        balance_fen = await _ledger_balance_fen(payments, books.account_id)
-        if balance_fen != books.expected_balance_fen:
-            breaches.append(
-                f"{books.account_id}: ledger balance {balance_fen} fen, the merchant lending "
-                f"books say {books.expected_balance_fen} fen"
-            )
     for account in flows:
         breaches += [f"loan: {breach}" for breach in book_breaches(account)]
         balance_fen = await _ledger_balance_fen(payments, account.account_id)

@@ -28,9 +28,10 @@ from gateway.edge.representations import money_to_proto
 
 HUABEI_ACCOUNT_ID = "platform:loan:huabei"
 CASH_LOAN_ACCOUNT_ID = "platform:loan:cash_loan"
+# (account id, display name, external party)
 LOAN_ACCOUNTS = (
-    (HUABEI_ACCOUNT_ID, "花呗 Huabei credit line"),
-    (CASH_LOAN_ACCOUNT_ID, "借呗 Jiebei cash loans"),
+    (HUABEI_ACCOUNT_ID, "花呗 Huabei credit line", True),
+    (CASH_LOAN_ACCOUNT_ID, "借呗 Jiebei cash loans", True),
 )
 
 HUABEI_KEY_PREFIX = "loan-huabei:"
@@ -56,7 +57,7 @@ class LoanAccounts:
     borrower captured into an account, and the undoing of a transfer. LoanLedger (consumer
     loans) and gateway.loans.merchant.ledger.MerchantLoanLedger are this over their accounts."""
 
-    def __init__(self, payment: PaymentClient, accounts: tuple[tuple[str, str], ...]) -> None:
+    def __init__(self, payment: PaymentClient, accounts: tuple[tuple[str, str, bool], ...]) -> None:
         self._payment = payment
         self._accounts = accounts
         self._accounts_ready = False
@@ -72,10 +73,12 @@ class LoanAccounts:
             return
         async with self._lock:
             if not self._accounts_ready:
-                for account_id, display_name in self._accounts:
+                for account_id, display_name, external in self._accounts:
                     await self._payment.ensure_platform_account(
                         pb.EnsurePlatformAccountRequest(
-                            account_id=account_id, display_name=display_name, external_party=True
+                            account_id=account_id,
+                            display_name=display_name,
+                            external_party=external,
                         )
                     )
                 self._accounts_ready = True

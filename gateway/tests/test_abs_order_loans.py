@@ -3,13 +3,14 @@ services, the loan service and the gateway on the module's ManualClock.
 
 A merchant borrows 800 yuan against a 1,000-yuan trade in escrow. An investor buys 1,000
 yuan of units of a 6% pool (order loans run 30 days: the pool asks 10 days of term left).
-The operator's purchase buys the order loan at par: its price goes to platform:loan:order
-(the order loans' account), the capacity's used drops by 800 yuan. Five days later the
-trade settles: 812 yuan is withheld (the loan + 2 yuan of interest, the rest of the cap given
-back). The pass-through takes the 802 yuan collected out of platform:loan:order into the
-pool: 0.82 yuan of coupon to the investor, 1.18 of excess spread to the lender
-(platform:loan:merchant, the account the report names), 800 yuan carried; the lender kept
-nothing of it. After each step `colony audit` is clean.
+The operator's purchase buys the order loan at par: its price goes back to the lender's cash,
+platform:loan:capital (the order loan was lent from it), the capacity's used drops by 800
+yuan. Five days later the trade settles: 812 yuan is withheld into the capital (the loan + 2
+yuan of interest, the rest of the cap given back). The pass-through takes the 802 yuan
+collected (the order-loan leg) out of the capital into the pool: 0.82 yuan of coupon to the
+investor, 1.18 of excess spread to the lender (platform:loan:capital, the account the report
+names), 800 yuan carried; the lender kept nothing of it. After each step `colony audit` is
+clean.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from aiohttp.test_utils import TestClient
 from chassis.clock import ManualClock, business_date_of
 from chassis.settings import SERVICE_NAMES
 from gateway.clients import ServiceChannels
-from gateway.loans.merchant.ledger import MERCHANT_LOAN_ACCOUNT_ID, ORDER_LOAN_ACCOUNT_ID
+from gateway.loans.merchant.funding import CAPITAL_ACCOUNT_ID
 from gateway.tests.conftest import User, balance_fen, create_api_key, top_up
 from gateway.tests.saga_support import new_key
 from gateway.tests.test_abs_money import ledger_fen
@@ -93,17 +94,15 @@ async def test_a_pool_buys_an_order_loan_and_its_settlement_passes_through(
         await post(gateway, investor, f"/v1/abs-pools/{POOL}/units", {"amount_fen": 1_000 * YUAN})
     )
 
-    order_before = await ledger_fen(channels, ORDER_LOAN_ACCOUNT_ID)
-    merchant_before = await ledger_fen(channels, MERCHANT_LOAN_ACCOUNT_ID)
+    capital_before = await ledger_fen(channels, CAPITAL_ACCOUNT_ID)
     used_before = fen((await get(gateway, operator, "/v1/admin/loans/funding"))["used"])
     purchase = await completed(
         await post(gateway, operator, f"/v1/admin/loans/abs-pools/{POOL}/purchases", {})
     )
     assert (purchase["bought"], purchase["spent_fen"]) == ([loan_id], 800 * YUAN)
     assert purchase["order_loan_spent_fen"] == 800 * YUAN
-    # The price goes to the order loans' account, none to the facilities'.
-    assert await ledger_fen(channels, ORDER_LOAN_ACCOUNT_ID) == order_before + 800 * YUAN
-    assert await ledger_fen(channels, MERCHANT_LOAN_ACCOUNT_ID) == merchant_before
+    # The price goes back to the lender's cash, the capital the loan was lent from.
+    assert await ledger_fen(channels, CAPITAL_ACCOUNT_ID) == capital_before + 800 * YUAN
     assert await ledger_fen(channels, POOL_ACCOUNT) == 200 * YUAN
     funding = await get(gateway, operator, "/v1/admin/loans/funding")
     assert fen(funding["used"]) == used_before - 800 * YUAN
@@ -119,8 +118,7 @@ async def test_a_pool_buys_an_order_loan_and_its_settlement_passes_through(
     await relog(gateway, operator, merchant, buyer, investor)
     await shop.settle(trade_id)
     await run_job(gateway, operator)
-    order_before = await ledger_fen(channels, ORDER_LOAN_ACCOUNT_ID)
-    merchant_before = await ledger_fen(channels, MERCHANT_LOAN_ACCOUNT_ID)
+    capital_before = await ledger_fen(channels, CAPITAL_ACCOUNT_ID)
     month = await completed(
         await post(gateway, operator, f"/v1/admin/loans/abs-pools/{POOL}/pass-through", {})
     )
@@ -128,12 +126,14 @@ async def test_a_pool_buys_an_order_loan_and_its_settlement_passes_through(
     assert (month["collected_fen"], month["order_loan_collected_fen"]) == (80_200, 80_200)
     assert (month["investor_interest_fen"], month["excess_fen"]) == (82, 118)
     assert await balance_fen(gateway, investor) == 82
-    assert await ledger_fen(channels, ORDER_LOAN_ACCOUNT_ID) == order_before - 80_200
-    assert await ledger_fen(channels, MERCHANT_LOAN_ACCOUNT_ID) == merchant_before + 118
+    assert await ledger_fen(channels, CAPITAL_ACCOUNT_ID) == capital_before - 80_200 + 118
     assert await ledger_fen(channels, POOL_ACCOUNT) == 100_000  # 200 + 800 yuan carried
 
     (period,) = (await get(gateway, operator, f"/v1/admin/loans/abs-pools/{POOL}"))["periods"]
     assert fen(period["order_loan_collected"]) == 80_200
     assert fen(period["lender_kept_interest"]) == fen(period["lender_kept_principal"]) == 0
-    assert period["excess_spread_account_id"] == MERCHANT_LOAN_ACCOUNT_ID
+    assert period["excess_spread_account_id"] == CAPITAL_ACCOUNT_ID
+    # capital + borrowing - principal outstanding (0: sold, then repaid) + income retained:
+    # 100,000 yuan; 2 yuan of interest passed to the pool; 1.18 of it back as excess spread.
+    assert await ledger_fen(channels, CAPITAL_ACCOUNT_ID) == 100_000 * YUAN + 118
     assert await colony_audit(mongo_url, database_name) == []

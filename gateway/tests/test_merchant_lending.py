@@ -271,13 +271,22 @@ async def test_interest_by_the_day_and_a_repayment_from_the_balance(
 
 
 async def test_the_books_reconcile_with_the_ledger(
-    gateway: Client, operator: User, new_merchant: NewUser, mongo_url: str, database_name: str
+    gateway: Client,
+    operator: User,
+    new_merchant: NewUser,
+    *,
+    channels: ServiceChannels,
+    mongo_url: str,
+    database_name: str,
 ) -> None:
-    # Lent 90,000 yuan, collected 40,240: platform:loan:merchant holds -49,760 yuan.
+    # Lent 90,000 yuan, collected 40,240: the facilities' books say -49,760 yuan.
     books = await get(gateway, operator, "/v1/admin/loans/merchant-audit")
     assert books["breaches"] == []
     assert books["expected_balance_fen"] == (40_240 - 90_000) * YUAN
     assert fen(books["principal_outstanding"]) == 50_000 * YUAN
+    # The loans were lent out of the capital and repaid into it: capital 60,000 + borrowing
+    # 30,000 - principal outstanding 50,000 + interest collected 240 = 40,240 yuan.
+    assert (await ledger_balances(channels))[0] == 40_240 * YUAN
     assert await colony_audit(mongo_url, database_name) == []
 
     # Another merchant cannot see the facility, or draw on it.

@@ -7,8 +7,9 @@ Real payment and loan services. Each case: a buyer pays a 100-yuan trade to the 
 written, and before every step's call, after it answered (unrecorded) and after it was
 recorded. A restarted gateway's recovery loop must finish it: completed, the loan active,
 one withholding on the trade, the payout posted once, the merchant's balance up by exactly
-the loan, and platform:loan:order reconciled with the loan books. Then the trade settles
-and the job relays its withholding: the loan is repaid from it, once.
+the loan, and platform:loan:capital (which order loans are lent from and repaid into)
+reconciled with the funding and the loan books. Then the trade settles and the job relays
+its withholding: the loan is repaid from it, once.
 """
 
 from __future__ import annotations
@@ -31,7 +32,12 @@ from gateway.app import SAGAS_COLLECTION
 from gateway.clients import PaymentClient, ServiceChannels
 from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.clients.withholding import WithholdingClient
-from gateway.loans.merchant.ledger import ORDER_LOAN_ACCOUNT_ID, MerchantLoanLedger
+from gateway.loans.merchant.funding import (
+    CAPITAL_ACCOUNT_ID,
+    SHAREHOLDERS_ACCOUNT_ID,
+    FundingAccounts,
+)
+from gateway.loans.merchant.ledger import MerchantLoanLedger
 from gateway.loans.merchant.order_loans import OrderLoanJobs, order_loan_saga
 from gateway.sagas.definition import SagaState, StepStatus, derive_saga_id
 from gateway.sagas.failpoints import SAGA_POINT, Failpoint, Phase
@@ -124,6 +130,19 @@ async def world(
     lending = MerchantLendingClient(channels.loan, 5.0)
     await lending.pay_in_capital(
         mpb.PayInCapitalRequest(idempotency_key=new_key(), amount=_cny(10_000_000))
+    )
+    # ... and its money, which the order loans are lent from (the loan_funding saga's move).
+    payment = PaymentClient(channels.payment, 5.0)
+    await FundingAccounts(payment).ensure()
+    await payment.platform_transfer(
+        payment_pb2.PlatformTransferRequest(
+            idempotency_key=new_key(),
+            from_account_id=SHAREHOLDERS_ACCOUNT_ID,
+            to_account_id=CAPITAL_ACCOUNT_ID,
+            amount=_cny(10_000_000),
+            memo="test set-up",
+            reference="order-loan-crash",
+        )
     )
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
         environ = gateway_environment(mongo_url, database_name, service_addresses)
@@ -295,5 +314,8 @@ async def _check_books(world: World) -> None:
     books = audit.order_loans
     assert list(books.breaches) == []
     assert books.in_flight.amount_fen == 0
-    account = await world.payment.get_account(ORDER_LOAN_ACCOUNT_ID)
-    assert account.balance.amount_fen == books.expected_balance_fen
+    capacity = (await world.lending.get_lending_capacity(mpb.GetLendingCapacityRequest())).capacity
+    capital = capacity.capital.amount_fen + capacity.bank_borrowing.amount_fen
+    account = await world.payment.get_account(CAPITAL_ACCOUNT_ID)
+    # capital + borrowing + (collected - lent) of the books lent from it (no facilities here)
+    assert account.balance.amount_fen == capital + books.expected_balance_fen

@@ -35,11 +35,12 @@ from gateway.loans.merchant.representations import capacity_json
 from gateway.sagas.definition import RETRY_FORWARD, JsonObject, SagaDefinition, Step, StepContext
 
 CAPITAL_ACCOUNT_ID = "platform:loan:capital"
+CAPITAL_DISPLAY_NAME = "小贷 loan business capital"
 SHAREHOLDERS_ACCOUNT_ID = "platform:loan:shareholders"
 BANK_LENDER_ACCOUNT_ID = "platform:loan:bank-lender:fake"
 FUNDING_ACCOUNTS = (
     # (account id, display name, external party)
-    (CAPITAL_ACCOUNT_ID, "小贷 loan business capital", False),
+    (CAPITAL_ACCOUNT_ID, CAPITAL_DISPLAY_NAME, False),
     (SHAREHOLDERS_ACCOUNT_ID, "小贷 shareholders (capital paid in)", True),
     (BANK_LENDER_ACCOUNT_ID, "FAKE bank lender (dev adapter)", True),
 )

@@ -1,11 +1,18 @@
-"""Merchant lending's money in the payment ledger: platform:loan:merchant (facilities) and
-platform:loan:order (order loans, which the payment service's withholdings repay).
+"""Merchant lending's money in the payment ledger: it lends the loan business's own cash.
 
-Like the consumer loan accounts (gateway.loans.ledger) it is an external-party account: the
-lender's money comes from outside the ledger, so its balance is collected - lent. Lending
-is one keyed PlatformTransfer into the merchant's balance ("loan-facility:<id>",
-"loan-draw:<id>"), undone by replaying it and taking it back with a hold captured into the
-account; repayments are a keyed hold on the merchant's balance captured into the account.
+Facilities and order loans are paid out of ``platform:loan:capital`` (the platform account,
+never negative, that capital and bank borrowing pay into: gateway.loans.merchant.funding),
+and every repayment, withholding (the payment service's settlement credits it), ABS
+purchase price and excess spread comes back into it; collections passed to ABS pools and
+excess given back leave it. So the capital the capacity rule counts is the cash lent: its
+balance is capital + bank borrowing - merchant principal outstanding + income retained
+(docs/loans.md "Funding"; `colony audit` checks it). MERCHANT_LOAN_ACCOUNT_ID and
+ORDER_LOAN_ACCOUNT_ID name where each product's money moves (both the capital account); the
+loan service keeps each product's books apart (platform:loan:merchant, platform:loan:order
+are the books' names). Lending is one keyed PlatformTransfer into the merchant's balance
+("loan-facility:<id>", "loan-draw:<id>", "loan-order:<id>"), undone by replaying it and
+taking it back with a hold captured into the account; repayments are a keyed hold on the
+merchant's balance captured into the account.
 """
 
 from __future__ import annotations
@@ -13,13 +20,11 @@ from __future__ import annotations
 from chassis.money import Money
 from gateway.clients import PaymentClient
 from gateway.loans.ledger import LoanAccounts
+from gateway.loans.merchant.funding import CAPITAL_ACCOUNT_ID, CAPITAL_DISPLAY_NAME
 
-MERCHANT_LOAN_ACCOUNT_ID = "platform:loan:merchant"
-ORDER_LOAN_ACCOUNT_ID = "platform:loan:order"
-ACCOUNTS = (
-    (MERCHANT_LOAN_ACCOUNT_ID, "阿里小贷 merchant facilities"),
-    (ORDER_LOAN_ACCOUNT_ID, "订单贷款 order loans"),
-)
+MERCHANT_LOAN_ACCOUNT_ID = CAPITAL_ACCOUNT_ID
+ORDER_LOAN_ACCOUNT_ID = CAPITAL_ACCOUNT_ID
+ACCOUNTS = ((CAPITAL_ACCOUNT_ID, CAPITAL_DISPLAY_NAME, False),)
 ORDER_KEY_PREFIX = "loan-order:"
 EXCESS_KEY_PREFIX = "loan-order-excess:"
 EXCESS_MEMO = "order loan: withheld beyond the debt, given back"
@@ -29,8 +34,8 @@ LEND_MEMO = "merchant loan payout"
 
 
 class MerchantLoanLedger(LoanAccounts):
-    """Opens platform:loan:merchant and platform:loan:order and moves money in and out of
-    them (gateway.loans.ledger.LoanAccounts over these accounts)."""
+    """Opens platform:loan:capital and moves merchant lending's money in and out of it
+    (gateway.loans.ledger.LoanAccounts over that account)."""
 
     def __init__(self, payment: PaymentClient) -> None:
         super().__init__(payment, ACCOUNTS)

@@ -6,11 +6,11 @@ from chassis.wire import money_to_proto
 from colony.loan.v1 import merchant_lending_pb2 as pb
 from services.loan.merchant.abs_investors import Holding, Period
 from services.loan.merchant.abs_pool import pool_account_id
-from services.loan.merchant.facilities import MERCHANT_LEDGER_ACCOUNT_ID
+from services.loan.merchant.funding import CAPITAL_LEDGER_ACCOUNT_ID
 from services.loan.merchant.store.abs_pools import PoolRecord
 
-# The excess spread is the lender's (the pool's residual holder): into its facilities' account.
-EXCESS_SPREAD_ACCOUNT_ID = MERCHANT_LEDGER_ACCOUNT_ID
+# The excess spread is the lender's (the pool's residual holder): into its cash, the capital.
+EXCESS_SPREAD_ACCOUNT_ID = CAPITAL_LEDGER_ACCOUNT_ID
 
 
 def pool_to_proto(record: PoolRecord) -> pb.AbsPool:

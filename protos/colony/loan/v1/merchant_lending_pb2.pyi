@@ -1103,7 +1103,7 @@ class GetMerchantLendingAuditResponse(_message.Message):
     ORDER_LOANS_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     expected_balance_fen: _builtins.int
-    """collected - lent: the payment balance of platform:loan:merchant at rest."""
+    """collected - lent: what the facilities' lending did to platform:loan:capital."""
     @_builtins.property
     def lent(self) -> _money_pb2.Money:
         """Fixed parts and draws paid out."""
@@ -2004,8 +2004,8 @@ class AbsPooledLoan(_message.Message):
     borrower_id: _builtins.str
     bought_on: _builtins.str
     kind: _builtins.str
-    """"facility" (its price paid to platform:loan:merchant, its collections from there) or
-    "order_loan" (platform:loan:order).
+    """"facility" (the books platform:loan:merchant) or "order_loan" (platform:loan:order);
+    either's money moves in platform:loan:capital.
     """
     @_builtins.property
     def principal(self) -> _money_pb2.Money:
@@ -2248,18 +2248,16 @@ class AbsPeriod(_message.Message):
     def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___AbsPeriodShare]: ...
     @_builtins.property
     def order_loan_collected(self) -> _money_pb2.Money:
-        """Of the collections, what order loans paid (from platform:loan:order; the rest from
-        platform:loan:merchant).
-        """
+        """Of the collections, what order loans paid (the rest: facilities)."""
 
     @_builtins.property
     def order_loan_purchases(self) -> _money_pb2.Money:
-        """Of the revolving purchases, the order loans' price (to platform:loan:order)."""
+        """Of the revolving purchases, the order loans' price."""
 
     @_builtins.property
     def lender_kept_interest(self) -> _money_pb2.Money:
         """What the pooled loans paid in the period that the lender keeps (its share of a revolving
-        part drawn after the sale): it stays in platform:loan:merchant. Paid by the pooled loans
+        part drawn after the sale): it stays in platform:loan:capital. Paid by the pooled loans
         = interest_collected + principal_collected + lender_kept_interest + lender_kept_principal.
         """
 
@@ -2442,13 +2440,11 @@ class BuyAbsLoansResponse(_message.Message):
 
     @_builtins.property
     def spent(self) -> _money_pb2.Money:
-        """Their price, paid from the pool's account to the lender (platform:loan:merchant for
-        facilities, platform:loan:order for order loans).
-        """
+        """Their price, paid from the pool's account to the lender (platform:loan:capital)."""
 
     @_builtins.property
     def order_loan_spent(self) -> _money_pb2.Money:
-        """Of spent, the order loans' price (to platform:loan:order)."""
+        """Of spent, the order loans' price."""
 
     def __init__(
         self,

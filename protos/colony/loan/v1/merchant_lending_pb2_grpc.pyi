@@ -38,21 +38,24 @@ class MerchantLendingServiceStub:
     with LENDING_CAPACITY when consumer + merchant principal would exceed capital + borrowing.
 
     Merchant ids are payment merchant account ids ("2188…"). Money moves in the payment ledger
-    through platform:loan:merchant (external_party, opened by the gateway), by gateway sagas:
+    through platform:loan:capital (the loan business's cash: capital and bank borrowing paid
+    in, merchant loans lent from it and repaid into it), by gateway sagas; the books are kept
+    per product, named platform:loan:merchant (facilities) and platform:loan:order:
     FACILITY (facility_id chosen by the saga):
       1. loan    ApplyFacility(facility_id, figures) → PENDING_DISBURSEMENT or DECLINED
-      2. payment PlatformTransfer(platform:loan:merchant → merchant, key "loan-facility:<id>")
+      2. payment PlatformTransfer(platform:loan:capital → merchant, key "loan-facility:<id>")
                                             on refusal: CancelFacility
       3. loan    ConfirmFacilityDisbursement(facility_id, payment_posting_id)  retried forward
     DRAW (revolving; draw_id chosen by the saga):
       1. loan    TryDraw(draw_id)           compensation: CancelDraw (a tombstone if first)
-      2. payment PlatformTransfer(platform:loan:merchant → merchant, key "loan-draw:<id>")
+      2. payment PlatformTransfer(platform:loan:capital → merchant, key "loan-draw:<id>")
       3. loan    ConfirmDraw(draw_id, payment_posting_id)     retried forward
     REPAYMENT (repayment_id chosen by the saga):
       1. loan    TryFacilityRepayment      compensation: CancelFacilityRepayment
-      2. payment CreateHold(merchant) + CaptureHold into platform:loan:merchant
+      2. payment CreateHold(merchant) + CaptureHold into platform:loan:capital
       3. loan    ConfirmFacilityRepayment(repayment_id, payment_posting_id)  retried forward
-    GetMerchantLendingAudit gives the balance platform:loan:merchant must hold at rest.
+    GetMerchantLendingAudit gives each book's collected - lent: at rest platform:loan:capital
+    = capital + bank borrowing + the books' collected - lent (docs/loans.md "Funding").
     """
 
     @_typing.overload
@@ -94,9 +97,9 @@ class MerchantLendingServiceStub:
     none pledged to another order loan (TRADE_PLEDGED), LENDING_CAPACITY, LOAN_OVERDUE.
     ORDER LOAN (loan_id chosen by the gateway's saga):
       1. loan    ApplyOrderLoan                      compensation: CancelOrderLoan
-      2. payment SetWithholding per trade (reference = loan id, account platform:loan:order)
+      2. payment SetWithholding per trade (reference = loan id, account platform:loan:capital)
                                                      compensation: ReleaseWithholding
-      3. payment PlatformTransfer(platform:loan:order → merchant, key "loan-order:<id>")
+      3. payment PlatformTransfer(platform:loan:capital → merchant, key "loan-order:<id>")
       4. loan    ConfirmOrderLoanDisbursement(posting)   retried forward
     Collections (the gateway's order-loan job, from ListWithholdings(reference = loan id)):
       ApplyOrderLoanCollection per withholding application (idempotent by its id); excess
@@ -116,7 +119,7 @@ class MerchantLendingServiceStub:
     ListFacilitiesToFollow: _grpc.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListFacilitiesToFollowRequest, _merchant_lending_pb2.ListFacilitiesToFollowResponse]
     """Post-loan control of a facility past its end date with money owed: the gateway's job
     withholds it from every later settlement (reference = facility id, into
-    platform:loan:merchant) and relays each application here (once per application id):
+    platform:loan:capital) and relays each application here (once per application id):
     the revolving part first, then the fixed (each interest, then principal); the rest is
     excess, given back ("loan-facility-excess:<application id>") and confirmed.
     """
@@ -165,21 +168,24 @@ class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
     with LENDING_CAPACITY when consumer + merchant principal would exceed capital + borrowing.
 
     Merchant ids are payment merchant account ids ("2188…"). Money moves in the payment ledger
-    through platform:loan:merchant (external_party, opened by the gateway), by gateway sagas:
+    through platform:loan:capital (the loan business's cash: capital and bank borrowing paid
+    in, merchant loans lent from it and repaid into it), by gateway sagas; the books are kept
+    per product, named platform:loan:merchant (facilities) and platform:loan:order:
     FACILITY (facility_id chosen by the saga):
       1. loan    ApplyFacility(facility_id, figures) → PENDING_DISBURSEMENT or DECLINED
-      2. payment PlatformTransfer(platform:loan:merchant → merchant, key "loan-facility:<id>")
+      2. payment PlatformTransfer(platform:loan:capital → merchant, key "loan-facility:<id>")
                                             on refusal: CancelFacility
       3. loan    ConfirmFacilityDisbursement(facility_id, payment_posting_id)  retried forward
     DRAW (revolving; draw_id chosen by the saga):
       1. loan    TryDraw(draw_id)           compensation: CancelDraw (a tombstone if first)
-      2. payment PlatformTransfer(platform:loan:merchant → merchant, key "loan-draw:<id>")
+      2. payment PlatformTransfer(platform:loan:capital → merchant, key "loan-draw:<id>")
       3. loan    ConfirmDraw(draw_id, payment_posting_id)     retried forward
     REPAYMENT (repayment_id chosen by the saga):
       1. loan    TryFacilityRepayment      compensation: CancelFacilityRepayment
-      2. payment CreateHold(merchant) + CaptureHold into platform:loan:merchant
+      2. payment CreateHold(merchant) + CaptureHold into platform:loan:capital
       3. loan    ConfirmFacilityRepayment(repayment_id, payment_posting_id)  retried forward
-    GetMerchantLendingAudit gives the balance platform:loan:merchant must hold at rest.
+    GetMerchantLendingAudit gives each book's collected - lent: at rest platform:loan:capital
+    = capital + bank borrowing + the books' collected - lent (docs/loans.md "Funding").
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -218,9 +224,9 @@ class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
     none pledged to another order loan (TRADE_PLEDGED), LENDING_CAPACITY, LOAN_OVERDUE.
     ORDER LOAN (loan_id chosen by the gateway's saga):
       1. loan    ApplyOrderLoan                      compensation: CancelOrderLoan
-      2. payment SetWithholding per trade (reference = loan id, account platform:loan:order)
+      2. payment SetWithholding per trade (reference = loan id, account platform:loan:capital)
                                                      compensation: ReleaseWithholding
-      3. payment PlatformTransfer(platform:loan:order → merchant, key "loan-order:<id>")
+      3. payment PlatformTransfer(platform:loan:capital → merchant, key "loan-order:<id>")
       4. loan    ConfirmOrderLoanDisbursement(posting)   retried forward
     Collections (the gateway's order-loan job, from ListWithholdings(reference = loan id)):
       ApplyOrderLoanCollection per withholding application (idempotent by its id); excess
@@ -240,7 +246,7 @@ class MerchantLendingServiceAsyncStub(MerchantLendingServiceStub):
     ListFacilitiesToFollow: _aio.UnaryUnaryMultiCallable[_merchant_lending_pb2.ListFacilitiesToFollowRequest, _merchant_lending_pb2.ListFacilitiesToFollowResponse]  # type: ignore[assignment]
     """Post-loan control of a facility past its end date with money owed: the gateway's job
     withholds it from every later settlement (reference = facility id, into
-    platform:loan:merchant) and relays each application here (once per application id):
+    platform:loan:capital) and relays each application here (once per application id):
     the revolving part first, then the fixed (each interest, then principal); the rest is
     excess, given back ("loan-facility-excess:<application id>") and confirmed.
     """
@@ -288,21 +294,24 @@ class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
     with LENDING_CAPACITY when consumer + merchant principal would exceed capital + borrowing.
 
     Merchant ids are payment merchant account ids ("2188…"). Money moves in the payment ledger
-    through platform:loan:merchant (external_party, opened by the gateway), by gateway sagas:
+    through platform:loan:capital (the loan business's cash: capital and bank borrowing paid
+    in, merchant loans lent from it and repaid into it), by gateway sagas; the books are kept
+    per product, named platform:loan:merchant (facilities) and platform:loan:order:
     FACILITY (facility_id chosen by the saga):
       1. loan    ApplyFacility(facility_id, figures) → PENDING_DISBURSEMENT or DECLINED
-      2. payment PlatformTransfer(platform:loan:merchant → merchant, key "loan-facility:<id>")
+      2. payment PlatformTransfer(platform:loan:capital → merchant, key "loan-facility:<id>")
                                             on refusal: CancelFacility
       3. loan    ConfirmFacilityDisbursement(facility_id, payment_posting_id)  retried forward
     DRAW (revolving; draw_id chosen by the saga):
       1. loan    TryDraw(draw_id)           compensation: CancelDraw (a tombstone if first)
-      2. payment PlatformTransfer(platform:loan:merchant → merchant, key "loan-draw:<id>")
+      2. payment PlatformTransfer(platform:loan:capital → merchant, key "loan-draw:<id>")
       3. loan    ConfirmDraw(draw_id, payment_posting_id)     retried forward
     REPAYMENT (repayment_id chosen by the saga):
       1. loan    TryFacilityRepayment      compensation: CancelFacilityRepayment
-      2. payment CreateHold(merchant) + CaptureHold into platform:loan:merchant
+      2. payment CreateHold(merchant) + CaptureHold into platform:loan:capital
       3. loan    ConfirmFacilityRepayment(repayment_id, payment_posting_id)  retried forward
-    GetMerchantLendingAudit gives the balance platform:loan:merchant must hold at rest.
+    GetMerchantLendingAudit gives each book's collected - lent: at rest platform:loan:capital
+    = capital + bank borrowing + the books' collected - lent (docs/loans.md "Funding").
     """
 
     @_abc_1.abstractmethod
@@ -453,9 +462,9 @@ class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
         none pledged to another order loan (TRADE_PLEDGED), LENDING_CAPACITY, LOAN_OVERDUE.
         ORDER LOAN (loan_id chosen by the gateway's saga):
           1. loan    ApplyOrderLoan                      compensation: CancelOrderLoan
-          2. payment SetWithholding per trade (reference = loan id, account platform:loan:order)
+          2. payment SetWithholding per trade (reference = loan id, account platform:loan:capital)
                                                          compensation: ReleaseWithholding
-          3. payment PlatformTransfer(platform:loan:order → merchant, key "loan-order:<id>")
+          3. payment PlatformTransfer(platform:loan:capital → merchant, key "loan-order:<id>")
           4. loan    ConfirmOrderLoanDisbursement(posting)   retried forward
         Collections (the gateway's order-loan job, from ListWithholdings(reference = loan id)):
           ApplyOrderLoanCollection per withholding application (idempotent by its id); excess
@@ -529,7 +538,7 @@ class MerchantLendingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_merchant_lending_pb2.ListFacilitiesToFollowResponse, _abc.Awaitable[_merchant_lending_pb2.ListFacilitiesToFollowResponse]]:
         """Post-loan control of a facility past its end date with money owed: the gateway's job
         withholds it from every later settlement (reference = facility id, into
-        platform:loan:merchant) and relays each application here (once per application id):
+        platform:loan:capital) and relays each application here (once per application id):
         the revolving part first, then the fixed (each interest, then principal); the rest is
         excess, given back ("loan-facility-excess:<application id>") and confirmed.
         """

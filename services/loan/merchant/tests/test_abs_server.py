@@ -251,7 +251,7 @@ async def test_a_pool_buys_an_order_loan_and_collects_what_its_settlement_repays
     )
     # coupon 100,000 x 0.045 x 5 / 365 = 61.64 → 61; the rest is the lender's excess spread
     assert (period.investor_interest.amount_fen, period.excess_spread.amount_fen) == (61, 139)
-    assert period.excess_spread_account_id == "platform:loan:merchant"
+    assert period.excess_spread_account_id == "platform:loan:capital"
     assert period.carried_out.amount_fen == 20_000 + 59_440  # nothing else to buy
     held = (await capacity(merchant)).sold_to_pools.amount_fen
     assert held == 80_000 - 59_440 + (before.sold_to_pools.amount_fen)
