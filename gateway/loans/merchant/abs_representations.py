@@ -159,7 +159,7 @@ ABS_SCHEMAS: dict[str, dict[str, Any]] = {
                 "interest_collected + principal_collected + lender_kept_interest + "
                 "lender_kept_principal (the lender's share of a revolving part drawn after "
                 "the sale, never moved); order_loan_collected / order_loan_purchases: the "
-                "order loans' part (platform:loan:order); the excess spread goes to "
+                "order loans' part; the excess spread goes to "
                 "excess_spread_account_id.",
                 "items": _object(
                     {

@@ -80,7 +80,7 @@ class AbsPoolRoutes:
                 self.purchase,
                 "buyAbsPoolLoans",
                 "The pool buys, at par, every eligible loan its cash covers; the price goes "
-                "to the lender (platform:loan:merchant), so its capacity returns (an operation)",
+                "to the lender (platform:loan:capital), so its capacity returns (an operation)",
                 problems={
                     HTTPStatus.NOT_FOUND: ("NOT_FOUND",),
                     HTTPStatus.UNPROCESSABLE_ENTITY: ("POOL_NOT_REVOLVING",),

@@ -13,17 +13,18 @@ abs_purchase (the operator's: the pool buys eligible loans):
 1. ``buy`` (retried forward): BuyAbsLoans keyed by the saga (POOL_NOT_REVOLVING ends it
    having moved nothing).
 2. ``pay`` (retried forward): the price from the pool's account to the lender: the
-   facilities' to platform:loan:merchant, keyed "abs-buy:<saga>", the order loans' to
-   platform:loan:order, keyed "abs-buy:<saga>:order": capacity returns to the lender.
+   lender's cash (platform:loan:capital, MERCHANT_LOAN_ACCOUNT_ID / ORDER_LOAN_ACCOUNT_ID):
+   the facilities' keyed "abs-buy:<saga>", the order loans' keyed "abs-buy:<saga>:order":
+   capacity returns to the lender.
 
 abs_pass_through (the operator's: one period of collections):
 1. ``pass_through`` (retried forward): PassThroughAbsPool keyed by the saga: the period's
    figures and each investor's share (POOL_PERIOD_NOT_OVER ends it having moved nothing).
 2. ``post`` (retried forward): every leg, each a PlatformTransfer keyed
    "abs:<period_id>:<leg>[:<investor>]": the collections into the pool (the facilities' from
-   platform:loan:merchant, the order loans' from platform:loan:order, leg "collect:order"),
+   the lender's cash, the order loans' a leg of their own, "collect:order"),
    each investor's interest, the excess spread back to the lender (the account the period
-   names), the revolving purchases' price to the lender (order loans' to platform:loan:order,
+   names), the revolving purchases' price to the lender (order loans' a leg of their own,
    leg "purchases:order"), each investor's principal returned; then ConfirmAbsPeriodPosted.
    What the pooled loans paid that the lender keeps never moves (it is in the report).
 """

@@ -6,7 +6,7 @@ For each facility the loan service lists (past its end date, or with excess to g
 each application of its withholdings → ApplyFacilityCollection (once per application id);
 its excess → PlatformTransfer "loan-facility-excess:<application>" then
 ConfirmFacilityExcessReturned; owing with no active instruction → SetWithholding
-"<facility>:overdue:<n>" for what it owes, into platform:loan:merchant; owing nothing → its
+"<facility>:overdue:<n>" for what it owes, into platform:loan:capital; owing nothing → its
 active instructions released. Every call is keyed: the job may stop anywhere and run again.
 """
 

@@ -5,10 +5,10 @@ merchant_order_loan saga (loan_id chosen by the route):
 1. ``decide``: ApplyOrderLoan (≤ 80% of the trades in escrow, none pledged twice, the
    capacity); undone by CancelOrderLoan (first: a tombstone).
 2. ``withhold``: SetWithholding on each trade (withholding id "<loan>:<trade>", into
-   platform:loan:order) with caps covering the loan and ORDER_LOAN_DAYS of interest, in trade
+   platform:loan:capital) with caps covering the loan and ORDER_LOAN_DAYS of interest, in trade
    order: each trade's settlement then pays the loan before the merchant, in the settlement's
    own transaction; undone by ReleaseWithholding.
-3. ``pay_out``: PlatformTransfer platform:loan:order → the merchant ("loan-order:<id>");
+3. ``pay_out``: PlatformTransfer platform:loan:capital → the merchant ("loan-order:<id>");
    undone by replaying it and taking it back.
 4. ``confirm`` (retried forward): ConfirmOrderLoanDisbursement.
 

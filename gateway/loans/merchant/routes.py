@@ -262,8 +262,8 @@ class MerchantLendingRoutes:
                 "/v1/admin/loans/merchant-audit",
                 self.audit,
                 "getMerchantLendingAudit",
-                "Merchant lending's books against themselves, and the balance "
-                "platform:loan:merchant must hold at rest",
+                "Merchant lending's books against themselves, and what each did to "
+                "platform:loan:capital (collected - lent)",
                 response_schema="MerchantLendingAudit",
                 problems=UNAVAILABLE,
             ),

@@ -7,7 +7,7 @@ merchant_loan_payout:
    capacity check; DECLINED ends the saga completed, every later step skipped) or TryDraw
    (the revolving part and the capacity reserved). Undone by CancelFacility / CancelDraw
    (first: a tombstone).
-2. ``pay_out``: PlatformTransfer platform:loan:merchant → the merchant's balance, keyed
+2. ``pay_out``: PlatformTransfer platform:loan:capital → the merchant's balance, keyed
    "loan-facility:<id>" / "loan-draw:<id>"; undone by replaying it and taking it back.
 3. ``confirm`` (retried forward): ConfirmFacilityDisbursement / ConfirmDraw with the posting.
 
@@ -15,7 +15,7 @@ merchant_loan_repayment:
 1. ``try_repayment``: TryFacilityRepayment (at most what the part owes); undone by
    CancelFacilityRepayment.
 2. ``hold``: a hold on the merchant's balance; undone by VoidHold.
-3. ``capture`` (retried forward): captured into platform:loan:merchant.
+3. ``capture`` (retried forward): captured into platform:loan:capital.
 4. ``confirm_repayment`` (retried forward): ConfirmFacilityRepayment with the posting.
 """
 

@@ -1,6 +1,6 @@
 """Merchant lending's parts the composition root (gateway.app) wires: its client (on the
-loan service's channel), the withholding client (on the payment service's), the ledger of
-platform:loan:merchant and platform:loan:order, the sagas (the funding saga's accounts
+loan service's channel), the withholding client (on the payment service's), the ledger
+(platform:loan:capital, which merchant loans are lent from), the sagas (the funding saga's accounts
 among them) and the order-loan job."""
 
 from __future__ import annotations

@@ -201,10 +201,10 @@ class PeriodReport:
     carried_out_fen: int
     defaulted_fen: int
     bought: tuple[str, ...]
-    # Of the collections and the purchases, the order loans' (platform:loan:order's) part.
+    # Of the collections and the purchases, the order loans' part (their own books).
     order_loan_collected_fen: int = 0
     order_loan_purchases_fen: int = 0
-    # What the pooled loans paid that the lender kept (stays in platform:loan:merchant).
+    # What the pooled loans paid that the lender kept (stays in the lender's cash).
     lender_kept_interest_fen: int = 0
     lender_kept_principal_fen: int = 0
 

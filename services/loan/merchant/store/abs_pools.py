@@ -36,7 +36,7 @@ class PoolRecord:
     holdings: dict[str, Holding] = field(default_factory=dict)
     periods: tuple[Period, ...] = ()
     kinds: dict[str, str] = field(default_factory=dict)  # loan id → FACILITY / ORDER_LOAN
-    order_loan_purchases_fen: int = 0  # of purchases_fen, order loans (platform:loan:order)
+    order_loan_purchases_fen: int = 0  # of purchases_fen, order loans' (their books)
 
     def kind_of(self, loan_id: str) -> str:
         return self.kinds.get(loan_id, FACILITY)
