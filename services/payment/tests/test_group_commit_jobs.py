@@ -16,7 +16,10 @@ instruction, which the settlements of one batch share) and refund decisions (by 
 or the platform, approving or rejecting), payment codes charged (some twice, some never
 issued, some by a hot merchant, some by a person; some overdrawing), interleaved with
 transfers, must give each request the same answer and leave the same balances, statement
-lines, holds, trades and withholding instructions; the ledger audit is clean on both.
+lines, holds, trades, withholding instructions and spent payment authorizations; the
+ledger audit is clean on both. Some holds reserving a payment come from a new device with
+one of person 0's payment authorizations (spent by the challenge it answers, refused if
+someone else's, too small or spent already), and large code charges offer one too.
 """
 
 from __future__ import annotations
@@ -51,7 +54,11 @@ from services.payment.batch_retail import ChargeCodeJob
 from services.payment.batch_trades import DecideRefundJob, SettleTradeJob
 from services.payment.escrow import TradeAction, confirm_receipt
 from services.payment.holds import plan_hold
-from services.payment.payment_authorization import NO_SECOND_FACTOR
+from services.payment.payment_authorization import (
+    NO_SECOND_FACTOR,
+    authorization_digest,
+    authorization_factor,
+)
 from services.payment.payment_code import code_digest, validate_payment_code
 from services.payment.risk import DEFAULT_RULES
 from services.payment.rpc_batching import MovementBatcher
@@ -66,7 +73,7 @@ from services.payment.rpc_trades import refund_decided_response, trade_settled_r
 from services.payment.server import build_payment_service
 from services.payment.store import PaymentStore
 from services.payment.tests.support import Stub, cny, open_merchant, open_person, top_up
-from services.payment.tests.trade_support import error_info
+from services.payment.tests.trade_support import PAYMENT_PASSWORD, error_info
 
 PERSONS = 3
 MERCHANT, HOT, UNKNOWN, FUND, BANK, LENDER = range(PERSONS, PERSONS + 6)
@@ -88,6 +95,7 @@ TRADES = (
     (2, MERCHANT, 15_000, 5_000),
 )
 BATCH_SIZE = 5
+AUTHORIZED_FEN = (5_000, 100_000, 300_000)
 
 
 @dataclass
@@ -99,6 +107,7 @@ class Side:
     trades: list[str]
     prefix: str  # of this example's hold ids
     codes: list[str]  # payment codes the first persons showed, and one never issued
+    authorizations: list[str]  # person 0's payment authorizations (AUTHORIZED_FEN)
 
 
 @contextlib.asynccontextmanager
@@ -215,7 +224,21 @@ async def open_parties(channel: grpc.aio.Channel, store: PaymentStore) -> Side:
         (await stub.IssuePaymentCode(pb.IssuePaymentCodeRequest(account_id=ids[p]))).code
         for p in range(CODES)
     ]
-    return Side(stub, withholding, store, ids, trades, prefix, [*codes, UNKNOWN_CODE])
+    await stub.SetPaymentPassword(
+        pb.SetPaymentPasswordRequest(account_id=ids[0], new_password=PAYMENT_PASSWORD)
+    )
+    authorizations = [
+        (
+            await stub.AuthorizePayment(
+                pb.AuthorizePaymentRequest(
+                    account_id=ids[0], payment_password=PAYMENT_PASSWORD, amount=cny(fen)
+                )
+            )
+        ).authorization
+        for fen in AUTHORIZED_FEN
+    ]
+    codes_shown = [*codes, UNKNOWN_CODE]
+    return Side(stub, withholding, store, ids, trades, prefix, codes_shown, authorizations)
 
 
 # Steps: a kind and four small numbers, read by the kind (see requests()).
@@ -275,7 +298,7 @@ Call = tuple[str, Message]  # the RPC's name and its request
 def requests(step_list: list[tuple[Any, ...]], side: Side) -> list[Call]:
     """The requests the steps make, against one side's parties."""
     ids, made = side.ids, []
-    for kind, a, fen, c, flag in step_list:
+    for number, (kind, a, fen, c, flag) in enumerate(step_list):
         key = uuid.uuid4().hex
         if kind == "place":
             hold_id = f"{side.prefix}-{c}"
@@ -283,6 +306,11 @@ def requests(step_list: list[tuple[Any, ...]], side: Side) -> list[Call]:
             request: Message = pb.CreateHoldRequest(
                 hold_id=hold_id, account_id=ids[a], amount=cny(fen), payee_account_id=payee
             )
+            if payee and fen < 100_000:  # from a new device: challenged (but the first)
+                bearer = side.authorizations[c % len(side.authorizations)]
+                request.risk.CopyFrom(
+                    pb.RiskSignals(device_id=f"phone-{number}", payment_authorization=bearer)
+                )
             made.append(("CreateHold", request))
         elif kind == "capture":
             hold_id = f"{side.prefix}-{a}"
@@ -313,6 +341,8 @@ def requests(step_list: list[tuple[Any, ...]], side: Side) -> list[Call]:
                 code=side.codes[a],
                 amount=cny(fen),
                 memo="till 3" if flag else "",
+                # A large charge is challenged: a wallet offers an authorization with it.
+                payment_authorization=side.authorizations[-1] if fen > 200_000 else "",
             )
             made.append(("ChargePaymentCode", request))
         elif kind == "platform":
@@ -390,7 +420,10 @@ def job_of(
             memo="",
             now=clock.now(),
         )
-        job: BatchJob = PlaceHoldJob(hold, request.payee_account_id, "", NO_SECOND_FACTOR)
+        factor = NO_SECOND_FACTOR
+        if request.payee_account_id:
+            factor = authorization_factor(request.risk.payment_authorization)
+        job: BatchJob = PlaceHoldJob(hold, request.payee_account_id, request.risk.device_id, factor)
         return job, hold_placed_response
     if name == "CaptureHold":
         job = CaptureHoldJob(
@@ -416,7 +449,7 @@ def job_of(
             merchant_account_id=request.merchant_account_id,
             amount_fen=request.amount.amount_fen,
             memo=request.memo,
-            second_factor=NO_SECOND_FACTOR,
+            second_factor=authorization_factor(request.payment_authorization),
         )
         return job, code_charged_response
     assert name == "PlatformTransfer"
@@ -499,7 +532,20 @@ async def books(side: Side) -> tuple[object, ...]:
     decisions = await side.store.risk_decisions.count_documents(
         {"payer_account_id": {"$in": side.ids[:PERSONS]}}
     )
-    return tuple(accounts), tuple(holds), tuple(trades), tuple(withholdings), decisions
+    spent = [
+        await side.store.payment_authorizations.count_documents(
+            {"_id": authorization_digest(bearer), "used_at": {"$ne": None}}
+        )
+        for bearer in side.authorizations
+    ]
+    return (
+        tuple(accounts),
+        tuple(holds),
+        tuple(trades),
+        tuple(withholdings),
+        decisions,
+        tuple(spent),
+    )
 
 
 @settings(
@@ -517,11 +563,15 @@ async def test_batched_jobs_end_as_one_at_a_time(
     one = await open_parties(batched_channel, batched_store)
     other = await open_parties(single_channel, single_store)
 
-    in_batches, batcher = await batched(one, mongo_client, clock, requests(step_list, one))
+    made_one = requests(step_list, one)
+    in_batches, batcher = await batched(one, mongo_client, clock, made_one)
     in_turn = await one_at_a_time(other, requests(step_list, other))
 
     for number, (got, expected) in enumerate(zip(in_batches, in_turn, strict=True)):
-        event(f"{step_list[number][0]} {expected[0] if expected[0] == 'ok' else expected[1]}")
+        kind = step_list[number][0]
+        if getattr(made_one[number][1], "risk", pb.RiskSignals()).payment_authorization:
+            kind += " (authorization)"
+        event(f"{kind} {expected[0] if expected[0] == 'ok' else expected[1]}")
         assert got == expected, (number, step_list[number], got, expected)
     assert batcher.movements == len(step_list)
     assert batcher.batches < len(step_list), "jobs shared transactions"
