@@ -466,6 +466,12 @@ def start_py_spy(options: argparse.Namespace, pid: int) -> subprocess.Popen[byte
     )
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _figures(name: str, run: Run) -> dict[str, Any]:
     ordered = sorted(run.latencies_s)
 
@@ -489,7 +495,7 @@ def _figures(name: str, run: Run) -> dict[str, Any]:
 async def wallet_pay_scenarios(options: argparse.Namespace) -> dict[str, Any]:
     """Start a platform, register the people, offer wallet payments at each rate, then closed."""
     options.out.parent.mkdir(parents=True, exist_ok=True)
-    platform = RestPlatform(options.out.parent / "wallet-pay-platform.log")
+    platform = RestPlatform(options.out.with_suffix(".platform.log"))
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS)
     connector = aiohttp.TCPConnector(limit=200)
     figures: list[dict[str, Any]] = []
@@ -499,14 +505,27 @@ async def wallet_pay_scenarios(options: argparse.Namespace) -> dict[str, Any]:
             setup = await prepare(Client(session, platform.url), options.people)
             pay = pay_a_bill(setup)
             await run_closed(setup, 2.0, 4, pay)  # warm-up: connections, caches
+            pid = gateway_pid(platform)
+
+            def with_cpu(figure: dict[str, Any], cpu_seconds: float) -> dict[str, Any]:
+                # The gateway's own CPU per payment: what the saga path costs it, whatever
+                # else the machine runs (the figure to compare across runs).
+                done = max(1, figure["done"])
+                figure["gateway_cpu_ms_per_payment"] = round(cpu_seconds * 1000 / done, 2)
+                return figure
+
             for rate in options.rates:
+                cpu = process_cpu_seconds(pid)
                 run = await run_open(setup, options.seconds, rate, pay)
-                figures.append({**_figures(f"wallet-pay-open-{rate:g}/s", run), "offered": rate})
+                figure = {**_figures(f"wallet-pay-open-{rate:g}/s", run), "offered": rate}
+                figures.append(with_cpu(figure, process_cpu_seconds(pid) - cpu))
                 print(json.dumps(figures[-1]), flush=True)
             if options.closed:
-                spy = start_py_spy(options, gateway_pid(platform)) if options.py_spy else None
+                spy = start_py_spy(options, pid) if options.py_spy else None
+                cpu = process_cpu_seconds(pid)
                 run = await run_closed(setup, options.seconds, options.closed, pay)
-                figures.append(_figures(f"wallet-pay-closed-{options.closed}", run))
+                figure = _figures(f"wallet-pay-closed-{options.closed}", run)
+                figures.append(with_cpu(figure, process_cpu_seconds(pid) - cpu))
                 print(json.dumps(figures[-1]), flush=True)
                 if spy is not None:
                     spy.wait(timeout=60)
