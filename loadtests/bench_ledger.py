@@ -59,6 +59,9 @@ SPREAD_MERCHANTS = 200
 # At least the payments in flight, so that each in-flight payment has its own sub-account.
 HOT_SHARDS = 32
 BUYERS_PER_WORKER = 4
+# What each buyer is topped up with: the most one top-up brings at KYC level 2 (50,000 yuan,
+# services/payment/risk_top_up.py); a buyer sends a few hundred transfers of at most 100 yuan.
+BUYER_TOP_UP_FEN = 5_000_000
 SERVICE_START_SECONDS_MAX = 60.0
 RISK_EVALUATIONS = 100_000
 FEED_LAG_SAMPLE_SECONDS = 0.25
@@ -342,7 +345,7 @@ async def payment_scenarios(
                     pb.TopUpRequest(
                         idempotency_key=uuid.uuid4().hex,
                         account_id=buyer,
-                        amount=money_pb2.Money(amount_fen=10**9, currency="CNY"),
+                        amount=money_pb2.Money(amount_fen=BUYER_TOP_UP_FEN, currency="CNY"),
                         bank_card_number=CARD,
                     )
                 )

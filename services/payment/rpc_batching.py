@@ -189,6 +189,18 @@ def _keys(ask: MovementAsk | BatchJob, hot: set[str]) -> set[str]:
     }
 
 
+def _log_paid_but_refused(batch: list[_Waiting], decision: BatchDecision) -> None:
+    """A payout the bank made for a withdrawal that a rerun of its batch then refused (another
+    process moved the account in between): the money left without a debit, as it would on
+    the one-transaction path's rerun. Operations reconcile it with the bank by its key."""
+    for waiting, outcome in zip(batch, decision.outcomes, strict=True):
+        if isinstance(waiting.payout, str) and isinstance(outcome, Refused):
+            log.error(
+                "a withdrawal the bank paid out was refused on a rerun of its batch",
+                extra={"record_id": waiting.ask.record_id, "reason": outcome.error.reason},
+            )
+
+
 class MovementBatcher:
     """One per process: queues movements and commits them in batches, up to in_flight_max
     batches at a time on movements that touch nothing another batch in flight touches."""
@@ -411,6 +423,7 @@ class MovementBatcher:
                 if waiting.payout is not None:
                     bank[waiting.ask.record_id] = waiting.payout
             decision = decide_movements(asks, view, self._rules(), now, bank)
+            _log_paid_but_refused(batch, decision)
             unpaid = [
                 waiting
                 for waiting, outcome in zip(batch, decision.outcomes, strict=True)
