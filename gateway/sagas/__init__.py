@@ -84,4 +84,9 @@ The rules a step must keep:
   no keys or hold ids in it.
 - The saga input is stored and shown to operators: put no secrets in it (a payment
   password, if a step needs one, cannot go through a saga).
+- A step that has nothing to do for some inputs declares ``skip`` (a pure function of the
+  saga input, e.g. "no Yu'e Bao part"): it is then written SKIPPED in the saga's first
+  record and costs no log write, call or compensation (docs/architecture.md "Skipped
+  steps"). Its action should still do nothing for such an input: sagas logged before the
+  ``skip`` was declared run it.
 """

@@ -5,7 +5,9 @@ attempts for this pass are spent, then lets the lease go. Every step is write-ah
 (gateway.sagas.log): "about to run step k" is durable before the call, "step k done with
 its result" before step k+1 begins, so a crash between any two points leaves a log from
 which any replica can carry on, and re-running a step is safe because its key is derived
-from the saga id and the step name (gateway.sagas.definition).
+from the saga id and the step name (gateway.sagas.definition). A step skipped for the
+saga's input (Step.skip) is SKIPPED in the saga's first record and never logged, called or
+compensated: it has no effect to make durable.
 
 What a step's failure means:
 - a refusal (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...) certainly changed
