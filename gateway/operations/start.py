@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chassis.errors import FailedPrecondition
 from chassis.money import Money
 from colony.payment.v1 import payment_pb2 as pb
 from gateway.clients import PaymentClient
@@ -157,7 +158,22 @@ async def _start_or_follow(
     saga_input: Callable[[], Awaitable[JsonObject]],
     wait_seconds: float,
 ) -> SagaRecord:
-    """engine.start for the saga saga_id; its input is built only if it does not exist yet."""
+    """engine.start for the saga saga_id; its input is built only if it does not exist yet.
+
+    An existing saga that is not this request's (the key used before for another route, by
+    another owner or with another body) is refused here, before its input is read: an input
+    of another kind of saga is not one this definition can read (its steps' skip rules).
+    """
+    if existing is not None and (
+        existing.saga_name,
+        existing.owner_user_id,
+        existing.fingerprint,
+    ) != (definition.name, owner_user_id, fingerprint):
+        raise FailedPrecondition(
+            "this Idempotency-Key was already used for a different request; "
+            "use a new key for a new request",
+            reason="IDEMPOTENCY_KEY_REUSED",
+        )
     return await engine.start(
         definition,
         saga_id=saga_id,

@@ -481,3 +481,21 @@ async def test_a_method_that_runs_out_under_concurrency_falls_through_to_the_nex
     states = [await trade_state(gateway, buyer, trade_id) for trade_id in trade_ids]
     assert sorted(states) == ["created"] * 2 + ["paid"] * 6
     await books.check(settled=True)
+
+
+async def test_a_key_used_for_another_kind_of_operation_is_refused_as_reused(
+    gateway: Client, new_user: NewUser, merchant_api_key: str, books: Books
+) -> None:
+    """The saga the key started is a Yu'e Bao subscription: its input is not a wallet
+    payment's, and the payment is refused as a reused key (not a 500), moving nothing."""
+    buyer = await buyer_with(gateway, new_user, balance_fen=500 * YUAN, yuebao_fen=0)
+    key = new_key()
+    await completed(await subscribe_yuebao(gateway, buyer, 100 * YUAN, key))
+    trade_id = await trade_for(gateway, merchant_api_key, buyer, 200 * YUAN)
+    reused = await gateway.post(
+        "/v1/wallet/payments", json={"trade_id": trade_id}, headers=buyer.keyed(key)
+    )
+    await problem_of(reused, 422, "IDEMPOTENCY_KEY_REUSED")
+    assert await balance_fen(gateway, buyer) == 400 * YUAN
+    assert await trade_state(gateway, buyer, trade_id) == "created"
+    await books.check(settled=True)
