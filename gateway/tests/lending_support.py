@@ -4,6 +4,7 @@ the operator's route, so the money moves too and `colony audit` stays clean."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -25,3 +26,31 @@ async def fund_lending(
     )
     assert response.status == 201, await response.text()
     assert (await response.json())["state"] == "completed"
+
+
+async def create_pool(
+    gateway: TestClient[Any, Any],
+    operator: User,
+    pool_id: str,
+    *,
+    revolving_until: date,
+    min_remaining_days: int,
+    coupon_rate: str = "0.06",
+    max_borrower_share: str = "1",
+) -> None:
+    """An ABS pool of current loans (POST /v1/admin/loans/abs-pools, as the operator)."""
+    created = await gateway.post(
+        "/v1/admin/loans/abs-pools",
+        json={
+            "pool_id": pool_id,
+            "coupon_rate": coupon_rate,
+            "revolving_until": revolving_until.isoformat(),
+            "eligibility": {
+                "require_current": True,
+                "min_remaining_days": min_remaining_days,
+                "max_borrower_share": max_borrower_share,
+            },
+        },
+        headers=operator.keyed(new_key()),
+    )
+    assert created.status == 201, await created.text()

@@ -29,6 +29,7 @@ from gateway.clients import PaymentClient, ServiceChannels
 from gateway.clients.merchant_lending import MerchantLendingClient
 from gateway.loans.merchant.ledger import MERCHANT_LOAN_ACCOUNT_ID
 from gateway.tests.conftest import User, balance_fen, problem_of, top_up
+from gateway.tests.lending_support import create_pool
 from gateway.tests.saga_support import new_key
 from gateway.tests.test_merchant_lending import colony_audit, get, post, settled_trade
 from gateway.tests.wealth_support import completed, fen, relog
@@ -95,21 +96,13 @@ async def test_investors_buy_units_and_the_pool_buys_a_loan(
     assert opened["decision"] == "approved"
     STATE["seller"], STATE["facility"] = seller, opened["facility_id"]
 
-    created = await gateway.post(
-        "/v1/admin/loans/abs-pools",
-        json={
-            "pool_id": POOL,
-            "coupon_rate": "0.06",
-            "revolving_until": (start + timedelta(days=20)).isoformat(),
-            "eligibility": {
-                "require_current": True,
-                "min_remaining_days": 30,
-                "max_borrower_share": "1",
-            },
-        },
-        headers=operator.keyed(new_key()),
+    await create_pool(
+        gateway,
+        operator,
+        POOL,
+        revolving_until=start + timedelta(days=20),
+        min_remaining_days=30,
     )
-    assert created.status == 201, await created.text()
 
     a, b = await new_user(), await new_user()
     STATE["a"], STATE["b"] = a, b

@@ -27,6 +27,7 @@ from chassis.settings import SERVICE_NAMES
 from gateway.clients import ServiceChannels
 from gateway.loans.merchant.funding import CAPITAL_ACCOUNT_ID
 from gateway.tests.conftest import User, balance_fen, create_api_key, top_up
+from gateway.tests.lending_support import create_pool
 from gateway.tests.saga_support import new_key
 from gateway.tests.test_abs_money import ledger_fen
 from gateway.tests.test_merchant_lending import colony_audit, get, post
@@ -74,21 +75,13 @@ async def test_a_pool_buys_an_order_loan_and_its_settlement_passes_through(
     )
     loan_id = lent["loan_id"]
 
-    created = await gateway.post(
-        "/v1/admin/loans/abs-pools",
-        json={
-            "pool_id": POOL,
-            "coupon_rate": "0.06",
-            "revolving_until": (start + timedelta(days=20)).isoformat(),
-            "eligibility": {
-                "require_current": True,
-                "min_remaining_days": 10,
-                "max_borrower_share": "1",
-            },
-        },
-        headers=operator.keyed(new_key()),
+    await create_pool(
+        gateway,
+        operator,
+        POOL,
+        revolving_until=start + timedelta(days=20),
+        min_remaining_days=10,
     )
-    assert created.status == 201, await created.text()
     await top_up(gateway, investor, 1_000 * YUAN, new_key())
     await completed(
         await post(gateway, investor, f"/v1/abs-pools/{POOL}/units", {"amount_fen": 1_000 * YUAN})

@@ -24,6 +24,7 @@ from chassis.settings import SERVICE_NAMES
 from gateway.clients import PaymentClient, ServiceChannels
 from gateway.loans.merchant.ledger import MERCHANT_LOAN_ACCOUNT_ID
 from gateway.tests.conftest import User, balance_fen, top_up
+from gateway.tests.lending_support import create_pool
 from gateway.tests.saga_support import new_key
 from gateway.tests.test_merchant_lending import colony_audit, get, post, settled_trade
 from gateway.tests.wealth_support import completed, fen, relog
@@ -85,21 +86,13 @@ async def facility_and_pool(
         )
     )
     assert opened["decision"] == "approved"
-    created = await gateway.post(
-        "/v1/admin/loans/abs-pools",
-        json={
-            "pool_id": pool_id,
-            "coupon_rate": "0.06",
-            "revolving_until": (start + timedelta(days=60)).isoformat(),
-            "eligibility": {
-                "require_current": True,
-                "min_remaining_days": 30,
-                "max_borrower_share": "1",
-            },
-        },
-        headers=operator.keyed(new_key()),
+    await create_pool(
+        gateway,
+        operator,
+        pool_id,
+        revolving_until=start + timedelta(days=60),
+        min_remaining_days=30,
     )
-    assert created.status == 201, await created.text()
     return seller, str(opened["facility_id"])
 
 
