@@ -1,6 +1,7 @@
 """The `colony` command: operator tasks against a running platform's databases.
 
-  colony audit   check the payment ledger's invariants, reconcile escrow, reconcile each
+  colony audit   check the payment ledger's invariants, reconcile escrow and withdrawals in
+                 transit (= the pending withdrawals' sum), reconcile each
                  wealth omnibus account with what the wealth service owes, and each loan
                  ledger account (Huabei, cash loans, merchant lending, the funding:
                  capital and bank borrowing, each ABS pool's cash and units) with the
@@ -70,6 +71,8 @@ async def audit(
         breaches = await store.audit_ledger()
         if await store.accounts.find_one({"_id": ESCROW_ACCOUNT_ID}) is not None:
             breaches += await store.audit_escrow(ESCROW_ACCOUNT_ID)
+        # Withdrawals in transit hold exactly the pending withdrawals (reserved, not settled).
+        breaches += await store.audit_withdrawals_in_transit()
         if wealth_settings is not None:
             breaches += await _reconcile_wealth(store, wealth_settings)
         if loan_settings is not None:

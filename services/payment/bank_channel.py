@@ -48,6 +48,14 @@ class BankReceipt:
 
 
 class BankChannel(Protocol):
+    """The bank port. Its contract: charge_card and pay_out are idempotent by request_id —
+    the same request id gets the same answer (the same receipt, or the same BankDeclined)
+    however often and from whichever process it is asked, and moves money at most once.
+    BankDeclined is a final answer; any other exception (the bank unreachable) is not, and
+    the caller asks again with the same request id. A withdrawal relies on this: its payout
+    is asked outside any transaction, by the withdrawal's key, and asked again after a crash
+    (rpc_withdrawal_payouts.py)."""
+
     clearing_account_id: str
 
     async def charge_card(self, request_id: str, card_number: str, amount_fen: int) -> BankReceipt:
@@ -55,7 +63,8 @@ class BankChannel(Protocol):
         ...
 
     async def pay_out(self, request_id: str, card_number: str, amount_fen: int) -> BankReceipt:
-        """Send amount_fen to the card (a withdrawal); raise BankDeclined when refused."""
+        """Send amount_fen to the card (a withdrawal); raise BankDeclined when refused.
+        Idempotent by request_id (the class docstring)."""
         ...
 
     async def confirm_card_holder(self, card_number: str, holder_name: str) -> None:
@@ -122,9 +131,14 @@ def fake_bank_issued_to(card_number: str, holder_name: str) -> bool:
 
 
 class FakeBankChannel:
-    """An in-process fake of the bank's quick-pay API (see module docstring)."""
+    """An in-process fake of the bank's quick-pay API (see module docstring). It keeps the
+    first answer to each request id (per operation) and gives it again for a repeated one,
+    whatever card or amount the repeat names, as the port's contract says."""
 
     clearing_account_id = FAKE_BANK_CLEARING_ACCOUNT_ID
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, str], BankReceipt | BankDeclined] = {}
 
     async def confirm_card_holder(self, card_number: str, holder_name: str) -> None:
         validate_card_number(card_number)
@@ -143,10 +157,21 @@ class FakeBankChannel:
         return self._answer("payout", request_id, card_number)
 
     def _answer(self, operation: str, request_id: str, card_number: str) -> BankReceipt:
+        answer = self._answers.get((operation, request_id))
+        if answer is None:
+            answer = self._decide(operation, request_id, card_number)
+            self._answers[(operation, request_id)] = answer
+        if isinstance(answer, BankDeclined):
+            raise BankDeclined(answer.message, reason=answer.reason)
+        return answer
+
+    def _decide(
+        self, operation: str, request_id: str, card_number: str
+    ) -> BankReceipt | BankDeclined:
+        """The first answer to a request id (deterministic: the same after a restart)."""
         validate_card_number(card_number)
         if card_number in FAKE_BANK_DECLINED_CARDS:
-            raise BankDeclined(f"the bank declined the card ending {card_number[-4:]}")
-        # Deterministic per request id: a retried request gets the same reference.
+            return BankDeclined(f"the bank declined the card ending {card_number[-4:]}")
         return BankReceipt(
             bank_reference=f"fakebank:{operation}:{request_id}", card_last4=card_number[-4:]
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import cast
 
@@ -12,7 +13,12 @@ from chassis.wire import amount_from_proto, money_to_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.batch_model import MovementAsk
-from services.payment.batch_withdrawals import WithdrawJob
+from services.payment.batch_withdrawals import (
+    WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID,
+    WithdrawJob,
+    pending_withdrawal,
+    withdrawal_memo,
+)
 from services.payment.identity import (
     mask_resident_id,
     validate_name,
@@ -32,7 +38,7 @@ from services.payment.ledger import (
     require_shard_count,
 )
 from services.payment.merchant_review import MerchantOnboarding, Onboarding, opening_onboarding
-from services.payment.payment_authorization import NO_SECOND_FACTOR
+from services.payment.payment_authorization import NO_SECOND_FACTOR, SecondFactor
 from services.payment.risk import KycLevel, PaymentKind
 from services.payment.risk_top_up import (
     require_top_up_within_day_limit,
@@ -41,6 +47,7 @@ from services.payment.risk_top_up import (
     topped_up_today,
 )
 from services.payment.rpc_base import PaymentRpcBase, require_account_id, require_owner_ref
+from services.payment.rpc_withdrawal_payouts import WithdrawalPayouts
 from services.payment.screening import OutgoingPayment
 from services.payment.wire import (
     account_opened_event,
@@ -186,48 +193,87 @@ class AccountsRpc(PaymentRpcBase):
             return await self._once("top-up", request, pb.TopUpResponse, top_up)
 
     async def Withdraw(self, request: pb.WithdrawRequest, context: Context) -> pb.WithdrawResponse:
+        """Reserve, pay out, settle (batch_withdrawals.py): the bank is never asked inside a
+        transaction. The answer waits for the settle: the reserve's posting and account if
+        the bank paid, its refusal (BANK_DECLINED) if it declined and the money went back."""
         key = require_idempotency_key(request.idempotency_key)
         amount_fen = amount_from_proto(request.amount)
         account_id = require_account_id(request.account_id)
         verified = await self._second_factor(account_id, request.risk)
-        clearing_id = self._bank.clearing_account_id
         if self._batcher is not None:
             job = WithdrawJob(
                 record_id=f"withdraw:{key}",
                 fingerprint=fingerprint_request(request),
                 idempotency_key=key,
                 account_id=account_id,
-                clearing_account_id=clearing_id,
                 amount_fen=amount_fen,
                 bank_card_number=request.bank_card_number,
                 device_id=request.risk.device_id,
                 second_factor=verified,
             )
-            return await self._batcher.submit_job(job, pb.WithdrawResponse, withdrawal_response)
+            reserved = await self._batcher.submit_job(job, pb.WithdrawResponse, withdrawal_response)
+        else:
+            reserved = await self._reserve_withdrawal(
+                request, key, account_id, amount_fen, verified
+            )
+        # A replay lands here too, with the reserve's recorded answer: a pending withdrawal
+        # (its first driver killed) is completed now, a declined one answers the refusal.
+        await self.withdrawal_payouts.answer(key)
+        return reserved
+
+    async def _reserve_withdrawal(
+        self,
+        request: pb.WithdrawRequest,
+        key: str,
+        account_id: str,
+        amount_fen: int,
+        verified: SecondFactor,
+    ) -> pb.WithdrawResponse:
+        """The one-transaction path's reserve: Withdraw's checks, the debit into in-transit
+        and the pending withdrawal record, with the idempotency record."""
         payment = OutgoingPayment(
-            clearing_id, PaymentKind.WITHDRAWAL, amount_fen, request.risk.device_id
+            WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID,
+            PaymentKind.WITHDRAWAL,
+            amount_fen,
+            request.risk.device_id,
         )
 
-        async def withdraw(session: Session) -> pb.WithdrawResponse:
+        async def reserve(session: Session) -> pb.WithdrawResponse:
             account = await self._store.get_account(account_id, session)
             require_kind(account, PEOPLE_AND_MERCHANTS, "withdraw")
             # Money leaves only for a card bound in the account's real name (CARD_NOT_BOUND).
             await self._store.require_bound_card(session, account_id, request.bank_card_number)
             await self._screen(session, account, payment, verified)
-            memo = f"withdrawal to card ending {request.bank_card_number[-4:]}"
-            posting = self._movement(
-                PostingKind.WITHDRAWAL, account_id, clearing_id, amount_fen, memo
+            in_transit = await self._store.get_account(
+                WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID, session, with_balance=False
             )
-            after = await self._post(session, posting, known=(account,))
-            # The payout is asked for after the debit is guarded, inside the transaction: a
-            # declined payout aborts the debit. The channel answers a repeated key the same.
-            await self._bank.pay_out(key, request.bank_card_number, amount_fen)
+            posting = self._movement(
+                PostingKind.WITHDRAWAL,
+                account_id,
+                WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID,
+                amount_fen,
+                withdrawal_memo(request.bank_card_number),
+            )
+            after = await self._post(session, posting, known=(account, in_transit))
+            await self._store.insert_withdrawals(
+                session,
+                [
+                    pending_withdrawal(
+                        key, account_id, request.bank_card_number, amount_fen, posting
+                    )
+                ],
+            )
             return pb.WithdrawResponse(
                 posting=posting_to_proto(posting), account=account_to_proto(after[account_id])
             )
 
         async with self._risk_audit(), self._movement_scope(account_id):
-            return await self._once("withdraw", request, pb.WithdrawResponse, withdraw)
+            return await self._once("withdraw", request, pb.WithdrawResponse, reserve)
+
+    @functools.cached_property
+    def withdrawal_payouts(self) -> WithdrawalPayouts:
+        """Steps 2 and 3 of every withdrawal, and the recovery job (server.py)."""
+        return WithdrawalPayouts(self._client, self._store, self._bank, self._clock)
 
     async def Transfer(self, request: pb.TransferRequest, context: Context) -> pb.TransferResponse:
         key = require_idempotency_key(request.idempotency_key)

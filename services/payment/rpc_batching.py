@@ -21,12 +21,11 @@ known to take top-ups; a declined card fails that top-up alone.
 Beside movements, a batch takes jobs (batch_model.BatchJob, submit_job): holds placed,
 captured and released (batch_holds.py), platform transfers (batch_jobs.py), trade
 settlements with their withholding and refund decisions (batch_trades.py), payment codes
-charged (batch_retail.py), withdrawals (batch_withdrawals.py); each RPC makes its answer of
-the job's result. A withdrawal's payout is asked of the bank inside the batch's transaction
-once the batch decided the withdrawal (after the balance guard, as Withdraw does), keyed by
-the request's idempotency key (the bank answers a repeated key with the same payout); its
-answer is kept on the waiting request, so a rerun or split batch never asks again, and a
-declined payout makes the batch decide again without that withdrawal.
+charged (batch_retail.py), withdrawals' reserves (batch_withdrawals.py); each RPC makes its
+answer of the job's result. A withdrawal's reserve debits the payer into withdrawals in
+transit and writes its pending record in the batch's transaction; the bank is never asked
+inside it: Withdraw asks for the payout and settles after the batch committed
+(rpc_withdrawal_payouts.py).
 """
 
 from __future__ import annotations
@@ -52,7 +51,6 @@ from services.payment.batch import decide_movements
 from services.payment.batch_model import (
     PEOPLE_AND_MERCHANTS,
     Accepted,
-    BatchDecision,
     BatchJob,
     BatchView,
     Done,
@@ -63,7 +61,7 @@ from services.payment.batch_model import (
     Replayed,
     ReplayOf,
 )
-from services.payment.batch_withdrawals import WithdrawJob, withdrawal_memo
+from services.payment.batch_withdrawals import Withdrawal, WithdrawJob
 from services.payment.escrow import Trade
 from services.payment.holds import Hold
 from services.payment.ledger import Posting
@@ -104,9 +102,6 @@ class _Waiting:
     response_type: type[Message]
     answer: asyncio.Future[Message]
     respond: Callable[[object], Message] | None = None  # a job's answer from its result
-    # A withdrawal's payout, once the bank answered (the memo, or its refusal): kept while
-    # the request waits, so a batch that reruns or splits never asks the bank again.
-    payout: str | DomainError | None = None
     # The trace context of the request that queued it (taken in the request's task): the
     # events it causes carry it, so consumers link to that request, not to the batch.
     trace_context: dict[str, str] = field(default_factory=trace_context_now)
@@ -187,18 +182,6 @@ def _keys(ask: MovementAsk | BatchJob, hot: set[str]) -> set[str]:
         *(f"hold:{h}" for h in reads.hold_ids),
         *(f"code:{c}" for c in reads.code_digests),
     }
-
-
-def _log_paid_but_refused(batch: list[_Waiting], decision: BatchDecision) -> None:
-    """A payout the bank made for a withdrawal that a rerun of its batch then refused (another
-    process moved the account in between): the money left without a debit, as it would on
-    the one-transaction path's rerun. Operations reconcile it with the bank by its key."""
-    for waiting, outcome in zip(batch, decision.outcomes, strict=True):
-        if isinstance(waiting.payout, str) and isinstance(outcome, Refused):
-            log.error(
-                "a withdrawal the bank paid out was refused on a rerun of its batch",
-                extra={"record_id": waiting.ask.record_id, "reason": outcome.error.reason},
-            )
 
 
 class MovementBatcher:
@@ -346,8 +329,9 @@ class MovementBatcher:
             )
             self._hot = {a for a, account in view.accounts.items() if account.is_hot}
             bank = await self._charge_cards(asks, view, now)
-            decision = await self._decide_paying_out(batch, view, now, bank)
+            decision = decide_movements(asks, view, self._rules(), now, bank)
             answers: list[Answer] = []
+            withdrawals: list[Withdrawal] = []
             responses: dict[str, tuple[str, Message]] = {}
             events: list[tuple[str, str, Message, datetime, dict[str, str]]] = []
             for waiting, outcome in zip(batch, decision.outcomes, strict=True):
@@ -355,6 +339,10 @@ class MovementBatcher:
                 if isinstance(outcome, Done):
                     assert waiting.respond is not None
                     done = waiting.respond(outcome.result)
+                    if isinstance(ask, WithdrawJob):
+                        withdrawals.append(
+                            ask.pending(cast(tuple[Posting, object], outcome.result)[0])
+                        )
                     if ask.record_id:
                         responses[ask.record_id] = (ask.fingerprint, done)
                     events += [
@@ -403,50 +391,11 @@ class MovementBatcher:
             await self._store.write_batch(
                 session, decision, responses=responses, events=events, now=now
             )
+            await self._store.insert_withdrawals(session, withdrawals)
             return answers
 
         with self._store.shard_leases():
             return await run_in_transaction(self._client, in_transaction)
-
-    async def _decide_paying_out(
-        self,
-        batch: list[_Waiting],
-        view: BatchView,
-        now: datetime,
-        bank: dict[str, str | DomainError],
-    ) -> BatchDecision:
-        """Decide the batch; pay out the withdrawals it takes that the bank has not answered
-        yet (batch_withdrawals.py), and decide it again while the bank declines some."""
-        asks = [waiting.ask for waiting in batch]
-        while True:
-            for waiting in batch:
-                if waiting.payout is not None:
-                    bank[waiting.ask.record_id] = waiting.payout
-            decision = decide_movements(asks, view, self._rules(), now, bank)
-            _log_paid_but_refused(batch, decision)
-            unpaid = [
-                waiting
-                for waiting, outcome in zip(batch, decision.outcomes, strict=True)
-                if isinstance(waiting.ask, WithdrawJob)
-                and isinstance(outcome, Done)
-                and waiting.payout is None
-            ]
-            if not unpaid:
-                return decision
-            declined = False
-            for waiting in unpaid:
-                waiting.payout = await self._pay_out(cast(WithdrawJob, waiting.ask))
-                declined = declined or isinstance(waiting.payout, DomainError)
-            if not declined:
-                return decision  # every payout decided on went through: the decision stands
-
-    async def _pay_out(self, job: WithdrawJob) -> str | DomainError:
-        """The bank's answer to the withdrawal's payout, asked once by its request's key."""
-        try:
-            await self._bank.pay_out(job.idempotency_key, job.bank_card_number, job.amount_fen)
-        except DomainError as refused:
-            return refused
-        return withdrawal_memo(job.bank_card_number)
 
     async def _charge_cards(
         self, asks: Sequence[MovementAsk | BatchJob], view: BatchView, now: datetime

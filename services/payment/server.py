@@ -19,6 +19,10 @@ from chassis.settings import ENVIRONMENT_DEV, ServiceSettings
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc, withholding_pb2, withholding_pb2_grpc
 from services.payment.bank_channel import BankChannel, FakeBankChannel
+from services.payment.batch_withdrawals import (
+    WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID,
+    WITHDRAWALS_IN_TRANSIT_HOT_SHARDS,
+)
 from services.payment.bills import DEMO_BILLERS
 from services.payment.escrow import ESCROW_ACCOUNT_ID, ESCROW_HOT_SHARDS
 from services.payment.feeds.credit_blacklist import CreditBlacklistIntake
@@ -38,6 +42,7 @@ from services.payment.rpc_platform_transfer import PlatformTransferRpc
 from services.payment.rpc_retail import RetailRpc
 from services.payment.rpc_risk import RiskRpc
 from services.payment.rpc_trades import TradesRpc
+from services.payment.rpc_withdrawal_payouts import RECOVERY_INTERVAL_SECONDS
 from services.payment.rpc_withholding import WithholdingRpc
 from services.payment.store import PaymentStore
 
@@ -71,7 +76,8 @@ class PaymentServicer(
 
 
 async def _ensure_system_accounts(store: PaymentStore, bank: BankChannel, clock: Clock) -> None:
-    """The accounts the service posts to on its own: bank clearing, fee income, escrow, billers."""
+    """The accounts the service posts to on its own: bank clearing, fee income, withdrawals in
+    transit, escrow, billers."""
     now = clock.now()
     await store.ensure_system_account(
         bank.clearing_account_id,
@@ -82,6 +88,13 @@ async def _ensure_system_accounts(store: PaymentStore, bank: BankChannel, clock:
     )
     await store.ensure_system_account(
         PLATFORM_FEE_INCOME_ACCOUNT_ID, AccountKind.PLATFORM, "Colony fee income", now
+    )
+    await store.ensure_system_account(
+        WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID,
+        AccountKind.PLATFORM,
+        "Withdrawals in transit",
+        now,
+        hot_shards=WITHDRAWALS_IN_TRANSIT_HOT_SHARDS,
     )
     await store.ensure_system_account(
         ESCROW_ACCOUNT_ID,
@@ -156,6 +169,12 @@ async def build_payment_service(
         intake = CreditBlacklistIntake(client, store)
         service.add_background("credit-blacklist", FeedFollower(credit_feed, intake, clock).run)
     service.add_periodic("hold-sweeper", HOLD_SWEEP_INTERVAL_SECONDS, servicer.expire_due_holds)
+    # Withdrawals a crash left reserved and unsettled: paid out (or refunded) by their key.
+    service.add_periodic(
+        "withdrawal-recovery",
+        RECOVERY_INTERVAL_SECONDS,
+        servicer.withdrawal_payouts.complete_pending,
+    )
     export_payment_metrics(service, store.database)
     service.add_periodic(
         "risk-rules-refresh", RISK_RULES_REFRESH_SECONDS, servicer.refresh_risk_rules

@@ -13,6 +13,7 @@ One module per aggregate, each a class over the shared collection handles
   payment_codes.py  payment codes (PaymentCodeStore)
   credit_listings.py  the credit blacklist's entries on accounts, the feed position
   cards.py          bank cards bound to accounts (CardStore)
+  withdrawals.py    withdrawal records: reserved, then paid or declined (WithdrawalStore)
 
 PaymentStore puts them together, so the servicer, the tools and the tests hold one object.
 """
@@ -28,6 +29,7 @@ from services.payment.store.payment_codes import PaymentCodeStore
 from services.payment.store.postings import PostingStore
 from services.payment.store.risk import RiskStore
 from services.payment.store.trades import TradeStore
+from services.payment.store.withdrawals import WithdrawalStore
 from services.payment.store.withholdings import WithholdingStore
 
 
@@ -42,6 +44,7 @@ class PaymentStore(
     CreditListingStore,
     WithholdingStore,
     CardStore,
+    WithdrawalStore,
 ):
     """Reads and writes the payment service's documents; every write takes the caller's session."""
 
@@ -56,6 +59,7 @@ class PaymentStore(
         await self.ensure_payment_code_indexes()
         await self.ensure_withholding_indexes()
         await self.ensure_card_indexes()
+        await self.ensure_withdrawal_indexes()
 
 
 __all__ = ["PaymentStore"]

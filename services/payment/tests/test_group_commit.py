@@ -10,10 +10,13 @@ control challenges (large, from a new device, the eleventh in a minute), and bil
 (PayBill), top-ups (TopUp, some declined by the bank), trade payments (PayTrade: some
 of someone else's trade, some of a trade already paid) and withdrawals (Withdraw: to a
 bound card or to one not bound, some overdrawing, some to a card whose payouts the bank
-declines, after the debit was decided), batched together, must give
+declines: reserved in the batch, paid out and settled after it, the declined ones refunded;
+a movement after a declined withdrawal waits for its answer, as its client would, since its
+refund lands after its batch), batched together, must give
 every movement the same answer (the posting's entries and memo, the account's balance and
 KYC level, or the same refusal reason) and leave the same balances, statement lines,
-risk decisions and spent payment authorizations; the ledger audit is clean on both. A
+risk decisions and spent payment authorizations, nothing left in transit and the same in
+the bank's clearing account; the ledger audit is clean on both. A
 movement from a new device ("phone-1") offers a payment authorization (issued to person 0
 for one of a few amounts: spent by the challenge it answers, refused if someone else's,
 too small, or already spent, perhaps earlier in the same batch).
@@ -47,7 +50,7 @@ from services.payment.bank_channel import (
     fake_bank_card_for,
 )
 from services.payment.batch_model import MovementAsk
-from services.payment.batch_withdrawals import WithdrawJob
+from services.payment.batch_withdrawals import WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID, WithdrawJob
 from services.payment.bills import DEMO_BILLERS
 from services.payment.escrow import ESCROW_ACCOUNT_ID
 from services.payment.ledger import PostingKind
@@ -59,6 +62,7 @@ from services.payment.payment_authorization import (
 from services.payment.risk import DEFAULT_RULES, PaymentKind
 from services.payment.rpc_accounts import withdrawal_response
 from services.payment.rpc_batching import MovementBatcher
+from services.payment.rpc_withdrawal_payouts import WithdrawalPayouts
 from services.payment.server import build_payment_service
 from services.payment.store import PaymentStore
 from services.payment.tests.support import (
@@ -364,6 +368,7 @@ async def batched(
         # batches on disjoint accounts in either order, as concurrent requests may).
         in_flight_max=1,
     )
+    payouts = WithdrawalPayouts(client, side.store, PayoutDecliningBank(), clock)
 
     async def send(request: Request) -> tuple[object, ...]:
         if isinstance(request, pb.PayBillRequest):
@@ -416,7 +421,6 @@ async def batched(
             fingerprint=fingerprint_request(request),
             idempotency_key=request.idempotency_key,
             account_id=request.account_id,
-            clearing_account_id=FAKE_BANK_CLEARING_ACCOUNT_ID,
             amount_fen=request.amount.amount_fen,
             bank_card_number=request.bank_card_number,
             device_id=request.risk.device_id,
@@ -424,6 +428,7 @@ async def batched(
         )
         try:
             response = await batcher.submit_job(job, pb.WithdrawResponse, withdrawal_response)
+            await payouts.answer(request.idempotency_key)  # Withdraw's steps 2 and 3
             return answer(response, side.ids)
         except DomainError as error:
             return ("refused", error.reason)
@@ -471,9 +476,20 @@ async def batched(
         except DomainError as error:
             return ("refused", error.reason)
 
-    # All queued at once, in order: they commit in batches of BATCH_SIZE, each batch
-    # deciding its transfers in arrival order after the batches before it committed.
-    return list(await asyncio.gather(*(send(r) for r in made))), batcher
+    # Queued at once, in order: they commit in batches of BATCH_SIZE, each batch deciding
+    # its transfers in arrival order after the batches before it committed. A withdrawal
+    # the bank declines gives its money back after its batch committed: what follows it
+    # is queued once it is answered (its client waits for its answer).
+    answers: list[tuple[object, ...]] = []
+    segment: list[Request] = []
+    for request in made:
+        segment.append(request)
+        declined_card = bound_card(BOUND[1])
+        if isinstance(request, pb.WithdrawRequest) and request.bank_card_number == declined_card:
+            answers += await asyncio.gather(*(send(r) for r in segment))
+            segment = []
+    answers += await asyncio.gather(*(send(r) for r in segment))
+    return answers, batcher
 
 
 async def books(side: Side) -> tuple[object, ...]:
@@ -491,6 +507,10 @@ async def books(side: Side) -> tuple[object, ...]:
     ]
     states = [(await side.store.get_trade(t)).state.value for t in side.trades]
     withdrawn = await side.store.postings.count_documents({"kind": "withdrawal"})
+    pending = await side.store.withdrawals.count_documents({"state": "pending"})
+    for account_id in (WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID, FAKE_BANK_CLEARING_ACCOUNT_ID):
+        account = (await side.stub.GetAccount(pb.GetAccountRequest(account_id=account_id))).account
+        balances.append((account.balance.amount_fen, pending, 0))
     spent = [
         await side.store.payment_authorizations.count_documents(
             {"_id": authorization_digest(bearer), "used_at": {"$ne": None}}
@@ -527,3 +547,6 @@ async def test_batched_transfers_end_as_one_at_a_time(
     assert await books(one) == await books(other)
     assert await batched_store.audit_ledger() == []
     assert await single_store.audit_ledger() == []
+    for store in (batched_store, single_store):
+        assert await store.withdrawals.count_documents({"state": "pending"}) == 0
+        assert await store.audit_withdrawals_in_transit() == []

@@ -1,36 +1,51 @@
-"""SIGKILL of a payment-service process while batches of withdrawals are in flight.
+"""SIGKILL of a payment-service process in the middle of withdrawals, and no client retrying.
 
-Withdrawals go through group commit (batch_withdrawals.py): the bank pays out inside the
-batch's transaction, keyed by the request's idempotency key. The service runs as its own
-process with a bank that keeps a ledger of the payouts it was asked for
-(recording_bank.py); withdrawals pour in from many payers at once, so they commit in
-batches, and the process is killed once some have been acknowledged. After a restart every
-withdrawal is sent again with its own key. Then: an acknowledged one got exactly its
-recorded answer; each key moved money at most once (one posting per idempotency record);
-the balances are the opening ones less what was withdrawn; the bank paid out exactly the
-withdrawals the ledger holds, each for its amount (a payout asked for by the killed process
-before its batch committed is the same payout when the retry asks again: nothing is paid
-twice, and nothing paid is missing from the ledger); no process asked the bank twice for
-one key (a batch that reruns keeps the bank's answer); and the ledger audit is clean.
+A withdrawal is reserved (the payer debited into withdrawals in transit, a pending record),
+paid out by the bank outside any transaction, then settled (batch_withdrawals.py,
+rpc_withdrawal_payouts.py). The service runs as its own process with a bank that keeps a ledger
+of the payouts it was asked for and honours a repeated key across processes
+(recording_bank.py). After a restart, nobody sends anything again: the payment service's
+recovery job completes every withdrawal the killed process left pending. Then: each
+withdrawal's record is settled; the bank paid exactly the withdrawals settled as paid, each
+once and for its amount; a declined one returned its money; each payer is debited exactly
+once per paid withdrawal; nothing is left in transit; the bank's clearing account moved by
+what the bank paid; the ledger audit and `colony audit`'s in-transit reconciliation are
+clean. A replay of a request afterwards answers from the record without asking the bank.
+
+Two tests: the kill at exact points (the bank asked and not answered, nothing paid; the bank
+paid and not answered, not settled), with one payout the bank pays and one it declines;
+and the kill while batches of withdrawals from many payers are in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
+import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
+import pytest
 
 from chassis.mongo import MongoClient
 from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID, fake_bank_card_for
+from services.payment.batch_withdrawals import WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID
 from services.payment.store import PaymentStore
-from services.payment.tests.recording_bank import LEDGER_ENV, payouts
+from services.payment.tests.recording_bank import (
+    DECLINE_ENV,
+    HANG_AFTER_PAYING,
+    HANG_BEFORE_PAYING,
+    HANG_ENV,
+    LEDGER_ENV,
+    first_answers,
+    paid,
+    payouts,
+)
 from services.payment.tests.support import cny, error_reason, open_person, top_up
 from services.payment.tests.test_group_commit_jobs_crash import retried
 from tests.service_process import ServiceProcess
@@ -41,6 +56,96 @@ OPENING_FEN = 50_000  # 500 yuan: under the password challenge, some withdrawals
 ACKNOWLEDGED_BEFORE_KILL = 10
 HOLDER = "张三"
 CARD = fake_bank_card_for(HOLDER)
+PAID_FEN, DECLINED_FEN = 12_300, 4_500  # the test bank declines payouts of DECLINED_FEN
+RECOVERY_TIMEOUT_SECONDS = 60.0
+
+
+def recording_service(mongo_url: str, database: str, ledger: Path) -> ServiceProcess:
+    service = ServiceProcess("payment", mongo_url, database)
+    service.environment |= {
+        "COLONY_BANK_CHANNEL": "services.payment.tests.recording_bank:recording_bank",
+        LEDGER_ENV: str(ledger),
+        DECLINE_ENV: str(DECLINED_FEN),
+    }
+    return service
+
+
+@pytest.mark.parametrize("hang", [HANG_BEFORE_PAYING, HANG_AFTER_PAYING])
+async def test_sigkill_between_reserve_and_settle_is_completed_without_the_client(
+    mongo_url: str, mongo_client: MongoClient, database_name: str, tmp_path: Path, hang: str
+) -> None:
+    database = f"{database_name}_withdrawal_kill_{hang.replace('-', '_')}"
+    ledger = tmp_path / "bank-payouts.jsonl"
+    service = recording_service(mongo_url, database, ledger)
+    service.environment[HANG_ENV] = hang
+    store = PaymentStore(mongo_client[database])
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            stub = payment_pb2_grpc.PaymentServiceStub(channel)
+            payer = await open_payer(stub)
+            clearing_before = await balance(stub, FAKE_BANK_CLEARING_ACCOUNT_ID)
+            requests = [withdrawal(payer, PAID_FEN), withdrawal(payer, DECLINED_FEN)]
+            sending = [asyncio.create_task(send_once(stub, r)) for r in requests]
+            keys = {r.idempotency_key for r in requests}
+            await until(lambda: {str(p["request_id"]) for p in payouts(ledger)} == keys)
+            # The bank is hanging on both: the reserves committed, nothing is settled.
+            assert not any(task.done() for task in sending)
+            service.kill()
+            assert await asyncio.gather(*sending) == [None, None], "no answer before the kill"
+        await check_left_pending(store, ledger, requests, payer, hang)
+
+        del service.environment[HANG_ENV]
+        await service.start()  # and nobody sends anything again
+        await until(lambda: no_pending(store), within_seconds=RECOVERY_TIMEOUT_SECONDS)
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            stub = payment_pb2_grpc.PaymentServiceStub(channel)
+            clearing_after = await balance(stub, FAKE_BANK_CLEARING_ACCOUNT_ID)
+            in_transit = await balance(stub, WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID)
+            asked = len(payouts(ledger))
+            # A replay answers from the settled record: the reserve's answer, or the refusal.
+            paid_request, declined_request = requests
+            replayed = await stub.Withdraw(paid_request, timeout=30)
+            entries = [(e.account_id, e.amount.amount_fen) for e in replayed.posting.entries]
+            assert entries == [(payer, -PAID_FEN), (WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID, PAID_FEN)]
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.Withdraw(declined_request, timeout=30)
+            assert error_reason(refused.value) == "BANK_DECLINED"
+            assert len(payouts(ledger)) == asked, "a settled withdrawal never asks the bank"
+    finally:
+        service.stop()
+
+    assert paid(ledger) == {paid_request.idempotency_key: PAID_FEN}, "paid once, by its key"
+    assert first_answers(ledger)[declined_request.idempotency_key] == "declined"
+    states = {r["_id"]: r["state"] async for r in store.withdrawals.find({})}
+    assert states == {
+        paid_request.idempotency_key: "paid",
+        declined_request.idempotency_key: "declined",
+    }
+    assert (await store.get_account(payer)).balance_fen == OPENING_FEN - PAID_FEN
+    assert in_transit == 0
+    assert clearing_after - clearing_before == PAID_FEN == sum(paid(ledger).values())
+    assert await store.audit_ledger() == []
+    assert await store.audit_withdrawals_in_transit() == []
+
+
+async def check_left_pending(
+    store: PaymentStore, ledger: Path, requests: list[pb.WithdrawRequest], payer: str, hang: str
+) -> None:
+    """What the killed process left: both reserved and pending, the payer debited for both,
+    the bank asked (before paying: nothing decided) or its answer recorded (after paying)."""
+    killed = {str(p["request_id"]): p["outcome"] for p in payouts(ledger)}
+    expected = "asked" if hang == HANG_BEFORE_PAYING else None
+    for request in requests:
+        record = await store.get_withdrawal(request.idempotency_key)
+        assert record is not None and record.state.value == "pending"
+        if expected is None:  # after paying: the bank's answer, recorded, never heard
+            assert killed[request.idempotency_key] == (
+                "paid" if request.amount.amount_fen == PAID_FEN else "declined"
+            )
+        else:
+            assert killed[request.idempotency_key] == expected
+    assert (await store.get_account(payer)).balance_fen == OPENING_FEN - PAID_FEN - DECLINED_FEN
 
 
 async def test_sigkill_mid_batch_of_withdrawals_pays_out_nothing_twice(
@@ -48,18 +153,19 @@ async def test_sigkill_mid_batch_of_withdrawals_pays_out_nothing_twice(
 ) -> None:
     database = f"{database_name}_withdrawal_crash"
     ledger = tmp_path / "bank-payouts.jsonl"
-    service = ServiceProcess("payment", mongo_url, database)
-    service.environment |= {
-        "COLONY_BANK_CHANNEL": "services.payment.tests.recording_bank:recording_bank",
-        LEDGER_ENV: str(ledger),
-    }
+    service = recording_service(mongo_url, database, ledger)
+    store = PaymentStore(mongo_client[database])
     await service.start()
     try:
         async with grpc.aio.insecure_channel(service.address) as channel:
             stub = payment_pb2_grpc.PaymentServiceStub(channel)
             payers = [await open_payer(stub) for _ in range(PAYERS)]
             clearing_before = await balance(stub, FAKE_BANK_CLEARING_ACCOUNT_ID)
-            requests = withdrawals(payers)
+            requests = [
+                withdrawal(payer, random.randint(1, OPENING_FEN // 5))
+                for _ in range(WITHDRAWALS_PER_PAYER)
+                for payer in payers
+            ]
             acknowledged: dict[str, pb.WithdrawResponse] = {}
             enough = asyncio.Event()
 
@@ -74,77 +180,92 @@ async def test_sigkill_mid_batch_of_withdrawals_pays_out_nothing_twice(
 
             sending = [asyncio.create_task(send(r)) for r in requests]
             await asyncio.wait_for(enough.wait(), timeout=60)
-            assert service.process is not None
-            killed_pid = service.process.pid
             service.kill()
             await asyncio.gather(*sending)
         assert len(acknowledged) < len(requests), "the kill came while withdrawals were in flight"
-        asked_before_restart = len(payouts(ledger))
 
-        await service.start()
+        await service.start()  # nobody sends anything: the recovery job completes them
+        await until(lambda: no_pending(store), within_seconds=RECOVERY_TIMEOUT_SECONDS)
+        settled = await check_books(store, payers, ledger)
+        for key in acknowledged:
+            assert settled[key] == "paid", "an acknowledged withdrawal was paid out"
         async with grpc.aio.insecure_channel(service.address) as channel:
             stub = payment_pb2_grpc.PaymentServiceStub(channel)
-            answers, sent = await send_again(stub, requests)
-            for request in requests:
-                if request.idempotency_key not in answers:
-                    assert request.idempotency_key not in acknowledged
-            for key, response in acknowledged.items():
-                assert answers[key] == response, "a replay after restart is the recorded answer"
+            assert await balance(stub, WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID) == 0
             clearing_after = await balance(stub, FAKE_BANK_CLEARING_ACCOUNT_ID)
+            # Then every request is sent again: an acknowledged one gets its recorded answer.
+            for request in requests:
+                try:
+                    again = await retried(lambda r=request: stub.Withdraw(r, timeout=30))
+                except grpc.aio.AioRpcError as error:
+                    assert error_reason(error) == "INSUFFICIENT_FUNDS", error
+                    continue
+                if request.idempotency_key in acknowledged:
+                    assert again == acknowledged[request.idempotency_key]
+            await until(lambda: no_pending(store), within_seconds=RECOVERY_TIMEOUT_SECONDS)
     finally:
         service.stop()
 
-    store = PaymentStore(mongo_client[database])
-    withdrawn = await check_ledger(store, payers, answers)
-    assert clearing_after - clearing_before == sum(withdrawn.values())
-    assert asked_before_restart >= ACKNOWLEDGED_BEFORE_KILL
-    check_bank(payouts(ledger), withdrawn, killed_pid, sent)
-    assert await store.audit_ledger() == []
+    assert clearing_after - clearing_before == sum(
+        fen for key, fen in paid(ledger).items() if settled.get(key) == "paid"
+    )
+    await check_books(store, payers, ledger)
+    # One driver per withdrawal in a process: no process asked the bank twice for one key.
+    asks = Counter((p["pid"], p["request_id"]) for p in payouts(ledger))
+    assert max(asks.values()) == 1, asks.most_common(3)
 
 
-async def send_again(
-    stub: payment_pb2_grpc.PaymentServiceStub, requests: list[pb.WithdrawRequest]
-) -> tuple[dict[str, pb.WithdrawResponse], Counter[str]]:
-    """Every withdrawal sent again, one by one (again while ABORTED): the answers of those
-    that succeed (the rest overdraw), and how often each key was sent."""
-    answers: dict[str, pb.WithdrawResponse] = {}
-    sent = Counter[str]()
-
-    async def withdraw(request: pb.WithdrawRequest) -> pb.WithdrawResponse:
-        sent[request.idempotency_key] += 1
-        return await stub.Withdraw(request, timeout=30)
-
-    for request in requests:
-        try:
-            answers[request.idempotency_key] = await retried(functools.partial(withdraw, request))
-        except grpc.aio.AioRpcError as error:
-            assert error_reason(error) == "INSUFFICIENT_FUNDS", error
-    return answers, sent
-
-
-def check_bank(
-    asked: list[dict[str, object]], withdrawn: dict[str, int], killed_pid: int, sent: Counter[str]
-) -> None:
-    """The bank paid exactly the withdrawals the ledger holds, each asked for once a send."""
-    paid = {str(p["request_id"]): p["amount_fen"] for p in asked}
-    assert paid == withdrawn, "the bank paid exactly the withdrawals the ledger holds"
-    # A batch that reruns or splits keeps the bank's answer: a process asks once per send.
-    for (pid, key), times in Counter((p["pid"], str(p["request_id"])) for p in asked).items():
-        assert times <= (1 if pid == killed_pid else sent[key]), (pid, key, times)
-
-
-def withdrawals(payers: list[str]) -> list[pb.WithdrawRequest]:
-    """Each payer's withdrawals, interleaved; some overdraw (their last are refused)."""
-    return [
-        pb.WithdrawRequest(
-            idempotency_key=uuid.uuid4().hex,
-            account_id=payer,
-            amount=cny(random.randint(1, OPENING_FEN // 5)),
-            bank_card_number=CARD,
+async def check_books(store: PaymentStore, payers: list[str], ledger: Path) -> dict[str, str]:
+    """Every withdrawal settled as the bank answered it, each payer debited once per paid
+    one, nothing in transit, the audits clean; the state by key."""
+    records = [r async for r in store.withdrawals.find({})]
+    states = {r["_id"]: r["state"] for r in records}
+    assert "pending" not in states.values()
+    bank = paid(ledger)  # raises if any key was paid twice
+    assert bank == {r["_id"]: r["amount_fen"] for r in records if r["state"] == "paid"}
+    reserved = await store.idempotency.count_documents({"_id": {"$regex": "^withdraw:"}})
+    assert reserved == len(records), "one withdrawal record per reserve"
+    for payer in payers:
+        account = await store.get_account(payer)
+        sent = sum(
+            r["amount_fen"] for r in records if r["account_id"] == payer and r["state"] == "paid"
         )
-        for _ in range(WITHDRAWALS_PER_PAYER)
-        for payer in payers
-    ]
+        assert account.balance_fen == OPENING_FEN - sent
+    assert await store.audit_ledger() == []
+    assert await store.audit_withdrawals_in_transit() == []
+    return states
+
+
+async def no_pending(store: PaymentStore) -> bool:
+    return await store.withdrawals.count_documents({"state": "pending"}) == 0
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], within_seconds: float = 30.0) -> None:
+    """Wait until check() (sync or async) is true."""
+    deadline = time.monotonic() + within_seconds
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.2)
+
+
+async def send_once(stub: payment_pb2_grpc.PaymentServiceStub, request: pb.WithdrawRequest) -> None:
+    """Send a withdrawal once; the process is killed before it answers (no retry)."""
+    try:
+        await stub.Withdraw(request, timeout=60)
+    except grpc.aio.AioRpcError:
+        return None
+    raise AssertionError("the withdrawal was answered before the kill")
+
+
+def withdrawal(payer: str, fen: int) -> pb.WithdrawRequest:
+    return pb.WithdrawRequest(
+        idempotency_key=uuid.uuid4().hex, account_id=payer, amount=cny(fen), bank_card_number=CARD
+    )
 
 
 async def open_payer(stub: payment_pb2_grpc.PaymentServiceStub) -> str:
@@ -157,26 +278,6 @@ async def open_payer(stub: payment_pb2_grpc.PaymentServiceStub) -> str:
         )
     )
     return payer
-
-
-async def check_ledger(
-    store: PaymentStore, payers: list[str], answers: dict[str, pb.WithdrawResponse]
-) -> dict[str, int]:
-    """One posting per key that succeeded, the balances after them; the fen by key."""
-    postings = [p async for p in store.postings.find({"kind": "withdrawal"})]
-    records = await store.idempotency.count_documents({"_id": {"$regex": "^withdraw:"}})
-    assert len(postings) == records == len(answers), "one posting per key that succeeded"
-    assert {r.posting.posting_id for r in answers.values()} == {p["_id"] for p in postings}
-    withdrawn = {key: r.posting.entries[1].amount.amount_fen for key, r in answers.items()}
-    for payer in payers:
-        account = await store.get_account(payer)
-        sent_fen = sum(
-            r.posting.entries[1].amount.amount_fen
-            for r in answers.values()
-            if r.posting.entries[0].account_id == payer
-        )
-        assert account.balance_fen == OPENING_FEN - sent_fen
-    return withdrawn
 
 
 async def balance(stub: payment_pb2_grpc.PaymentServiceStub, account_id: str) -> int:
