@@ -9,8 +9,7 @@ import aiohttp
 from gateway.sagas.definition import SagaDefinition, SagaState, StepStatus
 from gateway.sagas.failpoints import SAGA_POINT, Failpoint, Phase
 from gateway.sagas.log import SagaLog
-from gateway.tests.saga_support import eventually
-from gateway.tests.test_saga_crash import FINISHED_WITHIN_SECONDS, GatewayProcess
+from gateway.tests.saga_support import FINISHED_WITHIN_SECONDS, GatewayProcess, eventually
 
 _PENDING, _STARTED, _DONE = StepStatus.PENDING, StepStatus.STARTED, StepStatus.DONE
 

@@ -46,13 +46,13 @@ from gateway.sagas.definition import SagaState, derive_saga_id
 from gateway.sagas.log import SagaLog
 from gateway.tests.abs_crash_support import forward_points, recovered
 from gateway.tests.conftest import merchant_registration, personal_registration
-from gateway.tests.saga_support import new_key
-from gateway.tests.test_saga_crash import (
+from gateway.tests.saga_support import (
     REQUEST_TIMEOUT,
     GatewayProcess,
     Party,
-    _environment,
-    _register,
+    gateway_environment,
+    new_key,
+    register,
 )
 from infra.cli import audit
 from services.payment.store import PaymentStore
@@ -196,7 +196,7 @@ async def world(
     operator_body = personal_registration()
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
         environ = {
-            **_environment(mongo_url, database_name, service_addresses),
+            **gateway_environment(mongo_url, database_name, service_addresses),
             "COLONY_OPERATOR_PHONES": operator_body["phone"],
         }
         log_dir = tmp_path_factory.mktemp("gateway-logs")
@@ -210,9 +210,9 @@ async def world(
                 lending=MerchantLendingClient(channels.loan, 5.0),
                 ledger=MerchantLoanLedger(payment),
                 store=PaymentStore(mongo_client[f"{database_name}_payment"]),
-                operator=await _register(session, setup.url, operator_body),
-                investor=await _register(session, setup.url, personal_registration()),
-                merchant=await _register(session, setup.url, merchant_registration()),
+                operator=await register(session, setup.url, operator_body),
+                investor=await register(session, setup.url, personal_registration()),
+                merchant=await register(session, setup.url, merchant_registration()),
                 mongo_url=mongo_url,
                 database_name=database_name,
                 log_dir=log_dir,

@@ -34,13 +34,13 @@ from gateway.sagas.definition import SagaState, derive_saga_id
 from gateway.sagas.log import SagaLog
 from gateway.tests.abs_crash_support import forward_points, recovered
 from gateway.tests.conftest import personal_registration
-from gateway.tests.saga_support import new_key
-from gateway.tests.test_saga_crash import (
+from gateway.tests.saga_support import (
     REQUEST_TIMEOUT,
     GatewayProcess,
     Party,
-    _environment,
-    _register,
+    gateway_environment,
+    new_key,
+    register,
 )
 from infra.cli import audit
 
@@ -108,12 +108,12 @@ async def world(
     payment = PaymentClient(channels.payment, 5.0)
     lending = MerchantLendingClient(channels.loan, 5.0)
     async with aiohttp.ClientSession(timeout=REQUEST_TIMEOUT) as session:
-        environ = _environment(mongo_url, database_name, service_addresses)
+        environ = gateway_environment(mongo_url, database_name, service_addresses)
         log_dir = tmp_path_factory.mktemp("gateway-logs")
         setup = GatewayProcess(environ, log_dir / "gateway-setup.log")
         await setup.start(session)
         try:
-            investor = await _register(session, setup.url, personal_registration())
+            investor = await register(session, setup.url, personal_registration())
         finally:
             await setup.stop()
         # The investor's wallet money, from an outside party (no card needed here).

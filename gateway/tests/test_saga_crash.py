@@ -58,11 +58,6 @@ from services.payment.store import PaymentStore
 
 pytestmark = pytest.mark.slow
 
-# The harness moved to saga_support; the ABS crash tests still import these names from here.
-__all__ = ["FINISHED_WITHIN_SECONDS", "REQUEST_TIMEOUT", "GatewayProcess", "Party"]
-_environment = gateway_environment
-_register = register
-
 PAYER_TOP_UP_FEN = 100_000
 AMOUNT_FEN = 1_000
 # More than the payer will ever have: refused by CreateHold (INSUFFICIENT_FUNDS).
