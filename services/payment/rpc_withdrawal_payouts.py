@@ -59,7 +59,6 @@ class WithdrawalPayouts:
         # The bank's answers not settled yet (the settle failed: a conflict, say): the next
         # driver in this process settles on it without asking the bank again.
         self._answers: dict[str, str | BankDeclined] = {}
-        self.bank_calls = 0  # payouts asked by this process (tests, metrics)
 
     async def complete(self, key: str) -> Withdrawal | None:
         """The withdrawal, settled (paid or declined); None if there is no such record (a
@@ -101,7 +100,6 @@ class WithdrawalPayouts:
     async def _pay_out(self, withdrawal: Withdrawal) -> str | BankDeclined:
         """Ask the bank, outside any transaction: its reference if paid, else its refusal.
         Anything else (the bank unreachable) propagates and leaves the withdrawal pending."""
-        self.bank_calls += 1
         try:
             receipt = await self._bank.pay_out(
                 withdrawal.key, withdrawal.card_number, withdrawal.amount_fen

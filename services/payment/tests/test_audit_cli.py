@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
@@ -16,6 +17,7 @@ from chassis.settings import ServiceSettings
 from colony.payment.v1 import payment_pb2 as pb
 from conftest import service_settings
 from infra.cli import audit, main
+from services.payment.bank_channel import fake_bank_card_for
 from services.payment.store import PaymentStore
 from services.payment.tests.support import Stub, cny, open_person, top_up, transfer
 from services.payment.tests.trade_support import (
@@ -246,3 +248,41 @@ async def test_cash_in_the_insurance_omnibus_the_books_do_not_know_is_a_breach(
     assert await audit(settings, None, None, insurance) == [
         f"{omnibus}: ledger balance 88 fen, the insurance books say 0 fen"
     ]
+
+
+@pytest.mark.usefixtures("audit_environment")
+async def test_withdrawals_in_transit_that_disagree_with_the_pending_withdrawals_are_a_breach(
+    busy_ledger: BusyLedger, stub: Stub, store: PaymentStore, settings: ServiceSettings
+) -> None:
+    person = (await open_person(stub)).account_id  # its own: the busy ledger's figures stay
+    await top_up(stub, person, 1_000)
+    card = fake_bank_card_for("张三")  # open_person's name
+    await stub.BindCard(
+        pb.BindCardRequest(
+            idempotency_key=uuid.uuid4().hex, account_id=person, bank_card_number=card
+        )
+    )
+    withdrawal = pb.WithdrawRequest(
+        idempotency_key=uuid.uuid4().hex, account_id=person, amount=cny(700), bank_card_number=card
+    )
+    await stub.Withdraw(withdrawal)
+    settled = await store.get_withdrawal(withdrawal.idempotency_key)
+    assert settled is not None and settled.state.value == "paid"
+    assert await audit(settings) == [], "a settled withdrawal leaves nothing in transit"
+    # A pending withdrawal whose money is not in transit (a record written by hand).
+    forged = {
+        "_id": f"forged-{uuid.uuid4().hex}",
+        "account_id": person,
+        "card_number": card,
+        "amount_fen": 1,
+        "state": "pending",
+        "created_at": datetime.now(UTC),
+    }
+    await store.withdrawals.insert_one(forged)
+    try:
+        assert await audit(settings) == [
+            "withdrawals in transit 0 fen, pending withdrawals sum to 1 fen"
+        ]
+        assert await run_colony_audit() == 1
+    finally:
+        await store.withdrawals.delete_one({"_id": forged["_id"]})
