@@ -165,7 +165,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "amount": {**schema_ref("Money"), "description": "The amount moved (positive)."},
             "counterpart_account_id": {
                 "type": "string",
-                "description": "The payee of a transfer; the bank's clearing account otherwise.",
+                "description": (
+                    "The payee of a transfer; the bank's clearing account for a top-up; "
+                    "platform:withdrawals_in_transit for a withdrawal (passed on to the bank's "
+                    "clearing account once the bank has paid out)"
+                ),
             },
             "memo": {"type": "string"},
             "posted_at": {"type": "string", "format": "date-time"},
