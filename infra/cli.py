@@ -1,7 +1,9 @@
 """The `colony` command: operator tasks against a running platform's databases.
 
   colony audit   check the payment ledger's invariants, reconcile escrow and withdrawals in
-                 transit (= the pending withdrawals' sum), reconcile each
+                 transit (= the pending withdrawals' sum), list top-ups pending past
+                 the grace (a card maybe charged, not credited) and credits without
+                 their credited top-up record, reconcile each
                  wealth omnibus account with what the wealth service owes, and each loan
                  ledger account (Huabei, cash loans, merchant lending, the funding:
                  capital and bank borrowing, each ABS pool's cash and units) with the
@@ -35,6 +37,7 @@ import os
 import socket
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 
 from chassis.clock import SystemClock
 from chassis.errors import DomainError
@@ -57,6 +60,10 @@ from services.payment.store import PaymentStore
 from services.wealth.store import WealthStore
 from services.wealth.store.audit import read_wealth_audit
 
+# A top-up pending longer than this at rest is a breach: the recovery job settles one within
+# seconds (services/payment/rpc_bank_requests.py), so its card may be charged, not credited.
+TOP_UP_PENDING_GRACE = timedelta(minutes=1)
+
 
 async def audit(
     settings: ServiceSettings,
@@ -73,6 +80,8 @@ async def audit(
             breaches += await store.audit_escrow(ESCROW_ACCOUNT_ID)
         # Withdrawals in transit hold exactly the pending withdrawals (reserved, not settled).
         breaches += await store.audit_withdrawals_in_transit()
+        # Top-ups: none pending at rest (the recovery job settles them), every credit its record.
+        breaches += await store.audit_top_ups(SystemClock().now() - TOP_UP_PENDING_GRACE)
         if wealth_settings is not None:
             breaches += await _reconcile_wealth(store, wealth_settings)
         if loan_settings is not None:

@@ -1,6 +1,7 @@
 """Deciding a batch of movements in memory (group commit, issue "Ledger throughput").
 
-Movements that share one transaction (transfers, bill payments, top-ups, trade payments)
+Movements that share one transaction (transfers, bill payments, trade payments; top-ups'
+and withdrawals' reserves are jobs: batch_top_ups.py, batch_withdrawals.py)
 are decided here, in arrival order, against the accounts (and trades) as the batch's
 transaction read them, each movement seeing the balances, holds, trades and payer activity
 its predecessors left: the outcome is the one applying them one after another would give
@@ -15,13 +16,12 @@ Pure: no I/O; every id and moment comes from the caller or from uuid.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from chassis.errors import (
     DomainError,
-    FailedPrecondition,
     IdempotencyKeyReused,
     NotFound,
     PermissionDenied,
@@ -60,12 +60,6 @@ from services.payment.ledger import (
 )
 from services.payment.payment_authorization import invalid_authorization
 from services.payment.risk import Rule
-from services.payment.risk_top_up import (
-    require_top_up_within_day_limit,
-    require_top_up_within_limit,
-    top_up_day_after,
-    topped_up_today,
-)
 from services.payment.screening import (
     OutgoingPayment,
     RiskRefused,
@@ -85,10 +79,8 @@ class _Batch:
         view: BatchView,
         rules: Sequence[Rule],
         now: datetime,
-        bank: Mapping[str, str | DomainError],
     ) -> None:
         self.view = view
-        self.bank = bank
         self.rules = rules
         self.now = now
         self.accounts = dict(view.accounts)
@@ -125,8 +117,6 @@ class _Batch:
             return ReplayOf(earlier[1])
         if isinstance(ask, BatchJob):  # holds, platform transfers, trades (batch_*.py)
             return ask.decide(self, index)
-        if ask.is_top_up:
-            return self.top_up(index, ask)
         if ask.trade_id:
             return self.pay_trade(index, ask)
         payee: Account | None = None
@@ -149,47 +139,6 @@ class _Batch:
         self.decision.postings.append((posting, ask.reference))
         self.recorded[ask.record_id] = (ask.fingerprint, index)
         return Accepted(posting, payer_after)
-
-    def top_up(self, index: int, ask: MovementAsk) -> Outcome:
-        """A top-up, in TopUp's order: the payee, the bank's answer, the posting."""
-        payee = self.with_balance(self.account(ask.to_account_id))  # as TopUp reads it
-        require_kind(payee, PEOPLE_AND_MERCHANTS, ask.payee_may)
-        require_top_up_within_limit(payee.kyc_level, ask.amount_fen)  # as TopUp, before a charge
-        day = self.decision.top_up_days.get(payee.account_id) or self.view.top_up_days.get(
-            payee.account_id
-        )
-        today_fen = topped_up_today(day, self.now)
-        require_top_up_within_day_limit(payee.kyc_level, today_fen, ask.amount_fen)
-        answer = self.bank.get(ask.record_id)
-        if answer is None:
-            # Not charged: the card step found the day's limit reached by this batch's charges.
-            raise FailedPrecondition(
-                "this top-up would take today's top-ups above the day's maximum",
-                reason="TOP_UP_DAY_LIMIT_EXCEEDED",
-            )
-        if isinstance(answer, DomainError):
-            raise answer
-        posting = self.plan(ask, memo=answer)
-        clearing = self.account(ask.from_account_id)
-        require_active(clearing)
-        if clearing.is_hot:
-            moves = [(clearing.account_id, self.view.credit_shard[clearing.account_id], 0)]
-        else:
-            main = self.decision.documents[clearing.account_id]
-            require_can_debit(
-                replace(clearing, balance_fen=main.balance_fen, held_fen=main.held_fen),
-                ask.amount_fen,
-            )
-            moves = [(clearing.account_id, clearing.account_id, 0)]
-        moves = [(a, d, -ask.amount_fen) for a, d, _ in moves]
-        moves += self.plan_credit(payee, ask.amount_fen)
-        payee_after = self.apply(posting, ask.reference, moves, clearing, payee)[payee.account_id]
-        self.decision.top_up_days[payee.account_id] = top_up_day_after(
-            day, self.now, ask.amount_fen
-        )
-        self.decision.postings.append((posting, ask.reference))
-        self.recorded[ask.record_id] = (ask.fingerprint, index)
-        return Accepted(posting, payee_after)
 
     def pay_trade(self, index: int, ask: MovementAsk) -> Outcome:
         """A trade payment, in PayTrade's order: the trade, its transition, the buyer, risk."""
@@ -371,14 +320,9 @@ def decide_movements(
     view: BatchView,
     rules: Sequence[Rule],
     now: datetime,
-    bank: Mapping[str, str | DomainError] | None = None,
 ) -> BatchDecision:
-    """Decide every movement of the batch in arrival order (see the module's docstring).
-
-    bank: for each top-up (by record id), the bank's answer to charging the card: the
-    posting's memo, or the refusal.
-    """
-    batch = _Batch(view, rules, now, bank or {})
+    """Decide every movement of the batch in arrival order (see the module's docstring)."""
+    batch = _Batch(view, rules, now)
     for index, ask in enumerate(asks):
         try:
             # Every refusal is raised before the movement changes anything in memory.

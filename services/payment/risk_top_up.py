@@ -8,8 +8,9 @@ name) 200,000; in yuan a day (the business date, China Standard Time): 2,000 / 1
 500,000. The day's figure is kept on the account document (``top_up_day``: the business date
 and the fen topped up that day), read and written in the top-up's own transaction, as the
 velocity rule keeps the payer's outgoing activity (activity.py). Both the one-at-a-time and
-the group-commit paths apply these rules before the card is charged, so a refused top-up
-charges nothing and changes nothing.
+the group-commit paths apply these rules in the top-up's reserve, before the card is charged,
+so a refused top-up charges nothing and changes nothing; the reserve counts the top-up in
+the day's figure, and a card the bank then declines gives it back (top_up_day_given_back).
 
 Pure: no I/O.
 """
@@ -95,3 +96,11 @@ def require_top_up_within_limit(kyc_level: int, amount_fen: int) -> None:
             reason="TOP_UP_LIMIT_EXCEEDED",
             metadata={"limit_fen": str(limit_fen), "kyc_level": str(level.value)},
         )
+
+
+def top_up_day_given_back(day: TopUpDay | None, reserved_at: datetime, amount_fen: int) -> TopUpDay:
+    """The day's figure once a top-up reserved at reserved_at was declined by the bank: its
+    amount no longer counted, if the figure is still of that business date."""
+    if day is None or day.business_date != business_date_of(reserved_at):
+        return day or TopUpDay()
+    return TopUpDay(day.business_date, max(0, day.amount_fen - amount_fen))

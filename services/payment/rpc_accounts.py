@@ -12,7 +12,9 @@ from chassis.mongo import Session
 from chassis.wire import amount_from_proto, money_to_proto, page_size_of
 from colony.common.v1 import paging_pb2
 from colony.payment.v1 import payment_pb2 as pb
+from services.payment.bank_channel import validate_card_number
 from services.payment.batch_model import MovementAsk
+from services.payment.batch_top_ups import TopUpJob, pending_top_up
 from services.payment.batch_withdrawals import (
     WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID,
     WithdrawJob,
@@ -38,7 +40,7 @@ from services.payment.ledger import (
     require_shard_count,
 )
 from services.payment.merchant_review import MerchantOnboarding, Onboarding, opening_onboarding
-from services.payment.payment_authorization import NO_SECOND_FACTOR, SecondFactor
+from services.payment.payment_authorization import SecondFactor
 from services.payment.risk import KycLevel, PaymentKind
 from services.payment.risk_top_up import (
     require_top_up_within_day_limit,
@@ -47,6 +49,7 @@ from services.payment.risk_top_up import (
     topped_up_today,
 )
 from services.payment.rpc_base import PaymentRpcBase, require_account_id, require_owner_ref
+from services.payment.rpc_top_up_charges import TopUpCharges
 from services.payment.rpc_withdrawal_payouts import WithdrawalPayouts
 from services.payment.screening import OutgoingPayment
 from services.payment.wire import (
@@ -144,53 +147,61 @@ class AccountsRpc(PaymentRpcBase):
         return pb.FindAccountByPhoneResponse(account=account_to_proto(account))
 
     async def TopUp(self, request: pb.TopUpRequest, context: Context) -> pb.TopUpResponse:
+        """Reserve, charge, settle (batch_top_ups.py): the card is never charged inside a
+        transaction. The answer waits for the settle: the credit's posting and the account
+        after it if the bank charged the card, its refusal (BANK_DECLINED) if it declined."""
         key = require_idempotency_key(request.idempotency_key)
         amount_fen = amount_from_proto(request.amount)
         account_id = require_account_id(request.account_id)
         if self._batcher is not None:
-            ask = MovementAsk(
+            job = TopUpJob(
                 record_id=f"top-up:{key}",
                 fingerprint=fingerprint_request(request),
                 idempotency_key=key,
-                from_account_id=self._bank.clearing_account_id,
-                to_account_id=account_id,
+                account_id=account_id,
                 amount_fen=amount_fen,
-                memo="",
-                device_id="",
-                second_factor=NO_SECOND_FACTOR,
-                posting_kind=PostingKind.TOP_UP,
-                payer_may="",
-                payee_may="top up",
-                # A charged card proves nothing of its holder's name: KYC level 3 comes
-                # only from binding a card in the account's real name (BindCard).
                 bank_card_number=request.bank_card_number,
             )
-            return await self._batcher.submit(ask, pb.TopUpResponse)
+            reserved = await self._batcher.submit_job(job, pb.TopUpResponse, top_up_reserved)
+        else:
+            reserved = await self._reserve_top_up(request, key, account_id, amount_fen)
+        # A replay lands here too: a pending top-up (its first driver killed) is completed
+        # now; a credited one answers its kept answer, a declined one the refusal. A top-up
+        # credited before reserve-first has no record: its idempotency record is the answer.
+        answered = await self.top_up_charges.answer(key)
+        return reserved if answered is None else answered
 
-        async def top_up(session: Session) -> pb.TopUpResponse:
+    async def _reserve_top_up(
+        self, request: pb.TopUpRequest, key: str, account_id: str, amount_fen: int
+    ) -> pb.TopUpResponse:
+        """The one-transaction path's reserve: TopUp's checks, the day's figure and the
+        pending top-up record, with the idempotency record. A charged card proves nothing
+        of its holder's name: KYC level 3 comes only from binding a card (BindCard)."""
+
+        async def reserve(session: Session) -> pb.TopUpResponse:
             account = await self._store.get_account(account_id, session)
             require_kind(account, PEOPLE_AND_MERCHANTS, "top up")
-            require_top_up_within_limit(account.kyc_level, amount_fen)  # before any charge
+            require_top_up_within_limit(account.kyc_level, amount_fen)
             now = self._clock.now()
             day = await self._store.get_top_up_day(session, account_id)
             require_top_up_within_day_limit(
                 account.kyc_level, topped_up_today(day, now), amount_fen
             )
-            receipt = await self._bank.charge_card(key, request.bank_card_number, amount_fen)
-            memo = f"top-up from card ending {receipt.card_last4}"
-            posting = self._movement(
-                PostingKind.TOP_UP, self._bank.clearing_account_id, account_id, amount_fen, memo
-            )
-            after = await self._post(session, posting, known=(account,))
+            validate_card_number(request.bank_card_number)  # as the bank's charge checked it
             await self._store.record_top_up_day(
                 session, account_id, top_up_day_after(day, now, amount_fen)
             )
-            return pb.TopUpResponse(
-                posting=posting_to_proto(posting), account=account_to_proto(after[account_id])
-            )
+            pending = pending_top_up(key, account_id, request.bank_card_number, amount_fen, now)
+            await self._store.insert_top_ups(session, [pending])
+            return top_up_reserved(pending)
 
         async with self._movement_scope(account_id):
-            return await self._once("top-up", request, pb.TopUpResponse, top_up)
+            return await self._once("top-up", request, pb.TopUpResponse, reserve)
+
+    @functools.cached_property
+    def top_up_charges(self) -> TopUpCharges:
+        """Steps 2 and 3 of every top-up, and the recovery job (server.py)."""
+        return TopUpCharges(self._client, self._store, self._bank, self._clock)
 
     async def Withdraw(self, request: pb.WithdrawRequest, context: Context) -> pb.WithdrawResponse:
         """Reserve, pay out, settle (batch_withdrawals.py): the bank is never asked inside a
@@ -377,3 +388,9 @@ def withdrawal_response(result: object) -> pb.WithdrawResponse:
     """A batched withdrawal's answer (batch_withdrawals.WithdrawJob's result)."""
     posting, account = cast(tuple[Posting, Account], result)
     return pb.WithdrawResponse(posting=posting_to_proto(posting), account=account_to_proto(account))
+
+
+def top_up_reserved(result: object) -> pb.TopUpResponse:
+    """A top-up's reserve answer, kept in its idempotency record: empty (no money moved
+    yet); TopUp answers what its settle kept (rpc_top_up_charges.TopUpCharges.answer)."""
+    return pb.TopUpResponse()

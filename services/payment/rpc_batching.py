@@ -15,17 +15,16 @@ movement, and a retried one finds its idempotency record.
 Batched today: Transfer, PayBill, TopUp, PayTrade and Withdraw, a challenge answered by a
 payment authorization included: the batch reads the authorizations offered, finds one
 usable as the one-transaction path's guarded update would (the payer's, unused, for enough,
-unexpired; not spent earlier in the batch) and spends it with the batch's writes. A
-top-up's card is charged inside the batch's transaction, as TopUp does, once its account is
-known to take top-ups; a declined card fails that top-up alone.
+unexpired; not spent earlier in the batch) and spends it with the batch's writes.
 Beside movements, a batch takes jobs (batch_model.BatchJob, submit_job): holds placed,
 captured and released (batch_holds.py), platform transfers (batch_jobs.py), trade
 settlements with their withholding and refund decisions (batch_trades.py), payment codes
-charged (batch_retail.py), withdrawals' reserves (batch_withdrawals.py); each RPC makes its
-answer of the job's result. A withdrawal's reserve debits the payer into withdrawals in
-transit and writes its pending record in the batch's transaction; the bank is never asked
-inside it: Withdraw asks for the payout and settles after the batch committed
-(rpc_withdrawal_payouts.py).
+charged (batch_retail.py), withdrawals' and top-ups' reserves (batch_withdrawals.py,
+batch_top_ups.py); each RPC makes its answer of the job's result. A withdrawal's reserve
+debits the payer into withdrawals in transit, a top-up's counts it in the day's figure, and
+each writes its pending record in the batch's transaction; the bank is never asked inside
+it: Withdraw asks for the payout, TopUp for the card charge, and each settles after the
+batch committed (rpc_withdrawal_payouts.py, rpc_top_up_charges.py).
 """
 
 from __future__ import annotations
@@ -42,17 +41,15 @@ from google.protobuf.message import Message
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chassis.clock import Clock
-from chassis.errors import Aborted, DomainError
+from chassis.errors import Aborted
 from chassis.mongo import MongoClient, Session, run_in_transaction
 from chassis.telemetry import trace_context_now
 from colony.payment.v1 import payment_pb2 as pb
 from services.payment.bank_channel import BankChannel
 from services.payment.batch import decide_movements
 from services.payment.batch_model import (
-    PEOPLE_AND_MERCHANTS,
     Accepted,
     BatchJob,
-    BatchView,
     Done,
     Event,
     JobReads,
@@ -61,16 +58,12 @@ from services.payment.batch_model import (
     Replayed,
     ReplayOf,
 )
+from services.payment.batch_top_ups import TopUp, TopUpJob
 from services.payment.batch_withdrawals import Withdrawal, WithdrawJob
 from services.payment.escrow import Trade
 from services.payment.holds import Hold
 from services.payment.ledger import Posting
 from services.payment.risk import Rule
-from services.payment.risk_top_up import (
-    top_up_within_day_limit,
-    top_up_within_limit,
-    topped_up_today,
-)
 from services.payment.store import PaymentStore
 from services.payment.store.batches import BatchConflict
 from services.payment.wire import (
@@ -184,6 +177,16 @@ def _keys(ask: MovementAsk | BatchJob, hot: set[str]) -> set[str]:
     }
 
 
+def _keep_pending(
+    ask: MovementAsk | BatchJob, result: object, withdrawals: list[Withdrawal], top_ups: list[TopUp]
+) -> None:
+    """The pending record a reserve job writes with its batch (a withdrawal's, a top-up's)."""
+    if isinstance(ask, WithdrawJob):
+        withdrawals.append(ask.pending(cast(tuple[Posting, object], result)[0]))
+    elif isinstance(ask, TopUpJob):
+        top_ups.append(cast(TopUp, result))
+
+
 class MovementBatcher:
     """One per process: queues movements and commits them in batches, up to in_flight_max
     batches at a time on movements that touch nothing another batch in flight touches."""
@@ -203,7 +206,7 @@ class MovementBatcher:
         self._store = store
         self._clock = clock
         self._rules = rules
-        self._bank = bank
+        self._bank = bank  # asked by no batch: withdrawals and top-ups reserve first
         self._size_max = size_max
         self._waiting: list[_Waiting] = []
         self._in_flight_max = in_flight_max
@@ -328,10 +331,10 @@ class MovementBatcher:
                 authorization_digests=reads.authorization_digests,
             )
             self._hot = {a for a, account in view.accounts.items() if account.is_hot}
-            bank = await self._charge_cards(asks, view, now)
-            decision = decide_movements(asks, view, self._rules(), now, bank)
+            decision = decide_movements(asks, view, self._rules(), now)
             answers: list[Answer] = []
             withdrawals: list[Withdrawal] = []
+            top_ups: list[TopUp] = []
             responses: dict[str, tuple[str, Message]] = {}
             events: list[tuple[str, str, Message, datetime, dict[str, str]]] = []
             for waiting, outcome in zip(batch, decision.outcomes, strict=True):
@@ -339,10 +342,7 @@ class MovementBatcher:
                 if isinstance(outcome, Done):
                     assert waiting.respond is not None
                     done = waiting.respond(outcome.result)
-                    if isinstance(ask, WithdrawJob):
-                        withdrawals.append(
-                            ask.pending(cast(tuple[Posting, object], outcome.result)[0])
-                        )
+                    _keep_pending(ask, outcome.result, withdrawals, top_ups)
                     if ask.record_id:
                         responses[ask.record_id] = (ask.fingerprint, done)
                     events += [
@@ -392,45 +392,8 @@ class MovementBatcher:
                 session, decision, responses=responses, events=events, now=now
             )
             await self._store.insert_withdrawals(session, withdrawals)
+            await self._store.insert_top_ups(session, top_ups)
             return answers
 
         with self._store.shard_leases():
             return await run_in_transaction(self._client, in_transaction)
-
-    async def _charge_cards(
-        self, asks: Sequence[MovementAsk | BatchJob], view: BatchView, now: datetime
-    ) -> dict[str, str | DomainError]:
-        """Charge each new top-up's card whose account takes top-ups: the memo or refusal.
-
-        The day's limit counts the top-ups charged before it in the batch: a top-up not
-        charged for it is refused by decide_movements (Batch.top_up), never credited."""
-        answers: dict[str, str | DomainError] = {}
-        today_fen: dict[str, int] = {}
-        for ask in asks:
-            if not isinstance(ask, MovementAsk):
-                continue
-            account = view.accounts.get(ask.to_account_id)
-            if (
-                not ask.is_top_up
-                or ask.record_id in view.records
-                or account is None
-                or account.kind not in PEOPLE_AND_MERCHANTS
-                or not top_up_within_limit(account.kyc_level, ask.amount_fen)
-                or ask.record_id in answers  # the same request twice in the batch
-            ):
-                continue  # decide_movements refuses or replays it before any charge
-            topped_up = today_fen.get(ask.to_account_id)
-            if topped_up is None:
-                topped_up = topped_up_today(view.top_up_days.get(ask.to_account_id), now)
-            if not top_up_within_day_limit(account.kyc_level, topped_up, ask.amount_fen):
-                continue  # decide_movements refuses it (TOP_UP_DAY_LIMIT_EXCEEDED)
-            try:
-                receipt = await self._bank.charge_card(
-                    ask.idempotency_key, ask.bank_card_number, ask.amount_fen
-                )
-            except DomainError as refused:
-                answers[ask.record_id] = refused
-                continue
-            answers[ask.record_id] = f"top-up from card ending {receipt.card_last4}"
-            today_fen[ask.to_account_id] = topped_up + ask.amount_fen
-        return answers

@@ -34,6 +34,7 @@ from services.payment.ledger import (
 from services.payment.merchant_review import MerchantOnboarding
 from services.payment.risk import DEFAULT_RULES, parse_rules
 from services.payment.rpc_accounts import AccountsRpc
+from services.payment.rpc_bank_requests import RECOVERY_INTERVAL_SECONDS
 from services.payment.rpc_cards import CardsRpc
 from services.payment.rpc_holds import HOLD_SWEEP_INTERVAL_SECONDS, HoldsRpc
 from services.payment.rpc_merchant_review import MerchantReviewRpc
@@ -42,7 +43,6 @@ from services.payment.rpc_platform_transfer import PlatformTransferRpc
 from services.payment.rpc_retail import RetailRpc
 from services.payment.rpc_risk import RiskRpc
 from services.payment.rpc_trades import TradesRpc
-from services.payment.rpc_withdrawal_payouts import RECOVERY_INTERVAL_SECONDS
 from services.payment.rpc_withholding import WithholdingRpc
 from services.payment.store import PaymentStore
 
@@ -174,6 +174,11 @@ async def build_payment_service(
         "withdrawal-recovery",
         RECOVERY_INTERVAL_SECONDS,
         servicer.withdrawal_payouts.complete_pending,
+    )
+    # Top-ups a crash left reserved and unsettled: the card charged (or not) by their key,
+    # then credited (or declined).
+    service.add_periodic(
+        "top-up-recovery", RECOVERY_INTERVAL_SECONDS, servicer.top_up_charges.complete_pending
     )
     export_payment_metrics(service, store.database)
     service.add_periodic(

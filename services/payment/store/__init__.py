@@ -14,6 +14,8 @@ One module per aggregate, each a class over the shared collection handles
   credit_listings.py  the credit blacklist's entries on accounts, the feed position
   cards.py          bank cards bound to accounts (CardStore)
   withdrawals.py    withdrawal records: reserved, then paid or declined (WithdrawalStore)
+  top_ups.py        top-up records: reserved, then credited or declined (TopUpStore)
+  bank_requests.py  what those two share: pending records settled once
 
 PaymentStore puts them together, so the servicer, the tools and the tests hold one object.
 """
@@ -28,6 +30,7 @@ from services.payment.store.holds import HoldStore
 from services.payment.store.payment_codes import PaymentCodeStore
 from services.payment.store.postings import PostingStore
 from services.payment.store.risk import RiskStore
+from services.payment.store.top_ups import TopUpStore
 from services.payment.store.trades import TradeStore
 from services.payment.store.withdrawals import WithdrawalStore
 from services.payment.store.withholdings import WithholdingStore
@@ -45,6 +48,7 @@ class PaymentStore(
     WithholdingStore,
     CardStore,
     WithdrawalStore,
+    TopUpStore,
 ):
     """Reads and writes the payment service's documents; every write takes the caller's session."""
 
@@ -60,6 +64,7 @@ class PaymentStore(
         await self.ensure_withholding_indexes()
         await self.ensure_card_indexes()
         await self.ensure_withdrawal_indexes()
+        await self.ensure_top_up_indexes()
 
 
 __all__ = ["PaymentStore"]

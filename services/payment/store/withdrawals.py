@@ -1,8 +1,8 @@
 """Withdrawal records (batch_withdrawals.Withdrawal): one document per withdrawal, by its key.
 
 A reserve inserts the record pending, in its transaction; settling it is one conditional
-update (pending -> paid or declined) in the settle's transaction, so a withdrawal settles
-exactly once however many drivers (the request, a replay, the recovery job) try.
+update (pending -> paid or declined) in the settle's transaction (bank_requests.py, shared
+with top-ups), so a withdrawal settles exactly once however many drivers try.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from chassis.mongo import Document, Session
@@ -20,6 +19,13 @@ from services.payment.batch_withdrawals import (
     WithdrawalState,
 )
 from services.payment.store.accounts import AccountStore
+from services.payment.store.bank_requests import (
+    ensure_pending_index,
+    insert_pending,
+    pending_documents,
+    pending_sum,
+    settle_pending,
+)
 
 
 def _document(withdrawal: Withdrawal) -> Document:
@@ -58,17 +64,11 @@ class WithdrawalStore(AccountStore):
         return self.database["withdrawals"]
 
     async def ensure_withdrawal_indexes(self) -> None:
-        # The recovery job's query: pending withdrawals, oldest first.
-        await self.withdrawals.create_indexes(
-            [IndexModel([("state", ASCENDING), ("created_at", ASCENDING)])]
-        )
+        await ensure_pending_index(self.withdrawals)
 
     async def insert_withdrawals(self, session: Session, withdrawals: Sequence[Withdrawal]) -> None:
         """Record reserved withdrawals, pending (in the reserve's transaction)."""
-        if withdrawals:
-            await self.withdrawals.insert_many(
-                [_document(w) for w in withdrawals], ordered=False, session=session
-            )
+        await insert_pending(self.withdrawals, session, [_document(w) for w in withdrawals])
 
     async def get_withdrawal(self, key: str, session: Session | None = None) -> Withdrawal | None:
         document = await self.withdrawals.find_one({"_id": key}, session=session)
@@ -76,10 +76,8 @@ class WithdrawalStore(AccountStore):
 
     async def pending_withdrawals(self, created_before: datetime, limit: int) -> list[Withdrawal]:
         """Pending withdrawals reserved before created_before, oldest first."""
-        cursor = self.withdrawals.find(
-            {"state": WithdrawalState.PENDING.value, "created_at": {"$lt": created_before}}
-        )
-        return [_withdrawal(d) async for d in cursor.sort("created_at", ASCENDING).limit(limit)]
+        documents = await pending_documents(self.withdrawals, created_before, limit)
+        return [_withdrawal(d) for d in documents]
 
     async def settle_withdrawal(
         self,
@@ -93,32 +91,21 @@ class WithdrawalStore(AccountStore):
         declined_message: str = "",
     ) -> bool:
         """Mark a pending withdrawal settled; False if it was not pending (settled already)."""
-        result = await self.withdrawals.update_one(
-            {"_id": key, "state": WithdrawalState.PENDING.value},
-            {
-                "$set": {
-                    "state": state.value,
-                    "settled_at": now,
-                    "bank_reference": bank_reference,
-                    "declined_reason": declined_reason,
-                    "declined_message": declined_message,
-                }
-            },
-            session=session,
+        fields = {
+            "bank_reference": bank_reference,
+            "declined_reason": declined_reason,
+            "declined_message": declined_message,
+        }
+        return await settle_pending(
+            self.withdrawals, session, key, state=state.value, now=now, fields=fields
         )
-        return result.matched_count == 1
 
     async def audit_withdrawals_in_transit(self) -> list[str]:
         """In-transit's balance = the pending withdrawals' sum (at rest: nothing in flight)."""
         if await self.accounts.find_one({"_id": WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID}) is None:
             return []
         account = await self.get_account(WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID)
-        pipeline: list[Document] = [
-            {"$match": {"state": WithdrawalState.PENDING.value}},
-            {"$group": {"_id": None, "fen": {"$sum": "$amount_fen"}}},
-        ]
-        rows = [row async for row in await self.withdrawals.aggregate(pipeline)]
-        pending_fen = int(rows[0]["fen"]) if rows else 0
+        pending_fen = await pending_sum(self.withdrawals)
         if account.balance_fen != pending_fen:
             return [
                 f"withdrawals in transit {account.balance_fen} fen, pending withdrawals sum to "

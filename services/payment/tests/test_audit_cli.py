@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
@@ -16,7 +16,7 @@ from chassis.mongo import Document
 from chassis.settings import ServiceSettings
 from colony.payment.v1 import payment_pb2 as pb
 from conftest import service_settings
-from infra.cli import audit, main
+from infra.cli import TOP_UP_PENDING_GRACE, audit, main
 from services.payment.bank_channel import fake_bank_card_for
 from services.payment.store import PaymentStore
 from services.payment.tests.support import Stub, cny, open_person, top_up, transfer
@@ -286,3 +286,44 @@ async def test_withdrawals_in_transit_that_disagree_with_the_pending_withdrawals
         assert await run_colony_audit() == 1
     finally:
         await store.withdrawals.delete_one({"_id": forged["_id"]})
+
+
+@pytest.mark.usefixtures("audit_environment")
+async def test_a_top_up_pending_at_rest_or_a_credit_without_its_record_is_a_breach(
+    busy_ledger: BusyLedger, stub: Stub, store: PaymentStore, settings: ServiceSettings
+) -> None:
+    person = (await open_person(stub)).account_id
+    credited = await top_up(stub, person, 1_000)
+    assert await audit(settings) == [], "a credited top-up has its record and its posting"
+    # A pending top-up older than the grace (a card maybe charged, never credited).
+    key = f"forged-{uuid.uuid4().hex}"
+    forged = {
+        "_id": key,
+        "account_id": person,
+        "card_number": fake_bank_card_for("张三"),
+        "amount_fen": 1,
+        "state": "pending",
+        "created_at": datetime.now(UTC) - TOP_UP_PENDING_GRACE - timedelta(seconds=1),
+    }
+    await store.top_ups.insert_one(forged)
+    try:
+        [pending] = await audit(settings)
+        assert pending.startswith(f"top-up {key} (1 fen to {person}) pending since")
+        assert await run_colony_audit() == 1
+        # Younger than the grace: its request (or the recovery job) is still driving it.
+        await store.top_ups.update_one({"_id": key}, {"$set": {"created_at": datetime.now(UTC)}})
+        assert await audit(settings) == []
+    finally:
+        await store.top_ups.delete_one({"_id": key})
+    # A credit posting whose top-up record is gone: money from the bank with no record.
+    posting_id = credited.posting.posting_id
+    record = await store.top_ups.find_one({"posting_id": posting_id})
+    assert record is not None
+    await store.top_ups.delete_one({"_id": record["_id"]})
+    try:
+        assert await audit(settings) == [
+            f"top-up credit posting {posting_id} has no credited top-up {record['_id']}"
+        ]
+    finally:
+        await store.top_ups.insert_one(record)
+    assert await audit(settings) == []

@@ -16,7 +16,9 @@ refund lands after its batch), batched together, must give
 every movement the same answer (the posting's entries and memo, the account's balance and
 KYC level, or the same refusal reason) and leave the same balances, statement lines,
 risk decisions and spent payment authorizations, nothing left in transit and the same in
-the bank's clearing account; the ledger audit is clean on both. A
+the bank's clearing account, the same top-ups credited and declined (each reserved in a
+batch, its card charged and settled after it; none left pending); the ledger and top-up
+audits are clean on both. A
 movement from a new device ("phone-1") offers a payment authorization (issued to person 0
 for one of a few amounts: spent by the challenge it answers, refused if someone else's,
 too small, or already spent, perhaps earlier in the same batch).
@@ -50,18 +52,19 @@ from services.payment.bank_channel import (
     fake_bank_card_for,
 )
 from services.payment.batch_model import MovementAsk
+from services.payment.batch_top_ups import TopUpJob
 from services.payment.batch_withdrawals import WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID, WithdrawJob
 from services.payment.bills import DEMO_BILLERS
 from services.payment.escrow import ESCROW_ACCOUNT_ID
 from services.payment.ledger import PostingKind
 from services.payment.payment_authorization import (
-    NO_SECOND_FACTOR,
     authorization_digest,
     authorization_factor,
 )
 from services.payment.risk import DEFAULT_RULES, PaymentKind
-from services.payment.rpc_accounts import withdrawal_response
+from services.payment.rpc_accounts import top_up_reserved, withdrawal_response
 from services.payment.rpc_batching import MovementBatcher
+from services.payment.rpc_top_up_charges import TopUpCharges
 from services.payment.rpc_withdrawal_payouts import WithdrawalPayouts
 from services.payment.server import build_payment_service
 from services.payment.store import PaymentStore
@@ -369,6 +372,7 @@ async def batched(
         in_flight_max=1,
     )
     payouts = WithdrawalPayouts(client, side.store, PayoutDecliningBank(), clock)
+    charges = TopUpCharges(client, side.store, PayoutDecliningBank(), clock)
 
     async def send(request: Request) -> tuple[object, ...]:
         if isinstance(request, pb.PayBillRequest):
@@ -434,23 +438,21 @@ async def batched(
             return ("refused", error.reason)
 
     async def top_up(request: pb.TopUpRequest) -> tuple[object, ...]:
-        ask = MovementAsk(
+        job = TopUpJob(
             record_id=f"top-up:{request.idempotency_key}",
             fingerprint=fingerprint_request(request),
             idempotency_key=request.idempotency_key,
-            from_account_id=FAKE_BANK_CLEARING_ACCOUNT_ID,
-            to_account_id=request.account_id,
+            account_id=request.account_id,
             amount_fen=request.amount.amount_fen,
-            memo="",
-            device_id="",
-            second_factor=NO_SECOND_FACTOR,
-            posting_kind=PostingKind.TOP_UP,
-            payer_may="",
-            payee_may="top up",
             bank_card_number=request.bank_card_number,
         )
         try:
-            return answer(await batcher.submit(ask, pb.TopUpResponse), side.ids)
+            reserved = await batcher.submit_job(job, pb.TopUpResponse, top_up_reserved)
+            # TopUp's steps 2 and 3: the card charged by the key, then credited or declined.
+            credited = await charges.answer(request.idempotency_key)
+            assert credited is not None, "every batched top-up keeps a record"
+            assert reserved == pb.TopUpResponse(), "the reserve moves no money"
+            return answer(credited, side.ids)
         except DomainError as error:
             return ("refused", error.reason)
 
@@ -478,14 +480,17 @@ async def batched(
 
     # Queued at once, in order: they commit in batches of BATCH_SIZE, each batch deciding
     # its transfers in arrival order after the batches before it committed. A withdrawal
-    # the bank declines gives its money back after its batch committed: what follows it
-    # is queued once it is answered (its client waits for its answer).
+    # the bank declines gives its money back after its batch committed, a declined top-up
+    # the day's figure: what follows it is queued once it is answered (its client waits
+    # for its answer).
     answers: list[tuple[object, ...]] = []
     segment: list[Request] = []
     for request in made:
         segment.append(request)
         declined_card = bound_card(BOUND[1])
-        if isinstance(request, pb.WithdrawRequest) and request.bank_card_number == declined_card:
+        if (
+            isinstance(request, pb.WithdrawRequest) and request.bank_card_number == declined_card
+        ) or (isinstance(request, pb.TopUpRequest) and request.bank_card_number == DECLINED_CARD):
             answers += await asyncio.gather(*(send(r) for r in segment))
             segment = []
     answers += await asyncio.gather(*(send(r) for r in segment))
@@ -511,13 +516,17 @@ async def books(side: Side) -> tuple[object, ...]:
     for account_id in (WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID, FAKE_BANK_CLEARING_ACCOUNT_ID):
         account = (await side.stub.GetAccount(pb.GetAccountRequest(account_id=account_id))).account
         balances.append((account.balance.amount_fen, pending, 0))
+    top_ups = [
+        await side.store.top_ups.count_documents({"state": state})
+        for state in ("pending", "credited", "declined")
+    ]
     spent = [
         await side.store.payment_authorizations.count_documents(
             {"_id": authorization_digest(bearer), "used_at": {"$ne": None}}
         )
         for bearer in side.authorizations
     ]
-    return tuple(balances), tuple(decisions), tuple(states), withdrawn, tuple(spent)
+    return tuple(balances), tuple(decisions), tuple(states), withdrawn, tuple(top_ups), tuple(spent)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -550,3 +559,5 @@ async def test_batched_transfers_end_as_one_at_a_time(
     for store in (batched_store, single_store):
         assert await store.withdrawals.count_documents({"state": "pending"}) == 0
         assert await store.audit_withdrawals_in_transit() == []
+        assert await store.top_ups.count_documents({"state": "pending"}) == 0
+        assert await store.audit_top_ups(clock.now()) == []
