@@ -58,15 +58,8 @@ class MovementAsk:
     reference: str = ""
     payer_may: str = "send transfers"
     payee_may: str = "receive transfers"
-    # A top-up: the payer is the bank's clearing account, the memo is the bank's answer
-    # (decide_movements' bank argument). It raises no KYC level (only a bound card does).
-    bank_card_number: str = ""
     # A trade payment (PayTrade): the trade paid; the amount and the payee come from it.
     trade_id: str = ""
-
-    @property
-    def is_top_up(self) -> bool:
-        return self.posting_kind is PostingKind.TOP_UP
 
 
 @dataclass(slots=True)

@@ -164,8 +164,6 @@ def _keys(ask: MovementAsk | BatchJob, hot: set[str]) -> set[str]:
         keys = {ask.from_account_id, f"trade:{ask.trade_id}"}
         if ask.to_account_id not in hot:
             keys.add(ask.to_account_id)
-        if ask.is_top_up and ask.from_account_id in hot:
-            keys.discard(ask.from_account_id)  # the bank's clearing account is credited so
         return keys
     reads = ask.reads()
     credited_hot = {a for a in reads.credited_only if a in hot}
