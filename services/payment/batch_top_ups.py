@@ -5,8 +5,9 @@ A top-up moves money in three steps, and the bank is never asked inside a transa
 
 1. Reserve (this job, in a batch, or TopUp's one transaction): in rpc_accounts.TopUp's
    order, the account (a person's or a merchant's), the most one top-up may bring and the
-   day's top-ups (risk_top_up.py; the day's figure counts this one from here on), and the
-   card number's form; then a pending top-up record (TopUp) with the request's idempotency
+   day's top-ups (risk_top_up.py; the day's figure counts this one from here on), the
+   card number's form and the account being active (the credit would refuse a frozen one);
+   then a pending top-up record (TopUp) with the request's idempotency
    record. No money moves yet: it comes from outside, so there is nothing to hold.
 2. The card charge, asked of the bank outside any transaction by the top-up's key (the bank
    port answers a repeated key with the same answer: bank_channel.BankChannel).
@@ -28,7 +29,7 @@ from enum import StrEnum
 from services.payment.bank_channel import validate_card_number
 from services.payment.batch import Batch
 from services.payment.batch_model import PEOPLE_AND_MERCHANTS, BatchJob, Done, JobReads
-from services.payment.ledger import require_kind
+from services.payment.ledger import require_active, require_kind
 from services.payment.risk_top_up import (
     require_top_up_within_day_limit,
     require_top_up_within_limit,
@@ -104,6 +105,7 @@ class TopUpJob(BatchJob):
             account.kyc_level, topped_up_today(day, batch.now), self.amount_fen
         )
         validate_card_number(self.bank_card_number)  # as the bank's charge checked it
+        require_active(account)  # as the credit would: never charge a card for a frozen one
         batch.decision.top_up_days[self.account_id] = top_up_day_after(
             day, batch.now, self.amount_fen
         )

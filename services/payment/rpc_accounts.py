@@ -34,6 +34,7 @@ from services.payment.ledger import (
     Posting,
     PostingKind,
     new_account_id,
+    require_active,
     require_ensured_as,
     require_kind,
     require_platform_account_id,
@@ -188,6 +189,7 @@ class AccountsRpc(PaymentRpcBase):
                 account.kyc_level, topped_up_today(day, now), amount_fen
             )
             validate_card_number(request.bank_card_number)  # as the bank's charge checked it
+            require_active(account)  # as the credit would: never charge for a frozen one
             await self._store.record_top_up_day(
                 session, account_id, top_up_day_after(day, now, amount_fen)
             )

@@ -18,14 +18,18 @@ import pytest
 
 from chassis.clock import ManualClock
 from chassis.mongo import MongoClient
+from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from conftest import service_settings
 from services.payment.server import build_payment_service
 from services.payment.store import PaymentStore
 from services.payment.tests.support import (
+    DECLINED_CARD,
     Stub,
     assert_ledger_consistent,
+    cny,
     error_reason,
+    new_key,
     open_person,
     top_up,
 )
@@ -91,4 +95,37 @@ async def test_a_day_s_top_ups_stop_at_the_kyc_level_s_maximum(
         await top_up(stub, person.account_id, TOP_UP_MAX_FEN)
         assert await reason_of(top_up(stub, person.account_id, 1)) == "TOP_UP_DAY_LIMIT_EXCEEDED"
         assert (await store.get_account(person.account_id)).balance_fen == 2 * DAY_MAX_FEN
+        await assert_ledger_consistent(store)
+
+
+@pytest.mark.parametrize("group_commit", [True, False], ids=["batched", "one-at-a-time"])
+async def test_a_declined_card_gives_the_day_back_and_a_frozen_account_is_never_charged(
+    mongo_url: str, mongo_client: MongoClient, database_name: str, group_commit: bool
+) -> None:
+    async with payment(mongo_url, mongo_client, database_name, group_commit=group_commit) as (
+        stub,
+        store,
+        _,
+    ):
+        person = (await open_person(stub, "郑丽")).account_id
+        for _ in range(2):  # a day's worth, declined: reserved, counted, then given back
+            declined = stub.TopUp(
+                pb.TopUpRequest(
+                    idempotency_key=new_key(),
+                    account_id=person,
+                    amount=cny(TOP_UP_MAX_FEN),
+                    bank_card_number=DECLINED_CARD,
+                )
+            )
+            assert await reason_of(declined) == "BANK_DECLINED"
+        assert await store.top_ups.count_documents({"state": "declined"}) == 2
+        await top_up(stub, person, TOP_UP_MAX_FEN)
+        await top_up(stub, person, TOP_UP_MAX_FEN)
+        assert (await store.get_account(person)).balance_fen == DAY_MAX_FEN
+        assert await reason_of(top_up(stub, person, 1)) == "TOP_UP_DAY_LIMIT_EXCEEDED"
+
+        other = (await open_person(stub, "郑丽")).account_id
+        await store.accounts.update_one({"_id": other}, {"$set": {"status": "frozen"}})
+        assert await reason_of(top_up(stub, other, 100)) == "ACCOUNT_NOT_ACTIVE"
+        assert await store.top_ups.count_documents({"account_id": other}) == 0, "never charged"
         await assert_ledger_consistent(store)
