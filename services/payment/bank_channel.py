@@ -67,9 +67,13 @@ class BankChannel(Protocol):
         Idempotent by request_id (the class docstring)."""
         ...
 
-    async def confirm_card_holder(self, card_number: str, holder_name: str) -> None:
-        """Return if the bank confirms the card is holder_name's; raise CardHolderNotConfirmed
-        (or BankDeclined) otherwise."""
+    async def confirm_card_holder(
+        self, card_number: str, holder_name: str, resident_id: str | None
+    ) -> None:
+        """Return if the bank confirms the card is held by holder_name with resident_id (the
+        bank's check of card, name and identity number; None for a merchant, which declares
+        none); raise CardHolderNotConfirmed (or BankDeclined) otherwise. Binding a card is what
+        proves an account's resident id (issue 21 item 5), so a real adapter must check both."""
         ...
 
 
@@ -140,7 +144,11 @@ class FakeBankChannel:
     def __init__(self) -> None:
         self._answers: dict[tuple[str, str], BankReceipt | BankDeclined] = {}
 
-    async def confirm_card_holder(self, card_number: str, holder_name: str) -> None:
+    async def confirm_card_holder(
+        self, card_number: str, holder_name: str, resident_id: str | None
+    ) -> None:
+        # The FAKE bank "issued" its cards to names only (fake_bank_card_for): it cannot check
+        # the resident id, so in dev a card in the same name proves any id (docs/security.md).
         validate_card_number(card_number)
         if card_number in FAKE_BANK_DECLINED_CARDS:
             raise BankDeclined(f"the bank declined the card ending {card_number[-4:]}")

@@ -42,7 +42,9 @@ class CardsRpc(PaymentRpcBase):
         require_kind(account, PEOPLE_AND_MERCHANTS, "bind a bank card")
         require_active(account)
         # The bank's answer comes before the transaction: a refusal changes nothing.
-        await self._bank.confirm_card_holder(card_number, account.display_name)
+        await self._bank.confirm_card_holder(
+            card_number, account.display_name, await self._store.get_resident_id(account_id)
+        )
 
         async def bind(session: Session) -> pb.BindCardResponse:
             card = BoundCard(new_card_id(), account_id, card_number, self._clock.now())

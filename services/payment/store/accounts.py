@@ -234,7 +234,8 @@ class AccountStore(PaymentCollections):
         raise NotFound("no account is registered to this phone")
 
     async def get_resident_id(self, account_id: str) -> str | None:
-        """The unmasked resident id of a real-name account (for weak-password checks only)."""
+        """The unmasked resident id of a real-name account (weak-password checks; the bank's
+        check of a card being bound)."""
         identity = await self.identities.find_one({"_id": account_id})
         return None if identity is None else str(identity["resident_id"])
 
