@@ -27,7 +27,6 @@ from services.credit.blacklist import (
     Listing,
     change_of,
     enter,
-    is_blacklisted,
     remove,
 )
 from services.credit.features import (
@@ -41,9 +40,10 @@ from services.credit.features import (
 )
 from services.credit.feed_progress import FeedPosition
 from services.credit.feeds.decoders import DecodedEvent, decode_or_skip
+from services.credit.feeds.rescoring import rescore_in_turn, score_event_documents
 from services.credit.scorecard import Model, Score, explain
 from services.credit.store import CreditStore
-from services.credit.wire import change_to_proto, score_changed_to_proto
+from services.credit.wire import change_to_proto
 
 log = logging.getLogger(__name__)
 
@@ -105,27 +105,39 @@ class Bureau:
         self, session: Session, people: Iterable[PersonFeatures], trigger: str
     ) -> list[Score]:
         """Recompute and store each person's score; a changed one goes to history and the feed."""
-        scores = []
-        for features in people:
-            score = await self.compute(features, trigger, session)
-            before = await self._store.persons.current_score(features.person_id, session)
-            await self._store.persons.set_score(session, score)
-            changed = (
-                before is None
-                or before.score != score.score
-                or before.model_version != score.model_version
-                or before.blacklisted != score.blacklisted
+        return await self._rescore(session, [(p, trigger) for p in people], saving=False)
+
+    async def _rescore(
+        self,
+        session: Session,
+        people: Sequence[tuple[PersonFeatures, str]],
+        *,
+        saving: bool,
+    ) -> list[Score]:
+        """Rescore (features, trigger) in bulk (feeds/rescoring.py); with saving, the features
+        are saved too, each as if right before their scoring."""
+        if not people:
+            return []
+        persons = self._store.persons
+        stored = await persons.scores_of((f.person_id for f, _ in people), session)
+        not_good = await persons.not_in_good_standing(
+            (c for f, _ in people for c in f.counterparts), session
+        )
+        now = self._clock.now()
+        rescored = rescore_in_turn(self.model, people, stored, not_good, now, saved_in_turn=saving)
+        scores = [r.score for r in rescored]
+        if saving:
+            await persons.save_many(
+                session, [f for f, _ in people], {s.person_id: s for s in scores}
             )
-            if changed:
-                await self._store.history.append(session, score)
-                previous = 0 if before is None else before.score
-                await self._events.append(
-                    session,
-                    "credit.score.changed",
-                    score.person_id,
-                    score_changed_to_proto(score, previous),
-                )
-            scores.append(score)
+        else:
+            await persons.set_scores(session, scores)
+        changed = [r for r in rescored if r.changed]
+        if changed:
+            await self._store.history.append_many(session, [r.score for r in changed])
+            await self._events.outbox.insert_many(
+                score_event_documents(changed, now), ordered=True, session=session
+            )
         return scores
 
     async def current_score(self, person_id: str) -> Score:
@@ -160,15 +172,22 @@ class Bureau:
     async def _refresh_blacklisted(
         self, session: Session, people: dict[str, PersonFeatures]
     ) -> None:
-        """Set each person's blacklisted flag from the entries naming them (in place)."""
+        """Set each person's blacklisted flag from the listed entries naming them (in place;
+        one read for all, one bulk write of those whose flag moved)."""
+        if not people:
+            return
+        listed = await self._store.blacklist.listed_naming_any(
+            list(people), [f.resident_id_hash for f in people.values()], session
+        )
+        named_people = {e.person_id for e in listed if e.person_id}
+        named_hashes = {e.resident_id_hash for e in listed if e.resident_id_hash}
+        moved = []
         for person_id, features in list(people.items()):
-            entries = await self._store.blacklist.entries_naming(
-                person_id, features.resident_id_hash, session
-            )
-            listed = is_blacklisted(entries)
-            if listed != features.blacklisted:
-                people[person_id] = dataclasses.replace(features, blacklisted=listed)
-                await self._store.persons.save(session, people[person_id])
+            blacklisted = person_id in named_people or features.resident_id_hash in named_hashes
+            if blacklisted != features.blacklisted:
+                people[person_id] = dataclasses.replace(features, blacklisted=blacklisted)
+                moved.append(people[person_id])
+        await self._store.persons.save_many(session, moved)
 
     async def import_listings(
         self, session: Session, source: str, listings: Sequence[Listing]
@@ -275,9 +294,8 @@ class Bureau:
                 return BatchOutcome(0, 0, 0, before.position)
             touched, triggers = await self._apply_facts(session, fresh)
             await self._refresh_blacklisted(session, touched)
-            for person_id, features in touched.items():
-                await self._store.persons.save(session, features)
-                await self.rescore(session, [features], triggers[person_id])
+            people = [(features, triggers[p]) for p, features in touched.items()]
+            await self._rescore(session, people, saving=True)
             unknown = sum(1 for e in fresh if e.facts is None)
             after = FeedPosition(
                 feed=feed,

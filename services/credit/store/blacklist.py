@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -125,6 +126,20 @@ class BlacklistStore:
         cursor = self._entries.find(
             self._naming(person_id, resident_id_hash), session=session
         ).limit(CHANGES_LISTED_MAX)
+        return [entry_from_document(d) async for d in cursor]
+
+    async def listed_naming_any(
+        self,
+        person_ids: Sequence[str],
+        resident_id_hashes: Sequence[str],
+        session: Session | None = None,
+    ) -> list[BlacklistEntry]:
+        """Listed entries naming any of these people or resident-id hashes (one query)."""
+        clauses: list[Document] = [{"person_id": {"$in": [p for p in person_ids if p]}}]
+        hashes = [h for h in resident_id_hashes if h]
+        if hashes:
+            clauses.append({"resident_id_hash": {"$in": hashes}})
+        cursor = self._entries.find({"listed": True, "$or": clauses}, session=session)
         return [entry_from_document(d) async for d in cursor]
 
     async def changes_naming(self, person_id: str, resident_id_hash: str) -> list[BlacklistChange]:

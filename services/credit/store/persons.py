@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from chassis.mongo import Document, Session
@@ -120,6 +120,59 @@ class PersonStore:
             upsert=True,
             session=session,
         )
+
+    async def save_many(
+        self,
+        session: Session,
+        people: Sequence[PersonFeatures],
+        scores: Mapping[str, Score] | None = None,
+    ) -> None:
+        """Save these people's features (and the score given for each), one bulk write."""
+        writes = []
+        for features in people:
+            fields = {k: v for k, v in features_to_document(features).items() if k != "_id"}
+            score = (scores or {}).get(features.person_id)
+            if score is not None:
+                fields["score"] = score_to_document(score)
+            writes.append(UpdateOne({"_id": features.person_id}, {"$set": fields}, upsert=True))
+        if writes:
+            await self._persons.bulk_write(writes, ordered=True, session=session)
+
+    async def not_in_good_standing(
+        self, person_ids: Iterable[str], session: Session | None = None
+    ) -> set[str]:
+        """Those of person_ids who are blacklisted or 90+ days overdue (one query)."""
+        ids = list(dict.fromkeys(person_ids))
+        if not ids:
+            return set()
+        cursor = self._persons.find(
+            {
+                "_id": {"$in": ids},
+                "$or": [{"blacklisted": True}, {"overdue_90_loans.0": {"$exists": True}}],
+            },
+            {"_id": 1},
+            session=session,
+        )
+        return {d["_id"] async for d in cursor}
+
+    async def scores_of(
+        self, person_ids: Iterable[str], session: Session | None = None
+    ) -> dict[str, Score]:
+        """The stored current scores of those of person_ids who have one (one query)."""
+        ids = list(dict.fromkeys(person_ids))
+        cursor = self._persons.find(
+            {"_id": {"$in": ids}, "score": {"$exists": True}}, {"score": 1}, session=session
+        )
+        return {d["_id"]: score_from_document(d["_id"], d["score"]) async for d in cursor}
+
+    async def set_scores(self, session: Session, scores: Sequence[Score]) -> None:
+        """Store each person's current score, one bulk write."""
+        writes = [
+            UpdateOne({"_id": s.person_id}, {"$set": {"score": score_to_document(s)}})
+            for s in scores
+        ]
+        if writes:
+            await self._persons.bulk_write(writes, ordered=True, session=session)
 
     async def counterparts_not_in_good_standing(
         self, counterparts: Iterable[str], session: Session | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +63,18 @@ class ScoreHistoryStore:
             {"_id": uuid.uuid4().hex, "person_id": score.person_id, **score_to_document(score)},
             session=session,
         )
+
+    async def append_many(self, session: Session, scores: Sequence[Score]) -> None:
+        """Append these scores in order, one insert."""
+        if scores:
+            await self._history.insert_many(
+                [
+                    {"_id": uuid.uuid4().hex, "person_id": s.person_id, **score_to_document(s)}
+                    for s in scores
+                ],
+                ordered=True,
+                session=session,
+            )
 
     async def list(
         self, person_id: str, after: tuple[datetime, str] | None, limit: int
