@@ -124,7 +124,7 @@ class PaymentRpcBase:
         self._account_locks = KeyedLock()
         # Group commit (rpc_batching.py): transfers, bills, top-ups share transactions.
         self._batcher = (
-            MovementBatcher(client, store, clock, lambda: self._risk_rules, bank)
+            MovementBatcher(client, store, clock, lambda: self._risk_rules)
             if group_commit
             else None
         )

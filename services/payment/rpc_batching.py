@@ -45,7 +45,6 @@ from chassis.errors import Aborted
 from chassis.mongo import MongoClient, Session, run_in_transaction
 from chassis.telemetry import trace_context_now
 from colony.payment.v1 import payment_pb2 as pb
-from services.payment.bank_channel import BankChannel
 from services.payment.batch import decide_movements
 from services.payment.batch_model import (
     Accepted,
@@ -195,7 +194,6 @@ class MovementBatcher:
         store: PaymentStore,
         clock: Clock,
         rules: Callable[[], Sequence[Rule]],
-        bank: BankChannel,
         *,
         size_max: int = BATCH_SIZE_MAX,
         in_flight_max: int = BATCHES_IN_FLIGHT_MAX,
@@ -204,7 +202,6 @@ class MovementBatcher:
         self._store = store
         self._clock = clock
         self._rules = rules
-        self._bank = bank  # asked by no batch: withdrawals and top-ups reserve first
         self._size_max = size_max
         self._waiting: list[_Waiting] = []
         self._in_flight_max = in_flight_max

@@ -365,7 +365,6 @@ async def batched(
         side.store,
         clock,
         lambda: DEFAULT_RULES,
-        PayoutDecliningBank(),
         size_max=BATCH_SIZE,
         # One batch at a time: arrival order is the order applied (two in flight may commit
         # batches on disjoint accounts in either order, as concurrent requests may).

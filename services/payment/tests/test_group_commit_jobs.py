@@ -46,7 +46,7 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc, withholding_pb2_grpc
 from colony.payment.v1 import withholding_pb2 as wpb
 from conftest import service_settings
-from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID, FakeBankChannel
+from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID
 from services.payment.batch_holds import CaptureHoldJob, PlaceHoldJob, VoidHoldJob
 from services.payment.batch_jobs import PlatformTransferJob
 from services.payment.batch_model import BatchJob, MovementAsk
@@ -474,7 +474,6 @@ async def batched(
         side.store,
         clock,
         lambda: DEFAULT_RULES,
-        FakeBankChannel(),
         size_max=BATCH_SIZE,
         # One batch at a time: arrival order is the order applied (two in flight may commit
         # batches on disjoint accounts in either order, as concurrent requests may).
