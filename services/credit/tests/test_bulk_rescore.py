@@ -199,12 +199,8 @@ async def test_bulk_rescoring_ends_as_one_person_after_another(
     clock = ManualClock(START)
     bulk, bulk_db = await _bureau(Bureau, mongo_client, f"{database_name}_bulk", clock)
     one, one_db = await _bureau(OneByOneBureau, mongo_client, f"{database_name}_one", clock)
-    listing = [Listing(HASHES[LISTED_HASH], "case-before")]
     for bureau in (bulk, one):
-        await run_in_transaction(
-            mongo_client,
-            lambda session, b=bureau: b.import_listings(session, COURT, listing),
-        )
+        await _operate(bureau, mongo_client, ("list", LISTED_HASH, 0), [])
     events = _events(drawn)
     delivered = 0
     # The plan, then the rest of the feed in one batch.
