@@ -15,7 +15,6 @@ replay answers from the record (the credit, or BANK_DECLINED) without asking the
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -28,21 +27,24 @@ from colony.payment.v1 import payment_pb2 as pb
 from colony.payment.v1 import payment_pb2_grpc
 from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID, fake_bank_card_for
 from services.payment.store import PaymentStore
+from services.payment.tests.bank_crash_support import (
+    RECOVERY_TIMEOUT_SECONDS,
+    balance,
+    kill_while_the_bank_hangs,
+    recording_service,
+    until,
+)
 from services.payment.tests.recording_bank import (
     CHARGE,
-    DECLINE_ENV,
     HANG_AFTER_PAYING,
     HANG_BEFORE_PAYING,
     HANG_ENV,
     HANG_ON_ENV,
-    LEDGER_ENV,
     charges,
     first_answers,
     paid,
 )
 from services.payment.tests.support import cny, error_reason, open_person
-from services.payment.tests.test_withdrawal_crash import RECOVERY_TIMEOUT_SECONDS, balance, until
-from tests.service_process import ServiceProcess
 
 CARD = fake_bank_card_for("张三")
 CHARGED_FEN, DECLINED_FEN = 12_300, 4_500  # the test bank declines charges of DECLINED_FEN
@@ -54,14 +56,9 @@ async def test_sigkill_between_charge_and_settle_is_completed_without_the_client
 ) -> None:
     database = f"{database_name}_top_up_kill_{hang.replace('-', '_')}"
     ledger = tmp_path / "bank.jsonl"
-    service = ServiceProcess("payment", mongo_url, database)
-    service.environment |= {
-        "COLONY_BANK_CHANNEL": "services.payment.tests.recording_bank:recording_bank",
-        LEDGER_ENV: str(ledger),
-        DECLINE_ENV: str(DECLINED_FEN),
-        HANG_ENV: hang,
-        HANG_ON_ENV: CHARGE,
-    }
+    service = recording_service(
+        mongo_url, database, ledger, DECLINED_FEN, **{HANG_ENV: hang, HANG_ON_ENV: CHARGE}
+    )
     store = PaymentStore(mongo_client[database])
     await service.start()
     try:
@@ -70,13 +67,7 @@ async def test_sigkill_between_charge_and_settle_is_completed_without_the_client
             person = (await open_person(stub)).account_id
             clearing_before = await balance(stub, FAKE_BANK_CLEARING_ACCOUNT_ID)
             requests = [top_up(person, CHARGED_FEN), top_up(person, DECLINED_FEN)]
-            sending = [asyncio.create_task(send_once(stub, r)) for r in requests]
-            keys = {r.idempotency_key for r in requests}
-            await until(lambda: {str(c["request_id"]) for c in charges(ledger)} == keys)
-            # The bank is hanging on both: the reserves committed, nothing is settled.
-            assert not any(task.done() for task in sending)
-            service.kill()
-            assert await asyncio.gather(*sending) == [None, None], "no answer before the kill"
+            await kill_while_the_bank_hangs(service, stub.TopUp, requests, lambda: charges(ledger))
         await check_left_pending(store, ledger, requests, person, hang)
 
         del service.environment[HANG_ENV]
@@ -159,15 +150,6 @@ async def topped_up(store: PaymentStore, account_id: str) -> int:
 
 async def no_pending(store: PaymentStore) -> bool:
     return await store.top_ups.count_documents({"state": "pending"}) == 0
-
-
-async def send_once(stub: payment_pb2_grpc.PaymentServiceStub, request: pb.TopUpRequest) -> None:
-    """Send a top-up once; the process is killed before it answers (no retry)."""
-    try:
-        await stub.TopUp(request, timeout=60)
-    except grpc.aio.AioRpcError:
-        return None
-    raise AssertionError("the top-up was answered before the kill")
 
 
 def top_up(account_id: str, fen: int) -> pb.TopUpRequest:

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -36,19 +34,23 @@ from colony.payment.v1 import payment_pb2_grpc
 from services.payment.bank_channel import FAKE_BANK_CLEARING_ACCOUNT_ID, fake_bank_card_for
 from services.payment.batch_withdrawals import WITHDRAWALS_IN_TRANSIT_ACCOUNT_ID
 from services.payment.store import PaymentStore
+from services.payment.tests.bank_crash_support import (
+    RECOVERY_TIMEOUT_SECONDS,
+    balance,
+    kill_while_the_bank_hangs,
+    recording_service,
+    until,
+)
 from services.payment.tests.recording_bank import (
-    DECLINE_ENV,
     HANG_AFTER_PAYING,
     HANG_BEFORE_PAYING,
     HANG_ENV,
-    LEDGER_ENV,
     first_answers,
     paid,
     payouts,
 )
 from services.payment.tests.support import cny, error_reason, open_person, top_up
 from services.payment.tests.test_group_commit_jobs_crash import retried
-from tests.service_process import ServiceProcess
 
 PAYERS = 24
 WITHDRAWALS_PER_PAYER = 8  # under the velocity rule's ten a minute
@@ -57,17 +59,6 @@ ACKNOWLEDGED_BEFORE_KILL = 10
 HOLDER = "张三"
 CARD = fake_bank_card_for(HOLDER)
 PAID_FEN, DECLINED_FEN = 12_300, 4_500  # the test bank declines payouts of DECLINED_FEN
-RECOVERY_TIMEOUT_SECONDS = 60.0
-
-
-def recording_service(mongo_url: str, database: str, ledger: Path) -> ServiceProcess:
-    service = ServiceProcess("payment", mongo_url, database)
-    service.environment |= {
-        "COLONY_BANK_CHANNEL": "services.payment.tests.recording_bank:recording_bank",
-        LEDGER_ENV: str(ledger),
-        DECLINE_ENV: str(DECLINED_FEN),
-    }
-    return service
 
 
 @pytest.mark.parametrize("hang", [HANG_BEFORE_PAYING, HANG_AFTER_PAYING])
@@ -76,8 +67,7 @@ async def test_sigkill_between_reserve_and_settle_is_completed_without_the_clien
 ) -> None:
     database = f"{database_name}_withdrawal_kill_{hang.replace('-', '_')}"
     ledger = tmp_path / "bank-payouts.jsonl"
-    service = recording_service(mongo_url, database, ledger)
-    service.environment[HANG_ENV] = hang
+    service = recording_service(mongo_url, database, ledger, DECLINED_FEN, **{HANG_ENV: hang})
     store = PaymentStore(mongo_client[database])
     await service.start()
     try:
@@ -86,13 +76,9 @@ async def test_sigkill_between_reserve_and_settle_is_completed_without_the_clien
             payer = await open_payer(stub)
             clearing_before = await balance(stub, FAKE_BANK_CLEARING_ACCOUNT_ID)
             requests = [withdrawal(payer, PAID_FEN), withdrawal(payer, DECLINED_FEN)]
-            sending = [asyncio.create_task(send_once(stub, r)) for r in requests]
-            keys = {r.idempotency_key for r in requests}
-            await until(lambda: {str(p["request_id"]) for p in payouts(ledger)} == keys)
-            # The bank is hanging on both: the reserves committed, nothing is settled.
-            assert not any(task.done() for task in sending)
-            service.kill()
-            assert await asyncio.gather(*sending) == [None, None], "no answer before the kill"
+            await kill_while_the_bank_hangs(
+                service, stub.Withdraw, requests, lambda: payouts(ledger)
+            )
         await check_left_pending(store, ledger, requests, payer, hang)
 
         del service.environment[HANG_ENV]
@@ -153,7 +139,7 @@ async def test_sigkill_mid_batch_of_withdrawals_pays_out_nothing_twice(
 ) -> None:
     database = f"{database_name}_withdrawal_crash"
     ledger = tmp_path / "bank-payouts.jsonl"
-    service = recording_service(mongo_url, database, ledger)
+    service = recording_service(mongo_url, database, ledger, DECLINED_FEN)
     store = PaymentStore(mongo_client[database])
     await service.start()
     try:
@@ -240,28 +226,6 @@ async def no_pending(store: PaymentStore) -> bool:
     return await store.withdrawals.count_documents({"state": "pending"}) == 0
 
 
-async def until(check: Callable[[], bool | Awaitable[bool]], within_seconds: float = 30.0) -> None:
-    """Wait until check() (sync or async) is true."""
-    deadline = time.monotonic() + within_seconds
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.2)
-
-
-async def send_once(stub: payment_pb2_grpc.PaymentServiceStub, request: pb.WithdrawRequest) -> None:
-    """Send a withdrawal once; the process is killed before it answers (no retry)."""
-    try:
-        await stub.Withdraw(request, timeout=60)
-    except grpc.aio.AioRpcError:
-        return None
-    raise AssertionError("the withdrawal was answered before the kill")
-
-
 def withdrawal(payer: str, fen: int) -> pb.WithdrawRequest:
     return pb.WithdrawRequest(
         idempotency_key=uuid.uuid4().hex, account_id=payer, amount=cny(fen), bank_card_number=CARD
@@ -278,8 +242,3 @@ async def open_payer(stub: payment_pb2_grpc.PaymentServiceStub) -> str:
         )
     )
     return payer
-
-
-async def balance(stub: payment_pb2_grpc.PaymentServiceStub, account_id: str) -> int:
-    response = await stub.GetAccount(pb.GetAccountRequest(account_id=account_id))
-    return response.account.balance.amount_fen
