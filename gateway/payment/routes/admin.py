@@ -28,7 +28,7 @@ from gateway.edge.ownership import list_page
 from gateway.edge.paging import NEXT_PAGE_TOKEN_PROPERTY, PAGING_QUERY_PARAMETERS
 from gateway.edge.payloads import read_json
 from gateway.edge.representations import json_response, risk_decision_json, trade_json
-from gateway.edge.routing import AuthScheme, QueryParameter, Route
+from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
 from gateway.payment.merchant_bodies import RefundDecisionRequest
 from gateway.payment.risk_rules import parse_risk_rules, risk_rules_schemas
 from gateway.payment.trade_access import trade_id_of
@@ -152,20 +152,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def _admin_route(
-    method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
-) -> Route:
-    return Route(
-        method,
-        path,
-        handler,
-        operation_id=operation_id,
-        summary=summary,
-        tag="admin",
-        auth=(AuthScheme.BEARER,),
-        required_role=Role.OPERATOR,
-        **options,
-    )
+_admin_route = route_factory("admin", (AuthScheme.BEARER,), Role.OPERATOR)
 
 
 def _account_id_of(request: web.Request) -> str:

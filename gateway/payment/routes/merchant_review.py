@@ -25,7 +25,7 @@ from gateway.edge.bodies import Body, body_schemas, read_body
 from gateway.edge.identities import Role
 from gateway.edge.openapi import schema_ref
 from gateway.edge.representations import json_response, optional_timestamp_json
-from gateway.edge.routing import AuthScheme, QueryParameter, Route
+from gateway.edge.routing import AuthScheme, QueryParameter, Route, route_factory
 
 log = logging.getLogger("colony.gateway.merchant_review")
 
@@ -88,20 +88,7 @@ def review_json(review: pb.MerchantReview) -> dict[str, Any]:
     }
 
 
-def _route(
-    method: str, path: str, handler: Any, operation_id: str, summary: str, **options: Any
-) -> Route:
-    return Route(
-        method,
-        path,
-        handler,
-        operation_id=operation_id,
-        summary=summary,
-        tag="admin",
-        auth=(AuthScheme.BEARER,),
-        required_role=Role.OPERATOR,
-        **options,
-    )
+_route = route_factory("admin", (AuthScheme.BEARER,), Role.OPERATOR)
 
 
 class MerchantReviewRoutes:
